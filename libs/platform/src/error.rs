@@ -1,0 +1,219 @@
+//! One error type for every HTTP surface, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Each error carries a stable machine `code` (clients match on it, never on `detail`); the
+//! problem `type` is derived from it. A 5xx body is opaque: the cause goes to the log with the
+//! request id, which the body repeats so support can find it.
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_BASE: &str = "https://itsm.dev/problems/";
+
+/// One invalid input, located by a JSON Pointer into the request body (or `/query/<name>`,
+/// `/header/<name>` for parameters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON Pointer to the offending value, e.g. `/email`.
+    pub pointer: String,
+    /// Stable code, e.g. `invalid_email`, `too_long`, `required`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            code: code.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The problem+json body (RFC 9457) plus our extension members.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// `https://itsm.dev/problems/<code>`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Every invalid field at once (validation errors).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Request id to quote to support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// OAuth 2.0 (RFC 6749 §5.2) error code, on token endpoint errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    /// For conflicts that have a way out, e.g. the allowed transitions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {code}: {detail}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub retry_after: Option<u64>,
+    pub oauth_error: Option<&'static str>,
+    pub extra: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            oauth_error: None,
+            extra: None,
+        }
+    }
+
+    /// 422 with every invalid field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "the request has invalid fields; see errors",
+        );
+        e.errors = errors;
+        e
+    }
+
+    /// 422 for a single field.
+    pub fn field(pointer: &str, code: &str, detail: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(pointer, code, detail)])
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    /// The answer for a missing id *and* another tenant's id: no existence oracle.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, detail)
+    }
+
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", detail);
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            detail,
+        );
+        e.retry_after = Some(5);
+        e
+    }
+
+    /// 500: the cause is logged, the body says nothing about it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred; quote the request id to support",
+        )
+    }
+
+    /// Marks this error as an OAuth 2.0 token endpoint error (`error` member).
+    pub fn oauth(mut self, error: &'static str) -> Self {
+        self.oauth_error = Some(error);
+        self
+    }
+
+    pub fn with_extra(mut self, extra: serde_json::Value) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+
+    pub fn problem(&self, request_id: Option<String>) -> Problem {
+        Problem {
+            kind: format!("{PROBLEM_BASE}{}", self.code),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: Some(self.detail.clone()),
+            code: self.code.to_string(),
+            errors: self.errors.clone(),
+            request_id,
+            error: self.oauth_error.map(str::to_string),
+            error_description: self.oauth_error.map(|_| self.detail.clone()),
+            extra: self.extra.clone(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        problem_response(self, crate::http::current_request_id())
+    }
+}
+
+/// Renders an error; used by the error type itself and by middleware that turns framework
+/// errors (404 routes, 413 bodies) into problems.
+pub fn problem_response(err: &ApiError, request_id: Option<String>) -> HttpResponse {
+    let mut builder = HttpResponse::build(err.status);
+    builder.content_type("application/problem+json");
+    if let Some(secs) = err.retry_after {
+        builder.insert_header(("Retry-After", secs.to_string()));
+    }
+    if err.status == StatusCode::UNAUTHORIZED {
+        builder.insert_header(("WWW-Authenticate", "Bearer"));
+    }
+    if err.oauth_error.is_some() {
+        builder.insert_header(("Cache-Control", "no-store"));
+    }
+    builder.json(err.problem(request_id))
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        match &err {
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+            _ => ApiError::internal(err),
+        }
+    }
+}

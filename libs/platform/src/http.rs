@@ -1,0 +1,213 @@
+//! HTTP bootstrap shared by every service: request ids, request spans with W3C trace context,
+//! metrics, handler timeout, body limit, problem+json for framework errors, health endpoints.
+use std::{
+    future::Future,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use actix_web::{
+    Error, HttpMessage, HttpRequest, HttpResponse,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::{
+        StatusCode,
+        header::{HeaderName, HeaderValue},
+    },
+    web,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing::Instrument;
+
+use crate::error::{ApiError, problem_response};
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being served on this task, if any.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Upper bound on a handler's run time; past it the client gets 503.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestTimeout(pub Duration);
+
+/// The request id as stored in request extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+fn accept_request_id(value: Option<&HeaderValue>) -> Option<String> {
+    let v = value?.to_str().ok()?;
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    ok.then(|| v.to_string())
+}
+
+/// Request middleware: assigns the request id, opens the request span (child of an incoming
+/// `traceparent`), bounds the handler with `timeout`, records metrics and an access log line.
+pub async fn observe<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
+    let request_id = accept_request_id(req.headers().get("x-request-id"))
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let timeout = req
+        .app_data::<web::Data<RequestTimeout>>()
+        .map(|t| t.0)
+        .unwrap_or(Duration::from_secs(30));
+    let span = tracing::info_span!(
+        "http.request",
+        http.method = %req.method(),
+        http.target = %req.path(),
+        http.route = tracing::field::Empty,
+        http.status = tracing::field::Empty,
+        request_id = %request_id,
+        tenant_id = tracing::field::Empty,
+    );
+    crate::telemetry::set_parent_from_headers(&span, req.headers());
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let http_req = req.request().clone();
+    let fut = REQUEST_ID.scope(request_id.clone(), next.call(req));
+    let outcome = tokio::time::timeout(timeout, fut).instrument(span.clone()).await;
+    let route = http_req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let mut res = match outcome {
+        Ok(Ok(res)) => res.map_into_left_body(),
+        Ok(Err(err)) => return Err(err),
+        Err(_) => {
+            let err = ApiError::unavailable("the request took too long; retry shortly");
+            ServiceResponse::new(http_req, problem_response(&err, Some(request_id.clone())))
+                .map_into_right_body()
+        }
+    };
+    let status = res.status().as_u16();
+    span.record("http.route", route.as_str());
+    span.record("http.status", status);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    let elapsed = started.elapsed();
+    let labels = [
+        ("method", method.clone()),
+        ("route", route.clone()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            route = %route,
+            "{method} {} {status}",
+            res.request().path()
+        )
+    });
+    Ok(res)
+}
+
+/// Framework errors (bad path parameter, bad query string, payload errors) as problem+json.
+pub fn json_error_config(limit: usize) -> (web::PathConfig, web::QueryConfig, web::PayloadConfig) {
+    let path = web::PathConfig::default().error_handler(|_, _| {
+        // An id that does not even parse is as unknown as one from another tenant.
+        ApiError::not_found("resource").into()
+    });
+    let query = web::QueryConfig::default().error_handler(|err, _| {
+        ApiError::field("/query", "invalid_query", err.to_string()).into()
+    });
+    (path, query, web::PayloadConfig::new(limit))
+}
+
+/// 404 for unknown routes, in problem+json.
+pub async fn not_found_route(req: HttpRequest) -> HttpResponse {
+    let id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    problem_response(
+        &ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route"),
+        id,
+    )
+}
+
+/// A backend that `/readyz` checks.
+pub trait ReadinessCheck: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn check(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+}
+
+/// Health state shared by `/healthz`, `/readyz` and `/metrics`.
+#[derive(Clone, Default)]
+pub struct Health {
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+impl Health {
+    pub fn with(mut self, check: Arc<dyn ReadinessCheck>) -> Self {
+        self.checks.push(check);
+        self
+    }
+}
+
+/// Liveness: the process serves requests.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: every backend answers within 2 s.
+pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
+    let mut ok = true;
+    let mut checks = serde_json::Map::new();
+    for check in &health.checks {
+        let result = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
+        let status = match result {
+            Ok(Ok(())) => "ok".to_string(),
+            Ok(Err(e)) => {
+                ok = false;
+                e
+            }
+            Err(_) => {
+                ok = false;
+                "timeout".to_string()
+            }
+        };
+        checks.insert(check.name().to_string(), status.into());
+    }
+    let body = serde_json::json!({"status": if ok { "ok" } else { "unavailable" }, "checks": checks});
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "5"))
+            .json(body)
+    }
+}
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide Prometheus recorder (installed on first use).
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .as_ref()
+}
+
+/// Prometheus text exposition.
+pub async fn metrics_endpoint() -> HttpResponse {
+    let body = prometheus().map(|h| h.render()).unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
+}
+
+/// Registers `/healthz`, `/readyz` and `/metrics`.
+pub fn operational_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics_endpoint));
+}

@@ -1,0 +1,17 @@
+//! Shared platform for every ITSM service: settings, telemetry, HTTP bootstrap, problem+json
+//! errors, JWT verification and scopes, tenancy (RLS-scoped transactions), pagination, input
+//! validation, health and metrics.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod json;
+pub mod pagination;
+pub mod settings;
+pub mod telemetry;
+pub mod tenancy;
+pub mod validate;
+
+pub use error::{ApiError, FieldError};

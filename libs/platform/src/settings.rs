@@ -1,0 +1,186 @@
+//! Typed settings, layered: built-in defaults < optional TOML file (`ITSM_CONFIG`) < `ITSM_*`
+//! environment variables. Every secret also reads from `ITSM_<NAME>_FILE` (a mounted secret).
+use std::{fmt, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// A value that must never reach a log: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Settings keys whose value may come from a file named by `ITSM_<KEY>_FILE`.
+const SECRET_KEYS: &[&str] = &["database_url", "migration_database_url", "demo_password"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server binds (`ITSM_LISTEN`).
+    pub listen: String,
+    /// Directory for the embedded SQLite databases (`ITSM_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL of the application role; unset selects the embedded SQLite mode.
+    pub database_url: Option<Secret>,
+    /// PostgreSQL URL of the owner role that runs migrations.
+    pub migration_database_url: Option<Secret>,
+    /// Maximum pooled connections per service (PostgreSQL).
+    pub database_max_connections: u32,
+    /// Externally visible base URL; the token issuer unless `auth_issuer` is set.
+    pub public_url: Option<String>,
+    /// Request body limit in bytes; larger bodies get 413.
+    pub http_max_body_bytes: usize,
+    /// Per-request timeout in seconds; a slower handler gets 503.
+    pub http_request_timeout_secs: u64,
+    /// How long shutdown waits for in-flight requests.
+    pub http_shutdown_timeout_secs: u64,
+    /// Worker threads for the HTTP server (0 = one per core).
+    pub http_workers: usize,
+    /// `iss` of issued tokens and the only issuer verifiers accept.
+    pub auth_issuer: Option<String>,
+    /// `aud` of issued tokens and the only audience verifiers accept.
+    pub auth_audience: String,
+    /// Access token lifetime in seconds (at most 900).
+    pub auth_access_token_ttl_secs: u64,
+    /// Refresh token lifetime in seconds.
+    pub auth_refresh_token_ttl_secs: u64,
+    /// JWKS URL to verify tokens against when identity runs in another process.
+    pub auth_jwks_url: Option<String>,
+    /// `tracing` filter, e.g. `info,sqlx=warn`.
+    pub log_filter: String,
+    /// `json` (default) or `pretty`.
+    pub log_format: String,
+    /// Password of the demo users; generated when unset.
+    pub demo_password: Option<Secret>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            migration_database_url: None,
+            database_max_connections: 10,
+            public_url: None,
+            http_max_body_bytes: 1024 * 1024,
+            http_request_timeout_secs: 30,
+            http_shutdown_timeout_secs: 20,
+            http_workers: 0,
+            auth_issuer: None,
+            auth_audience: "itsm".into(),
+            auth_access_token_ttl_secs: 900,
+            auth_refresh_token_ttl_secs: 30 * 24 * 3600,
+            auth_jwks_url: None,
+            log_filter: "info,sqlx=warn,sea_orm=warn".into(),
+            log_format: "json".into(),
+            demo_password: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+    #[error("cannot read {path}: {source}")]
+    SecretFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Settings {
+    /// Loads defaults < `ITSM_CONFIG` file < `ITSM_*` environment (< `ITSM_*_FILE` secrets).
+    pub fn load() -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Ok(path) = std::env::var("ITSM_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("ITSM_")
+                .ignore(&["CONFIG"])
+                .filter(|key| !key.as_str().ends_with("_file")),
+        );
+        for key in SECRET_KEYS {
+            let var = format!("ITSM_{}_FILE", key.to_uppercase());
+            if let Ok(path) = std::env::var(&var) {
+                let value = std::fs::read_to_string(&path)
+                    .map_err(|source| SettingsError::SecretFile { path, source })?;
+                figment = figment.merge(Serialized::default(key, value.trim().to_string()));
+            }
+        }
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if self.auth_access_token_ttl_secs == 0 || self.auth_access_token_ttl_secs > 900 {
+            return Err(SettingsError::Invalid(
+                "auth_access_token_ttl_secs must be between 1 and 900".into(),
+            ));
+        }
+        if self.migration_database_url.is_some() && self.database_url.is_none() {
+            return Err(SettingsError::Invalid(
+                "ITSM_MIGRATION_DATABASE_URL needs ITSM_DATABASE_URL".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The base URL clients reach this deployment at.
+    pub fn public_base_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// The token issuer: `auth_issuer`, else the public base URL.
+    pub fn issuer(&self) -> String {
+        self.auth_issuer
+            .clone()
+            .unwrap_or_else(|| self.public_base_url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_redacted_in_debug_output() {
+        let s = Settings {
+            database_url: Some(Secret::new("postgres://app:hunter2@db/itsm")),
+            ..Settings::default()
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Settings::default().validate().is_ok());
+    }
+}

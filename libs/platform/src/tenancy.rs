@@ -1,0 +1,152 @@
+//! Tenancy, failing closed: every transaction that touches tenant data first states which
+//! tenants it may see (`app.tenant_ids`, transaction-local), and PostgreSQL row-level security
+//! hides every other row. With nothing set, no row is visible.
+use async_trait::async_trait;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Where a tenant sits in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantKind {
+    /// The platform operator (root).
+    Platform,
+    /// A managed service provider.
+    Msp,
+    /// A customer of an MSP (or a sub-customer).
+    Customer,
+}
+
+impl TenantKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantKind::Platform => "platform",
+            TenantKind::Msp => "msp",
+            TenantKind::Customer => "customer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "platform" => Some(TenantKind::Platform),
+            "msp" => Some(TenantKind::Msp),
+            "customer" => Some(TenantKind::Customer),
+            _ => None,
+        }
+    }
+}
+
+/// What authorization needs to know about a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantInfo {
+    pub id: Uuid,
+    pub slug: String,
+    pub kind: TenantKind,
+    /// Ids from the root down to this tenant, inclusive.
+    pub path: Vec<Uuid>,
+    pub active: bool,
+}
+
+/// The tenant tree as seen from one tenant: itself and its descendants, nothing else.
+/// Identity implements it over its own tables; other services over their projection.
+#[async_trait]
+pub trait TenantDirectory: Send + Sync {
+    /// The tenant named by `key` (id or slug) if it is `home` or below it.
+    async fn resolve(&self, home: Uuid, key: &str) -> Result<Option<TenantInfo>, ApiError>;
+    /// `root` and all its descendants.
+    async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError>;
+}
+
+/// Pre-authentication lookups that may see exactly one row of one table, by a key the caller
+/// must already hold (the login email, a token's hash, an API client id). Each has its own
+/// narrow RLS policy clause; see the identity migrations.
+#[derive(Debug, Clone, Copy)]
+pub enum LookupKey {
+    Email,
+    TokenHash,
+    ClientId,
+}
+
+impl LookupKey {
+    pub fn setting(self) -> &'static str {
+        match self {
+            LookupKey::Email => "app.lookup_email",
+            LookupKey::TokenHash => "app.lookup_token_hash",
+            LookupKey::ClientId => "app.lookup_client_id",
+        }
+    }
+}
+
+async fn set_local(txn: &DatabaseTransaction, name: &str, value: String) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config($1, $2, true)",
+            [name.into(), value.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Joins ids the way the RLS policies split them: `,` and no spaces.
+fn join_ids(tenants: &[Uuid]) -> String {
+    tenants
+        .iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Sets (or replaces) the tenants the current transaction may see.
+pub async fn scope_to(txn: &DatabaseTransaction, tenants: &[Uuid]) -> Result<(), DbErr> {
+    set_local(txn, "app.tenant_ids", join_ids(tenants)).await
+}
+
+/// Begins a transaction that sees only `tenants`' rows.
+pub async fn begin_scoped(
+    db: &DatabaseConnection,
+    tenants: &[Uuid],
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    scope_to(&txn, tenants).await?;
+    Ok(txn)
+}
+
+/// Begins a transaction that sees only the row(s) matching one pre-authentication key.
+pub async fn begin_lookup(
+    db: &DatabaseConnection,
+    key: LookupKey,
+    value: &str,
+) -> Result<DatabaseTransaction, DbErr> {
+    let txn = db.begin().await?;
+    set_local(&txn, key.setting(), value.to_string()).await?;
+    Ok(txn)
+}
+
+/// The SQL expression that is true when `column` is one of the transaction's tenants.
+pub fn tenant_predicate(column: &str) -> String {
+    format!(
+        "{column} = ANY (string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[])"
+    )
+}
+
+/// DDL that turns on forced row-level security for `table` with `predicate` as the policy
+/// (PostgreSQL only; SQLite is single-tenant per process file and scoped in the application).
+pub fn rls_ddl(table: &str, predicate: &str) -> Vec<String> {
+    vec![
+        format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"),
+        format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY"),
+        format!("DROP POLICY IF EXISTS tenant_isolation ON {table}"),
+        format!(
+            "CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})"
+        ),
+    ]
+}

@@ -1,0 +1,64 @@
+//! Password policy and argon2id hashing (argon2 0.6 defaults: m=19456 KiB, t=2, p=1).
+use argon2::{
+    Argon2, PasswordHasher, PasswordVerifier,
+    password_hash::phc::PasswordHash,
+};
+use platform::FieldError;
+
+pub const MIN_LEN: usize = 12;
+pub const MAX_LEN: usize = 256;
+
+/// NIST SP 800-63B style: length matters, composition rules do not.
+pub fn check_policy(pointer: &str, password: &str) -> Result<(), FieldError> {
+    let n = password.chars().count();
+    if n < MIN_LEN {
+        return Err(FieldError::new(pointer, "too_short", format!("must be at least {MIN_LEN} characters")));
+    }
+    if n > MAX_LEN {
+        return Err(FieldError::new(pointer, "too_long", format!("must be at most {MAX_LEN} characters")));
+    }
+    Ok(())
+}
+
+/// Hashes with argon2id and a fresh salt. CPU-heavy: call from `spawn_blocking`.
+pub fn hash(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Verifies against a PHC string. CPU-heavy: call from `spawn_blocking`.
+pub fn verify(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+/// A hash of nothing anyone knows, verified against when the email is unknown so that a
+/// failed login costs the same time either way (no user-enumeration oracle).
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash("decoy password that never matches").unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_verifies_and_is_argon2id() {
+        let h = hash("correct horse battery").unwrap_or_default();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify("correct horse battery", &h));
+        assert!(!verify("wrong horse battery", &h));
+        assert!(!verify("x", "not a phc string"));
+    }
+
+    #[test]
+    fn policy_counts_characters() {
+        assert!(check_policy("/p", "short").is_err());
+        assert!(check_policy("/p", "twelve chars").is_ok());
+        assert!(check_policy("/p", &"x".repeat(257)).is_err());
+    }
+}

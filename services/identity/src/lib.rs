@@ -1,0 +1,74 @@
+//! Identity: the tenant tree (platform → MSPs → customers), users, groups, roles, sessions and
+//! tokens, API clients, signing keys (JWKS) and the per-tenant audit chain.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod domain;
+pub mod migration;
+pub mod routes;
+pub mod seed;
+pub mod store;
+
+use std::sync::Arc;
+
+use platform::{
+    auth::{AuthContext, KeySource, Verifier},
+    db::{self, DbSetupError, Target},
+    settings::Settings,
+    tenancy::TenantDirectory,
+};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+
+/// The PostgreSQL schema (and SQLite file) of this service.
+pub const SCHEMA: &str = "identity";
+
+/// Identity's shared state.
+pub struct Identity {
+    pub db: DatabaseConnection,
+    pub keys: Arc<store::keys::KeyStore>,
+    pub settings: Arc<Settings>,
+    pub auth: AuthContext,
+}
+
+impl Identity {
+    /// Connects as the application role, checks it cannot bypass row-level security, and
+    /// loads (or creates) the signing key.
+    pub async fn connect(settings: Arc<Settings>) -> Result<Self, DbSetupError> {
+        let target = Target::from_settings(&settings, SCHEMA)?;
+        let db = db::connect_app(&target, SCHEMA, settings.database_max_connections).await?;
+        db::assert_app_role_is_confined(&db).await?;
+        let keys = Arc::new(store::keys::KeyStore::new(db.clone()));
+        keys.ensure_active().await?;
+        let directory: Arc<dyn TenantDirectory> =
+            Arc::new(store::directory::DbDirectory { db: db.clone() });
+        let source: Arc<dyn KeySource> = keys.clone();
+        let verifier = Arc::new(Verifier::new(
+            settings.issuer(),
+            settings.auth_audience.clone(),
+            source,
+        ));
+        Ok(Self {
+            db,
+            keys,
+            settings,
+            auth: AuthContext { verifier, directory },
+        })
+    }
+}
+
+/// Runs identity's migrations as the owner role and grants the application role what it needs.
+pub async fn migrate(settings: &Settings) -> Result<(), DbSetupError> {
+    let target = Target::from_settings(settings, SCHEMA)?;
+    let owner = db::connect_owner(&target, SCHEMA).await?;
+    migration::Migrator::up(&owner, None).await?;
+    if let Target::Postgres { app_url, .. } = &target
+        && let Some(role) = db::role_of(app_url)
+    {
+        db::grant_app_role(&owner, SCHEMA, &role).await?;
+        migration::confine_app_role(&owner, db::ident(&role)?).await?;
+    }
+    owner.close().await?;
+    Ok(())
+}
+
+pub use routes::configure;

@@ -1,0 +1,210 @@
+//! API clients for partners (OAuth 2.0 client credentials).
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use platform::{
+    ApiError, FieldError,
+    auth::{ALL_SCOPES, Auth, scopes::ApiClientManage},
+    error::Problem,
+    json::Json,
+    pagination::{Page, PageQuery},
+    tenancy::begin_scoped,
+    validate::{Validator, text},
+};
+use sea_orm::ActiveValue::Set;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::ListQuery;
+use crate::{
+    Identity,
+    domain::token,
+    store::{audit, clients::{self, ApiClient}},
+};
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiClientOut {
+    /// The OAuth `client_id`.
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// `active` or `revoked`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiClientSecretOut {
+    pub client: ApiClientOut,
+    /// Shown once; store it now.
+    pub client_secret: String,
+}
+
+fn out(c: &ApiClient) -> ApiClientOut {
+    ApiClientOut {
+        id: c.id,
+        tenant_id: c.tenant_id,
+        name: c.name.clone(),
+        scopes: c.scopes.split_whitespace().map(str::to_string).collect(),
+        status: c.status.clone(),
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+    }
+}
+
+async fn new_secret() -> Result<(String, String), ApiError> {
+    let secret = token::generate("cs_");
+    let hash = super::auth::hash_password(secret.clone()).await?;
+    Ok((secret, hash))
+}
+
+/// API clients of the acting tenant.
+#[utoipa::path(
+    tag = "api-clients",
+    operation_id = "listApiClients",
+    params(PageQuery),
+    responses((status = 200, body = inline(Page<ApiClientOut>)), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["api_client:manage"]))
+)]
+#[get("/api-clients")]
+pub async fn list(state: web::Data<Identity>, auth: Auth<ApiClientManage>, query: web::Query<ListQuery>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let page = query.page()?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let rows = clients::list(&txn, tenant, page.after, page.limit + 1).await?;
+    txn.commit().await?;
+    Ok(Page::from_rows(rows.iter().map(out).collect(), page.limit, |c| c.id).respond(&req))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClientIn {
+    #[schema(example = "RMM integration")]
+    pub name: String,
+    /// Scopes the client may request; each must be one you hold yourself.
+    #[schema(example = json!(["incident:read", "incident:write"]))]
+    pub scopes: Vec<String>,
+}
+
+/// Create an API client. The secret is in this response only.
+#[utoipa::path(
+    tag = "api-clients",
+    operation_id = "createApiClient",
+    request_body = ApiClientIn,
+    responses((status = 201, body = ApiClientSecretOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["api_client:manage"]))
+)]
+#[post("/api-clients")]
+pub async fn create(state: web::Data<Identity>, auth: Auth<ApiClientManage>, body: Json<ApiClientIn>) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::new();
+    let name = v.check(text("/name", &body.name, 200));
+    if body.scopes.is_empty() {
+        v.push(FieldError::new("/scopes", "required", "grant at least one scope"));
+    }
+    let mut scopes = Vec::new();
+    for (i, s) in body.scopes.iter().enumerate() {
+        let pointer = format!("/scopes/{i}");
+        if !ALL_SCOPES.contains(&s.as_str()) {
+            v.push(FieldError::new(pointer, "unknown_scope", format!("no scope named {s:?}")));
+        } else if !auth.principal.has_scope(s) {
+            v.push(FieldError::new(pointer, "scope_not_grantable", "you can only grant scopes you hold"));
+        } else if !scopes.contains(s) {
+            scopes.push(s.clone());
+        }
+    }
+    v.finish()?;
+    let name = name.ok_or_else(|| ApiError::internal("validated"))?;
+    scopes.sort();
+    let (secret, hash) = new_secret().await?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let client = clients::insert(&txn, tenant, &name, &scopes, hash, auth.principal.subject).await?;
+    audit::append(&txn, tenant, audit::Entry {
+        actor_id: Some(auth.principal.subject),
+        action: "api_client.created",
+        target_type: "api_client",
+        target_id: Some(client.id),
+        data: json!({"name": client.name, "scopes": scopes}),
+    })
+    .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/api-clients/{}", client.id)))
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ApiClientSecretOut { client: out(&client), client_secret: secret }))
+}
+
+/// Read an API client (never its secret).
+#[utoipa::path(
+    tag = "api-clients",
+    operation_id = "getApiClient",
+    responses((status = 200, body = ApiClientOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["api_client:manage"]))
+)]
+#[get("/api-clients/{id}")]
+pub async fn get(state: web::Data<Identity>, auth: Auth<ApiClientManage>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let client = clients::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("api client"))?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(out(&client)))
+}
+
+/// Rotate the secret; the old one stops working at once.
+#[utoipa::path(
+    tag = "api-clients",
+    operation_id = "rotateApiClientSecret",
+    responses((status = 200, body = ApiClientSecretOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["api_client:manage"]))
+)]
+#[post("/api-clients/{id}/rotate")]
+pub async fn rotate(state: web::Data<Identity>, auth: Auth<ApiClientManage>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let (secret, hash) = new_secret().await?;
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let client = clients::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("api client"))?;
+    if client.status != clients::ACTIVE {
+        return Err(ApiError::conflict("client_revoked", "a revoked client cannot be rotated"));
+    }
+    let client = clients::update(&txn, client, |c| c.secret_hash = Set(hash)).await?;
+    audit::append(&txn, tenant, audit::Entry {
+        actor_id: Some(auth.principal.subject),
+        action: "api_client.rotated",
+        target_type: "api_client",
+        target_id: Some(client.id),
+        data: json!({}),
+    })
+    .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ApiClientSecretOut { client: out(&client), client_secret: secret }))
+}
+
+/// Revoke the client: no new tokens are issued to it.
+#[utoipa::path(
+    tag = "api-clients",
+    operation_id = "revokeApiClient",
+    responses((status = 200, body = ApiClientOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["api_client:manage"]))
+)]
+#[post("/api-clients/{id}/revoke")]
+pub async fn revoke(state: web::Data<Identity>, auth: Auth<ApiClientManage>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let client = clients::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("api client"))?;
+    let client = clients::update(&txn, client, |c| c.status = Set(clients::REVOKED.to_string())).await?;
+    audit::append(&txn, tenant, audit::Entry {
+        actor_id: Some(auth.principal.subject),
+        action: "api_client.revoked",
+        target_type: "api_client",
+        target_id: Some(client.id),
+        data: json!({}),
+    })
+    .await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(out(&client)))
+}

@@ -1,0 +1,541 @@
+//! Sessions: password login, the OAuth 2.0 token endpoint (refresh-token rotation with reuse
+//! detection, client credentials), logout, invitation acceptance and password reset.
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use chrono::{Duration, Utc};
+use platform::{
+    ApiError,
+    auth::{Claims, Role, scopes_of},
+    error::Problem,
+    json::Json,
+    tenancy::{LookupKey, begin_lookup, begin_scoped, scope_to},
+    validate::{Email, Validator},
+};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    Identity,
+    domain::{lockout, password},
+    store::{
+        self, audit,
+        clients::{self, ApiClient},
+        tenants,
+        tokens::{self, Presented, Purpose},
+        users::{self, User, UserStatus},
+    },
+};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginIn {
+    #[schema(example = "agent@globex.demo.test")]
+    pub email: String,
+    pub password: String,
+}
+
+/// An OAuth 2.0 token response (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+pub struct TokenOut {
+    pub access_token: String,
+    /// Absent for client-credentials grants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+pub(crate) fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("email or password is wrong").oauth("invalid_grant")
+}
+
+/// Mints an access token for a user or an API client.
+pub(crate) async fn access_token(
+    state: &Identity,
+    subject: Uuid,
+    tenant: Uuid,
+    roles: Vec<Role>,
+    scope: String,
+    client_id: Option<Uuid>,
+) -> Result<(String, u64), ApiError> {
+    let ttl = state.settings.auth_access_token_ttl_secs;
+    let now = Utc::now().timestamp();
+    let claims = Claims {
+        iss: state.settings.issuer(),
+        sub: subject,
+        aud: state.settings.auth_audience.clone(),
+        exp: now + ttl as i64,
+        nbf: now,
+        iat: now,
+        jti: Uuid::now_v7(),
+        tid: tenant,
+        roles,
+        scope,
+        client_id,
+    };
+    Ok((state.keys.sign(&claims).await?, ttl))
+}
+
+/// Issues an access token and a refresh token in `family` for `user`.
+async fn session(
+    state: &Identity,
+    txn: &DatabaseTransaction,
+    user: &User,
+    roles: Vec<Role>,
+    family: Uuid,
+) -> Result<TokenOut, ApiError> {
+    let refresh_ttl = Duration::seconds(state.settings.auth_refresh_token_ttl_secs as i64);
+    let refresh = tokens::issue_refresh(txn, user.tenant_id, user.id, family, refresh_ttl).await?;
+    let scope = scopes_of(&roles).into_iter().collect::<Vec<_>>().join(" ");
+    let (access, expires_in) =
+        access_token(state, user.id, user.tenant_id, roles, scope.clone(), None).await?;
+    Ok(TokenOut {
+        access_token: access,
+        refresh_token: Some(refresh),
+        token_type: "Bearer".into(),
+        expires_in,
+        scope,
+    })
+}
+
+fn token_response(out: &TokenOut) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(out)
+}
+
+/// Runs a CPU-heavy password check off the async runtime.
+async fn verify_password(password: String, phc: Option<String>) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let phc = phc.unwrap_or_else(|| password::decoy_hash().to_string());
+        password::verify(&password, &phc)
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// Log in with email and password.
+///
+/// After five consecutive failures the account is locked for a period that doubles with each
+/// further failure (1 s … 15 min); a locked account answers 429 with `Retry-After`.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "login",
+    request_body = LoginIn,
+    responses(
+        (status = 200, body = TokenOut),
+        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Account temporarily locked", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/auth/login")]
+pub async fn login(state: web::Data<Identity>, body: Json<LoginIn>) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::new();
+    let email = v.check(Email::parse("/email", &body.email));
+    if body.password.is_empty() || body.password.len() > 1024 {
+        v.push(platform::FieldError::new("/password", "invalid_password", "must be 1-1024 bytes"));
+    }
+    v.finish()?;
+    let email = email.ok_or_else(invalid_credentials)?;
+
+    // Read what the check needs, then verify the password outside any transaction.
+    let txn = begin_lookup(&state.db, LookupKey::Email, email.as_str()).await?;
+    let user = users::find_by_email(&txn, email.as_str()).await?;
+    let context = match &user {
+        Some(u) => {
+            scope_to(&txn, &[u.tenant_id]).await?;
+            let tenant = tenants::find_within(&txn, u.tenant_id, u.tenant_id).await?;
+            let roles = users::roles(&txn, u.tenant_id, u.id).await?;
+            Some((tenant.is_some_and(|t| t.is_active()), roles))
+        }
+        None => None,
+    };
+    txn.commit().await?;
+
+    let now = store::now();
+    if let Some(u) = &user
+        && let Some(until) = u.locked_until
+        && until > now
+    {
+        let secs = (until - now).num_seconds().max(1) as u64;
+        return Err(ApiError::too_many_requests(
+            "too many failed logins; try again later",
+            secs,
+        ));
+    }
+    let ok = verify_password(body.password.clone(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
+    let (Some(user), Some((tenant_active, roles))) = (user, context) else {
+        tracing::info!(event = "auth.login_failed", reason = "unknown_email");
+        return Err(invalid_credentials());
+    };
+
+    let txn = begin_scoped(&state.db, &[user.tenant_id]).await?;
+    let usable = ok && user.status == UserStatus::Active.as_str() && tenant_active;
+    if !usable {
+        let failures = user.failed_logins + 1;
+        let lock = if ok { None } else { lockout::lock_after(failures as u32) };
+        let reason = if !ok {
+            "wrong_password"
+        } else if !tenant_active {
+            "tenant_suspended"
+        } else {
+            "user_not_active"
+        };
+        let (uid, tid) = (user.id, user.tenant_id);
+        if !ok {
+            users::update(&txn, user, |u| {
+                u.failed_logins = Set(failures);
+                u.locked_until = Set(lock.map(|d| now + Duration::seconds(d.as_secs() as i64)));
+            })
+            .await?;
+        }
+        audit::append(&txn, tid, audit::Entry {
+            actor_id: Some(uid),
+            action: "auth.login_failed",
+            target_type: "user",
+            target_id: Some(uid),
+            data: json!({"reason": reason, "consecutive_failures": failures, "locked_for_secs": lock.map(|d| d.as_secs())}),
+        })
+        .await?;
+        txn.commit().await?;
+        return Err(invalid_credentials());
+    }
+    let user = users::update(&txn, user, |u| {
+        u.failed_logins = Set(0);
+        u.locked_until = Set(None);
+    })
+    .await?;
+    let out = session(&state, &txn, &user, roles, Uuid::now_v7()).await?;
+    audit::append(&txn, user.tenant_id, audit::Entry {
+        actor_id: Some(user.id),
+        action: "auth.login",
+        target_type: "user",
+        target_id: Some(user.id),
+        data: json!({}),
+    })
+    .await?;
+    txn.commit().await?;
+    Ok(token_response(&out))
+}
+
+/// Form parameters of the token endpoint (`application/x-www-form-urlencoded`).
+#[derive(Deserialize, ToSchema)]
+pub struct TokenForm {
+    /// `refresh_token` or `client_credentials`.
+    pub grant_type: String,
+    pub refresh_token: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Space-separated scopes to narrow a client-credentials token to.
+    pub scope: Option<String>,
+}
+
+fn form_fields(req: &HttpRequest, body: &[u8]) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct.starts_with("application/x-www-form-urlencoded") {
+        return Err(ApiError::bad_request(
+            "unsupported_media_type",
+            "the token endpoint takes application/x-www-form-urlencoded",
+        )
+        .oauth("invalid_request"));
+    }
+    let mut fields = std::collections::HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if fields.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(ApiError::bad_request("invalid_request", format!("parameter {k} repeated"))
+                .oauth("invalid_request"));
+        }
+    }
+    Ok(fields)
+}
+
+/// HTTP Basic client authentication (RFC 6749 §2.3.1), if present.
+fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let dec = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.to_string());
+    Some((dec(id)?, dec(secret)?))
+}
+
+/// OAuth 2.0 token endpoint: `refresh_token` and `client_credentials` grants.
+///
+/// Refresh tokens rotate on every use; presenting one that was already used revokes its whole
+/// family (RFC 6819 §5.2.2.3). Errors carry the RFC 6749 `error` member as well.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "issueToken",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = TokenOut),
+        (status = 400, description = "invalid_grant, invalid_request, unsupported_grant_type, invalid_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_client", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/oauth/token")]
+pub async fn token(state: web::Data<Identity>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let fields = form_fields(&req, &body)?;
+    match fields.get("grant_type").map(String::as_str) {
+        Some("refresh_token") => refresh_grant(&state, &fields).await,
+        Some("client_credentials") => client_credentials_grant(&state, &req, &fields).await,
+        Some(other) => Err(ApiError::bad_request(
+            "unsupported_grant_type",
+            format!("grant_type {other:?} is not supported"),
+        )
+        .oauth("unsupported_grant_type")),
+        None => Err(ApiError::bad_request("invalid_request", "grant_type is required").oauth("invalid_request")),
+    }
+}
+
+async fn refresh_grant(
+    state: &Identity,
+    fields: &std::collections::HashMap<String, String>,
+) -> Result<HttpResponse, ApiError> {
+    let invalid_grant = || ApiError::bad_request("invalid_grant", "the refresh token is invalid, expired or revoked").oauth("invalid_grant");
+    let secret = fields
+        .get("refresh_token")
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .ok_or_else(|| ApiError::bad_request("invalid_request", "refresh_token is required").oauth("invalid_request"))?;
+    let txn = begin_lookup(&state.db, LookupKey::TokenHash, &crate::domain::token::digest(secret)).await?;
+    match tokens::present_refresh(&txn, secret).await? {
+        Presented::Invalid => {
+            txn.commit().await?;
+            Err(invalid_grant())
+        }
+        Presented::Reused(t) => {
+            audit::append(&txn, t.tenant_id, audit::Entry {
+                actor_id: Some(t.user_id),
+                action: "auth.refresh_token_reused",
+                target_type: "user",
+                target_id: Some(t.user_id),
+                data: json!({"family_id": t.family_id}),
+            })
+            .await?;
+            txn.commit().await?;
+            tracing::warn!(event = "auth.refresh_token_reused", family_id = %t.family_id, "refresh token reuse: family revoked");
+            Err(invalid_grant())
+        }
+        Presented::Valid(t) => {
+            let user = users::find(&txn, t.tenant_id, t.user_id).await?;
+            let tenant = tenants::find_within(&txn, t.tenant_id, t.tenant_id).await?;
+            let Some(user) = user.filter(|u| u.status == UserStatus::Active.as_str()) else {
+                txn.rollback().await?;
+                return Err(invalid_grant());
+            };
+            if !tenant.is_some_and(|t| t.is_active()) {
+                txn.rollback().await?;
+                return Err(invalid_grant());
+            }
+            let roles = users::roles(&txn, user.tenant_id, user.id).await?;
+            let out = session(state, &txn, &user, roles, t.family_id).await?;
+            txn.commit().await?;
+            Ok(token_response(&out))
+        }
+    }
+}
+
+async fn client_credentials_grant(
+    state: &Identity,
+    req: &HttpRequest,
+    fields: &std::collections::HashMap<String, String>,
+) -> Result<HttpResponse, ApiError> {
+    let invalid_client = || ApiError::unauthorized("client authentication failed").oauth("invalid_client");
+    let (id, secret) = match basic_credentials(req) {
+        Some(pair) => pair,
+        None => match (fields.get("client_id"), fields.get("client_secret")) {
+            (Some(id), Some(secret)) => (id.clone(), secret.clone()),
+            _ => return Err(invalid_client()),
+        },
+    };
+    let id = Uuid::parse_str(&id).map_err(|_| invalid_client())?;
+    if secret.is_empty() || secret.len() > 256 {
+        return Err(invalid_client());
+    }
+    let txn = begin_lookup(&state.db, LookupKey::ClientId, &id.to_string()).await?;
+    let client: Option<ApiClient> = clients::find_for_grant(&txn, id).await?;
+    let tenant_active = match &client {
+        Some(c) => {
+            scope_to(&txn, &[c.tenant_id]).await?;
+            tenants::find_within(&txn, c.tenant_id, c.tenant_id).await?.is_some_and(|t| t.is_active())
+        }
+        None => false,
+    };
+    txn.commit().await?;
+    let ok = verify_password(secret, client.as_ref().map(|c| c.secret_hash.clone())).await?;
+    let client = client
+        .filter(|c| ok && c.status == clients::ACTIVE && tenant_active)
+        .ok_or_else(invalid_client)?;
+    let granted: Vec<&str> = client.scopes.split_whitespace().collect();
+    let scope = match fields.get("scope") {
+        None => granted.join(" "),
+        Some(asked) => {
+            let asked: Vec<&str> = asked.split_whitespace().collect();
+            if let Some(bad) = asked.iter().find(|s| !granted.contains(s)) {
+                return Err(ApiError::bad_request("invalid_scope", format!("scope {bad} is not granted to this client")).oauth("invalid_scope"));
+            }
+            asked.join(" ")
+        }
+    };
+    let (access, expires_in) = access_token(state, client.id, client.tenant_id, vec![], scope.clone(), Some(client.id)).await?;
+    Ok(token_response(&TokenOut {
+        access_token: access,
+        refresh_token: None,
+        token_type: "Bearer".into(),
+        expires_in,
+        scope,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutIn {
+    pub refresh_token: String,
+}
+
+/// Log out: revokes the refresh token's whole family. Unknown tokens are accepted silently
+/// (as RFC 7009 revocation does), so the endpoint reveals nothing.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "logout",
+    request_body = LogoutIn,
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+)]
+#[post("/auth/logout")]
+pub async fn logout(state: web::Data<Identity>, body: Json<LogoutIn>) -> Result<HttpResponse, ApiError> {
+    if body.refresh_token.is_empty() || body.refresh_token.len() > 256 {
+        return Err(ApiError::field("/refresh_token", "invalid_token", "must be a refresh token"));
+    }
+    let digest = crate::domain::token::digest(&body.refresh_token);
+    let txn = begin_lookup(&state.db, LookupKey::TokenHash, &digest).await?;
+    if let Presented::Valid(t) | Presented::Reused(t) = tokens::present_refresh(&txn, &body.refresh_token).await? {
+        tokens::revoke_family(&txn, t.tenant_id, t.family_id).await?;
+        audit::append(&txn, t.tenant_id, audit::Entry {
+            actor_id: Some(t.user_id),
+            action: "auth.logout",
+            target_type: "user",
+            target_id: Some(t.user_id),
+            data: json!({"family_id": t.family_id}),
+        })
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptInvitationIn {
+    pub token: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmResetIn {
+    pub token: String,
+    pub password: String,
+}
+
+/// Consumes a one-time token and sets the user's password; returns the user.
+async fn set_password_with_token(
+    state: &Identity,
+    secret: &str,
+    password_value: &str,
+    purpose: Purpose,
+    display_name: Option<&str>,
+) -> Result<User, ApiError> {
+    let mut v = Validator::new();
+    if secret.is_empty() || secret.len() > 256 {
+        v.push(platform::FieldError::new("/token", "invalid_token", "must be the token you were given"));
+    }
+    v.check(password::check_policy("/password", password_value));
+    let name = display_name.map(|n| v.check(platform::validate::text("/display_name", n, 200)));
+    v.finish()?;
+    let hash = hash_password(password_value.to_string()).await?;
+    let digest = crate::domain::token::digest(secret);
+    let txn = begin_lookup(&state.db, LookupKey::TokenHash, &digest).await?;
+    let used = tokens::consume_one_time(&txn, secret, purpose).await?;
+    let Some(used) = used else {
+        txn.rollback().await?;
+        return Err(ApiError::field("/token", "invalid_token", "the token is invalid, used or expired"));
+    };
+    scope_to(&txn, &[used.tenant_id]).await?;
+    let user = users::find(&txn, used.tenant_id, used.user_id).await?;
+    let Some(user) = user.filter(|u| u.status != UserStatus::Deactivated.as_str()) else {
+        txn.rollback().await?;
+        return Err(ApiError::field("/token", "invalid_token", "the token is invalid, used or expired"));
+    };
+    let user = users::update(&txn, user, |u| {
+        u.password_hash = Set(Some(hash));
+        u.status = Set(UserStatus::Active.as_str().to_string());
+        u.failed_logins = Set(0);
+        u.locked_until = Set(None);
+        if let Some(Some(n)) = name {
+            u.display_name = Set(n);
+        }
+    })
+    .await?;
+    tokens::revoke_user(&txn, user.tenant_id, user.id).await?;
+    let action = match purpose {
+        Purpose::Invitation => "user.invitation_accepted",
+        Purpose::PasswordReset => "user.password_reset",
+    };
+    audit::append(&txn, user.tenant_id, audit::Entry {
+        actor_id: Some(user.id),
+        action,
+        target_type: "user",
+        target_id: Some(user.id),
+        data: json!({}),
+    })
+    .await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Accept an invitation: sets the password and activates the user.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "acceptInvitation",
+    request_body = AcceptInvitationIn,
+    responses((status = 200, body = super::users::UserOut), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+)]
+#[post("/invitations/accept")]
+pub async fn accept_invitation(state: web::Data<Identity>, body: Json<AcceptInvitationIn>) -> Result<HttpResponse, ApiError> {
+    let user = set_password_with_token(&state, &body.token, &body.password, Purpose::Invitation, body.display_name.as_deref()).await?;
+    let out = super::users::user_out(&state, &user).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Set a new password with a reset token; every session of the user is revoked.
+#[utoipa::path(
+    tag = "auth",
+    operation_id = "confirmPasswordReset",
+    request_body = ConfirmResetIn,
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+)]
+#[post("/auth/password-reset/confirm")]
+pub async fn confirm_password_reset(state: web::Data<Identity>, body: Json<ConfirmResetIn>) -> Result<HttpResponse, ApiError> {
+    set_password_with_token(&state, &body.token, &body.password, Purpose::PasswordReset, None).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,84 @@
+//! Assignment groups and their members.
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::entities::{
+    group::{self, Column, Entity},
+    group_member,
+};
+
+pub use group::Model as Group;
+
+pub async fn find(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Option<Group>, DbErr> {
+    Entity::find_by_id(id).filter(Column::TenantId.eq(tenant)).one(txn).await
+}
+
+pub async fn list(
+    txn: &DatabaseTransaction,
+    tenants: &[Uuid],
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Group>, DbErr> {
+    let mut q = Entity::find().filter(Column::TenantId.is_in(tenants.iter().copied()));
+    if let Some(after) = after {
+        q = q.filter(Column::Id.gt(after));
+    }
+    q.order_by_asc(Column::Id).limit(limit).all(txn).await
+}
+
+pub async fn insert(txn: &DatabaseTransaction, tenant: Uuid, name: &str, description: &str) -> Result<Group, DbErr> {
+    let now = super::now();
+    group::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        name: Set(name.to_string()),
+        description: Set(description.to_string()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await
+}
+
+pub async fn members(txn: &DatabaseTransaction, tenant: Uuid, group: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    Ok(group_member::Entity::find()
+        .filter(group_member::Column::TenantId.eq(tenant))
+        .filter(group_member::Column::GroupId.eq(group))
+        .order_by_asc(group_member::Column::UserId)
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect())
+}
+
+/// Adds a member; returns false if already a member.
+pub async fn add_member(txn: &DatabaseTransaction, tenant: Uuid, group: Uuid, user: Uuid) -> Result<bool, DbErr> {
+    let exists = group_member::Entity::find_by_id((tenant, group, user)).one(txn).await?.is_some();
+    if exists {
+        return Ok(false);
+    }
+    group_member::Entity::insert(group_member::ActiveModel {
+        tenant_id: Set(tenant),
+        group_id: Set(group),
+        user_id: Set(user),
+        created_at: Set(super::now()),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(true)
+}
+
+/// Removes a member; returns false if it was not one.
+pub async fn remove_member(txn: &DatabaseTransaction, tenant: Uuid, group: Uuid, user: Uuid) -> Result<bool, DbErr> {
+    let res = group_member::Entity::delete_many()
+        .filter(group_member::Column::TenantId.eq(tenant))
+        .filter(group_member::Column::GroupId.eq(group))
+        .filter(group_member::Column::UserId.eq(user))
+        .exec(txn)
+        .await?;
+    Ok(res.rows_affected > 0)
+}

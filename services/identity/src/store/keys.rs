@@ -1,0 +1,157 @@
+//! Token signing keys (Ed25519), persisted so every replica signs with the same key and
+//! restarts keep tokens valid. Rotation makes a new key active; retired keys stay published in
+//! the JWKS for a day so tokens they signed verify until they expire.
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Duration;
+use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::JwkSet};
+use platform::{
+    ApiError,
+    auth::{ACCESS_TOKEN_TYP, Claims, KeySource},
+};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait, sea_query::Expr,
+};
+use serde_json::{Value, json};
+
+use super::entities::signing_key::{self, Column, Entity};
+
+const ACTIVE: &str = "active";
+const RETIRED: &str = "retired";
+/// Retired keys stay in the JWKS this long (well past the 15-minute token lifetime).
+const PUBLISH_RETIRED_FOR: Duration = Duration::hours(24);
+
+struct ActiveKey {
+    kid: String,
+    key: EncodingKey,
+}
+
+pub struct KeyStore {
+    db: DatabaseConnection,
+    active: RwLock<Option<std::sync::Arc<ActiveKey>>>,
+}
+
+impl KeyStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db, active: RwLock::new(None) }
+    }
+
+    /// Makes sure an active key exists (first start creates one).
+    pub async fn ensure_active(&self) -> Result<(), DbErr> {
+        let txn = self.db.begin().await?;
+        let existing = Entity::find().filter(Column::Status.eq(ACTIVE)).one(&txn).await?;
+        if existing.is_none() {
+            insert_new(&txn).await?;
+        }
+        txn.commit().await?;
+        self.reload().await
+    }
+
+    /// Retires the active key and creates a new one. Returns the new `kid`.
+    pub async fn rotate(&self) -> Result<String, DbErr> {
+        let txn = self.db.begin().await?;
+        Entity::update_many()
+            .col_expr(Column::Status, Expr::value(RETIRED))
+            .col_expr(Column::RetiredAt, Expr::value(super::now()))
+            .filter(Column::Status.eq(ACTIVE))
+            .exec(&txn)
+            .await?;
+        let kid = insert_new(&txn).await?;
+        txn.commit().await?;
+        self.reload().await?;
+        Ok(kid)
+    }
+
+    async fn reload(&self) -> Result<(), DbErr> {
+        let row = Entity::find()
+            .filter(Column::Status.eq(ACTIVE))
+            .order_by_desc(Column::CreatedAt)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("no active signing key".into()))?;
+        let key = EncodingKey::from_ed_der(&row.private_pkcs8);
+        if let Ok(mut slot) = self.active.write() {
+            *slot = Some(std::sync::Arc::new(ActiveKey { kid: row.kid, key }));
+        }
+        Ok(())
+    }
+
+    /// Signs an access token with the active key.
+    pub async fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
+        let current = self.active.read().ok().and_then(|a| a.clone());
+        let active = match current {
+            Some(a) => a,
+            None => {
+                self.reload().await?;
+                self.active
+                    .read()
+                    .ok()
+                    .and_then(|a| a.clone())
+                    .ok_or_else(|| ApiError::internal("no signing key loaded"))?
+            }
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_string());
+        header.kid = Some(active.kid.clone());
+        jsonwebtoken::encode(&header, claims, &active.key).map_err(ApiError::internal)
+    }
+
+    /// The published key set: the active key and recently retired ones.
+    pub async fn jwks(&self) -> Result<Value, DbErr> {
+        let cutoff = super::now() - PUBLISH_RETIRED_FOR;
+        let rows = Entity::find()
+            .filter(
+                Condition::any()
+                    .add(Column::Status.eq(ACTIVE))
+                    .add(Column::RetiredAt.gt(cutoff)),
+            )
+            .order_by_desc(Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        let keys: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": URL_SAFE_NO_PAD.encode(&r.public_raw),
+                    "kid": r.kid,
+                    "alg": "EdDSA",
+                    "use": "sig",
+                })
+            })
+            .collect();
+        Ok(json!({ "keys": keys }))
+    }
+}
+
+async fn insert_new(txn: &sea_orm::DatabaseTransaction) -> Result<String, DbErr> {
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let pkcs8 = key
+        .to_pkcs8_der()
+        .map_err(|e| DbErr::Custom(format!("cannot encode signing key: {e}")))?;
+    let kid = format!("k{}", uuid::Uuid::now_v7().simple());
+    Entity::insert(signing_key::ActiveModel {
+        kid: Set(kid.clone()),
+        private_pkcs8: Set(pkcs8.as_bytes().to_vec()),
+        public_raw: Set(key.verifying_key().to_bytes().to_vec()),
+        status: Set(ACTIVE.to_string()),
+        created_at: Set(super::now()),
+        retired_at: Set(None),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(kid)
+}
+
+#[async_trait]
+impl KeySource for KeyStore {
+    async fn jwks(&self) -> Result<JwkSet, String> {
+        let value = KeyStore::jwks(self).await.map_err(|e| e.to_string())?;
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,25 @@
+//! Persistence: SeaORM entities and one repository module per aggregate. Every function takes
+//! a transaction that `platform::tenancy` has already scoped, and also filters by tenant itself
+//! (defence in depth: SQLite has no row-level security).
+pub mod audit;
+pub mod clients;
+pub mod directory;
+pub mod entities;
+pub mod groups;
+pub mod keys;
+pub mod settings;
+pub mod tenants;
+pub mod tokens;
+pub mod users;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// Now, at the microsecond precision PostgreSQL keeps, so values read back compare equal.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

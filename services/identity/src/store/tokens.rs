@@ -1,0 +1,169 @@
+//! Opaque tokens: one-time tokens (invitations, password resets) and refresh tokens, which
+//! rotate on every use and revoke their whole family when a used one is presented again.
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::entities::{one_time_token, refresh_token};
+use crate::domain::token;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Invitation,
+    PasswordReset,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Invitation => "invitation",
+            Purpose::PasswordReset => "reset",
+        }
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            Purpose::Invitation => "inv_",
+            Purpose::PasswordReset => "rst_",
+        }
+    }
+}
+
+/// Issues a one-time token; earlier unused tokens of the same purpose for the user lapse.
+pub async fn issue_one_time(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    user: Uuid,
+    purpose: Purpose,
+    ttl: Duration,
+) -> Result<(String, DateTime<Utc>), DbErr> {
+    let now = super::now();
+    one_time_token::Entity::update_many()
+        .col_expr(one_time_token::Column::UsedAt, Expr::value(now))
+        .filter(one_time_token::Column::TenantId.eq(tenant))
+        .filter(one_time_token::Column::UserId.eq(user))
+        .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
+        .filter(one_time_token::Column::UsedAt.is_null())
+        .exec(txn)
+        .await?;
+    let secret = token::generate(purpose.prefix());
+    let expires_at = now + ttl;
+    one_time_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        user_id: Set(user),
+        purpose: Set(purpose.as_str().to_string()),
+        token_hash: Set(token::digest(&secret)),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    Ok((secret, expires_at))
+}
+
+/// Marks the token used and returns it, if it is unused, unexpired and of `purpose`.
+/// The transaction must be a `LookupKey::TokenHash` one for the token's hash.
+pub async fn consume_one_time(
+    txn: &DatabaseTransaction,
+    secret: &str,
+    purpose: Purpose,
+) -> Result<Option<one_time_token::Model>, DbErr> {
+    let found = one_time_token::Entity::find()
+        .filter(one_time_token::Column::TokenHash.eq(token::digest(secret)))
+        .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
+        .one(txn)
+        .await?;
+    let now = super::now();
+    match found {
+        Some(t) if t.used_at.is_none() && t.expires_at > now => {
+            let mut am: one_time_token::ActiveModel = t.into();
+            am.used_at = Set(Some(now));
+            Ok(Some(am.update(txn).await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Issues a refresh token in `family` (a new family at login).
+pub async fn issue_refresh(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    user: Uuid,
+    family: Uuid,
+    ttl: Duration,
+) -> Result<String, DbErr> {
+    let secret = token::generate("rt_");
+    let now = super::now();
+    refresh_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        family_id: Set(family),
+        user_id: Set(user),
+        token_hash: Set(token::digest(&secret)),
+        expires_at: Set(now + ttl),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    Ok(secret)
+}
+
+/// What presenting a refresh token amounts to.
+pub enum Presented {
+    /// Unknown, expired or revoked.
+    Invalid,
+    /// Already used: someone replayed it. The family has been revoked.
+    Reused(refresh_token::Model),
+    /// Valid; now marked used. The caller issues its successor in the same family.
+    Valid(refresh_token::Model),
+}
+
+/// Looks up and consumes a refresh token (a `LookupKey::TokenHash` transaction).
+pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<Presented, DbErr> {
+    let found = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(token::digest(secret)))
+        .one(txn)
+        .await?;
+    let now = super::now();
+    let Some(t) = found else { return Ok(Presented::Invalid) };
+    platform::tenancy::scope_to(txn, &[t.tenant_id]).await?;
+    if t.revoked_at.is_some() || t.expires_at <= now {
+        return Ok(Presented::Invalid);
+    }
+    if t.used_at.is_some() {
+        revoke_family(txn, t.tenant_id, t.family_id).await?;
+        return Ok(Presented::Reused(t));
+    }
+    let mut am: refresh_token::ActiveModel = t.into();
+    am.used_at = Set(Some(now));
+    Ok(Presented::Valid(am.update(txn).await?))
+}
+
+pub async fn revoke_family(txn: &DatabaseTransaction, tenant: Uuid, family: Uuid) -> Result<u64, DbErr> {
+    let res = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(super::now()))
+        .filter(refresh_token::Column::TenantId.eq(tenant))
+        .filter(refresh_token::Column::FamilyId.eq(family))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// Revokes every refresh token of a user (deactivation, password change).
+pub async fn revoke_user(txn: &DatabaseTransaction, tenant: Uuid, user: Uuid) -> Result<u64, DbErr> {
+    let res = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(super::now()))
+        .filter(refresh_token::Column::TenantId.eq(tenant))
+        .filter(refresh_token::Column::UserId.eq(user))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(res.rows_affected)
+}

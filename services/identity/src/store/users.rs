@@ -1,0 +1,125 @@
+//! Users and their roles.
+use platform::auth::Role;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::entities::{
+    user::{self, Column, Entity},
+    user_role,
+};
+
+pub use user::Model as User;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    /// Invited, no password yet.
+    Invited,
+    Active,
+    Deactivated,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Invited => "invited",
+            UserStatus::Active => "active",
+            UserStatus::Deactivated => "deactivated",
+        }
+    }
+}
+
+pub async fn find(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Option<User>, DbErr> {
+    Entity::find_by_id(id)
+        .filter(Column::TenantId.eq(tenant))
+        .one(txn)
+        .await
+}
+
+/// Login lookup: the transaction must be a `LookupKey::Email` one (or scoped).
+pub async fn find_by_email(txn: &DatabaseTransaction, email: &str) -> Result<Option<User>, DbErr> {
+    Entity::find().filter(Column::Email.eq(email)).one(txn).await
+}
+
+pub async fn list(
+    txn: &DatabaseTransaction,
+    tenants: &[Uuid],
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<User>, DbErr> {
+    let mut q = Entity::find().filter(Column::TenantId.is_in(tenants.iter().copied()));
+    if let Some(after) = after {
+        q = q.filter(Column::Id.gt(after));
+    }
+    q.order_by_asc(Column::Id).limit(limit).all(txn).await
+}
+
+pub async fn insert_invited(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    email: &str,
+    display_name: &str,
+) -> Result<User, DbErr> {
+    let now = super::now();
+    user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        email: Set(email.to_string()),
+        display_name: Set(display_name.to_string()),
+        password_hash: Set(None),
+        status: Set(UserStatus::Invited.as_str().to_string()),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await
+}
+
+/// Applies `change` to the user row and bumps `updated_at`.
+pub async fn update(
+    txn: &DatabaseTransaction,
+    user: User,
+    change: impl FnOnce(&mut user::ActiveModel),
+) -> Result<User, DbErr> {
+    let mut am: user::ActiveModel = user.into();
+    change(&mut am);
+    am.updated_at = Set(super::now());
+    am.update(txn).await
+}
+
+pub async fn roles(txn: &DatabaseTransaction, tenant: Uuid, user: Uuid) -> Result<Vec<Role>, DbErr> {
+    let mut roles: Vec<Role> = user_role::Entity::find()
+        .filter(user_role::Column::TenantId.eq(tenant))
+        .filter(user_role::Column::UserId.eq(user))
+        .all(txn)
+        .await?
+        .into_iter()
+        .filter_map(|r| Role::parse(&r.role))
+        .collect();
+    roles.sort();
+    Ok(roles)
+}
+
+/// Replaces the user's roles.
+pub async fn set_roles(txn: &DatabaseTransaction, tenant: Uuid, user: Uuid, roles: &[Role]) -> Result<(), DbErr> {
+    user_role::Entity::delete_many()
+        .filter(user_role::Column::TenantId.eq(tenant))
+        .filter(user_role::Column::UserId.eq(user))
+        .exec(txn)
+        .await?;
+    if roles.is_empty() {
+        return Ok(());
+    }
+    user_role::Entity::insert_many(roles.iter().map(|r| user_role::ActiveModel {
+        tenant_id: Set(tenant),
+        user_id: Set(user),
+        role: Set(r.as_str().to_string()),
+    }))
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
