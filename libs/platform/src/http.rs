@@ -72,21 +72,20 @@ pub async fn observe<B: MessageBody + 'static>(
     crate::telemetry::set_parent_from_headers(&span, req.headers());
     let started = Instant::now();
     let method = req.method().to_string();
-    let http_req = req.request().clone();
+    // The request must not be cloned before routing (actix needs it uniquely owned).
     let fut = REQUEST_ID.scope(request_id.clone(), next.call(req));
-    let outcome = tokio::time::timeout(timeout, fut).instrument(span.clone()).await;
-    let route = http_req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
-    let mut res = match outcome {
+    let mut res = match tokio::time::timeout(timeout, fut).instrument(span.clone()).await {
         Ok(Ok(res)) => res.map_into_left_body(),
         Ok(Err(err)) => return Err(err),
         Err(_) => {
-            let err = ApiError::unavailable("the request took too long; retry shortly");
-            ServiceResponse::new(http_req, problem_response(&err, Some(request_id.clone())))
-                .map_into_right_body()
+            metrics::counter!("http_request_timeouts_total").increment(1);
+            return Err(ApiError::unavailable("the request took too long; retry shortly").into());
         }
     };
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
     let status = res.status().as_u16();
     span.record("http.route", route.as_str());
     span.record("http.status", status);
@@ -210,4 +209,122 @@ pub fn operational_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics_endpoint));
+}
+
+/// A running HTTP server.
+pub struct Server {
+    pub port: u16,
+    pub handle: actix_web::dev::ServerHandle,
+    pub server: actix_web::dev::Server,
+}
+
+/// Route registration of one or more services (routes plus their state).
+pub type Register = Arc<dyn Fn(&mut utoipa_actix_web::service_config::ServiceConfig) + Send + Sync>;
+
+/// The base OpenAPI document: info and the security schemes every route refers to.
+pub fn openapi_base(title: &str) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{
+        ComponentsBuilder, InfoBuilder, OpenApiBuilder,
+        security::{ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme},
+    };
+    let scopes = Scopes::from_iter(
+        crate::auth::ALL_SCOPES
+            .iter()
+            .map(|s| (s.to_string(), format!("the {s} scope"))),
+    );
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title(title)
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "Multi-tenant IT service management API. Errors are RFC 9457 problem+json; \
+                     lists use cursor pagination; act in a customer tenant with `X-Tenant`.",
+                ))
+                .build(),
+        )
+        .components(Some(
+            ComponentsBuilder::new()
+                .security_scheme(
+                    "bearer",
+                    SecurityScheme::Http(
+                        HttpBuilder::new()
+                            .scheme(HttpAuthScheme::Bearer)
+                            .bearer_format("JWT")
+                            .build(),
+                    ),
+                )
+                .security_scheme(
+                    "oauth2",
+                    SecurityScheme::OAuth2(OAuth2::new([Flow::ClientCredentials(
+                        ClientCredentials::new("/oauth/token", scopes),
+                    )])),
+                )
+                .build(),
+        ))
+        .build()
+}
+
+/// The OpenAPI document of `register`'s routes (no server needed).
+pub fn openapi_of(title: &str, register: &Register) -> utoipa::openapi::OpenApi {
+    use utoipa_actix_web::AppExt;
+    let reg = register.clone();
+    let (_, api) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(openapi_base(title))
+        .configure(move |cfg| reg(cfg))
+        .split_for_parts();
+    api
+}
+
+/// Binds `listen` and starts serving `register`'s routes with the shared middleware, health
+/// endpoints, `/metrics`, the OpenAPI document and Swagger UI at `/docs`.
+pub fn start(
+    settings: &crate::settings::Settings,
+    listener: std::net::TcpListener,
+    title: &'static str,
+    register: Register,
+    health: Health,
+) -> std::io::Result<Server> {
+    use utoipa_actix_web::AppExt;
+    use utoipa_swagger_ui::SwaggerUi;
+    let port = listener.local_addr()?.port();
+    let limit = settings.http_max_body_bytes;
+    let timeout = RequestTimeout(Duration::from_secs(settings.http_request_timeout_secs));
+    let _ = prometheus();
+    let mut server = actix_web::HttpServer::new(move || {
+        let (path, query, payload) = json_error_config(limit);
+        let reg = register.clone();
+        actix_web::App::new()
+            .into_utoipa_app()
+            .openapi(openapi_base(title))
+            .app_data(path)
+            .app_data(query)
+            .app_data(payload)
+            .app_data(web::Data::new(timeout))
+            .app_data(web::Data::new(health.clone()))
+            .configure(move |cfg| reg(cfg))
+            .openapi_service(|api| {
+                SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api)
+            })
+            .into_app()
+            .configure(operational_routes)
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header(("Location", "/docs/"))
+                        .finish()
+                }),
+            )
+            .default_service(web::to(not_found_route))
+            .wrap(actix_web::middleware::from_fn(observe))
+    })
+    .listen(listener)?
+    .shutdown_timeout(settings.http_shutdown_timeout_secs);
+    if settings.http_workers > 0 {
+        server = server.workers(settings.http_workers);
+    }
+    let server = server.run();
+    Ok(Server { port, handle: server.handle(), server })
 }

@@ -63,7 +63,9 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                     "invalid_type"
                 };
                 let pointer = match (code, field_name(&msg)) {
-                    ("unknown_field" | "required", Some(name)) => {
+                    ("unknown_field" | "required", Some(name))
+                        if !pointer.ends_with(&format!("/{name}")) =>
+                    {
                         format!("{}/{}", pointer.trim_end_matches('/'), name)
                     }
                     _ => pointer,

@@ -15,12 +15,18 @@ use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::Identity;
 
-/// Registers identity's routes and state.
-pub fn configure(state: web::Data<Identity>) -> impl FnOnce(&mut ServiceConfig) {
-    move |cfg| {
-        cfg.app_data(state.clone())
-            .app_data(web::Data::new(state.auth.clone()))
-            .service(well_known::jwks)
+/// Registers identity's routes with its state.
+pub fn configure(state: web::Data<Identity>) -> platform::http::Register {
+    let auth = web::Data::new(state.auth.clone());
+    std::sync::Arc::new(move |cfg: &mut ServiceConfig| {
+        cfg.app_data(state.clone()).app_data(auth.clone());
+        api(cfg);
+    })
+}
+
+/// Identity's routes (without state: enough to generate the OpenAPI document).
+pub fn api(cfg: &mut ServiceConfig) {
+        cfg.service(well_known::jwks)
             .service(well_known::openid_configuration)
             .service(auth::token)
             .service(
@@ -58,7 +64,6 @@ pub fn configure(state: web::Data<Identity>) -> impl FnOnce(&mut ServiceConfig) 
                     .service(audit::verify)
                     .service(signing_keys::rotate),
             );
-    }
 }
 
 /// Query parameter `?tenant=` of list endpoints: a tenant id or slug, or `*` for the whole

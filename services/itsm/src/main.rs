@@ -1,0 +1,140 @@
+//! `itsm`: run the platform (all services, or one), migrate, seed, write OpenAPI documents.
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use platform::settings::{Secret, Settings};
+
+#[derive(Parser)]
+#[command(name = "itsm", version, about = "Multi-tenant IT service management platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (every service in one process unless --service is given).
+    Serve {
+        /// Address to listen on (overrides ITSM_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Directory for the embedded SQLite databases (overrides ITSM_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Seed the demo tenants and users and print the logins.
+        #[arg(long)]
+        demo: bool,
+        /// Run only this service.
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Run the database migrations (PostgreSQL: as the owner role, then grant the app role).
+    Migrate,
+    /// Seed data.
+    Seed {
+        /// The demo MSP `demo` with customers `globex` and `initech` and one user per role.
+        #[arg(long)]
+        demo: bool,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write the OpenAPI documents (one per service and the merged itsm.json).
+    Openapi {
+        #[arg(long, default_value = "openapi")]
+        out: PathBuf,
+    },
+}
+
+fn demo_password(settings: &Settings) -> (String, bool) {
+    match &settings.demo_password {
+        Some(p) => (p.expose().to_string(), false),
+        None => {
+            use base64::Engine;
+            use rand::RngCore;
+            let mut bytes = [0u8; 12];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            (base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes), true)
+        }
+    }
+}
+
+fn print_demo(settings: &Settings, logins: &[identity::seed::DemoLogin], password: &str, generated: bool) {
+    let base = settings.public_base_url();
+    println!();
+    println!("  ITSM is running.");
+    println!("    Portal:   {base}/");
+    println!("    API:      {base}/api/v1");
+    println!("    Swagger:  {base}/docs/");
+    println!();
+    println!("  Demo logins (password: {password}{}):", if generated { ", generated; set ITSM_DEMO_PASSWORD to fix it" } else { "" });
+    for l in logins {
+        println!("    {:<36} {:<10} {}", l.email, l.tenant, l.role.as_str());
+    }
+    println!();
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = Settings::load().context("loading settings")?;
+    match cli.command {
+        Command::Serve { listen, data_dir, demo, service } => {
+            if let Some(l) = listen {
+                settings.listen = l;
+            }
+            if let Some(d) = data_dir {
+                settings.data_dir = d;
+            }
+            platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
+            let embedded = settings.database_url.is_none();
+            if embedded || settings.migration_database_url.is_some() {
+                itsm::migrate(&settings).await?;
+            }
+            let (password, generated) = demo_password(&settings);
+            if demo && settings.demo_password.is_none() {
+                settings.demo_password = Some(Secret::new(password.clone()));
+            }
+            let settings = Arc::new(settings);
+            let app = itsm::build(settings.clone(), service.as_deref()).await?;
+            if demo {
+                let logins = identity::seed::seed_demo(&app.identity.db, &password)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+                print_demo(&settings, &logins, &password, generated);
+            }
+            tracing::info!(listen = %settings.listen, port = app.server.port, "serving");
+            app.server.server.await?;
+            platform::telemetry::shutdown();
+        }
+        Command::Migrate => {
+            platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
+            itsm::migrate(&settings).await?;
+            println!("migrations applied");
+        }
+        Command::Seed { demo, data_dir } => {
+            if let Some(d) = data_dir {
+                settings.data_dir = d;
+            }
+            platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
+            if !demo {
+                anyhow::bail!("nothing to seed: pass --demo");
+            }
+            if settings.database_url.is_none() || settings.migration_database_url.is_some() {
+                itsm::migrate(&settings).await?;
+            }
+            let (password, generated) = demo_password(&settings);
+            let identity = identity::Identity::connect(Arc::new(settings.clone())).await?;
+            let logins = identity::seed::seed_demo(&identity.db, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+            print_demo(&settings, &logins, &password, generated);
+        }
+        Command::Openapi { out } => {
+            for path in itsm::write_openapi(&out)? {
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
