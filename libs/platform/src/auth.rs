@@ -405,8 +405,8 @@ impl<S: RequiredScope> Auth<S> {
                     Some(t) if t.id == self.tenant.id || self.principal.reaches_descendants() => {
                         Ok(vec![t.id])
                     }
-                    _ => Err(ApiError::field(
-                        "/query/tenant",
+                    _ => Err(ApiError::bad_query(
+                        "tenant",
                         "unknown_tenant",
                         "no such tenant within your reach",
                     )),

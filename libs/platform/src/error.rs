@@ -101,6 +101,17 @@ impl ApiError {
         Self::validation(vec![FieldError::new(pointer, code, detail)])
     }
 
+    /// 400 for an invalid query parameter, named by `/query/<name>`.
+    pub fn bad_query(name: &str, code: &str, detail: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "the query string has invalid parameters; see errors",
+        );
+        e.errors = vec![FieldError::new(format!("/query/{name}"), code, detail)];
+        e
+    }
+
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }

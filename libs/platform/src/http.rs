@@ -120,7 +120,7 @@ pub fn json_error_config(limit: usize) -> (web::PathConfig, web::QueryConfig, we
         ApiError::not_found("resource").into()
     });
     let query = web::QueryConfig::default().error_handler(|err, _| {
-        ApiError::field("/query", "invalid_query", err.to_string()).into()
+        ApiError::bad_query("", "invalid_query", err.to_string()).into()
     });
     (path, query, web::PayloadConfig::new(limit))
 }

@@ -30,8 +30,8 @@ impl PageQuery {
     pub fn validate(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::field(
-                "/query/limit",
+            return Err(ApiError::bad_query(
+                "limit",
                 "out_of_range",
                 format!("limit must be between 1 and {MAX_LIMIT}"),
             ));
@@ -39,7 +39,7 @@ impl PageQuery {
         let after = match &self.cursor {
             None => None,
             Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                ApiError::field("/query/cursor", "invalid_cursor", "cursor is not one this API issued")
+                ApiError::bad_query("cursor", "invalid_cursor", "cursor is not one this API issued")
             })?),
         };
         Ok(PageRequest { limit, after })
