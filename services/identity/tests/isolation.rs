@@ -111,6 +111,7 @@ async fn msp_agent_reaches_its_customers_but_not_another_msps() {
 #[tokio::test]
 async fn postgres_enforces_isolation_itself() {
     let app = app!();
+    app.token("admin@globex.demo.test").await; // a login writes an audit record
     let su = app.superuser().await;
     // Every table with a tenant_id column has RLS enabled and forced.
     let rows = su
