@@ -28,7 +28,9 @@ use crate::{
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Roles, after ITIL's generic and practice roles. Each grants a fixed set of scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     PlatformAdmin,
@@ -46,19 +48,48 @@ pub enum Role {
 
 /// Every scope the platform knows. Routes name one of these.
 pub const ALL_SCOPES: &[&str] = &[
-    "tenant:read", "tenant:write", "tenant:onboard", "user:read", "user:write", "group:read",
-    "group:write", "api_client:manage", "audit:read", "signing_key:rotate", "incident:read",
-    "incident:write", "problem:read", "problem:write", "catalog:read", "catalog:write",
-    "request:read", "request:write", "request:approve", "change:read", "change:write",
-    "change:approve", "cmdb:read", "cmdb:write", "knowledge:read", "knowledge:write",
+    "tenant:read",
+    "tenant:write",
+    "tenant:onboard",
+    "user:read",
+    "user:write",
+    "group:read",
+    "group:write",
+    "api_client:manage",
+    "audit:read",
+    "signing_key:rotate",
+    "incident:read",
+    "incident:write",
+    "problem:read",
+    "problem:write",
+    "catalog:read",
+    "catalog:write",
+    "request:read",
+    "request:write",
+    "request:approve",
+    "change:read",
+    "change:write",
+    "change:approve",
+    "cmdb:read",
+    "cmdb:write",
+    "knowledge:read",
+    "knowledge:write",
     "analytics:read",
 ];
 
 impl Role {
     pub const ALL: [Role; 11] = [
-        Role::PlatformAdmin, Role::MspAdmin, Role::MspAgent, Role::TenantAdmin,
-        Role::ServiceOwner, Role::Agent, Role::ConfigurationManager, Role::ChangeManager,
-        Role::Approver, Role::Requester, Role::Analyst,
+        Role::PlatformAdmin,
+        Role::MspAdmin,
+        Role::MspAgent,
+        Role::TenantAdmin,
+        Role::ServiceOwner,
+        Role::Agent,
+        Role::ConfigurationManager,
+        Role::ChangeManager,
+        Role::Approver,
+        Role::Requester,
+        Role::Analyst,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,51 +121,142 @@ impl Role {
         match self {
             Role::PlatformAdmin => ALL_SCOPES,
             Role::MspAdmin => &[
-                "tenant:read", "tenant:write", "tenant:onboard", "user:read", "user:write",
-                "group:read", "group:write", "api_client:manage", "audit:read", "incident:read",
-                "incident:write", "problem:read", "problem:write", "catalog:read",
-                "catalog:write", "request:read", "request:write", "request:approve",
-                "change:read", "change:write", "change:approve", "cmdb:read", "cmdb:write",
-                "knowledge:read", "knowledge:write", "analytics:read",
+                "tenant:read",
+                "tenant:write",
+                "tenant:onboard",
+                "user:read",
+                "user:write",
+                "group:read",
+                "group:write",
+                "api_client:manage",
+                "audit:read",
+                "incident:read",
+                "incident:write",
+                "problem:read",
+                "problem:write",
+                "catalog:read",
+                "catalog:write",
+                "request:read",
+                "request:write",
+                "request:approve",
+                "change:read",
+                "change:write",
+                "change:approve",
+                "cmdb:read",
+                "cmdb:write",
+                "knowledge:read",
+                "knowledge:write",
+                "analytics:read",
             ],
             Role::TenantAdmin => &[
-                "tenant:read", "tenant:write", "user:read", "user:write",
-                "group:read", "group:write", "api_client:manage", "audit:read", "incident:read",
-                "incident:write", "problem:read", "problem:write", "catalog:read",
-                "catalog:write", "request:read", "request:write", "request:approve",
-                "change:read", "change:write", "change:approve", "cmdb:read", "cmdb:write",
-                "knowledge:read", "knowledge:write", "analytics:read",
+                "tenant:read",
+                "tenant:write",
+                "user:read",
+                "user:write",
+                "group:read",
+                "group:write",
+                "api_client:manage",
+                "audit:read",
+                "incident:read",
+                "incident:write",
+                "problem:read",
+                "problem:write",
+                "catalog:read",
+                "catalog:write",
+                "request:read",
+                "request:write",
+                "request:approve",
+                "change:read",
+                "change:write",
+                "change:approve",
+                "cmdb:read",
+                "cmdb:write",
+                "knowledge:read",
+                "knowledge:write",
+                "analytics:read",
             ],
             Role::MspAgent | Role::Agent => &[
-                "tenant:read", "user:read", "group:read", "incident:read", "incident:write",
-                "problem:read", "problem:write", "catalog:read", "request:read",
-                "request:write", "change:read", "cmdb:read", "knowledge:read",
+                "tenant:read",
+                "user:read",
+                "group:read",
+                "incident:read",
+                "incident:write",
+                "problem:read",
+                "problem:write",
+                "catalog:read",
+                "request:read",
+                "request:write",
+                "change:read",
+                "cmdb:read",
+                "knowledge:read",
                 "knowledge:write",
             ],
             Role::ServiceOwner => &[
-                "tenant:read", "user:read", "group:read", "incident:read", "problem:read",
-                "catalog:read", "catalog:write", "request:read", "change:read", "cmdb:read",
-                "knowledge:read", "knowledge:write", "analytics:read",
+                "tenant:read",
+                "user:read",
+                "group:read",
+                "incident:read",
+                "problem:read",
+                "catalog:read",
+                "catalog:write",
+                "request:read",
+                "change:read",
+                "cmdb:read",
+                "knowledge:read",
+                "knowledge:write",
+                "analytics:read",
             ],
             Role::ConfigurationManager => &[
-                "tenant:read", "user:read", "group:read", "incident:read", "change:read",
-                "cmdb:read", "cmdb:write", "catalog:read",
+                "tenant:read",
+                "user:read",
+                "group:read",
+                "incident:read",
+                "change:read",
+                "cmdb:read",
+                "cmdb:write",
+                "catalog:read",
             ],
             Role::ChangeManager => &[
-                "tenant:read", "user:read", "group:read", "incident:read", "problem:read",
-                "change:read", "change:write", "change:approve", "cmdb:read", "catalog:read",
+                "tenant:read",
+                "user:read",
+                "group:read",
+                "incident:read",
+                "problem:read",
+                "change:read",
+                "change:write",
+                "change:approve",
+                "cmdb:read",
+                "catalog:read",
             ],
             Role::Approver => &[
-                "tenant:read", "user:read", "change:read", "change:approve", "request:read",
-                "request:approve", "catalog:read",
+                "tenant:read",
+                "user:read",
+                "change:read",
+                "change:approve",
+                "request:read",
+                "request:approve",
+                "catalog:read",
             ],
             Role::Requester => &[
-                "tenant:read", "incident:read", "incident:write", "request:read",
-                "request:write", "catalog:read", "knowledge:read",
+                "tenant:read",
+                "incident:read",
+                "incident:write",
+                "request:read",
+                "request:write",
+                "catalog:read",
+                "knowledge:read",
             ],
             Role::Analyst => &[
-                "tenant:read", "user:read", "group:read", "incident:read", "problem:read",
-                "catalog:read", "request:read", "change:read", "cmdb:read", "knowledge:read",
+                "tenant:read",
+                "user:read",
+                "group:read",
+                "incident:read",
+                "problem:read",
+                "catalog:read",
+                "request:read",
+                "change:read",
+                "cmdb:read",
+                "knowledge:read",
                 "analytics:read",
             ],
         }
@@ -211,14 +333,22 @@ impl RemoteJwks {
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        Self { url: url.into(), client }
+        Self {
+            url: url.into(),
+            client,
+        }
     }
 }
 
 #[async_trait]
 impl KeySource for RemoteJwks {
     async fn jwks(&self) -> Result<JwkSet, String> {
-        let res = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
+        let res = self
+            .client
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         res.error_for_status()
             .map_err(|e| e.to_string())?
             .json::<JwkSet>()
@@ -303,7 +433,8 @@ impl Verifier {
             Some(k) => k,
             None => {
                 self.refresh().await?;
-                self.cached(&kid).ok_or_else(|| invalid("unknown signing key"))?
+                self.cached(&kid)
+                    .ok_or_else(|| invalid("unknown signing key"))?
             }
         };
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -437,7 +568,11 @@ pub async fn authenticate(ctx: &AuthContext, req: &HttpRequest) -> Result<Princi
     Ok(Principal {
         subject: claims.sub,
         home_tenant: claims.tid,
-        scopes: claims.scope.split_whitespace().map(str::to_string).collect(),
+        scopes: claims
+            .scope
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
         is_client: claims.client_id.is_some(),
         roles: claims.roles,
     })
@@ -469,7 +604,10 @@ impl<S: RequiredScope + 'static> FromRequest for Auth<S> {
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the token's tenant no longer exists"))?;
             if !home_info.active {
-                return Err(ApiError::forbidden("tenant_suspended", "your tenant is suspended"));
+                return Err(ApiError::forbidden(
+                    "tenant_suspended",
+                    "your tenant is suspended",
+                ));
             }
             let header = req
                 .headers()
@@ -488,7 +626,10 @@ impl<S: RequiredScope + 'static> FromRequest for Auth<S> {
                 }
             };
             if !tenant.active {
-                return Err(ApiError::forbidden("tenant_suspended", "the tenant is suspended"));
+                return Err(ApiError::forbidden(
+                    "tenant_suspended",
+                    "the tenant is suspended",
+                ));
             }
             tracing::Span::current().record("tenant_id", tracing::field::display(tenant.id));
             req.extensions_mut().insert(tenant.id);
@@ -518,8 +659,14 @@ mod tests {
 
     #[test]
     fn only_msp_and_platform_roles_reach_descendants() {
-        let reaching: Vec<_> = Role::ALL.into_iter().filter(|r| r.reaches_descendants()).collect();
-        assert_eq!(reaching, vec![Role::PlatformAdmin, Role::MspAdmin, Role::MspAgent]);
+        let reaching: Vec<_> = Role::ALL
+            .into_iter()
+            .filter(|r| r.reaches_descendants())
+            .collect();
+        assert_eq!(
+            reaching,
+            vec![Role::PlatformAdmin, Role::MspAdmin, Role::MspAgent]
+        );
     }
 
     #[test]

@@ -22,8 +22,13 @@ pub enum DbSetupError {
 /// Which database a service uses, derived from settings.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Sqlite { url: String },
-    Postgres { app_url: String, owner_url: Option<String> },
+    Sqlite {
+        url: String,
+    },
+    Postgres {
+        app_url: String,
+        owner_url: Option<String>,
+    },
 }
 
 impl Target {
@@ -81,12 +86,17 @@ pub async fn connect_app(
 }
 
 /// Connects as the owner role (migrations), creating the service's schema first.
-pub async fn connect_owner(target: &Target, schema: &str) -> Result<DatabaseConnection, DbSetupError> {
+pub async fn connect_owner(
+    target: &Target,
+    schema: &str,
+) -> Result<DatabaseConnection, DbSetupError> {
     match target {
         Target::Sqlite { url } => Ok(Database::connect(options(url, schema, 1)).await?),
         Target::Postgres { owner_url, .. } => {
             let url = owner_url.as_deref().ok_or_else(|| {
-                DbSetupError::Unsafe("migrations need ITSM_MIGRATION_DATABASE_URL (the owner role)".into())
+                DbSetupError::Unsafe(
+                    "migrations need ITSM_MIGRATION_DATABASE_URL (the owner role)".into(),
+                )
             })?;
             ident(schema)?;
             let bootstrap = Database::connect(options(url, "public", 1)).await?;
@@ -116,7 +126,9 @@ pub fn ident(name: &str) -> Result<&str, DbSetupError> {
     if ok {
         Ok(name)
     } else {
-        Err(DbSetupError::Unsafe(format!("unsafe SQL identifier {name:?}")))
+        Err(DbSetupError::Unsafe(format!(
+            "unsafe SQL identifier {name:?}"
+        )))
     }
 }
 
@@ -173,7 +185,9 @@ impl crate::http::ReadinessCheck for DbReadiness {
     fn name(&self) -> &'static str {
         "database"
     }
-    fn check(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+    fn check(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
         Box::pin(async move {
             self.0
                 .execute_unprepared("SELECT 1")

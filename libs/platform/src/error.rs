@@ -69,7 +69,7 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
     pub oauth_error: Option<&'static str>,
-    pub extra: Option<serde_json::Value>,
+    pub extra: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -126,7 +126,11 @@ impl ApiError {
 
     /// The answer for a missing id *and* another tenant's id: no existence oracle.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
@@ -166,7 +170,7 @@ impl ApiError {
     }
 
     pub fn with_extra(mut self, extra: serde_json::Value) -> Self {
-        self.extra = Some(extra);
+        self.extra = Some(Box::new(extra));
         self
     }
 
@@ -185,7 +189,7 @@ impl ApiError {
             request_id,
             error: self.oauth_error.map(str::to_string),
             error_description: self.oauth_error.map(|_| self.detail.clone()),
-            extra: self.extra.clone(),
+            extra: self.extra.as_deref().cloned(),
         }
     }
 }

@@ -74,7 +74,10 @@ pub async fn observe<B: MessageBody + 'static>(
     let method = req.method().to_string();
     // The request must not be cloned before routing (actix needs it uniquely owned).
     let fut = REQUEST_ID.scope(request_id.clone(), next.call(req));
-    let mut res = match tokio::time::timeout(timeout, fut).instrument(span.clone()).await {
+    let mut res = match tokio::time::timeout(timeout, fut)
+        .instrument(span.clone())
+        .await
+    {
         Ok(Ok(res)) => res.map_into_left_body(),
         Ok(Err(err)) => return Err(err),
         Err(_) => {
@@ -100,7 +103,8 @@ pub async fn observe<B: MessageBody + 'static>(
         ("status", status.to_string()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(elapsed.as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels[..2])
+        .record(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -119,9 +123,8 @@ pub fn json_error_config(limit: usize) -> (web::PathConfig, web::QueryConfig, we
         // An id that does not even parse is as unknown as one from another tenant.
         ApiError::not_found("resource").into()
     });
-    let query = web::QueryConfig::default().error_handler(|err, _| {
-        ApiError::bad_query("", "invalid_query", err.to_string()).into()
-    });
+    let query = web::QueryConfig::default()
+        .error_handler(|err, _| ApiError::bad_query("", "invalid_query", err.to_string()).into());
     (path, query, web::PayloadConfig::new(limit))
 }
 
@@ -177,7 +180,8 @@ pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
         };
         checks.insert(check.name().to_string(), status.into());
     }
-    let body = serde_json::json!({"status": if ok { "ok" } else { "unavailable" }, "checks": checks});
+    let body =
+        serde_json::json!({"status": if ok { "ok" } else { "unavailable" }, "checks": checks});
     if ok {
         HttpResponse::Ok().json(body)
     } else {
@@ -225,7 +229,9 @@ pub type Register = Arc<dyn Fn(&mut utoipa_actix_web::service_config::ServiceCon
 pub fn openapi_base(title: &str) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::{
         ComponentsBuilder, InfoBuilder, OpenApiBuilder,
-        security::{ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme},
+        security::{
+            ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
+        },
     };
     let scopes = Scopes::from_iter(
         crate::auth::ALL_SCOPES
@@ -326,5 +332,9 @@ pub fn start(
         server = server.workers(settings.http_workers);
     }
     let server = server.run();
-    Ok(Server { port, handle: server.handle(), server })
+    Ok(Server {
+        port,
+        handle: server.handle(),
+        server,
+    })
 }

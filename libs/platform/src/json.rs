@@ -3,7 +3,9 @@
 //! including unknown fields.
 use std::{future::Future, pin::Pin};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, error::PayloadError, http::StatusCode, web};
+use actix_web::{
+    FromRequest, HttpRequest, dev::Payload, error::PayloadError, http::StatusCode, web,
+};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -27,7 +29,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let mime = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 mime == "application/json" || mime.ends_with("+json")
             })
             .unwrap_or(false);
@@ -139,14 +146,23 @@ mod tests {
     #[test]
     fn unknown_field_is_422_with_its_pointer() {
         let e = parse::<In>(br#"{"name":"a","tags":[],"nope":1}"#).err();
-        let e = e.map(|e| (e.status.as_u16(), e.errors[0].pointer.clone(), e.errors[0].code.clone()));
+        let e = e.map(|e| {
+            (
+                e.status.as_u16(),
+                e.errors[0].pointer.clone(),
+                e.errors[0].code.clone(),
+            )
+        });
         assert_eq!(e, Some((422, "/nope".into(), "unknown_field".into())));
     }
 
     #[test]
     fn wrong_type_points_into_arrays() {
         let e = parse::<In>(br#"{"name":"a","tags":[1,"x"]}"#).err();
-        assert_eq!(e.map(|e| e.errors[0].pointer.clone()), Some("/tags/1".into()));
+        assert_eq!(
+            e.map(|e| e.errors[0].pointer.clone()),
+            Some("/tags/1".into())
+        );
     }
 
     #[test]

@@ -39,7 +39,11 @@ impl PageQuery {
         let after = match &self.cursor {
             None => None,
             Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                ApiError::bad_query("cursor", "invalid_cursor", "cursor is not one this API issued")
+                ApiError::bad_query(
+                    "cursor",
+                    "invalid_cursor",
+                    "cursor is not one this API issued",
+                )
             })?),
         };
         Ok(PageRequest { limit, after })
@@ -114,14 +118,23 @@ mod tests {
     #[test]
     fn cursor_round_trips() {
         let id = Uuid::now_v7();
-        let q = PageQuery { limit: Some(10), cursor: Some(encode_cursor(id)) };
+        let q = PageQuery {
+            limit: Some(10),
+            cursor: Some(encode_cursor(id)),
+        };
         assert_eq!(q.validate().ok().and_then(|p| p.after), Some(id));
     }
 
     #[test]
     fn limit_above_cap_names_limit() {
-        let q = PageQuery { limit: Some(201), cursor: None };
-        assert_eq!(q.validate().err().map(|e| e.errors[0].pointer.clone()), Some("/query/limit".into()));
+        let q = PageQuery {
+            limit: Some(201),
+            cursor: None,
+        };
+        assert_eq!(
+            q.validate().err().map(|e| e.errors[0].pointer.clone()),
+            Some("/query/limit".into())
+        );
     }
 
     #[test]

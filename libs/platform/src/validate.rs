@@ -54,7 +54,11 @@ pub fn text(pointer: &str, value: &str, max: usize) -> Result<String, FieldError
         ));
     }
     if v.chars().any(|c| c.is_control()) {
-        return Err(FieldError::new(pointer, "invalid_characters", "must not contain control characters"));
+        return Err(FieldError::new(
+            pointer,
+            "invalid_characters",
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_string())
 }
@@ -67,9 +71,19 @@ pub struct Email(String);
 impl Email {
     pub fn parse(pointer: &str, raw: &str) -> Result<Self, FieldError> {
         let v = raw.trim().to_lowercase();
-        let invalid = || FieldError::new(pointer, "invalid_email", "must be an email address like name@example.com");
+        let invalid = || {
+            FieldError::new(
+                pointer,
+                "invalid_email",
+                "must be an email address like name@example.com",
+            )
+        };
         if v.len() > 254 {
-            return Err(FieldError::new(pointer, "too_long", "must be at most 254 characters"));
+            return Err(FieldError::new(
+                pointer,
+                "too_long",
+                "must be at most 254 characters",
+            ));
         }
         let (local, domain) = v.split_once('@').ok_or_else(invalid)?;
         let domain_ok = domain.contains('.')
@@ -134,10 +148,15 @@ mod tests {
         for ok in ["a@b.co", "First.Last+tag@Example.COM"] {
             assert!(Email::parse("/e", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@b", "a@@b.co", "a b@c.co", "@b.co", "a@.co", "a@b..co"] {
+        for bad in [
+            "", "a", "a@b", "a@@b.co", "a b@c.co", "@b.co", "a@.co", "a@b..co",
+        ] {
             assert!(Email::parse("/e", bad).is_err(), "{bad}");
         }
-        assert_eq!(Email::parse("/e", " A@B.Co ").map(|e| e.0).ok(), Some("a@b.co".into()));
+        assert_eq!(
+            Email::parse("/e", " A@B.Co ").map(|e| e.0).ok(),
+            Some("a@b.co".into())
+        );
     }
 
     #[test]
@@ -153,7 +172,13 @@ mod tests {
     #[test]
     fn text_limits() {
         assert_eq!(text("/n", "  x ", 3).ok(), Some("x".into()));
-        assert_eq!(text("/n", "abcd", 3).err().map(|e| e.code), Some("too_long".into()));
-        assert_eq!(text("/n", " ", 3).err().map(|e| e.code), Some("required".into()));
+        assert_eq!(
+            text("/n", "abcd", 3).err().map(|e| e.code),
+            Some("too_long".into())
+        );
+        assert_eq!(
+            text("/n", " ", 3).err().map(|e| e.code),
+            Some("required".into())
+        );
     }
 }

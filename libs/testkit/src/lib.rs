@@ -23,18 +23,21 @@ pub use serde_json::json;
 pub const PASSWORD: &str = "demo-password-for-tests";
 pub const OWNER_ROLE: &str = "itsm_owner";
 pub const APP_ROLE: &str = "itsm_app";
+/// Password of both test roles (servers that authenticate TCP connections need one).
+const ROLE_PASSWORD: &str = "itsm-test";
 
-/// The server-level admin URL (a superuser), from `ITSM_TEST_PG_URL`.
+/// The server-level admin URL (a superuser), from `TESTKIT_PG_URL`.
 pub fn admin_url() -> String {
-    std::env::var("ITSM_TEST_PG_URL")
+    std::env::var("TESTKIT_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
-fn with_db(url: &str, user: Option<&str>, db: &str) -> String {
-    let mut u = reqwest::Url::parse(url).expect("ITSM_TEST_PG_URL is a URL");
-    if let Some(user) = user {
+fn with_role(url: &str, user: &str, db: &str) -> String {
+    let mut u = reqwest::Url::parse(url).expect("TESTKIT_PG_URL is a URL");
+    {
         u.set_username(user).expect("URL takes a user");
-        u.set_password(None).expect("URL takes no password");
+        u.set_password(Some(ROLE_PASSWORD))
+            .expect("URL takes a password");
     }
     u.set_path(&format!("/{db}"));
     u.to_string()
@@ -46,7 +49,7 @@ pub async fn postgres_admin() -> Option<DatabaseConnection> {
         Ok(db) => Some(db),
         Err(e) => {
             let msg = format!(
-                "PostgreSQL is not reachable at {} ({e}); start it or set ITSM_TEST_PG_URL",
+                "PostgreSQL is not reachable at {} ({e}); start it or set TESTKIT_PG_URL",
                 admin_url()
             );
             if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -63,10 +66,13 @@ pub async fn postgres_admin() -> Option<DatabaseConnection> {
 async fn ensure_roles(admin: &DatabaseConnection) {
     for (role, attrs) in [
         (OWNER_ROLE, "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE"),
-        (APP_ROLE, "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB"),
+        (
+            APP_ROLE,
+            "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB",
+        ),
     ] {
         let sql = format!(
-            "DO $$ BEGIN CREATE ROLE {role} {attrs}; \
+            "DO $$ BEGIN CREATE ROLE {role} {attrs} PASSWORD '{ROLE_PASSWORD}'; \
              EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
         );
         admin.execute_unprepared(&sql).await.expect("create role");
@@ -84,8 +90,8 @@ pub async fn fresh_database(admin: &DatabaseConnection) -> (String, String, Stri
     let base = admin_url();
     (
         name.clone(),
-        with_db(&base, Some(APP_ROLE), &name),
-        with_db(&base, Some(OWNER_ROLE), &name),
+        with_role(&base, APP_ROLE, &name),
+        with_role(&base, OWNER_ROLE, &name),
     )
 }
 
@@ -113,14 +119,27 @@ impl Res {
         self.body["code"].as_str().unwrap_or("")
     }
     pub fn content_type(&self) -> &str {
-        self.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
     /// Asserts the status and, for 4xx/5xx, that the body is problem+json.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
         if status >= 400 {
-            assert_eq!(self.content_type(), "application/problem+json", "body: {}", self.body);
+            assert_eq!(
+                self.content_type(),
+                "application/problem+json",
+                "body: {}",
+                self.body
+            );
             assert_eq!(self.body["status"], status);
         }
         &self.body
@@ -145,8 +164,12 @@ impl TestApp {
         };
         itsm::migrate(&settings).await.expect("migrations");
         let settings_arc = Arc::new(settings.clone());
-        let app = itsm::build(settings_arc.clone(), None).await.expect("build app");
-        identity::seed::seed_demo(&app.identity.db, PASSWORD).await.expect("seed demo");
+        let app = itsm::build(settings_arc.clone(), None)
+            .await
+            .expect("build app");
+        identity::seed::seed_demo(&app.identity.db, PASSWORD)
+            .await
+            .expect("seed demo");
         let port = app.server.port;
         tokio::spawn(app.server.server);
         settings.listen = format!("127.0.0.1:{port}");
@@ -163,8 +186,9 @@ impl TestApp {
     /// Runs SQL in this test's database as the superuser (bypasses RLS: for tampering and
     /// catalog checks only).
     pub async fn superuser(&self) -> DatabaseConnection {
-        let url = with_db(&admin_url(), None, &self.db_name);
-        let mut opt = sea_orm::ConnectOptions::new(url);
+        let mut url = reqwest::Url::parse(&admin_url()).expect("TESTKIT_PG_URL is a URL");
+        url.set_path(&format!("/{}", self.db_name));
+        let mut opt = sea_orm::ConnectOptions::new(url.to_string());
         opt.set_schema_search_path("identity");
         Database::connect(opt).await.expect("superuser connection")
     }
@@ -178,7 +202,14 @@ impl TestApp {
 
     /// Logs in with the demo password and returns the response.
     pub async fn login_res(&self, email: &str, password: &str) -> Res {
-        self.call(Method::POST, "/api/v1/auth/login", None, Some(serde_json::json!({"email": email, "password": password})), &[]).await
+        self.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"email": email, "password": password})),
+            &[],
+        )
+        .await
     }
 
     /// An access token for a demo user (cached per test).
@@ -187,8 +218,14 @@ impl TestApp {
             return t.clone();
         }
         let res = self.login_res(email, PASSWORD).await;
-        let token = res.expect(200)["access_token"].as_str().expect("access_token").to_string();
-        self.tokens.lock().await.insert(email.to_string(), token.clone());
+        let token = res.expect(200)["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string();
+        self.tokens
+            .lock()
+            .await
+            .insert(email.to_string(), token.clone());
         token
     }
 
@@ -201,7 +238,9 @@ impl TestApp {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Res {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -216,7 +255,11 @@ impl TestApp {
         let headers = res.headers().clone();
         let bytes = res.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Res { status, headers, body }
+        Res {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Res {
@@ -224,7 +267,8 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Res {
-        self.call(Method::POST, path, Some(token), Some(body), &[]).await
+        self.call(Method::POST, path, Some(token), Some(body), &[])
+            .await
     }
 
     /// Posts a form to `/oauth/token`.
@@ -239,14 +283,29 @@ impl TestApp {
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.json().await.unwrap_or(Value::Null);
-        Res { status, headers, body }
+        Res {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// The id of a tenant by slug, as seen by the platform admin.
     pub async fn tenant_id(&self, slug: &str) -> String {
         let t = self.token("platform-admin@demo.test").await;
-        let res = self.call(Method::GET, "/api/v1/users/me", Some(&t), None, &[("x-tenant", slug)]).await;
-        res.expect(200)["acting_tenant_id"].as_str().expect("id").to_string()
+        let res = self
+            .call(
+                Method::GET,
+                "/api/v1/users/me",
+                Some(&t),
+                None,
+                &[("x-tenant", slug)],
+            )
+            .await;
+        res.expect(200)["acting_tenant_id"]
+            .as_str()
+            .expect("id")
+            .to_string()
     }
 }
 

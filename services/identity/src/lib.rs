@@ -51,7 +51,10 @@ impl Identity {
             db,
             keys,
             settings,
-            auth: AuthContext { verifier, directory },
+            auth: AuthContext {
+                verifier,
+                directory,
+            },
         })
     }
 }

@@ -24,7 +24,12 @@ fn ts_null(name: &'static str) -> ColumnDef {
     timestamp_with_time_zone_null(name)
 }
 
-fn index(name: &str, table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
+fn index(
+    name: &str,
+    table: &'static str,
+    cols: &[&'static str],
+    unique: bool,
+) -> IndexCreateStatement {
     let mut idx = Index::create();
     idx.name(name).table(table).if_not_exists();
     for c in cols {
@@ -55,7 +60,13 @@ impl MigrationTrait for M0001Identity {
                 .take(),
         )
         .await?;
-        m.create_index(index("tenants_parent", "tenants", &["parent_id", "id"], false)).await?;
+        m.create_index(index(
+            "tenants_parent",
+            "tenants",
+            &["parent_id", "id"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
@@ -87,7 +98,8 @@ impl MigrationTrait for M0001Identity {
                 .take(),
         )
         .await?;
-        m.create_index(index("users_tenant", "users", &["tenant_id", "id"], false)).await?;
+        m.create_index(index("users_tenant", "users", &["tenant_id", "id"], false))
+            .await?;
 
         m.create_table(
             Table::create()
@@ -114,7 +126,13 @@ impl MigrationTrait for M0001Identity {
                 .take(),
         )
         .await?;
-        m.create_index(index("groups_tenant_name", "groups", &["tenant_id", "name"], true)).await?;
+        m.create_index(index(
+            "groups_tenant_name",
+            "groups",
+            &["tenant_id", "name"],
+            true,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
@@ -124,7 +142,12 @@ impl MigrationTrait for M0001Identity {
                 .col(uuid("group_id"))
                 .col(uuid("user_id"))
                 .col(ts("created_at"))
-                .primary_key(Index::create().col("tenant_id").col("group_id").col("user_id"))
+                .primary_key(
+                    Index::create()
+                        .col("tenant_id")
+                        .col("group_id")
+                        .col("user_id"),
+                )
                 .take(),
         )
         .await?;
@@ -144,7 +167,13 @@ impl MigrationTrait for M0001Identity {
                 .take(),
         )
         .await?;
-        m.create_index(index("ott_tenant_user", "one_time_tokens", &["tenant_id", "user_id"], false)).await?;
+        m.create_index(index(
+            "ott_tenant_user",
+            "one_time_tokens",
+            &["tenant_id", "user_id"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
@@ -162,8 +191,20 @@ impl MigrationTrait for M0001Identity {
                 .take(),
         )
         .await?;
-        m.create_index(index("rt_tenant_family", "refresh_tokens", &["tenant_id", "family_id"], false)).await?;
-        m.create_index(index("rt_tenant_user", "refresh_tokens", &["tenant_id", "user_id"], false)).await?;
+        m.create_index(index(
+            "rt_tenant_family",
+            "refresh_tokens",
+            &["tenant_id", "family_id"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "rt_tenant_user",
+            "refresh_tokens",
+            &["tenant_id", "user_id"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
@@ -181,7 +222,13 @@ impl MigrationTrait for M0001Identity {
                 .take(),
         )
         .await?;
-        m.create_index(index("api_clients_tenant", "api_clients", &["tenant_id", "id"], false)).await?;
+        m.create_index(index(
+            "api_clients_tenant",
+            "api_clients",
+            &["tenant_id", "id"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             Table::create()
@@ -215,7 +262,13 @@ impl MigrationTrait for M0001Identity {
                 .take(),
         )
         .await?;
-        m.create_index(index("audit_tenant_seq", "audit_log", &["tenant_id", "seq"], true)).await?;
+        m.create_index(index(
+            "audit_tenant_seq",
+            "audit_log",
+            &["tenant_id", "seq"],
+            true,
+        ))
+        .await?;
 
         if m.get_database_backend() == DbBackend::Postgres {
             let db = m.get_connection();
@@ -223,7 +276,13 @@ impl MigrationTrait for M0001Identity {
                 string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[]";
             let by_tenant = tenant_predicate("tenant_id");
             let mut ddl = rls_ddl("tenants", tenants_visible);
-            for table in ["tenant_settings", "user_roles", "groups", "group_members", "audit_log"] {
+            for table in [
+                "tenant_settings",
+                "user_roles",
+                "groups",
+                "group_members",
+                "audit_log",
+            ] {
                 ddl.extend(rls_ddl(table, &by_tenant));
             }
             // Pre-authentication lookups see exactly the row whose key they already hold.
@@ -234,7 +293,9 @@ impl MigrationTrait for M0001Identity {
             for table in ["one_time_tokens", "refresh_tokens"] {
                 ddl.extend(rls_ddl(
                     table,
-                    &format!("{by_tenant} OR token_hash = current_setting('app.lookup_token_hash', true)"),
+                    &format!(
+                        "{by_tenant} OR token_hash = current_setting('app.lookup_token_hash', true)"
+                    ),
                 ));
             }
             ddl.extend(rls_ddl(
@@ -256,7 +317,9 @@ pub async fn confine_app_role(
 ) -> Result<(), DbErr> {
     if owner.get_database_backend() == DbBackend::Postgres {
         owner
-            .execute_unprepared(&format!("REVOKE UPDATE, DELETE ON audit_log FROM {app_role}"))
+            .execute_unprepared(&format!(
+                "REVOKE UPDATE, DELETE ON audit_log FROM {app_role}"
+            ))
             .await?;
     }
     Ok(())

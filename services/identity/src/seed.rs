@@ -1,17 +1,26 @@
 //! Seeding: the platform root tenant, and the demo MSP with its customers and one user per
 //! role. Idempotent: running it again keeps the data and resets the demo passwords.
-use platform::{ApiError, auth::Role, tenancy::{TenantKind, begin_scoped}};
+use platform::{
+    ApiError,
+    auth::Role,
+    tenancy::{TenantKind, begin_scoped},
+};
 use sea_orm::{ActiveValue::Set, DatabaseConnection};
 use uuid::Uuid;
 
 use crate::{
     domain::password,
-    store::{groups, tenants::{self, NewTenant, Tenant}, users::{self, UserStatus}},
+    store::{
+        groups,
+        tenants::{self, NewTenant, Tenant},
+        users::{self, UserStatus},
+    },
 };
 
 pub const ROOT_SLUG: &str = "platform";
 pub const DEMO_MSP: &str = "demo";
-pub const DEMO_CUSTOMERS: [(&str, &str); 2] = [("globex", "Globex Corporation"), ("initech", "Initech")];
+pub const DEMO_CUSTOMERS: [(&str, &str); 2] =
+    [("globex", "Globex Corporation"), ("initech", "Initech")];
 /// Login prefix → role, for each demo customer (`<prefix>@<slug>.demo.test`).
 pub const CUSTOMER_LOGINS: [(&str, Role); 6] = [
     ("admin", Role::TenantAdmin),
@@ -46,7 +55,12 @@ pub fn root_id() -> Uuid {
     Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001)
 }
 
-async fn ensure_child(db: &DatabaseConnection, parent: &Tenant, slug: &str, name: &str) -> Result<Tenant, ApiError> {
+async fn ensure_child(
+    db: &DatabaseConnection,
+    parent: &Tenant,
+    slug: &str,
+    name: &str,
+) -> Result<Tenant, ApiError> {
     let txn = begin_scoped(db, &[parent.id]).await?;
     let existing = tenants::resolve_within(&txn, parent.id, slug).await?;
     let t = match existing {
@@ -54,15 +68,36 @@ async fn ensure_child(db: &DatabaseConnection, parent: &Tenant, slug: &str, name
         None => {
             let id = Uuid::now_v7();
             platform::tenancy::scope_to(&txn, &[parent.id, id]).await?;
-            let kind = if parent.kind() == TenantKind::Platform { TenantKind::Msp } else { TenantKind::Customer };
-            tenants::insert(&txn, NewTenant { id, parent, name: name.into(), slug: slug.into(), kind }).await?
+            let kind = if parent.kind() == TenantKind::Platform {
+                TenantKind::Msp
+            } else {
+                TenantKind::Customer
+            };
+            tenants::insert(
+                &txn,
+                NewTenant {
+                    id,
+                    parent,
+                    name: name.into(),
+                    slug: slug.into(),
+                    kind,
+                },
+            )
+            .await?
         }
     };
     txn.commit().await?;
     Ok(t)
 }
 
-async fn ensure_user(db: &DatabaseConnection, tenant: Uuid, email: &str, name: &str, role: Role, hash: &str) -> Result<Uuid, ApiError> {
+async fn ensure_user(
+    db: &DatabaseConnection,
+    tenant: Uuid,
+    email: &str,
+    name: &str,
+    role: Role,
+    hash: &str,
+) -> Result<Uuid, ApiError> {
     let txn = begin_scoped(db, &[tenant]).await?;
     let user = match users::find_by_email(&txn, email).await? {
         Some(u) => u,
@@ -81,7 +116,10 @@ async fn ensure_user(db: &DatabaseConnection, tenant: Uuid, email: &str, name: &
 }
 
 /// Seeds the demo data; returns the logins (all with `password`).
-pub async fn seed_demo(db: &DatabaseConnection, demo_password: &str) -> Result<Vec<DemoLogin>, ApiError> {
+pub async fn seed_demo(
+    db: &DatabaseConnection,
+    demo_password: &str,
+) -> Result<Vec<DemoLogin>, ApiError> {
     let pw = demo_password.to_string();
     let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
@@ -89,10 +127,28 @@ pub async fn seed_demo(db: &DatabaseConnection, demo_password: &str) -> Result<V
         .map_err(ApiError::internal)?;
     let root = ensure_root(db).await?;
     let mut logins = Vec::new();
-    let mut add = |email: String, tenant: &str, role: Role| logins.push(DemoLogin { email, tenant: tenant.into(), role });
+    let mut add = |email: String, tenant: &str, role: Role| {
+        logins.push(DemoLogin {
+            email,
+            tenant: tenant.into(),
+            role,
+        })
+    };
 
-    ensure_user(db, root.id, "platform-admin@demo.test", "Platform Admin", Role::PlatformAdmin, &hash).await?;
-    add("platform-admin@demo.test".into(), ROOT_SLUG, Role::PlatformAdmin);
+    ensure_user(
+        db,
+        root.id,
+        "platform-admin@demo.test",
+        "Platform Admin",
+        Role::PlatformAdmin,
+        &hash,
+    )
+    .await?;
+    add(
+        "platform-admin@demo.test".into(),
+        ROOT_SLUG,
+        Role::PlatformAdmin,
+    );
     let msp = ensure_child(db, &root, DEMO_MSP, "Demo MSP").await?;
     for (email, name, role) in [
         ("msp-admin@demo.test", "MSP Admin", Role::MspAdmin),
@@ -106,7 +162,15 @@ pub async fn seed_demo(db: &DatabaseConnection, demo_password: &str) -> Result<V
         let mut agent = None;
         for (prefix, role) in CUSTOMER_LOGINS {
             let email = format!("{prefix}@{slug}.demo.test");
-            let id = ensure_user(db, customer.id, &email, &format!("{name} {prefix}"), role, &hash).await?;
+            let id = ensure_user(
+                db,
+                customer.id,
+                &email,
+                &format!("{name} {prefix}"),
+                role,
+                &hash,
+            )
+            .await?;
             if role == Role::Agent {
                 agent = Some(id);
             }

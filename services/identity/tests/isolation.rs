@@ -13,31 +13,101 @@ async fn every_route_answers_404_for_another_tenants_ids() {
     // Tenant B (initech) owns a user, a group and an API client.
     let b_admin = app.token("admin@initech.demo.test").await;
     let b_tenant = app.tenant_id("initech").await;
-    let b_user = s(&app.get("/api/v1/users/me", &app.token("agent@initech.demo.test").await).await.body["id"]);
+    let b_user = s(&app
+        .get(
+            "/api/v1/users/me",
+            &app.token("agent@initech.demo.test").await,
+        )
+        .await
+        .body["id"]);
     let b_group = s(&app.get("/api/v1/groups", &b_admin).await.body["items"][0]["id"]);
-    let b_client = s(&app.post("/api/v1/api-clients", &b_admin, json!({"name": "b", "scopes": ["user:read"]})).await.body["client"]["id"]);
-    let a_user = s(&app.get("/api/v1/users/me", &app.token("agent@globex.demo.test").await).await.body["id"]);
-    let a_group = s(&app.get("/api/v1/groups", &app.token("admin@globex.demo.test").await).await.body["items"][0]["id"]);
+    let b_client = s(&app
+        .post(
+            "/api/v1/api-clients",
+            &b_admin,
+            json!({"name": "b", "scopes": ["user:read"]}),
+        )
+        .await
+        .body["client"]["id"]);
+    let a_user = s(&app
+        .get(
+            "/api/v1/users/me",
+            &app.token("agent@globex.demo.test").await,
+        )
+        .await
+        .body["id"]);
+    let a_group = s(&app
+        .get("/api/v1/groups", &app.token("admin@globex.demo.test").await)
+        .await
+        .body["items"][0]["id"]);
 
     // Tenant A's admin holds every identity scope a customer can hold.
     let a = app.token("admin@globex.demo.test").await;
     let probes: Vec<(Method, String, Option<serde_json::Value>)> = vec![
         (Method::GET, format!("/api/v1/tenants/{b_tenant}"), None),
-        (Method::POST, format!("/api/v1/tenants/{b_tenant}/suspend"), Some(json!({}))),
-        (Method::POST, format!("/api/v1/tenants/{b_tenant}/reactivate"), Some(json!({}))),
-        (Method::GET, format!("/api/v1/tenants/{b_tenant}/settings"), None),
-        (Method::PATCH, format!("/api/v1/tenants/{b_tenant}/settings"), Some(json!({"locale": "fr"}))),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{b_tenant}/suspend"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{b_tenant}/reactivate"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tenants/{b_tenant}/settings"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/tenants/{b_tenant}/settings"),
+            Some(json!({"locale": "fr"})),
+        ),
         (Method::GET, format!("/api/v1/users/{b_user}"), None),
-        (Method::POST, format!("/api/v1/users/{b_user}/deactivate"), Some(json!({}))),
-        (Method::PUT, format!("/api/v1/users/{b_user}/roles"), Some(json!({"roles": ["agent"]}))),
-        (Method::POST, format!("/api/v1/users/{b_user}/password-reset"), Some(json!({}))),
+        (
+            Method::POST,
+            format!("/api/v1/users/{b_user}/deactivate"),
+            Some(json!({})),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/users/{b_user}/roles"),
+            Some(json!({"roles": ["agent"]})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/users/{b_user}/password-reset"),
+            Some(json!({})),
+        ),
         (Method::GET, format!("/api/v1/groups/{b_group}"), None),
-        (Method::PUT, format!("/api/v1/groups/{b_group}/members/{a_user}"), None),
-        (Method::DELETE, format!("/api/v1/groups/{b_group}/members/{b_user}"), None),
-        (Method::PUT, format!("/api/v1/groups/{a_group}/members/{b_user}"), None),
+        (
+            Method::PUT,
+            format!("/api/v1/groups/{b_group}/members/{a_user}"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/groups/{b_group}/members/{b_user}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/groups/{a_group}/members/{b_user}"),
+            None,
+        ),
         (Method::GET, format!("/api/v1/api-clients/{b_client}"), None),
-        (Method::POST, format!("/api/v1/api-clients/{b_client}/rotate"), Some(json!({}))),
-        (Method::POST, format!("/api/v1/api-clients/{b_client}/revoke"), Some(json!({}))),
+        (
+            Method::POST,
+            format!("/api/v1/api-clients/{b_client}/rotate"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/api-clients/{b_client}/revoke"),
+            Some(json!({})),
+        ),
     ];
     for (method, path, body) in probes {
         let r = app.call(method.clone(), &path, Some(&a), body, &[]).await;
@@ -48,9 +118,13 @@ async fn every_route_answers_404_for_another_tenants_ids() {
     let b_user_now = app.get(&format!("/api/v1/users/{b_user}"), &b_admin).await;
     assert_eq!(b_user_now.expect(200)["status"], "active");
     assert_eq!(b_user_now.body["roles"], json!(["agent"]));
-    let client = app.get(&format!("/api/v1/api-clients/{b_client}"), &b_admin).await;
+    let client = app
+        .get(&format!("/api/v1/api-clients/{b_client}"), &b_admin)
+        .await;
     assert_eq!(client.expect(200)["status"], "active");
-    let tenant = app.get(&format!("/api/v1/tenants/{b_tenant}"), &b_admin).await;
+    let tenant = app
+        .get(&format!("/api/v1/tenants/{b_tenant}"), &b_admin)
+        .await;
     assert_eq!(tenant.expect(200)["status"], "active");
 }
 
@@ -60,8 +134,20 @@ async fn lists_never_return_another_tenants_rows() {
     let a = app.token("admin@globex.demo.test").await;
     let a_tenant = app.tenant_id("globex").await;
     let b_admin = app.token("admin@initech.demo.test").await;
-    app.post("/api/v1/api-clients", &b_admin, json!({"name": "b", "scopes": ["user:read"]})).await.expect(201);
-    app.post("/api/v1/api-clients", &a, json!({"name": "a", "scopes": ["user:read"]})).await.expect(201);
+    app.post(
+        "/api/v1/api-clients",
+        &b_admin,
+        json!({"name": "b", "scopes": ["user:read"]}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/api/v1/api-clients",
+        &a,
+        json!({"name": "a", "scopes": ["user:read"]}),
+    )
+    .await
+    .expect(201);
     for path in [
         "/api/v1/users?limit=200",
         "/api/v1/users?limit=200&tenant=*",
@@ -71,7 +157,10 @@ async fn lists_never_return_another_tenants_rows() {
         "/api/v1/tenants?limit=200",
     ] {
         let r = app.get(path, &a).await;
-        let items = r.expect(200)["items"].as_array().cloned().unwrap_or_default();
+        let items = r.expect(200)["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert!(!items.is_empty(), "{path}");
         for item in items {
             let owner = item.get("tenant_id").unwrap_or(&item["id"]);
@@ -86,7 +175,13 @@ async fn lists_never_return_another_tenants_rows() {
 async fn msp_agent_reaches_its_customers_but_not_another_msps() {
     let app = app!();
     let platform = app.token("platform-admin@demo.test").await;
-    let other = app.post("/api/v1/tenants", &platform, json!({"name": "Other MSP", "slug": "other-msp", "admin_email": "boss@other.example"})).await;
+    let other = app
+        .post(
+            "/api/v1/tenants",
+            &platform,
+            json!({"name": "Other MSP", "slug": "other-msp", "admin_email": "boss@other.example"}),
+        )
+        .await;
     let other_msp = s(&other.expect(201)["tenant"]["id"]);
     let customer = app.call(Method::POST, "/api/v1/tenants", Some(&platform), Some(json!({"name": "Their Customer", "slug": "their-customer", "admin_email": "it@their.example"})), &[("x-tenant", &other_msp)]).await;
     let their_customer = s(&customer.expect(201)["tenant"]["id"]);
@@ -94,18 +189,50 @@ async fn msp_agent_reaches_its_customers_but_not_another_msps() {
 
     let agent = app.token("msp-agent@demo.test").await;
     let globex = app.tenant_id("globex").await;
-    app.call(Method::GET, "/api/v1/users", Some(&agent), None, &[("x-tenant", &globex)]).await.expect(200);
-    for target in [other_msp.as_str(), their_customer.as_str(), "their-customer", "other-msp"] {
-        let r = app.call(Method::GET, "/api/v1/users", Some(&agent), None, &[("x-tenant", target)]).await;
+    app.call(
+        Method::GET,
+        "/api/v1/users",
+        Some(&agent),
+        None,
+        &[("x-tenant", &globex)],
+    )
+    .await
+    .expect(200);
+    for target in [
+        other_msp.as_str(),
+        their_customer.as_str(),
+        "their-customer",
+        "other-msp",
+    ] {
+        let r = app
+            .call(
+                Method::GET,
+                "/api/v1/users",
+                Some(&agent),
+                None,
+                &[("x-tenant", target)],
+            )
+            .await;
         assert_eq!(r.status.as_u16(), 404, "{target}");
     }
-    app.get(&format!("/api/v1/tenants/{their_customer}"), &agent).await.expect(404);
+    app.get(&format!("/api/v1/tenants/{their_customer}"), &agent)
+        .await
+        .expect(404);
     let all = app.get("/api/v1/users?tenant=*&limit=200", &agent).await;
-    let emails: Vec<String> = all.expect(200)["items"].as_array().map(|a| a.iter().map(|u| s(&u["email"])).collect()).unwrap_or_default();
+    let emails: Vec<String> = all.expect(200)["items"]
+        .as_array()
+        .map(|a| a.iter().map(|u| s(&u["email"])).collect())
+        .unwrap_or_default();
     assert_eq!(emails.len(), 14, "{emails:?}");
-    assert!(emails.iter().all(|e| e.ends_with("demo.test")), "{emails:?}");
+    assert!(
+        emails.iter().all(|e| e.ends_with("demo.test")),
+        "{emails:?}"
+    );
     let tenants = app.get("/api/v1/tenants?limit=200", &agent).await;
-    assert_eq!(tenants.expect(200)["items"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        tenants.expect(200)["items"].as_array().map(Vec::len),
+        Some(3)
+    );
 }
 
 #[tokio::test]
@@ -124,20 +251,35 @@ async fn postgres_enforces_isolation_itself() {
         ))
         .await
         .unwrap_or_default();
-    assert!(rows.len() >= 9, "expected the tenant tables, found {}", rows.len());
+    assert!(
+        rows.len() >= 9,
+        "expected the tenant tables, found {}",
+        rows.len()
+    );
     for row in &rows {
         let name: String = row.try_get("", "relname").unwrap_or_default();
         let enabled: bool = row.try_get("", "relrowsecurity").unwrap_or(false);
         let forced: bool = row.try_get("", "relforcerowsecurity").unwrap_or(false);
-        assert!(enabled && forced, "{name}: enabled={enabled} forced={forced}");
+        assert!(
+            enabled && forced,
+            "{name}: enabled={enabled} forced={forced}"
+        );
     }
     // The app role cannot bypass it.
     let role = su
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'itsm_app'"))
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'itsm_app'",
+        ))
         .await
         .ok()
         .flatten();
-    let flags = role.map(|r| (r.try_get::<bool>("", "rolsuper").unwrap_or(true), r.try_get::<bool>("", "rolbypassrls").unwrap_or(true)));
+    let flags = role.map(|r| {
+        (
+            r.try_get::<bool>("", "rolsuper").unwrap_or(true),
+            r.try_get::<bool>("", "rolbypassrls").unwrap_or(true),
+        )
+    });
     assert_eq!(flags, Some((false, false)));
     let owned = su
         .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT count(*) AS n FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = 'itsm_app'"))
@@ -152,14 +294,20 @@ async fn postgres_enforces_isolation_itself() {
     for row in &rows {
         let name: String = row.try_get("", "relname").unwrap_or_default();
         let n = app_db
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, format!("SELECT count(*) AS n FROM {name}")))
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT count(*) AS n FROM {name}"),
+            ))
             .await
             .ok()
             .flatten()
             .and_then(|r| r.try_get::<i64>("", "n").ok());
         assert_eq!(n, Some(0), "{name} is visible without app.tenant_ids");
         let total = su
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, format!("SELECT count(*) AS n FROM {name}")))
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT count(*) AS n FROM {name}"),
+            ))
             .await
             .ok()
             .flatten()
@@ -170,7 +318,10 @@ async fn postgres_enforces_isolation_itself() {
         }
     }
     let tenants = app_db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT count(*) AS n FROM tenants"))
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM tenants",
+        ))
         .await
         .ok()
         .flatten()
@@ -182,12 +333,24 @@ async fn postgres_enforces_isolation_itself() {
     let globex = app.tenant_id("globex").await;
     let txn = app_db.begin().await.ok();
     let Some(txn) = txn else { panic!("begin") };
-    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config('app.tenant_ids', $1, true)", [globex.clone().into()])).await.ok();
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT set_config('app.tenant_ids', $1, true)",
+        [globex.clone().into()],
+    ))
+    .await
+    .ok();
     let owners = txn
-        .query_all_raw(Statement::from_string(DbBackend::Postgres, "SELECT DISTINCT tenant_id::text AS t FROM users"))
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT DISTINCT tenant_id::text AS t FROM users",
+        ))
         .await
         .unwrap_or_default();
-    let owners: Vec<String> = owners.iter().filter_map(|r| r.try_get("", "t").ok()).collect();
+    let owners: Vec<String> = owners
+        .iter()
+        .filter_map(|r| r.try_get("", "t").ok())
+        .collect();
     assert_eq!(owners, vec![globex.clone()]);
     // Writing a row for another tenant is refused by the policy's WITH CHECK.
     let initech = app.tenant_id("initech").await;
@@ -198,10 +361,16 @@ async fn postgres_enforces_isolation_itself() {
             [initech.into()],
         ))
         .await;
-    assert!(sneaky.is_err(), "RLS WITH CHECK must refuse another tenant's row");
+    assert!(
+        sneaky.is_err(),
+        "RLS WITH CHECK must refuse another tenant's row"
+    );
     txn.rollback().await.ok();
     let after = app_db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT count(*) AS n FROM users"))
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM users",
+        ))
         .await
         .ok()
         .flatten()
@@ -214,7 +383,9 @@ async fn altering_an_audit_row_breaks_verification_at_that_row() {
     let app = app!();
     let admin = app.token("admin@globex.demo.test").await;
     for name in ["One", "Two", "Three"] {
-        app.post("/api/v1/groups", &admin, json!({"name": name})).await.expect(201);
+        app.post("/api/v1/groups", &admin, json!({"name": name}))
+            .await
+            .expect(201);
     }
     let ok = app.get("/api/v1/audit/verify", &admin).await;
     let ok = ok.expect(200).clone();
@@ -222,12 +393,17 @@ async fn altering_an_audit_row_breaks_verification_at_that_row() {
     let total = ok["checked"].as_u64().unwrap_or(0);
     assert!(total >= 4);
     let records = app.get("/api/v1/audit?limit=200", &admin).await;
-    let target = records.expect(200)["items"].as_array().and_then(|a| a.iter().find(|r| r["data"]["name"] == "Two").cloned()).unwrap_or_default();
+    let target = records.expect(200)["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["data"]["name"] == "Two").cloned())
+        .unwrap_or_default();
     let (seq, id) = (target["seq"].as_i64().unwrap_or(0), s(&target["id"]));
 
     // The application role may only append.
     let app_db = app.app_role().await;
-    let denied = app_db.execute_unprepared("UPDATE audit_log SET action = 'x'").await;
+    let denied = app_db
+        .execute_unprepared("UPDATE audit_log SET action = 'x'")
+        .await;
     assert!(denied.is_err_and(|e| e.to_string().contains("permission denied")));
 
     let su = app.superuser().await;
@@ -246,12 +422,25 @@ async fn altering_an_audit_row_breaks_verification_at_that_row() {
     assert_eq!(broken["first_broken"]["reason"], "hash_mismatch");
     assert_eq!(broken["checked"], seq - 1);
     // Another tenant's chain is unaffected.
-    let other = app.get("/api/v1/audit/verify", &app.token("admin@initech.demo.test").await).await;
+    let other = app
+        .get(
+            "/api/v1/audit/verify",
+            &app.token("admin@initech.demo.test").await,
+        )
+        .await;
     assert_eq!(other.expect(200)["valid"], true);
     // Deleting a record is a gap.
-    su.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "DELETE FROM audit_log WHERE id = $1::uuid", [id.into()])).await.ok();
+    su.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "DELETE FROM audit_log WHERE id = $1::uuid",
+        [id.into()],
+    ))
+    .await
+    .ok();
     let gap = app.get("/api/v1/audit/verify", &admin).await;
     assert_eq!(gap.expect(200)["first_broken"]["reason"], "sequence_gap");
     let requester = app.token("requester@globex.demo.test").await;
-    app.get("/api/v1/audit/verify", &requester).await.expect(403);
+    app.get("/api/v1/audit/verify", &requester)
+        .await
+        .expect(403);
 }

@@ -23,7 +23,9 @@ pub struct Application {
 
 /// Runs the migrations of `services` (all when empty).
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    identity::migrate(settings).await.context("identity migrations")?;
+    identity::migrate(settings)
+        .await
+        .context("identity migrations")?;
     Ok(())
 }
 
@@ -54,7 +56,10 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
 pub fn write_openapi(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let identity_register: Register = Arc::new(identity::routes::api);
-    let docs = [("identity", platform::http::openapi_of("ITSM identity API", &identity_register))];
+    let docs = [(
+        "identity",
+        platform::http::openapi_of("ITSM identity API", &identity_register),
+    )];
     let mut merged = platform::http::openapi_base("ITSM API");
     let mut written = Vec::new();
     for (name, doc) in docs {

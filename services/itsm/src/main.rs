@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use platform::settings::{Secret, Settings};
 
 #[derive(Parser)]
-#[command(name = "itsm", version, about = "Multi-tenant IT service management platform")]
+#[command(
+    name = "itsm",
+    version,
+    about = "Multi-tenant IT service management platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,12 +58,20 @@ fn demo_password(settings: &Settings) -> (String, bool) {
             use rand::RngCore;
             let mut bytes = [0u8; 12];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
-            (base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes), true)
+            (
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+                true,
+            )
         }
     }
 }
 
-fn print_demo(settings: &Settings, logins: &[identity::seed::DemoLogin], password: &str, generated: bool) {
+fn print_demo(
+    settings: &Settings,
+    logins: &[identity::seed::DemoLogin],
+    password: &str,
+    generated: bool,
+) {
     let base = settings.public_base_url();
     println!();
     println!("  ITSM is running.");
@@ -67,7 +79,14 @@ fn print_demo(settings: &Settings, logins: &[identity::seed::DemoLogin], passwor
     println!("    API:      {base}/api/v1");
     println!("    Swagger:  {base}/docs/");
     println!();
-    println!("  Demo logins (password: {password}{}):", if generated { ", generated; set ITSM_DEMO_PASSWORD to fix it" } else { "" });
+    println!(
+        "  Demo logins (password: {password}{}):",
+        if generated {
+            ", generated; set ITSM_DEMO_PASSWORD to fix it"
+        } else {
+            ""
+        }
+    );
     for l in logins {
         println!("    {:<36} {:<10} {}", l.email, l.tenant, l.role.as_str());
     }
@@ -79,7 +98,12 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = Settings::load().context("loading settings")?;
     match cli.command {
-        Command::Serve { listen, data_dir, demo, service } => {
+        Command::Serve {
+            listen,
+            data_dir,
+            demo,
+            service,
+        } => {
             if let Some(l) = listen {
                 settings.listen = l;
             }

@@ -106,8 +106,17 @@ mod tests {
         assert_eq!(check(&second, &h2, Some((1, &h1))), Ok(()));
 
         let forged = serde_json::json!({"email": "x@b.co"});
-        assert_eq!(check(&link(2, &forged, &h1), &h2, Some((1, &h1))), Err(Break::Tampered));
-        assert_eq!(check(&link(2, &d, GENESIS), &h2, Some((1, &h1))), Err(Break::Unlinked));
-        assert_eq!(check(&link(3, &d, &h1), &h2, Some((1, &h1))), Err(Break::Gap));
+        assert_eq!(
+            check(&link(2, &forged, &h1), &h2, Some((1, &h1))),
+            Err(Break::Tampered)
+        );
+        assert_eq!(
+            check(&link(2, &d, GENESIS), &h2, Some((1, &h1))),
+            Err(Break::Unlinked)
+        );
+        assert_eq!(
+            check(&link(3, &d, &h1), &h2, Some((1, &h1))),
+            Err(Break::Gap)
+        );
     }
 }

@@ -1,8 +1,5 @@
 //! Password policy and argon2id hashing (argon2 0.6 defaults: m=19456 KiB, t=2, p=1).
-use argon2::{
-    Argon2, PasswordHasher, PasswordVerifier,
-    password_hash::phc::PasswordHash,
-};
+use argon2::{Argon2, PasswordHasher, PasswordVerifier, password_hash::phc::PasswordHash};
 use platform::FieldError;
 
 pub const MIN_LEN: usize = 12;
@@ -12,10 +9,18 @@ pub const MAX_LEN: usize = 256;
 pub fn check_policy(pointer: &str, password: &str) -> Result<(), FieldError> {
     let n = password.chars().count();
     if n < MIN_LEN {
-        return Err(FieldError::new(pointer, "too_short", format!("must be at least {MIN_LEN} characters")));
+        return Err(FieldError::new(
+            pointer,
+            "too_short",
+            format!("must be at least {MIN_LEN} characters"),
+        ));
     }
     if n > MAX_LEN {
-        return Err(FieldError::new(pointer, "too_long", format!("must be at most {MAX_LEN} characters")));
+        return Err(FieldError::new(
+            pointer,
+            "too_long",
+            format!("must be at most {MAX_LEN} characters"),
+        ));
     }
     Ok(())
 }
@@ -31,7 +36,11 @@ pub fn hash(password: &str) -> Result<String, String> {
 /// Verifies against a PHC string. CPU-heavy: call from `spawn_blocking`.
 pub fn verify(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

@@ -41,7 +41,8 @@ pub const CATALOGUE: &[Definition] = &[
                     || (s.contains('/')
                         && s.split('/').all(|p| {
                             !p.is_empty()
-                                && p.chars().all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+                                && p.chars()
+                                    .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
                         }))
             })
         },
@@ -53,8 +54,11 @@ pub const CATALOGUE: &[Definition] = &[
         validate: |v| {
             string_matching(v, 16, |s| {
                 let mut parts = s.split('-');
-                parts.next().is_some_and(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_lowercase()))
-                    && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+                parts.next().is_some_and(|l| {
+                    (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_lowercase())
+                }) && parts.all(|p| {
+                    (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric())
+                })
             })
         },
     },
@@ -62,7 +66,11 @@ pub const CATALOGUE: &[Definition] = &[
         key: "branding_name",
         description: "Name shown in the portal header (null: the tenant's name)",
         default: || Value::Null,
-        validate: |v| string_matching(v, 100, |s| !s.trim().is_empty() && !s.chars().any(char::is_control)),
+        validate: |v| {
+            string_matching(v, 100, |s| {
+                !s.trim().is_empty() && !s.chars().any(char::is_control)
+            })
+        },
     },
     Definition {
         key: "branding_primary_color",
@@ -98,7 +106,11 @@ pub fn validate_patch(patch: &serde_json::Map<String, Value>) -> Result<(), Vec<
     for (key, value) in patch {
         let pointer = format!("/{key}");
         match definition(key) {
-            None => errors.push(FieldError::new(pointer, "unknown_setting", "no such setting")),
+            None => errors.push(FieldError::new(
+                pointer,
+                "unknown_setting",
+                "no such setting",
+            )),
             Some(_) if value.is_null() => {}
             Some(def) => {
                 if let Err(why) = (def.validate)(value) {
@@ -107,7 +119,11 @@ pub fn validate_patch(patch: &serde_json::Map<String, Value>) -> Result<(), Vec<
             }
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// One effective setting and where it came from.
@@ -125,15 +141,19 @@ pub struct EffectiveSetting {
 
 /// Resolves every catalogue key for the tenant at the end of `path` (root first), given the
 /// overrides stored by each tenant on that path.
-pub fn effective(path: &[Uuid], overrides: &HashMap<(Uuid, String), Value>) -> Vec<EffectiveSetting> {
+pub fn effective(
+    path: &[Uuid],
+    overrides: &HashMap<(Uuid, String), Value>,
+) -> Vec<EffectiveSetting> {
     let own = path.last().copied();
     CATALOGUE
         .iter()
         .map(|def| {
-            let found = path
-                .iter()
-                .rev()
-                .find_map(|t| overrides.get(&(*t, def.key.to_string())).map(|v| (*t, v.clone())));
+            let found = path.iter().rev().find_map(|t| {
+                overrides
+                    .get(&(*t, def.key.to_string()))
+                    .map(|v| (*t, v.clone()))
+            });
             let (source, value) = match found {
                 Some((t, v)) => (Some(t), v),
                 None => (None, (def.default)()),
@@ -163,19 +183,33 @@ mod tests {
         let eff = effective(&[root, msp, cust], &o);
         let get = |k: &str| eff.iter().find(|e| e.key == k).cloned();
         let tz = get("time_zone");
-        assert_eq!(tz.as_ref().map(|e| (&e.value, e.source_tenant_id, e.inherited)), Some((&json!("Europe/Berlin"), Some(msp), true)));
+        assert_eq!(
+            tz.as_ref()
+                .map(|e| (&e.value, e.source_tenant_id, e.inherited)),
+            Some((&json!("Europe/Berlin"), Some(msp), true))
+        );
         let loc = get("locale");
-        assert_eq!(loc.as_ref().map(|e| (&e.value, e.source_tenant_id, e.inherited)), Some((&json!("de"), Some(cust), false)));
+        assert_eq!(
+            loc.as_ref()
+                .map(|e| (&e.value, e.source_tenant_id, e.inherited)),
+            Some((&json!("de"), Some(cust), false))
+        );
         let color = get("branding_primary_color");
         assert_eq!(color.map(|e| e.source_tenant_id), Some(None));
     }
 
     #[test]
     fn patch_validation_names_each_bad_key() {
-        let patch = json!({"time_zone": "Mars", "nope": 1, "locale": null, "password_min_length": 8});
-        let errs = validate_patch(patch.as_object().unwrap_or(&serde_json::Map::new())).err().unwrap_or_default();
+        let patch =
+            json!({"time_zone": "Mars", "nope": 1, "locale": null, "password_min_length": 8});
+        let errs = validate_patch(patch.as_object().unwrap_or(&serde_json::Map::new()))
+            .err()
+            .unwrap_or_default();
         let mut pointers: Vec<_> = errs.iter().map(|e| e.pointer.as_str()).collect();
         pointers.sort();
-        assert_eq!(pointers, vec!["/nope", "/password_min_length", "/time_zone"]);
+        assert_eq!(
+            pointers,
+            vec!["/nope", "/password_min_length", "/time_zone"]
+        );
     }
 }

@@ -41,7 +41,9 @@ pub fn child_path(parent_path: &str, child: Uuid) -> String {
 
 /// Parses a stored path (ids joined by `/`, root first).
 pub fn parse_path(path: &str) -> Vec<Uuid> {
-    path.split('/').filter_map(|p| Uuid::parse_str(p).ok()).collect()
+    path.split('/')
+        .filter_map(|p| Uuid::parse_str(p).ok())
+        .collect()
 }
 
 #[cfg(test)]

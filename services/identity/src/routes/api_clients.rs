@@ -20,7 +20,10 @@ use super::ListQuery;
 use crate::{
     Identity,
     domain::token,
-    store::{audit, clients::{self, ApiClient}},
+    store::{
+        audit,
+        clients::{self, ApiClient},
+    },
 };
 
 #[derive(Serialize, ToSchema)]
@@ -66,11 +69,16 @@ async fn new_secret() -> Result<(String, String), ApiError> {
     tag = "api-clients",
     operation_id = "listApiClients",
     params(PageQuery),
-    responses((status = 200, body = inline(Page<ApiClientOut>)), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = inline(Page<ApiClientOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[get("/api-clients")]
-pub async fn list(state: web::Data<Identity>, auth: Auth<ApiClientManage>, query: web::Query<ListQuery>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<Identity>,
+    auth: Auth<ApiClientManage>,
+    query: web::Query<ListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
@@ -94,23 +102,39 @@ pub struct ApiClientIn {
     tag = "api-clients",
     operation_id = "createApiClient",
     request_body = ApiClientIn,
-    responses((status = 201, body = ApiClientSecretOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = ApiClientSecretOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[post("/api-clients")]
-pub async fn create(state: web::Data<Identity>, auth: Auth<ApiClientManage>, body: Json<ApiClientIn>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<Identity>,
+    auth: Auth<ApiClientManage>,
+    body: Json<ApiClientIn>,
+) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let name = v.check(text("/name", &body.name, 200));
     if body.scopes.is_empty() {
-        v.push(FieldError::new("/scopes", "required", "grant at least one scope"));
+        v.push(FieldError::new(
+            "/scopes",
+            "required",
+            "grant at least one scope",
+        ));
     }
     let mut scopes = Vec::new();
     for (i, s) in body.scopes.iter().enumerate() {
         let pointer = format!("/scopes/{i}");
         if !ALL_SCOPES.contains(&s.as_str()) {
-            v.push(FieldError::new(pointer, "unknown_scope", format!("no scope named {s:?}")));
+            v.push(FieldError::new(
+                pointer,
+                "unknown_scope",
+                format!("no scope named {s:?}"),
+            ));
         } else if !auth.principal.has_scope(s) {
-            v.push(FieldError::new(pointer, "scope_not_grantable", "you can only grant scopes you hold"));
+            v.push(FieldError::new(
+                pointer,
+                "scope_not_grantable",
+                "you can only grant scopes you hold",
+            ));
         } else if !scopes.contains(s) {
             scopes.push(s.clone());
         }
@@ -121,34 +145,48 @@ pub async fn create(state: web::Data<Identity>, auth: Auth<ApiClientManage>, bod
     let (secret, hash) = new_secret().await?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let client = clients::insert(&txn, tenant, &name, &scopes, hash, auth.principal.subject).await?;
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "api_client.created",
-        target_type: "api_client",
-        target_id: Some(client.id),
-        data: json!({"name": client.name, "scopes": scopes}),
-    })
+    let client =
+        clients::insert(&txn, tenant, &name, &scopes, hash, auth.principal.subject).await?;
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "api_client.created",
+            target_type: "api_client",
+            target_id: Some(client.id),
+            data: json!({"name": client.name, "scopes": scopes}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/api-clients/{}", client.id)))
         .insert_header(("Cache-Control", "no-store"))
-        .json(ApiClientSecretOut { client: out(&client), client_secret: secret }))
+        .json(ApiClientSecretOut {
+            client: out(&client),
+            client_secret: secret,
+        }))
 }
 
 /// Read an API client (never its secret).
 #[utoipa::path(
     tag = "api-clients",
     operation_id = "getApiClient",
-    responses((status = 200, body = ApiClientOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ApiClientOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[get("/api-clients/{id}")]
-pub async fn get(state: web::Data<Identity>, auth: Auth<ApiClientManage>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<Identity>,
+    auth: Auth<ApiClientManage>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let client = clients::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("api client"))?;
+    let client = clients::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("api client"))?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&client)))
 }
@@ -157,53 +195,82 @@ pub async fn get(state: web::Data<Identity>, auth: Auth<ApiClientManage>, id: we
 #[utoipa::path(
     tag = "api-clients",
     operation_id = "rotateApiClientSecret",
-    responses((status = 200, body = ApiClientSecretOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ApiClientSecretOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[post("/api-clients/{id}/rotate")]
-pub async fn rotate(state: web::Data<Identity>, auth: Auth<ApiClientManage>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn rotate(
+    state: web::Data<Identity>,
+    auth: Auth<ApiClientManage>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let (secret, hash) = new_secret().await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let client = clients::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("api client"))?;
+    let client = clients::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("api client"))?;
     if client.status != clients::ACTIVE {
-        return Err(ApiError::conflict("client_revoked", "a revoked client cannot be rotated"));
+        return Err(ApiError::conflict(
+            "client_revoked",
+            "a revoked client cannot be rotated",
+        ));
     }
     let client = clients::update(&txn, client, |c| c.secret_hash = Set(hash)).await?;
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "api_client.rotated",
-        target_type: "api_client",
-        target_id: Some(client.id),
-        data: json!({}),
-    })
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "api_client.rotated",
+            target_type: "api_client",
+            target_id: Some(client.id),
+            data: json!({}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(ApiClientSecretOut { client: out(&client), client_secret: secret }))
+        .json(ApiClientSecretOut {
+            client: out(&client),
+            client_secret: secret,
+        }))
 }
 
 /// Revoke the client: no new tokens are issued to it.
 #[utoipa::path(
     tag = "api-clients",
     operation_id = "revokeApiClient",
-    responses((status = 200, body = ApiClientOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ApiClientOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[post("/api-clients/{id}/revoke")]
-pub async fn revoke(state: web::Data<Identity>, auth: Auth<ApiClientManage>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke(
+    state: web::Data<Identity>,
+    auth: Auth<ApiClientManage>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let client = clients::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("api client"))?;
-    let client = clients::update(&txn, client, |c| c.status = Set(clients::REVOKED.to_string())).await?;
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "api_client.revoked",
-        target_type: "api_client",
-        target_id: Some(client.id),
-        data: json!({}),
+    let client = clients::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("api client"))?;
+    let client = clients::update(&txn, client, |c| {
+        c.status = Set(clients::REVOKED.to_string())
     })
+    .await?;
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "api_client.revoked",
+            target_type: "api_client",
+            target_id: Some(client.id),
+            data: json!({}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&client)))

@@ -38,11 +38,16 @@ pub struct AuditRecordOut {
     tag = "audit",
     operation_id = "listAuditRecords",
     params(PageQuery),
-    responses((status = 200, body = inline(Page<AuditRecordOut>)), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = inline(Page<AuditRecordOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["audit:read"]))
 )]
 #[get("/audit")]
-pub async fn list(state: web::Data<Identity>, auth: Auth<AuditRead>, query: web::Query<ListQuery>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<Identity>,
+    auth: Auth<AuditRead>,
+    query: web::Query<ListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
@@ -89,11 +94,14 @@ pub struct VerifyOut {
 #[utoipa::path(
     tag = "audit",
     operation_id = "verifyAuditChain",
-    responses((status = 200, body = VerifyOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = VerifyOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["audit:read"]))
 )]
 #[get("/audit/verify")]
-pub async fn verify(state: web::Data<Identity>, auth: Auth<AuditRead>) -> Result<HttpResponse, ApiError> {
+pub async fn verify(
+    state: web::Data<Identity>,
+    auth: Auth<AuditRead>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let (checked, broken) = audit::verify(&txn, tenant).await?;
@@ -102,6 +110,10 @@ pub async fn verify(state: web::Data<Identity>, auth: Auth<AuditRead>) -> Result
         tenant_id: tenant,
         valid: broken.is_none(),
         checked,
-        first_broken: broken.map(|b| BrokenRecordOut { id: b.record.id, seq: b.record.seq, reason: b.reason.as_str().to_string() }),
+        first_broken: broken.map(|b| BrokenRecordOut {
+            id: b.record.id,
+            seq: b.record.seq,
+            reason: b.reason.as_str().to_string(),
+        }),
     }))
 }

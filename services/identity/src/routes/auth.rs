@@ -135,18 +135,25 @@ pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> 
     operation_id = "login",
     request_body = LoginIn,
     responses(
-        (status = 200, body = TokenOut),
+        (status = 200, description = "OK", body = TokenOut),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Account temporarily locked", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/login")]
-pub async fn login(state: web::Data<Identity>, body: Json<LoginIn>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<Identity>,
+    body: Json<LoginIn>,
+) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let email = v.check(Email::parse("/email", &body.email));
     if body.password.is_empty() || body.password.len() > 1024 {
-        v.push(platform::FieldError::new("/password", "invalid_password", "must be 1-1024 bytes"));
+        v.push(platform::FieldError::new(
+            "/password",
+            "invalid_password",
+            "must be 1-1024 bytes",
+        ));
     }
     v.finish()?;
     let email = email.ok_or_else(invalid_credentials)?;
@@ -176,7 +183,11 @@ pub async fn login(state: web::Data<Identity>, body: Json<LoginIn>) -> Result<Ht
             secs,
         ));
     }
-    let ok = verify_password(body.password.clone(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
+    let ok = verify_password(
+        body.password.clone(),
+        user.as_ref().and_then(|u| u.password_hash.clone()),
+    )
+    .await?;
     let (Some(user), Some((tenant_active, roles))) = (user, context) else {
         tracing::info!(event = "auth.login_failed", reason = "unknown_email");
         return Err(invalid_credentials());
@@ -186,7 +197,11 @@ pub async fn login(state: web::Data<Identity>, body: Json<LoginIn>) -> Result<Ht
     let usable = ok && user.status == UserStatus::Active.as_str() && tenant_active;
     if !usable {
         let failures = user.failed_logins + 1;
-        let lock = if ok { None } else { lockout::lock_after(failures as u32) };
+        let lock = if ok {
+            None
+        } else {
+            lockout::lock_after(failures as u32)
+        };
         let reason = if !ok {
             "wrong_password"
         } else if !tenant_active {
@@ -219,13 +234,17 @@ pub async fn login(state: web::Data<Identity>, body: Json<LoginIn>) -> Result<Ht
     })
     .await?;
     let out = session(&state, &txn, &user, roles, Uuid::now_v7()).await?;
-    audit::append(&txn, user.tenant_id, audit::Entry {
-        actor_id: Some(user.id),
-        action: "auth.login",
-        target_type: "user",
-        target_id: Some(user.id),
-        data: json!({}),
-    })
+    audit::append(
+        &txn,
+        user.tenant_id,
+        audit::Entry {
+            actor_id: Some(user.id),
+            action: "auth.login",
+            target_type: "user",
+            target_id: Some(user.id),
+            data: json!({}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(token_response(&out))
@@ -243,7 +262,10 @@ pub struct TokenForm {
     pub scope: Option<String>,
 }
 
-fn form_fields(req: &HttpRequest, body: &[u8]) -> Result<std::collections::HashMap<String, String>, ApiError> {
+fn form_fields(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
     let ct = req
         .headers()
         .get("content-type")
@@ -259,8 +281,11 @@ fn form_fields(req: &HttpRequest, body: &[u8]) -> Result<std::collections::HashM
     let mut fields = std::collections::HashMap::new();
     for (k, v) in url::form_urlencoded::parse(body) {
         if fields.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(ApiError::bad_request("invalid_request", format!("parameter {k} repeated"))
-                .oauth("invalid_request"));
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("parameter {k} repeated"),
+            )
+            .oauth("invalid_request"));
         }
     }
     Ok(fields)
@@ -270,11 +295,19 @@ fn form_fields(req: &HttpRequest, body: &[u8]) -> Result<std::collections::HashM
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     use base64::Engine;
     let value = req.headers().get("authorization")?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let dec = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.to_string());
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.to_string())
+    };
     Some((dec(id)?, dec(secret)?))
 }
 
@@ -287,13 +320,17 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     operation_id = "issueToken",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, body = TokenOut),
+        (status = 200, description = "OK", body = TokenOut),
         (status = 400, description = "invalid_grant, invalid_request, unsupported_grant_type, invalid_scope", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "invalid_client", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/oauth/token")]
-pub async fn token(state: web::Data<Identity>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn token(
+    state: web::Data<Identity>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let fields = form_fields(&req, &body)?;
     match fields.get("grant_type").map(String::as_str) {
         Some("refresh_token") => refresh_grant(&state, &fields).await,
@@ -303,7 +340,10 @@ pub async fn token(state: web::Data<Identity>, req: HttpRequest, body: web::Byte
             format!("grant_type {other:?} is not supported"),
         )
         .oauth("unsupported_grant_type")),
-        None => Err(ApiError::bad_request("invalid_request", "grant_type is required").oauth("invalid_request")),
+        None => Err(
+            ApiError::bad_request("invalid_request", "grant_type is required")
+                .oauth("invalid_request"),
+        ),
     }
 }
 
@@ -311,25 +351,43 @@ async fn refresh_grant(
     state: &Identity,
     fields: &std::collections::HashMap<String, String>,
 ) -> Result<HttpResponse, ApiError> {
-    let invalid_grant = || ApiError::bad_request("invalid_grant", "the refresh token is invalid, expired or revoked").oauth("invalid_grant");
+    let invalid_grant = || {
+        ApiError::bad_request(
+            "invalid_grant",
+            "the refresh token is invalid, expired or revoked",
+        )
+        .oauth("invalid_grant")
+    };
     let secret = fields
         .get("refresh_token")
         .filter(|s| !s.is_empty() && s.len() <= 256)
-        .ok_or_else(|| ApiError::bad_request("invalid_request", "refresh_token is required").oauth("invalid_request"))?;
-    let txn = begin_lookup(&state.db, LookupKey::TokenHash, &crate::domain::token::digest(secret)).await?;
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_request", "refresh_token is required")
+                .oauth("invalid_request")
+        })?;
+    let txn = begin_lookup(
+        &state.db,
+        LookupKey::TokenHash,
+        &crate::domain::token::digest(secret),
+    )
+    .await?;
     match tokens::present_refresh(&txn, secret).await? {
         Presented::Invalid => {
             txn.commit().await?;
             Err(invalid_grant())
         }
         Presented::Reused(t) => {
-            audit::append(&txn, t.tenant_id, audit::Entry {
-                actor_id: Some(t.user_id),
-                action: "auth.refresh_token_reused",
-                target_type: "user",
-                target_id: Some(t.user_id),
-                data: json!({"family_id": t.family_id}),
-            })
+            audit::append(
+                &txn,
+                t.tenant_id,
+                audit::Entry {
+                    actor_id: Some(t.user_id),
+                    action: "auth.refresh_token_reused",
+                    target_type: "user",
+                    target_id: Some(t.user_id),
+                    data: json!({"family_id": t.family_id}),
+                },
+            )
             .await?;
             txn.commit().await?;
             tracing::warn!(event = "auth.refresh_token_reused", family_id = %t.family_id, "refresh token reuse: family revoked");
@@ -359,7 +417,8 @@ async fn client_credentials_grant(
     req: &HttpRequest,
     fields: &std::collections::HashMap<String, String>,
 ) -> Result<HttpResponse, ApiError> {
-    let invalid_client = || ApiError::unauthorized("client authentication failed").oauth("invalid_client");
+    let invalid_client =
+        || ApiError::unauthorized("client authentication failed").oauth("invalid_client");
     let (id, secret) = match basic_credentials(req) {
         Some(pair) => pair,
         None => match (fields.get("client_id"), fields.get("client_secret")) {
@@ -376,7 +435,9 @@ async fn client_credentials_grant(
     let tenant_active = match &client {
         Some(c) => {
             scope_to(&txn, &[c.tenant_id]).await?;
-            tenants::find_within(&txn, c.tenant_id, c.tenant_id).await?.is_some_and(|t| t.is_active())
+            tenants::find_within(&txn, c.tenant_id, c.tenant_id)
+                .await?
+                .is_some_and(|t| t.is_active())
         }
         None => false,
     };
@@ -391,12 +452,24 @@ async fn client_credentials_grant(
         Some(asked) => {
             let asked: Vec<&str> = asked.split_whitespace().collect();
             if let Some(bad) = asked.iter().find(|s| !granted.contains(s)) {
-                return Err(ApiError::bad_request("invalid_scope", format!("scope {bad} is not granted to this client")).oauth("invalid_scope"));
+                return Err(ApiError::bad_request(
+                    "invalid_scope",
+                    format!("scope {bad} is not granted to this client"),
+                )
+                .oauth("invalid_scope"));
             }
             asked.join(" ")
         }
     };
-    let (access, expires_in) = access_token(state, client.id, client.tenant_id, vec![], scope.clone(), Some(client.id)).await?;
+    let (access, expires_in) = access_token(
+        state,
+        client.id,
+        client.tenant_id,
+        vec![],
+        scope.clone(),
+        Some(client.id),
+    )
+    .await?;
     Ok(token_response(&TokenOut {
         access_token: access,
         refresh_token: None,
@@ -418,24 +491,37 @@ pub struct LogoutIn {
     tag = "auth",
     operation_id = "logout",
     request_body = LogoutIn,
-    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "No content"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/auth/logout")]
-pub async fn logout(state: web::Data<Identity>, body: Json<LogoutIn>) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: web::Data<Identity>,
+    body: Json<LogoutIn>,
+) -> Result<HttpResponse, ApiError> {
     if body.refresh_token.is_empty() || body.refresh_token.len() > 256 {
-        return Err(ApiError::field("/refresh_token", "invalid_token", "must be a refresh token"));
+        return Err(ApiError::field(
+            "/refresh_token",
+            "invalid_token",
+            "must be a refresh token",
+        ));
     }
     let digest = crate::domain::token::digest(&body.refresh_token);
     let txn = begin_lookup(&state.db, LookupKey::TokenHash, &digest).await?;
-    if let Presented::Valid(t) | Presented::Reused(t) = tokens::present_refresh(&txn, &body.refresh_token).await? {
+    if let Presented::Valid(t) | Presented::Reused(t) =
+        tokens::present_refresh(&txn, &body.refresh_token).await?
+    {
         tokens::revoke_family(&txn, t.tenant_id, t.family_id).await?;
-        audit::append(&txn, t.tenant_id, audit::Entry {
-            actor_id: Some(t.user_id),
-            action: "auth.logout",
-            target_type: "user",
-            target_id: Some(t.user_id),
-            data: json!({"family_id": t.family_id}),
-        })
+        audit::append(
+            &txn,
+            t.tenant_id,
+            audit::Entry {
+                actor_id: Some(t.user_id),
+                action: "auth.logout",
+                target_type: "user",
+                target_id: Some(t.user_id),
+                data: json!({"family_id": t.family_id}),
+            },
+        )
         .await?;
     }
     txn.commit().await?;
@@ -467,7 +553,11 @@ async fn set_password_with_token(
 ) -> Result<User, ApiError> {
     let mut v = Validator::new();
     if secret.is_empty() || secret.len() > 256 {
-        v.push(platform::FieldError::new("/token", "invalid_token", "must be the token you were given"));
+        v.push(platform::FieldError::new(
+            "/token",
+            "invalid_token",
+            "must be the token you were given",
+        ));
     }
     v.check(password::check_policy("/password", password_value));
     let name = display_name.map(|n| v.check(platform::validate::text("/display_name", n, 200)));
@@ -478,13 +568,21 @@ async fn set_password_with_token(
     let used = tokens::consume_one_time(&txn, secret, purpose).await?;
     let Some(used) = used else {
         txn.rollback().await?;
-        return Err(ApiError::field("/token", "invalid_token", "the token is invalid, used or expired"));
+        return Err(ApiError::field(
+            "/token",
+            "invalid_token",
+            "the token is invalid, used or expired",
+        ));
     };
     scope_to(&txn, &[used.tenant_id]).await?;
     let user = users::find(&txn, used.tenant_id, used.user_id).await?;
     let Some(user) = user.filter(|u| u.status != UserStatus::Deactivated.as_str()) else {
         txn.rollback().await?;
-        return Err(ApiError::field("/token", "invalid_token", "the token is invalid, used or expired"));
+        return Err(ApiError::field(
+            "/token",
+            "invalid_token",
+            "the token is invalid, used or expired",
+        ));
     };
     let user = users::update(&txn, user, |u| {
         u.password_hash = Set(Some(hash));
@@ -501,13 +599,17 @@ async fn set_password_with_token(
         Purpose::Invitation => "user.invitation_accepted",
         Purpose::PasswordReset => "user.password_reset",
     };
-    audit::append(&txn, user.tenant_id, audit::Entry {
-        actor_id: Some(user.id),
-        action,
-        target_type: "user",
-        target_id: Some(user.id),
-        data: json!({}),
-    })
+    audit::append(
+        &txn,
+        user.tenant_id,
+        audit::Entry {
+            actor_id: Some(user.id),
+            action,
+            target_type: "user",
+            target_id: Some(user.id),
+            data: json!({}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(user)
@@ -518,11 +620,21 @@ async fn set_password_with_token(
     tag = "auth",
     operation_id = "acceptInvitation",
     request_body = AcceptInvitationIn,
-    responses((status = 200, body = super::users::UserOut), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "OK", body = super::users::UserOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/invitations/accept")]
-pub async fn accept_invitation(state: web::Data<Identity>, body: Json<AcceptInvitationIn>) -> Result<HttpResponse, ApiError> {
-    let user = set_password_with_token(&state, &body.token, &body.password, Purpose::Invitation, body.display_name.as_deref()).await?;
+pub async fn accept_invitation(
+    state: web::Data<Identity>,
+    body: Json<AcceptInvitationIn>,
+) -> Result<HttpResponse, ApiError> {
+    let user = set_password_with_token(
+        &state,
+        &body.token,
+        &body.password,
+        Purpose::Invitation,
+        body.display_name.as_deref(),
+    )
+    .await?;
     let out = super::users::user_out(&state, &user).await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -532,10 +644,20 @@ pub async fn accept_invitation(state: web::Data<Identity>, body: Json<AcceptInvi
     tag = "auth",
     operation_id = "confirmPasswordReset",
     request_body = ConfirmResetIn,
-    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "No content"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/auth/password-reset/confirm")]
-pub async fn confirm_password_reset(state: web::Data<Identity>, body: Json<ConfirmResetIn>) -> Result<HttpResponse, ApiError> {
-    set_password_with_token(&state, &body.token, &body.password, Purpose::PasswordReset, None).await?;
+pub async fn confirm_password_reset(
+    state: web::Data<Identity>,
+    body: Json<ConfirmResetIn>,
+) -> Result<HttpResponse, ApiError> {
+    set_password_with_token(
+        &state,
+        &body.token,
+        &body.password,
+        Purpose::PasswordReset,
+        None,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

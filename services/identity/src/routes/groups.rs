@@ -3,7 +3,10 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use platform::{
     ApiError,
-    auth::{Auth, scopes::{GroupRead, GroupWrite}},
+    auth::{
+        Auth,
+        scopes::{GroupRead, GroupWrite},
+    },
     error::Problem,
     json::Json,
     pagination::{Page, PageQuery},
@@ -18,7 +21,11 @@ use uuid::Uuid;
 use super::{ListQuery, TenantFilter};
 use crate::{
     Identity,
-    store::{audit, groups::{self, Group}, is_unique_violation, users},
+    store::{
+        audit,
+        groups::{self, Group},
+        is_unique_violation, users,
+    },
 };
 
 #[derive(Serialize, ToSchema)]
@@ -50,11 +57,16 @@ fn out(g: &Group, members: Vec<Uuid>) -> GroupOut {
     tag = "groups",
     operation_id = "listGroups",
     params(PageQuery, TenantFilter),
-    responses((status = 200, body = inline(Page<GroupOut>)), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = inline(Page<GroupOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:read"]))
 )]
 #[get("/groups")]
-pub async fn list(state: web::Data<Identity>, auth: Auth<GroupRead>, query: web::Query<ListQuery>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<Identity>,
+    auth: Auth<GroupRead>,
+    query: web::Query<ListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
     let tenants = auth.list_scope(query.tenant.as_deref()).await?;
     let txn = begin_scoped(&state.db, &tenants).await?;
@@ -82,15 +94,23 @@ pub struct GroupIn {
     tag = "groups",
     operation_id = "createGroup",
     request_body = GroupIn,
-    responses((status = 201, body = GroupOut), (status = 409, body = Problem, content_type = "application/problem+json"), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = GroupOut), (status = 409, description = "Conflict", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:write"]))
 )]
 #[post("/groups")]
-pub async fn create(state: web::Data<Identity>, auth: Auth<GroupWrite>, body: Json<GroupIn>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<Identity>,
+    auth: Auth<GroupWrite>,
+    body: Json<GroupIn>,
+) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let name = v.check(text("/name", &body.name, 200));
     if body.description.chars().count() > 2000 {
-        v.push(platform::FieldError::new("/description", "too_long", "must be at most 2000 characters"));
+        v.push(platform::FieldError::new(
+            "/description",
+            "too_long",
+            "must be at most 2000 characters",
+        ));
     }
     v.finish()?;
     let name = name.ok_or_else(|| ApiError::internal("validated"))?;
@@ -99,17 +119,24 @@ pub async fn create(state: web::Data<Identity>, auth: Auth<GroupWrite>, body: Js
     let group = match groups::insert(&txn, tenant, &name, body.description.trim()).await {
         Ok(g) => g,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict("name_taken", "a group with this name exists").with_extra(json!({"pointer": "/name"})));
+            return Err(
+                ApiError::conflict("name_taken", "a group with this name exists")
+                    .with_extra(json!({"pointer": "/name"})),
+            );
         }
         Err(e) => return Err(e.into()),
     };
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "group.created",
-        target_type: "group",
-        target_id: Some(group.id),
-        data: json!({"name": group.name}),
-    })
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "group.created",
+            target_type: "group",
+            target_id: Some(group.id),
+            data: json!({"name": group.name}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
@@ -121,24 +148,40 @@ pub async fn create(state: web::Data<Identity>, auth: Auth<GroupWrite>, body: Js
 #[utoipa::path(
     tag = "groups",
     operation_id = "getGroup",
-    responses((status = 200, body = GroupOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:read"]))
 )]
 #[get("/groups/{id}")]
-pub async fn get(state: web::Data<Identity>, auth: Auth<GroupRead>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<Identity>,
+    auth: Auth<GroupRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let group = groups::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("group"))?;
+    let group = groups::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
     let members = groups::members(&txn, tenant, group.id).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&group, members)))
 }
 
-async fn change_member(state: &Identity, auth: &Auth<GroupWrite>, group_id: Uuid, user_id: Uuid, add: bool) -> Result<HttpResponse, ApiError> {
+async fn change_member(
+    state: &Identity,
+    auth: &Auth<GroupWrite>,
+    group_id: Uuid,
+    user_id: Uuid,
+    add: bool,
+) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let group = groups::find(&txn, tenant, group_id).await?.ok_or_else(|| ApiError::not_found("group"))?;
-    users::find(&txn, tenant, user_id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let group = groups::find(&txn, tenant, group_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    users::find(&txn, tenant, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     let changed = if add {
         groups::add_member(&txn, tenant, group.id, user_id).await?
     } else {
@@ -148,13 +191,21 @@ async fn change_member(state: &Identity, auth: &Auth<GroupWrite>, group_id: Uuid
         return Err(ApiError::not_found("membership"));
     }
     if changed {
-        audit::append(&txn, tenant, audit::Entry {
-            actor_id: Some(auth.principal.subject),
-            action: if add { "group.member_added" } else { "group.member_removed" },
-            target_type: "group",
-            target_id: Some(group.id),
-            data: json!({"user_id": user_id}),
-        })
+        audit::append(
+            &txn,
+            tenant,
+            audit::Entry {
+                actor_id: Some(auth.principal.subject),
+                action: if add {
+                    "group.member_added"
+                } else {
+                    "group.member_removed"
+                },
+                target_type: "group",
+                target_id: Some(group.id),
+                data: json!({"user_id": user_id}),
+            },
+        )
         .await?;
     }
     let members = groups::members(&txn, tenant, group.id).await?;
@@ -166,11 +217,15 @@ async fn change_member(state: &Identity, auth: &Auth<GroupWrite>, group_id: Uuid
 #[utoipa::path(
     tag = "groups",
     operation_id = "addGroupMember",
-    responses((status = 200, body = GroupOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:write"]))
 )]
 #[put("/groups/{id}/members/{user_id}")]
-pub async fn add_member(state: web::Data<Identity>, auth: Auth<GroupWrite>, path: web::Path<(Uuid, Uuid)>) -> Result<HttpResponse, ApiError> {
+pub async fn add_member(
+    state: web::Data<Identity>,
+    auth: Auth<GroupWrite>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     let (group, user) = path.into_inner();
     change_member(&state, &auth, group, user, true).await
 }
@@ -179,11 +234,15 @@ pub async fn add_member(state: web::Data<Identity>, auth: Auth<GroupWrite>, path
 #[utoipa::path(
     tag = "groups",
     operation_id = "removeGroupMember",
-    responses((status = 200, body = GroupOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:write"]))
 )]
 #[delete("/groups/{id}/members/{user_id}")]
-pub async fn remove_member(state: web::Data<Identity>, auth: Auth<GroupWrite>, path: web::Path<(Uuid, Uuid)>) -> Result<HttpResponse, ApiError> {
+pub async fn remove_member(
+    state: web::Data<Identity>,
+    auth: Auth<GroupWrite>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     let (group, user) = path.into_inner();
     change_member(&state, &auth, group, user, false).await
 }

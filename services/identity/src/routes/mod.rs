@@ -26,44 +26,44 @@ pub fn configure(state: web::Data<Identity>) -> platform::http::Register {
 
 /// Identity's routes (without state: enough to generate the OpenAPI document).
 pub fn api(cfg: &mut ServiceConfig) {
-        cfg.service(well_known::jwks)
-            .service(well_known::openid_configuration)
-            .service(auth::token)
-            .service(
-                scope::scope("/api/v1")
-                    .service(auth::login)
-                    .service(auth::logout)
-                    .service(auth::accept_invitation)
-                    .service(auth::confirm_password_reset)
-                    .service(tenants::list)
-                    .service(tenants::onboard)
-                    .service(tenants::get)
-                    .service(tenants::suspend)
-                    .service(tenants::reactivate)
-                    .service(tenants::get_settings)
-                    .service(tenants::update_settings)
-                    .service(users::me)
-                    .service(users::change_password)
-                    .service(users::list)
-                    .service(users::invite)
-                    .service(users::get)
-                    .service(users::deactivate)
-                    .service(users::set_roles)
-                    .service(users::issue_password_reset)
-                    .service(groups::list)
-                    .service(groups::create)
-                    .service(groups::get)
-                    .service(groups::add_member)
-                    .service(groups::remove_member)
-                    .service(api_clients::list)
-                    .service(api_clients::create)
-                    .service(api_clients::get)
-                    .service(api_clients::rotate)
-                    .service(api_clients::revoke)
-                    .service(audit::list)
-                    .service(audit::verify)
-                    .service(signing_keys::rotate),
-            );
+    cfg.service(well_known::jwks)
+        .service(well_known::openid_configuration)
+        .service(auth::token)
+        .service(
+            scope::scope("/api/v1")
+                .service(auth::login)
+                .service(auth::logout)
+                .service(auth::accept_invitation)
+                .service(auth::confirm_password_reset)
+                .service(tenants::list)
+                .service(tenants::onboard)
+                .service(tenants::get)
+                .service(tenants::suspend)
+                .service(tenants::reactivate)
+                .service(tenants::get_settings)
+                .service(tenants::update_settings)
+                .service(users::me)
+                .service(users::change_password)
+                .service(users::list)
+                .service(users::invite)
+                .service(users::get)
+                .service(users::deactivate)
+                .service(users::set_roles)
+                .service(users::issue_password_reset)
+                .service(groups::list)
+                .service(groups::create)
+                .service(groups::get)
+                .service(groups::add_member)
+                .service(groups::remove_member)
+                .service(api_clients::list)
+                .service(api_clients::create)
+                .service(api_clients::get)
+                .service(api_clients::rotate)
+                .service(api_clients::revoke)
+                .service(audit::list)
+                .service(audit::verify)
+                .service(signing_keys::rotate),
+        );
 }
 
 /// Query parameter `?tenant=` of list endpoints: a tenant id or slug, or `*` for the whole
@@ -85,6 +85,10 @@ pub struct ListQuery {
 
 impl ListQuery {
     pub fn page(&self) -> Result<platform::pagination::PageRequest, platform::ApiError> {
-        platform::pagination::PageQuery { limit: self.limit, cursor: self.cursor.clone() }.validate()
+        platform::pagination::PageQuery {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+        .validate()
     }
 }

@@ -22,22 +22,29 @@ pub struct RotatedOut {
 #[utoipa::path(
     tag = "signing-keys",
     operation_id = "rotateSigningKey",
-    responses((status = 200, body = RotatedOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = RotatedOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["signing_key:rotate"]))
 )]
 #[post("/signing-keys/rotate")]
-pub async fn rotate(state: web::Data<Identity>, auth: Auth<SigningKeyRotate>) -> Result<HttpResponse, ApiError> {
+pub async fn rotate(
+    state: web::Data<Identity>,
+    auth: Auth<SigningKeyRotate>,
+) -> Result<HttpResponse, ApiError> {
     let kid = state.keys.rotate().await?;
     state.auth.verifier.invalidate();
     let tenant = auth.principal.home_tenant;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "signing_key.rotated",
-        target_type: "signing_key",
-        target_id: None,
-        data: json!({"kid": kid}),
-    })
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "signing_key.rotated",
+            target_type: "signing_key",
+            target_id: None,
+            data: json!({"kid": kid}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(RotatedOut { kid }))

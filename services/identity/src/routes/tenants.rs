@@ -4,7 +4,10 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use platform::{
     ApiError,
-    auth::{Auth, Role, scopes::{TenantOnboard, TenantRead, TenantWrite}},
+    auth::{
+        Auth, Role,
+        scopes::{TenantOnboard, TenantRead, TenantWrite},
+    },
     error::Problem,
     json::Json,
     pagination::{Page, PageQuery},
@@ -19,10 +22,12 @@ use uuid::Uuid;
 use super::{ListQuery, users::OneTimeTokenOut};
 use crate::{
     Identity,
-    domain::{self, tenant::{TenantStatus, child_kind}},
+    domain::{
+        self,
+        tenant::{TenantStatus, child_kind},
+    },
     store::{
-        audit, is_unique_violation,
-        settings as stored_settings,
+        audit, is_unique_violation, settings as stored_settings,
         tenants::{self, NewTenant, Tenant},
         tokens::{self, Purpose},
         users,
@@ -74,19 +79,29 @@ async fn reachable<S: platform::auth::RequiredScope>(
     tag = "tenants",
     operation_id = "listTenants",
     params(PageQuery),
-    responses((status = 200, body = inline(Page<TenantOut>)), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = inline(Page<TenantOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:read"]))
 )]
 #[get("/tenants")]
-pub async fn list(state: web::Data<Identity>, auth: Auth<TenantRead>, query: web::Query<ListQuery>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<Identity>,
+    auth: Auth<TenantRead>,
+    query: web::Query<ListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
     let home = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[home]).await?;
-    let root = tenants::find_within(&txn, home, home).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    let root = tenants::find_within(&txn, home, home)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
     let rows = if auth.principal.reaches_descendants() {
         tenants::subtree(&txn, &root, page.after, Some(page.limit + 1)).await?
     } else {
-        vec![root].into_iter().filter(|t| page.after.is_none_or(|a| t.id > a)).collect()
+        vec![root]
+            .into_iter()
+            .filter(|t| page.after.is_none_or(|a| t.id > a))
+            .collect()
     };
     txn.commit().await?;
     Ok(Page::from_rows(rows.iter().map(out).collect(), page.limit, |t| t.id).respond(&req))
@@ -96,11 +111,15 @@ pub async fn list(state: web::Data<Identity>, auth: Auth<TenantRead>, query: web
 #[utoipa::path(
     tag = "tenants",
     operation_id = "getTenant",
-    responses((status = 200, body = TenantOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:read"]))
 )]
 #[get("/tenants/{id}")]
-pub async fn get(state: web::Data<Identity>, auth: Auth<TenantRead>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<Identity>,
+    auth: Auth<TenantRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(out(&reachable(&state, &auth, *id).await?)))
 }
 
@@ -132,16 +151,23 @@ pub struct OnboardedOut {
     operation_id = "onboardTenant",
     request_body = OnboardIn,
     responses(
-        (status = 201, body = OnboardedOut),
+        (status = 201, description = "Created", body = OnboardedOut),
         (status = 409, description = "Slug or email taken", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["tenant:onboard"]))
 )]
 #[post("/tenants")]
-pub async fn onboard(state: web::Data<Identity>, auth: Auth<TenantOnboard>, body: Json<OnboardIn>) -> Result<HttpResponse, ApiError> {
+pub async fn onboard(
+    state: web::Data<Identity>,
+    auth: Auth<TenantOnboard>,
+    body: Json<OnboardIn>,
+) -> Result<HttpResponse, ApiError> {
     if !auth.principal.reaches_descendants() {
-        return Err(ApiError::forbidden("not_a_provider", "only MSP and platform roles onboard tenants"));
+        return Err(ApiError::forbidden(
+            "not_a_provider",
+            "only MSP and platform roles onboard tenants",
+        ));
     }
     let mut v = Validator::new();
     let name = v.check(text("/name", &body.name, 200));
@@ -152,20 +178,35 @@ pub async fn onboard(state: web::Data<Identity>, auth: Auth<TenantOnboard>, body
         None => email.as_ref().map(|e| e.as_str().to_string()),
     };
     v.finish()?;
-    let (Some(name), Some(slug), Some(email), Some(admin_name)) = (name, slug, email, admin_name) else {
+    let (Some(name), Some(slug), Some(email), Some(admin_name)) = (name, slug, email, admin_name)
+    else {
         return Err(ApiError::internal("validated input missing"));
     };
     let parent_id = auth.tenant_id();
     let id = Uuid::now_v7();
     let txn = begin_scoped(&state.db, &[parent_id, id]).await?;
-    let parent = tenants::find_within(&txn, parent_id, parent_id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    let parent = tenants::find_within(&txn, parent_id, parent_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
     let conflict = |what: &'static str, pointer: &str| {
-        ApiError::conflict(what, format!("{} is already taken", &pointer[1..])).with_extra(json!({"pointer": pointer}))
+        ApiError::conflict(what, format!("{} is already taken", &pointer[1..]))
+            .with_extra(json!({"pointer": pointer}))
     };
     if tenants::find_by_slug(&txn, slug.as_str()).await?.is_some() {
         return Err(conflict("slug_taken", "/slug"));
     }
-    let tenant = match tenants::insert(&txn, NewTenant { id, parent: &parent, name, slug: slug.as_str().to_string(), kind: child_kind(parent.kind()) }).await {
+    let tenant = match tenants::insert(
+        &txn,
+        NewTenant {
+            id,
+            parent: &parent,
+            name,
+            slug: slug.as_str().to_string(),
+            kind: child_kind(parent.kind()),
+        },
+    )
+    .await
+    {
         Ok(t) => t,
         Err(e) if is_unique_violation(&e) => return Err(conflict("slug_taken", "/slug")),
         Err(e) => return Err(e.into()),
@@ -175,17 +216,32 @@ pub async fn onboard(state: web::Data<Identity>, auth: Auth<TenantOnboard>, body
         Err(e) if is_unique_violation(&e) => return Err(conflict("email_taken", "/admin_email")),
         Err(e) => return Err(e.into()),
     };
-    let admin_role = if tenant.kind() == TenantKind::Msp { Role::MspAdmin } else { Role::TenantAdmin };
+    let admin_role = if tenant.kind() == TenantKind::Msp {
+        Role::MspAdmin
+    } else {
+        Role::TenantAdmin
+    };
     users::set_roles(&txn, id, admin.id, &[admin_role]).await?;
-    let (token, expires_at) = tokens::issue_one_time(&txn, id, admin.id, Purpose::Invitation, super::users::INVITATION_TTL).await?;
+    let (token, expires_at) = tokens::issue_one_time(
+        &txn,
+        id,
+        admin.id,
+        Purpose::Invitation,
+        super::users::INVITATION_TTL,
+    )
+    .await?;
     let actor = Some(auth.principal.subject);
-    audit::append(&txn, parent_id, audit::Entry {
-        actor_id: actor,
-        action: "tenant.onboarded",
-        target_type: "tenant",
-        target_id: Some(id),
-        data: json!({"slug": tenant.slug, "name": tenant.name, "admin_email": admin.email}),
-    })
+    audit::append(
+        &txn,
+        parent_id,
+        audit::Entry {
+            actor_id: actor,
+            action: "tenant.onboarded",
+            target_type: "tenant",
+            target_id: Some(id),
+            data: json!({"slug": tenant.slug, "name": tenant.name, "admin_email": admin.email}),
+        },
+    )
     .await?;
     audit::append(&txn, id, audit::Entry {
         actor_id: actor,
@@ -198,13 +254,25 @@ pub async fn onboard(state: web::Data<Identity>, auth: Auth<TenantOnboard>, body
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/tenants/{id}")))
-        .json(OnboardedOut { tenant: out(&tenant), admin_user_id: admin.id, invitation: OneTimeTokenOut { token, expires_at } }))
+        .json(OnboardedOut {
+            tenant: out(&tenant),
+            admin_user_id: admin.id,
+            invitation: OneTimeTokenOut { token, expires_at },
+        }))
 }
 
-async fn set_status(state: &Identity, auth: &Auth<TenantWrite>, id: Uuid, status: TenantStatus) -> Result<HttpResponse, ApiError> {
+async fn set_status(
+    state: &Identity,
+    auth: &Auth<TenantWrite>,
+    id: Uuid,
+    status: TenantStatus,
+) -> Result<HttpResponse, ApiError> {
     let target = reachable(state, auth, id).await?;
     if target.id == auth.tenant_id() {
-        return Err(ApiError::conflict("cannot_change_own_tenant", "a tenant is suspended or reactivated by its provider, not by itself"));
+        return Err(ApiError::conflict(
+            "cannot_change_own_tenant",
+            "a tenant is suspended or reactivated by its provider, not by itself",
+        ));
     }
     let txn = begin_scoped(&state.db, &[auth.tenant_id(), target.id]).await?;
     let before = target.status.clone();
@@ -214,13 +282,17 @@ async fn set_status(state: &Identity, auth: &Auth<TenantWrite>, id: Uuid, status
         TenantStatus::Suspended => "tenant.suspended",
     };
     for tenant in [auth.tenant_id(), updated.id] {
-        audit::append(&txn, tenant, audit::Entry {
-            actor_id: Some(auth.principal.subject),
-            action,
-            target_type: "tenant",
-            target_id: Some(updated.id),
-            data: json!({"before": before, "after": updated.status}),
-        })
+        audit::append(
+            &txn,
+            tenant,
+            audit::Entry {
+                actor_id: Some(auth.principal.subject),
+                action,
+                target_type: "tenant",
+                target_id: Some(updated.id),
+                data: json!({"before": before, "after": updated.status}),
+            },
+        )
         .await?;
     }
     txn.commit().await?;
@@ -231,11 +303,15 @@ async fn set_status(state: &Identity, auth: &Auth<TenantWrite>, id: Uuid, status
 #[utoipa::path(
     tag = "tenants",
     operation_id = "suspendTenant",
-    responses((status = 200, body = TenantOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:write"]))
 )]
 #[post("/tenants/{id}/suspend")]
-pub async fn suspend(state: web::Data<Identity>, auth: Auth<TenantWrite>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn suspend(
+    state: web::Data<Identity>,
+    auth: Auth<TenantWrite>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     set_status(&state, &auth, *id, TenantStatus::Suspended).await
 }
 
@@ -243,11 +319,15 @@ pub async fn suspend(state: web::Data<Identity>, auth: Auth<TenantWrite>, id: we
 #[utoipa::path(
     tag = "tenants",
     operation_id = "reactivateTenant",
-    responses((status = 200, body = TenantOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:write"]))
 )]
 #[post("/tenants/{id}/reactivate")]
-pub async fn reactivate(state: web::Data<Identity>, auth: Auth<TenantWrite>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn reactivate(
+    state: web::Data<Identity>,
+    auth: Auth<TenantWrite>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     set_status(&state, &auth, *id, TenantStatus::Active).await
 }
 
@@ -264,18 +344,25 @@ async fn effective_settings(state: &Identity, tenant: &Tenant) -> Result<Setting
     let txn = begin_scoped(&state.db, &path).await?;
     let overrides = stored_settings::overrides(&txn, &path).await?;
     txn.commit().await?;
-    Ok(SettingsOut { tenant_id: tenant.id, items: domain::settings::effective(&path, &overrides) })
+    Ok(SettingsOut {
+        tenant_id: tenant.id,
+        items: domain::settings::effective(&path, &overrides),
+    })
 }
 
 /// A tenant's effective settings, each with the tenant it is inherited from.
 #[utoipa::path(
     tag = "tenants",
     operation_id = "getTenantSettings",
-    responses((status = 200, body = SettingsOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = SettingsOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:read"]))
 )]
 #[get("/tenants/{id}/settings")]
-pub async fn get_settings(state: web::Data<Identity>, auth: Auth<TenantRead>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get_settings(
+    state: web::Data<Identity>,
+    auth: Auth<TenantRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = reachable(&state, &auth, *id).await?;
     Ok(HttpResponse::Ok().json(effective_settings(&state, &tenant).await?))
 }
@@ -285,7 +372,7 @@ pub async fn get_settings(state: web::Data<Identity>, auth: Auth<TenantRead>, id
     tag = "tenants",
     operation_id = "updateTenantSettings",
     request_body(content = Object, description = "`{\"time_zone\": \"Europe/Berlin\", \"locale\": null}`"),
-    responses((status = 200, body = SettingsOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = SettingsOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:write"]))
 )]
 #[patch("/tenants/{id}/settings")]
@@ -295,20 +382,32 @@ pub async fn update_settings(
     id: web::Path<Uuid>,
     body: Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = body.as_object().ok_or_else(|| ApiError::field("", "invalid_type", "expected an object of settings"))?;
+    let patch = body
+        .as_object()
+        .ok_or_else(|| ApiError::field("", "invalid_type", "expected an object of settings"))?;
     domain::settings::validate_patch(patch).map_err(ApiError::validation)?;
     let tenant = reachable(&state, &auth, *id).await?;
     let txn = begin_scoped(&state.db, &[tenant.id]).await?;
     for (key, value) in patch {
-        stored_settings::put(&txn, tenant.id, key, (!value.is_null()).then(|| value.clone())).await?;
+        stored_settings::put(
+            &txn,
+            tenant.id,
+            key,
+            (!value.is_null()).then(|| value.clone()),
+        )
+        .await?;
     }
-    audit::append(&txn, tenant.id, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "tenant.settings_changed",
-        target_type: "tenant",
-        target_id: Some(tenant.id),
-        data: serde_json::Value::Object(patch.clone()),
-    })
+    audit::append(
+        &txn,
+        tenant.id,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "tenant.settings_changed",
+            target_type: "tenant",
+            target_id: Some(tenant.id),
+            data: serde_json::Value::Object(patch.clone()),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(effective_settings(&state, &tenant).await?))

@@ -3,7 +3,10 @@ use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use chrono::{DateTime, Duration, Utc};
 use platform::{
     ApiError, FieldError,
-    auth::{Auth, Role, scopes::{Authenticated, UserRead, UserWrite}},
+    auth::{
+        Auth, Role,
+        scopes::{Authenticated, UserRead, UserWrite},
+    },
     error::Problem,
     json::Json,
     pagination::{Page, PageQuery},
@@ -96,11 +99,14 @@ pub struct MeOut {
 #[utoipa::path(
     tag = "users",
     operation_id = "getMe",
-    responses((status = 200, body = MeOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = MeOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 #[get("/users/me")]
-pub async fn me(state: web::Data<Identity>, auth: Auth<Authenticated>) -> Result<HttpResponse, ApiError> {
+pub async fn me(
+    state: web::Data<Identity>,
+    auth: Auth<Authenticated>,
+) -> Result<HttpResponse, ApiError> {
     let p = &auth.principal;
     let user = if p.is_client {
         None
@@ -126,7 +132,7 @@ pub async fn me(state: web::Data<Identity>, auth: Auth<Authenticated>) -> Result
     tag = "users",
     operation_id = "listUsers",
     params(PageQuery, TenantFilter),
-    responses((status = 200, body = inline(Page<UserOut>)), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = inline(Page<UserOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["user:read"]))
 )]
 #[get("/users")]
@@ -151,7 +157,9 @@ pub async fn list(
 
 async fn load(state: &Identity, tenant: Uuid, id: Uuid) -> Result<UserOut, ApiError> {
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = users::find(&txn, tenant, id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let user = users::find(&txn, tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     let roles = users::roles(&txn, tenant, id).await?;
     txn.commit().await?;
     Ok(out(&user, roles))
@@ -161,11 +169,15 @@ async fn load(state: &Identity, tenant: Uuid, id: Uuid) -> Result<UserOut, ApiEr
 #[utoipa::path(
     tag = "users",
     operation_id = "getUser",
-    responses((status = 200, body = UserOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = UserOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["user:read"]))
 )]
 #[get("/users/{id}")]
-pub async fn get(state: web::Data<Identity>, auth: Auth<UserRead>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<Identity>,
+    auth: Auth<UserRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(load(&state, auth.tenant_id(), *id).await?))
 }
 
@@ -180,23 +192,38 @@ pub struct InviteIn {
 
 /// Parses role names and checks each may be held in this tenant and granted by this caller:
 /// roles that reach other tenants only by someone who holds them (or a platform admin).
-fn parse_roles<S: platform::auth::RequiredScope>(auth: &Auth<S>, raw: &[String], v: &mut Validator) -> Vec<Role> {
+fn parse_roles<S: platform::auth::RequiredScope>(
+    auth: &Auth<S>,
+    raw: &[String],
+    v: &mut Validator,
+) -> Vec<Role> {
     let mut roles = Vec::new();
     for (i, name) in raw.iter().enumerate() {
         let pointer = format!("/roles/{i}");
         match Role::parse(name) {
-            None => v.push(FieldError::new(pointer, "unknown_role", format!("no role named {name:?}"))),
+            None => v.push(FieldError::new(
+                pointer,
+                "unknown_role",
+                format!("no role named {name:?}"),
+            )),
             Some(r) if !role_allowed(auth.tenant.kind, r) => v.push(FieldError::new(
                 pointer,
                 "role_not_allowed",
-                format!("{name} cannot be held in a {} tenant", auth.tenant.kind.as_str()),
+                format!(
+                    "{name} cannot be held in a {} tenant",
+                    auth.tenant.kind.as_str()
+                ),
             )),
             Some(r)
                 if r.reaches_descendants()
                     && !auth.principal.has_role(r)
                     && !auth.principal.has_role(Role::PlatformAdmin) =>
             {
-                v.push(FieldError::new(pointer, "role_not_grantable", format!("you cannot grant {name}")))
+                v.push(FieldError::new(
+                    pointer,
+                    "role_not_grantable",
+                    format!("you cannot grant {name}"),
+                ))
             }
             Some(r) if !roles.contains(&r) => roles.push(r),
             Some(_) => {}
@@ -212,69 +239,102 @@ fn parse_roles<S: platform::auth::RequiredScope>(auth: &Auth<S>, raw: &[String],
     operation_id = "inviteUser",
     request_body = InviteIn,
     responses(
-        (status = 201, body = InvitedOut),
+        (status = 201, description = "Created", body = InvitedOut),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))
 )]
 #[post("/users")]
-pub async fn invite(state: web::Data<Identity>, auth: Auth<UserWrite>, body: Json<InviteIn>) -> Result<HttpResponse, ApiError> {
+pub async fn invite(
+    state: web::Data<Identity>,
+    auth: Auth<UserWrite>,
+    body: Json<InviteIn>,
+) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let email = v.check(Email::parse("/email", &body.email));
     let name = v.check(text("/display_name", &body.display_name, 200));
     let roles = parse_roles(&auth, &body.roles, &mut v);
     v.finish()?;
-    let (Some(email), Some(name)) = (email, name) else { return Err(ApiError::internal("validated")) };
+    let (Some(email), Some(name)) = (email, name) else {
+        return Err(ApiError::internal("validated"));
+    };
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let user = match users::insert_invited(&txn, tenant, email.as_str(), &name).await {
         Ok(u) => u,
         Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::conflict("email_taken", "a user with this email already exists").with_extra(json!({"pointer": "/email"})));
+            return Err(
+                ApiError::conflict("email_taken", "a user with this email already exists")
+                    .with_extra(json!({"pointer": "/email"})),
+            );
         }
         Err(e) => return Err(e.into()),
     };
     users::set_roles(&txn, tenant, user.id, &roles).await?;
-    let (token, expires_at) = tokens::issue_one_time(&txn, tenant, user.id, Purpose::Invitation, INVITATION_TTL).await?;
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "user.invited",
-        target_type: "user",
-        target_id: Some(user.id),
-        data: json!({"email": user.email, "roles": roles}),
-    })
+    let (token, expires_at) =
+        tokens::issue_one_time(&txn, tenant, user.id, Purpose::Invitation, INVITATION_TTL).await?;
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "user.invited",
+            target_type: "user",
+            target_id: Some(user.id),
+            data: json!({"email": user.email, "roles": roles}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/users/{}", user.id)))
-        .json(InvitedOut { user: out(&user, roles), invitation: OneTimeTokenOut { token, expires_at } }))
+        .json(InvitedOut {
+            user: out(&user, roles),
+            invitation: OneTimeTokenOut { token, expires_at },
+        }))
 }
 
 /// Deactivate a user: they can no longer log in, and every session is revoked.
 #[utoipa::path(
     tag = "users",
     operation_id = "deactivateUser",
-    responses((status = 200, body = UserOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = UserOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["user:write"]))
 )]
 #[post("/users/{id}/deactivate")]
-pub async fn deactivate(state: web::Data<Identity>, auth: Auth<UserWrite>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn deactivate(
+    state: web::Data<Identity>,
+    auth: Auth<UserWrite>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     if *id == auth.principal.subject {
-        return Err(ApiError::conflict("cannot_deactivate_self", "you cannot deactivate yourself"));
+        return Err(ApiError::conflict(
+            "cannot_deactivate_self",
+            "you cannot deactivate yourself",
+        ));
     }
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = users::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("user"))?;
-    let user = users::update(&txn, user, |u| u.status = Set(UserStatus::Deactivated.as_str().to_string())).await?;
-    let revoked = tokens::revoke_user(&txn, tenant, user.id).await?;
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "user.deactivated",
-        target_type: "user",
-        target_id: Some(user.id),
-        data: json!({"revoked_refresh_tokens": revoked}),
+    let user = users::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let user = users::update(&txn, user, |u| {
+        u.status = Set(UserStatus::Deactivated.as_str().to_string())
     })
+    .await?;
+    let revoked = tokens::revoke_user(&txn, tenant, user.id).await?;
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "user.deactivated",
+            target_type: "user",
+            target_id: Some(user.id),
+            data: json!({"revoked_refresh_tokens": revoked}),
+        },
+    )
     .await?;
     let roles = users::roles(&txn, tenant, user.id).await?;
     txn.commit().await?;
@@ -292,26 +352,37 @@ pub struct RolesIn {
     tag = "users",
     operation_id = "setUserRoles",
     request_body = RolesIn,
-    responses((status = 200, body = UserOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = UserOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["user:write"]))
 )]
 #[put("/users/{id}/roles")]
-pub async fn set_roles(state: web::Data<Identity>, auth: Auth<UserWrite>, id: web::Path<Uuid>, body: Json<RolesIn>) -> Result<HttpResponse, ApiError> {
+pub async fn set_roles(
+    state: web::Data<Identity>,
+    auth: Auth<UserWrite>,
+    id: web::Path<Uuid>,
+    body: Json<RolesIn>,
+) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let roles = parse_roles(&auth, &body.roles, &mut v);
     v.finish()?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = users::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let user = users::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     let before = users::roles(&txn, tenant, user.id).await?;
     users::set_roles(&txn, tenant, user.id, &roles).await?;
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "user.roles_changed",
-        target_type: "user",
-        target_id: Some(user.id),
-        data: json!({"before": before, "after": roles}),
-    })
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "user.roles_changed",
+            target_type: "user",
+            target_id: Some(user.id),
+            data: json!({"before": before, "after": roles}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&user, roles)))
@@ -329,38 +400,57 @@ pub struct ChangePasswordIn {
     tag = "users",
     operation_id = "changeMyPassword",
     request_body = ChangePasswordIn,
-    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 204, description = "No content"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 #[post("/users/me/password")]
-pub async fn change_password(state: web::Data<Identity>, auth: Auth<Authenticated>, body: Json<ChangePasswordIn>) -> Result<HttpResponse, ApiError> {
+pub async fn change_password(
+    state: web::Data<Identity>,
+    auth: Auth<Authenticated>,
+    body: Json<ChangePasswordIn>,
+) -> Result<HttpResponse, ApiError> {
     let p = &auth.principal;
     if p.is_client {
-        return Err(ApiError::forbidden("not_a_user", "API clients have no password"));
+        return Err(ApiError::forbidden(
+            "not_a_user",
+            "API clients have no password",
+        ));
     }
     let mut v = Validator::new();
     v.check(password::check_policy("/new_password", &body.new_password));
     v.finish()?;
     let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
-    let user = users::find(&txn, p.home_tenant, p.subject).await?.ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    let user = users::find(&txn, p.home_tenant, p.subject)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
     txn.commit().await?;
     let current = body.current_password.clone();
     let phc = user.password_hash.clone().unwrap_or_default();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &phc)).await.map_err(ApiError::internal)?;
+    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &phc))
+        .await
+        .map_err(ApiError::internal)?;
     if !ok {
-        return Err(ApiError::field("/current_password", "wrong_password", "the current password is wrong"));
+        return Err(ApiError::field(
+            "/current_password",
+            "wrong_password",
+            "the current password is wrong",
+        ));
     }
     let hash = super::auth::hash_password(body.new_password.clone()).await?;
     let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
     let user = users::update(&txn, user, |u| u.password_hash = Set(Some(hash))).await?;
     tokens::revoke_user(&txn, user.tenant_id, user.id).await?;
-    audit::append(&txn, user.tenant_id, audit::Entry {
-        actor_id: Some(user.id),
-        action: "user.password_changed",
-        target_type: "user",
-        target_id: Some(user.id),
-        data: json!({}),
-    })
+    audit::append(
+        &txn,
+        user.tenant_id,
+        audit::Entry {
+            actor_id: Some(user.id),
+            action: "user.password_changed",
+            target_type: "user",
+            target_id: Some(user.id),
+            data: json!({}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
@@ -370,25 +460,39 @@ pub async fn change_password(state: web::Data<Identity>, auth: Auth<Authenticate
 #[utoipa::path(
     tag = "users",
     operation_id = "issuePasswordReset",
-    responses((status = 201, body = OneTimeTokenOut), (status = "4XX", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = OneTimeTokenOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["user:write"]))
 )]
 #[post("/users/{id}/password-reset")]
-pub async fn issue_password_reset(state: web::Data<Identity>, auth: Auth<UserWrite>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn issue_password_reset(
+    state: web::Data<Identity>,
+    auth: Auth<UserWrite>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = users::find(&txn, tenant, *id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let user = users::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     if user.status == UserStatus::Deactivated.as_str() {
-        return Err(ApiError::conflict("user_deactivated", "the user is deactivated"));
+        return Err(ApiError::conflict(
+            "user_deactivated",
+            "the user is deactivated",
+        ));
     }
-    let (token, expires_at) = tokens::issue_one_time(&txn, tenant, user.id, Purpose::PasswordReset, RESET_TTL).await?;
-    audit::append(&txn, tenant, audit::Entry {
-        actor_id: Some(auth.principal.subject),
-        action: "user.password_reset_issued",
-        target_type: "user",
-        target_id: Some(user.id),
-        data: json!({}),
-    })
+    let (token, expires_at) =
+        tokens::issue_one_time(&txn, tenant, user.id, Purpose::PasswordReset, RESET_TTL).await?;
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "user.password_reset_issued",
+            target_type: "user",
+            target_id: Some(user.id),
+            data: json!({}),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(HttpResponse::Created().json(OneTimeTokenOut { token, expires_at }))

@@ -20,7 +20,11 @@ pub struct Entry<'a> {
 
 /// Appends `entry` to `tenant`'s chain. Appends per tenant are serialised (an advisory lock on
 /// PostgreSQL; SQLite has a single writer), so the chain never forks.
-pub async fn append(txn: &DatabaseTransaction, tenant: Uuid, entry: Entry<'_>) -> Result<(), DbErr> {
+pub async fn append(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    entry: Entry<'_>,
+) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -91,7 +95,10 @@ pub struct Broken {
 
 /// Walks the whole chain of `tenant` in order. Returns the number of records checked and the
 /// first broken one, if any.
-pub async fn verify(txn: &DatabaseTransaction, tenant: Uuid) -> Result<(u64, Option<Broken>), DbErr> {
+pub async fn verify(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+) -> Result<(u64, Option<Broken>), DbErr> {
     const BATCH: u64 = 1000;
     let mut prev: Option<(i64, String)> = None;
     let mut checked = 0u64;
@@ -117,7 +124,11 @@ pub async fn verify(txn: &DatabaseTransaction, tenant: Uuid) -> Result<(u64, Opt
                 data: &record.data,
                 prev_hash: &record.prev_hash,
             };
-            let result = check(&link, &record.hash, prev.as_ref().map(|(s, h)| (*s, h.as_str())));
+            let result = check(
+                &link,
+                &record.hash,
+                prev.as_ref().map(|(s, h)| (*s, h.as_str())),
+            );
             if let Err(reason) = result {
                 return Ok((checked, Some(Broken { record, reason })));
             }

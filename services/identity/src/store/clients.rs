@@ -12,16 +12,31 @@ pub use api_client::Model as ApiClient;
 pub const ACTIVE: &str = "active";
 pub const REVOKED: &str = "revoked";
 
-pub async fn find(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Option<ApiClient>, DbErr> {
-    Entity::find_by_id(id).filter(Column::TenantId.eq(tenant)).one(txn).await
+pub async fn find(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<ApiClient>, DbErr> {
+    Entity::find_by_id(id)
+        .filter(Column::TenantId.eq(tenant))
+        .one(txn)
+        .await
 }
 
 /// Token-endpoint lookup (a `LookupKey::ClientId` transaction).
-pub async fn find_for_grant(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<ApiClient>, DbErr> {
+pub async fn find_for_grant(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+) -> Result<Option<ApiClient>, DbErr> {
     Entity::find_by_id(id).one(txn).await
 }
 
-pub async fn list(txn: &DatabaseTransaction, tenant: Uuid, after: Option<Uuid>, limit: u64) -> Result<Vec<ApiClient>, DbErr> {
+pub async fn list(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<ApiClient>, DbErr> {
     let mut q = Entity::find().filter(Column::TenantId.eq(tenant));
     if let Some(after) = after {
         q = q.filter(Column::Id.gt(after));

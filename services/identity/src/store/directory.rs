@@ -35,7 +35,11 @@ impl TenantDirectory for DbDirectory {
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
         let txn = begin_scoped(&self.db, &[root]).await?;
         let ids = match tenants::find_within(&txn, root, root).await? {
-            Some(r) => tenants::subtree(&txn, &r, None, None).await?.into_iter().map(|t| t.id).collect(),
+            Some(r) => tenants::subtree(&txn, &r, None, None)
+                .await?
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
             None => Vec::new(),
         };
         txn.commit().await?;

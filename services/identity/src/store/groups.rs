@@ -12,8 +12,15 @@ use super::entities::{
 
 pub use group::Model as Group;
 
-pub async fn find(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Option<Group>, DbErr> {
-    Entity::find_by_id(id).filter(Column::TenantId.eq(tenant)).one(txn).await
+pub async fn find(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<Group>, DbErr> {
+    Entity::find_by_id(id)
+        .filter(Column::TenantId.eq(tenant))
+        .one(txn)
+        .await
 }
 
 pub async fn list(
@@ -29,7 +36,12 @@ pub async fn list(
     q.order_by_asc(Column::Id).limit(limit).all(txn).await
 }
 
-pub async fn insert(txn: &DatabaseTransaction, tenant: Uuid, name: &str, description: &str) -> Result<Group, DbErr> {
+pub async fn insert(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    name: &str,
+    description: &str,
+) -> Result<Group, DbErr> {
     let now = super::now();
     group::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -43,7 +55,11 @@ pub async fn insert(txn: &DatabaseTransaction, tenant: Uuid, name: &str, descrip
     .await
 }
 
-pub async fn members(txn: &DatabaseTransaction, tenant: Uuid, group: Uuid) -> Result<Vec<Uuid>, DbErr> {
+pub async fn members(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    group: Uuid,
+) -> Result<Vec<Uuid>, DbErr> {
     Ok(group_member::Entity::find()
         .filter(group_member::Column::TenantId.eq(tenant))
         .filter(group_member::Column::GroupId.eq(group))
@@ -56,8 +72,16 @@ pub async fn members(txn: &DatabaseTransaction, tenant: Uuid, group: Uuid) -> Re
 }
 
 /// Adds a member; returns false if already a member.
-pub async fn add_member(txn: &DatabaseTransaction, tenant: Uuid, group: Uuid, user: Uuid) -> Result<bool, DbErr> {
-    let exists = group_member::Entity::find_by_id((tenant, group, user)).one(txn).await?.is_some();
+pub async fn add_member(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    group: Uuid,
+    user: Uuid,
+) -> Result<bool, DbErr> {
+    let exists = group_member::Entity::find_by_id((tenant, group, user))
+        .one(txn)
+        .await?
+        .is_some();
     if exists {
         return Ok(false);
     }
@@ -73,7 +97,12 @@ pub async fn add_member(txn: &DatabaseTransaction, tenant: Uuid, group: Uuid, us
 }
 
 /// Removes a member; returns false if it was not one.
-pub async fn remove_member(txn: &DatabaseTransaction, tenant: Uuid, group: Uuid, user: Uuid) -> Result<bool, DbErr> {
+pub async fn remove_member(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    group: Uuid,
+    user: Uuid,
+) -> Result<bool, DbErr> {
     let res = group_member::Entity::delete_many()
         .filter(group_member::Column::TenantId.eq(tenant))
         .filter(group_member::Column::GroupId.eq(group))

@@ -37,13 +37,19 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, active: RwLock::new(None) }
+        Self {
+            db,
+            active: RwLock::new(None),
+        }
     }
 
     /// Makes sure an active key exists (first start creates one).
     pub async fn ensure_active(&self) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
-        let existing = Entity::find().filter(Column::Status.eq(ACTIVE)).one(&txn).await?;
+        let existing = Entity::find()
+            .filter(Column::Status.eq(ACTIVE))
+            .one(&txn)
+            .await?;
         if existing.is_none() {
             insert_new(&txn).await?;
         }

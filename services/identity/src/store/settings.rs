@@ -11,16 +11,27 @@ use uuid::Uuid;
 use super::entities::tenant_setting::{self, Column, Entity};
 
 /// Every override stored by any of `tenants`.
-pub async fn overrides(txn: &DatabaseTransaction, tenants: &[Uuid]) -> Result<HashMap<(Uuid, String), Value>, DbErr> {
+pub async fn overrides(
+    txn: &DatabaseTransaction,
+    tenants: &[Uuid],
+) -> Result<HashMap<(Uuid, String), Value>, DbErr> {
     let rows = Entity::find()
         .filter(Column::TenantId.is_in(tenants.iter().copied()))
         .all(txn)
         .await?;
-    Ok(rows.into_iter().map(|r| ((r.tenant_id, r.key), r.value)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.tenant_id, r.key), r.value))
+        .collect())
 }
 
 /// Sets (`Some`) or clears (`None`) one override of `tenant`.
-pub async fn put(txn: &DatabaseTransaction, tenant: Uuid, key: &str, value: Option<Value>) -> Result<(), DbErr> {
+pub async fn put(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    key: &str,
+    value: Option<Value>,
+) -> Result<(), DbErr> {
     match value {
         None => {
             Entity::delete_many()

@@ -29,17 +29,32 @@ impl Model {
 }
 
 /// Finds `id` if it lies within `root`'s subtree.
-pub async fn find_within(txn: &DatabaseTransaction, root: Uuid, id: Uuid) -> Result<Option<Tenant>, DbErr> {
-    Ok(Entity::find_by_id(id).one(txn).await?.filter(|t| t.is_within(root)))
+pub async fn find_within(
+    txn: &DatabaseTransaction,
+    root: Uuid,
+    id: Uuid,
+) -> Result<Option<Tenant>, DbErr> {
+    Ok(Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .filter(|t| t.is_within(root)))
 }
 
 /// Finds the tenant with id or slug `key` if it lies within `root`'s subtree.
-pub async fn resolve_within(txn: &DatabaseTransaction, root: Uuid, key: &str) -> Result<Option<Tenant>, DbErr> {
+pub async fn resolve_within(
+    txn: &DatabaseTransaction,
+    root: Uuid,
+    key: &str,
+) -> Result<Option<Tenant>, DbErr> {
     let cond = match Uuid::parse_str(key) {
         Ok(id) => Condition::any().add(Column::Id.eq(id)),
         Err(_) => Condition::any().add(Column::Slug.eq(key)),
     };
-    Ok(Entity::find().filter(cond).one(txn).await?.filter(|t| t.is_within(root)))
+    Ok(Entity::find()
+        .filter(cond)
+        .one(txn)
+        .await?
+        .filter(|t| t.is_within(root)))
 }
 
 /// `root` and its descendants, ordered by id, after `after`, at most `limit`.
@@ -89,7 +104,12 @@ pub async fn insert(txn: &DatabaseTransaction, new: NewTenant<'_>) -> Result<Ten
 }
 
 /// Creates the root (platform operator) tenant; only seeding does this.
-pub async fn insert_root(txn: &DatabaseTransaction, id: Uuid, name: &str, slug: &str) -> Result<Tenant, DbErr> {
+pub async fn insert_root(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    name: &str,
+    slug: &str,
+) -> Result<Tenant, DbErr> {
     let now = super::now();
     tenant::ActiveModel {
         id: Set(id),
@@ -110,7 +130,11 @@ pub async fn find_by_slug(txn: &DatabaseTransaction, slug: &str) -> Result<Optio
     Entity::find().filter(Column::Slug.eq(slug)).one(txn).await
 }
 
-pub async fn set_status(txn: &DatabaseTransaction, t: Tenant, status: TenantStatus) -> Result<Tenant, DbErr> {
+pub async fn set_status(
+    txn: &DatabaseTransaction,
+    t: Tenant,
+    status: TenantStatus,
+) -> Result<Tenant, DbErr> {
     let mut am: tenant::ActiveModel = t.into();
     am.status = Set(status.as_str().to_string());
     am.updated_at = Set(super::now());

@@ -131,7 +131,9 @@ pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<
         .one(txn)
         .await?;
     let now = super::now();
-    let Some(t) = found else { return Ok(Presented::Invalid) };
+    let Some(t) = found else {
+        return Ok(Presented::Invalid);
+    };
     platform::tenancy::scope_to(txn, &[t.tenant_id]).await?;
     if t.revoked_at.is_some() || t.expires_at <= now {
         return Ok(Presented::Invalid);
@@ -145,7 +147,11 @@ pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<
     Ok(Presented::Valid(am.update(txn).await?))
 }
 
-pub async fn revoke_family(txn: &DatabaseTransaction, tenant: Uuid, family: Uuid) -> Result<u64, DbErr> {
+pub async fn revoke_family(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    family: Uuid,
+) -> Result<u64, DbErr> {
     let res = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(super::now()))
         .filter(refresh_token::Column::TenantId.eq(tenant))
@@ -157,7 +163,11 @@ pub async fn revoke_family(txn: &DatabaseTransaction, tenant: Uuid, family: Uuid
 }
 
 /// Revokes every refresh token of a user (deactivation, password change).
-pub async fn revoke_user(txn: &DatabaseTransaction, tenant: Uuid, user: Uuid) -> Result<u64, DbErr> {
+pub async fn revoke_user(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<u64, DbErr> {
     let res = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(super::now()))
         .filter(refresh_token::Column::TenantId.eq(tenant))

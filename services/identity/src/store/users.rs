@@ -31,7 +31,11 @@ impl UserStatus {
     }
 }
 
-pub async fn find(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Option<User>, DbErr> {
+pub async fn find(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<User>, DbErr> {
     Entity::find_by_id(id)
         .filter(Column::TenantId.eq(tenant))
         .one(txn)
@@ -40,7 +44,10 @@ pub async fn find(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<O
 
 /// Login lookup: the transaction must be a `LookupKey::Email` one (or scoped).
 pub async fn find_by_email(txn: &DatabaseTransaction, email: &str) -> Result<Option<User>, DbErr> {
-    Entity::find().filter(Column::Email.eq(email)).one(txn).await
+    Entity::find()
+        .filter(Column::Email.eq(email))
+        .one(txn)
+        .await
 }
 
 pub async fn list(
@@ -91,7 +98,11 @@ pub async fn update(
     am.update(txn).await
 }
 
-pub async fn roles(txn: &DatabaseTransaction, tenant: Uuid, user: Uuid) -> Result<Vec<Role>, DbErr> {
+pub async fn roles(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<Vec<Role>, DbErr> {
     let mut roles: Vec<Role> = user_role::Entity::find()
         .filter(user_role::Column::TenantId.eq(tenant))
         .filter(user_role::Column::UserId.eq(user))
@@ -105,7 +116,12 @@ pub async fn roles(txn: &DatabaseTransaction, tenant: Uuid, user: Uuid) -> Resul
 }
 
 /// Replaces the user's roles.
-pub async fn set_roles(txn: &DatabaseTransaction, tenant: Uuid, user: Uuid, roles: &[Role]) -> Result<(), DbErr> {
+pub async fn set_roles(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    user: Uuid,
+    roles: &[Role],
+) -> Result<(), DbErr> {
     user_role::Entity::delete_many()
         .filter(user_role::Column::TenantId.eq(tenant))
         .filter(user_role::Column::UserId.eq(user))

@@ -1,0 +1,153 @@
+//! The embedded default, end to end: the real `itsm` binary on SQLite in a temporary data dir,
+//! no external servers.
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18099)
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn serve_demo_on_sqlite_logs_in_and_onboards_a_tenant() {
+    let dir = std::env::temp_dir().join(format!("itsm-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_itsm"))
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .env("ITSM_DEMO_PASSWORD", "embedded-demo-pass")
+        .env_remove("ITSM_DATABASE_URL")
+        .env_remove("ITSM_MIGRATION_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join(format!("itsm-embedded-{port}.log")))
+                .map(Stdio::from)
+                .unwrap_or(Stdio::null()),
+        )
+        .spawn();
+    let Ok(child) = child else {
+        panic!("cannot start itsm")
+    };
+    let _running = Running(child);
+    let client = reqwest::Client::new();
+    assert!(
+        wait_ready(&client, &base).await,
+        "itsm did not become ready"
+    );
+    assert!(dir.join("identity.sqlite").exists());
+
+    let docs = client
+        .get(format!("{base}/docs/"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(docs.ok(), Some(200));
+    let spec = client
+        .get(format!("{base}/api-docs/openapi.json"))
+        .send()
+        .await;
+    let spec: serde_json::Value = match spec {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(spec["openapi"], "3.1.0");
+
+    let login: serde_json::Value = match client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(
+            &serde_json::json!({"email": "msp-admin@demo.test", "password": "embedded-demo-pass"}),
+        )
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!token.is_empty(), "login failed: {login}");
+
+    let onboard = client
+        .post(format!("{base}/api/v1/tenants"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Hooli", "slug": "hooli", "admin_email": "gavin@hooli.example"}))
+        .send()
+        .await;
+    let Ok(onboard) = onboard else {
+        panic!("onboard request failed")
+    };
+    assert_eq!(onboard.status().as_u16(), 201);
+    let body: serde_json::Value = onboard.json().await.unwrap_or_default();
+    assert_eq!(body["tenant"]["slug"], "hooli");
+
+    // The customer's admin accepts the invitation and sees only their tenant.
+    let accept = client
+        .post(format!("{base}/api/v1/invitations/accept"))
+        .json(&serde_json::json!({"token": body["invitation"]["token"], "password": "hooli admin password"}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(accept.ok(), Some(200));
+    let cross = client
+        .get(format!("{base}/api/v1/users/me"))
+        .bearer_auth(&token)
+        .header("x-tenant", "hooli")
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert_eq!(cross.ok(), Some(200));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn openapi_command_writes_one_document_per_service_and_the_merged_one() {
+    let dir = std::env::temp_dir().join(format!("itsm-openapi-{}", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_itsm"))
+        .args(["openapi", "--out"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .status();
+    assert!(status.is_ok_and(|s| s.success()));
+    for name in ["identity.json", "itsm.json"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(doc["openapi"], "3.1.0", "{name}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
