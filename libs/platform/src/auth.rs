@@ -291,6 +291,12 @@ pub struct Claims {
     /// Present on tokens issued to API clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<Uuid>,
+    /// The user's email (OIDC standard claim), on user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The user's display name (OIDC standard claim), on user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Who is calling.
@@ -301,6 +307,10 @@ pub struct Principal {
     pub roles: Vec<Role>,
     pub scopes: BTreeSet<String>,
     pub is_client: bool,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Token expiry (Unix seconds).
+    pub expires_at: i64,
 }
 
 impl Principal {
@@ -463,6 +473,17 @@ impl Verifier {
 pub struct AuthContext {
     pub verifier: Arc<Verifier>,
     pub directory: Arc<dyn TenantDirectory>,
+    pub principals: Arc<PrincipalCache>,
+}
+
+impl AuthContext {
+    pub fn new(verifier: Arc<Verifier>, directory: Arc<dyn TenantDirectory>) -> Self {
+        Self {
+            verifier,
+            directory,
+            principals: Arc::default(),
+        }
+    }
 }
 
 /// A scope a route requires.
@@ -564,8 +585,11 @@ fn bearer(req: &HttpRequest) -> Option<String> {
 /// Verifies the bearer token of `req` and returns the principal.
 pub async fn authenticate(ctx: &AuthContext, req: &HttpRequest) -> Result<Principal, ApiError> {
     let token = bearer(req).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+    if let Some(p) = ctx.principals.get(&token) {
+        return Ok(p);
+    }
     let claims = ctx.verifier.verify(&token).await?;
-    Ok(Principal {
+    let principal = Principal {
         subject: claims.sub,
         home_tenant: claims.tid,
         scopes: claims
@@ -575,7 +599,40 @@ pub async fn authenticate(ctx: &AuthContext, req: &HttpRequest) -> Result<Princi
             .collect(),
         is_client: claims.client_id.is_some(),
         roles: claims.roles,
-    })
+        email: claims.email,
+        name: claims.name,
+        expires_at: claims.exp,
+    };
+    ctx.principals.put(token, principal.clone());
+    Ok(principal)
+}
+
+/// Principals of tokens verified recently, so a client's repeated calls skip the signature
+/// check. A token is immutable and cannot be revoked before it expires, so a cached result is
+/// exactly what verifying again would give — until `exp`, which is checked on every hit.
+#[derive(Default)]
+pub struct PrincipalCache {
+    entries: RwLock<HashMap<String, Principal>>,
+}
+
+/// Bound on cached tokens; when full the cache starts over (cheap, and a miss only costs one
+/// signature check).
+const PRINCIPAL_CACHE_CAPACITY: usize = 10_000;
+
+impl PrincipalCache {
+    fn get(&self, token: &str) -> Option<Principal> {
+        let p = self.entries.read().ok()?.get(token).cloned()?;
+        (p.expires_at > chrono::Utc::now().timestamp()).then_some(p)
+    }
+
+    fn put(&self, token: String, principal: Principal) {
+        if let Ok(mut map) = self.entries.write() {
+            if map.len() >= PRINCIPAL_CACHE_CAPACITY {
+                map.clear();
+            }
+            map.insert(token, principal);
+        }
+    }
 }
 
 impl<S: RequiredScope + 'static> FromRequest for Auth<S> {

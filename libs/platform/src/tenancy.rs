@@ -1,6 +1,12 @@
 //! Tenancy, failing closed: every transaction that touches tenant data first states which
 //! tenants it may see (`app.tenant_ids`, transaction-local), and PostgreSQL row-level security
 //! hides every other row. With nothing set, no row is visible.
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
 use async_trait::async_trait;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
@@ -62,6 +68,56 @@ pub trait TenantDirectory: Send + Sync {
     async fn resolve(&self, home: Uuid, key: &str) -> Result<Option<TenantInfo>, ApiError>;
     /// `root` and all its descendants.
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError>;
+}
+
+/// A directory in front of another that remembers answers for `ttl`. The process that changes
+/// the tree (identity) calls [`CachedDirectory::invalidate`] on every change, so it never serves
+/// a stale answer itself; other processes see a change within `ttl`.
+pub struct CachedDirectory {
+    inner: Arc<dyn TenantDirectory>,
+    ttl: Duration,
+    resolved: RwLock<HashMap<(Uuid, String), (Instant, Option<TenantInfo>)>>,
+}
+
+impl CachedDirectory {
+    pub fn new(inner: Arc<dyn TenantDirectory>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            resolved: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets every cached answer (call after any change to the tenant tree).
+    pub fn invalidate(&self) {
+        if let Ok(mut map) = self.resolved.write() {
+            map.clear();
+        }
+    }
+}
+
+#[async_trait]
+impl TenantDirectory for CachedDirectory {
+    async fn resolve(&self, home: Uuid, key: &str) -> Result<Option<TenantInfo>, ApiError> {
+        let k = (home, key.to_string());
+        if let Some((at, hit)) = self.resolved.read().ok().and_then(|m| m.get(&k).cloned())
+            && at.elapsed() < self.ttl
+        {
+            return Ok(hit);
+        }
+        let fresh = self.inner.resolve(home, key).await?;
+        if let Ok(mut map) = self.resolved.write() {
+            if map.len() >= 10_000 {
+                map.clear();
+            }
+            map.insert(k, (Instant::now(), fresh.clone()));
+        }
+        Ok(fresh)
+    }
+
+    async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
+        self.inner.subtree(root).await
+    }
 }
 
 /// Pre-authentication lookups that may see exactly one row of one table, by a key the caller

@@ -8,13 +8,13 @@ pub mod routes;
 pub mod seed;
 pub mod store;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use platform::{
     auth::{AuthContext, KeySource, Verifier},
     db::{self, DbSetupError, Target},
     settings::Settings,
-    tenancy::TenantDirectory,
+    tenancy::{CachedDirectory, TenantDirectory},
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
@@ -28,7 +28,12 @@ pub struct Identity {
     pub keys: Arc<store::keys::KeyStore>,
     pub settings: Arc<Settings>,
     pub auth: AuthContext,
+    /// The tenant directory the auth extractors read; invalidated on every tree change.
+    pub directory: Arc<CachedDirectory>,
 }
+
+/// How long a resolved tenant is remembered (this process invalidates on its own changes).
+const DIRECTORY_TTL: Duration = Duration::from_secs(5);
 
 impl Identity {
     /// Connects as the application role, checks it cannot bypass row-level security, and
@@ -39,8 +44,11 @@ impl Identity {
         db::assert_app_role_is_confined(&db).await?;
         let keys = Arc::new(store::keys::KeyStore::new(db.clone()));
         keys.ensure_active().await?;
-        let directory: Arc<dyn TenantDirectory> =
-            Arc::new(store::directory::DbDirectory { db: db.clone() });
+        let directory = Arc::new(CachedDirectory::new(
+            Arc::new(store::directory::DbDirectory { db: db.clone() }),
+            DIRECTORY_TTL,
+        ));
+        let dyn_directory: Arc<dyn TenantDirectory> = directory.clone();
         let source: Arc<dyn KeySource> = keys.clone();
         let verifier = Arc::new(Verifier::new(
             settings.issuer(),
@@ -51,10 +59,8 @@ impl Identity {
             db,
             keys,
             settings,
-            auth: AuthContext {
-                verifier,
-                directory,
-            },
+            auth: AuthContext::new(verifier, dyn_directory),
+            directory,
         })
     }
 }

@@ -55,19 +55,33 @@ pub(crate) fn invalid_credentials() -> ApiError {
 }
 
 /// Mints an access token for a user or an API client.
+/// Who an access token is for.
+pub(crate) enum Subject<'a> {
+    User(&'a User),
+    Client(&'a ApiClient),
+}
+
 pub(crate) async fn access_token(
     state: &Identity,
-    subject: Uuid,
-    tenant: Uuid,
+    subject: Subject<'_>,
     roles: Vec<Role>,
     scope: String,
-    client_id: Option<Uuid>,
 ) -> Result<(String, u64), ApiError> {
+    let (sub, tenant, client_id, email, name) = match subject {
+        Subject::User(u) => (
+            u.id,
+            u.tenant_id,
+            None,
+            Some(u.email.clone()),
+            Some(u.display_name.clone()),
+        ),
+        Subject::Client(c) => (c.id, c.tenant_id, Some(c.id), None, Some(c.name.clone())),
+    };
     let ttl = state.settings.auth_access_token_ttl_secs;
     let now = Utc::now().timestamp();
     let claims = Claims {
         iss: state.settings.issuer(),
-        sub: subject,
+        sub,
         aud: state.settings.auth_audience.clone(),
         exp: now + ttl as i64,
         nbf: now,
@@ -77,6 +91,8 @@ pub(crate) async fn access_token(
         roles,
         scope,
         client_id,
+        email,
+        name,
     };
     Ok((state.keys.sign(&claims).await?, ttl))
 }
@@ -93,7 +109,7 @@ async fn session(
     let refresh = tokens::issue_refresh(txn, user.tenant_id, user.id, family, refresh_ttl).await?;
     let scope = scopes_of(&roles).into_iter().collect::<Vec<_>>().join(" ");
     let (access, expires_in) =
-        access_token(state, user.id, user.tenant_id, roles, scope.clone(), None).await?;
+        access_token(state, Subject::User(user), roles, scope.clone()).await?;
     Ok(TokenOut {
         access_token: access,
         refresh_token: Some(refresh),
@@ -461,15 +477,8 @@ async fn client_credentials_grant(
             asked.join(" ")
         }
     };
-    let (access, expires_in) = access_token(
-        state,
-        client.id,
-        client.tenant_id,
-        vec![],
-        scope.clone(),
-        Some(client.id),
-    )
-    .await?;
+    let (access, expires_in) =
+        access_token(state, Subject::Client(&client), vec![], scope.clone()).await?;
     Ok(token_response(&TokenOut {
         access_token: access,
         refresh_token: None,

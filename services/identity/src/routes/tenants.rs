@@ -252,6 +252,7 @@ pub async fn onboard(
     })
     .await?;
     txn.commit().await?;
+    state.directory.invalidate();
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/tenants/{id}")))
         .json(OnboardedOut {
@@ -296,6 +297,7 @@ async fn set_status(
         .await?;
     }
     txn.commit().await?;
+    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(out(&updated)))
 }
 

@@ -1,0 +1,138 @@
+//! Shared pieces of the benchmarks: start a release `itsm` process on a fresh PostgreSQL
+//! database, drive load from this process, and summarise latencies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// A running `itsm serve` process; killed on drop.
+pub struct Itsm {
+    pub base: String,
+    child: Child,
+}
+
+impl Drop for Itsm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `itsm` binary to benchmark: `ITSM_BIN`, else the release build in the target dir.
+pub fn itsm_bin() -> String {
+    std::env::var("ITSM_BIN").unwrap_or_else(|_| {
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        format!("{target}/release/itsm")
+    })
+}
+
+/// Starts `itsm serve --demo` on a fresh PostgreSQL database with `workers` HTTP workers.
+pub async fn start_on_postgres(password: &str, workers: usize) -> anyhow::Result<Itsm> {
+    let admin = testkit::postgres_admin()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("PostgreSQL is required"))?;
+    let (_, app_url, owner_url) = testkit::fresh_database(&admin).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(itsm_bin())
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("ITSM_DATABASE_URL", &app_url)
+        .env("ITSM_MIGRATION_DATABASE_URL", &owner_url)
+        .env("ITSM_DEMO_PASSWORD", password)
+        .env("ITSM_HTTP_WORKERS", workers.to_string())
+        .env("ITSM_LOG_FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let itsm = Itsm {
+        base: format!("http://127.0.0.1:{port}"),
+        child,
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(format!("{}/readyz", itsm.base)).send().await
+            && r.status().is_success()
+        {
+            return Ok(itsm);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "itsm did not become ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Latency summary of one load run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub requests: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    pub latencies_us: Vec<u64>,
+}
+
+impl Run {
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let mut v = self.latencies_us.clone();
+        v.sort_unstable();
+        let idx = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+        v[idx] as f64 / 1000.0
+    }
+}
+
+/// GETs `url` from `concurrency` tasks for `duration` (bounded: loopback only, fixed time).
+pub async fn load(url: &str, token: Option<&str>, concurrency: usize, duration: Duration) -> Run {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
+    let url = Arc::new(url.to_string());
+    let token = Arc::new(token.map(str::to_string));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while start.elapsed() < duration {
+                let t = Instant::now();
+                let mut req = client.get(url.as_str());
+                if let Some(tok) = token.as_deref() {
+                    req = req.bearer_auth(tok);
+                }
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed().as_micros() as u64);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut run = Run {
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for t in tasks {
+        let (lat, errors) = t.await.expect("load task");
+        run.requests += lat.len();
+        run.errors += errors;
+        run.latencies_us.extend(lat);
+    }
+    run.elapsed = start.elapsed();
+    run
+}
