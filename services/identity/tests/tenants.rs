@@ -448,3 +448,61 @@ async fn msp_acts_in_a_customer_with_x_tenant() {
     .await
     .expect(404);
 }
+
+#[tokio::test]
+async fn inherited_password_min_length_is_enforced() {
+    let app = app!();
+    let msp = app.token("msp-admin@demo.test").await;
+    let demo = app.tenant_id("demo").await;
+    app.call(
+        Method::PATCH,
+        &format!("/api/v1/tenants/{demo}/settings"),
+        Some(&msp),
+        Some(json!({"password_min_length": 20})),
+        &[],
+    )
+    .await
+    .expect(200);
+    let admin = app.token("admin@globex.demo.test").await;
+    let invited = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "strict@globex.example", "display_name": "Strict"}),
+        )
+        .await;
+    let token = invited.expect(201)["invitation"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let short = app
+        .call(
+            Method::POST,
+            "/api/v1/invitations/accept",
+            None,
+            Some(json!({"token": token, "password": "fifteen chars!!"})),
+            &[],
+        )
+        .await;
+    assert_eq!(short.expect(422)["errors"][0]["code"], "too_short");
+    // The token survived the refusal.
+    let ok = app
+        .call(
+            Method::POST,
+            "/api/v1/invitations/accept",
+            None,
+            Some(json!({"token": token, "password": "twenty characters ok"})),
+            &[],
+        )
+        .await;
+    ok.expect(200);
+    let agent = app.token("agent@globex.demo.test").await;
+    let change = app
+        .post(
+            "/api/v1/users/me/password",
+            &agent,
+            json!({"current_password": PASSWORD, "new_password": "only 15 chars!!"}),
+        )
+        .await;
+    assert_eq!(change.expect(422)["errors"][0]["pointer"], "/new_password");
+}

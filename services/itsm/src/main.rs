@@ -75,7 +75,6 @@ fn print_demo(
     let base = settings.public_base_url();
     println!();
     println!("  ITSM is running.");
-    println!("    Portal:   {base}/");
     println!("    API:      {base}/api/v1");
     println!("    Swagger:  {base}/docs/");
     println!();

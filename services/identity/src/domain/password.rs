@@ -5,14 +5,16 @@ use platform::FieldError;
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 256;
 
-/// NIST SP 800-63B style: length matters, composition rules do not.
-pub fn check_policy(pointer: &str, password: &str) -> Result<(), FieldError> {
+/// NIST SP 800-63B style: length matters, composition rules do not. `min_len` is the
+/// tenant's `password_min_length` setting (never below [`MIN_LEN`]).
+pub fn check_policy(pointer: &str, password: &str, min_len: usize) -> Result<(), FieldError> {
     let n = password.chars().count();
-    if n < MIN_LEN {
+    let min_len = min_len.max(MIN_LEN);
+    if n < min_len {
         return Err(FieldError::new(
             pointer,
             "too_short",
-            format!("must be at least {MIN_LEN} characters"),
+            format!("must be at least {min_len} characters"),
         ));
     }
     if n > MAX_LEN {
@@ -66,8 +68,10 @@ mod tests {
 
     #[test]
     fn policy_counts_characters() {
-        assert!(check_policy("/p", "short").is_err());
-        assert!(check_policy("/p", "twelve chars").is_ok());
-        assert!(check_policy("/p", &"x".repeat(257)).is_err());
+        assert!(check_policy("/p", "short", MIN_LEN).is_err());
+        assert!(check_policy("/p", "twelve chars", MIN_LEN).is_ok());
+        assert!(check_policy("/p", "twelve chars", 16).is_err());
+        assert!(check_policy("/p", "twelve chars", 4).is_ok());
+        assert!(check_policy("/p", &"x".repeat(257), MIN_LEN).is_err());
     }
 }

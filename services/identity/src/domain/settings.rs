@@ -88,12 +88,6 @@ pub const CATALOGUE: &[Definition] = &[
         default: || json!(12),
         validate: |v| int_between(v, 12, 128),
     },
-    Definition {
-        key: "rate_limit_per_minute",
-        description: "API requests per minute for the tenant (each API client shares it)",
-        default: || json!(600),
-        validate: |v| int_between(v, 1, 1_000_000),
-    },
 ];
 
 pub fn definition(key: &str) -> Option<&'static Definition> {

@@ -568,7 +568,11 @@ async fn set_password_with_token(
             "must be the token you were given",
         ));
     }
-    v.check(password::check_policy("/password", password_value));
+    v.check(password::check_policy(
+        "/password",
+        password_value,
+        password::MIN_LEN,
+    ));
     let name = display_name.map(|n| v.check(platform::validate::text("/display_name", n, 200)));
     v.finish()?;
     let hash = hash_password(password_value.to_string()).await?;
@@ -593,6 +597,14 @@ async fn set_password_with_token(
             "the token is invalid, used or expired",
         ));
     };
+    let tenant = tenants::find_within(&txn, user.tenant_id, user.tenant_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    let min_len = store::settings::password_min_length(&txn, &tenant).await?;
+    if let Err(e) = password::check_policy("/password", password_value, min_len) {
+        txn.rollback().await?;
+        return Err(ApiError::validation(vec![e]));
+    }
     let user = users::update(&txn, user, |u| {
         u.password_hash = Set(Some(hash));
         u.status = Set(UserStatus::Active.as_str().to_string());

@@ -24,7 +24,7 @@ use crate::{
     Identity,
     domain::{password, tenant::role_allowed},
     store::{
-        audit, is_unique_violation,
+        audit, is_unique_violation, settings as stored_settings, tenants,
         tokens::{self, Purpose},
         users::{self, User, UserStatus},
     },
@@ -406,14 +406,22 @@ pub async fn change_password(
             "API clients have no password",
         ));
     }
-    let mut v = Validator::new();
-    v.check(password::check_policy("/new_password", &body.new_password));
-    v.finish()?;
     let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
     let user = users::find(&txn, p.home_tenant, p.subject)
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
+    let tenant = tenants::find_within(&txn, p.home_tenant, p.home_tenant)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
+    let min_len = stored_settings::password_min_length(&txn, &tenant).await?;
     txn.commit().await?;
+    let mut v = Validator::new();
+    v.check(password::check_policy(
+        "/new_password",
+        &body.new_password,
+        min_len,
+    ));
+    v.finish()?;
     let current = body.current_password.clone();
     let phc = user.password_hash.clone().unwrap_or_default();
     let ok = tokio::task::spawn_blocking(move || password::verify(&current, &phc))

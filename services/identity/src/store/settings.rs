@@ -58,3 +58,30 @@ pub async fn put(
     }
     Ok(())
 }
+
+/// The effective value of one setting for `tenant` (its own override, an ancestor's, or the
+/// default). Leaves the transaction scoped to `tenant` alone.
+pub async fn effective_value(
+    txn: &DatabaseTransaction,
+    tenant: &super::tenants::Tenant,
+    key: &str,
+) -> Result<Value, DbErr> {
+    let path = tenant.path_ids();
+    platform::tenancy::scope_to(txn, &path).await?;
+    let stored = overrides(txn, &path).await?;
+    platform::tenancy::scope_to(txn, &[tenant.id]).await?;
+    Ok(crate::domain::settings::effective(&path, &stored)
+        .into_iter()
+        .find(|s| s.key == key)
+        .map(|s| s.value)
+        .unwrap_or(Value::Null))
+}
+
+/// The tenant's minimum password length.
+pub async fn password_min_length(
+    txn: &DatabaseTransaction,
+    tenant: &super::tenants::Tenant,
+) -> Result<usize, DbErr> {
+    let v = effective_value(txn, tenant, "password_min_length").await?;
+    Ok(v.as_u64().unwrap_or(0) as usize)
+}
