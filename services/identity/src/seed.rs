@@ -6,12 +6,13 @@ use platform::{
     tenancy::{TenantKind, begin_scoped},
 };
 use sea_orm::{ActiveValue::Set, DatabaseConnection};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
     domain::password,
     store::{
-        groups,
+        audit, groups,
         tenants::{self, NewTenant, Tenant},
         users::{self, UserStatus},
     },
@@ -101,7 +102,19 @@ async fn ensure_user(
     let txn = begin_scoped(db, &[tenant]).await?;
     let user = match users::find_by_email(&txn, email).await? {
         Some(u) => u,
-        None => users::insert_invited(&txn, tenant, email, name).await?,
+        None => {
+            let u = users::insert_invited(&txn, tenant, email, name).await?;
+            seeded(
+                &txn,
+                tenant,
+                "user.seeded",
+                "user",
+                u.id,
+                json!({"email": email, "roles": [role]}),
+            )
+            .await?;
+            u
+        }
     };
     let user = users::update(&txn, user, |u| {
         u.password_hash = Set(Some(hash.to_string()));
@@ -113,6 +126,29 @@ async fn ensure_user(
     users::set_roles(&txn, tenant, user.id, &[role]).await?;
     txn.commit().await?;
     Ok(user.id)
+}
+
+/// Records a seeding change in the tenant's audit chain (no actor: the operator's command).
+async fn seeded(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant: Uuid,
+    action: &str,
+    target_type: &str,
+    target: Uuid,
+    data: serde_json::Value,
+) -> Result<(), sea_orm::DbErr> {
+    audit::append(
+        txn,
+        tenant,
+        audit::Entry {
+            actor_id: None,
+            action,
+            target_type,
+            target_id: Some(target),
+            data,
+        },
+    )
+    .await
 }
 
 /// Seeds the demo data; returns the logins (all with `password`).

@@ -124,7 +124,7 @@ pub fn validate_patch(patch: &serde_json::Map<String, Value>) -> Result<(), Vec<
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EffectiveSetting {
     pub key: String,
-    #[schema(value_type = Object)]
+    /// Any JSON value (string, number, boolean or null, depending on the key).
     pub value: Value,
     /// The tenant whose override applies; `null` when the platform default applies.
     pub source_tenant_id: Option<Uuid>,

@@ -111,6 +111,16 @@ pub async fn create(
             "too_long",
             "must be at most 2000 characters",
         ));
+    } else if body
+        .description
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        v.push(platform::FieldError::new(
+            "/description",
+            "invalid_characters",
+            "must not contain control characters other than newlines and tabs",
+        ));
     }
     v.finish()?;
     let name = name.ok_or_else(|| ApiError::internal("validated"))?;

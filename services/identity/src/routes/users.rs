@@ -361,6 +361,15 @@ pub async fn set_roles(
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     let before = users::roles(&txn, tenant, user.id).await?;
+    let dropped_admin = before.iter().any(|r| {
+        matches!(r, Role::TenantAdmin | Role::MspAdmin | Role::PlatformAdmin) && !roles.contains(r)
+    });
+    if user.id == auth.principal.subject && dropped_admin {
+        return Err(ApiError::conflict(
+            "cannot_demote_self",
+            "you cannot remove your own administrator role; ask another administrator",
+        ));
+    }
     users::set_roles(&txn, tenant, user.id, &roles).await?;
     audit::append(
         &txn,

@@ -48,6 +48,8 @@ pub async fn resolve_within(
 ) -> Result<Option<Tenant>, DbErr> {
     let cond = match Uuid::parse_str(key) {
         Ok(id) => Condition::any().add(Column::Id.eq(id)),
+        // Anything that cannot be a slug names no tenant (and never reaches the database).
+        Err(_) if platform::validate::Slug::parse("", key).is_err() => return Ok(None),
         Err(_) => Condition::any().add(Column::Slug.eq(key)),
     };
     Ok(Entity::find()
