@@ -76,8 +76,11 @@ pub trait TenantDirectory: Send + Sync {
 pub struct CachedDirectory {
     inner: Arc<dyn TenantDirectory>,
     ttl: Duration,
-    resolved: RwLock<HashMap<(Uuid, String), (Instant, Option<TenantInfo>)>>,
+    resolved: RwLock<HashMap<ResolveKey, (Instant, Option<TenantInfo>)>>,
 }
+
+/// `(home tenant, id or slug)` of a [`TenantDirectory::resolve`] call.
+type ResolveKey = (Uuid, String);
 
 impl CachedDirectory {
     pub fn new(inner: Arc<dyn TenantDirectory>, ttl: Duration) -> Self {
