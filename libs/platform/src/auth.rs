@@ -117,38 +117,12 @@ impl Role {
         matches!(self, Role::PlatformAdmin | Role::MspAdmin | Role::MspAgent)
     }
 
-    pub fn scopes(self) -> &'static [&'static str] {
+    pub fn scopes(self) -> Vec<&'static str> {
         match self {
-            Role::PlatformAdmin => ALL_SCOPES,
-            Role::MspAdmin => &[
-                "tenant:read",
-                "tenant:write",
-                "tenant:onboard",
-                "user:read",
-                "user:write",
-                "group:read",
-                "group:write",
-                "api_client:manage",
-                "audit:read",
-                "incident:read",
-                "incident:write",
-                "problem:read",
-                "problem:write",
-                "catalog:read",
-                "catalog:write",
-                "request:read",
-                "request:write",
-                "request:approve",
-                "change:read",
-                "change:write",
-                "change:approve",
-                "cmdb:read",
-                "cmdb:write",
-                "knowledge:read",
-                "knowledge:write",
-                "analytics:read",
-            ],
-            Role::TenantAdmin => &[
+            Role::PlatformAdmin => ALL_SCOPES.to_vec(),
+            // An MSP admin administers its own tenant and onboards customers below it.
+            Role::MspAdmin => [Role::TenantAdmin.scopes(), vec!["tenant:onboard"]].concat(),
+            Role::TenantAdmin => vec![
                 "tenant:read",
                 "tenant:write",
                 "user:read",
@@ -175,7 +149,7 @@ impl Role {
                 "knowledge:write",
                 "analytics:read",
             ],
-            Role::MspAgent | Role::Agent => &[
+            Role::MspAgent | Role::Agent => vec![
                 "tenant:read",
                 "user:read",
                 "group:read",
@@ -191,7 +165,7 @@ impl Role {
                 "knowledge:read",
                 "knowledge:write",
             ],
-            Role::ServiceOwner => &[
+            Role::ServiceOwner => vec![
                 "tenant:read",
                 "user:read",
                 "group:read",
@@ -206,7 +180,7 @@ impl Role {
                 "knowledge:write",
                 "analytics:read",
             ],
-            Role::ConfigurationManager => &[
+            Role::ConfigurationManager => vec![
                 "tenant:read",
                 "user:read",
                 "group:read",
@@ -216,7 +190,7 @@ impl Role {
                 "cmdb:write",
                 "catalog:read",
             ],
-            Role::ChangeManager => &[
+            Role::ChangeManager => vec![
                 "tenant:read",
                 "user:read",
                 "group:read",
@@ -228,7 +202,7 @@ impl Role {
                 "cmdb:read",
                 "catalog:read",
             ],
-            Role::Approver => &[
+            Role::Approver => vec![
                 "tenant:read",
                 "user:read",
                 "change:read",
@@ -237,7 +211,7 @@ impl Role {
                 "request:approve",
                 "catalog:read",
             ],
-            Role::Requester => &[
+            Role::Requester => vec![
                 "tenant:read",
                 "incident:read",
                 "incident:write",
@@ -246,7 +220,7 @@ impl Role {
                 "catalog:read",
                 "knowledge:read",
             ],
-            Role::Analyst => &[
+            Role::Analyst => vec![
                 "tenant:read",
                 "user:read",
                 "group:read",
@@ -267,7 +241,7 @@ impl Role {
 pub fn scopes_of(roles: &[Role]) -> BTreeSet<String> {
     roles
         .iter()
-        .flat_map(|r| r.scopes().iter().map(|s| s.to_string()))
+        .flat_map(|r| r.scopes().into_iter().map(str::to_string))
         .collect()
 }
 
@@ -708,7 +682,7 @@ mod tests {
     fn every_role_scope_is_a_known_scope() {
         for role in Role::ALL {
             for s in role.scopes() {
-                assert!(ALL_SCOPES.contains(s), "{role:?} grants unknown {s}");
+                assert!(ALL_SCOPES.contains(&s), "{role:?} grants unknown {s}");
             }
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }

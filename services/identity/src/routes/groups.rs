@@ -71,12 +71,12 @@ pub async fn list(
     let tenants = auth.list_scope(query.tenant.as_deref()).await?;
     let txn = begin_scoped(&state.db, &tenants).await?;
     let rows = groups::list(&txn, &tenants, page.after, page.limit + 1).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for g in rows {
-        let members = groups::members(&txn, g.tenant_id, g.id).await?;
-        items.push(out(&g, members));
-    }
+    let mut members = groups::members_of(&txn, &rows).await?;
     txn.commit().await?;
+    let items = rows
+        .iter()
+        .map(|g| out(g, members.remove(&g.id).unwrap_or_default()))
+        .collect();
     Ok(Page::from_rows(items, page.limit, |g| g.id).respond(&req))
 }
 

@@ -136,12 +136,12 @@ pub async fn list(
     let tenants = auth.list_scope(query.tenant.as_deref()).await?;
     let txn = begin_scoped(&state.db, &tenants).await?;
     let rows = users::list(&txn, &tenants, page.after, page.limit + 1).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for u in rows {
-        let roles = users::roles(&txn, u.tenant_id, u.id).await?;
-        items.push(out(&u, roles));
-    }
+    let mut roles = users::roles_of(&txn, &rows).await?;
     txn.commit().await?;
+    let items = rows
+        .iter()
+        .map(|u| out(u, roles.remove(&u.id).unwrap_or_default()))
+        .collect();
     Ok(Page::from_rows(items, page.limit, |u| u.id).respond(&req))
 }
 

@@ -80,11 +80,14 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<audit_record::Model>, DbErr> {
-    let mut q = Entity::find().filter(Column::TenantId.eq(tenant));
-    if let Some(after) = after {
-        q = q.filter(Column::Id.gt(after));
-    }
-    q.order_by_asc(Column::Id).limit(limit).all(txn).await
+    super::keyset(
+        Entity::find().filter(Column::TenantId.eq(tenant)),
+        Column::Id,
+        after,
+        limit,
+    )
+    .all(txn)
+    .await
 }
 
 /// The first record that breaks the chain, and why.

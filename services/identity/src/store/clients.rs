@@ -1,7 +1,7 @@
 //! API clients (OAuth 2.0 client credentials). Secrets are argon2id-hashed and shown once.
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter,
 };
 use uuid::Uuid;
 
@@ -37,11 +37,14 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<ApiClient>, DbErr> {
-    let mut q = Entity::find().filter(Column::TenantId.eq(tenant));
-    if let Some(after) = after {
-        q = q.filter(Column::Id.gt(after));
-    }
-    q.order_by_asc(Column::Id).limit(limit).all(txn).await
+    super::keyset(
+        Entity::find().filter(Column::TenantId.eq(tenant)),
+        Column::Id,
+        after,
+        limit,
+    )
+    .all(txn)
+    .await
 }
 
 pub async fn insert(

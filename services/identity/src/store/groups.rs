@@ -1,7 +1,7 @@
 //! Assignment groups and their members.
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -29,11 +29,14 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Group>, DbErr> {
-    let mut q = Entity::find().filter(Column::TenantId.is_in(tenants.iter().copied()));
-    if let Some(after) = after {
-        q = q.filter(Column::Id.gt(after));
-    }
-    q.order_by_asc(Column::Id).limit(limit).all(txn).await
+    super::keyset(
+        Entity::find().filter(Column::TenantId.is_in(tenants.iter().copied())),
+        Column::Id,
+        after,
+        limit,
+    )
+    .all(txn)
+    .await
 }
 
 pub async fn insert(
@@ -69,6 +72,27 @@ pub async fn members(
         .into_iter()
         .map(|m| m.user_id)
         .collect())
+}
+
+/// The members of each of `groups` (one query for a whole page).
+pub async fn members_of(
+    txn: &DatabaseTransaction,
+    groups: &[Group],
+) -> Result<std::collections::HashMap<Uuid, Vec<Uuid>>, DbErr> {
+    let mut map: std::collections::HashMap<Uuid, Vec<Uuid>> =
+        groups.iter().map(|g| (g.id, Vec::new())).collect();
+    let rows = group_member::Entity::find()
+        .filter(group_member::Column::TenantId.is_in(groups.iter().map(|g| g.tenant_id)))
+        .filter(group_member::Column::GroupId.is_in(groups.iter().map(|g| g.id)))
+        .order_by_asc(group_member::Column::UserId)
+        .all(txn)
+        .await?;
+    for row in rows {
+        if let Some(members) = map.get_mut(&row.group_id) {
+            members.push(row.user_id);
+        }
+    }
+    Ok(map)
 }
 
 /// Adds a member; returns false if already a member.

@@ -13,6 +13,22 @@ pub mod tokens;
 pub mod users;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use uuid::Uuid;
+
+/// One keyset page of `query` in `id` order: rows after `after`, at most `limit`.
+pub fn keyset<E: EntityTrait>(
+    query: Select<E>,
+    id: impl ColumnTrait,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Select<E> {
+    let query = match after {
+        Some(after) => query.filter(id.gt(after)),
+        None => query,
+    };
+    query.order_by_asc(id).limit(limit)
+}
 
 /// Now, at the microsecond precision PostgreSQL keeps, so values read back compare equal.
 pub fn now() -> DateTime<Utc> {

@@ -2,7 +2,7 @@
 use platform::auth::Role;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter,
 };
 use uuid::Uuid;
 
@@ -56,11 +56,14 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<User>, DbErr> {
-    let mut q = Entity::find().filter(Column::TenantId.is_in(tenants.iter().copied()));
-    if let Some(after) = after {
-        q = q.filter(Column::Id.gt(after));
-    }
-    q.order_by_asc(Column::Id).limit(limit).all(txn).await
+    super::keyset(
+        Entity::find().filter(Column::TenantId.is_in(tenants.iter().copied())),
+        Column::Id,
+        after,
+        limit,
+    )
+    .all(txn)
+    .await
 }
 
 pub async fn insert_invited(
@@ -113,6 +116,27 @@ pub async fn roles(
         .collect();
     roles.sort();
     Ok(roles)
+}
+
+/// The roles of each of `users` (one query for a whole page).
+pub async fn roles_of(
+    txn: &DatabaseTransaction,
+    users: &[User],
+) -> Result<std::collections::HashMap<Uuid, Vec<Role>>, DbErr> {
+    let mut map: std::collections::HashMap<Uuid, Vec<Role>> =
+        users.iter().map(|u| (u.id, Vec::new())).collect();
+    let rows = user_role::Entity::find()
+        .filter(user_role::Column::TenantId.is_in(users.iter().map(|u| u.tenant_id)))
+        .filter(user_role::Column::UserId.is_in(users.iter().map(|u| u.id)))
+        .all(txn)
+        .await?;
+    for row in rows {
+        if let (Some(roles), Some(role)) = (map.get_mut(&row.user_id), Role::parse(&row.role)) {
+            roles.push(role);
+        }
+    }
+    map.values_mut().for_each(|r| r.sort());
+    Ok(map)
 }
 
 /// Replaces the user's roles.
