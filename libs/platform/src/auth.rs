@@ -75,6 +75,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "knowledge:read",
     "knowledge:write",
     "analytics:read",
+    "bus:admin",
 ];
 
 impl Role {
@@ -492,6 +493,7 @@ pub mod scopes {
         ApiClientManage = "api_client:manage",
         AuditRead = "audit:read",
         SigningKeyRotate = "signing_key:rotate",
+        BusAdmin = "bus:admin",
     );
 
     /// Any authenticated principal.

@@ -29,7 +29,12 @@ impl fmt::Debug for Secret {
 }
 
 /// Settings keys whose value may come from a file named by `ITSM_<KEY>_FILE`.
-const SECRET_KEYS: &[&str] = &["database_url", "migration_database_url", "demo_password"];
+const SECRET_KEYS: &[&str] = &[
+    "database_url",
+    "migration_database_url",
+    "amqp_url",
+    "demo_password",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -42,6 +47,8 @@ pub struct Settings {
     pub database_url: Option<Secret>,
     /// PostgreSQL URL of the owner role that runs migrations.
     pub migration_database_url: Option<Secret>,
+    /// RabbitMQ URL; unset selects the in-process event transport (embedded mode).
+    pub amqp_url: Option<Secret>,
     /// Maximum pooled connections per service (PostgreSQL).
     pub database_max_connections: u32,
     /// Externally visible base URL; the token issuer unless `auth_issuer` is set.
@@ -79,6 +86,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             database_url: None,
             migration_database_url: None,
+            amqp_url: None,
             database_max_connections: 10,
             public_url: None,
             http_max_body_bytes: 1024 * 1024,

@@ -171,6 +171,7 @@ impl TestApp {
             .await
             .expect("seed demo");
         let port = app.server.port;
+        std::mem::forget(app.start_workers());
         tokio::spawn(app.server.server);
         settings.listen = format!("127.0.0.1:{port}");
         Some(TestApp {

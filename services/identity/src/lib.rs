@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod domain;
+pub mod events;
 pub mod migration;
 pub mod routes;
 pub mod seed;

@@ -9,12 +9,17 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Identity)]
+        vec![Box::new(M0001Identity), Box::new(M0002Outbox)]
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct M0001Identity;
+
+impl MigrationName for M0001Identity {
+    fn name(&self) -> &str {
+        "m20261125_000001_identity"
+    }
+}
 
 fn ts(name: &'static str) -> ColumnDef {
     timestamp_with_time_zone(name)
@@ -307,6 +312,22 @@ impl MigrationTrait for M0001Identity {
             }
         }
         Ok(())
+    }
+}
+
+/// The transactional outbox of identity's events.
+struct M0002Outbox;
+
+impl MigrationName for M0002Outbox {
+    fn name(&self) -> &str {
+        "m20261125_000002_outbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Outbox {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::create_outbox(m).await
     }
 }
 

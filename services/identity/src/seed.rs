@@ -45,7 +45,11 @@ pub async fn ensure_root(db: &DatabaseConnection) -> Result<Tenant, ApiError> {
     let txn = begin_scoped(db, &[id]).await?;
     let root = match tenants::find_within(&txn, id, id).await? {
         Some(r) => r,
-        None => tenants::insert_root(&txn, id, "Platform operator", ROOT_SLUG).await?,
+        None => {
+            let root = tenants::insert_root(&txn, id, "Platform operator", ROOT_SLUG).await?;
+            crate::events::tenant_created(&txn, &root).await?;
+            root
+        }
     };
     txn.commit().await?;
     Ok(root)
@@ -74,7 +78,7 @@ async fn ensure_child(
             } else {
                 TenantKind::Customer
             };
-            tenants::insert(
+            let t = tenants::insert(
                 &txn,
                 NewTenant {
                     id,
@@ -84,7 +88,18 @@ async fn ensure_child(
                     kind,
                 },
             )
-            .await?
+            .await?;
+            seeded(
+                &txn,
+                id,
+                "tenant.seeded",
+                "tenant",
+                id,
+                json!({"slug": slug}),
+            )
+            .await?;
+            crate::events::tenant_created(&txn, &t).await?;
+            t
         }
     };
     txn.commit().await?;
@@ -100,8 +115,8 @@ async fn ensure_user(
     hash: &str,
 ) -> Result<Uuid, ApiError> {
     let txn = begin_scoped(db, &[tenant]).await?;
-    let user = match users::find_by_email(&txn, email).await? {
-        Some(u) => u,
+    let (user, created) = match users::find_by_email(&txn, email).await? {
+        Some(u) => (u, false),
         None => {
             let u = users::insert_invited(&txn, tenant, email, name).await?;
             seeded(
@@ -113,7 +128,7 @@ async fn ensure_user(
                 json!({"email": email, "roles": [role]}),
             )
             .await?;
-            u
+            (u, true)
         }
     };
     let user = users::update(&txn, user, |u| {
@@ -124,6 +139,9 @@ async fn ensure_user(
     })
     .await?;
     users::set_roles(&txn, tenant, user.id, &[role]).await?;
+    if created {
+        crate::events::user_created(&txn, &user, &[role]).await?;
+    }
     txn.commit().await?;
     Ok(user.id)
 }

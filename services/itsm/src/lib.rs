@@ -11,6 +11,7 @@ use platform::{
     http::{Health, Register, Server},
     settings::Settings,
 };
+use tokio::sync::watch;
 
 /// Every service this binary can run.
 pub const SERVICES: &[&str] = &["identity"];
@@ -19,6 +20,54 @@ pub const SERVICES: &[&str] = &["identity"];
 pub struct Application {
     pub server: Server,
     pub identity: web::Data<identity::Identity>,
+    pub bus: bus::ops::BusRegistry,
+}
+
+/// Background workers (outbox relays, consumers); stopped together.
+pub struct Workers {
+    shutdown: watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Signals every worker and waits for it to finish its current step.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Application {
+    /// Starts the outbox relays (RabbitMQ when `ITSM_AMQP_URL` is set, else in-process) and
+    /// the consumers.
+    pub fn start_workers(&self) -> Workers {
+        let (shutdown, rx) = watch::channel(false);
+        let mut handles = Vec::new();
+        let mut in_process = bus::inprocess::InProcess::new();
+        for runner in &self.bus.consumers {
+            match &self.bus.amqp_url {
+                Some(url) => handles.push(tokio::spawn(bus::rabbit::consume(
+                    url.clone(),
+                    runner.clone(),
+                    32,
+                    rx.clone(),
+                ))),
+                None => in_process = in_process.subscribe(runner.clone()),
+            }
+        }
+        let transport: Arc<dyn bus::Transport> = match &self.bus.amqp_url {
+            Some(url) => Arc::new(bus::rabbit::RabbitPublisher::new(url.clone())),
+            None => Arc::new(in_process),
+        };
+        for (name, db) in &self.bus.producers {
+            tracing::info!(producer = name, "starting outbox relay");
+            let relay = bus::Relay::new(db.clone(), transport.clone());
+            handles.push(tokio::spawn(relay.run(rx.clone())));
+        }
+        Workers { shutdown, handles }
+    }
 }
 
 /// Runs the migrations of `services` (all when empty).
@@ -47,19 +96,40 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
     let health = Health::default().with(Arc::new(DbReadiness(identity.db.clone())));
     let listener = TcpListener::bind(&settings.listen)
         .with_context(|| format!("binding {}", settings.listen))?;
-    let register: Register = identity::configure(identity.clone());
+    let bus = bus::ops::BusRegistry {
+        producers: vec![("identity", identity.db.clone())],
+        consumers: Vec::new(),
+        amqp_url: settings.amqp_url.as_ref().map(|u| u.expose().to_string()),
+    };
+    let bus_routes = bus::ops::configure(bus.clone());
+    let identity_routes = identity::configure(identity.clone());
+    let register: Register = Arc::new(move |cfg| {
+        bus_routes(cfg);
+        identity_routes(cfg);
+    });
     let server = platform::http::start(&settings, listener, "ITSM API", register, health)?;
-    Ok(Application { server, identity })
+    Ok(Application {
+        server,
+        identity,
+        bus,
+    })
 }
 
 /// Writes one OpenAPI document per service and the merged `itsm.json` into `dir`.
 pub fn write_openapi(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let identity_register: Register = Arc::new(identity::routes::api);
-    let docs = [(
-        "identity",
-        platform::http::openapi_of("ITSM identity API", &identity_register),
-    )];
+    let bus_register: Register = Arc::new(bus::ops::api);
+    let docs = [
+        (
+            "identity",
+            platform::http::openapi_of("ITSM identity API", &identity_register),
+        ),
+        (
+            "bus",
+            platform::http::openapi_of("ITSM bus operator API", &bus_register),
+        ),
+    ];
     let mut merged = platform::http::openapi_base("ITSM API");
     let mut written = Vec::new();
     for (name, doc) in docs {

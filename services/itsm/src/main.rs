@@ -127,7 +127,9 @@ async fn main() -> anyhow::Result<()> {
                 print_demo(&settings, &logins, &password, generated);
             }
             tracing::info!(listen = %settings.listen, port = app.server.port, "serving");
+            let workers = app.start_workers();
             app.server.server.await?;
+            workers.stop().await;
             platform::telemetry::shutdown();
         }
         Command::Migrate => {

@@ -144,7 +144,7 @@ fn openapi_command_writes_one_document_per_service_and_the_merged_one() {
         .stdout(Stdio::null())
         .status();
     assert!(status.is_ok_and(|s| s.success()));
-    for name in ["identity.json", "itsm.json"] {
+    for name in ["identity.json", "bus.json", "itsm.json"] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(doc["openapi"], "3.1.0", "{name}");

@@ -616,6 +616,7 @@ async fn set_password_with_token(
     })
     .await?;
     tokens::revoke_user(&txn, user.tenant_id, user.id).await?;
+    crate::events::user_updated(&txn, &user).await?;
     let action = match purpose {
         Purpose::Invitation => "user.invitation_accepted",
         Purpose::PasswordReset => "user.password_reset",

@@ -136,6 +136,7 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
+    crate::events::group_created(&txn, &group).await?;
     audit::append(
         &txn,
         tenant,
@@ -200,6 +201,14 @@ async fn change_member(
     if !add && !changed {
         return Err(ApiError::not_found("membership"));
     }
+    let group = if changed {
+        let group = groups::touch(&txn, group).await?;
+        let members = groups::members(&txn, tenant, group.id).await?;
+        crate::events::group_members_changed(&txn, &group, members).await?;
+        group
+    } else {
+        group
+    };
     if changed {
         audit::append(
             &txn,

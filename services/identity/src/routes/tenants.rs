@@ -230,6 +230,8 @@ pub async fn onboard(
         super::users::INVITATION_TTL,
     )
     .await?;
+    crate::events::tenant_created(&txn, &tenant).await?;
+    crate::events::user_created(&txn, &admin, &[admin_role]).await?;
     let actor = Some(auth.principal.subject);
     audit::append(
         &txn,
@@ -278,6 +280,7 @@ async fn set_status(
     let txn = begin_scoped(&state.db, &[auth.tenant_id(), target.id]).await?;
     let before = target.status.clone();
     let updated = tenants::set_status(&txn, target, status).await?;
+    crate::events::tenant_status_changed(&txn, &updated).await?;
     let action = match status {
         TenantStatus::Active => "tenant.reactivated",
         TenantStatus::Suspended => "tenant.suspended",
@@ -399,6 +402,9 @@ pub async fn update_settings(
         )
         .await?;
     }
+    // The change is a new version of the tenant aggregate.
+    let touched = tenants::touch(&txn, tenant.clone()).await?;
+    crate::events::tenant_settings_changed(&txn, &touched, patch.clone()).await?;
     audit::append(
         &txn,
         tenant.id,

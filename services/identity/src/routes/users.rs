@@ -264,6 +264,7 @@ pub async fn invite(
     users::set_roles(&txn, tenant, user.id, &roles).await?;
     let (token, expires_at) =
         tokens::issue_one_time(&txn, tenant, user.id, Purpose::Invitation, INVITATION_TTL).await?;
+    crate::events::user_created(&txn, &user, &roles).await?;
     audit::append(
         &txn,
         tenant,
@@ -314,6 +315,7 @@ pub async fn deactivate(
     })
     .await?;
     let revoked = tokens::revoke_user(&txn, tenant, user.id).await?;
+    crate::events::user_updated(&txn, &user).await?;
     audit::append(
         &txn,
         tenant,
@@ -371,6 +373,8 @@ pub async fn set_roles(
         ));
     }
     users::set_roles(&txn, tenant, user.id, &roles).await?;
+    let user = users::update(&txn, user, |_| {}).await?;
+    crate::events::user_roles_changed(&txn, &user, &roles).await?;
     audit::append(
         &txn,
         tenant,

@@ -135,3 +135,10 @@ pub async fn remove_member(
         .await?;
     Ok(res.rows_affected > 0)
 }
+
+/// Bumps `updated_at`: the group aggregate has a new version.
+pub async fn touch(txn: &DatabaseTransaction, g: Group) -> Result<Group, DbErr> {
+    let mut am: group::ActiveModel = g.into();
+    am.updated_at = sea_orm::ActiveValue::Set(super::now());
+    am.update(txn).await
+}

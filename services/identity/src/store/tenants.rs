@@ -142,3 +142,10 @@ pub async fn set_status(
     am.updated_at = Set(super::now());
     am.update(txn).await
 }
+
+/// Bumps `updated_at`: the tenant aggregate has a new version.
+pub async fn touch(txn: &DatabaseTransaction, t: Tenant) -> Result<Tenant, DbErr> {
+    let mut am: tenant::ActiveModel = t.into();
+    am.updated_at = Set(super::now());
+    am.update(txn).await
+}

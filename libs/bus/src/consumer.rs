@@ -1,0 +1,214 @@
+//! Consumers: each event is applied exactly once — the inbox row and the effect commit in one
+//! transaction, and a duplicate delivery finds its id already in the inbox. Failures are
+//! retried with back-off, then dead-lettered with the error.
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use events::Envelope;
+use platform::tenancy::begin_scoped;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder,
+    sea_query::{Expr, OnConflict},
+};
+use tracing::Instrument;
+
+use crate::{
+    BusError, Message,
+    entities::{dead_letter, inbox},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// A type (or version) this consumer does not know: dead-lettered at once.
+    #[error("unknown event type {0}")]
+    UnknownType(String),
+    /// A payload that does not parse: dead-lettered at once.
+    #[error("invalid event: {0}")]
+    Invalid(String),
+    /// Anything else: retried, then dead-lettered.
+    #[error("{0}")]
+    Failed(String),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl HandlerError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, HandlerError::Failed(_) | HandlerError::Db(_))
+    }
+}
+
+impl From<events::EnvelopeError> for HandlerError {
+    fn from(e: events::EnvelopeError) -> Self {
+        HandlerError::Invalid(e.to_string())
+    }
+}
+
+/// What a consuming service does with events.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// The consuming service (its queue is named after it).
+    fn consumer(&self) -> &'static str;
+    /// Routing-key patterns it subscribes to (`identity.tenant.*`).
+    fn bindings(&self) -> Vec<String>;
+    /// Applies the event inside `txn`, which is scoped to the event's tenant.
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    Duplicate,
+}
+
+/// Runs a handler against its service's database.
+pub struct ConsumerRunner {
+    pub db: DatabaseConnection,
+    pub handler: Arc<dyn Handler>,
+    /// Attempts before a failing event is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt (capped at 5 s).
+    pub retry_base: Duration,
+}
+
+impl ConsumerRunner {
+    pub fn new(db: DatabaseConnection, handler: Arc<dyn Handler>) -> Self {
+        Self {
+            db,
+            handler,
+            max_attempts: 5,
+            retry_base: Duration::from_millis(200),
+        }
+    }
+
+    pub fn consumer(&self) -> &'static str {
+        self.handler.consumer()
+    }
+
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        (self.retry_base * 2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(Duration::from_secs(5))
+    }
+
+    /// Applies `env` once: inbox row and effect in one transaction.
+    pub async fn apply(&self, env: &Envelope) -> Result<Applied, HandlerError> {
+        let span = tracing::info_span!(
+            "event.consume",
+            consumer = self.consumer(),
+            event_type = %env.event_type,
+            event_id = %env.id,
+            tenant_id = %env.tenantid,
+        );
+        crate::trace::continue_trace(&span, env.traceparent.as_deref());
+        async {
+            let txn = begin_scoped(&self.db, &[env.tenantid]).await?;
+            let inserted = inbox::Entity::insert(inbox::ActiveModel {
+                consumer: Set(self.consumer().to_string()),
+                event_id: Set(env.id),
+                processed_at: Set(chrono::Utc::now()),
+            })
+            .on_conflict(
+                OnConflict::columns([inbox::Column::Consumer, inbox::Column::EventId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+            if inserted == 0 {
+                txn.rollback().await?;
+                metrics::counter!("bus_consumed_duplicates_total", "consumer" => self.consumer())
+                    .increment(1);
+                return Ok(Applied::Duplicate);
+            }
+            self.handler.handle(&txn, env).await?;
+            txn.commit().await?;
+            let lag = (chrono::Utc::now() - env.time).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::counter!("bus_consumed_total", "consumer" => self.consumer()).increment(1);
+            metrics::histogram!("bus_consumer_lag_seconds", "consumer" => self.consumer())
+                .record(lag);
+            Ok(Applied::Done)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// In-process delivery: retries with back-off, then records a dead letter. Returns once
+    /// the event is applied or dead-lettered, so the relay may mark it sent.
+    pub async fn deliver(&self, msg: &Message) -> Result<(), BusError> {
+        let env = match Envelope::parse(&msg.body) {
+            Ok(env) => env,
+            Err(e) => return self.dead_letter(msg, &e.to_string()).await,
+        };
+        let mut attempt = 1;
+        loop {
+            match self.apply(&env).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.retryable() && attempt < self.max_attempts => {
+                    tracing::warn!(consumer = self.consumer(), attempt, error = %e, "event failed; retrying");
+                    tokio::time::sleep(self.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return self
+                        .dead_letter(msg, &format!("{e} (after {attempt} attempts)"))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(&self, msg: &Message, error: &str) -> Result<(), BusError> {
+        tracing::error!(consumer = self.consumer(), event_id = %msg.id, error, "event dead-lettered");
+        metrics::counter!("bus_dead_lettered_total", "consumer" => self.consumer()).increment(1);
+        dead_letter::Entity::insert(dead_letter::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            consumer: Set(self.consumer().to_string()),
+            routing_key: Set(msg.routing_key.clone()),
+            body: Set(String::from_utf8_lossy(&msg.body).into_owned()),
+            error: Set(error.to_string()),
+            created_at: Set(chrono::Utc::now()),
+            replayed_at: Set(None),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// In-process dead letters not yet replayed.
+    pub async fn dead_letters(&self) -> Result<Vec<dead_letter::Model>, BusError> {
+        Ok(dead_letter::Entity::find()
+            .filter(dead_letter::Column::Consumer.eq(self.consumer()))
+            .filter(dead_letter::Column::ReplayedAt.is_null())
+            .order_by_asc(dead_letter::Column::CreatedAt)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Applies each pending dead letter again; those that now succeed are marked replayed.
+    /// Returns (replayed, still failing).
+    pub async fn replay_dead_letters(&self) -> Result<(usize, usize), BusError> {
+        let (mut ok, mut failing) = (0, 0);
+        for dl in self.dead_letters().await? {
+            let applied = match Envelope::parse(dl.body.as_bytes()) {
+                Ok(env) => self.apply(&env).await.is_ok(),
+                Err(_) => false,
+            };
+            if applied {
+                dead_letter::Entity::update_many()
+                    .col_expr(
+                        dead_letter::Column::ReplayedAt,
+                        Expr::value(chrono::Utc::now()),
+                    )
+                    .filter(dead_letter::Column::Id.eq(dl.id))
+                    .exec(&self.db)
+                    .await?;
+                ok += 1;
+            } else {
+                failing += 1;
+            }
+        }
+        Ok((ok, failing))
+    }
+}

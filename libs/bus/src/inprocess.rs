@@ -1,0 +1,39 @@
+//! The in-process transport of the embedded mode: "publishing" hands each message to every
+//! local consumer bound to its routing key and returns once each has applied (or dead-lettered)
+//! it — so the relay marks a row sent only after its effects are committed, exactly like a
+//! broker confirm followed by a consumer ack.
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{BusError, ConsumerRunner, Message, Transport, topic_matches};
+
+#[derive(Default, Clone)]
+pub struct InProcess {
+    consumers: Vec<(Vec<String>, Arc<ConsumerRunner>)>,
+}
+
+impl InProcess {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn subscribe(mut self, runner: Arc<ConsumerRunner>) -> Self {
+        self.consumers.push((runner.handler.bindings(), runner));
+        self
+    }
+}
+
+#[async_trait]
+impl Transport for InProcess {
+    async fn publish(&self, batch: &[Message]) -> Result<(), BusError> {
+        for msg in batch {
+            for (bindings, runner) in &self.consumers {
+                if bindings.iter().any(|b| topic_matches(b, &msg.routing_key)) {
+                    runner.deliver(msg).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

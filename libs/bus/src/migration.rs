@@ -1,0 +1,142 @@
+//! Migrations for the bus tables, run by each service's migrator.
+use platform::tenancy::{rls_ddl, tenant_predicate};
+use sea_orm::DbBackend;
+use sea_orm_migration::{prelude::*, schema::*};
+
+/// The outbox: one row per event, written in the producer's transaction. On PostgreSQL it is
+/// under row-level security like every tenant table; the relay reads across tenants by
+/// declaring `app.outbox_relay` (and nothing else may). Inserts `NOTIFY itsm_outbox` so relays
+/// wake at once.
+pub async fn create_outbox(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table("outbox")
+            .if_not_exists()
+            .col(pk_uuid("id"))
+            .col(uuid("tenant_id"))
+            .col(string_len("routing_key", 255))
+            .col(text("envelope"))
+            .col(timestamp_with_time_zone("created_at"))
+            .col(timestamp_with_time_zone_null("sent_at"))
+            .take(),
+    )
+    .await?;
+    m.create_index(
+        Index::create()
+            .name("outbox_pending")
+            .table("outbox")
+            .col("sent_at")
+            .col("created_at")
+            .if_not_exists()
+            .take(),
+    )
+    .await?;
+    if m.get_database_backend() == DbBackend::Postgres {
+        let db = m.get_connection();
+        let predicate = format!(
+            "{} OR current_setting('app.outbox_relay', true) = 'on'",
+            tenant_predicate("tenant_id")
+        );
+        let mut ddl = rls_ddl("outbox", &predicate);
+        ddl.push(
+            "CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN PERFORM pg_notify('itsm_outbox', TG_TABLE_SCHEMA); RETURN NULL; END $$"
+                .into(),
+        );
+        ddl.push("DROP TRIGGER IF EXISTS outbox_notify ON outbox".into());
+        ddl.push(
+            "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox \
+             FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()"
+                .into(),
+        );
+        for sql in ddl {
+            db.execute_unprepared(&sql).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The inbox (processed event ids per consumer) and the in-process dead letters.
+pub async fn create_inbox(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table("inbox")
+            .if_not_exists()
+            .col(string_len("consumer", 64))
+            .col(uuid("event_id"))
+            .col(timestamp_with_time_zone("processed_at"))
+            .primary_key(Index::create().col("consumer").col("event_id"))
+            .take(),
+    )
+    .await?;
+    m.create_table(
+        Table::create()
+            .table("dead_letters")
+            .if_not_exists()
+            .col(pk_uuid("id"))
+            .col(string_len("consumer", 64))
+            .col(string_len("routing_key", 255))
+            .col(text("body"))
+            .col(text("error"))
+            .col(timestamp_with_time_zone("created_at"))
+            .col(timestamp_with_time_zone_null("replayed_at"))
+            .take(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The tenant-directory projection. Rows are visible like identity's `tenants`: to a
+/// transaction scoped to any tenant on the row's path.
+pub async fn create_tenant_directory(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table("tenant_directory")
+            .if_not_exists()
+            .col(pk_uuid("id"))
+            .col(uuid_null("parent_id"))
+            .col(text("path"))
+            .col(string_len("kind", 16))
+            .col(string_len_uniq("slug", 63))
+            .col(string_len("status", 16))
+            .col(json("settings"))
+            .col(big_integer("version"))
+            .take(),
+    )
+    .await?;
+    if m.get_database_backend() == DbBackend::Postgres {
+        let visible = "string_to_array(path, '/')::uuid[] && \
+            string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[]";
+        for sql in rls_ddl("tenant_directory", visible) {
+            m.get_connection().execute_unprepared(&sql).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Migrations of a service that keeps the tenant-directory projection (inbox, dead letters and
+/// `tenant_directory`). Consuming services list these among their own migrations.
+pub struct DirectoryMigrator;
+
+struct M0001ConsumerTables;
+
+impl MigrationName for M0001ConsumerTables {
+    fn name(&self) -> &str {
+        "m20261125_000001_bus_consumer_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0001ConsumerTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        create_inbox(m).await?;
+        create_tenant_directory(m).await
+    }
+}
+
+#[async_trait::async_trait]
+impl MigratorTrait for DirectoryMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001ConsumerTables)]
+    }
+}

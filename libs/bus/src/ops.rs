@@ -1,0 +1,163 @@
+//! Operator API (platform operators): bus status per service and dead-letter replay.
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, get, post, web};
+use platform::{
+    ApiError,
+    auth::{Auth, scopes::BusAdmin},
+    error::Problem,
+};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{ConsumerRunner, relay};
+
+/// The producers and consumers of this process.
+#[derive(Clone, Default)]
+pub struct BusRegistry {
+    pub producers: Vec<(&'static str, DatabaseConnection)>,
+    pub consumers: Vec<Arc<ConsumerRunner>>,
+    /// Set when the RabbitMQ transport is in use.
+    pub amqp_url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProducerStatus {
+    pub service: String,
+    pub outbox_pending: u64,
+    pub oldest_pending_age_secs: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsumerStatus {
+    pub consumer: String,
+    /// Messages waiting in the consumer's queue (RabbitMQ only).
+    pub queued: Option<u32>,
+    /// Dead letters waiting for replay.
+    pub dead_letters: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BusStatus {
+    /// `rabbitmq` or `in-process`.
+    pub transport: String,
+    pub producers: Vec<ProducerStatus>,
+    pub consumers: Vec<ConsumerStatus>,
+}
+
+/// Outbox backlog per producing service and queue / dead-letter depth per consumer.
+#[utoipa::path(
+    tag = "bus",
+    operation_id = "getBusStatus",
+    responses((status = 200, description = "OK", body = BusStatus), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["bus:admin"]))
+)]
+#[get("/status")]
+pub async fn status(
+    registry: web::Data<BusRegistry>,
+    _auth: Auth<BusAdmin>,
+) -> Result<HttpResponse, ApiError> {
+    let mut producers = Vec::new();
+    for (name, db) in &registry.producers {
+        let s = relay::stats(db).await?;
+        producers.push(ProducerStatus {
+            service: name.to_string(),
+            outbox_pending: s.pending,
+            oldest_pending_age_secs: s.oldest_pending_age_secs,
+        });
+    }
+    let mut consumers = Vec::new();
+    for runner in &registry.consumers {
+        let (queued, dead_letters) = match &registry.amqp_url {
+            Some(url) => {
+                let (q, d) = crate::rabbit::queue_depths(url, runner.consumer())
+                    .await
+                    .map_err(|e| ApiError::unavailable(e.to_string()))?;
+                (Some(q), d as u64)
+            }
+            None => (None, runner.dead_letters().await?.len() as u64),
+        };
+        metrics::gauge!("bus_dlq_depth", "consumer" => runner.consumer()).set(dead_letters as f64);
+        consumers.push(ConsumerStatus {
+            consumer: runner.consumer().to_string(),
+            queued,
+            dead_letters,
+        });
+    }
+    let transport = if registry.amqp_url.is_some() {
+        "rabbitmq"
+    } else {
+        "in-process"
+    };
+    Ok(HttpResponse::Ok().json(BusStatus {
+        transport: transport.into(),
+        producers,
+        consumers,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReplayOut {
+    pub consumer: String,
+    /// Dead letters sent back to the consumer (RabbitMQ) or applied again (in-process).
+    pub replayed: usize,
+    /// In-process only: dead letters that failed again and stay dead-lettered.
+    pub still_failing: usize,
+}
+
+/// Sends a consumer's dead letters back to it (after the cause has been fixed).
+#[utoipa::path(
+    tag = "bus",
+    operation_id = "replayDeadLetters",
+    params(("consumer" = String, Path, description = "Consuming service")),
+    responses((status = 200, description = "OK", body = ReplayOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["bus:admin"]))
+)]
+#[post("/consumers/{consumer}/dead-letters/replay")]
+pub async fn replay(
+    registry: web::Data<BusRegistry>,
+    _auth: Auth<BusAdmin>,
+    consumer: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let runner = registry
+        .consumers
+        .iter()
+        .find(|r| r.consumer() == consumer.as_str())
+        .ok_or_else(|| ApiError::not_found("consumer"))?;
+    let (replayed, still_failing) = match &registry.amqp_url {
+        Some(url) => (
+            crate::rabbit::replay_dead_letters(url, runner.consumer())
+                .await
+                .map_err(|e| ApiError::unavailable(e.to_string()))?,
+            0,
+        ),
+        None => runner.replay_dead_letters().await?,
+    };
+    Ok(HttpResponse::Ok().json(ReplayOut {
+        consumer: runner.consumer().to_string(),
+        replayed,
+        still_failing,
+    }))
+}
+
+/// The operator routes under `/api/v1/bus` (register before a broader `/api/v1` scope: actix
+/// routes a request into the first scope whose prefix matches).
+pub fn api(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(
+        utoipa_actix_web::scope::scope("/api/v1/bus")
+            .service(status)
+            .service(replay),
+    );
+}
+
+/// The operator routes with their state.
+pub fn configure(registry: BusRegistry) -> platform::http::Register {
+    let data = web::Data::new(registry);
+    Arc::new(
+        move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
+            cfg.app_data(data.clone());
+            api(cfg);
+        },
+    )
+}

@@ -1,0 +1,255 @@
+//! The relay: moves committed outbox rows to the transport, in batches, marking them sent only
+//! after the transport confirmed every message. Rows are claimed with `FOR UPDATE SKIP LOCKED`
+//! (PostgreSQL), so any number of relays can run; a relay that dies between publishing and
+//! marking leaves its rows pending, and they are published again (consumers deduplicate).
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, LockBehavior, LockType},
+};
+use tokio::sync::{Notify, watch};
+
+use crate::{BusError, Message, entities::outbox};
+
+/// Publishes messages; returns only when every one is confirmed (or fails as a whole).
+#[async_trait]
+pub trait Transport: Send + Sync {
+    async fn publish(&self, batch: &[Message]) -> Result<(), BusError>;
+}
+
+/// A point where a relay can be told to fail, to test crash recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// The transport confirmed the batch, the rows are not yet marked sent.
+    AfterPublishBeforeMark,
+}
+
+/// Returns true to make the relay fail at that point.
+pub type FaultHook = Arc<dyn Fn(FaultPoint) -> bool + Send + Sync>;
+
+/// Pending outbox rows and the age of the oldest.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub oldest_pending_age_secs: f64,
+}
+
+pub struct Relay {
+    db: DatabaseConnection,
+    transport: Arc<dyn Transport>,
+    batch_size: u64,
+    poll_interval: Duration,
+    retention: Duration,
+    fault: Option<FaultHook>,
+    wake: Arc<Notify>,
+}
+
+/// Starts a transaction that may read and mark every tenant's outbox rows.
+async fn relay_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, BusError> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT set_config('app.outbox_relay', 'on', true)")
+            .await?;
+    }
+    Ok(txn)
+}
+
+impl Relay {
+    pub fn new(db: DatabaseConnection, transport: Arc<dyn Transport>) -> Self {
+        Self {
+            db,
+            transport,
+            batch_size: 500,
+            poll_interval: Duration::from_millis(500),
+            retention: Duration::from_secs(24 * 3600),
+            fault: None,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn batch_size(mut self, n: u64) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    pub fn retention(mut self, d: Duration) -> Self {
+        self.retention = d;
+        self
+    }
+
+    pub fn with_fault(mut self, hook: FaultHook) -> Self {
+        self.fault = Some(hook);
+        self
+    }
+
+    /// Notified by in-process producers after they commit, so the relay runs at once.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Publishes one batch; returns how many rows it sent.
+    pub async fn tick(&self) -> Result<usize, BusError> {
+        let txn = relay_txn(&self.db).await?;
+        let pg = txn.get_database_backend() == DbBackend::Postgres;
+        let mut q = outbox::Entity::find()
+            .filter(outbox::Column::SentAt.is_null())
+            .order_by_asc(outbox::Column::CreatedAt)
+            .order_by_asc(outbox::Column::Id)
+            .limit(self.batch_size);
+        if pg {
+            q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let rows = q.all(&txn).await?;
+        if rows.is_empty() {
+            txn.commit().await?;
+            return Ok(0);
+        }
+        let batch: Vec<Message> = rows
+            .into_iter()
+            .map(|r| Message {
+                id: r.id,
+                routing_key: r.routing_key,
+                body: r.envelope.into_bytes(),
+            })
+            .collect();
+        if let Err(e) = self.transport.publish(&batch).await {
+            metrics::counter!("bus_publish_failed_total").increment(batch.len() as u64);
+            return Err(e);
+        }
+        if self
+            .fault
+            .as_ref()
+            .is_some_and(|f| f(FaultPoint::AfterPublishBeforeMark))
+        {
+            return Err(BusError::Fault(
+                "relay stopped after publishing, before marking",
+            ));
+        }
+        let ids: Vec<uuid::Uuid> = batch.iter().map(|m| m.id).collect();
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::SentAt, Expr::value(chrono::Utc::now()))
+            .filter(outbox::Column::Id.is_in(ids))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        metrics::counter!("bus_published_total").increment(batch.len() as u64);
+        Ok(batch.len())
+    }
+
+    /// Deletes rows sent longer ago than the retention period.
+    pub async fn prune(&self) -> Result<u64, BusError> {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::days(1));
+        let txn = relay_txn(&self.db).await?;
+        let res = outbox::Entity::delete_many()
+            .filter(outbox::Column::SentAt.lt(cutoff))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(res.rows_affected)
+    }
+
+    /// Publishes until `shutdown` turns true: back-to-back while rows are pending, then waits
+    /// for a NOTIFY (PostgreSQL), an in-process wake-up or the poll interval. Backs off while
+    /// the broker or the database is down.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut listener = None;
+        let mut backoff = Duration::from_millis(100);
+        let mut last_prune = std::time::Instant::now();
+        let mut last_stats = std::time::Instant::now() - Duration::from_secs(60);
+        while !*shutdown.borrow() {
+            if listener.is_none() && self.db.get_database_backend() == DbBackend::Postgres {
+                listener = listen(&self.db).await;
+            }
+            if last_stats.elapsed() > Duration::from_secs(5) {
+                last_stats = std::time::Instant::now();
+                if let Ok(s) = stats(&self.db).await {
+                    metrics::gauge!("bus_outbox_pending").set(s.pending as f64);
+                    metrics::gauge!("bus_outbox_oldest_pending_age_seconds")
+                        .set(s.oldest_pending_age_secs);
+                }
+            }
+            match self.tick().await {
+                Ok(n) if n as u64 == self.batch_size => {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(100);
+                    if last_prune.elapsed() > Duration::from_secs(60) {
+                        last_prune = std::time::Instant::now();
+                        if let Err(e) = self.prune().await {
+                            tracing::warn!(error = %e, "outbox prune failed");
+                        }
+                    }
+                    let notified = async {
+                        match listener.as_mut() {
+                            Some(l) => {
+                                if l.recv().await.is_err() {
+                                    // Lost the connection: poll until a new listener is up.
+                                    tokio::time::sleep(self.poll_interval).await;
+                                    return false;
+                                }
+                                true
+                            }
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        ok = notified => if !ok { listener = None },
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(self.poll_interval) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay tick failed");
+                    listener = None;
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+async fn listen(db: &DatabaseConnection) -> Option<sea_orm::sqlx::postgres::PgListener> {
+    let pool = db.get_postgres_connection_pool();
+    let mut l = sea_orm::sqlx::postgres::PgListener::connect_with(pool)
+        .await
+        .ok()?;
+    l.listen("itsm_outbox").await.ok()?;
+    Some(l)
+}
+
+/// Pending rows and the oldest one's age, across tenants.
+pub async fn stats(db: &DatabaseConnection) -> Result<OutboxStats, BusError> {
+    let txn = relay_txn(db).await?;
+    let pending = outbox::Entity::find()
+        .filter(outbox::Column::SentAt.is_null())
+        .count(&txn)
+        .await?;
+    let oldest = outbox::Entity::find()
+        .filter(outbox::Column::SentAt.is_null())
+        .order_by_asc(outbox::Column::CreatedAt)
+        .one(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(OutboxStats {
+        pending,
+        oldest_pending_age_secs: oldest
+            .map(|o| {
+                (chrono::Utc::now() - o.created_at)
+                    .num_milliseconds()
+                    .max(0) as f64
+                    / 1000.0
+            })
+            .unwrap_or(0.0),
+    })
+}

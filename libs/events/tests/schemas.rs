@@ -1,0 +1,43 @@
+//! Published payload shapes are contracts. Each payload's JSON Schema is compared with its
+//! snapshot in `schemas/<type>.json`; a change to a published shape must come as a new version
+//! (a new type), never as an edit. `UPDATE_EVENT_SCHEMAS=1` writes snapshots for *new* types
+//! only.
+use events::{Event, identity::*, schema_of};
+
+fn check<E: Event>(failures: &mut Vec<String>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let path = dir.join(format!("{}.json", E::event_type()));
+    let current = serde_json::to_string_pretty(&schema_of::<E>()).unwrap_or_default() + "\n";
+    match std::fs::read_to_string(&path) {
+        Ok(snapshot) if snapshot == current => {}
+        Ok(_) => failures.push(format!(
+            "{} changed shape: publish it as v{} instead (snapshot {})",
+            E::event_type(),
+            E::VERSION + 1,
+            path.display()
+        )),
+        Err(_) if std::env::var("UPDATE_EVENT_SCHEMAS").is_ok() => {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(&path, current);
+        }
+        Err(_) => failures.push(format!(
+            "{} has no schema snapshot; run with UPDATE_EVENT_SCHEMAS=1 and commit {}",
+            E::event_type(),
+            path.display()
+        )),
+    }
+}
+
+#[test]
+fn published_payloads_match_their_versioned_schemas() {
+    let mut failures = Vec::new();
+    check::<TenantCreated>(&mut failures);
+    check::<TenantStatusChanged>(&mut failures);
+    check::<TenantSettingsChanged>(&mut failures);
+    check::<UserCreated>(&mut failures);
+    check::<UserUpdated>(&mut failures);
+    check::<UserRolesChanged>(&mut failures);
+    check::<GroupCreated>(&mut failures);
+    check::<GroupMembersChanged>(&mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
