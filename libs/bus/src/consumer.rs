@@ -134,6 +134,25 @@ impl ConsumerRunner {
         .await
     }
 
+    /// [`apply`](Self::apply), waiting out database outages (up to two minutes) without
+    /// counting them as failed attempts: an outage says nothing about the event.
+    pub async fn apply_patiently(&self, env: &Envelope) -> Result<Applied, HandlerError> {
+        let started = std::time::Instant::now();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.apply(env).await {
+                Err(HandlerError::Db(e))
+                    if is_unavailable(&e) && started.elapsed() < Duration::from_secs(120) =>
+                {
+                    tracing::warn!(consumer = self.consumer(), error = %e, "database unavailable; waiting");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// In-process delivery: retries with back-off, then records a dead letter. Returns once
     /// the event is applied or dead-lettered, so the relay may mark it sent.
     pub async fn deliver(&self, msg: &Message) -> Result<(), BusError> {
@@ -143,7 +162,7 @@ impl ConsumerRunner {
         };
         let mut attempt = 1;
         loop {
-            match self.apply(&env).await {
+            match self.apply_patiently(&env).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.retryable() && attempt < self.max_attempts => {
                     tracing::warn!(consumer = self.consumer(), attempt, error = %e, "event failed; retrying");
@@ -211,4 +230,24 @@ impl ConsumerRunner {
         }
         Ok((ok, failing))
     }
+}
+
+/// Whether a database error means "the database is unreachable right now" rather than "this
+/// event cannot be applied".
+pub fn is_unavailable(e: &DbErr) -> bool {
+    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        return true;
+    }
+    let text = e.to_string().to_lowercase();
+    [
+        "connection",
+        "communicating",
+        "terminating",
+        "shutting down",
+        "the database system is",
+        "broken pipe",
+        "pool timed out",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }

@@ -256,7 +256,7 @@ async fn handle(runner: &ConsumerRunner, dl: &Channel, d: Delivery) -> Result<()
     let outcome = match Envelope::parse(&d.data) {
         Err(e) => Err((false, e.to_string())),
         Ok(env) => runner
-            .apply(&env)
+            .apply_patiently(&env)
             .await
             .map(|_| ())
             .map_err(|e| (e.retryable(), e.to_string())),
@@ -363,8 +363,18 @@ async fn consume_once(
             }
         }
     });
+    // A consumer stream does not always end when the connection dies; watch the connection.
+    let watchdog = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if !conn.status().connected() {
+                return;
+            }
+        }
+    };
     tokio::select! {
         _ = work => Err(BusError::Broker("consumer stream ended".into())),
+        _ = watchdog => Err(BusError::Broker("connection lost".into())),
         _ = shutdown.changed() => {
             let _ = conn.close(200, "shutdown".into()).await;
             Ok(())
@@ -377,10 +387,24 @@ pub async fn replay_dead_letters(url: &str, consumer: &str) -> Result<usize, Bus
     let conn = connect(url).await?;
     let ch = conn.create_channel().await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
-    let mut moved = 0;
-    while let Some(msg) = ch
-        .basic_get(dlq(consumer).as_str().into(), BasicGetOptions::default())
+    // Only what is dead now: a message that fails again must not be replayed in a loop.
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let waiting = ch
+        .queue_declare(
+            dlq(consumer).as_str().into(),
+            passive,
+            FieldTable::default(),
+        )
         .await?
+        .message_count();
+    let mut moved = 0;
+    while moved < waiting as usize
+        && let Some(msg) = ch
+            .basic_get(dlq(consumer).as_str().into(), BasicGetOptions::default())
+            .await?
     {
         let confirm = ch
             .basic_publish(

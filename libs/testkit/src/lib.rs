@@ -45,12 +45,15 @@ fn with_role(url: &str, user: &str, db: &str) -> String {
 
 /// Connects to the PostgreSQL admin database, or explains why not (skip or fail).
 pub async fn postgres_admin() -> Option<DatabaseConnection> {
-    match Database::connect(admin_url()).await {
+    connect_admin(&admin_url()).await
+}
+
+async fn connect_admin(url: &str) -> Option<DatabaseConnection> {
+    match Database::connect(url).await {
         Ok(db) => Some(db),
         Err(e) => {
             let msg = format!(
-                "PostgreSQL is not reachable at {} ({e}); start it or set TESTKIT_PG_URL",
-                admin_url()
+                "PostgreSQL is not reachable at {url} ({e}); start it or set TESTKIT_PG_URL"
             );
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{msg} (CI=true: backend tests must not be skipped)");
@@ -81,23 +84,30 @@ async fn ensure_roles(admin: &DatabaseConnection) {
 
 /// A fresh, migrated database; returns (name, app URL, owner URL).
 pub async fn fresh_database(admin: &DatabaseConnection) -> (String, String, String) {
+    fresh_database_on(admin, &admin_url()).await
+}
+
+async fn fresh_database_on(admin: &DatabaseConnection, base: &str) -> (String, String, String) {
     ensure_roles(admin).await;
     let name = format!("itsm_t_{}", uuid::Uuid::now_v7().simple());
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}"))
         .await
         .expect("create database");
-    let base = admin_url();
     (
         name.clone(),
-        with_role(&base, APP_ROLE, &name),
-        with_role(&base, OWNER_ROLE, &name),
+        with_role(base, APP_ROLE, &name),
+        with_role(base, OWNER_ROLE, &name),
     )
 }
 
 /// A running platform on PostgreSQL with the demo data.
 pub struct TestApp {
     pub base: String,
+    /// The superuser URL of the PostgreSQL server this app runs on.
+    pub admin_url: String,
+    /// Identity's database as its application role.
+    pub identity_db: DatabaseConnection,
     pub client: reqwest::Client,
     pub db_name: String,
     pub app_url: String,
@@ -150,8 +160,21 @@ impl TestApp {
     /// Spawns the platform on a fresh database; `None` (after a loud message) when PostgreSQL
     /// is missing outside CI.
     pub async fn spawn() -> Option<TestApp> {
-        let admin = postgres_admin().await?;
-        let (db_name, app_url, owner_url) = fresh_database(&admin).await;
+        Self::spawn_with(None, true).await
+    }
+
+    /// Spawns with the RabbitMQ transport at `amqp_url` (else in-process), and without
+    /// background workers when `workers` is false (the test drives relays itself).
+    pub async fn spawn_with(amqp_url: Option<String>, workers: bool) -> Option<TestApp> {
+        Self::spawn_on(&admin_url(), amqp_url, workers).await
+    }
+
+    /// Like [`spawn_with`](Self::spawn_with), on the PostgreSQL server at `admin` (a superuser
+    /// URL), e.g. a [`PrivatePostgres`] a test may restart.
+    pub async fn spawn_on(admin: &str, amqp_url: Option<String>, workers: bool) -> Option<TestApp> {
+        let admin_url = admin.to_string();
+        let admin = connect_admin(&admin_url).await?;
+        let (db_name, app_url, owner_url) = fresh_database_on(&admin, &admin_url).await;
         admin.close().await.ok();
         let mut settings = platform::settings::Settings {
             listen: "127.0.0.1:0".into(),
@@ -160,6 +183,7 @@ impl TestApp {
             database_max_connections: 5,
             http_workers: 2,
             auth_issuer: Some("http://itsm.test".into()),
+            amqp_url: amqp_url.map(platform::settings::Secret::new),
             ..Default::default()
         };
         itsm::migrate(&settings).await.expect("migrations");
@@ -171,11 +195,17 @@ impl TestApp {
             .await
             .expect("seed demo");
         let port = app.server.port;
-        std::mem::forget(app.start_workers());
+        if workers {
+            // The workers live as long as the test process.
+            std::mem::forget(app.start_workers());
+        }
+        let identity_db = app.identity.db.clone();
         tokio::spawn(app.server.server);
         settings.listen = format!("127.0.0.1:{port}");
         Some(TestApp {
             base: format!("http://127.0.0.1:{port}"),
+            admin_url,
+            identity_db,
             client: reqwest::Client::new(),
             db_name,
             app_url,
@@ -187,11 +217,31 @@ impl TestApp {
     /// Runs SQL in this test's database as the superuser (bypasses RLS: for tampering and
     /// catalog checks only).
     pub async fn superuser(&self) -> DatabaseConnection {
-        let mut url = reqwest::Url::parse(&admin_url()).expect("TESTKIT_PG_URL is a URL");
+        let mut url = reqwest::Url::parse(&self.admin_url).expect("TESTKIT_PG_URL is a URL");
         url.set_path(&format!("/{}", self.db_name));
         let mut opt = sea_orm::ConnectOptions::new(url.to_string());
         opt.set_schema_search_path("identity");
         Database::connect(opt).await.expect("superuser connection")
+    }
+
+    /// Creates `schema` in this test's database as the owner, runs `M`'s migrations in it, and
+    /// returns a connection to it as the application role.
+    pub async fn service_schema<M: sea_orm_migration::MigratorTrait>(
+        &self,
+        schema: &str,
+    ) -> DatabaseConnection {
+        let settings = (*self.settings).clone();
+        let target = platform::db::Target::from_settings(&settings, schema).expect("target");
+        let owner = platform::db::connect_owner(&target, schema)
+            .await
+            .expect("owner connection");
+        M::up(&owner, None).await.expect("migrations");
+        platform::db::grant_app_role(&owner, schema, APP_ROLE)
+            .await
+            .expect("grants");
+        platform::db::connect_app(&target, schema, 10)
+            .await
+            .expect("app connection")
     }
 
     /// A connection as the application role, with no tenant set.
@@ -319,4 +369,152 @@ macro_rules! app {
             None => return,
         }
     };
+}
+
+/// The RabbitMQ server tests use (`TESTKIT_AMQP_URL`, default the local broker's `/`).
+pub fn amqp_base() -> String {
+    std::env::var("TESTKIT_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
+}
+
+/// A fresh RabbitMQ vhost for one test (so tests never see each other's queues), or `None`
+/// (after a loud message) when RabbitMQ is not running outside CI.
+pub async fn fresh_vhost() -> Option<String> {
+    let reachable = tokio::net::TcpStream::connect("127.0.0.1:5672")
+        .await
+        .is_ok();
+    if !reachable {
+        let msg =
+            "RabbitMQ is not reachable at 127.0.0.1:5672; start it (rabbitmq-server -detached)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg} (CI=true: backend tests must not be skipped)");
+        }
+        eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+        return None;
+    }
+    let vhost = format!("itsm_t_{}", uuid::Uuid::now_v7().simple());
+    for args in [
+        vec!["-q", "add_vhost", vhost.as_str()],
+        vec![
+            "-q",
+            "set_permissions",
+            "-p",
+            vhost.as_str(),
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ],
+    ] {
+        let ok = tokio::process::Command::new("rabbitmqctl")
+            .args(&args)
+            .status()
+            .await
+            .is_ok_and(|s| s.success());
+        assert!(ok, "rabbitmqctl {args:?} failed");
+    }
+    Some(format!("{}/{vhost}", amqp_base()))
+}
+
+/// A PostgreSQL server of a test's own (a fresh cluster on a free port), for tests that restart
+/// the database: restarting the shared server would break every other test.
+pub struct PrivatePostgres {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+}
+
+fn as_postgres(bin: &std::path::Path, tool: &str) -> std::process::Command {
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    if is_root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+        c
+    } else {
+        std::process::Command::new(bin.join(tool))
+    }
+}
+
+impl PrivatePostgres {
+    /// Starts a fresh cluster (trust authentication, superuser `postgres`).
+    pub fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists());
+        let Some(bin) = bin else {
+            let msg = "PostgreSQL server binaries (initdb) not found under /usr/lib/postgresql";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}");
+            }
+            eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("itsm-pg-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let _ = std::process::Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .status();
+        let data = dir.join("data");
+        let ok = as_postgres(&bin, "initdb")
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "-D"])
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "initdb failed");
+        let pg = PrivatePostgres { port, dir, bin };
+        pg.ctl(&["start"]);
+        Some(pg)
+    }
+
+    fn ctl(&self, action: &[&str]) {
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let ok = as_postgres(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.join("log"))
+            .args(["-w", "-m", "fast"])
+            .args(action)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "pg_ctl {action:?} failed");
+    }
+
+    /// The superuser URL.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server (open connections are cut), then starts it again.
+    pub fn restart(&self) {
+        self.ctl(&["restart"]);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&self.bin, "pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
