@@ -37,8 +37,10 @@ pub struct OutboxStats {
     pub oldest_pending_age_secs: f64,
 }
 
+#[derive(Clone)]
 pub struct Relay {
     db: DatabaseConnection,
+    parallelism: usize,
     transport: Arc<dyn Transport>,
     batch_size: u64,
     poll_interval: Duration,
@@ -51,8 +53,13 @@ pub struct Relay {
 async fn relay_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, BusError> {
     let txn = db.begin().await?;
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared("SELECT set_config('app.outbox_relay', 'on', true)")
-            .await?;
+        // The claim must walk the pending index in order whatever the statistics say: with a
+        // backlog the planner has not analyzed yet it would sort every pending row per claim.
+        txn.execute_unprepared(
+            "SELECT set_config('app.outbox_relay', 'on', true), \
+             set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)",
+        )
+        .await?;
     }
     Ok(txn)
 }
@@ -62,6 +69,7 @@ impl Relay {
         Self {
             db,
             transport,
+            parallelism: 4,
             batch_size: 500,
             poll_interval: Duration::from_millis(500),
             retention: Duration::from_secs(24 * 3600),
@@ -72,6 +80,13 @@ impl Relay {
 
     pub fn batch_size(mut self, n: u64) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+
+    /// Claim loops run concurrently (each claims its own rows with `SKIP LOCKED`), so database
+    /// and broker round trips overlap.
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
         self
     }
 
@@ -97,7 +112,6 @@ impl Relay {
         let mut q = outbox::Entity::find()
             .filter(outbox::Column::SentAt.is_null())
             .order_by_asc(outbox::Column::CreatedAt)
-            .order_by_asc(outbox::Column::Id)
             .limit(self.batch_size);
         if pg {
             q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
@@ -155,16 +169,31 @@ impl Relay {
     /// Publishes until `shutdown` turns true: back-to-back while rows are pending, then waits
     /// for a NOTIFY (PostgreSQL), an in-process wake-up or the poll interval. Backs off while
     /// the broker or the database is down.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        // SQLite has one writer: concurrent loops would only queue on it.
+        let n = if self.db.get_database_backend() == DbBackend::Postgres {
+            self.parallelism
+        } else {
+            1
+        };
+        let loops = (0..n).map(|i| self.clone().run_loop(shutdown.clone(), i == 0));
+        futures_util::future::join_all(loops).await;
+    }
+
+    async fn run_loop(self, mut shutdown: watch::Receiver<bool>, housekeeping: bool) {
         let mut listener = None;
         let mut backoff = Duration::from_millis(100);
         let mut last_prune = std::time::Instant::now();
         let mut last_stats = std::time::Instant::now() - Duration::from_secs(60);
         while !*shutdown.borrow() {
-            if listener.is_none() && self.db.get_database_backend() == DbBackend::Postgres {
+            // One loop listens (a listener holds a pooled connection) and wakes the others.
+            if housekeeping
+                && listener.is_none()
+                && self.db.get_database_backend() == DbBackend::Postgres
+            {
                 listener = listen(&self.db).await;
             }
-            if last_stats.elapsed() > Duration::from_secs(5) {
+            if housekeeping && last_stats.elapsed() > Duration::from_secs(5) {
                 last_stats = std::time::Instant::now();
                 if let Ok(s) = stats(&self.db).await {
                     metrics::gauge!("bus_outbox_pending").set(s.pending as f64);
@@ -179,7 +208,7 @@ impl Relay {
                 }
                 Ok(_) => {
                     backoff = Duration::from_millis(100);
-                    if last_prune.elapsed() > Duration::from_secs(60) {
+                    if housekeeping && last_prune.elapsed() > Duration::from_secs(60) {
                         last_prune = std::time::Instant::now();
                         if let Err(e) = self.prune().await {
                             tracing::warn!(error = %e, "outbox prune failed");
@@ -193,6 +222,7 @@ impl Relay {
                                     tokio::time::sleep(self.poll_interval).await;
                                     return false;
                                 }
+                                self.wake.notify_waiters();
                                 true
                             }
                             None => std::future::pending().await,

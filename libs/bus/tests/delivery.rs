@@ -471,17 +471,15 @@ async fn ten_thousand_events_survive_a_broker_restart_each_applied_once() {
             .await
     );
     eprintln!("before restart: {} applied", rig.effects().await);
-    let stop = tokio::process::Command::new("rabbitmqctl")
-        .args(["-q", "stop_app"])
-        .status()
-        .await;
-    assert!(stop.is_ok_and(|s| s.success()));
+    assert!(
+        testkit::rabbitmqctl(&["-q", "stop_app"]).await,
+        "stop_app failed"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let start = tokio::process::Command::new("rabbitmqctl")
-        .args(["-q", "start_app"])
-        .status()
-        .await;
-    assert!(start.is_ok_and(|s| s.success()));
+    assert!(
+        testkit::rabbitmqctl(&["-q", "start_app"]).await,
+        "start_app failed"
+    );
     let all = rig
         .eventually(Duration::from_secs(180), || async {
             rig.effects().await >= 10_000 + seeded

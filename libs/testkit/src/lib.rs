@@ -405,12 +405,7 @@ pub async fn fresh_vhost() -> Option<String> {
             ".*",
         ],
     ] {
-        let ok = tokio::process::Command::new("rabbitmqctl")
-            .args(&args)
-            .status()
-            .await
-            .is_ok_and(|s| s.success());
-        assert!(ok, "rabbitmqctl {args:?} failed");
+        assert!(rabbitmqctl(&args).await, "rabbitmqctl {args:?} failed");
     }
     Some(format!("{}/{vhost}", amqp_base()))
 }
@@ -517,4 +512,20 @@ impl Drop for PrivatePostgres {
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs `rabbitmqctl` (or the command in `TESTKIT_RABBITMQCTL`, e.g. `docker exec <id>
+/// rabbitmqctl` when the broker runs in a container); true on success.
+pub async fn rabbitmqctl(args: &[&str]) -> bool {
+    let cmd = std::env::var("TESTKIT_RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
+    let mut parts = cmd.split_whitespace();
+    let Some(program) = parts.next() else {
+        return false;
+    };
+    tokio::process::Command::new(program)
+        .args(parts)
+        .args(args)
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
 }
