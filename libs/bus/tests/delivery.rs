@@ -448,6 +448,54 @@ async fn an_older_version_arriving_after_a_newer_one_changes_nothing() {
         Some(false),
         "the stale event changed nothing"
     );
+
+    // A version this consumer does not know goes straight to its DLQ; the consumer keeps going.
+    let mut unknown = newer.clone();
+    unknown.id = uuid::Uuid::now_v7();
+    unknown.event_type = "itsm.identity.tenant.status_changed.v9".into();
+    publish_raw(
+        &rig.amqp,
+        "identity.tenant.status_changed",
+        &serde_json::to_vec(&unknown).unwrap_or_default(),
+    )
+    .await;
+    let dead = rig
+        .eventually(WAIT, || async {
+            rabbit::queue_depths(&rig.amqp, "directory")
+                .await
+                .map(|(_, d)| d == 1)
+                .unwrap_or(false)
+        })
+        .await;
+    assert!(dead, "the unknown version was dead-lettered");
+    let again = Envelope::new(
+        globex,
+        globex,
+        i64::MAX,
+        &events::identity::TenantStatusChanged {
+            tenant_id: globex,
+            status: "active".into(),
+        },
+        None,
+    )
+    .unwrap_or_else(|_| panic!());
+    publish_raw(
+        &rig.amqp,
+        "identity.tenant.status_changed",
+        &serde_json::to_vec(&again).unwrap_or_default(),
+    )
+    .await;
+    assert!(
+        rig.eventually(WAIT, || async {
+            directory
+                .resolve(demo, "globex")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|t| t.active)
+        })
+        .await
+    );
 }
 
 #[tokio::test]
