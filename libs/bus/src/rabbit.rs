@@ -32,13 +32,8 @@ fn dlq(consumer: &str) -> String {
     format!("{consumer}.dlq")
 }
 
-/// Declares the exchanges, the consumer's quorum queue with its bindings, and its DLQ.
-pub async fn declare_topology(
-    ch: &Channel,
-    consumer: &str,
-    bindings: &[String],
-    delivery_limit: u32,
-) -> Result<(), BusError> {
+/// Declares the durable events exchange and the dead-letter exchange (idempotent).
+pub async fn declare_exchanges(ch: &Channel) -> Result<(), BusError> {
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -57,6 +52,17 @@ pub async fn declare_topology(
         FieldTable::default(),
     )
     .await?;
+    Ok(())
+}
+
+/// Declares the exchanges, the consumer's quorum queue with its bindings, and its DLQ.
+pub async fn declare_topology(
+    ch: &Channel,
+    consumer: &str,
+    bindings: &[String],
+    delivery_limit: u32,
+) -> Result<(), BusError> {
+    declare_exchanges(ch).await?;
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
@@ -140,17 +146,7 @@ impl RabbitPublisher {
         let conn = connect(&self.url).await?;
         let ch = conn.create_channel().await?;
         ch.confirm_select(ConfirmSelectOptions::default()).await?;
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
-        ch.exchange_declare(
-            EXCHANGE.into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
+        declare_exchanges(&ch).await?;
         *slot = Some((conn, ch.clone()));
         Ok(ch)
     }
