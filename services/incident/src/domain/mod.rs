@@ -1,0 +1,3 @@
+//! Incident rules, free of I/O.
+pub mod lifecycle;
+pub mod priority;
