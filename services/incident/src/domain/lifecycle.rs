@@ -171,13 +171,12 @@ impl Status {
 
     /// A public comment by the caller ends "awaiting caller": the incident returns to work.
     pub fn on_caller_comment(&self) -> Option<Status> {
-        (self.state == State::OnHold && self.hold_reason == Some(HoldReason::AwaitingCaller)).then(
-            || Status {
+        (self.state == State::OnHold && self.hold_reason == Some(HoldReason::AwaitingCaller))
+            .then_some(Status {
                 state: State::InProgress,
                 hold_reason: None,
                 resolution: None,
-            },
-        )
+            })
     }
 
     /// Invariants every stored status satisfies.
