@@ -320,6 +320,22 @@ fn delivery_limit(runner: &ConsumerRunner) -> u32 {
     runner.max_attempts + 2
 }
 
+/// Declares a consumer's queue, bindings and DLQ now, so events published from here on reach
+/// it even before its consumer loop is up.
+pub async fn declare_consumer(url: &str, runner: &ConsumerRunner) -> Result<(), BusError> {
+    let conn = connect(url).await?;
+    let ch = conn.create_channel().await?;
+    declare_topology(
+        &ch,
+        runner.consumer(),
+        &runner.handler.bindings(),
+        delivery_limit(runner),
+    )
+    .await?;
+    let _ = conn.close(200, "declared".into()).await;
+    Ok(())
+}
+
 async fn consume_once(
     url: &str,
     runner: &Arc<ConsumerRunner>,

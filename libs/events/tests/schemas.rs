@@ -2,7 +2,7 @@
 //! snapshot in `schemas/<type>.json`; a change to a published shape must come as a new version
 //! (a new type), never as an edit. `UPDATE_EVENT_SCHEMAS=1` writes snapshots for *new* types
 //! only.
-use events::{Event, identity::*, schema_of};
+use events::{Event, identity::*, incident::*, schema_of};
 
 fn check<E: Event>(failures: &mut Vec<String>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
@@ -39,5 +39,8 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<UserRolesChanged>(&mut failures);
     check::<GroupCreated>(&mut failures);
     check::<GroupMembersChanged>(&mut failures);
+    check::<IncidentCreated>(&mut failures);
+    check::<IncidentStateChanged>(&mut failures);
+    check::<IncidentCommented>(&mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

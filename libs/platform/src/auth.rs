@@ -494,6 +494,8 @@ pub mod scopes {
         AuditRead = "audit:read",
         SigningKeyRotate = "signing_key:rotate",
         BusAdmin = "bus:admin",
+        IncidentRead = "incident:read",
+        IncidentWrite = "incident:write",
     );
 
     /// Any authenticated principal.

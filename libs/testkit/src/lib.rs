@@ -191,15 +191,16 @@ impl TestApp {
         let app = itsm::build(settings_arc.clone(), None)
             .await
             .expect("build app");
-        identity::seed::seed_demo(&app.identity.db, PASSWORD)
+        let identity = app.identity.as_ref().expect("identity runs in tests");
+        identity::seed::seed_demo(&identity.db, PASSWORD)
             .await
             .expect("seed demo");
         let port = app.server.port;
         if workers {
             // The workers live as long as the test process.
-            std::mem::forget(app.start_workers());
+            std::mem::forget(app.start_workers().await.expect("workers"));
         }
-        let identity_db = app.identity.db.clone();
+        let identity_db = identity.db.clone();
         tokio::spawn(app.server.server);
         settings.listen = format!("127.0.0.1:{port}");
         Some(TestApp {

@@ -1,8 +1,140 @@
 //! Incidents, problems and the SLA engine.
 //!
-//! This crate starts with its domain: the incident lifecycle (ITIL states and hold reasons) and
-//! the priority matrix, plain Rust without I/O. Storage, routes, events and the SLA engine build
-//! on it.
+//! Today: the incident lifecycle and priority matrix (pure domain), incidents with per-tenant
+//! numbers, transitions and comments over HTTP, events through the outbox, and the tenant tree
+//! learned from identity's events (the tenant-directory projection), so `X-Tenant` and
+//! suspension work without calling identity.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod domain;
+pub mod migration;
+pub mod routes;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use actix_web::web;
+use async_trait::async_trait;
+use bus::{ConsumerRunner, Envelope, Handler, HandlerError, directory};
+use platform::{
+    auth::{AuthContext, KeySource, Verifier},
+    db::{self, DbSetupError, Target},
+    settings::Settings,
+    tenancy::{CachedDirectory, TenantDirectory},
+};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm_migration::MigratorTrait;
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
+
+pub const SCHEMA: &str = "incident";
+/// The queue (RabbitMQ) / consumer name of this service.
+pub const CONSUMER: &str = "incident";
+
+pub struct IncidentService {
+    pub db: DatabaseConnection,
+    pub auth: AuthContext,
+    pub directory: Arc<CachedDirectory>,
+}
+
+impl IncidentService {
+    /// Connects as the application role; verifies tokens with `keys` (identity's JWKS).
+    pub async fn connect(
+        settings: &Settings,
+        keys: Arc<dyn KeySource>,
+    ) -> Result<Self, DbSetupError> {
+        let target = Target::from_settings(settings, SCHEMA)?;
+        let db = db::connect_app(&target, SCHEMA, settings.database_max_connections).await?;
+        db::assert_app_role_is_confined(&db).await?;
+        let directory = Arc::new(CachedDirectory::new(
+            Arc::new(directory::ProjectedDirectory { db: db.clone() }),
+            Duration::from_secs(5),
+        ));
+        let dyn_directory: Arc<dyn TenantDirectory> = directory.clone();
+        let verifier = Arc::new(Verifier::new(
+            settings.issuer(),
+            settings.auth_audience.clone(),
+            keys,
+        ));
+        Ok(Self {
+            db,
+            auth: AuthContext::new(verifier, dyn_directory),
+            directory,
+        })
+    }
+
+    /// The consumer that keeps the tenant directory from identity's events.
+    pub fn directory_consumer(&self) -> Arc<ConsumerRunner> {
+        let handler = DirectoryUpdates {
+            inner: directory::TenantDirectoryProjection { consumer: CONSUMER },
+            cache: self.directory.clone(),
+        };
+        Arc::new(ConsumerRunner::new(self.db.clone(), Arc::new(handler)))
+    }
+}
+
+/// The projection, forgetting cached answers after each change so a new or suspended tenant
+/// is seen at once.
+struct DirectoryUpdates {
+    inner: directory::TenantDirectoryProjection,
+    cache: Arc<CachedDirectory>,
+}
+
+#[async_trait]
+impl Handler for DirectoryUpdates {
+    fn consumer(&self) -> &'static str {
+        self.inner.consumer()
+    }
+    fn bindings(&self) -> Vec<String> {
+        self.inner.bindings()
+    }
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        self.inner.handle(txn, env).await?;
+        self.cache.invalidate();
+        Ok(())
+    }
+}
+
+/// Runs the migrations as the owner role and grants the application role.
+pub async fn migrate(settings: &Settings) -> Result<(), DbSetupError> {
+    let target = Target::from_settings(settings, SCHEMA)?;
+    let owner = db::connect_owner(&target, SCHEMA).await?;
+    migration::Migrator::up(&owner, None).await?;
+    if let Target::Postgres { app_url, .. } = &target
+        && let Some(role) = db::role_of(app_url)
+    {
+        db::grant_app_role(&owner, SCHEMA, &role).await?;
+    }
+    owner.close().await?;
+    Ok(())
+}
+
+/// Routes under `/api/v1/incidents` (without state: enough for the OpenAPI document).
+pub fn api(cfg: &mut ServiceConfig) {
+    cfg.service(
+        scope::scope("/api/v1/incidents")
+            .service(routes::create)
+            .service(routes::list)
+            .service(routes::get)
+            .service(routes::transition)
+            .service(routes::comment)
+            .service(routes::comments),
+    );
+}
+
+/// Routes with their state. Each service's routes see its own `AuthContext`.
+pub fn configure(state: web::Data<IncidentService>) -> platform::http::Register {
+    let auth = web::Data::new(state.auth.clone());
+    Arc::new(move |cfg: &mut ServiceConfig| {
+        cfg.service(
+            scope::scope("/api/v1/incidents")
+                .app_data(state.clone())
+                .app_data(auth.clone())
+                .service(routes::create)
+                .service(routes::list)
+                .service(routes::get)
+                .service(routes::transition)
+                .service(routes::comment)
+                .service(routes::comments),
+        );
+    })
+}

@@ -7,6 +7,7 @@ use std::{net::TcpListener, sync::Arc};
 use actix_web::web;
 use anyhow::Context;
 use platform::{
+    auth::{KeySource, RemoteJwks},
     db::DbReadiness,
     http::{Health, Register, Server},
     settings::Settings,
@@ -14,12 +15,13 @@ use platform::{
 use tokio::sync::watch;
 
 /// Every service this binary can run.
-pub const SERVICES: &[&str] = &["identity"];
+pub const SERVICES: &[&str] = &["identity", "incident"];
 
 /// Running services and their HTTP server.
 pub struct Application {
     pub server: Server,
-    pub identity: web::Data<identity::Identity>,
+    pub identity: Option<web::Data<identity::Identity>>,
+    pub incident: Option<web::Data<incident::IncidentService>>,
     pub bus: bus::ops::BusRegistry,
 }
 
@@ -41,19 +43,24 @@ impl Workers {
 
 impl Application {
     /// Starts the outbox relays (RabbitMQ when `ITSM_AMQP_URL` is set, else in-process) and
-    /// the consumers.
-    pub fn start_workers(&self) -> Workers {
+    /// the consumers. With RabbitMQ, consumer queues are declared before any relay publishes.
+    pub async fn start_workers(&self) -> anyhow::Result<Workers> {
         let (shutdown, rx) = watch::channel(false);
         let mut handles = Vec::new();
         let mut in_process = bus::inprocess::InProcess::new();
         for runner in &self.bus.consumers {
             match &self.bus.amqp_url {
-                Some(url) => handles.push(tokio::spawn(bus::rabbit::consume(
-                    url.clone(),
-                    runner.clone(),
-                    32,
-                    rx.clone(),
-                ))),
+                Some(url) => {
+                    bus::rabbit::declare_consumer(url, runner)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("declaring {}: {e}", runner.consumer()))?;
+                    handles.push(tokio::spawn(bus::rabbit::consume(
+                        url.clone(),
+                        runner.clone(),
+                        32,
+                        rx.clone(),
+                    )));
+                }
                 None => in_process = in_process.subscribe(runner.clone()),
             }
         }
@@ -66,51 +73,94 @@ impl Application {
             let relay = bus::Relay::new(db.clone(), transport.clone());
             handles.push(tokio::spawn(relay.run(rx.clone())));
         }
-        Workers { shutdown, handles }
+        Ok(Workers { shutdown, handles })
     }
 }
 
-/// Runs the migrations of `services` (all when empty).
+/// Runs the migrations of every service.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     identity::migrate(settings)
         .await
         .context("identity migrations")?;
+    incident::migrate(settings)
+        .await
+        .context("incident migrations")?;
     Ok(())
 }
 
-/// Connects the services and binds the HTTP server (not yet awaited).
+/// Connects the services (all, or `only`) and binds the HTTP server (not yet awaited).
 pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Result<Application> {
     if let Some(name) = only
         && !SERVICES.contains(&name)
     {
         anyhow::bail!("unknown service {name:?}; known: {}", SERVICES.join(", "));
     }
-    let identity = web::Data::new(
-        identity::Identity::connect(settings.clone())
-            .await
-            .context("connecting identity")?,
-    );
-    identity::seed::ensure_root(&identity.db)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the root tenant: {e}"))?;
-    let health = Health::default().with(Arc::new(DbReadiness(identity.db.clone())));
-    let listener = TcpListener::bind(&settings.listen)
-        .with_context(|| format!("binding {}", settings.listen))?;
-    let bus = bus::ops::BusRegistry {
-        producers: vec![("identity", identity.db.clone())],
+    let runs = |name: &str| only.is_none_or(|o| o == name);
+    let mut health = Health::default();
+    let mut bus = bus::ops::BusRegistry {
+        producers: Vec::new(),
         consumers: Vec::new(),
         amqp_url: settings.amqp_url.as_ref().map(|u| u.expose().to_string()),
     };
-    let bus_routes = bus::ops::configure(bus.clone());
-    let identity_routes = identity::configure(identity.clone());
+    let mut registers: Vec<Register> = Vec::new();
+
+    let identity = if runs("identity") {
+        let identity = web::Data::new(
+            identity::Identity::connect(settings.clone())
+                .await
+                .context("connecting identity")?,
+        );
+        identity::seed::ensure_root(&identity.db)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the root tenant: {e}"))?;
+        health = health.with(Arc::new(DbReadiness(identity.db.clone())));
+        bus.producers.push(("identity", identity.db.clone()));
+        Some(identity)
+    } else {
+        None
+    };
+    let incident = if runs("incident") {
+        // In one process, tokens are verified with identity's keys directly; alone, via JWKS.
+        let keys: Arc<dyn KeySource> = match &identity {
+            Some(i) => i.keys.clone(),
+            None => Arc::new(RemoteJwks::new(settings.auth_jwks_url.clone().ok_or_else(
+                || {
+                    anyhow::anyhow!(
+                        "ITSM_AUTH_JWKS_URL is required to run incident without identity"
+                    )
+                },
+            )?)),
+        };
+        let incident = web::Data::new(
+            incident::IncidentService::connect(&settings, keys)
+                .await
+                .context("connecting incident")?,
+        );
+        health = health.with(Arc::new(DbReadiness(incident.db.clone())));
+        bus.producers.push(("incident", incident.db.clone()));
+        bus.consumers.push(incident.directory_consumer());
+        registers.push(incident::configure(incident.clone()));
+        Some(incident)
+    } else {
+        None
+    };
+    // Specific prefixes first: actix routes into the first scope whose prefix matches.
+    registers.insert(0, bus::ops::configure(bus.clone()));
+    if let Some(identity) = &identity {
+        registers.push(identity::configure(identity.clone()));
+    }
+    let listener = TcpListener::bind(&settings.listen)
+        .with_context(|| format!("binding {}", settings.listen))?;
     let register: Register = Arc::new(move |cfg| {
-        bus_routes(cfg);
-        identity_routes(cfg);
+        for r in &registers {
+            r(cfg);
+        }
     });
     let server = platform::http::start(&settings, listener, "ITSM API", register, health)?;
     Ok(Application {
         server,
         identity,
+        incident,
         bus,
     })
 }
@@ -119,11 +169,16 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
 pub fn write_openapi(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let identity_register: Register = Arc::new(identity::routes::api);
+    let incident_register: Register = Arc::new(incident::api);
     let bus_register: Register = Arc::new(bus::ops::api);
     let docs = [
         (
             "identity",
             platform::http::openapi_of("ITSM identity API", &identity_register),
+        ),
+        (
+            "incident",
+            platform::http::openapi_of("ITSM incident API", &incident_register),
         ),
         (
             "bus",

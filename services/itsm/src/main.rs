@@ -121,13 +121,16 @@ async fn main() -> anyhow::Result<()> {
             let settings = Arc::new(settings);
             let app = itsm::build(settings.clone(), service.as_deref()).await?;
             if demo {
-                let logins = identity::seed::seed_demo(&app.identity.db, &password)
+                let identity = app.identity.as_ref().ok_or_else(|| {
+                    anyhow::anyhow!("--demo needs the identity service in this process")
+                })?;
+                let logins = identity::seed::seed_demo(&identity.db, &password)
                     .await
                     .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
                 print_demo(&settings, &logins, &password, generated);
             }
             tracing::info!(listen = %settings.listen, port = app.server.port, "serving");
-            let workers = app.start_workers();
+            let workers = app.start_workers().await?;
             app.server.server.await?;
             workers.stop().await;
             platform::telemetry::shutdown();

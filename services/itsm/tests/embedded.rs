@@ -132,6 +132,41 @@ async fn serve_demo_on_sqlite_logs_in_and_onboards_a_tenant() {
         .await
         .map(|r| r.status().as_u16());
     assert_eq!(cross.ok(), Some(200));
+
+    // The incident service learns the tenants from identity's events (in-process bus) and
+    // opens an incident on SQLite.
+    let agent: serde_json::Value = match client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "agent@globex.demo.test", "password": "embedded-demo-pass"}))
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    let agent = agent["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut created = None;
+    for _ in 0..100 {
+        let r = client
+            .post(format!("{base}/api/v1/incidents"))
+            .bearer_auth(&agent)
+            .json(&serde_json::json!({"title": "Printer on fire", "impact": 1, "urgency": 1}))
+            .send()
+            .await;
+        if let Ok(r) = r
+            && r.status().as_u16() == 201
+        {
+            created = r.json::<serde_json::Value>().await.ok();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let created = created.unwrap_or_default();
+    assert_eq!(created["number"], "INC0001001", "{created}");
+    assert_eq!(created["priority"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -144,7 +179,7 @@ fn openapi_command_writes_one_document_per_service_and_the_merged_one() {
         .stdout(Stdio::null())
         .status();
     assert!(status.is_ok_and(|s| s.success()));
-    for name in ["identity.json", "bus.json", "itsm.json"] {
+    for name in ["identity.json", "incident.json", "bus.json", "itsm.json"] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(doc["openapi"], "3.1.0", "{name}");

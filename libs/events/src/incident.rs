@@ -1,0 +1,59 @@
+//! Events published by the incident service.
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::Event;
+
+macro_rules! event {
+    ($ty:ident, $aggregate:literal, $name:literal, $version:literal) => {
+        impl Event for $ty {
+            const SERVICE: &'static str = "incident";
+            const AGGREGATE: &'static str = $aggregate;
+            const NAME: &'static str = $name;
+            const VERSION: u32 = $version;
+        }
+    };
+}
+
+/// An incident was opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentCreated {
+    pub incident_id: Uuid,
+    /// Per-tenant number, e.g. `INC0001001`.
+    pub number: String,
+    pub title: String,
+    pub caller_id: Option<Uuid>,
+    pub impact: u8,
+    pub urgency: u8,
+    pub priority: u8,
+    pub state: String,
+}
+event!(IncidentCreated, "incident", "created", 1);
+
+/// An incident moved in its lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentStateChanged {
+    pub incident_id: Uuid,
+    pub from: String,
+    pub to: String,
+    pub hold_reason: Option<String>,
+    pub resolution_code: Option<String>,
+}
+event!(IncidentStateChanged, "incident", "state_changed", 1);
+
+/// A comment was added. Internal work notes are announced without their body, so no event a
+/// requester can read carries one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentCommented {
+    pub incident_id: Uuid,
+    pub comment_id: Uuid,
+    /// `public` or `internal`.
+    pub visibility: String,
+    /// Present for public comments only.
+    pub body: Option<String>,
+}
+event!(IncidentCommented, "incident", "commented", 1);

@@ -1,0 +1,116 @@
+//! The incident service's schema (SQLite and PostgreSQL), with forced RLS on PostgreSQL.
+use platform::tenancy::{rls_ddl, tenant_predicate};
+use sea_orm::DbBackend;
+use sea_orm_migration::{prelude::*, schema::*};
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001Incidents)]
+    }
+}
+
+struct M0001Incidents;
+
+impl MigrationName for M0001Incidents {
+    fn name(&self) -> &str {
+        "m20261125_000001_incidents"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0001Incidents {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("incidents")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("number", 16))
+                .col(string_len("title", 200))
+                .col(text("description"))
+                .col(uuid_null("caller_id"))
+                .col(small_integer("impact"))
+                .col(small_integer("urgency"))
+                .col(small_integer("priority"))
+                .col(string_len("state", 16))
+                .col(string_len_null("hold_reason", 32))
+                .col(string_len_null("resolution_code", 64))
+                .col(text_null("resolution_notes"))
+                .col(uuid("created_by"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        for (name, cols, unique) in [
+            ("incidents_tenant_number", vec!["tenant_id", "number"], true),
+            ("incidents_tenant_id", vec!["tenant_id", "id"], false),
+            (
+                "incidents_queue",
+                vec!["tenant_id", "state", "priority", "id"],
+                false,
+            ),
+        ] {
+            let mut idx = Index::create();
+            idx.name(name).table("incidents").if_not_exists();
+            for c in cols {
+                idx.col(c);
+            }
+            if unique {
+                idx.unique();
+            }
+            m.create_index(idx.take()).await?;
+        }
+        m.create_table(
+            Table::create()
+                .table("incident_counters")
+                .if_not_exists()
+                .col(uuid("tenant_id").primary_key())
+                .col(big_integer("next"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("incident_comments")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("incident_id"))
+                .col(uuid("author_id"))
+                .col(string_len("visibility", 16))
+                .col(text("body"))
+                .col(timestamp_with_time_zone("created_at"))
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("comments_incident")
+                .table("incident_comments")
+                .col("tenant_id")
+                .col("incident_id")
+                .col("id")
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        bus::migration::create_outbox(m).await?;
+        bus::migration::create_inbox(m).await?;
+        bus::migration::create_tenant_directory(m).await?;
+        if m.get_database_backend() == DbBackend::Postgres {
+            let by_tenant = tenant_predicate("tenant_id");
+            for table in ["incidents", "incident_counters", "incident_comments"] {
+                for sql in rls_ddl(table, &by_tenant) {
+                    m.get_connection().execute_unprepared(&sql).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,589 @@
+//! `/api/v1/incidents`: open, read, list, move through the lifecycle, comment.
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use platform::{
+    ApiError, FieldError,
+    auth::{
+        Auth, Principal, Role,
+        scopes::{IncidentRead, IncidentWrite},
+    },
+    error::Problem,
+    json::Json,
+    pagination::{Page, PageQuery},
+    tenancy::begin_scoped,
+    validate::{Validator, text},
+};
+use sea_orm::ActiveValue::Set;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    IncidentService,
+    domain::{
+        lifecycle::{HoldReason, Resolution, State, Status, Transition, TransitionError},
+        priority::{Level, Matrix},
+    },
+    store::{
+        entities::incident,
+        incidents::{self, Comment, Filter, Incident},
+    },
+};
+
+/// Requesters see their own incidents and public comments only; everyone else (agents,
+/// admins, API clients) works the tenant's queue and sees work notes.
+fn requester_only(p: &Principal) -> bool {
+    !p.is_client && !p.roles.is_empty() && p.roles.iter().all(|r| *r == Role::Requester)
+}
+
+fn state_str(s: State) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn parse_state(s: &str) -> Option<State> {
+    serde_json::from_value(json!(s)).ok()
+}
+
+fn parse_hold(s: &str) -> Option<HoldReason> {
+    serde_json::from_value(json!(s)).ok()
+}
+
+fn status_of(i: &Incident) -> Status {
+    Status {
+        state: parse_state(&i.state).unwrap_or(State::New),
+        hold_reason: i.hold_reason.as_deref().and_then(parse_hold),
+        resolution: i.resolution_code.as_ref().map(|code| Resolution {
+            code: code.clone(),
+            notes: i.resolution_notes.clone().unwrap_or_default(),
+        }),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IncidentOut {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// Per-tenant number, e.g. `INC0001001`.
+    pub number: String,
+    pub title: String,
+    pub description: String,
+    pub caller_id: Option<Uuid>,
+    pub impact: i16,
+    pub urgency: i16,
+    /// 1 Critical … 5 Planning, from the impact × urgency matrix.
+    pub priority: i16,
+    pub state: State,
+    pub hold_reason: Option<HoldReason>,
+    pub resolution_code: Option<String>,
+    pub resolution_notes: Option<String>,
+    /// The states this incident may move to next.
+    pub allowed_transitions: Vec<State>,
+    /// Optimistic-concurrency version (also the `ETag`).
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn out(i: &Incident) -> IncidentOut {
+    let status = status_of(i);
+    IncidentOut {
+        id: i.id,
+        tenant_id: i.tenant_id,
+        number: i.number.clone(),
+        title: i.title.clone(),
+        description: i.description.clone(),
+        caller_id: i.caller_id,
+        impact: i.impact,
+        urgency: i.urgency,
+        priority: i.priority,
+        state: status.state,
+        hold_reason: status.hold_reason,
+        resolution_code: i.resolution_code.clone(),
+        resolution_notes: i.resolution_notes.clone(),
+        allowed_transitions: status.state.next().to_vec(),
+        version: i.version,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+    }
+}
+
+fn etag(i: &Incident) -> String {
+    format!("\"{}\"", i.version)
+}
+
+fn respond(mut res: actix_web::HttpResponseBuilder, i: &Incident) -> HttpResponse {
+    res.insert_header(("ETag", etag(i))).json(out(i))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentIn {
+    #[schema(example = "Email is down for the finance team")]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// 1 (extensive) to 3 (minor).
+    pub impact: i64,
+    /// 1 (critical) to 3 (low).
+    pub urgency: i64,
+}
+
+fn level(v: &mut Validator, pointer: &str, raw: i64) -> Option<Level> {
+    let l = u8::try_from(raw).ok().and_then(Level::new);
+    if l.is_none() {
+        v.push(FieldError::new(
+            pointer,
+            "out_of_range",
+            "must be 1, 2 or 3",
+        ));
+    }
+    l
+}
+
+/// Loads an incident the caller may see (requesters: only their own).
+async fn visible(
+    state: &IncidentService,
+    tenant: Uuid,
+    p: &Principal,
+    id: Uuid,
+) -> Result<Incident, ApiError> {
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let found = incidents::find(&txn, tenant, id).await?;
+    txn.commit().await?;
+    found
+        .filter(|i| !requester_only(p) || i.caller_id == Some(p.subject))
+        .ok_or_else(|| ApiError::not_found("incident"))
+}
+
+/// Open an incident. Priority comes from the impact × urgency matrix.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "createIncident",
+    request_body = IncidentIn,
+    responses((status = 201, description = "Created", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:write"]))
+)]
+#[post("")]
+pub async fn create(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentWrite>,
+    body: Json<IncidentIn>,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::new();
+    let title = v.check(text("/title", &body.title, 200));
+    if body.description.chars().count() > 20_000 {
+        v.push(FieldError::new(
+            "/description",
+            "too_long",
+            "must be at most 20000 characters",
+        ));
+    } else if body
+        .description
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        v.push(FieldError::new(
+            "/description",
+            "invalid_characters",
+            "must not contain control characters",
+        ));
+    }
+    let impact = level(&mut v, "/impact", body.impact);
+    let urgency = level(&mut v, "/urgency", body.urgency);
+    v.finish()?;
+    let (Some(title), Some(impact), Some(urgency)) = (title, impact, urgency) else {
+        return Err(ApiError::internal("validated input missing"));
+    };
+    let priority = Matrix::default().priority(impact, urgency);
+    let tenant = auth.tenant_id();
+    let p = &auth.principal;
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let number = incidents::next_number(&txn, tenant).await?;
+    let now = crate::store::now();
+    let caller = (!p.is_client).then_some(p.subject);
+    let inc = incidents::insert(
+        &txn,
+        incident::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant),
+            number: Set(number),
+            title: Set(title),
+            description: Set(body.description.trim().to_string()),
+            caller_id: Set(caller),
+            impact: Set(impact.get() as i16),
+            urgency: Set(urgency.get() as i16),
+            priority: Set(priority.get() as i16),
+            state: Set(state_str(State::New)),
+            hold_reason: Set(None),
+            resolution_code: Set(None),
+            resolution_notes: Set(None),
+            created_by: Set(p.subject),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        },
+    )
+    .await?;
+    let event = events::incident::IncidentCreated {
+        incident_id: inc.id,
+        number: inc.number.clone(),
+        title: inc.title.clone(),
+        caller_id: inc.caller_id,
+        impact: impact.get(),
+        urgency: urgency.get(),
+        priority: priority.get(),
+        state: inc.state.clone(),
+    };
+    bus::outbox::append(&txn, tenant, inc.id, inc.version, &event).await?;
+    txn.commit().await?;
+    let mut res = HttpResponse::Created();
+    res.insert_header(("Location", format!("/api/v1/incidents/{}", inc.id)));
+    Ok(respond(res, &inc))
+}
+
+/// Read an incident.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "getIncident",
+    responses((status = 200, description = "OK", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:read"]))
+)]
+#[get("/{id}")]
+pub async fn get(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let inc = visible(&state, auth.tenant_id(), &auth.principal, *id).await?;
+    Ok(respond(HttpResponse::Ok(), &inc))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    /// A tenant id or slug within reach, or `*` for every customer (MSP roles).
+    pub tenant: Option<String>,
+    /// `new`, `in_progress`, `on_hold`, `resolved`, `closed` or `canceled`.
+    pub state: Option<String>,
+    /// 1–5.
+    pub priority: Option<i16>,
+}
+
+/// The queue: incidents of the acting tenant (`?tenant=*`: of every customer, MSP roles);
+/// requesters see their own.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "listIncidents",
+    params(ListQuery),
+    responses((status = 200, description = "OK", body = inline(Page<IncidentOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:read"]))
+)]
+#[get("")]
+pub async fn list(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentRead>,
+    query: web::Query<ListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .validate()?;
+    if let Some(s) = &query.state
+        && parse_state(s).is_none()
+    {
+        return Err(ApiError::bad_query(
+            "state",
+            "unknown_state",
+            format!("no state named {s:?}"),
+        ));
+    }
+    if let Some(p) = query.priority
+        && !(1..=5).contains(&p)
+    {
+        return Err(ApiError::bad_query(
+            "priority",
+            "out_of_range",
+            "priority is 1 to 5",
+        ));
+    }
+    let tenants = auth.list_scope(query.tenant.as_deref()).await?;
+    let filter = Filter {
+        state: query.state.clone(),
+        priority: query.priority,
+        caller: requester_only(&auth.principal).then_some(auth.principal.subject),
+    };
+    let txn = begin_scoped(&state.db, &tenants).await?;
+    let rows = incidents::list(&txn, &tenants, &filter, page.after, page.limit + 1).await?;
+    txn.commit().await?;
+    Ok(Page::from_rows(rows.iter().map(out).collect(), page.limit, |i| i.id).respond(&req))
+}
+
+fn transition_error(e: TransitionError) -> ApiError {
+    match e {
+        TransitionError::NotAllowed { from, to, allowed } => ApiError::conflict(
+            "transition_not_allowed",
+            format!(
+                "an incident cannot move from {} to {}",
+                state_str(from),
+                state_str(to)
+            ),
+        )
+        .with_extra(json!({"allowed": allowed})),
+        TransitionError::HoldReasonRequired => {
+            ApiError::field("/hold_reason", "required", e.to_string())
+        }
+        TransitionError::HoldReasonNotApplicable => {
+            ApiError::field("/hold_reason", "not_applicable", e.to_string())
+        }
+        TransitionError::ResolutionRequired(field) => {
+            ApiError::field(&format!("/{field}"), "required", e.to_string())
+        }
+        TransitionError::ResolutionNotApplicable => {
+            ApiError::field("/resolution_code", "not_applicable", e.to_string())
+        }
+    }
+}
+
+/// Applies a new status, publishes the state change, returns the updated incident.
+async fn move_to(
+    txn: &sea_orm::DatabaseTransaction,
+    inc: Incident,
+    next: &Status,
+) -> Result<Incident, ApiError> {
+    let from = inc.state.clone();
+    let updated = incidents::update(txn, inc, |a| {
+        a.state = Set(state_str(next.state));
+        a.hold_reason = Set(next.hold_reason.map(|h| {
+            serde_json::to_value(h)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        }));
+        a.resolution_code = Set(next.resolution.as_ref().map(|r| r.code.clone()));
+        a.resolution_notes = Set(next.resolution.as_ref().map(|r| r.notes.clone()));
+    })
+    .await?;
+    let event = events::incident::IncidentStateChanged {
+        incident_id: updated.id,
+        from,
+        to: updated.state.clone(),
+        hold_reason: updated.hold_reason.clone(),
+        resolution_code: updated.resolution_code.clone(),
+    };
+    bus::outbox::append(txn, updated.tenant_id, updated.id, updated.version, &event).await?;
+    Ok(updated)
+}
+
+/// Move an incident through its lifecycle. An illegal move answers 409 with the allowed ones;
+/// `If-Match` (the `ETag`) guards against lost updates (412).
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "transitionIncident",
+    request_body = Transition,
+    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses((status = 200, description = "OK", body = IncidentOut), (status = 409, description = "Not allowed from the current state", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:write"]))
+)]
+#[post("/{id}/transitions")]
+pub async fn transition(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentWrite>,
+    id: web::Path<Uuid>,
+    body: Json<Transition>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let p = &auth.principal;
+    if requester_only(p) && !matches!(body.to, State::Canceled | State::InProgress) {
+        return Err(ApiError::forbidden(
+            "requester_not_allowed",
+            "requesters may only cancel or reopen their incidents",
+        ));
+    }
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let inc = incidents::find(&txn, tenant, *id)
+        .await?
+        .filter(|i| !requester_only(p) || i.caller_id == Some(p.subject))
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    if let Some(expected) = req.headers().get("if-match").and_then(|v| v.to_str().ok())
+        && expected.trim() != etag(&inc)
+        && expected.trim() != "*"
+    {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the incident changed since you read it; read it again",
+        ));
+    }
+    let current = status_of(&inc);
+    if requester_only(p) && body.to == State::InProgress && current.state != State::Resolved {
+        return Err(ApiError::forbidden(
+            "requester_not_allowed",
+            "requesters may only reopen resolved incidents",
+        ));
+    }
+    let next = current.apply(&body).map_err(transition_error)?;
+    let updated = move_to(&txn, inc, &next).await?;
+    txn.commit().await?;
+    Ok(respond(HttpResponse::Ok(), &updated))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentIn {
+    pub body: String,
+    /// `public` (default; the caller sees it) or `internal` (a work note for agents).
+    #[serde(default = "public")]
+    pub visibility: Visibility,
+}
+
+fn public() -> Visibility {
+    Visibility::Public
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Public,
+    Internal,
+}
+
+impl Visibility {
+    fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CommentOut {
+    pub id: Uuid,
+    pub incident_id: Uuid,
+    pub author_id: Uuid,
+    pub visibility: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn comment_out(c: &Comment) -> CommentOut {
+    CommentOut {
+        id: c.id,
+        incident_id: c.incident_id,
+        author_id: c.author_id,
+        visibility: c.visibility.clone(),
+        body: c.body.clone(),
+        created_at: c.created_at,
+    }
+}
+
+/// Add a public comment or an internal work note. The caller's public comment ends
+/// "awaiting caller".
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "commentIncident",
+    request_body = CommentIn,
+    responses((status = 201, description = "Created", body = CommentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:write"]))
+)]
+#[post("/{id}/comments")]
+pub async fn comment(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentWrite>,
+    id: web::Path<Uuid>,
+    body: Json<CommentIn>,
+) -> Result<HttpResponse, ApiError> {
+    let p = &auth.principal;
+    let mut v = Validator::new();
+    if body.body.trim().is_empty() {
+        v.push(FieldError::new("/body", "required", "must not be empty"));
+    } else if body.body.chars().count() > 20_000 {
+        v.push(FieldError::new(
+            "/body",
+            "too_long",
+            "must be at most 20000 characters",
+        ));
+    } else if body
+        .body
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        v.push(FieldError::new(
+            "/body",
+            "invalid_characters",
+            "must not contain control characters",
+        ));
+    }
+    if requester_only(p) && body.visibility == Visibility::Internal {
+        v.push(FieldError::new(
+            "/visibility",
+            "not_allowed",
+            "requesters write public comments only",
+        ));
+    }
+    v.finish()?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let inc = incidents::find(&txn, tenant, *id)
+        .await?
+        .filter(|i| !requester_only(p) || i.caller_id == Some(p.subject))
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    let c = incidents::add_comment(
+        &txn,
+        &inc,
+        p.subject,
+        body.visibility.as_str(),
+        body.body.trim(),
+    )
+    .await?;
+    let event = events::incident::IncidentCommented {
+        incident_id: inc.id,
+        comment_id: c.id,
+        visibility: c.visibility.clone(),
+        body: (body.visibility == Visibility::Public).then(|| c.body.clone()),
+    };
+    let by_caller = inc.caller_id == Some(p.subject) && body.visibility == Visibility::Public;
+    let resumed = if by_caller {
+        status_of(&inc).on_caller_comment()
+    } else {
+        None
+    };
+    let inc = match resumed {
+        Some(next) => move_to(&txn, inc, &next).await?,
+        None => incidents::update(&txn, inc, |_| {}).await?,
+    };
+    bus::outbox::append(&txn, tenant, inc.id, inc.version, &event).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created().json(comment_out(&c)))
+}
+
+/// Comments of an incident, oldest first. Requesters never see internal work notes.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "listIncidentComments",
+    responses((status = 200, description = "OK", body = Vec<CommentOut>), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:read"]))
+)]
+#[get("/{id}/comments")]
+pub async fn comments(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let p = &auth.principal;
+    let tenant = auth.tenant_id();
+    let inc = visible(&state, tenant, p, *id).await?;
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let rows = incidents::comments(&txn, &inc, requester_only(p)).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(rows.iter().map(comment_out).collect::<Vec<_>>()))
+}

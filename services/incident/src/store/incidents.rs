@@ -1,0 +1,148 @@
+//! Incidents, their numbers and comments.
+use sea_orm::ConnectionTrait;
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{LockType, OnConflict},
+};
+use uuid::Uuid;
+
+use super::entities::{comment, counter, incident};
+
+pub use comment::Model as Comment;
+pub use incident::Model as Incident;
+
+/// Numbers start here per tenant: INC0001001.
+const FIRST_NUMBER: i64 = 1001;
+
+/// The tenant's next human number (gap-tolerant: a rolled-back create skips one).
+pub async fn next_number(txn: &DatabaseTransaction, tenant: Uuid) -> Result<String, DbErr> {
+    counter::Entity::insert(counter::ActiveModel {
+        tenant_id: Set(tenant),
+        next: Set(FIRST_NUMBER),
+    })
+    .on_conflict(
+        OnConflict::column(counter::Column::TenantId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    let mut q = counter::Entity::find_by_id(tenant);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        q = q.lock(LockType::Update);
+    }
+    let row = q
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("counter".into()))?;
+    let n = row.next;
+    let mut am: counter::ActiveModel = row.into();
+    am.next = Set(n + 1);
+    am.update(txn).await?;
+    Ok(format!("INC{n:07}"))
+}
+
+pub async fn insert(
+    txn: &DatabaseTransaction,
+    model: incident::ActiveModel,
+) -> Result<Incident, DbErr> {
+    model.insert(txn).await
+}
+
+pub async fn find(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<Incident>, DbErr> {
+    incident::Entity::find_by_id(id)
+        .filter(incident::Column::TenantId.eq(tenant))
+        .one(txn)
+        .await
+}
+
+/// Filters of the incident list.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub state: Option<String>,
+    pub priority: Option<i16>,
+    /// Only incidents of this caller (a requester's own view).
+    pub caller: Option<Uuid>,
+}
+
+pub async fn list(
+    txn: &DatabaseTransaction,
+    tenants: &[Uuid],
+    filter: &Filter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Incident>, DbErr> {
+    let mut q =
+        incident::Entity::find().filter(incident::Column::TenantId.is_in(tenants.iter().copied()));
+    if let Some(s) = &filter.state {
+        q = q.filter(incident::Column::State.eq(s.clone()));
+    }
+    if let Some(p) = filter.priority {
+        q = q.filter(incident::Column::Priority.eq(p));
+    }
+    if let Some(c) = filter.caller {
+        q = q.filter(incident::Column::CallerId.eq(c));
+    }
+    if let Some(a) = after {
+        q = q.filter(incident::Column::Id.gt(a));
+    }
+    q.order_by_asc(incident::Column::Id)
+        .limit(limit)
+        .all(txn)
+        .await
+}
+
+pub async fn update(
+    txn: &DatabaseTransaction,
+    inc: Incident,
+    change: impl FnOnce(&mut incident::ActiveModel),
+) -> Result<Incident, DbErr> {
+    let version = inc.version;
+    let mut am: incident::ActiveModel = inc.into();
+    change(&mut am);
+    am.version = Set(version + 1);
+    am.updated_at = Set(super::now());
+    am.update(txn).await
+}
+
+pub async fn add_comment(
+    txn: &DatabaseTransaction,
+    inc: &Incident,
+    author: Uuid,
+    visibility: &str,
+    body: &str,
+) -> Result<Comment, DbErr> {
+    comment::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(inc.tenant_id),
+        incident_id: Set(inc.id),
+        author_id: Set(author),
+        visibility: Set(visibility.to_string()),
+        body: Set(body.to_string()),
+        created_at: Set(super::now()),
+    }
+    .insert(txn)
+    .await
+}
+
+/// Comments of an incident, oldest first; `public_only` hides internal work notes.
+pub async fn comments(
+    txn: &DatabaseTransaction,
+    inc: &Incident,
+    public_only: bool,
+) -> Result<Vec<Comment>, DbErr> {
+    let mut q = comment::Entity::find()
+        .filter(comment::Column::TenantId.eq(inc.tenant_id))
+        .filter(comment::Column::IncidentId.eq(inc.id));
+    if public_only {
+        q = q.filter(comment::Column::Visibility.eq("public"));
+    }
+    q.order_by_asc(comment::Column::Id).all(txn).await
+}

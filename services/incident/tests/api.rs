@@ -1,0 +1,420 @@
+//! Incidents over HTTP on PostgreSQL: lifecycle, numbers, priority, comments and work notes,
+//! tenant isolation.
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use testkit::{TestApp, app, json, reqwest::Method};
+
+/// Waits until the incident service learned the demo tenants from identity's events.
+async fn ready(app: &TestApp, token: &str) {
+    for _ in 0..100 {
+        if app.get("/api/v1/incidents", token).await.status.as_u16() == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the incident service never learned the tenant");
+}
+
+fn s(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn agents_open_numbered_incidents_with_matrix_priority() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let r = app.post("/api/v1/incidents", &agent, json!({"title": "VPN down", "description": "All remote staff", "impact": 1, "urgency": 2})).await;
+    let body = r.expect(201).clone();
+    assert_eq!(body["number"], "INC0001001");
+    assert_eq!(body["priority"], 2);
+    assert_eq!(body["state"], "new");
+    assert_eq!(
+        body["allowed_transitions"],
+        json!(["in_progress", "on_hold", "resolved", "canceled"])
+    );
+    assert_eq!(
+        r.headers.get("etag").and_then(|v| v.to_str().ok()),
+        Some("\"1\"")
+    );
+    let second = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "Printer", "impact": 3, "urgency": 3}),
+        )
+        .await;
+    assert_eq!(second.expect(201)["number"], "INC0001002");
+    assert_eq!(second.body["priority"], 5);
+    // Numbers are per tenant.
+    let other = app.token("agent@initech.demo.test").await;
+    ready(&app, &other).await;
+    let theirs = app
+        .post(
+            "/api/v1/incidents",
+            &other,
+            json!({"title": "Laptop", "impact": 2, "urgency": 2}),
+        )
+        .await;
+    assert_eq!(theirs.expect(201)["number"], "INC0001001");
+    let got = app
+        .get(&format!("/api/v1/incidents/{}", s(&body["id"])), &agent)
+        .await;
+    assert_eq!(got.expect(200)["title"], "VPN down");
+}
+
+#[tokio::test]
+async fn bad_input_names_every_field_and_writes_nothing() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": " ", "impact": 0, "urgency": 4}),
+        )
+        .await;
+    let mut pointers: Vec<String> = r.expect(422)["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| s(&e["pointer"])).collect())
+        .unwrap_or_default();
+    pointers.sort();
+    assert_eq!(pointers, vec!["/impact", "/title", "/urgency"]);
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "x", "impact": "high", "urgency": 1}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["pointer"], "/impact");
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "x", "impact": 1, "urgency": 1, "state": "closed"}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["code"], "unknown_field");
+    assert_eq!(
+        app.get("/api/v1/incidents", &agent).await.expect(200)["items"],
+        json!([])
+    );
+    app.get("/api/v1/incidents?state=bogus", &agent)
+        .await
+        .expect(400);
+    app.get("/api/v1/incidents?priority=9", &agent)
+        .await
+        .expect(400);
+    app.get("/api/v1/incidents/not-a-uuid", &agent)
+        .await
+        .expect(404);
+}
+
+#[tokio::test]
+async fn the_lifecycle_refuses_illegal_moves_and_lost_updates() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let id = s(&app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "Mail", "impact": 2, "urgency": 2}),
+        )
+        .await
+        .body["id"]);
+    let path = format!("/api/v1/incidents/{id}/transitions");
+    let r = app.post(&path, &agent, json!({"to": "closed"})).await;
+    assert_eq!(r.expect(409)["code"], "transition_not_allowed");
+    assert_eq!(
+        r.body["extra"]["allowed"],
+        json!(["in_progress", "on_hold", "resolved", "canceled"])
+    );
+    assert_eq!(
+        app.post(&path, &agent, json!({"to": "on_hold"}))
+            .await
+            .expect(422)["errors"][0]["pointer"],
+        "/hold_reason"
+    );
+    assert_eq!(
+        app.post(&path, &agent, json!({"to": "sideways"}))
+            .await
+            .expect(422)["errors"][0]["pointer"],
+        "/to"
+    );
+    let r = app
+        .post(
+            &path,
+            &agent,
+            json!({"to": "on_hold", "hold_reason": "awaiting_vendor"}),
+        )
+        .await;
+    assert_eq!(r.expect(200)["hold_reason"], "awaiting_vendor");
+    let stale = app
+        .call(
+            Method::POST,
+            &path,
+            Some(&agent),
+            Some(json!({"to": "in_progress"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(stale.expect(412)["code"], "precondition_failed");
+    let ok = app
+        .call(
+            Method::POST,
+            &path,
+            Some(&agent),
+            Some(json!({"to": "in_progress"})),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    assert_eq!(ok.expect(200)["state"], "in_progress");
+    assert_eq!(
+        app.post(
+            &path,
+            &agent,
+            json!({"to": "resolved", "resolution_code": "fixed"})
+        )
+        .await
+        .expect(422)["errors"][0]["pointer"],
+        "/resolution_notes"
+    );
+    let resolved = app.post(&path, &agent, json!({"to": "resolved", "resolution_code": "fixed", "resolution_notes": "Replaced the certificate"})).await;
+    assert_eq!(resolved.expect(200)["resolution_code"], "fixed");
+    let closed = app.post(&path, &agent, json!({"to": "closed"})).await;
+    assert_eq!(closed.expect(200)["allowed_transitions"], json!([]));
+    assert_eq!(closed.body["resolution_notes"], "Replaced the certificate");
+    let after = app.post(&path, &agent, json!({"to": "in_progress"})).await;
+    assert_eq!(after.expect(409)["extra"]["allowed"], json!([]));
+}
+
+#[tokio::test]
+async fn requesters_see_their_own_incidents_and_never_a_work_note() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    let requester = app.token("requester@globex.demo.test").await;
+    ready(&app, &requester).await;
+    let mine = app
+        .post(
+            "/api/v1/incidents",
+            &requester,
+            json!({"title": "Cannot log in", "impact": 3, "urgency": 2}),
+        )
+        .await;
+    let id = s(&mine.expect(201)["id"]);
+    let others = s(&app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "Internal", "impact": 3, "urgency": 3}),
+        )
+        .await
+        .body["id"]);
+    app.get(&format!("/api/v1/incidents/{others}"), &requester)
+        .await
+        .expect(404);
+    let list = app.get("/api/v1/incidents", &requester).await;
+    assert_eq!(list.expect(200)["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        app.get("/api/v1/incidents", &agent).await.expect(200)["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+
+    let comments = format!("/api/v1/incidents/{id}/comments");
+    app.post(
+        &comments,
+        &agent,
+        json!({"body": "Looks like the SSO cert", "visibility": "internal"}),
+    )
+    .await
+    .expect(201);
+    app.post(&comments, &agent, json!({"body": "We are on it"}))
+        .await
+        .expect(201);
+    let seen = app.get(&comments, &requester).await;
+    let bodies: Vec<String> = seen
+        .expect(200)
+        .as_array()
+        .map(|a| a.iter().map(|c| s(&c["body"])).collect())
+        .unwrap_or_default();
+    assert_eq!(bodies, vec!["We are on it"]);
+    assert_eq!(
+        app.get(&comments, &agent)
+            .await
+            .expect(200)
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    let internal = app
+        .post(
+            &comments,
+            &requester,
+            json!({"body": "secret", "visibility": "internal"}),
+        )
+        .await;
+    assert_eq!(internal.expect(422)["errors"][0]["pointer"], "/visibility");
+    // No event a requester could read carries the work note.
+    let su = app.superuser().await;
+    let rows = su
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT envelope FROM incident.outbox",
+        ))
+        .await
+        .unwrap_or_default();
+    let all: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "envelope").ok())
+        .collect();
+    assert!(
+        all.iter()
+            .any(|e| e.contains("\"visibility\":\"internal\""))
+    );
+    assert!(
+        !all.iter().any(|e| e.contains("SSO cert")),
+        "a work note leaked into an event"
+    );
+
+    // Awaiting caller ends with the caller's comment.
+    let path = format!("/api/v1/incidents/{id}/transitions");
+    app.post(
+        &path,
+        &agent,
+        json!({"to": "on_hold", "hold_reason": "awaiting_caller"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &comments,
+        &requester,
+        json!({"body": "Tried again, still failing"}),
+    )
+    .await
+    .expect(201);
+    let now = app.get(&format!("/api/v1/incidents/{id}"), &agent).await;
+    assert_eq!(now.expect(200)["state"], "in_progress");
+    assert!(now.body["hold_reason"].is_null());
+    // Requesters may cancel or reopen, not work the incident.
+    assert_eq!(
+        app.post(
+            &path,
+            &requester,
+            json!({"to": "resolved", "resolution_code": "x", "resolution_notes": "y"})
+        )
+        .await
+        .expect(403)["code"],
+        "requester_not_allowed"
+    );
+    app.post(&path, &requester, json!({"to": "canceled"}))
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn another_tenants_incidents_are_404_and_msps_see_their_customers() {
+    let app = app!();
+    let globex = app.token("agent@globex.demo.test").await;
+    let initech = app.token("agent@initech.demo.test").await;
+    ready(&app, &globex).await;
+    ready(&app, &initech).await;
+    let theirs = s(&app
+        .post(
+            "/api/v1/incidents",
+            &initech,
+            json!({"title": "Theirs", "impact": 1, "urgency": 1}),
+        )
+        .await
+        .body["id"]);
+    app.post(
+        "/api/v1/incidents",
+        &globex,
+        json!({"title": "Ours", "impact": 2, "urgency": 2}),
+    )
+    .await
+    .expect(201);
+    for (method, path, body) in [
+        (Method::GET, format!("/api/v1/incidents/{theirs}"), None),
+        (
+            Method::POST,
+            format!("/api/v1/incidents/{theirs}/transitions"),
+            Some(json!({"to": "in_progress"})),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/incidents/{theirs}/comments"),
+            Some(json!({"body": "hi"})),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/incidents/{theirs}/comments"),
+            None,
+        ),
+    ] {
+        let r = app
+            .call(method.clone(), &path, Some(&globex), body, &[])
+            .await;
+        assert_eq!(r.status.as_u16(), 404, "{method} {path}");
+    }
+    let list = app.get("/api/v1/incidents?limit=200", &globex).await;
+    let titles: Vec<String> = list.expect(200)["items"]
+        .as_array()
+        .map(|a| a.iter().map(|i| s(&i["title"])).collect())
+        .unwrap_or_default();
+    assert_eq!(titles, vec!["Ours"]);
+    app.get("/api/v1/incidents?tenant=initech", &globex)
+        .await
+        .expect(400);
+    let msp = app.token("msp-agent@demo.test").await;
+    ready(&app, &msp).await;
+    let queue = app.get("/api/v1/incidents?tenant=*&limit=200", &msp).await;
+    assert_eq!(queue.expect(200)["items"].as_array().map(Vec::len), Some(2));
+    let one = app
+        .call(
+            Method::GET,
+            "/api/v1/incidents",
+            Some(&msp),
+            None,
+            &[("x-tenant", "initech")],
+        )
+        .await;
+    assert_eq!(one.expect(200)["items"][0]["title"], "Theirs");
+    let requester = app.token("approver@globex.demo.test").await;
+    app.post(
+        "/api/v1/incidents",
+        &requester,
+        json!({"title": "x", "impact": 1, "urgency": 1}),
+    )
+    .await
+    .expect(403);
+}
+
+#[tokio::test]
+async fn incident_tables_enforce_row_level_security() {
+    let app = app!();
+    app.token("agent@globex.demo.test").await;
+    let su = app.superuser().await;
+    let rows = su
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity AS forced FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'incident' AND c.relkind = 'r' \
+             AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)",
+        ))
+        .await
+        .unwrap_or_default();
+    assert!(rows.len() >= 4, "incidents, counters, comments, outbox");
+    for r in rows {
+        let name: String = r.try_get("", "relname").unwrap_or_default();
+        assert!(
+            r.try_get::<bool>("", "forced").unwrap_or(false),
+            "{name} lacks forced RLS"
+        );
+    }
+}
