@@ -57,3 +57,13 @@ pub struct IncidentCommented {
     pub body: Option<String>,
 }
 event!(IncidentCommented, "incident", "commented", 1);
+
+/// An incident's assignment group or assignee changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentAssigned {
+    pub incident_id: Uuid,
+    pub assignment_group_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+}
+event!(IncidentAssigned, "incident", "assigned", 1);

@@ -42,5 +42,6 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<IncidentCreated>(&mut failures);
     check::<IncidentStateChanged>(&mut failures);
     check::<IncidentCommented>(&mut failures);
+    check::<IncidentAssigned>(&mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

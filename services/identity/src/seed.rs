@@ -234,10 +234,19 @@ pub async fn seed_demo(
         let existing = groups::list(&txn, &[customer.id], None, 10).await?;
         let desk = match existing.into_iter().find(|g| g.name == "Service Desk") {
             Some(g) => g,
-            None => groups::insert(&txn, customer.id, "Service Desk", "First-line support").await?,
+            None => {
+                let g =
+                    groups::insert(&txn, customer.id, "Service Desk", "First-line support").await?;
+                crate::events::group_created(&txn, &g).await?;
+                g
+            }
         };
-        if let Some(agent) = agent {
-            groups::add_member(&txn, customer.id, desk.id, agent).await?;
+        if let Some(agent) = agent
+            && groups::add_member(&txn, customer.id, desk.id, agent).await?
+        {
+            let desk = groups::touch(&txn, desk).await?;
+            let members = groups::members(&txn, customer.id, desk.id).await?;
+            crate::events::group_members_changed(&txn, &desk, members).await?;
         }
         txn.commit().await?;
     }

@@ -62,35 +62,43 @@ impl IncidentService {
         })
     }
 
-    /// The consumer that keeps the tenant directory from identity's events.
-    pub fn directory_consumer(&self) -> Arc<ConsumerRunner> {
-        let handler = DirectoryUpdates {
-            inner: directory::TenantDirectoryProjection { consumer: CONSUMER },
+    /// The consumer of identity's events: the tenant tree, users and groups.
+    pub fn identity_consumer(&self) -> Arc<ConsumerRunner> {
+        let handler = IdentityEvents {
+            tenants: directory::TenantDirectoryProjection { consumer: CONSUMER },
             cache: self.directory.clone(),
         };
         Arc::new(ConsumerRunner::new(self.db.clone(), Arc::new(handler)))
     }
 }
 
-/// The projection, forgetting cached answers after each change so a new or suspended tenant
-/// is seen at once.
-struct DirectoryUpdates {
-    inner: directory::TenantDirectoryProjection,
+/// Identity's events as this service needs them. After a tenant change the directory cache is
+/// dropped, so a new or suspended tenant is seen at once.
+struct IdentityEvents {
+    tenants: directory::TenantDirectoryProjection,
     cache: Arc<CachedDirectory>,
 }
 
 #[async_trait]
-impl Handler for DirectoryUpdates {
+impl Handler for IdentityEvents {
     fn consumer(&self) -> &'static str {
-        self.inner.consumer()
+        CONSUMER
     }
     fn bindings(&self) -> Vec<String> {
-        self.inner.bindings()
+        vec![
+            "identity.tenant.*".into(),
+            "identity.user.*".into(),
+            "identity.group.*".into(),
+        ]
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        self.inner.handle(txn, env).await?;
-        self.cache.invalidate();
-        Ok(())
+        if env.event_type.starts_with("itsm.identity.tenant.") {
+            self.tenants.handle(txn, env).await?;
+            self.cache.invalidate();
+            Ok(())
+        } else {
+            store::people::apply(txn, env).await
+        }
     }
 }
 
@@ -117,7 +125,8 @@ pub fn api(cfg: &mut ServiceConfig) {
             .service(routes::get)
             .service(routes::transition)
             .service(routes::comment)
-            .service(routes::comments),
+            .service(routes::comments)
+            .service(routes::assign),
     );
 }
 
@@ -134,7 +143,8 @@ pub fn configure(state: web::Data<IncidentService>) -> platform::http::Register 
                 .service(routes::get)
                 .service(routes::transition)
                 .service(routes::comment)
-                .service(routes::comments),
+                .service(routes::comments)
+                .service(routes::assign),
         );
     })
 }

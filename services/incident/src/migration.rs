@@ -8,7 +8,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Incidents)]
+        vec![Box::new(M0001Incidents), Box::new(M0002People)]
     }
 }
 
@@ -106,6 +106,63 @@ impl MigrationTrait for M0001Incidents {
         if m.get_database_backend() == DbBackend::Postgres {
             let by_tenant = tenant_predicate("tenant_id");
             for table in ["incidents", "incident_counters", "incident_comments"] {
+                for sql in rls_ddl(table, &by_tenant) {
+                    m.get_connection().execute_unprepared(&sql).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Identity's users and groups as this service knows them (from events), and assignment.
+struct M0002People;
+
+impl MigrationName for M0002People {
+    fn name(&self) -> &str {
+        "m20261125_000002_people"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002People {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("directory_users")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("display_name", 200))
+                .col(string_len("status", 16))
+                .col(big_integer("version"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("directory_groups")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("name", 200))
+                .col(json("members"))
+                .col(big_integer("version"))
+                .take(),
+        )
+        .await?;
+        for col in ["assignment_group_id", "assignee_id"] {
+            m.alter_table(
+                Table::alter()
+                    .table("incidents")
+                    .add_column(uuid_null(col))
+                    .take(),
+            )
+            .await?;
+        }
+        if m.get_database_backend() == DbBackend::Postgres {
+            let by_tenant = tenant_predicate("tenant_id");
+            for table in ["directory_users", "directory_groups"] {
                 for sql in rls_ddl(table, &by_tenant) {
                     m.get_connection().execute_unprepared(&sql).await?;
                 }

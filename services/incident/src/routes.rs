@@ -28,6 +28,7 @@ use crate::{
     store::{
         entities::incident,
         incidents::{self, Comment, Filter, Incident},
+        people,
     },
 };
 
@@ -80,6 +81,8 @@ pub struct IncidentOut {
     pub hold_reason: Option<HoldReason>,
     pub resolution_code: Option<String>,
     pub resolution_notes: Option<String>,
+    pub assignment_group_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
     /// The states this incident may move to next.
     pub allowed_transitions: Vec<State>,
     /// Optimistic-concurrency version (also the `ETag`).
@@ -104,6 +107,8 @@ fn out(i: &Incident) -> IncidentOut {
         hold_reason: status.hold_reason,
         resolution_code: i.resolution_code.clone(),
         resolution_notes: i.resolution_notes.clone(),
+        assignment_group_id: i.assignment_group_id,
+        assignee_id: i.assignee_id,
         allowed_transitions: status.state.next().to_vec(),
         version: i.version,
         created_at: i.created_at,
@@ -130,6 +135,64 @@ pub struct IncidentIn {
     pub impact: i64,
     /// 1 (critical) to 3 (low).
     pub urgency: i64,
+    /// The affected user (agents; defaults to whoever opens the incident).
+    pub caller_id: Option<Uuid>,
+    pub assignment_group_id: Option<Uuid>,
+    /// Must be a member of the assignment group.
+    pub assignee_id: Option<Uuid>,
+}
+
+/// Checks references against identity's projected users and groups. An id that does not
+/// exist and an id of another tenant get the same answer (no existence oracle).
+async fn check_references(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant: Uuid,
+    caller: Option<Uuid>,
+    group: Option<Uuid>,
+    assignee: Option<Uuid>,
+) -> Result<Vec<FieldError>, ApiError> {
+    let mut errors = Vec::new();
+    let unknown = |pointer: &str, what: &str| {
+        FieldError::new(
+            pointer,
+            "unknown_reference",
+            format!("no such {what} in this tenant"),
+        )
+    };
+    if let Some(c) = caller
+        && !people::active_user(txn, tenant, c).await?
+    {
+        errors.push(unknown("/caller_id", "active user"));
+    }
+    let members = match group {
+        Some(g) => {
+            let m = people::group_members(txn, tenant, g).await?;
+            if m.is_none() {
+                errors.push(unknown("/assignment_group_id", "group"));
+            }
+            m
+        }
+        None => None,
+    };
+    if let Some(a) = assignee {
+        match (group, &members) {
+            (None, _) => errors.push(FieldError::new(
+                "/assignee_id",
+                "group_required",
+                "assign a group together with its member",
+            )),
+            (Some(_), Some(m)) if !m.contains(&a) => errors.push(FieldError::new(
+                "/assignee_id",
+                "not_in_group",
+                "the assignee must be a member of the assignment group",
+            )),
+            (Some(_), Some(_)) if !people::active_user(txn, tenant, a).await? => {
+                errors.push(unknown("/assignee_id", "active user"))
+            }
+            _ => {}
+        }
+    }
+    Ok(errors)
 }
 
 fn level(v: &mut Validator, pointer: &str, raw: i64) -> Option<Level> {
@@ -194,6 +257,24 @@ pub async fn create(
     }
     let impact = level(&mut v, "/impact", body.impact);
     let urgency = level(&mut v, "/urgency", body.urgency);
+    if requester_only(&auth.principal) {
+        for (pointer, given) in [
+            (
+                "/caller_id",
+                body.caller_id.is_some_and(|c| c != auth.principal.subject),
+            ),
+            ("/assignment_group_id", body.assignment_group_id.is_some()),
+            ("/assignee_id", body.assignee_id.is_some()),
+        ] {
+            if given {
+                v.push(FieldError::new(
+                    pointer,
+                    "not_allowed",
+                    "requesters open incidents for themselves, unassigned",
+                ));
+            }
+        }
+    }
     v.finish()?;
     let (Some(title), Some(impact), Some(urgency)) = (title, impact, urgency) else {
         return Err(ApiError::internal("validated input missing"));
@@ -202,9 +283,20 @@ pub async fn create(
     let tenant = auth.tenant_id();
     let p = &auth.principal;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let caller = body.caller_id.or((!p.is_client).then_some(p.subject));
+    let problems = check_references(
+        &txn,
+        tenant,
+        body.caller_id,
+        body.assignment_group_id,
+        body.assignee_id,
+    )
+    .await?;
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
     let number = incidents::next_number(&txn, tenant).await?;
     let now = crate::store::now();
-    let caller = (!p.is_client).then_some(p.subject);
     let inc = incidents::insert(
         &txn,
         incident::ActiveModel {
@@ -222,6 +314,8 @@ pub async fn create(
             resolution_code: Set(None),
             resolution_notes: Set(None),
             created_by: Set(p.subject),
+            assignment_group_id: Set(body.assignment_group_id),
+            assignee_id: Set(body.assignee_id),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -586,4 +680,65 @@ pub async fn comments(
     let rows = incidents::comments(&txn, &inc, requester_only(p)).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(rows.iter().map(comment_out).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentIn {
+    /// `null` leaves the incident unassigned.
+    pub assignment_group_id: Option<Uuid>,
+    /// Must be a member of the group; `null` assigns the group only.
+    pub assignee_id: Option<Uuid>,
+}
+
+/// Assign an incident to a group and, optionally, one of its members.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "assignIncident",
+    request_body = AssignmentIn,
+    responses((status = 200, description = "OK", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:write"]))
+)]
+#[post("/{id}/assignment")]
+pub async fn assign(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentWrite>,
+    id: web::Path<Uuid>,
+    body: Json<AssignmentIn>,
+) -> Result<HttpResponse, ApiError> {
+    if requester_only(&auth.principal) {
+        return Err(ApiError::forbidden(
+            "requester_not_allowed",
+            "requesters cannot assign incidents",
+        ));
+    }
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let inc = incidents::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    let problems = check_references(
+        &txn,
+        tenant,
+        None,
+        body.assignment_group_id,
+        body.assignee_id,
+    )
+    .await?;
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
+    let updated = incidents::update(&txn, inc, |a| {
+        a.assignment_group_id = Set(body.assignment_group_id);
+        a.assignee_id = Set(body.assignee_id);
+    })
+    .await?;
+    let event = events::incident::IncidentAssigned {
+        incident_id: updated.id,
+        assignment_group_id: updated.assignment_group_id,
+        assignee_id: updated.assignee_id,
+    };
+    bus::outbox::append(&txn, tenant, updated.id, updated.version, &event).await?;
+    txn.commit().await?;
+    Ok(respond(HttpResponse::Ok(), &updated))
 }

@@ -418,3 +418,122 @@ async fn incident_tables_enforce_row_level_security() {
         );
     }
 }
+
+/// Retries `post` while the incident service has not yet learned identity's users and groups
+/// (events are asynchronous); returns the last response.
+async fn eventually_created(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+    want: u16,
+) -> testkit::Res {
+    let mut last = app.post(path, token, body.clone()).await;
+    for _ in 0..100 {
+        if last.status.as_u16() == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        last = app.post(path, token, body.clone()).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn assignment_is_validated_against_identitys_groups_and_users() {
+    let app = app!();
+    let admin = app.token("admin@globex.demo.test").await;
+    let agent = app.token("agent@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let desk = app.get("/api/v1/groups", &admin).await.body["items"][0].clone();
+    let (desk_id, agent_id) = (s(&desk["id"]), s(&desk["members"][0]));
+    let requester_id = s(&app
+        .get(
+            "/api/v1/users/me",
+            &app.token("requester@globex.demo.test").await,
+        )
+        .await
+        .body["id"]);
+    let body = json!({"title": "Disk full", "impact": 2, "urgency": 1, "caller_id": requester_id, "assignment_group_id": desk_id, "assignee_id": agent_id});
+    let created = eventually_created(&app, &agent, "/api/v1/incidents", body, 201).await;
+    let created = created.expect(201).clone();
+    assert_eq!(created["assignee_id"], agent_id.as_str());
+    assert_eq!(created["caller_id"], requester_id.as_str());
+    // The requester now sees it as theirs.
+    let requester = app.token("requester@globex.demo.test").await;
+    app.get(
+        &format!("/api/v1/incidents/{}", s(&created["id"])),
+        &requester,
+    )
+    .await
+    .expect(200);
+
+    // An assignee outside the group, a group or caller of another tenant, a random id: 422,
+    // the same answer for foreign and unknown ids.
+    let initech_admin = app.token("admin@initech.demo.test").await;
+    let foreign_group = s(&app.get("/api/v1/groups", &initech_admin).await.body["items"][0]["id"]);
+    let foreign_user = s(&app
+        .get(
+            "/api/v1/users/me",
+            &app.token("agent@initech.demo.test").await,
+        )
+        .await
+        .body["id"]);
+    let path = format!("/api/v1/incidents/{}/assignment", s(&created["id"]));
+    let r = app
+        .post(
+            &path,
+            &agent,
+            json!({"assignment_group_id": desk_id, "assignee_id": requester_id}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["code"], "not_in_group");
+    let foreign = app
+        .post(
+            &path,
+            &agent,
+            json!({"assignment_group_id": foreign_group, "assignee_id": null}),
+        )
+        .await;
+    let random = app.post(&path, &agent, json!({"assignment_group_id": "01900000-0000-7000-8000-000000000000", "assignee_id": null})).await;
+    assert_eq!(foreign.expect(422)["errors"], random.expect(422)["errors"]);
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "x", "impact": 1, "urgency": 1, "caller_id": foreign_user}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["pointer"], "/caller_id");
+    let r = app
+        .post(
+            &path,
+            &agent,
+            json!({"assignment_group_id": null, "assignee_id": agent_id}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["code"], "group_required");
+    let ok = app
+        .post(
+            &path,
+            &agent,
+            json!({"assignment_group_id": desk_id, "assignee_id": null}),
+        )
+        .await;
+    assert!(ok.expect(200)["assignee_id"].is_null());
+    app.post(
+        &path,
+        &requester,
+        json!({"assignment_group_id": desk_id, "assignee_id": null}),
+    )
+    .await
+    .expect(403);
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &requester,
+            json!({"title": "x", "impact": 1, "urgency": 1, "assignment_group_id": desk_id}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["code"], "not_allowed");
+}

@@ -138,7 +138,7 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
         );
         health = health.with(Arc::new(DbReadiness(incident.db.clone())));
         bus.producers.push(("incident", incident.db.clone()));
-        bus.consumers.push(incident.directory_consumer());
+        bus.consumers.push(incident.identity_consumer());
         registers.push(incident::configure(incident.clone()));
         Some(incident)
     } else {

@@ -2,6 +2,7 @@
 //! tenant itself too.
 pub mod entities;
 pub mod incidents;
+pub mod people;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

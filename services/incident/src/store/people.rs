@@ -1,0 +1,160 @@
+//! Identity's users and groups, projected from its events, for validating callers, groups and
+//! assignees without calling identity.
+use bus::{Envelope, HandlerError};
+use events::{
+    Event,
+    identity::{GroupCreated, GroupMembersChanged, UserCreated, UserRolesChanged, UserUpdated},
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter,
+};
+use uuid::Uuid;
+
+use super::entities::{directory_group as group, directory_user as user};
+
+/// Applies one of identity's user or group events; older versions change nothing.
+pub async fn apply(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+    let t = env.event_type.as_str();
+    let tenant = env.tenantid;
+    let v = env.aggregateversion;
+    if t == UserCreated::event_type() {
+        let e: UserCreated = env.payload()?;
+        upsert_user(
+            txn,
+            tenant,
+            e.user_id,
+            v,
+            Some(e.display_name),
+            Some(e.status),
+        )
+        .await?;
+    } else if t == UserUpdated::event_type() {
+        let e: UserUpdated = env.payload()?;
+        upsert_user(
+            txn,
+            tenant,
+            e.user_id,
+            v,
+            Some(e.display_name),
+            Some(e.status),
+        )
+        .await?;
+    } else if t == UserRolesChanged::event_type() {
+        // Roles do not matter for assignment here; the version still moves on.
+        let e: UserRolesChanged = env.payload()?;
+        upsert_user(txn, tenant, e.user_id, v, None, None).await?;
+    } else if t == GroupCreated::event_type() {
+        let e: GroupCreated = env.payload()?;
+        upsert_group(txn, tenant, e.group_id, v, Some(e.name), None).await?;
+    } else if t == GroupMembersChanged::event_type() {
+        let e: GroupMembersChanged = env.payload()?;
+        upsert_group(txn, tenant, e.group_id, v, None, Some(e.members)).await?;
+    } else {
+        return Err(HandlerError::UnknownType(env.event_type.clone()));
+    }
+    Ok(())
+}
+
+async fn upsert_user(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+    version: i64,
+    name: Option<String>,
+    status: Option<String>,
+) -> Result<(), DbErr> {
+    match user::Entity::find_by_id(id)
+        .filter(user::Column::TenantId.eq(tenant))
+        .one(txn)
+        .await?
+    {
+        Some(existing) if existing.version >= version => {}
+        Some(existing) => {
+            let mut am: user::ActiveModel = existing.into();
+            if let Some(n) = name {
+                am.display_name = Set(n);
+            }
+            if let Some(s) = status {
+                am.status = Set(s);
+            }
+            am.version = Set(version);
+            am.update(txn).await?;
+        }
+        None => {
+            user::ActiveModel {
+                id: Set(id),
+                tenant_id: Set(tenant),
+                display_name: Set(name.unwrap_or_default()),
+                status: Set(status.unwrap_or_else(|| "active".into())),
+                version: Set(version),
+            }
+            .insert(txn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn upsert_group(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+    version: i64,
+    name: Option<String>,
+    members: Option<Vec<Uuid>>,
+) -> Result<(), DbErr> {
+    let members = members.map(|m| serde_json::json!(m));
+    match group::Entity::find_by_id(id)
+        .filter(group::Column::TenantId.eq(tenant))
+        .one(txn)
+        .await?
+    {
+        Some(existing) if existing.version >= version => {}
+        Some(existing) => {
+            let mut am: group::ActiveModel = existing.into();
+            if let Some(n) = name {
+                am.name = Set(n);
+            }
+            if let Some(m) = members {
+                am.members = Set(m);
+            }
+            am.version = Set(version);
+            am.update(txn).await?;
+        }
+        None => {
+            group::ActiveModel {
+                id: Set(id),
+                tenant_id: Set(tenant),
+                name: Set(name.unwrap_or_default()),
+                members: Set(members.unwrap_or_else(|| serde_json::json!([]))),
+                version: Set(version),
+            }
+            .insert(txn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// An active user of `tenant`.
+pub async fn active_user(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<bool, DbErr> {
+    Ok(user::Entity::find_by_id(id)
+        .filter(user::Column::TenantId.eq(tenant))
+        .one(txn)
+        .await?
+        .is_some_and(|u| u.status != "deactivated"))
+}
+
+/// The members of a group of `tenant`, if it exists.
+pub async fn group_members(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<Vec<Uuid>>, DbErr> {
+    Ok(group::Entity::find_by_id(id)
+        .filter(group::Column::TenantId.eq(tenant))
+        .one(txn)
+        .await?
+        .map(|g| serde_json::from_value(g.members).unwrap_or_default()))
+}
