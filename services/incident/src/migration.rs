@@ -8,7 +8,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Incidents), Box::new(M0002People)]
+        vec![
+            Box::new(M0001Incidents),
+            Box::new(M0002People),
+            Box::new(M0003Search),
+        ]
     }
 }
 
@@ -166,6 +170,34 @@ impl MigrationTrait for M0002People {
                 for sql in rls_ddl(table, &by_tenant) {
                     m.get_connection().execute_unprepared(&sql).await?;
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Full-text search (PostgreSQL): a generated `tsvector` over title and description, and an
+/// expression index over comment bodies. SQLite searches with `LIKE` instead.
+struct M0003Search;
+
+impl MigrationName for M0003Search {
+    fn name(&self) -> &str {
+        "m20261125_000003_search"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003Search {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() == DbBackend::Postgres {
+            for sql in [
+                "ALTER TABLE incidents ADD COLUMN IF NOT EXISTS search tsvector GENERATED ALWAYS AS \
+                 (to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(description, ''))) STORED",
+                "CREATE INDEX IF NOT EXISTS incidents_search ON incidents USING gin (search)",
+                "CREATE INDEX IF NOT EXISTS comments_search ON incident_comments \
+                 USING gin (to_tsvector('simple', body))",
+            ] {
+                m.get_connection().execute_unprepared(sql).await?;
             }
         }
         Ok(())

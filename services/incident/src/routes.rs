@@ -367,6 +367,15 @@ pub struct ListQuery {
     pub state: Option<String>,
     /// 1–5.
     pub priority: Option<i16>,
+    pub assignment_group_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub caller_id: Option<Uuid>,
+    /// RFC 3339; incidents created at or after.
+    pub created_after: Option<DateTime<Utc>>,
+    /// RFC 3339; incidents created before.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Full-text search over title, description and comments (work notes only for agents).
+    pub q: Option<String>,
 }
 
 /// The queue: incidents of the acting tenant (`?tenant=*`: of every customer, MSP roles);
@@ -409,10 +418,29 @@ pub async fn list(
         ));
     }
     let tenants = auth.list_scope(query.tenant.as_deref()).await?;
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 200 || q.chars().any(char::is_control)) {
+        return Err(ApiError::bad_query(
+            "q",
+            "invalid_search",
+            "search text is at most 200 printable characters",
+        ));
+    }
+    let requester = requester_only(&auth.principal);
     let filter = Filter {
         state: query.state.clone(),
         priority: query.priority,
-        caller: requester_only(&auth.principal).then_some(auth.principal.subject),
+        caller: if requester {
+            Some(auth.principal.subject)
+        } else {
+            query.caller_id
+        },
+        assignment_group: query.assignment_group_id,
+        assignee: query.assignee_id,
+        created_after: query.created_after,
+        created_before: query.created_before,
+        text: q.map(str::to_string),
+        search_work_notes: !requester,
     };
     let txn = begin_scoped(&state.db, &tenants).await?;
     let rows = incidents::list(&txn, &tenants, &filter, page.after, page.limit + 1).await?;

@@ -537,3 +537,99 @@ async fn assignment_is_validated_against_identitys_groups_and_users() {
         .await;
     assert_eq!(r.expect(422)["errors"][0]["code"], "not_allowed");
 }
+
+#[tokio::test]
+async fn search_finds_words_in_titles_and_comments_but_never_shows_requesters_work_notes() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    let requester = app.token("requester@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let vpn = s(&app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "VPN outage in the Berlin office", "impact": 1, "urgency": 1}),
+        )
+        .await
+        .body["id"]);
+    let printer = s(&app.post("/api/v1/incidents", &agent, json!({"title": "Printer jam", "description": "Third floor", "impact": 3, "urgency": 3})).await.body["id"]);
+    app.post(
+        &format!("/api/v1/incidents/{printer}/comments"),
+        &agent,
+        json!({"body": "firmware regression", "visibility": "internal"}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        &format!("/api/v1/incidents/{vpn}/comments"),
+        &agent,
+        json!({"body": "tunnel restarted"}),
+    )
+    .await
+    .expect(201);
+    let laptop = s(&app
+        .post(
+            "/api/v1/incidents",
+            &requester,
+            json!({"title": "Laptop slow", "impact": 3, "urgency": 2}),
+        )
+        .await
+        .body["id"]);
+    app.post(
+        &format!("/api/v1/incidents/{laptop}/comments"),
+        &agent,
+        json!({"body": "malware suspected", "visibility": "internal"}),
+    )
+    .await
+    .expect(201);
+
+    let ids = |r: &testkit::Res| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .map(|a| a.iter().map(|i| s(&i["id"])).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        ids(&app.get("/api/v1/incidents?q=berlin", &agent).await),
+        vec![vpn.clone()]
+    );
+    assert_eq!(
+        ids(&app.get("/api/v1/incidents?q=tunnel", &agent).await),
+        vec![vpn.clone()]
+    );
+    assert_eq!(
+        ids(&app.get("/api/v1/incidents?q=firmware", &agent).await),
+        vec![printer.clone()]
+    );
+    assert_eq!(
+        ids(&app.get("/api/v1/incidents?q=malware", &agent).await),
+        vec![laptop.clone()]
+    );
+    // The requester's own incident does not match on the agent's work note.
+    assert!(ids(&app.get("/api/v1/incidents?q=malware", &requester).await).is_empty());
+    assert_eq!(
+        ids(&app.get("/api/v1/incidents?q=laptop", &requester).await),
+        vec![laptop.clone()]
+    );
+    assert!(ids(&app.get("/api/v1/incidents?q=berlin", &requester).await).is_empty());
+    // Filters combine; a future lower bound finds nothing.
+    assert_eq!(
+        ids(&app.get("/api/v1/incidents?priority=5", &agent).await),
+        vec![printer.clone()]
+    );
+    assert!(
+        ids(&app
+            .get(
+                "/api/v1/incidents?created_after=2999-01-01T00:00:00Z",
+                &agent
+            )
+            .await)
+        .is_empty()
+    );
+    app.get("/api/v1/incidents?created_after=yesterday", &agent)
+        .await
+        .expect(400);
+    app.get(&format!("/api/v1/incidents?q={}", "x".repeat(201)), &agent)
+        .await
+        .expect(400);
+}

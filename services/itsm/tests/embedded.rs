@@ -167,6 +167,27 @@ async fn serve_demo_on_sqlite_logs_in_and_onboards_a_tenant() {
     let created = created.unwrap_or_default();
     assert_eq!(created["number"], "INC0001001", "{created}");
     assert_eq!(created["priority"], 1);
+    // Search on SQLite (the LIKE fallback).
+    let found: serde_json::Value = match client
+        .get(format!("{base}/api/v1/incidents?q=FIRE"))
+        .bearer_auth(&agent)
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(found["items"].as_array().map(Vec::len), Some(1), "{found}");
+    let none: serde_json::Value = match client
+        .get(format!("{base}/api/v1/incidents?q=water"))
+        .bearer_auth(&agent)
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(none["items"].as_array().map(Vec::len), Some(0), "{none}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

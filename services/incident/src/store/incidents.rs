@@ -68,8 +68,51 @@ pub async fn find(
 pub struct Filter {
     pub state: Option<String>,
     pub priority: Option<i16>,
-    /// Only incidents of this caller (a requester's own view).
+    /// Only incidents of this caller (a requester's own view, or a filter).
     pub caller: Option<Uuid>,
+    pub assignment_group: Option<Uuid>,
+    pub assignee: Option<Uuid>,
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Words to find in the title, description or comments.
+    pub text: Option<String>,
+    /// Whether internal work notes may match `text` (never for requesters).
+    pub search_work_notes: bool,
+}
+
+/// The full-text condition: PostgreSQL `tsvector` matching, SQLite `LIKE`. (sea-query takes
+/// numbered `$n` placeholders for PostgreSQL and `?` for SQLite.)
+fn text_condition(
+    backend: DbBackend,
+    text: &str,
+    work_notes: bool,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::Expr;
+    let visibility = if work_notes {
+        "c.visibility IN ('public', 'internal')"
+    } else {
+        "c.visibility = 'public'"
+    };
+    if backend == DbBackend::Postgres {
+        Expr::cust_with_values(
+            format!(
+                "(incidents.search @@ plainto_tsquery('simple', $1) OR EXISTS (SELECT 1 FROM incident_comments c \
+                 WHERE c.tenant_id = incidents.tenant_id AND c.incident_id = incidents.id AND {visibility} \
+                 AND to_tsvector('simple', c.body) @@ plainto_tsquery('simple', $1)))"
+            ),
+            [text],
+        )
+    } else {
+        let like = format!("%{}%", text.to_lowercase().replace(['%', '_'], ""));
+        Expr::cust_with_values(
+            format!(
+                "(lower(incidents.title) LIKE ? OR lower(incidents.description) LIKE ? OR EXISTS (SELECT 1 \
+                 FROM incident_comments c WHERE c.tenant_id = incidents.tenant_id AND c.incident_id = incidents.id \
+                 AND {visibility} AND lower(c.body) LIKE ?))"
+            ),
+            [like.clone(), like.clone(), like],
+        )
+    }
 }
 
 pub async fn list(
@@ -89,6 +132,25 @@ pub async fn list(
     }
     if let Some(c) = filter.caller {
         q = q.filter(incident::Column::CallerId.eq(c));
+    }
+    if let Some(g) = filter.assignment_group {
+        q = q.filter(incident::Column::AssignmentGroupId.eq(g));
+    }
+    if let Some(a) = filter.assignee {
+        q = q.filter(incident::Column::AssigneeId.eq(a));
+    }
+    if let Some(t) = filter.created_after {
+        q = q.filter(incident::Column::CreatedAt.gte(t));
+    }
+    if let Some(t) = filter.created_before {
+        q = q.filter(incident::Column::CreatedAt.lt(t));
+    }
+    if let Some(text) = filter.text.as_deref() {
+        q = q.filter(text_condition(
+            txn.get_database_backend(),
+            text,
+            filter.search_work_notes,
+        ));
     }
     if let Some(a) = after {
         q = q.filter(incident::Column::Id.gt(a));
