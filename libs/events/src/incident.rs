@@ -67,3 +67,32 @@ pub struct IncidentAssigned {
     pub assignee_id: Option<Uuid>,
 }
 event!(IncidentAssigned, "incident", "assigned", 1);
+
+/// A problem was recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemCreated {
+    pub problem_id: Uuid,
+    pub number: String,
+    pub title: String,
+}
+event!(ProblemCreated, "problem", "created", 1);
+
+/// A problem's analysis changed (root cause, workaround, known-error flag, linked incidents).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemUpdated {
+    pub problem_id: Uuid,
+    pub known_error: bool,
+    pub linked_incidents: Vec<Uuid>,
+}
+event!(ProblemUpdated, "problem", "updated", 1);
+
+/// A problem was resolved, possibly resolving its linked incidents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemResolved {
+    pub problem_id: Uuid,
+    pub resolved_incidents: Vec<Uuid>,
+}
+event!(ProblemResolved, "problem", "resolved", 1);

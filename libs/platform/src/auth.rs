@@ -496,6 +496,8 @@ pub mod scopes {
         BusAdmin = "bus:admin",
         IncidentRead = "incident:read",
         IncidentWrite = "incident:write",
+        ProblemRead = "problem:read",
+        ProblemWrite = "problem:write",
     );
 
     /// Any authenticated principal.

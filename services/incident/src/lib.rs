@@ -8,6 +8,7 @@
 
 pub mod domain;
 pub mod migration;
+pub mod problems;
 pub mod routes;
 pub mod store;
 
@@ -116,8 +117,24 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbSetupError> {
     Ok(())
 }
 
-/// Routes under `/api/v1/incidents` (without state: enough for the OpenAPI document).
+/// Declares a scope's routes (used with and without state).
+macro_rules! problem_routes {
+    ($scope:expr) => {
+        $scope
+            .service(problems::create)
+            .service(problems::list)
+            .service(problems::get)
+            .service(problems::update)
+            .service(problems::link)
+            .service(problems::unlink)
+            .service(problems::resolve)
+    };
+}
+
+/// Routes under `/api/v1/incidents` and `/api/v1/problems` (without state: enough for the
+/// OpenAPI document).
 pub fn api(cfg: &mut ServiceConfig) {
+    cfg.service(problem_routes!(scope::scope("/api/v1/problems")));
     cfg.service(
         scope::scope("/api/v1/incidents")
             .service(routes::create)
@@ -134,6 +151,11 @@ pub fn api(cfg: &mut ServiceConfig) {
 pub fn configure(state: web::Data<IncidentService>) -> platform::http::Register {
     let auth = web::Data::new(state.auth.clone());
     Arc::new(move |cfg: &mut ServiceConfig| {
+        cfg.service(problem_routes!(
+            scope::scope("/api/v1/problems")
+                .app_data(state.clone())
+                .app_data(auth.clone())
+        ));
         cfg.service(
             scope::scope("/api/v1/incidents")
                 .app_data(state.clone())

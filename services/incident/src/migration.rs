@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Incidents),
             Box::new(M0002People),
             Box::new(M0003Search),
+            Box::new(M0004Problems),
         ]
     }
 }
@@ -198,6 +199,86 @@ impl MigrationTrait for M0003Search {
                  USING gin (to_tsvector('simple', body))",
             ] {
                 m.get_connection().execute_unprepared(sql).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Problems, their numbers and the incidents linked to them.
+struct M0004Problems;
+
+impl MigrationName for M0004Problems {
+    fn name(&self) -> &str {
+        "m20261125_000004_problems"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004Problems {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("problems")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("number", 16))
+                .col(string_len("title", 200))
+                .col(text("description"))
+                .col(text("root_cause"))
+                .col(text("workaround"))
+                .col(boolean("known_error"))
+                .col(string_len("state", 16))
+                .col(text_null("resolution_notes"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("problems_tenant_number")
+                .table("problems")
+                .col("tenant_id")
+                .col("number")
+                .unique()
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("problem_counters")
+                .if_not_exists()
+                .col(uuid("tenant_id").primary_key())
+                .col(big_integer("next"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("problem_incidents")
+                .if_not_exists()
+                .col(uuid("tenant_id"))
+                .col(uuid("problem_id"))
+                .col(uuid("incident_id"))
+                .primary_key(
+                    Index::create()
+                        .col("tenant_id")
+                        .col("problem_id")
+                        .col("incident_id"),
+                )
+                .take(),
+        )
+        .await?;
+        if m.get_database_backend() == DbBackend::Postgres {
+            let by_tenant = tenant_predicate("tenant_id");
+            for table in ["problems", "problem_counters", "problem_incidents"] {
+                for sql in rls_ddl(table, &by_tenant) {
+                    m.get_connection().execute_unprepared(&sql).await?;
+                }
             }
         }
         Ok(())

@@ -53,7 +53,7 @@ fn parse_hold(s: &str) -> Option<HoldReason> {
     serde_json::from_value(json!(s)).ok()
 }
 
-fn status_of(i: &Incident) -> Status {
+pub(crate) fn status_of(i: &Incident) -> Status {
     Status {
         state: parse_state(&i.state).unwrap_or(State::New),
         hold_reason: i.hold_reason.as_deref().and_then(parse_hold),
@@ -295,7 +295,7 @@ pub async fn create(
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
     }
-    let number = incidents::next_number(&txn, tenant).await?;
+    let number = incidents::next_number(&txn, "incident_counters", "INC", tenant).await?;
     let now = crate::store::now();
     let inc = incidents::insert(
         &txn,
@@ -475,7 +475,7 @@ fn transition_error(e: TransitionError) -> ApiError {
 }
 
 /// Applies a new status, publishes the state change, returns the updated incident.
-async fn move_to(
+pub(crate) async fn move_to(
     txn: &sea_orm::DatabaseTransaction,
     inc: Incident,
     next: &Status,

@@ -1,48 +1,45 @@
 //! Incidents, their numbers and comments.
 use sea_orm::ConnectionTrait;
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-    sea_query::{LockType, OnConflict},
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
-use super::entities::{comment, counter, incident};
+use super::entities::{comment, incident};
 
 pub use comment::Model as Comment;
 pub use incident::Model as Incident;
 
-/// Numbers start here per tenant: INC0001001.
-const FIRST_NUMBER: i64 = 1001;
-
-/// The tenant's next human number (gap-tolerant: a rolled-back create skips one).
-pub async fn next_number(txn: &DatabaseTransaction, tenant: Uuid) -> Result<String, DbErr> {
-    counter::Entity::insert(counter::ActiveModel {
-        tenant_id: Set(tenant),
-        next: Set(FIRST_NUMBER),
-    })
-    .on_conflict(
-        OnConflict::column(counter::Column::TenantId)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    let mut q = counter::Entity::find_by_id(tenant);
-    if txn.get_database_backend() == DbBackend::Postgres {
-        q = q.lock(LockType::Update);
-    }
-    let row = q
-        .one(txn)
+/// The tenant's next human number from `counter_table` (gap-tolerant: a rolled-back create
+/// skips one). One atomic upsert, safe under concurrency on both engines.
+pub async fn next_number(
+    txn: &DatabaseTransaction,
+    counter_table: &'static str,
+    prefix: &str,
+    tenant: Uuid,
+) -> Result<String, DbErr> {
+    const FIRST: i64 = 1001;
+    let sql = match txn.get_database_backend() {
+        DbBackend::Postgres => format!(
+            "INSERT INTO {counter_table} (tenant_id, next) VALUES ($1, $2) ON CONFLICT (tenant_id) \
+             DO UPDATE SET next = {counter_table}.next + 1 RETURNING next - 1 AS n"
+        ),
+        _ => format!(
+            "INSERT INTO {counter_table} (tenant_id, next) VALUES (?, ?) ON CONFLICT (tenant_id) \
+             DO UPDATE SET next = {counter_table}.next + 1 RETURNING next - 1 AS n"
+        ),
+    };
+    let row = txn
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            sql,
+            [tenant.into(), (FIRST + 1).into()],
+        ))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("counter".into()))?;
-    let n = row.next;
-    let mut am: counter::ActiveModel = row.into();
-    am.next = Set(n + 1);
-    am.update(txn).await?;
-    Ok(format!("INC{n:07}"))
+    let n: i64 = row.try_get("", "n")?;
+    Ok(format!("{prefix}{n:07}"))
 }
 
 pub async fn insert(

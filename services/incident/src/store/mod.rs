@@ -3,6 +3,7 @@
 pub mod entities;
 pub mod incidents;
 pub mod people;
+pub mod problems;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

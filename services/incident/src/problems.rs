@@ -1,0 +1,455 @@
+//! `/api/v1/problems`: root cause, workaround, known errors, linked incidents; resolving a
+//! problem can resolve its open incidents.
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use chrono::{DateTime, Utc};
+use platform::{
+    ApiError, FieldError,
+    auth::{
+        Auth,
+        scopes::{ProblemRead, ProblemWrite},
+    },
+    error::Problem as ProblemJson,
+    json::Json,
+    pagination::{Page, PageQuery},
+    tenancy::begin_scoped,
+    validate::{Validator, text},
+};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    IncidentService,
+    domain::lifecycle::{State, Transition},
+    routes::{move_to, status_of},
+    store::{
+        entities::problem,
+        incidents::{self, next_number},
+        problems::{self, Problem},
+    },
+};
+
+#[derive(Serialize, ToSchema)]
+pub struct ProblemOut {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// Per-tenant number, e.g. `PRB0001001`.
+    pub number: String,
+    pub title: String,
+    pub description: String,
+    pub root_cause: String,
+    pub workaround: String,
+    /// A known error: root cause or workaround documented for reuse.
+    pub known_error: bool,
+    /// `open` or `resolved`.
+    pub state: String,
+    pub resolution_notes: Option<String>,
+    pub linked_incidents: Vec<Uuid>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn out(p: &Problem, linked: Vec<Uuid>) -> ProblemOut {
+    ProblemOut {
+        id: p.id,
+        tenant_id: p.tenant_id,
+        number: p.number.clone(),
+        title: p.title.clone(),
+        description: p.description.clone(),
+        root_cause: p.root_cause.clone(),
+        workaround: p.workaround.clone(),
+        known_error: p.known_error,
+        state: p.state.clone(),
+        resolution_notes: p.resolution_notes.clone(),
+        linked_incidents: linked,
+        version: p.version,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }
+}
+
+fn long_text(v: &mut Validator, pointer: &str, value: &str) {
+    if value.chars().count() > 20_000 {
+        v.push(FieldError::new(
+            pointer,
+            "too_long",
+            "must be at most 20000 characters",
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        v.push(FieldError::new(
+            pointer,
+            "invalid_characters",
+            "must not contain control characters",
+        ));
+    }
+}
+
+async fn load(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Problem, ApiError> {
+    problems::find(txn, tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("problem"))
+}
+
+async fn publish_updated(
+    txn: &DatabaseTransaction,
+    p: &Problem,
+    linked: &[Uuid],
+) -> Result<(), ApiError> {
+    let event = events::incident::ProblemUpdated {
+        problem_id: p.id,
+        known_error: p.known_error,
+        linked_incidents: linked.to_vec(),
+    };
+    bus::outbox::append(txn, p.tenant_id, p.id, p.version, &event).await?;
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemIn {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub root_cause: String,
+    #[serde(default)]
+    pub workaround: String,
+}
+
+/// Record a problem.
+#[utoipa::path(
+    tag = "problems",
+    operation_id = "createProblem",
+    request_body = ProblemIn,
+    responses((status = 201, description = "Created", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["problem:write"]))
+)]
+#[post("")]
+pub async fn create(
+    state: web::Data<IncidentService>,
+    auth: Auth<ProblemWrite>,
+    body: Json<ProblemIn>,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::new();
+    let title = v.check(text("/title", &body.title, 200));
+    for (pointer, value) in [
+        ("/description", &body.description),
+        ("/root_cause", &body.root_cause),
+        ("/workaround", &body.workaround),
+    ] {
+        long_text(&mut v, pointer, value);
+    }
+    v.finish()?;
+    let title = title.ok_or_else(|| ApiError::internal("validated"))?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let number = next_number(&txn, "problem_counters", "PRB", tenant).await?;
+    let now = crate::store::now();
+    let p = problems::insert(
+        &txn,
+        problem::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant),
+            number: Set(number),
+            title: Set(title),
+            description: Set(body.description.trim().to_string()),
+            root_cause: Set(body.root_cause.trim().to_string()),
+            workaround: Set(body.workaround.trim().to_string()),
+            known_error: Set(false),
+            state: Set("open".into()),
+            resolution_notes: Set(None),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        },
+    )
+    .await?;
+    let event = events::incident::ProblemCreated {
+        problem_id: p.id,
+        number: p.number.clone(),
+        title: p.title.clone(),
+    };
+    bus::outbox::append(&txn, tenant, p.id, p.version, &event).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/problems/{}", p.id)))
+        .json(out(&p, vec![])))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+    /// Only known errors (`true`) or only the others (`false`).
+    pub known_error: Option<bool>,
+}
+
+/// Problems of the acting tenant.
+#[utoipa::path(
+    tag = "problems",
+    operation_id = "listProblems",
+    params(ListQuery),
+    responses((status = 200, description = "OK", body = inline(Page<ProblemOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["problem:read"]))
+)]
+#[get("")]
+pub async fn list(
+    state: web::Data<IncidentService>,
+    auth: Auth<ProblemRead>,
+    query: web::Query<ListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .validate()?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let rows = problems::list(&txn, tenant, query.known_error, page.after, page.limit + 1).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for p in &rows {
+        items.push(out(p, problems::linked(&txn, p).await?));
+    }
+    txn.commit().await?;
+    Ok(Page::from_rows(items, page.limit, |p| p.id).respond(&req))
+}
+
+/// Read a problem with its linked incidents.
+#[utoipa::path(
+    tag = "problems",
+    operation_id = "getProblem",
+    responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["problem:read"]))
+)]
+#[get("/{id}")]
+pub async fn get(
+    state: web::Data<IncidentService>,
+    auth: Auth<ProblemRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let p = load(&txn, tenant, *id).await?;
+    let linked = problems::linked(&txn, &p).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(out(&p, linked)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub root_cause: Option<String>,
+    pub workaround: Option<String>,
+    /// Marking a known error needs a root cause or a workaround.
+    pub known_error: Option<bool>,
+}
+
+/// Record the analysis: root cause, workaround, known-error flag.
+#[utoipa::path(
+    tag = "problems",
+    operation_id = "updateProblem",
+    request_body = ProblemPatch,
+    responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["problem:write"]))
+)]
+#[patch("/{id}")]
+pub async fn update(
+    state: web::Data<IncidentService>,
+    auth: Auth<ProblemWrite>,
+    id: web::Path<Uuid>,
+    body: Json<ProblemPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::new();
+    let title = body
+        .title
+        .as_deref()
+        .map(|t| v.check(text("/title", t, 200)));
+    for (pointer, value) in [
+        ("/description", &body.description),
+        ("/root_cause", &body.root_cause),
+        ("/workaround", &body.workaround),
+    ] {
+        if let Some(value) = value {
+            long_text(&mut v, pointer, value);
+        }
+    }
+    v.finish()?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let p = load(&txn, tenant, *id).await?;
+    let root_cause = body
+        .root_cause
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&p.root_cause)
+        .to_string();
+    let workaround = body
+        .workaround
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&p.workaround)
+        .to_string();
+    let known_error = body.known_error.unwrap_or(p.known_error);
+    if known_error && root_cause.is_empty() && workaround.is_empty() {
+        return Err(ApiError::field(
+            "/known_error",
+            "analysis_required",
+            "a known error needs a root cause or a workaround",
+        ));
+    }
+    let updated = problems::update(&txn, p, |a| {
+        if let Some(Some(t)) = title {
+            a.title = Set(t);
+        }
+        if let Some(d) = &body.description {
+            a.description = Set(d.trim().to_string());
+        }
+        a.root_cause = Set(root_cause);
+        a.workaround = Set(workaround);
+        a.known_error = Set(known_error);
+    })
+    .await?;
+    let linked = problems::linked(&txn, &updated).await?;
+    publish_updated(&txn, &updated, &linked).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(out(&updated, linked)))
+}
+
+/// Link an incident of the same tenant (idempotent).
+#[utoipa::path(
+    tag = "problems",
+    operation_id = "linkProblemIncident",
+    responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["problem:write"]))
+)]
+#[put("/{id}/incidents/{incident_id}")]
+pub async fn link(
+    state: web::Data<IncidentService>,
+    auth: Auth<ProblemWrite>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, incident_id) = path.into_inner();
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let p = load(&txn, tenant, id).await?;
+    incidents::find(&txn, tenant, incident_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    problems::link(&txn, &p, incident_id).await?;
+    let p = problems::update(&txn, p, |_| {}).await?;
+    let linked = problems::linked(&txn, &p).await?;
+    publish_updated(&txn, &p, &linked).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(out(&p, linked)))
+}
+
+/// Unlink an incident.
+#[utoipa::path(
+    tag = "problems",
+    operation_id = "unlinkProblemIncident",
+    responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["problem:write"]))
+)]
+#[delete("/{id}/incidents/{incident_id}")]
+pub async fn unlink(
+    state: web::Data<IncidentService>,
+    auth: Auth<ProblemWrite>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, incident_id) = path.into_inner();
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let p = load(&txn, tenant, id).await?;
+    if !problems::unlink(&txn, &p, incident_id).await? {
+        return Err(ApiError::not_found("link"));
+    }
+    let p = problems::update(&txn, p, |_| {}).await?;
+    let linked = problems::linked(&txn, &p).await?;
+    publish_updated(&txn, &p, &linked).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(out(&p, linked)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveIn {
+    pub resolution_notes: String,
+    /// Also resolve every linked incident that is still open.
+    #[serde(default)]
+    pub resolve_incidents: bool,
+}
+
+/// Resolve a problem, and optionally its open linked incidents (resolution code
+/// `problem_resolved`).
+#[utoipa::path(
+    tag = "problems",
+    operation_id = "resolveProblem",
+    request_body = ResolveIn,
+    responses((status = 200, description = "OK", body = ProblemOut), (status = 409, description = "Already resolved", body = ProblemJson, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["problem:write"]))
+)]
+#[post("/{id}/resolve")]
+pub async fn resolve(
+    state: web::Data<IncidentService>,
+    auth: Auth<ProblemWrite>,
+    id: web::Path<Uuid>,
+    body: Json<ResolveIn>,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = Validator::new();
+    let notes = v.check(text("/resolution_notes", &body.resolution_notes, 20_000));
+    v.finish()?;
+    let notes = notes.ok_or_else(|| ApiError::internal("validated"))?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let p = load(&txn, tenant, *id).await?;
+    if p.state != "open" {
+        return Err(ApiError::conflict(
+            "problem_not_open",
+            "the problem is already resolved",
+        ));
+    }
+    let linked = problems::linked(&txn, &p).await?;
+    let mut resolved = Vec::new();
+    if body.resolve_incidents {
+        let transition = Transition {
+            to: State::Resolved,
+            hold_reason: None,
+            resolution_code: Some("problem_resolved".into()),
+            resolution_notes: Some(format!("Resolved by {}: {notes}", p.number)),
+        };
+        for incident_id in &linked {
+            let Some(inc) = incidents::find(&txn, tenant, *incident_id).await? else {
+                continue;
+            };
+            let status = status_of(&inc);
+            if !status.state.is_open() {
+                continue;
+            }
+            if let Ok(next) = status.apply(&transition) {
+                move_to(&txn, inc, &next).await?;
+                resolved.push(*incident_id);
+            }
+        }
+    }
+    let p = problems::update(&txn, p, |a| {
+        a.state = Set("resolved".into());
+        a.resolution_notes = Set(Some(notes.clone()));
+    })
+    .await?;
+    let event = events::incident::ProblemResolved {
+        problem_id: p.id,
+        resolved_incidents: resolved,
+    };
+    bus::outbox::append(&txn, tenant, p.id, p.version, &event).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(out(&p, linked)))
+}

@@ -1,0 +1,105 @@
+//! Problems and their linked incidents.
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, sea_query::OnConflict,
+};
+use uuid::Uuid;
+
+use super::entities::{problem, problem_incident as link};
+
+pub use problem::Model as Problem;
+
+pub async fn insert(
+    txn: &DatabaseTransaction,
+    model: problem::ActiveModel,
+) -> Result<Problem, DbErr> {
+    model.insert(txn).await
+}
+
+pub async fn find(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<Problem>, DbErr> {
+    problem::Entity::find_by_id(id)
+        .filter(problem::Column::TenantId.eq(tenant))
+        .one(txn)
+        .await
+}
+
+pub async fn list(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    known_error: Option<bool>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Problem>, DbErr> {
+    let mut q = problem::Entity::find().filter(problem::Column::TenantId.eq(tenant));
+    if let Some(k) = known_error {
+        q = q.filter(problem::Column::KnownError.eq(k));
+    }
+    if let Some(a) = after {
+        q = q.filter(problem::Column::Id.gt(a));
+    }
+    q.order_by_asc(problem::Column::Id)
+        .limit(limit)
+        .all(txn)
+        .await
+}
+
+pub async fn update(
+    txn: &DatabaseTransaction,
+    p: Problem,
+    change: impl FnOnce(&mut problem::ActiveModel),
+) -> Result<Problem, DbErr> {
+    let version = p.version;
+    let mut am: problem::ActiveModel = p.into();
+    change(&mut am);
+    am.version = Set(version + 1);
+    am.updated_at = Set(super::now());
+    am.update(txn).await
+}
+
+/// Links an incident (idempotent).
+pub async fn link(txn: &DatabaseTransaction, p: &Problem, incident: Uuid) -> Result<(), DbErr> {
+    link::Entity::insert(link::ActiveModel {
+        tenant_id: Set(p.tenant_id),
+        problem_id: Set(p.id),
+        incident_id: Set(incident),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            link::Column::TenantId,
+            link::Column::ProblemId,
+            link::Column::IncidentId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// Unlinks an incident; false if it was not linked.
+pub async fn unlink(txn: &DatabaseTransaction, p: &Problem, incident: Uuid) -> Result<bool, DbErr> {
+    let res = link::Entity::delete_many()
+        .filter(link::Column::TenantId.eq(p.tenant_id))
+        .filter(link::Column::ProblemId.eq(p.id))
+        .filter(link::Column::IncidentId.eq(incident))
+        .exec(txn)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
+pub async fn linked(txn: &DatabaseTransaction, p: &Problem) -> Result<Vec<Uuid>, DbErr> {
+    Ok(link::Entity::find()
+        .filter(link::Column::TenantId.eq(p.tenant_id))
+        .filter(link::Column::ProblemId.eq(p.id))
+        .order_by_asc(link::Column::IncidentId)
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|l| l.incident_id)
+        .collect())
+}
