@@ -63,6 +63,29 @@ pub fn text(pointer: &str, value: &str, max: usize) -> Result<String, FieldError
     Ok(v.to_string())
 }
 
+/// Free text that may span lines (descriptions, comments): at most `max` characters and no
+/// control characters other than newlines and tabs. Returns it trimmed (possibly empty).
+pub fn multiline(pointer: &str, value: &str, max: usize) -> Result<String, FieldError> {
+    if value.chars().count() > max {
+        return Err(FieldError::new(
+            pointer,
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(FieldError::new(
+            pointer,
+            "invalid_characters",
+            "must not contain control characters other than newlines and tabs",
+        ));
+    }
+    Ok(value.trim().to_string())
+}
+
 /// An email address, lower-cased. Deliberately strict: one `@`, a dotted domain, no spaces.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use platform::{
-    ApiError, FieldError,
+    ApiError,
     auth::{
         Auth,
         scopes::{ProblemRead, ProblemWrite},
@@ -12,7 +12,7 @@ use platform::{
     json::Json,
     pagination::{Page, PageQuery},
     tenancy::begin_scoped,
-    validate::{Validator, text},
+    validate::{Validator, multiline, text},
 };
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 use serde::{Deserialize, Serialize};
@@ -71,22 +71,15 @@ fn out(p: &Problem, linked: Vec<Uuid>) -> ProblemOut {
 }
 
 fn long_text(v: &mut Validator, pointer: &str, value: &str) {
-    if value.chars().count() > 20_000 {
-        v.push(FieldError::new(
-            pointer,
-            "too_long",
-            "must be at most 20000 characters",
-        ));
-    } else if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
-        v.push(FieldError::new(
-            pointer,
-            "invalid_characters",
-            "must not contain control characters",
-        ));
-    }
+    v.check(multiline(pointer, value, 20_000));
+}
+
+/// After a change of links: a new version, the event, the current links.
+async fn relinked(txn: &DatabaseTransaction, p: Problem) -> Result<(Problem, Vec<Uuid>), ApiError> {
+    let p = problems::update(txn, p, |_| {}).await?;
+    let linked = problems::linked(txn, &p).await?;
+    publish_updated(txn, &p, &linked).await?;
+    Ok((p, linked))
 }
 
 async fn load(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Problem, ApiError> {
@@ -345,9 +338,7 @@ pub async fn link(
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     problems::link(&txn, &p, incident_id).await?;
-    let p = problems::update(&txn, p, |_| {}).await?;
-    let linked = problems::linked(&txn, &p).await?;
-    publish_updated(&txn, &p, &linked).await?;
+    let (p, linked) = relinked(&txn, p).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&p, linked)))
 }
@@ -372,9 +363,7 @@ pub async fn unlink(
     if !problems::unlink(&txn, &p, incident_id).await? {
         return Err(ApiError::not_found("link"));
     }
-    let p = problems::update(&txn, p, |_| {}).await?;
-    let linked = problems::linked(&txn, &p).await?;
-    publish_updated(&txn, &p, &linked).await?;
+    let (p, linked) = relinked(&txn, p).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&p, linked)))
 }

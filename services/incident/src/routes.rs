@@ -11,7 +11,7 @@ use platform::{
     json::Json,
     pagination::{Page, PageQuery},
     tenancy::begin_scoped,
-    validate::{Validator, text},
+    validate::{Validator, multiline, text},
 };
 use sea_orm::ActiveValue::Set;
 use serde::{Deserialize, Serialize};
@@ -238,23 +238,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let title = v.check(text("/title", &body.title, 200));
-    if body.description.chars().count() > 20_000 {
-        v.push(FieldError::new(
-            "/description",
-            "too_long",
-            "must be at most 20000 characters",
-        ));
-    } else if body
-        .description
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
-        v.push(FieldError::new(
-            "/description",
-            "invalid_characters",
-            "must not contain control characters",
-        ));
-    }
+    let description = v.check(multiline("/description", &body.description, 20_000));
     let impact = level(&mut v, "/impact", body.impact);
     let urgency = level(&mut v, "/urgency", body.urgency);
     if requester_only(&auth.principal) {
@@ -276,7 +260,9 @@ pub async fn create(
         }
     }
     v.finish()?;
-    let (Some(title), Some(impact), Some(urgency)) = (title, impact, urgency) else {
+    let (Some(title), Some(description), Some(impact), Some(urgency)) =
+        (title, description, impact, urgency)
+    else {
         return Err(ApiError::internal("validated input missing"));
     };
     let priority = Matrix::default().priority(impact, urgency);
@@ -304,7 +290,7 @@ pub async fn create(
             tenant_id: Set(tenant),
             number: Set(number),
             title: Set(title),
-            description: Set(body.description.trim().to_string()),
+            description: Set(description),
             caller_id: Set(caller),
             impact: Set(impact.get() as i16),
             urgency: Set(urgency.get() as i16),
@@ -626,24 +612,9 @@ pub async fn comment(
 ) -> Result<HttpResponse, ApiError> {
     let p = &auth.principal;
     let mut v = Validator::new();
-    if body.body.trim().is_empty() {
+    let text = v.check(multiline("/body", &body.body, 20_000));
+    if text.as_deref() == Some("") {
         v.push(FieldError::new("/body", "required", "must not be empty"));
-    } else if body.body.chars().count() > 20_000 {
-        v.push(FieldError::new(
-            "/body",
-            "too_long",
-            "must be at most 20000 characters",
-        ));
-    } else if body
-        .body
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
-        v.push(FieldError::new(
-            "/body",
-            "invalid_characters",
-            "must not contain control characters",
-        ));
     }
     if requester_only(p) && body.visibility == Visibility::Internal {
         v.push(FieldError::new(

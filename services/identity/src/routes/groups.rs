@@ -11,7 +11,7 @@ use platform::{
     json::Json,
     pagination::{Page, PageQuery},
     tenancy::begin_scoped,
-    validate::{Validator, text},
+    validate::{Validator, multiline, text},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -105,28 +105,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let name = v.check(text("/name", &body.name, 200));
-    if body.description.chars().count() > 2000 {
-        v.push(platform::FieldError::new(
-            "/description",
-            "too_long",
-            "must be at most 2000 characters",
-        ));
-    } else if body
-        .description
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        v.push(platform::FieldError::new(
-            "/description",
-            "invalid_characters",
-            "must not contain control characters other than newlines and tabs",
-        ));
-    }
+    let description = v.check(multiline("/description", &body.description, 2000));
     v.finish()?;
-    let name = name.ok_or_else(|| ApiError::internal("validated"))?;
+    let (Some(name), Some(description)) = (name, description) else {
+        return Err(ApiError::internal("validated"));
+    };
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let group = match groups::insert(&txn, tenant, &name, body.description.trim()).await {
+    let group = match groups::insert(&txn, tenant, &name, &description).await {
         Ok(g) => g,
         Err(e) if is_unique_violation(&e) => {
             return Err(
