@@ -96,3 +96,19 @@ pub struct ProblemResolved {
     pub resolved_incidents: Vec<Uuid>,
 }
 event!(ProblemResolved, "problem", "resolved", 1);
+
+/// An agent set a priority other than the matrix's (the audit record of the override).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentPriorityOverridden {
+    pub incident_id: Uuid,
+    pub matrix_priority: u8,
+    pub priority: u8,
+    pub by: Uuid,
+}
+event!(
+    IncidentPriorityOverridden,
+    "incident",
+    "priority_overridden",
+    1
+);

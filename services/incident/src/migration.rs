@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002People),
             Box::new(M0003Search),
             Box::new(M0004Problems),
+            Box::new(M0005Classification),
         ]
     }
 }
@@ -281,6 +282,42 @@ impl MigrationTrait for M0004Problems {
                 }
             }
         }
+        Ok(())
+    }
+}
+
+/// Category, parent/child, major incidents and priority overrides.
+struct M0005Classification;
+
+impl MigrationName for M0005Classification {
+    fn name(&self) -> &str {
+        "m20261125_000005_classification"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005Classification {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for col in [
+            string_len_null("category", 64),
+            string_len_null("subcategory", 64),
+            uuid_null("parent_id"),
+            boolean("major").default(false).take(),
+            boolean("priority_overridden").default(false).take(),
+        ] {
+            m.alter_table(Table::alter().table("incidents").add_column(col).take())
+                .await?;
+        }
+        m.create_index(
+            Index::create()
+                .name("incidents_parent")
+                .table("incidents")
+                .col("tenant_id")
+                .col("parent_id")
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ use crate::{
     IncidentService,
     domain::{
         lifecycle::{HoldReason, Resolution, State, Status, Transition, TransitionError},
-        priority::{Level, Matrix},
+        priority::{Level, Matrix, Priority},
     },
     store::{
         entities::incident,
@@ -83,6 +83,13 @@ pub struct IncidentOut {
     pub resolution_notes: Option<String>,
     pub assignment_group_id: Option<Uuid>,
     pub assignee_id: Option<Uuid>,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+    /// The parent incident; resolving the parent resolves its open children.
+    pub parent_id: Option<Uuid>,
+    pub major: bool,
+    /// True when an agent set the priority instead of the matrix.
+    pub priority_overridden: bool,
     /// The states this incident may move to next.
     pub allowed_transitions: Vec<State>,
     /// Optimistic-concurrency version (also the `ETag`).
@@ -109,6 +116,11 @@ fn out(i: &Incident) -> IncidentOut {
         resolution_notes: i.resolution_notes.clone(),
         assignment_group_id: i.assignment_group_id,
         assignee_id: i.assignee_id,
+        category: i.category.clone(),
+        subcategory: i.subcategory.clone(),
+        parent_id: i.parent_id,
+        major: i.major,
+        priority_overridden: i.priority_overridden,
         allowed_transitions: status.state.next().to_vec(),
         version: i.version,
         created_at: i.created_at,
@@ -140,6 +152,34 @@ pub struct IncidentIn {
     pub assignment_group_id: Option<Uuid>,
     /// Must be a member of the assignment group.
     pub assignee_id: Option<Uuid>,
+    #[schema(example = "network")]
+    pub category: Option<String>,
+    /// Needs a category.
+    pub subcategory: Option<String>,
+    /// An incident of the same tenant this one is a child of.
+    pub parent_id: Option<Uuid>,
+    /// A major incident (agents only).
+    #[serde(default)]
+    pub major: bool,
+    /// 1–5 instead of the matrix's value (agents only; recorded as an event).
+    pub priority: Option<i64>,
+}
+
+fn classification(v: &mut Validator, pointer: &str, raw: &Option<String>) -> Option<String> {
+    let value = raw.as_deref()?;
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok {
+        v.push(FieldError::new(
+            pointer,
+            "invalid_code",
+            "use 1-64 of a-z, 0-9, '_' and '-'",
+        ));
+    }
+    Some(value.to_string())
 }
 
 /// Checks references against identity's projected users and groups. An id that does not
@@ -241,7 +281,42 @@ pub async fn create(
     let description = v.check(multiline("/description", &body.description, 20_000));
     let impact = level(&mut v, "/impact", body.impact);
     let urgency = level(&mut v, "/urgency", body.urgency);
+    let category = classification(&mut v, "/category", &body.category);
+    let subcategory = classification(&mut v, "/subcategory", &body.subcategory);
+    if subcategory.is_some() && category.is_none() {
+        v.push(FieldError::new(
+            "/subcategory",
+            "category_required",
+            "a subcategory needs a category",
+        ));
+    }
+    let override_priority = match body.priority {
+        None => None,
+        Some(p) => {
+            let parsed = u8::try_from(p).ok().and_then(Priority::new);
+            if parsed.is_none() {
+                v.push(FieldError::new(
+                    "/priority",
+                    "out_of_range",
+                    "must be between 1 and 5",
+                ));
+            }
+            parsed
+        }
+    };
     if requester_only(&auth.principal) {
+        for (pointer, given) in [
+            ("/major", body.major),
+            ("/priority", body.priority.is_some()),
+        ] {
+            if given {
+                v.push(FieldError::new(
+                    pointer,
+                    "not_allowed",
+                    "only agents set this",
+                ));
+            }
+        }
         for (pointer, given) in [
             (
                 "/caller_id",
@@ -265,12 +340,14 @@ pub async fn create(
     else {
         return Err(ApiError::internal("validated input missing"));
     };
-    let priority = Matrix::default().priority(impact, urgency);
+    let matrix_priority = Matrix::default().priority(impact, urgency);
+    let priority = override_priority.unwrap_or(matrix_priority);
+    let overridden = priority != matrix_priority;
     let tenant = auth.tenant_id();
     let p = &auth.principal;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let caller = body.caller_id.or((!p.is_client).then_some(p.subject));
-    let problems = check_references(
+    let mut problems = check_references(
         &txn,
         tenant,
         body.caller_id,
@@ -278,6 +355,15 @@ pub async fn create(
         body.assignee_id,
     )
     .await?;
+    if let Some(parent) = body.parent_id
+        && incidents::find(&txn, tenant, parent).await?.is_none()
+    {
+        problems.push(FieldError::new(
+            "/parent_id",
+            "unknown_reference",
+            "no such incident in this tenant",
+        ));
+    }
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
     }
@@ -302,6 +388,11 @@ pub async fn create(
             created_by: Set(p.subject),
             assignment_group_id: Set(body.assignment_group_id),
             assignee_id: Set(body.assignee_id),
+            category: Set(category),
+            subcategory: Set(subcategory),
+            parent_id: Set(body.parent_id),
+            major: Set(body.major),
+            priority_overridden: Set(overridden),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -319,6 +410,15 @@ pub async fn create(
         state: inc.state.clone(),
     };
     bus::outbox::append(&txn, tenant, inc.id, inc.version, &event).await?;
+    if overridden {
+        let audit = events::incident::IncidentPriorityOverridden {
+            incident_id: inc.id,
+            matrix_priority: matrix_priority.get(),
+            priority: priority.get(),
+            by: p.subject,
+        };
+        bus::outbox::append(&txn, tenant, inc.id, inc.version, &audit).await?;
+    }
     txn.commit().await?;
     let mut res = HttpResponse::Created();
     res.insert_header(("Location", format!("/api/v1/incidents/{}", inc.id)));
@@ -461,6 +561,29 @@ fn transition_error(e: TransitionError) -> ApiError {
 }
 
 /// Applies a new status, publishes the state change, returns the updated incident.
+/// Resolving a parent resolves its open children, with the parent's resolution.
+async fn resolve_children(
+    txn: &sea_orm::DatabaseTransaction,
+    parent: &Incident,
+) -> Result<(), ApiError> {
+    let with_parent = Transition {
+        to: State::Resolved,
+        hold_reason: None,
+        resolution_code: parent.resolution_code.clone(),
+        resolution_notes: Some(format!(
+            "Resolved with parent {}: {}",
+            parent.number,
+            parent.resolution_notes.clone().unwrap_or_default()
+        )),
+    };
+    for child in incidents::open_children(txn, parent).await? {
+        if let Ok(next) = status_of(&child).apply(&with_parent) {
+            move_to(txn, child, &next).await?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn move_to(
     txn: &sea_orm::DatabaseTransaction,
     inc: Incident,
@@ -540,6 +663,9 @@ pub async fn transition(
     }
     let next = current.apply(&body).map_err(transition_error)?;
     let updated = move_to(&txn, inc, &next).await?;
+    if next.state == State::Resolved {
+        resolve_children(&txn, &updated).await?;
+    }
     txn.commit().await?;
     Ok(respond(HttpResponse::Ok(), &updated))
 }

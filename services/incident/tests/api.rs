@@ -633,3 +633,101 @@ async fn search_finds_words_in_titles_and_comments_but_never_shows_requesters_wo
         .await
         .expect(400);
 }
+
+#[tokio::test]
+async fn parents_resolve_their_children_and_priority_overrides_are_recorded() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    let requester = app.token("requester@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let parent = app.post("/api/v1/incidents", &agent, json!({"title": "Datacenter power", "impact": 1, "urgency": 1, "major": true, "category": "infrastructure", "subcategory": "power"})).await;
+    let parent = parent.expect(201).clone();
+    assert_eq!(parent["major"], true);
+    assert_eq!(parent["category"], "infrastructure");
+    let pid = s(&parent["id"]);
+    let child = app.post("/api/v1/incidents", &agent, json!({"title": "Mail down", "impact": 2, "urgency": 2, "parent_id": pid, "priority": 1})).await;
+    let child = child.expect(201).clone();
+    assert_eq!(child["priority"], 1);
+    assert_eq!(child["priority_overridden"], true);
+    let cid = s(&child["id"]);
+    let done = s(&app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "Already closed child", "impact": 3, "urgency": 3, "parent_id": pid}),
+        )
+        .await
+        .body["id"]);
+    app.post(
+        &format!("/api/v1/incidents/{done}/transitions"),
+        &agent,
+        json!({"to": "canceled"}),
+    )
+    .await
+    .expect(200);
+
+    app.post(
+        &format!("/api/v1/incidents/{pid}/transitions"),
+        &agent,
+        json!({"to": "resolved", "resolution_code": "fixed", "resolution_notes": "Power restored"}),
+    )
+    .await
+    .expect(200);
+    let c = app.get(&format!("/api/v1/incidents/{cid}"), &agent).await;
+    assert_eq!(c.expect(200)["state"], "resolved");
+    assert!(s(&c.body["resolution_notes"]).contains("Power restored"));
+    assert_eq!(
+        app.get(&format!("/api/v1/incidents/{done}"), &agent)
+            .await
+            .body["state"],
+        "canceled"
+    );
+
+    // The override is on record as an event.
+    let su = app.superuser().await;
+    let rows = su.query_all_raw(Statement::from_string(DbBackend::Postgres, "SELECT envelope FROM incident.outbox WHERE routing_key = 'incident.incident.priority_overridden'")).await.unwrap_or_default();
+    assert_eq!(rows.len(), 1);
+
+    // Bad classification, unknown parents, and requester-only fields.
+    let r = app.post("/api/v1/incidents", &agent, json!({"title": "x", "impact": 1, "urgency": 1, "category": "Bad Code", "subcategory": "x", "priority": 9})).await;
+    let mut pointers: Vec<String> = r.expect(422)["errors"]
+        .as_array()
+        .map(|a| a.iter().map(|e| s(&e["pointer"])).collect())
+        .unwrap_or_default();
+    pointers.sort();
+    assert_eq!(pointers, vec!["/category", "/priority"]);
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "x", "impact": 1, "urgency": 1, "subcategory": "x"}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["code"], "category_required");
+    let initech = app.token("agent@initech.demo.test").await;
+    ready(&app, &initech).await;
+    let theirs = s(&app
+        .post(
+            "/api/v1/incidents",
+            &initech,
+            json!({"title": "Theirs", "impact": 1, "urgency": 1}),
+        )
+        .await
+        .body["id"]);
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "x", "impact": 1, "urgency": 1, "parent_id": theirs}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["pointer"], "/parent_id");
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &requester,
+            json!({"title": "x", "impact": 1, "urgency": 1, "major": true, "priority": 1}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"].as_array().map(Vec::len), Some(2));
+}

@@ -24,6 +24,11 @@ pub mod incident {
         pub version: i64,
         pub assignment_group_id: Option<Uuid>,
         pub assignee_id: Option<Uuid>,
+        pub category: Option<String>,
+        pub subcategory: Option<String>,
+        pub parent_id: Option<Uuid>,
+        pub major: bool,
+        pub priority_overridden: bool,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

@@ -205,3 +205,17 @@ pub async fn comments(
     }
     q.order_by_asc(comment::Column::Id).all(txn).await
 }
+
+/// Open children of `parent`.
+pub async fn open_children(
+    txn: &DatabaseTransaction,
+    parent: &Incident,
+) -> Result<Vec<Incident>, DbErr> {
+    incident::Entity::find()
+        .filter(incident::Column::TenantId.eq(parent.tenant_id))
+        .filter(incident::Column::ParentId.eq(parent.id))
+        .filter(incident::Column::State.is_in(["new", "in_progress", "on_hold"]))
+        .order_by_asc(incident::Column::Id)
+        .all(txn)
+        .await
+}
