@@ -129,8 +129,11 @@ impl Relay {
                 body: r.envelope.into_bytes(),
             })
             .collect();
+        // Every early return rolls back explicitly, so the claimed rows are unlocked at once for
+        // the next claim (a dropped transaction would release them only eventually).
         if let Err(e) = self.transport.publish(&batch).await {
             metrics::counter!("bus_publish_failed_total").increment(batch.len() as u64);
+            txn.rollback().await?;
             return Err(e);
         }
         if self
@@ -138,6 +141,7 @@ impl Relay {
             .as_ref()
             .is_some_and(|f| f(FaultPoint::AfterPublishBeforeMark))
         {
+            txn.rollback().await?;
             return Err(BusError::Fault(
                 "relay stopped after publishing, before marking",
             ));

@@ -112,3 +112,14 @@ event!(
     "priority_overridden",
     1
 );
+
+/// An incident's details changed (title, description, impact, urgency, priority, category).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentUpdated {
+    pub incident_id: Uuid,
+    /// Names of the fields that changed.
+    pub changed: Vec<String>,
+    pub priority: u8,
+}
+event!(IncidentUpdated, "incident", "updated", 1);

@@ -44,6 +44,7 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<IncidentCommented>(&mut failures);
     check::<IncidentAssigned>(&mut failures);
     check::<IncidentPriorityOverridden>(&mut failures);
+    check::<IncidentUpdated>(&mut failures);
     check::<ProblemCreated>(&mut failures);
     check::<ProblemUpdated>(&mut failures);
     check::<ProblemResolved>(&mut failures);

@@ -143,7 +143,8 @@ pub fn api(cfg: &mut ServiceConfig) {
             .service(routes::transition)
             .service(routes::comment)
             .service(routes::comments)
-            .service(routes::assign),
+            .service(routes::assign)
+            .service(routes::update),
     );
 }
 
@@ -166,7 +167,8 @@ pub fn configure(state: web::Data<IncidentService>) -> platform::http::Register 
                 .service(routes::transition)
                 .service(routes::comment)
                 .service(routes::comments)
-                .service(routes::assign),
+                .service(routes::assign)
+                .service(routes::update),
         );
     })
 }

@@ -1,5 +1,5 @@
 //! `/api/v1/incidents`: open, read, list, move through the lifecycle, comment.
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
@@ -862,6 +862,135 @@ pub async fn assign(
         incident_id: updated.id,
         assignment_group_id: updated.assignment_group_id,
         assignee_id: updated.assignee_id,
+    };
+    bus::outbox::append(&txn, tenant, updated.id, updated.version, &event).await?;
+    txn.commit().await?;
+    Ok(respond(HttpResponse::Ok(), &updated))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub impact: Option<i64>,
+    pub urgency: Option<i64>,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+}
+
+/// Update an incident's details; priority follows impact and urgency unless it was overridden.
+/// Send `If-Match` with the `ETag` you read (412 when the incident changed since).
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "updateIncident",
+    request_body = IncidentPatch,
+    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses((status = 200, description = "OK", body = IncidentOut), (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:write"]))
+)]
+#[patch("/{id}")]
+pub async fn update(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentWrite>,
+    id: web::Path<Uuid>,
+    body: Json<IncidentPatch>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if requester_only(&auth.principal) {
+        return Err(ApiError::forbidden(
+            "requester_not_allowed",
+            "requesters comment on incidents; agents update them",
+        ));
+    }
+    let mut v = Validator::new();
+    let title = body
+        .title
+        .as_deref()
+        .map(|t| v.check(text("/title", t, 200)));
+    let description = body
+        .description
+        .as_deref()
+        .map(|d| v.check(multiline("/description", d, 20_000)));
+    let impact = body.impact.map(|i| level(&mut v, "/impact", i));
+    let urgency = body.urgency.map(|u| level(&mut v, "/urgency", u));
+    let category = classification(&mut v, "/category", &body.category);
+    let subcategory = classification(&mut v, "/subcategory", &body.subcategory);
+    v.finish()?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let inc = incidents::find(&txn, tenant, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    if let Some(expected) = req.headers().get("if-match").and_then(|v| v.to_str().ok())
+        && expected.trim() != etag(&inc)
+        && expected.trim() != "*"
+    {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the incident changed since you read it; read it again",
+        ));
+    }
+    if subcategory.is_some() && category.is_none() && inc.category.is_none() {
+        return Err(ApiError::field(
+            "/subcategory",
+            "category_required",
+            "a subcategory needs a category",
+        ));
+    }
+    let new_impact = impact
+        .flatten()
+        .or_else(|| u8::try_from(inc.impact).ok().and_then(Level::new));
+    let new_urgency = urgency
+        .flatten()
+        .or_else(|| u8::try_from(inc.urgency).ok().and_then(Level::new));
+    let (Some(new_impact), Some(new_urgency)) = (new_impact, new_urgency) else {
+        return Err(ApiError::internal("stored impact/urgency out of range"));
+    };
+    let priority = if inc.priority_overridden {
+        inc.priority
+    } else {
+        Matrix::default().priority(new_impact, new_urgency).get() as i16
+    };
+    let mut changed = Vec::new();
+    for (name, given) in [
+        ("title", body.title.is_some()),
+        ("description", body.description.is_some()),
+        ("impact", body.impact.is_some()),
+        ("urgency", body.urgency.is_some()),
+        ("category", body.category.is_some()),
+        ("subcategory", body.subcategory.is_some()),
+    ] {
+        if given {
+            changed.push(name.to_string());
+        }
+    }
+    if priority != inc.priority {
+        changed.push("priority".into());
+    }
+    let updated = incidents::update(&txn, inc, |a| {
+        if let Some(Some(t)) = title {
+            a.title = Set(t);
+        }
+        if let Some(Some(d)) = description {
+            a.description = Set(d);
+        }
+        a.impact = Set(new_impact.get() as i16);
+        a.urgency = Set(new_urgency.get() as i16);
+        a.priority = Set(priority);
+        if category.is_some() {
+            a.category = Set(category);
+        }
+        if subcategory.is_some() {
+            a.subcategory = Set(subcategory);
+        }
+    })
+    .await?;
+    let event = events::incident::IncidentUpdated {
+        incident_id: updated.id,
+        changed,
+        priority: updated.priority as u8,
     };
     bus::outbox::append(&txn, tenant, updated.id, updated.version, &event).await?;
     txn.commit().await?;

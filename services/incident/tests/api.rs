@@ -731,3 +731,87 @@ async fn parents_resolve_their_children_and_priority_overrides_are_recorded() {
         .await;
     assert_eq!(r.expect(422)["errors"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn updates_recompute_priority_and_refuse_stale_etags() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let created = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
+            json!({"title": "Slow wifi", "impact": 3, "urgency": 3}),
+        )
+        .await;
+    let id = s(&created.expect(201)["id"]);
+    let path = format!("/api/v1/incidents/{id}");
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&agent),
+            Some(json!({"impact": 1, "title": "No wifi at all"})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    let body = r.expect(200).clone();
+    assert_eq!(body["priority"], 3);
+    assert_eq!(body["title"], "No wifi at all");
+    assert_eq!(
+        r.headers.get("etag").and_then(|v| v.to_str().ok()),
+        Some("\"2\"")
+    );
+    let stale = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&agent),
+            Some(json!({"urgency": 1})),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(stale.expect(412)["code"], "precondition_failed");
+    let bad = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&agent),
+            Some(json!({"impact": 7, "title": ""})),
+            &[],
+        )
+        .await;
+    assert_eq!(bad.expect(422)["errors"].as_array().map(Vec::len), Some(2));
+    let unknown = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&agent),
+            Some(json!({"state": "closed"})),
+            &[],
+        )
+        .await;
+    assert_eq!(unknown.expect(422)["errors"][0]["code"], "unknown_field");
+    let requester = app.token("requester@globex.demo.test").await;
+    app.call(
+        Method::PATCH,
+        &path,
+        Some(&requester),
+        Some(json!({"title": "mine"})),
+        &[],
+    )
+    .await
+    .expect(403);
+    let other = app.token("agent@initech.demo.test").await;
+    ready(&app, &other).await;
+    app.call(
+        Method::PATCH,
+        &path,
+        Some(&other),
+        Some(json!({"title": "theirs"})),
+        &[],
+    )
+    .await
+    .expect(404);
+    assert_eq!(app.get(&path, &agent).await.body["title"], "No wifi at all");
+}
