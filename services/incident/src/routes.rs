@@ -132,6 +132,23 @@ fn etag(i: &Incident) -> String {
     format!("\"{}\"", i.version)
 }
 
+/// `If-Match` (optional): the `ETag` the client read must still be current (412 otherwise).
+fn check_if_match(req: &HttpRequest, inc: &Incident) -> Result<(), ApiError> {
+    match req
+        .headers()
+        .get("if-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        Some(expected) if expected != "*" && expected != etag(inc) => Err(ApiError::new(
+            actix_web::http::StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "the incident changed since you read it; read it again",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn respond(mut res: actix_web::HttpResponseBuilder, i: &Incident) -> HttpResponse {
     res.insert_header(("ETag", etag(i))).json(out(i))
 }
@@ -644,16 +661,7 @@ pub async fn transition(
         .await?
         .filter(|i| !requester_only(p) || i.caller_id == Some(p.subject))
         .ok_or_else(|| ApiError::not_found("incident"))?;
-    if let Some(expected) = req.headers().get("if-match").and_then(|v| v.to_str().ok())
-        && expected.trim() != etag(&inc)
-        && expected.trim() != "*"
-    {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "the incident changed since you read it; read it again",
-        ));
-    }
+    check_if_match(&req, &inc)?;
     let current = status_of(&inc);
     if requester_only(p) && body.to == State::InProgress && current.state != State::Resolved {
         return Err(ApiError::forbidden(
@@ -922,16 +930,7 @@ pub async fn update(
     let inc = incidents::find(&txn, tenant, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
-    if let Some(expected) = req.headers().get("if-match").and_then(|v| v.to_str().ok())
-        && expected.trim() != etag(&inc)
-        && expected.trim() != "*"
-    {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "the incident changed since you read it; read it again",
-        ));
-    }
+    check_if_match(&req, &inc)?;
     if subcategory.is_some() && category.is_none() && inc.category.is_none() {
         return Err(ApiError::field(
             "/subcategory",
