@@ -97,6 +97,41 @@ pub async fn status(
     }))
 }
 
+/// Publishes each consumer's queue depth (lag in messages) and dead-letter count as gauges
+/// every `every`, until `shutdown`.
+pub async fn report_depths(
+    registry: BusRegistry,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        for runner in &registry.consumers {
+            let consumer = runner.consumer();
+            let depths = match &registry.amqp_url {
+                Some(url) => crate::rabbit::queue_depths(url, consumer)
+                    .await
+                    .ok()
+                    .map(|(q, d)| (Some(q as f64), d as f64)),
+                None => runner
+                    .dead_letters()
+                    .await
+                    .ok()
+                    .map(|d| (None, d.len() as f64)),
+            };
+            if let Some((queued, dead)) = depths {
+                if let Some(q) = queued {
+                    metrics::gauge!("bus_consumer_queue_depth", "consumer" => consumer).set(q);
+                }
+                metrics::gauge!("bus_dlq_depth", "consumer" => consumer).set(dead);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ReplayOut {
     pub consumer: String,

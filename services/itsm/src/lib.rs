@@ -68,6 +68,11 @@ impl Application {
             Some(url) => Arc::new(bus::rabbit::RabbitPublisher::new(url.clone())),
             None => Arc::new(in_process),
         };
+        handles.push(tokio::spawn(bus::ops::report_depths(
+            self.bus.clone(),
+            std::time::Duration::from_secs(15),
+            rx.clone(),
+        )));
         for (name, db) in &self.bus.producers {
             tracing::info!(producer = name, "starting outbox relay");
             let relay = bus::Relay::new(db.clone(), transport.clone());
