@@ -1,5 +1,5 @@
 //! Migrations for the bus tables, run by each service's migrator.
-use platform::tenancy::{rls_ddl, tenant_predicate};
+use platform::tenancy::{enforce_rls, path_predicate, rls_ddl, tenant_predicate};
 use sea_orm::DbBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -107,13 +107,12 @@ pub async fn create_tenant_directory(m: &SchemaManager<'_>) -> Result<(), DbErr>
             .take(),
     )
     .await?;
-    if m.get_database_backend() == DbBackend::Postgres {
-        let visible = "string_to_array(path, '/')::uuid[] && \
-            string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[]";
-        for sql in rls_ddl("tenant_directory", visible) {
-            m.get_connection().execute_unprepared(&sql).await?;
-        }
-    }
+    enforce_rls(
+        m.get_connection(),
+        &["tenant_directory"],
+        &path_predicate("path"),
+    )
+    .await?;
     Ok(())
 }
 

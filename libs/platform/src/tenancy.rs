@@ -197,6 +197,34 @@ pub fn tenant_predicate(column: &str) -> String {
     )
 }
 
+/// The SQL expression that is true when any tenant on the row's materialised `path` (ids joined
+/// by `/`, root first) is one of the transaction's tenants: scoping to a tenant shows it and its
+/// whole subtree.
+pub fn path_predicate(column: &str) -> String {
+    format!(
+        "string_to_array({column}, '/')::uuid[] && \
+         string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[]"
+    )
+}
+
+/// Forces row-level security with `predicate` on each of `tables` (PostgreSQL; a no-op on
+/// SQLite, where the application's own tenant filter is the isolation).
+pub async fn enforce_rls(
+    db: &impl ConnectionTrait,
+    tables: &[&str],
+    predicate: &str,
+) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    for table in tables {
+        for sql in rls_ddl(table, predicate) {
+            db.execute_unprepared(&sql).await?;
+        }
+    }
+    Ok(())
+}
+
 /// DDL that turns on forced row-level security for `table` with `predicate` as the policy
 /// (PostgreSQL only; SQLite is single-tenant per process file and scoped in the application).
 pub fn rls_ddl(table: &str, predicate: &str) -> Vec<String> {

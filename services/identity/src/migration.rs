@@ -1,6 +1,6 @@
 //! Identity's schema. Runs unchanged on SQLite and PostgreSQL; on PostgreSQL it also turns on
 //! forced row-level security for every tenant table and makes the audit log append-only.
-use platform::tenancy::{rls_ddl, tenant_predicate};
+use platform::tenancy::{path_predicate, rls_ddl, tenant_predicate};
 use sea_orm::DbBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -277,10 +277,9 @@ impl MigrationTrait for M0001Identity {
 
         if m.get_database_backend() == DbBackend::Postgres {
             let db = m.get_connection();
-            let tenants_visible = "string_to_array(path, '/')::uuid[] && \
-                string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[]";
+            let tenants_visible = path_predicate("path");
             let by_tenant = tenant_predicate("tenant_id");
-            let mut ddl = rls_ddl("tenants", tenants_visible);
+            let mut ddl = rls_ddl("tenants", &tenants_visible);
             for table in [
                 "tenant_settings",
                 "user_roles",

@@ -1,5 +1,5 @@
 //! The incident service's schema (SQLite and PostgreSQL), with forced RLS on PostgreSQL.
-use platform::tenancy::{rls_ddl, tenant_predicate};
+use platform::tenancy::{enforce_rls, tenant_predicate};
 use sea_orm::DbBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -109,14 +109,12 @@ impl MigrationTrait for M0001Incidents {
         bus::migration::create_outbox(m).await?;
         bus::migration::create_inbox(m).await?;
         bus::migration::create_tenant_directory(m).await?;
-        if m.get_database_backend() == DbBackend::Postgres {
-            let by_tenant = tenant_predicate("tenant_id");
-            for table in ["incidents", "incident_counters", "incident_comments"] {
-                for sql in rls_ddl(table, &by_tenant) {
-                    m.get_connection().execute_unprepared(&sql).await?;
-                }
-            }
-        }
+        enforce_rls(
+            m.get_connection(),
+            &["incidents", "incident_counters", "incident_comments"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -166,14 +164,12 @@ impl MigrationTrait for M0002People {
             )
             .await?;
         }
-        if m.get_database_backend() == DbBackend::Postgres {
-            let by_tenant = tenant_predicate("tenant_id");
-            for table in ["directory_users", "directory_groups"] {
-                for sql in rls_ddl(table, &by_tenant) {
-                    m.get_connection().execute_unprepared(&sql).await?;
-                }
-            }
-        }
+        enforce_rls(
+            m.get_connection(),
+            &["directory_users", "directory_groups"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await?;
         Ok(())
     }
 }
@@ -274,14 +270,12 @@ impl MigrationTrait for M0004Problems {
                 .take(),
         )
         .await?;
-        if m.get_database_backend() == DbBackend::Postgres {
-            let by_tenant = tenant_predicate("tenant_id");
-            for table in ["problems", "problem_counters", "problem_incidents"] {
-                for sql in rls_ddl(table, &by_tenant) {
-                    m.get_connection().execute_unprepared(&sql).await?;
-                }
-            }
-        }
+        enforce_rls(
+            m.get_connection(),
+            &["problems", "problem_counters", "problem_incidents"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await?;
         Ok(())
     }
 }
