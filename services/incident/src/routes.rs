@@ -265,16 +265,14 @@ fn level(v: &mut Validator, pointer: &str, raw: i64) -> Option<Level> {
 }
 
 /// Loads an incident the caller may see (requesters: only their own).
-async fn visible(
-    state: &IncidentService,
+async fn find_visible(
+    txn: &sea_orm::DatabaseTransaction,
     tenant: Uuid,
     p: &Principal,
     id: Uuid,
 ) -> Result<Incident, ApiError> {
-    let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let found = incidents::find(&txn, tenant, id).await?;
-    txn.commit().await?;
-    found
+    incidents::find(txn, tenant, id)
+        .await?
         .filter(|i| !requester_only(p) || i.caller_id == Some(p.subject))
         .ok_or_else(|| ApiError::not_found("incident"))
 }
@@ -455,7 +453,10 @@ pub async fn get(
     auth: Auth<IncidentRead>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let inc = visible(&state, auth.tenant_id(), &auth.principal, *id).await?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let inc = find_visible(&txn, tenant, &auth.principal, *id).await?;
+    txn.commit().await?;
     Ok(respond(HttpResponse::Ok(), &inc))
 }
 
@@ -657,10 +658,7 @@ pub async fn transition(
     }
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let inc = incidents::find(&txn, tenant, *id)
-        .await?
-        .filter(|i| !requester_only(p) || i.caller_id == Some(p.subject))
-        .ok_or_else(|| ApiError::not_found("incident"))?;
+    let inc = find_visible(&txn, tenant, p, *id).await?;
     check_if_match(&req, &inc)?;
     let current = status_of(&inc);
     if requester_only(p) && body.to == State::InProgress && current.state != State::Resolved {
@@ -760,10 +758,7 @@ pub async fn comment(
     v.finish()?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let inc = incidents::find(&txn, tenant, *id)
-        .await?
-        .filter(|i| !requester_only(p) || i.caller_id == Some(p.subject))
-        .ok_or_else(|| ApiError::not_found("incident"))?;
+    let inc = find_visible(&txn, tenant, p, *id).await?;
     let c = incidents::add_comment(
         &txn,
         &inc,
@@ -808,8 +803,8 @@ pub async fn comments(
 ) -> Result<HttpResponse, ApiError> {
     let p = &auth.principal;
     let tenant = auth.tenant_id();
-    let inc = visible(&state, tenant, p, *id).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let inc = find_visible(&txn, tenant, p, *id).await?;
     let rows = incidents::comments(&txn, &inc, requester_only(p)).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(rows.iter().map(comment_out).collect::<Vec<_>>()))

@@ -126,7 +126,10 @@ fn token_response(out: &TokenOut) -> HttpResponse {
 }
 
 /// Runs a CPU-heavy password check off the async runtime.
-async fn verify_password(password: String, phc: Option<String>) -> Result<bool, ApiError> {
+pub(crate) async fn verify_password(
+    password: String,
+    phc: Option<String>,
+) -> Result<bool, ApiError> {
     tokio::task::spawn_blocking(move || {
         let phc = phc.unwrap_or_else(|| password::decoy_hash().to_string());
         password::verify(&password, &phc)

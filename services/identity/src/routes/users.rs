@@ -435,11 +435,9 @@ pub async fn change_password(
         min_len,
     ));
     v.finish()?;
-    let current = body.current_password.clone();
-    let phc = user.password_hash.clone().unwrap_or_default();
-    let ok = tokio::task::spawn_blocking(move || password::verify(&current, &phc))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok =
+        super::auth::verify_password(body.current_password.clone(), user.password_hash.clone())
+            .await?;
     if !ok {
         return Err(ApiError::field(
             "/current_password",
