@@ -1,0 +1,800 @@
+//! SLA clocks, free of I/O. A definition says which incidents it covers, when its clock starts,
+//! pauses, stops and resets, and its target in working seconds of a calendar. A clock moves
+//! through `pending → running ⇄ paused → stopped` (or `canceled`) as the incident changes, and
+//! records each move as a mark; the marks and the pinned calendar are enough to recompute the
+//! clock's whole timeline, second by second (`timeline`), which is what the API shows.
+use chrono::{DateTime, Utc};
+use platform::FieldError;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{
+    calendar::{Calendar, Hours},
+    lifecycle::{HoldReason, State},
+};
+
+/// Warning thresholds, in percent of the target; the last one is the breach.
+pub const THRESHOLDS: [u8; 3] = [50, 75, 100];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Until an agent picks the incident up.
+    Response,
+    /// Until the incident is resolved.
+    Resolution,
+}
+
+/// What an incident looks like to conditions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub state: State,
+    pub hold_reason: Option<HoldReason>,
+    pub priority: u8,
+    pub impact: u8,
+    pub urgency: u8,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+    pub major: bool,
+    pub assignment_group_id: Option<Uuid>,
+    pub assignee_id: Option<Uuid>,
+    pub service_id: Option<Uuid>,
+    pub configuration_item_id: Option<Uuid>,
+}
+
+/// A field of the incident a condition may test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    State,
+    HoldReason,
+    Priority,
+    Impact,
+    Urgency,
+    Category,
+    Subcategory,
+    Major,
+    /// Whether an assignee is set (`true`/`false`).
+    Assigned,
+    AssignmentGroupId,
+    ServiceId,
+    ConfigurationItemId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Eq,
+    Ne,
+    /// `value` is a list.
+    In,
+    /// `value` is a list.
+    NotIn,
+}
+
+/// `{"field": "priority", "op": "in", "value": [1, 2]}`; `null` tests for an unset field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub field: Field,
+    pub op: Op,
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+fn name_of<T: Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+impl Facts {
+    fn get(&self, field: Field) -> Value {
+        match field {
+            Field::State => name_of(self.state),
+            Field::HoldReason => name_of(self.hold_reason),
+            Field::Priority => json!(self.priority),
+            Field::Impact => json!(self.impact),
+            Field::Urgency => json!(self.urgency),
+            Field::Category => json!(self.category),
+            Field::Subcategory => json!(self.subcategory),
+            Field::Major => json!(self.major),
+            Field::Assigned => json!(self.assignee_id.is_some()),
+            Field::AssignmentGroupId => json!(self.assignment_group_id),
+            Field::ServiceId => json!(self.service_id),
+            Field::ConfigurationItemId => json!(self.configuration_item_id),
+        }
+    }
+
+    /// A short account for timelines: `on_hold (awaiting_caller)`.
+    pub fn describe(&self) -> String {
+        match self.hold_reason {
+            Some(r) => format!(
+                "{} ({})",
+                name_of(self.state).as_str().unwrap_or_default(),
+                name_of(r).as_str().unwrap_or_default()
+            ),
+            None => name_of(self.state)
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+}
+
+impl Condition {
+    pub fn holds(&self, facts: &Facts) -> bool {
+        let actual = facts.get(self.field);
+        match self.op {
+            Op::Eq => actual == self.value,
+            Op::Ne => actual != self.value,
+            Op::In => self.value.as_array().is_some_and(|l| l.contains(&actual)),
+            Op::NotIn => self.value.as_array().is_some_and(|l| !l.contains(&actual)),
+        }
+    }
+
+    /// Whether `value` is something `field` can hold.
+    fn accepts(field: Field, value: &Value) -> bool {
+        let one_of = |names: &[&str]| value.as_str().is_some_and(|s| names.contains(&s));
+        match field {
+            Field::State => one_of(&[
+                "new",
+                "in_progress",
+                "on_hold",
+                "resolved",
+                "closed",
+                "canceled",
+            ]),
+            Field::HoldReason => {
+                value.is_null()
+                    || one_of(&[
+                        "awaiting_caller",
+                        "awaiting_change",
+                        "awaiting_problem",
+                        "awaiting_vendor",
+                    ])
+            }
+            Field::Priority => value.as_u64().is_some_and(|p| (1..=5).contains(&p)),
+            Field::Impact | Field::Urgency => value.as_u64().is_some_and(|p| (1..=3).contains(&p)),
+            Field::Category | Field::Subcategory => value.is_null() || value.is_string(),
+            Field::Major | Field::Assigned => value.is_boolean(),
+            Field::AssignmentGroupId | Field::ServiceId | Field::ConfigurationItemId => {
+                value.is_null() || value.as_str().is_some_and(|s| Uuid::parse_str(s).is_ok())
+            }
+        }
+    }
+
+    fn check(&self, pointer: &str) -> Option<FieldError> {
+        let values: Vec<&Value> = match (self.op, &self.value) {
+            (Op::In | Op::NotIn, Value::Array(list)) if !list.is_empty() => list.iter().collect(),
+            (Op::In | Op::NotIn, _) => {
+                return Some(FieldError::new(
+                    format!("{pointer}/value"),
+                    "list_required",
+                    "`in` and `not_in` take a non-empty list",
+                ));
+            }
+            (_, v) => vec![v],
+        };
+        values
+            .into_iter()
+            .any(|v| !Self::accepts(self.field, v))
+            .then(|| {
+                FieldError::new(
+                    format!("{pointer}/value"),
+                    "invalid_value",
+                    format!("not a value of {}", name_of(self.field)),
+                )
+            })
+    }
+}
+
+fn all(conditions: &[Condition], facts: &Facts) -> bool {
+    conditions.iter().all(|c| c.holds(facts))
+}
+
+/// When a clock starts, pauses, stops and resets. Every list is a conjunction; an empty
+/// `start_when` starts at once, an empty `pause_when` or `reset_when` never fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// Which incidents the definition covers (empty: all). When it stops holding, the clock is
+    /// canceled.
+    #[serde(default)]
+    pub applies_when: Vec<Condition>,
+    #[serde(default)]
+    pub start_when: Vec<Condition>,
+    #[serde(default)]
+    pub pause_when: Vec<Condition>,
+    pub stop_when: Vec<Condition>,
+    /// Restarts the clock from zero when it starts holding (e.g. on reopen).
+    #[serde(default)]
+    pub reset_when: Vec<Condition>,
+}
+
+impl Rules {
+    /// The usual rules of a kind: response stops when work starts; resolution pauses on hold
+    /// and stops on resolution (or cancellation).
+    pub fn default_for(kind: Kind) -> Rules {
+        let cond = |field, op, value| Condition { field, op, value };
+        match kind {
+            Kind::Response => Rules {
+                applies_when: vec![],
+                start_when: vec![],
+                pause_when: vec![],
+                stop_when: vec![cond(Field::State, Op::Ne, json!("new"))],
+                reset_when: vec![],
+            },
+            Kind::Resolution => Rules {
+                applies_when: vec![],
+                start_when: vec![],
+                pause_when: vec![cond(Field::State, Op::Eq, json!("on_hold"))],
+                stop_when: vec![cond(
+                    Field::State,
+                    Op::In,
+                    json!(["resolved", "closed", "canceled"]),
+                )],
+                reset_when: vec![],
+            },
+        }
+    }
+
+    /// Every condition's value must fit its field; a clock must be able to stop.
+    pub fn check(&self, prefix: &str) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        for (name, list) in [
+            ("applies_when", &self.applies_when),
+            ("start_when", &self.start_when),
+            ("pause_when", &self.pause_when),
+            ("stop_when", &self.stop_when),
+            ("reset_when", &self.reset_when),
+        ] {
+            for (i, c) in list.iter().enumerate() {
+                errors.extend(c.check(&format!("{prefix}/{name}/{i}")));
+            }
+        }
+        if self.stop_when.is_empty() {
+            errors.push(FieldError::new(
+                format!("{prefix}/stop_when"),
+                "required",
+                "a clock needs at least one stop condition",
+            ));
+        }
+        errors
+    }
+
+    pub fn applies(&self, facts: &Facts) -> bool {
+        all(&self.applies_when, facts)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for the start condition.
+    Pending,
+    Running,
+    Paused,
+    Stopped,
+    /// The definition stopped applying to the incident.
+    Canceled,
+}
+
+/// What happened to a clock, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", tag = "mark")]
+pub enum Mark {
+    Started,
+    Paused { reason: String },
+    Resumed,
+    Stopped,
+    Canceled,
+    /// The count restarts from zero.
+    Reset,
+    /// `percent` of the target elapsed (100: breached).
+    Threshold { percent: u8 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub mark: Mark,
+}
+
+/// The state a clock keeps between changes (what the scheduler and queries read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clock {
+    pub status: Status,
+    /// Working seconds counted before `since`.
+    pub elapsed: i64,
+    /// When the current run began (meaningful while running).
+    pub since: DateTime<Utc>,
+    pub target: i64,
+    /// How many of `THRESHOLDS` have been reached.
+    pub reached: u8,
+}
+
+impl Clock {
+    pub fn new(target: i64, now: DateTime<Utc>) -> Self {
+        Clock {
+            status: Status::Pending,
+            elapsed: 0,
+            since: now,
+            target,
+            reached: 0,
+        }
+    }
+
+    pub fn breached(&self) -> bool {
+        self.reached as usize >= THRESHOLDS.len()
+    }
+
+    /// Working seconds so far.
+    pub fn elapsed_at(&self, cal: &Calendar, now: DateTime<Utc>) -> i64 {
+        match self.status {
+            Status::Running => self.elapsed + cal.working_seconds(self.since, now),
+            _ => self.elapsed,
+        }
+    }
+
+    /// The next threshold and the instant it is reached, while running.
+    pub fn next_threshold(&self, cal: &Calendar) -> Option<(u8, DateTime<Utc>)> {
+        if self.status != Status::Running {
+            return None;
+        }
+        let percent = *THRESHOLDS.get(self.reached as usize)?;
+        let needed = (self.target * i64::from(percent) + 99) / 100 - self.elapsed;
+        cal.after_working(self.since, needed).map(|t| (percent, t))
+    }
+
+    /// The deadline, while running.
+    pub fn due(&self, cal: &Calendar) -> Option<DateTime<Utc>> {
+        (self.status == Status::Running)
+            .then(|| cal.after_working(self.since, self.target - self.elapsed))
+            .flatten()
+    }
+
+    /// Thresholds reached by `now`, each once, stamped with the instant it was reached.
+    pub fn reach(&mut self, cal: &Calendar, now: DateTime<Utc>) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some((percent, at)) = self.next_threshold(cal) {
+            if at > now {
+                break;
+            }
+            self.reached += 1;
+            out.push(Event {
+                at,
+                mark: Mark::Threshold { percent },
+            });
+        }
+        out
+    }
+
+    fn settle(&mut self, cal: &Calendar, now: DateTime<Utc>) {
+        if self.status == Status::Running {
+            self.elapsed += cal.working_seconds(self.since, now);
+        }
+        self.since = now;
+    }
+
+    /// Moves the clock for an incident that changed from `before` (None: just created) to
+    /// `after` at `now`. Thresholds passed before the change are recorded first, so a stop
+    /// after the deadline still records the breach once.
+    pub fn on_change(
+        &mut self,
+        rules: &Rules,
+        cal: &Calendar,
+        before: Option<&Facts>,
+        after: &Facts,
+        now: DateTime<Utc>,
+    ) -> Vec<Event> {
+        let mut out = self.reach(cal, now);
+        let mark = |out: &mut Vec<Event>, mark| out.push(Event { at: now, mark });
+        let reset_edge = !rules.reset_when.is_empty()
+            && all(&rules.reset_when, after)
+            && !before.is_some_and(|b| all(&rules.reset_when, b));
+        if reset_edge && self.status != Status::Pending && self.status != Status::Canceled {
+            *self = Clock::new(self.target, now);
+            mark(&mut out, Mark::Reset);
+        }
+        let active = matches!(
+            self.status,
+            Status::Pending | Status::Running | Status::Paused
+        );
+        if active && !rules.applies(after) {
+            self.settle(cal, now);
+            self.status = Status::Canceled;
+            mark(&mut out, Mark::Canceled);
+            return out;
+        }
+        if self.status == Status::Pending && all(&rules.start_when, after) {
+            self.status = Status::Running;
+            self.since = now;
+            mark(&mut out, Mark::Started);
+        }
+        let stop = !rules.stop_when.is_empty() && all(&rules.stop_when, after);
+        let pause = !rules.pause_when.is_empty() && all(&rules.pause_when, after);
+        match self.status {
+            Status::Running | Status::Paused if stop => {
+                self.settle(cal, now);
+                self.status = Status::Stopped;
+                mark(&mut out, Mark::Stopped);
+            }
+            Status::Running if pause => {
+                self.settle(cal, now);
+                self.status = Status::Paused;
+                let reason = after.describe();
+                mark(&mut out, Mark::Paused { reason });
+            }
+            Status::Paused if !pause => {
+                self.since = now;
+                self.status = Status::Running;
+                mark(&mut out, Mark::Resumed);
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// One stretch of a clock's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Segment {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub seconds: i64,
+    /// Whether these seconds count toward the target.
+    pub counts: bool,
+    /// `running`, `paused`, `outside_hours` or `holiday`.
+    pub kind: SegmentKind,
+    /// Why paused (the incident's state) or which holiday.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentKind {
+    Running,
+    Paused,
+    OutsideHours,
+    Holiday,
+}
+
+/// A clock's life recomputed from its marks alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Timeline {
+    pub segments: Vec<Segment>,
+    /// Counted seconds since the last reset.
+    pub elapsed_seconds: i64,
+}
+
+/// Replays `events` (in order) up to `now`: every second from the first start to the stop
+/// (or `now`) falls in exactly one segment.
+pub fn timeline(cal: &Calendar, events: &[Event], now: DateTime<Utc>) -> Timeline {
+    let mut segments = Vec::new();
+    let mut elapsed = 0;
+    // The open stretch: since when, and paused for what (None: running).
+    let mut open: Option<(DateTime<Utc>, Option<String>)> = None;
+    let close = |segments: &mut Vec<Segment>,
+                     elapsed: &mut i64,
+                     from: DateTime<Utc>,
+                     paused: Option<String>,
+                     to: DateTime<Utc>| {
+        if to <= from {
+            return;
+        }
+        match paused {
+            Some(reason) => segments.push(Segment {
+                from,
+                to,
+                seconds: (to - from).num_seconds(),
+                counts: false,
+                kind: SegmentKind::Paused,
+                reason: Some(reason),
+            }),
+            None => {
+                for s in cal.stretches(from, to) {
+                    let seconds = (s.to - s.from).num_seconds();
+                    let (kind, reason, counts) = match s.hours {
+                        Hours::Working => (SegmentKind::Running, None, true),
+                        Hours::OutsideHours => (SegmentKind::OutsideHours, None, false),
+                        Hours::Holiday(name) => (SegmentKind::Holiday, Some(name), false),
+                    };
+                    if counts {
+                        *elapsed += seconds;
+                    }
+                    segments.push(Segment {
+                        from: s.from,
+                        to: s.to,
+                        seconds,
+                        counts,
+                        kind,
+                        reason,
+                    });
+                }
+            }
+        }
+    };
+    for e in events {
+        match &e.mark {
+            Mark::Started | Mark::Resumed => {
+                if let Some((from, paused)) = open.take() {
+                    close(&mut segments, &mut elapsed, from, paused, e.at);
+                }
+                open = Some((e.at, None));
+            }
+            Mark::Paused { reason } => {
+                if let Some((from, paused)) = open.take() {
+                    close(&mut segments, &mut elapsed, from, paused, e.at);
+                }
+                open = Some((e.at, Some(reason.clone())));
+            }
+            Mark::Stopped | Mark::Canceled => {
+                if let Some((from, paused)) = open.take() {
+                    close(&mut segments, &mut elapsed, from, paused, e.at);
+                }
+            }
+            Mark::Reset => {
+                if let Some((from, paused)) = open.take() {
+                    close(&mut segments, &mut elapsed, from, paused, e.at);
+                }
+                elapsed = 0;
+            }
+            Mark::Threshold { .. } => {}
+        }
+    }
+    if let Some((from, paused)) = open {
+        close(&mut segments, &mut elapsed, from, paused, now);
+    }
+    Timeline {
+        segments,
+        elapsed_seconds: elapsed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::calendar::{CalendarSpec, Day, Holiday, WorkingHours};
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn office(tz: &str, holidays: &[&str]) -> Calendar {
+        let spec = CalendarSpec {
+            time_zone: tz.into(),
+            weekly_hours: [
+                Day::Monday,
+                Day::Tuesday,
+                Day::Wednesday,
+                Day::Thursday,
+                Day::Friday,
+            ]
+            .into_iter()
+            .map(|day| WorkingHours {
+                day,
+                start: "09:00".into(),
+                end: "17:00".into(),
+            })
+            .collect(),
+            holidays: holidays
+                .iter()
+                .map(|d| Holiday {
+                    date: d.parse().unwrap_or_default(),
+                    name: "Holiday".into(),
+                })
+                .collect(),
+        };
+        Calendar::parse(&spec, "").unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn facts(state: State) -> Facts {
+        Facts {
+            state,
+            hold_reason: (state == State::OnHold).then_some(HoldReason::AwaitingCaller),
+            priority: 3,
+            impact: 2,
+            urgency: 2,
+            category: None,
+            subcategory: None,
+            major: false,
+            assignment_group_id: None,
+            assignee_id: None,
+            service_id: None,
+            configuration_item_id: None,
+        }
+    }
+
+    /// Drives a resolution clock through `(time, state)` changes; returns it and its marks.
+    fn drive(cal: &Calendar, rules: &Rules, target: i64, steps: &[(&str, State)]) -> (Clock, Vec<Event>) {
+        let mut clock = Clock::new(target, utc(steps[0].0));
+        let mut events = Vec::new();
+        let mut before: Option<Facts> = None;
+        for (at, state) in steps {
+            let f = facts(*state);
+            events.extend(clock.on_change(rules, cal, before.as_ref(), &f, utc(at)));
+            before = Some(f);
+        }
+        (clock, events)
+    }
+
+    #[test]
+    fn a_pause_over_a_weekend_counts_nothing_and_is_explained() {
+        let cal = office("Europe/Berlin", &[]);
+        let rules = Rules::default_for(Kind::Resolution);
+        // Opened Friday 10:00 CET, on hold Friday 16:00 until Monday 11:00, resolved Monday 12:00.
+        let (clock, events) = drive(
+            &cal,
+            &rules,
+            8 * 3600,
+            &[
+                ("2026-11-27T09:00:00Z", State::New),
+                ("2026-11-27T15:00:00Z", State::OnHold),
+                ("2026-11-30T10:00:00Z", State::InProgress),
+                ("2026-11-30T11:00:00Z", State::Resolved),
+            ],
+        );
+        assert_eq!(clock.status, Status::Stopped);
+        assert_eq!(clock.elapsed, 7 * 3600);
+        let t = timeline(&cal, &events, utc("2026-12-01T00:00:00Z"));
+        assert_eq!(t.elapsed_seconds, clock.elapsed);
+        let kinds: Vec<_> = t.segments.iter().map(|s| (s.kind, s.seconds)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (SegmentKind::Running, 6 * 3600),
+                (SegmentKind::Paused, 67 * 3600),
+                (SegmentKind::Running, 3600),
+            ]
+        );
+        assert_eq!(t.segments[1].reason.as_deref(), Some("on_hold (awaiting_caller)"));
+    }
+
+    #[test]
+    fn a_holiday_moves_the_deadline() {
+        let cal = office("Europe/Berlin", &["2026-12-25"]);
+        let mut clock = Clock::new(4 * 3600, utc("2026-12-24T14:00:00Z"));
+        clock.on_change(
+            &Rules::default_for(Kind::Resolution),
+            &cal,
+            None,
+            &facts(State::New),
+            utc("2026-12-24T14:00:00Z"),
+        );
+        // Thursday 15:00-17:00 local, then Monday 09:00-11:00 (Friday is the holiday).
+        assert_eq!(clock.due(&cal), Some(utc("2026-12-28T10:00:00Z")));
+    }
+
+    #[test]
+    fn deadlines_follow_dst_in_berlin_and_new_york() {
+        let rules = Rules::default_for(Kind::Resolution);
+        for (tz, start, due) in [
+            // Friday 16:00 CET + 2 working hours → Monday 10:00 CEST.
+            ("Europe/Berlin", "2026-03-27T15:00:00Z", "2026-03-30T08:00:00Z"),
+            // Friday 16:00 EST + 2 working hours → Monday 10:00 EDT.
+            ("America/New_York", "2026-03-06T21:00:00Z", "2026-03-09T14:00:00Z"),
+            // Friday 16:00 EDT + 2 working hours → Monday 10:00 EST.
+            ("America/New_York", "2026-10-30T20:00:00Z", "2026-11-02T15:00:00Z"),
+        ] {
+            let cal = office(tz, &[]);
+            let mut clock = Clock::new(2 * 3600, utc(start));
+            clock.on_change(&rules, &cal, None, &facts(State::New), utc(start));
+            assert_eq!(clock.due(&cal), Some(utc(due)), "{tz} from {start}");
+            let events = clock.reach(&cal, utc(due));
+            assert_eq!(events.len(), 3, "50, 75 and 100 %");
+            assert_eq!(events[2].at, utc(due));
+        }
+    }
+
+    #[test]
+    fn a_reset_restarts_the_count() {
+        let cal = office("UTC", &[]);
+        let mut rules = Rules::default_for(Kind::Resolution);
+        rules.reset_when = vec![Condition {
+            field: Field::State,
+            op: Op::Eq,
+            value: json!("in_progress"),
+        }];
+        rules.stop_when = vec![Condition {
+            field: Field::State,
+            op: Op::Eq,
+            value: json!("closed"),
+        }];
+        // Runs Mon 09:00-11:00, reset at 11:00 (work starts), runs to 12:00.
+        let (clock, events) = drive(
+            &cal,
+            &rules,
+            8 * 3600,
+            &[
+                ("2026-11-23T09:00:00Z", State::New),
+                ("2026-11-23T11:00:00Z", State::InProgress),
+            ],
+        );
+        let now = utc("2026-11-23T12:00:00Z");
+        assert_eq!(clock.elapsed_at(&cal, now), 3600);
+        assert!(events.iter().any(|e| e.mark == Mark::Reset));
+        let t = timeline(&cal, &events, now);
+        assert_eq!(t.elapsed_seconds, 3600);
+        assert_eq!(t.segments.iter().map(|s| s.seconds).sum::<i64>(), 3 * 3600);
+    }
+
+    #[test]
+    fn no_breach_while_paused() {
+        let cal = office("UTC", &[]);
+        let rules = Rules::default_for(Kind::Resolution);
+        let (mut clock, _) = drive(
+            &cal,
+            &rules,
+            2 * 3600,
+            &[
+                ("2026-11-23T09:00:00Z", State::New),
+                ("2026-11-23T10:00:00Z", State::OnHold),
+            ],
+        );
+        assert_eq!(clock.next_threshold(&cal), None);
+        let events = clock.reach(&cal, utc("2026-12-23T09:00:00Z"));
+        assert!(events.is_empty());
+        assert_eq!(clock.reached, 1, "only the 50 % mark, reached before the pause");
+        assert!(!clock.breached());
+    }
+
+    #[test]
+    fn a_late_stop_records_the_missed_breach_once() {
+        let cal = office("UTC", &[]);
+        let rules = Rules::default_for(Kind::Response);
+        let (clock, events) = drive(
+            &cal,
+            &rules,
+            3600,
+            &[
+                ("2026-11-23T09:00:00Z", State::New),
+                ("2026-11-23T12:00:00Z", State::InProgress),
+            ],
+        );
+        assert!(clock.breached());
+        let thresholds: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e.mark {
+                Mark::Threshold { percent } => Some((percent, e.at)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(thresholds.len(), 3);
+        assert_eq!(thresholds[2], (100, utc("2026-11-23T10:00:00Z")));
+    }
+
+    #[test]
+    fn conditions_check_values_against_fields() {
+        let mut rules = Rules::default_for(Kind::Resolution);
+        rules.applies_when = vec![
+            Condition {
+                field: Field::Priority,
+                op: Op::In,
+                value: json!([1, 7]),
+            },
+            Condition {
+                field: Field::State,
+                op: Op::Eq,
+                value: json!("sleeping"),
+            },
+            Condition {
+                field: Field::Major,
+                op: Op::In,
+                value: json!(true),
+            },
+        ];
+        let pointers: Vec<String> = rules.check("").into_iter().map(|e| e.pointer).collect();
+        assert_eq!(
+            pointers,
+            vec![
+                "/applies_when/0/value",
+                "/applies_when/1/value",
+                "/applies_when/2/value"
+            ]
+        );
+    }
+}
