@@ -123,3 +123,52 @@ pub struct IncidentUpdated {
     pub priority: u8,
 }
 event!(IncidentUpdated, "incident", "updated", 1);
+
+/// An incident was resolved (also announced as a state change; this one carries the resolution).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentResolved {
+    pub incident_id: Uuid,
+    pub resolution_code: String,
+    pub resolution_notes: String,
+}
+event!(IncidentResolved, "incident", "resolved", 1);
+
+/// An incident was closed: no further changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentClosed {
+    pub incident_id: Uuid,
+    pub resolution_code: Option<String>,
+}
+event!(IncidentClosed, "incident", "closed", 1);
+
+/// An SLA clock reached a threshold of its target (50, 75 or 100 %). The aggregate is the clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaWarning {
+    pub clock_id: Uuid,
+    pub incident_id: Uuid,
+    pub definition_id: Uuid,
+    pub name: String,
+    /// `response` or `resolution`.
+    pub kind: String,
+    pub percent: u8,
+    /// When the threshold was reached (not when it was noticed).
+    pub reached_at: chrono::DateTime<chrono::Utc>,
+}
+event!(SlaWarning, "sla_clock", "warning", 1);
+
+/// An SLA clock reached its target: the SLA is breached. The aggregate is the clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaBreached {
+    pub clock_id: Uuid,
+    pub incident_id: Uuid,
+    pub definition_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub target_seconds: i64,
+    pub breached_at: chrono::DateTime<chrono::Utc>,
+}
+event!(SlaBreached, "sla_clock", "breached", 1);

@@ -45,6 +45,10 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<IncidentAssigned>(&mut failures);
     check::<IncidentPriorityOverridden>(&mut failures);
     check::<IncidentUpdated>(&mut failures);
+    check::<IncidentResolved>(&mut failures);
+    check::<IncidentClosed>(&mut failures);
+    check::<SlaWarning>(&mut failures);
+    check::<SlaBreached>(&mut failures);
     check::<ProblemCreated>(&mut failures);
     check::<ProblemUpdated>(&mut failures);
     check::<ProblemResolved>(&mut failures);

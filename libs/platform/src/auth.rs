@@ -62,6 +62,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "incident:write",
     "problem:read",
     "problem:write",
+    "sla:admin",
     "catalog:read",
     "catalog:write",
     "request:read",
@@ -136,6 +137,7 @@ impl Role {
                 "incident:write",
                 "problem:read",
                 "problem:write",
+                "sla:admin",
                 "catalog:read",
                 "catalog:write",
                 "request:read",
@@ -498,6 +500,7 @@ pub mod scopes {
         IncidentWrite = "incident:write",
         ProblemRead = "problem:read",
         ProblemWrite = "problem:write",
+        SlaAdmin = "sla:admin",
     );
 
     /// Any authenticated principal.

@@ -1,15 +1,18 @@
 //! Incidents, problems and the SLA engine.
 //!
-//! Today: the incident lifecycle and priority matrix (pure domain), incidents with per-tenant
-//! numbers, transitions and comments over HTTP, events through the outbox, and the tenant tree
-//! learned from identity's events (the tenant-directory projection), so `X-Tenant` and
-//! suspension work without calling identity.
+//! The incident lifecycle, priority matrix, business calendars and SLA clocks are pure domain
+//! code (`domain`); `routes`, `problems` and `sla::routes` are thin HTTP handlers over `store`;
+//! `sla::scheduler` fires due SLA thresholds. Identity's tenant tree, users and groups arrive as
+//! events (the projections in `store::people` and the tenant directory), so `X-Tenant`,
+//! suspension and assignment checks work without calling identity.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod domain;
+pub mod idempotency;
 pub mod migration;
 pub mod problems;
 pub mod routes;
+pub mod sla;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -35,6 +38,7 @@ pub struct IncidentService {
     pub db: DatabaseConnection,
     pub auth: AuthContext,
     pub directory: Arc<CachedDirectory>,
+    pub sla: Arc<sla::Sla>,
 }
 
 impl IncidentService {
@@ -57,10 +61,19 @@ impl IncidentService {
             keys,
         ));
         Ok(Self {
+            sla: Arc::new(sla::Sla::new(db.clone())),
             db,
             auth: AuthContext::new(verifier, dyn_directory),
             directory,
         })
+    }
+
+    /// The SLA scheduler of this process (any number may run).
+    pub fn sla_scheduler(&self) -> Arc<sla::scheduler::Scheduler> {
+        Arc::new(sla::scheduler::Scheduler::new(
+            self.db.clone(),
+            self.sla.clone(),
+        ))
     }
 
     /// The consumer of identity's events: the tenant tree, users and groups.
@@ -131,12 +144,25 @@ macro_rules! problem_routes {
     };
 }
 
-/// Routes under `/api/v1/incidents` and `/api/v1/problems` (without state: enough for the
-/// OpenAPI document).
-pub fn api(cfg: &mut ServiceConfig) {
-    cfg.service(problem_routes!(scope::scope("/api/v1/problems")));
-    cfg.service(
-        scope::scope("/api/v1/incidents")
+/// Declares the SLA configuration routes.
+macro_rules! sla_routes {
+    ($scope:expr) => {
+        $scope
+            .service(sla::routes::create_calendar)
+            .service(sla::routes::list_calendars)
+            .service(sla::routes::get_calendar)
+            .service(sla::routes::replace_calendar)
+            .service(sla::routes::create_definition)
+            .service(sla::routes::list_definitions)
+            .service(sla::routes::get_definition)
+            .service(sla::routes::replace_definition)
+    };
+}
+
+/// Declares the incident routes.
+macro_rules! incident_routes {
+    ($scope:expr) => {
+        $scope
             .service(routes::create)
             .service(routes::list)
             .service(routes::get)
@@ -144,8 +170,17 @@ pub fn api(cfg: &mut ServiceConfig) {
             .service(routes::comment)
             .service(routes::comments)
             .service(routes::assign)
-            .service(routes::update),
-    );
+            .service(routes::update)
+            .service(sla::routes::incident_sla)
+    };
+}
+
+/// Routes under `/api/v1/incidents`, `/api/v1/problems` and `/api/v1/sla` (without state:
+/// enough for the OpenAPI document).
+pub fn api(cfg: &mut ServiceConfig) {
+    cfg.service(problem_routes!(scope::scope("/api/v1/problems")));
+    cfg.service(sla_routes!(scope::scope("/api/v1/sla")));
+    cfg.service(incident_routes!(scope::scope("/api/v1/incidents")));
 }
 
 /// Routes with their state. Each service's routes see its own `AuthContext`.
@@ -157,18 +192,15 @@ pub fn configure(state: web::Data<IncidentService>) -> platform::http::Register 
                 .app_data(state.clone())
                 .app_data(auth.clone())
         ));
-        cfg.service(
+        cfg.service(sla_routes!(
+            scope::scope("/api/v1/sla")
+                .app_data(state.clone())
+                .app_data(auth.clone())
+        ));
+        cfg.service(incident_routes!(
             scope::scope("/api/v1/incidents")
                 .app_data(state.clone())
                 .app_data(auth.clone())
-                .service(routes::create)
-                .service(routes::list)
-                .service(routes::get)
-                .service(routes::transition)
-                .service(routes::comment)
-                .service(routes::comments)
-                .service(routes::assign)
-                .service(routes::update),
-        );
+        ));
     })
 }

@@ -14,6 +14,8 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Search),
             Box::new(M0004Problems),
             Box::new(M0005Classification),
+            Box::new(M0006Sla),
+            Box::new(M0007Idempotency),
         ]
     }
 }
@@ -310,6 +312,197 @@ impl MigrationTrait for M0005Classification {
                 .col("parent_id")
                 .if_not_exists()
                 .take(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The SLA engine: calendars and definitions (per tenant, inherited down the tree), calendar
+/// snapshots that clocks pin, clocks and their marks. The scheduler reads due clocks across
+/// tenants by declaring `app.sla_scheduler` (and nothing else may); everything else is scoped.
+/// Also the affected service and configuration item of an incident.
+struct M0006Sla;
+
+impl MigrationName for M0006Sla {
+    fn name(&self) -> &str {
+        "m20261125_000006_sla"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006Sla {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for col in ["service_id", "configuration_item_id"] {
+            m.alter_table(
+                Table::alter()
+                    .table("incidents")
+                    .add_column(uuid_null(col))
+                    .take(),
+            )
+            .await?;
+        }
+        m.create_table(
+            Table::create()
+                .table("sla_calendars")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("name", 200))
+                .col(boolean("is_default"))
+                .col(text("spec"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("sla_definitions")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("name", 200))
+                .col(string_len("kind", 16))
+                .col(big_integer("target_seconds"))
+                .col(uuid_null("calendar_id"))
+                .col(text("rules"))
+                .col(boolean("active"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("sla_calendar_snapshots")
+                .if_not_exists()
+                .col(uuid("tenant_id"))
+                .col(string_len("digest", 64))
+                .col(text("spec"))
+                .primary_key(Index::create().col("tenant_id").col("digest"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("sla_clocks")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("incident_id"))
+                .col(uuid("definition_id"))
+                .col(string_len("name", 200))
+                .col(string_len("kind", 16))
+                .col(big_integer("target_seconds"))
+                .col(string_len("calendar_digest", 64))
+                .col(text("rules"))
+                .col(string_len("status", 16))
+                .col(big_integer("elapsed_seconds"))
+                .col(timestamp_with_time_zone("since"))
+                .col(small_integer("reached"))
+                .col(timestamp_with_time_zone_null("due_at"))
+                .col(timestamp_with_time_zone_null("next_fire_at"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("sla_clock_events")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("clock_id"))
+                .col(timestamp_with_time_zone("at"))
+                .col(text("mark"))
+                .take(),
+        )
+        .await?;
+        for sql in [
+            "CREATE UNIQUE INDEX IF NOT EXISTS sla_calendars_one_default ON sla_calendars (tenant_id) \
+             WHERE is_default",
+            "CREATE INDEX IF NOT EXISTS sla_definitions_tenant ON sla_definitions (tenant_id, id)",
+            "CREATE UNIQUE INDEX IF NOT EXISTS sla_clocks_incident ON sla_clocks \
+             (tenant_id, incident_id, definition_id)",
+            // Only clocks with a threshold ahead, in firing order: a tick stays cheap however
+            // many clocks are paused, stopped or far from due.
+            "CREATE INDEX IF NOT EXISTS sla_clocks_due ON sla_clocks (next_fire_at) \
+             WHERE next_fire_at IS NOT NULL",
+            "CREATE INDEX IF NOT EXISTS sla_clock_events_clock ON sla_clock_events (tenant_id, clock_id, id)",
+        ] {
+            m.get_connection().execute_unprepared(sql).await?;
+        }
+        let db = m.get_connection();
+        enforce_rls(
+            db,
+            &["sla_calendars", "sla_definitions"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await?;
+        enforce_rls(
+            db,
+            &["sla_calendar_snapshots", "sla_clocks", "sla_clock_events"],
+            &format!(
+                "{} OR current_setting('app.sla_scheduler', true) = 'on'",
+                tenant_predicate("tenant_id")
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// `Idempotency-Key` claims and the responses they produced.
+struct M0007Idempotency;
+
+impl MigrationName for M0007Idempotency {
+    fn name(&self) -> &str {
+        "m20261125_000007_idempotency"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007Idempotency {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("idempotency_keys")
+                .if_not_exists()
+                .col(uuid("tenant_id"))
+                .col(uuid("principal_id"))
+                .col(string_len("key", 255))
+                .col(string_len("request_hash", 64))
+                .col(small_integer("status"))
+                .col(text("body"))
+                .col(text_null("location"))
+                .col(timestamp_with_time_zone("created_at"))
+                .primary_key(
+                    Index::create()
+                        .col("tenant_id")
+                        .col("principal_id")
+                        .col("key"),
+                )
+                .take(),
+        )
+        .await?;
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at)",
+            )
+            .await?;
+        // The scheduler prunes expired keys across tenants (under `app.sla_scheduler`).
+        enforce_rls(
+            m.get_connection(),
+            &["idempotency_keys"],
+            &format!(
+                "{} OR current_setting('app.sla_scheduler', true) = 'on'",
+                tenant_predicate("tenant_id")
+            ),
         )
         .await?;
         Ok(())

@@ -1,6 +1,6 @@
 //! `/api/v1/problems`: root cause, workaround, known errors, linked incidents; resolving a
 //! problem can resolve its open incidents.
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, http::StatusCode, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use platform::{
     ApiError,
@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
+    idempotency::{self, Claim},
     IncidentService,
     domain::lifecycle::{State, Transition},
     routes::{move_to, status_of},
@@ -102,7 +103,7 @@ async fn publish_updated(
     Ok(())
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProblemIn {
     pub title: String,
@@ -120,6 +121,7 @@ pub struct ProblemIn {
     operation_id = "createProblem",
     request_body = ProblemIn,
     responses((status = 201, description = "Created", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     security(("bearer" = ["problem:write"]))
 )]
 #[post("")]
@@ -127,6 +129,7 @@ pub async fn create(
     state: web::Data<IncidentService>,
     auth: Auth<ProblemWrite>,
     body: Json<ProblemIn>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let title = v.check(text("/title", &body.title, 200));
@@ -141,8 +144,12 @@ pub async fn create(
     let title = title.ok_or_else(|| ApiError::internal("validated"))?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let number = next_number(&txn, "problem_counters", "PRB", tenant).await?;
     let now = crate::store::now();
+    let claimed = match idempotency::claim(&txn, &req, tenant, auth.principal.subject, "problems", &*body, now).await? {
+        Claim::Replay(res) => return Ok(res),
+        Claim::Proceed(claimed) => claimed,
+    };
+    let number = next_number(&txn, "problem_counters", "PRB", tenant).await?;
     let p = problems::insert(
         &txn,
         problem::ActiveModel {
@@ -168,10 +175,13 @@ pub async fn create(
         title: p.title.clone(),
     };
     bus::outbox::append(&txn, tenant, p.id, p.version, &event).await?;
+    let location = format!("/api/v1/problems/{}", p.id);
+    let body = out(&p, vec![]);
+    idempotency::complete(&txn, claimed, StatusCode::CREATED, &body, Some(&location)).await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/v1/problems/{}", p.id)))
-        .json(out(&p, vec![])))
+        .insert_header(("Location", location))
+        .json(body))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -398,6 +408,7 @@ pub async fn resolve(
     v.finish()?;
     let notes = notes.ok_or_else(|| ApiError::internal("validated"))?;
     let tenant = auth.tenant_id();
+    let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let p = load(&txn, tenant, *id).await?;
     if p.state != "open" {
@@ -424,7 +435,7 @@ pub async fn resolve(
                 continue;
             }
             if let Ok(next) = status.apply(&transition) {
-                move_to(&txn, inc, &next).await?;
+                move_to(&txn, &sla, inc, &next).await?;
                 resolved.push(*incident_id);
             }
         }

@@ -1,5 +1,5 @@
 //! `/api/v1/incidents`: open, read, list, move through the lifecycle, comment.
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, patch, post, web};
 use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     IncidentService,
+    idempotency::{self, Claim},
     domain::{
         lifecycle::{HoldReason, Resolution, State, Status, Transition, TransitionError},
         priority::{Level, Matrix, Priority},
@@ -30,6 +31,7 @@ use crate::{
         incidents::{self, Comment, Filter, Incident},
         people,
     },
+    sla::Tracking,
 };
 
 /// Requesters see their own incidents and public comments only; everyone else (agents,
@@ -85,6 +87,10 @@ pub struct IncidentOut {
     pub assignee_id: Option<Uuid>,
     pub category: Option<String>,
     pub subcategory: Option<String>,
+    /// The affected service.
+    pub service_id: Option<Uuid>,
+    /// The affected configuration item.
+    pub configuration_item_id: Option<Uuid>,
     /// The parent incident; resolving the parent resolves its open children.
     pub parent_id: Option<Uuid>,
     pub major: bool,
@@ -118,6 +124,8 @@ fn out(i: &Incident) -> IncidentOut {
         assignee_id: i.assignee_id,
         category: i.category.clone(),
         subcategory: i.subcategory.clone(),
+        service_id: i.service_id,
+        configuration_item_id: i.configuration_item_id,
         parent_id: i.parent_id,
         major: i.major,
         priority_overridden: i.priority_overridden,
@@ -132,28 +140,35 @@ fn etag(i: &Incident) -> String {
     format!("\"{}\"", i.version)
 }
 
-/// `If-Match` (optional): the `ETag` the client read must still be current (412 otherwise).
-fn check_if_match(req: &HttpRequest, inc: &Incident) -> Result<(), ApiError> {
+/// `If-Match` (optional): the `ETag` (`"<version>"`) the client read must still be current
+/// (412 otherwise).
+pub(crate) fn check_version(req: &HttpRequest, version: i64) -> Result<(), ApiError> {
     match req
         .headers()
         .get("if-match")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
     {
-        Some(expected) if expected != "*" && expected != etag(inc) => Err(ApiError::new(
-            actix_web::http::StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "the incident changed since you read it; read it again",
-        )),
+        Some(expected) if expected != "*" && expected != format!("\"{version}\"") => {
+            Err(ApiError::new(
+                actix_web::http::StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "it changed since you read it; read it again",
+            ))
+        }
         _ => Ok(()),
     }
+}
+
+fn check_if_match(req: &HttpRequest, inc: &Incident) -> Result<(), ApiError> {
+    check_version(req, inc.version)
 }
 
 fn respond(mut res: actix_web::HttpResponseBuilder, i: &Incident) -> HttpResponse {
     res.insert_header(("ETag", etag(i))).json(out(i))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentIn {
     #[schema(example = "Email is down for the finance team")]
@@ -173,6 +188,10 @@ pub struct IncidentIn {
     pub category: Option<String>,
     /// Needs a category.
     pub subcategory: Option<String>,
+    /// The affected service (an id from the service catalogue).
+    pub service_id: Option<Uuid>,
+    /// The affected configuration item (an id from the CMDB).
+    pub configuration_item_id: Option<Uuid>,
     /// An incident of the same tenant this one is a child of.
     pub parent_id: Option<Uuid>,
     /// A major incident (agents only).
@@ -265,7 +284,7 @@ fn level(v: &mut Validator, pointer: &str, raw: i64) -> Option<Level> {
 }
 
 /// Loads an incident the caller may see (requesters: only their own).
-async fn find_visible(
+pub(crate) async fn find_visible(
     txn: &sea_orm::DatabaseTransaction,
     tenant: Uuid,
     p: &Principal,
@@ -282,6 +301,7 @@ async fn find_visible(
     tag = "incidents",
     operation_id = "createIncident",
     request_body = IncidentIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     responses((status = 201, description = "Created", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:write"]))
 )]
@@ -290,6 +310,7 @@ pub async fn create(
     state: web::Data<IncidentService>,
     auth: Auth<IncidentWrite>,
     body: Json<IncidentIn>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Validator::new();
     let title = v.check(text("/title", &body.title, 200));
@@ -360,7 +381,13 @@ pub async fn create(
     let overridden = priority != matrix_priority;
     let tenant = auth.tenant_id();
     let p = &auth.principal;
+    let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let now = crate::store::now();
+    let claimed = match idempotency::claim(&txn, &req, tenant, p.subject, "incidents", &*body, now).await? {
+        Claim::Replay(res) => return Ok(res),
+        Claim::Proceed(claimed) => claimed,
+    };
     let caller = body.caller_id.or((!p.is_client).then_some(p.subject));
     let mut problems = check_references(
         &txn,
@@ -383,7 +410,6 @@ pub async fn create(
         return Err(ApiError::validation(problems));
     }
     let number = incidents::next_number(&txn, "incident_counters", "INC", tenant).await?;
-    let now = crate::store::now();
     let inc = incidents::insert(
         &txn,
         incident::ActiveModel {
@@ -406,6 +432,8 @@ pub async fn create(
             category: Set(category),
             subcategory: Set(subcategory),
             parent_id: Set(body.parent_id),
+            service_id: Set(body.service_id),
+            configuration_item_id: Set(body.configuration_item_id),
             major: Set(body.major),
             priority_overridden: Set(overridden),
             version: Set(1),
@@ -434,9 +462,12 @@ pub async fn create(
         };
         bus::outbox::append(&txn, tenant, inc.id, inc.version, &audit).await?;
     }
+    sla.track(&txn, None, &inc).await?;
+    let location = format!("/api/v1/incidents/{}", inc.id);
+    idempotency::complete(&txn, claimed, StatusCode::CREATED, &out(&inc), Some(&location)).await?;
     txn.commit().await?;
     let mut res = HttpResponse::Created();
-    res.insert_header(("Location", format!("/api/v1/incidents/{}", inc.id)));
+    res.insert_header(("Location", location));
     Ok(respond(res, &inc))
 }
 
@@ -478,6 +509,12 @@ pub struct ListQuery {
     pub created_after: Option<DateTime<Utc>>,
     /// RFC 3339; incidents created before.
     pub created_before: Option<DateTime<Utc>>,
+    /// RFC 3339; incidents last changed at or after.
+    pub updated_after: Option<DateTime<Utc>>,
+    /// RFC 3339; incidents last changed before.
+    pub updated_before: Option<DateTime<Utc>>,
+    /// Incidents affecting this service.
+    pub service_id: Option<Uuid>,
     /// Full-text search over title, description and comments (work notes only for agents).
     pub q: Option<String>,
 }
@@ -543,6 +580,9 @@ pub async fn list(
         assignee: query.assignee_id,
         created_after: query.created_after,
         created_before: query.created_before,
+        updated_after: query.updated_after,
+        updated_before: query.updated_before,
+        service: query.service_id,
         text: q.map(str::to_string),
         search_work_notes: !requester,
     };
@@ -582,6 +622,7 @@ fn transition_error(e: TransitionError) -> ApiError {
 /// Resolving a parent resolves its open children, with the parent's resolution.
 async fn resolve_children(
     txn: &sea_orm::DatabaseTransaction,
+    sla: &Tracking<'_>,
     parent: &Incident,
 ) -> Result<(), ApiError> {
     let with_parent = Transition {
@@ -596,17 +637,21 @@ async fn resolve_children(
     };
     for child in incidents::open_children(txn, parent).await? {
         if let Ok(next) = status_of(&child).apply(&with_parent) {
-            move_to(txn, child, &next).await?;
+            move_to(txn, sla, child, &next).await?;
         }
     }
     Ok(())
 }
 
+/// Applies a new status: persists it, moves the SLA clocks, announces the change (and the
+/// resolution or closure).
 pub(crate) async fn move_to(
     txn: &sea_orm::DatabaseTransaction,
+    sla: &Tracking<'_>,
     inc: Incident,
     next: &Status,
 ) -> Result<Incident, ApiError> {
+    let before = inc.clone();
     let from = inc.state.clone();
     let updated = incidents::update(txn, inc, |a| {
         a.state = Set(state_str(next.state));
@@ -628,6 +673,27 @@ pub(crate) async fn move_to(
         resolution_code: updated.resolution_code.clone(),
     };
     bus::outbox::append(txn, updated.tenant_id, updated.id, updated.version, &event).await?;
+    match (next.state, &next.resolution) {
+        (State::Resolved, Some(r)) => {
+            let resolved = events::incident::IncidentResolved {
+                incident_id: updated.id,
+                resolution_code: r.code.clone(),
+                resolution_notes: r.notes.clone(),
+            };
+            bus::outbox::append(txn, updated.tenant_id, updated.id, updated.version, &resolved)
+                .await?;
+        }
+        (State::Closed, _) => {
+            let closed = events::incident::IncidentClosed {
+                incident_id: updated.id,
+                resolution_code: updated.resolution_code.clone(),
+            };
+            bus::outbox::append(txn, updated.tenant_id, updated.id, updated.version, &closed)
+                .await?;
+        }
+        _ => {}
+    }
+    sla.track(txn, Some(&before), &updated).await?;
     Ok(updated)
 }
 
@@ -657,6 +723,7 @@ pub async fn transition(
         ));
     }
     let tenant = auth.tenant_id();
+    let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, p, *id).await?;
     check_if_match(&req, &inc)?;
@@ -668,9 +735,9 @@ pub async fn transition(
         ));
     }
     let next = current.apply(&body).map_err(transition_error)?;
-    let updated = move_to(&txn, inc, &next).await?;
+    let updated = move_to(&txn, &sla, inc, &next).await?;
     if next.state == State::Resolved {
-        resolve_children(&txn, &updated).await?;
+        resolve_children(&txn, &sla, &updated).await?;
     }
     txn.commit().await?;
     Ok(respond(HttpResponse::Ok(), &updated))
@@ -757,6 +824,7 @@ pub async fn comment(
     }
     v.finish()?;
     let tenant = auth.tenant_id();
+    let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, p, *id).await?;
     let c = incidents::add_comment(
@@ -780,7 +848,7 @@ pub async fn comment(
         None
     };
     let inc = match resumed {
-        Some(next) => move_to(&txn, inc, &next).await?,
+        Some(next) => move_to(&txn, &sla, inc, &next).await?,
         None => incidents::update(&txn, inc, |_| {}).await?,
     };
     bus::outbox::append(&txn, tenant, inc.id, inc.version, &event).await?;
@@ -841,6 +909,7 @@ pub async fn assign(
         ));
     }
     let tenant = auth.tenant_id();
+    let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = incidents::find(&txn, tenant, *id)
         .await?
@@ -856,11 +925,13 @@ pub async fn assign(
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
     }
+    let before = inc.clone();
     let updated = incidents::update(&txn, inc, |a| {
         a.assignment_group_id = Set(body.assignment_group_id);
         a.assignee_id = Set(body.assignee_id);
     })
     .await?;
+    sla.track(&txn, Some(&before), &updated).await?;
     let event = events::incident::IncidentAssigned {
         incident_id: updated.id,
         assignment_group_id: updated.assignment_group_id,
@@ -880,6 +951,8 @@ pub struct IncidentPatch {
     pub urgency: Option<i64>,
     pub category: Option<String>,
     pub subcategory: Option<String>,
+    pub service_id: Option<Uuid>,
+    pub configuration_item_id: Option<Uuid>,
 }
 
 /// Update an incident's details; priority follows impact and urgency unless it was overridden.
@@ -921,6 +994,7 @@ pub async fn update(
     let subcategory = classification(&mut v, "/subcategory", &body.subcategory);
     v.finish()?;
     let tenant = auth.tenant_id();
+    let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = incidents::find(&txn, tenant, *id)
         .await?
@@ -955,6 +1029,8 @@ pub async fn update(
         ("urgency", body.urgency.is_some()),
         ("category", body.category.is_some()),
         ("subcategory", body.subcategory.is_some()),
+        ("service_id", body.service_id.is_some()),
+        ("configuration_item_id", body.configuration_item_id.is_some()),
     ] {
         if given {
             changed.push(name.to_string());
@@ -963,7 +1039,14 @@ pub async fn update(
     if priority != inc.priority {
         changed.push("priority".into());
     }
+    let before = inc.clone();
     let updated = incidents::update(&txn, inc, |a| {
+        if let Some(s) = body.service_id {
+            a.service_id = Set(Some(s));
+        }
+        if let Some(c) = body.configuration_item_id {
+            a.configuration_item_id = Set(Some(c));
+        }
         if let Some(Some(t)) = title {
             a.title = Set(t);
         }
@@ -987,6 +1070,7 @@ pub async fn update(
         priority: updated.priority as u8,
     };
     bus::outbox::append(&txn, tenant, updated.id, updated.version, &event).await?;
+    sla.track(&txn, Some(&before), &updated).await?;
     txn.commit().await?;
     Ok(respond(HttpResponse::Ok(), &updated))
 }

@@ -815,3 +815,65 @@ async fn updates_recompute_priority_and_refuse_stale_etags() {
     .expect(404);
     assert_eq!(app.get(&path, &agent).await.body["title"], "No wifi at all");
 }
+
+#[tokio::test]
+async fn idempotency_keys_make_retried_creates_safe() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    let admin = app.token("admin@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let body = json!({"title": "Backup failed", "impact": 2, "urgency": 1});
+    let post = |token: String, key: &'static str, body: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                "/api/v1/incidents",
+                Some(&token),
+                Some(body),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    // Five concurrent tries with one key: one incident, every answer the same.
+    let tries = futures_util::future::join_all(
+        (0..5).map(|_| post(agent.clone(), "retry-1", body.clone())),
+    )
+    .await;
+    let ids: std::collections::BTreeSet<String> =
+        tries.iter().map(|r| s(&r.expect(201)["id"])).collect();
+    assert_eq!(ids.len(), 1);
+    let replayed = tries
+        .iter()
+        .filter(|r| r.headers.contains_key("idempotent-replayed"))
+        .count();
+    assert_eq!(replayed, 4);
+    assert!(
+        tries
+            .iter()
+            .all(|r| r.headers.get("location") == tries[0].headers.get("location"))
+    );
+    // The same key with another body is refused; another user's key is their own.
+    let other = post(agent.clone(), "retry-1", json!({"title": "Other", "impact": 3, "urgency": 3})).await;
+    assert_eq!(other.expect(422)["code"], "idempotency_key_reused");
+    let theirs = post(admin.clone(), "retry-1", body.clone()).await;
+    assert!(!ids.contains(&s(&theirs.expect(201)["id"])));
+    let bad = post(agent.clone(), "", body.clone()).await;
+    assert_eq!(bad.expect(400)["code"], "invalid_idempotency_key");
+    let listed = app.get("/api/v1/incidents", &agent).await;
+    assert_eq!(listed.expect(200)["items"].as_array().map(Vec::len), Some(2));
+    // Problems take keys too.
+    let problem = || {
+        app.call(
+            Method::POST,
+            "/api/v1/problems",
+            Some(&agent),
+            Some(json!({"title": "Backups fail nightly"})),
+            &[("Idempotency-Key", "prb-1")],
+        )
+    };
+    let first = problem().await;
+    let again = problem().await;
+    assert_eq!(first.expect(201)["id"], again.expect(201)["id"]);
+}

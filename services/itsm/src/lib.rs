@@ -25,7 +25,7 @@ pub struct Application {
     pub bus: bus::ops::BusRegistry,
 }
 
-/// Background workers (outbox relays, consumers); stopped together.
+/// Background workers (outbox relays, consumers, the SLA scheduler); stopped together.
 pub struct Workers {
     shutdown: watch::Sender<bool>,
     handles: Vec<tokio::task::JoinHandle<()>>,
@@ -77,6 +77,13 @@ impl Application {
             tracing::info!(producer = name, "starting outbox relay");
             let relay = bus::Relay::new(db.clone(), transport.clone());
             handles.push(tokio::spawn(relay.run(rx.clone())));
+        }
+        if let Some(incident) = &self.incident {
+            tracing::info!("starting the SLA scheduler");
+            handles.push(tokio::spawn(incident.sla_scheduler().run(
+                std::time::Duration::from_secs(1),
+                rx.clone(),
+            )));
         }
         Ok(Workers { shutdown, handles })
     }

@@ -71,6 +71,9 @@ pub struct Filter {
     pub assignee: Option<Uuid>,
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub updated_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub updated_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub service: Option<Uuid>,
     /// Words to find in the title, description or comments.
     pub text: Option<String>,
     /// Whether internal work notes may match `text` (never for requesters).
@@ -141,6 +144,15 @@ pub async fn list(
     }
     if let Some(t) = filter.created_before {
         q = q.filter(incident::Column::CreatedAt.lt(t));
+    }
+    if let Some(t) = filter.updated_after {
+        q = q.filter(incident::Column::UpdatedAt.gte(t));
+    }
+    if let Some(t) = filter.updated_before {
+        q = q.filter(incident::Column::UpdatedAt.lt(t));
+    }
+    if let Some(s) = filter.service {
+        q = q.filter(incident::Column::ServiceId.eq(s));
     }
     if let Some(text) = filter.text.as_deref() {
         q = q.filter(text_condition(

@@ -4,6 +4,7 @@ pub mod entities;
 pub mod incidents;
 pub mod people;
 pub mod problems;
+pub mod sla;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -1,0 +1,603 @@
+//! `/api/v1/sla/calendars`, `/api/v1/sla/definitions` and `/api/v1/incidents/{id}/sla`.
+//!
+//! Calendars and definitions belong to a tenant and are inherited by the tenants below it: a
+//! customer sees (and its incidents follow) its MSP's definitions and calendars as well as its
+//! own, and edits only its own.
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use chrono::{DateTime, Utc};
+use platform::{
+    ApiError, FieldError,
+    auth::{
+        Auth,
+        scopes::{IncidentRead, SlaAdmin},
+    },
+    error::Problem,
+    json::Json,
+    tenancy::begin_scoped,
+    validate::{Validator, text},
+};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseTransaction};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{clock_of, kind_str, parse_kind};
+use crate::{
+    IncidentService,
+    domain::{
+        calendar::{Calendar, CalendarSpec, Holiday, WorkingHours},
+        sla::{Event, Kind, Rules, Segment, Status, timeline},
+    },
+    routes::{check_version, find_visible},
+    store::{
+        self,
+        entities::{sla_calendar, sla_definition},
+        sla::{self as sla_store, CalendarRow, DefinitionRow},
+    },
+};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarIn {
+    #[schema(example = "Office hours Berlin")]
+    pub name: String,
+    /// The calendar this tenant's (and, unless they set their own, its customers') definitions
+    /// use when they name none.
+    #[serde(default)]
+    pub is_default: bool,
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: String,
+    pub weekly_hours: Vec<WorkingHours>,
+    #[serde(default)]
+    pub holidays: Vec<Holiday>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CalendarOut {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub is_default: bool,
+    /// Defined by an ancestor (the MSP): read-only here.
+    pub inherited: bool,
+    pub time_zone: String,
+    pub weekly_hours: Vec<WorkingHours>,
+    pub holidays: Vec<Holiday>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn calendar_out(row: &CalendarRow, acting: Uuid) -> Result<CalendarOut, ApiError> {
+    let spec: CalendarSpec =
+        serde_json::from_str(&row.spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(CalendarOut {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        name: row.name.clone(),
+        is_default: row.is_default,
+        inherited: row.tenant_id != acting,
+        time_zone: spec.time_zone,
+        weekly_hours: spec.weekly_hours,
+        holidays: spec.holidays,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn respond<T: Serialize>(mut res: actix_web::HttpResponseBuilder, version: i64, body: &T) -> HttpResponse {
+    res.insert_header(("ETag", format!("\"{version}\""))).json(body)
+}
+
+/// A transaction that sees the acting tenant's rows and its ancestors'.
+async fn begin_lineage<S: platform::auth::RequiredScope>(
+    state: &IncidentService,
+    auth: &Auth<S>,
+) -> Result<DatabaseTransaction, ApiError> {
+    Ok(begin_scoped(&state.db, &auth.tenant.path).await?)
+}
+
+fn validated_calendar(body: &CalendarIn) -> Result<(String, CalendarSpec), ApiError> {
+    let mut v = Validator::new();
+    let name = v.check(text("/name", &body.name, 200));
+    let spec = CalendarSpec {
+        time_zone: body.time_zone.clone(),
+        weekly_hours: body.weekly_hours.clone(),
+        holidays: body.holidays.clone(),
+    };
+    if let Err(errors) = Calendar::parse(&spec, "") {
+        for e in errors {
+            v.push(e);
+        }
+    }
+    if body.holidays.len() > 1000 {
+        v.push(FieldError::new("/holidays", "too_many", "at most 1000 holidays"));
+    }
+    if body.weekly_hours.len() > 100 {
+        v.push(FieldError::new("/weekly_hours", "too_many", "at most 100 spans"));
+    }
+    v.finish()?;
+    Ok((name.unwrap_or_default(), spec))
+}
+
+/// Create a business calendar (IANA time zone, weekly working hours, holidays).
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "createSlaCalendar",
+    request_body = CalendarIn,
+    responses((status = 201, description = "Created", body = CalendarOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["sla:admin"]))
+)]
+#[post("/calendars")]
+pub async fn create_calendar(
+    state: web::Data<IncidentService>,
+    auth: Auth<SlaAdmin>,
+    body: Json<CalendarIn>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, spec) = validated_calendar(&body)?;
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    if body.is_default {
+        sla_store::clear_default_calendar(&txn, tenant).await?;
+    }
+    let now = store::now();
+    let row = sla_calendar::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant),
+            name: Set(name),
+            is_default: Set(body.is_default),
+            spec: Set(serde_json::to_string(&spec).map_err(ApiError::internal)?),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    state.sla.invalidate();
+    let mut res = HttpResponse::Created();
+    res.insert_header(("Location", format!("/api/v1/sla/calendars/{}", row.id)));
+    Ok(respond(res, row.version, &calendar_out(&row, tenant)?))
+}
+
+/// Calendars of the acting tenant and those it inherits.
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "listSlaCalendars",
+    responses((status = 200, description = "OK", body = Vec<CalendarOut>), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:read"]))
+)]
+#[get("/calendars")]
+pub async fn list_calendars(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentRead>,
+) -> Result<HttpResponse, ApiError> {
+    let txn = begin_lineage(&state, &auth).await?;
+    let rows = sla_store::calendars(&txn, &auth.tenant.path).await?;
+    txn.commit().await?;
+    let out = rows
+        .iter()
+        .map(|r| calendar_out(r, auth.tenant_id()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn find_calendar(
+    txn: &DatabaseTransaction,
+    path: &[Uuid],
+    id: Uuid,
+) -> Result<CalendarRow, ApiError> {
+    sla_store::calendars(txn, path)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| ApiError::not_found("calendar"))
+}
+
+/// Read a calendar (own or inherited).
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "getSlaCalendar",
+    responses((status = 200, description = "OK", body = CalendarOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:read"]))
+)]
+#[get("/calendars/{id}")]
+pub async fn get_calendar(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let txn = begin_lineage(&state, &auth).await?;
+    let row = find_calendar(&txn, &auth.tenant.path, *id).await?;
+    txn.commit().await?;
+    Ok(respond(
+        HttpResponse::Ok(),
+        row.version,
+        &calendar_out(&row, auth.tenant_id())?,
+    ))
+}
+
+fn inherited() -> ApiError {
+    ApiError::forbidden(
+        "inherited",
+        "this belongs to a tenant above yours; create your own instead",
+    )
+}
+
+/// Replace a calendar. Running clocks keep the calendar they started with; clocks started
+/// afterwards use the new one. `If-Match` guards against lost updates.
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "replaceSlaCalendar",
+    request_body = CalendarIn,
+    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses((status = 200, description = "OK", body = CalendarOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["sla:admin"]))
+)]
+#[put("/calendars/{id}")]
+pub async fn replace_calendar(
+    state: web::Data<IncidentService>,
+    auth: Auth<SlaAdmin>,
+    id: web::Path<Uuid>,
+    body: Json<CalendarIn>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (name, spec) = validated_calendar(&body)?;
+    let tenant = auth.tenant_id();
+    let txn = begin_lineage(&state, &auth).await?;
+    let row = find_calendar(&txn, &auth.tenant.path, *id).await?;
+    if row.tenant_id != tenant {
+        return Err(inherited());
+    }
+    check_version(&req, row.version)?;
+    if body.is_default && !row.is_default {
+        sla_store::clear_default_calendar(&txn, tenant).await?;
+    }
+    let version = row.version + 1;
+    let mut am: sla_calendar::ActiveModel = row.into();
+    am.name = Set(name);
+    am.is_default = Set(body.is_default);
+    am.spec = Set(serde_json::to_string(&spec).map_err(ApiError::internal)?);
+    am.version = Set(version);
+    am.updated_at = Set(store::now());
+    let row = am.update(&txn).await?;
+    txn.commit().await?;
+    state.sla.invalidate();
+    Ok(respond(
+        HttpResponse::Ok(),
+        row.version,
+        &calendar_out(&row, tenant)?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefinitionIn {
+    #[schema(example = "P1 resolution")]
+    pub name: String,
+    pub kind: Kind,
+    /// Working seconds of the calendar, from 60 to ten years.
+    #[schema(example = 14400)]
+    pub target_seconds: i64,
+    /// A calendar of this tenant or an ancestor; none: the tenant's default calendar (its own,
+    /// else its MSP's, else around the clock in UTC).
+    pub calendar_id: Option<Uuid>,
+    /// Start, pause, stop and reset conditions; omitted: the usual rules of the kind.
+    pub rules: Option<Rules>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionOut {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub name: String,
+    pub kind: Kind,
+    pub target_seconds: i64,
+    pub calendar_id: Option<Uuid>,
+    pub rules: Rules,
+    pub active: bool,
+    /// Defined by an ancestor (the MSP): read-only here.
+    pub inherited: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn definition_out(row: &DefinitionRow, acting: Uuid) -> Result<DefinitionOut, ApiError> {
+    Ok(DefinitionOut {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        name: row.name.clone(),
+        kind: parse_kind(&row.kind).ok_or_else(|| ApiError::internal("stored kind"))?,
+        target_seconds: row.target_seconds,
+        calendar_id: row.calendar_id,
+        rules: serde_json::from_str(&row.rules).map_err(|e| ApiError::internal(e.to_string()))?,
+        active: row.active,
+        inherited: row.tenant_id != acting,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+const MAX_TARGET: i64 = 10 * 365 * 24 * 3600;
+
+/// Checks a definition; the calendar must be visible from the acting tenant.
+async fn validated_definition(
+    txn: &DatabaseTransaction,
+    path: &[Uuid],
+    body: &DefinitionIn,
+) -> Result<(String, Rules), ApiError> {
+    let mut v = Validator::new();
+    let name = v.check(text("/name", &body.name, 200));
+    if !(60..=MAX_TARGET).contains(&body.target_seconds) {
+        v.push(FieldError::new(
+            "/target_seconds",
+            "out_of_range",
+            "from 60 seconds to ten years",
+        ));
+    }
+    let rules = body
+        .rules
+        .clone()
+        .unwrap_or_else(|| Rules::default_for(body.kind));
+    for e in rules.check("/rules") {
+        v.push(e);
+    }
+    if let Some(c) = body.calendar_id
+        && !sla_store::calendars(txn, path).await?.iter().any(|r| r.id == c)
+    {
+        v.push(FieldError::new(
+            "/calendar_id",
+            "unknown_reference",
+            "no such calendar in this tenant or above it",
+        ));
+    }
+    v.finish()?;
+    Ok((name.unwrap_or_default(), rules))
+}
+
+/// Create an SLA definition: a response or resolution target on a calendar, with the
+/// conditions that select incidents and start, pause, stop and reset the clock.
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "createSlaDefinition",
+    request_body = DefinitionIn,
+    responses((status = 201, description = "Created", body = DefinitionOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["sla:admin"]))
+)]
+#[post("/definitions")]
+pub async fn create_definition(
+    state: web::Data<IncidentService>,
+    auth: Auth<SlaAdmin>,
+    body: Json<DefinitionIn>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_lineage(&state, &auth).await?;
+    let (name, rules) = validated_definition(&txn, &auth.tenant.path, &body).await?;
+    let now = store::now();
+    let row = sla_definition::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant),
+            name: Set(name),
+            kind: Set(kind_str(body.kind).to_string()),
+            target_seconds: Set(body.target_seconds),
+            calendar_id: Set(body.calendar_id),
+            rules: Set(serde_json::to_string(&rules).map_err(ApiError::internal)?),
+            active: Set(body.active),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    state.sla.invalidate();
+    let mut res = HttpResponse::Created();
+    res.insert_header(("Location", format!("/api/v1/sla/definitions/{}", row.id)));
+    Ok(respond(res, row.version, &definition_out(&row, tenant)?))
+}
+
+/// Definitions of the acting tenant and those it inherits.
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "listSlaDefinitions",
+    responses((status = 200, description = "OK", body = Vec<DefinitionOut>), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:read"]))
+)]
+#[get("/definitions")]
+pub async fn list_definitions(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentRead>,
+) -> Result<HttpResponse, ApiError> {
+    let txn = begin_lineage(&state, &auth).await?;
+    let rows = sla_store::definitions(&txn, &auth.tenant.path).await?;
+    txn.commit().await?;
+    let out = rows
+        .iter()
+        .map(|r| definition_out(r, auth.tenant_id()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn find_definition(
+    txn: &DatabaseTransaction,
+    path: &[Uuid],
+    id: Uuid,
+) -> Result<DefinitionRow, ApiError> {
+    sla_store::definitions(txn, path)
+        .await?
+        .into_iter()
+        .find(|d| d.id == id)
+        .ok_or_else(|| ApiError::not_found("definition"))
+}
+
+/// Read a definition (own or inherited).
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "getSlaDefinition",
+    responses((status = 200, description = "OK", body = DefinitionOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:read"]))
+)]
+#[get("/definitions/{id}")]
+pub async fn get_definition(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let txn = begin_lineage(&state, &auth).await?;
+    let row = find_definition(&txn, &auth.tenant.path, *id).await?;
+    txn.commit().await?;
+    Ok(respond(
+        HttpResponse::Ok(),
+        row.version,
+        &definition_out(&row, auth.tenant_id())?,
+    ))
+}
+
+/// Replace a definition (e.g. deactivate it with `"active": false`). Clocks already running
+/// keep the rules and target they started with.
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "replaceSlaDefinition",
+    request_body = DefinitionIn,
+    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses((status = 200, description = "OK", body = DefinitionOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["sla:admin"]))
+)]
+#[put("/definitions/{id}")]
+pub async fn replace_definition(
+    state: web::Data<IncidentService>,
+    auth: Auth<SlaAdmin>,
+    id: web::Path<Uuid>,
+    body: Json<DefinitionIn>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_lineage(&state, &auth).await?;
+    let row = find_definition(&txn, &auth.tenant.path, *id).await?;
+    if row.tenant_id != tenant {
+        return Err(inherited());
+    }
+    check_version(&req, row.version)?;
+    let (name, rules) = validated_definition(&txn, &auth.tenant.path, &body).await?;
+    let version = row.version + 1;
+    let mut am: sla_definition::ActiveModel = row.into();
+    am.name = Set(name);
+    am.kind = Set(kind_str(body.kind).to_string());
+    am.target_seconds = Set(body.target_seconds);
+    am.calendar_id = Set(body.calendar_id);
+    am.rules = Set(serde_json::to_string(&rules).map_err(ApiError::internal)?);
+    am.active = Set(body.active);
+    am.version = Set(version);
+    am.updated_at = Set(store::now());
+    let row = am.update(&txn).await?;
+    txn.commit().await?;
+    state.sla.invalidate();
+    Ok(respond(
+        HttpResponse::Ok(),
+        row.version,
+        &definition_out(&row, tenant)?,
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClockOut {
+    pub id: Uuid,
+    pub definition_id: Uuid,
+    pub name: String,
+    pub kind: Kind,
+    pub status: Status,
+    pub target_seconds: i64,
+    /// Working seconds counted so far (since the last reset), recomputed from `marks`.
+    pub elapsed_seconds: i64,
+    pub remaining_seconds: i64,
+    /// Elapsed share of the target, in percent (may exceed 100).
+    pub percent: f64,
+    pub breached: bool,
+    /// The deadline while running (it moves while paused).
+    pub due_at: Option<DateTime<Utc>>,
+    /// The calendar this clock counts on (pinned when it started).
+    pub calendar: CalendarSpec,
+    /// Everything that happened to the clock, in order.
+    pub marks: Vec<Event>,
+    /// Every second from the start to the stop (or now): running, paused and why, outside
+    /// working hours, holidays.
+    pub timeline: Vec<Segment>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IncidentSlaOut {
+    pub incident_id: Uuid,
+    /// The instant the running clocks were read at.
+    pub as_of: DateTime<Utc>,
+    pub clocks: Vec<ClockOut>,
+}
+
+/// The incident's SLA clocks, each with a timeline that explains every second of it.
+#[utoipa::path(
+    tag = "incidents",
+    operation_id = "getIncidentSla",
+    responses((status = 200, description = "OK", body = IncidentSlaOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["incident:read"]))
+)]
+#[get("/{id}/sla")]
+pub async fn incident_sla(
+    state: web::Data<IncidentService>,
+    auth: Auth<IncidentRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let now = super::now();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let inc = find_visible(&txn, tenant, &auth.principal, *id).await?;
+    let rows = sla_store::clocks_of(&txn, tenant, inc.id, false).await?;
+    let mut clocks = Vec::with_capacity(rows.len());
+    for row in rows {
+        let cal = state
+            .sla
+            .calendars
+            .get(&txn, tenant, &row.calendar_digest)
+            .await?;
+        let spec = sla_store::snapshot(&txn, tenant, &row.calendar_digest)
+            .await?
+            .ok_or_else(|| ApiError::internal("calendar snapshot missing"))?;
+        let marks = sla_store::events_of(&txn, &row).await?;
+        let replay = timeline(&cal, &marks, now);
+        let clock = clock_of(&row);
+        let running = clock.elapsed_at(&cal, now);
+        if running != replay.elapsed_seconds {
+            tracing::error!(clock = %row.id, running, replayed = replay.elapsed_seconds, "sla clock and its marks disagree");
+        }
+        let elapsed = replay.elapsed_seconds;
+        clocks.push(ClockOut {
+            id: row.id,
+            definition_id: row.definition_id,
+            name: row.name.clone(),
+            kind: parse_kind(&row.kind).ok_or_else(|| ApiError::internal("stored kind"))?,
+            status: clock.status,
+            target_seconds: row.target_seconds,
+            elapsed_seconds: elapsed,
+            remaining_seconds: (row.target_seconds - elapsed).max(0),
+            percent: (elapsed as f64 * 10_000.0 / row.target_seconds.max(1) as f64).round() / 100.0,
+            breached: clock.breached() || elapsed >= row.target_seconds,
+            due_at: clock.due(&cal),
+            calendar: spec,
+            marks,
+            timeline: replay.segments,
+        });
+    }
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(IncidentSlaOut {
+        incident_id: inc.id,
+        as_of: now,
+        clocks,
+    }))
+}

@@ -1,0 +1,172 @@
+//! SLA calendars, definitions, calendar snapshots, clocks and their marks.
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::entities::{
+    sla_calendar, sla_calendar_snapshot, sla_clock, sla_clock_event, sla_definition,
+};
+use crate::domain::{calendar::CalendarSpec, sla::Event};
+
+pub use sla_calendar::Model as CalendarRow;
+pub use sla_clock::Model as ClockRow;
+pub use sla_definition::Model as DefinitionRow;
+
+/// Calendars of `tenants` (a tenant and its ancestors), oldest first.
+pub async fn calendars(
+    txn: &DatabaseTransaction,
+    tenants: &[Uuid],
+) -> Result<Vec<CalendarRow>, DbErr> {
+    sla_calendar::Entity::find()
+        .filter(sla_calendar::Column::TenantId.is_in(tenants.iter().copied()))
+        .order_by_asc(sla_calendar::Column::Id)
+        .all(txn)
+        .await
+}
+
+/// Definitions of `tenants` (a tenant and its ancestors), oldest first.
+pub async fn definitions(
+    txn: &DatabaseTransaction,
+    tenants: &[Uuid],
+) -> Result<Vec<DefinitionRow>, DbErr> {
+    sla_definition::Entity::find()
+        .filter(sla_definition::Column::TenantId.is_in(tenants.iter().copied()))
+        .order_by_asc(sla_definition::Column::Id)
+        .all(txn)
+        .await
+}
+
+/// Makes `tenant`'s default calendar not the default any more (before another becomes it).
+pub async fn clear_default_calendar(txn: &DatabaseTransaction, tenant: Uuid) -> Result<(), DbErr> {
+    sla_calendar::Entity::update_many()
+        .col_expr(
+            sla_calendar::Column::IsDefault,
+            sea_orm::sea_query::Expr::value(false),
+        )
+        .filter(sla_calendar::Column::TenantId.eq(tenant))
+        .filter(sla_calendar::Column::IsDefault.eq(true))
+        .exec(txn)
+        .await
+        .map(|_| ())
+}
+
+/// The content address of a calendar: clocks pin it, so a later edit of the calendar never
+/// changes how an existing clock counts.
+pub fn digest(spec: &CalendarSpec) -> (String, String) {
+    let json = serde_json::to_string(spec).unwrap_or_default();
+    (hex::encode(Sha256::digest(json.as_bytes())), json)
+}
+
+/// Stores `spec` as a snapshot of `tenant` (once per content) and returns its digest.
+pub async fn pin_calendar(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    spec: &CalendarSpec,
+) -> Result<String, DbErr> {
+    let (digest, json) = digest(spec);
+    sla_calendar_snapshot::Entity::insert(sla_calendar_snapshot::ActiveModel {
+        tenant_id: Set(tenant),
+        digest: Set(digest.clone()),
+        spec: Set(json),
+    })
+    .on_conflict_do_nothing_on([
+        sla_calendar_snapshot::Column::TenantId,
+        sla_calendar_snapshot::Column::Digest,
+    ])
+    .exec(txn)
+    .await?;
+    Ok(digest)
+}
+
+/// A pinned calendar.
+pub async fn snapshot(
+    db: &impl ConnectionTrait,
+    tenant: Uuid,
+    digest: &str,
+) -> Result<Option<CalendarSpec>, DbErr> {
+    let row = sla_calendar_snapshot::Entity::find_by_id((tenant, digest.to_string()))
+        .one(db)
+        .await?;
+    row.map(|r| serde_json::from_str(&r.spec).map_err(|e| DbErr::Json(e.to_string())))
+        .transpose()
+}
+
+/// The incident's clocks, with `lock` locked for update (an incident's clocks change in one
+/// transaction at a time, and the scheduler skips locked clocks; SQLite has one writer anyway).
+pub async fn clocks_of(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    incident: Uuid,
+    lock: bool,
+) -> Result<Vec<ClockRow>, DbErr> {
+    let q = sla_clock::Entity::find()
+        .filter(sla_clock::Column::TenantId.eq(tenant))
+        .filter(sla_clock::Column::IncidentId.eq(incident))
+        .order_by_asc(sla_clock::Column::CreatedAt)
+        .order_by_asc(sla_clock::Column::Id);
+    let q = if lock {
+        sea_orm::QuerySelect::lock_exclusive(q)
+    } else {
+        q
+    };
+    q.all(txn).await
+}
+
+pub async fn insert_clock(txn: &DatabaseTransaction, row: ClockRow) -> Result<(), DbErr> {
+    sla_clock::Entity::insert(sla_clock::ActiveModel::from(row).reset_all())
+        .exec_without_returning(txn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn update_clock(txn: &DatabaseTransaction, row: ClockRow) -> Result<(), DbErr> {
+    let am: sla_clock::ActiveModel = sla_clock::ActiveModel::from(row).reset_all();
+    sla_clock::Entity::update(am).exec(txn).await.map(|_| ())
+}
+
+/// Appends a clock's marks.
+pub async fn add_events(
+    txn: &DatabaseTransaction,
+    clock: &ClockRow,
+    events: &[Event],
+) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events.iter().map(|e| sla_clock_event::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(clock.tenant_id),
+        clock_id: Set(clock.id),
+        at: Set(e.at),
+        mark: Set(serde_json::to_string(&e.mark).unwrap_or_default()),
+    });
+    sla_clock_event::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await
+        .map(|_| ())
+}
+
+/// A clock's marks in the order they happened (a mark's time, then its time-ordered id for
+/// marks of the same instant).
+pub async fn events_of(
+    txn: &DatabaseTransaction,
+    clock: &ClockRow,
+) -> Result<Vec<Event>, DbErr> {
+    let rows = sla_clock_event::Entity::find()
+        .filter(sla_clock_event::Column::TenantId.eq(clock.tenant_id))
+        .filter(sla_clock_event::Column::ClockId.eq(clock.id))
+        .order_by_asc(sla_clock_event::Column::At)
+        .order_by_asc(sla_clock_event::Column::Id)
+        .all(txn)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            serde_json::from_str(&r.mark)
+                .map(|mark| Event { at: r.at, mark })
+                .map_err(|e| DbErr::Json(e.to_string()))
+        })
+        .collect()
+}
