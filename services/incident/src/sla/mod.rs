@@ -291,9 +291,9 @@ pub(crate) fn store_clock(row: &mut ClockRow, clock: &Clock, cal: &Calendar, now
     row.updated_at = now;
 }
 
-/// Publishes the thresholds among `events`: a warning for each, and the breach at 100 %.
-pub(crate) async fn announce(
-    txn: &DatabaseTransaction,
+/// Announces the thresholds among `marks`: a warning for each, and the breach at 100 %.
+pub(crate) fn announce(
+    outbox: &mut bus::outbox::Batch,
     row: &ClockRow,
     marks: &[Event],
 ) -> Result<(), BusError> {
@@ -310,7 +310,7 @@ pub(crate) async fn announce(
             percent,
             reached_at: e.at,
         };
-        bus::outbox::append(txn, row.tenant_id, row.id, row.version, &warning).await?;
+        outbox.push(row.tenant_id, row.id, row.version, &warning)?;
         if percent == 100 {
             let breach = events::incident::SlaBreached {
                 clock_id: row.id,
@@ -321,7 +321,7 @@ pub(crate) async fn announce(
                 target_seconds: row.target_seconds,
                 breached_at: e.at,
             };
-            bus::outbox::append(txn, row.tenant_id, row.id, row.version, &breach).await?;
+            outbox.push(row.tenant_id, row.id, row.version, &breach)?;
         }
     }
     Ok(())
@@ -340,6 +340,8 @@ pub async fn track(
     let before_facts = before.map(facts);
     let after_facts = facts(after);
     let rows = sla_store::clocks_of(txn, after.tenant_id, after.id, true).await?;
+    let mut outbox = bus::outbox::Batch::default();
+    let mut all_marks = Vec::new();
     for mut row in rows.iter().cloned() {
         let rules: Rules = parse_json(&row.rules)?;
         let mut clock = clock_of(&row);
@@ -357,8 +359,8 @@ pub async fn track(
         }
         store_clock(&mut row, &clock, &cal, now);
         sla_store::update_clock(txn, row.clone()).await?;
-        sla_store::add_events(txn, &row, &marks).await?;
-        announce(txn, &row, &marks).await?;
+        announce(&mut outbox, &row, &marks)?;
+        all_marks.extend(marks.into_iter().map(|m| ((row.tenant_id, row.id), m)));
     }
     for def in &config.definitions {
         if rows.iter().any(|r| r.definition_id == def.id) || !def.rules.applies(&after_facts) {
@@ -390,8 +392,10 @@ pub async fn track(
         };
         store_clock(&mut row, &clock, &cal, now);
         sla_store::insert_clock(txn, row.clone()).await?;
-        sla_store::add_events(txn, &row, &marks).await?;
-        announce(txn, &row, &marks).await?;
+        announce(&mut outbox, &row, &marks)?;
+        all_marks.extend(marks.into_iter().map(|m| ((row.tenant_id, row.id), m)));
     }
+    sla_store::add_marks(txn, &all_marks).await?;
+    outbox.append(txn).await?;
     Ok(())
 }

@@ -99,6 +99,9 @@ impl Scheduler {
             clocks: rows.len(),
             thresholds: 0,
         };
+        let mut outbox = bus::outbox::Batch::default();
+        let mut all_marks = Vec::new();
+        let mut fired = Vec::with_capacity(rows.len());
         for mut row in rows {
             let cal = self
                 .sla
@@ -109,10 +112,14 @@ impl Scheduler {
             let marks = clock.reach(&cal, now);
             done.thresholds += marks.len();
             store_clock(&mut row, &clock, &cal, now);
-            sla_store::update_clock(txn, row.clone()).await?;
-            sla_store::add_events(txn, &row, &marks).await?;
-            announce(txn, &row, &marks).await?;
+            announce(&mut outbox, &row, &marks)?;
+            all_marks.extend(marks.into_iter().map(|m| ((row.tenant_id, row.id), m)));
+            fired.push(row);
         }
+        // Three statements per batch, however many clocks fired.
+        sla_store::update_fired(txn, &fired).await?;
+        sla_store::add_marks(txn, &all_marks).await?;
+        outbox.append(txn).await?;
         Ok(done)
     }
 

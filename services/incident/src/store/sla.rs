@@ -127,19 +127,18 @@ pub async fn update_clock(txn: &DatabaseTransaction, row: ClockRow) -> Result<()
     sla_clock::Entity::update(am).exec(txn).await.map(|_| ())
 }
 
-/// Appends a clock's marks.
-pub async fn add_events(
+/// Appends marks, each of the clock `(tenant, clock id)` it belongs to, in one statement.
+pub async fn add_marks(
     txn: &DatabaseTransaction,
-    clock: &ClockRow,
-    events: &[Event],
+    marks: &[((Uuid, Uuid), Event)],
 ) -> Result<(), DbErr> {
-    if events.is_empty() {
+    if marks.is_empty() {
         return Ok(());
     }
-    let rows = events.iter().map(|e| sla_clock_event::ActiveModel {
+    let rows = marks.iter().map(|((tenant, clock), e)| sla_clock_event::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(clock.tenant_id),
-        clock_id: Set(clock.id),
+        tenant_id: Set(*tenant),
+        clock_id: Set(*clock),
         at: Set(e.at),
         mark: Set(serde_json::to_string(&e.mark).unwrap_or_default()),
     });
@@ -147,6 +146,56 @@ pub async fn add_events(
         .exec_without_returning(txn)
         .await
         .map(|_| ())
+}
+
+/// Stores what the scheduler changes on fired clocks (thresholds reached, next firing time,
+/// version): one statement on PostgreSQL.
+pub async fn update_fired(txn: &DatabaseTransaction, rows: &[ClockRow]) -> Result<(), DbErr> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        for row in rows {
+            update_clock(txn, row.clone()).await?;
+        }
+        return Ok(());
+    }
+    for chunk in rows.chunks(1000) {
+        let mut sql = String::from(
+            "UPDATE sla_clocks AS c SET reached = v.reached, next_fire_at = v.next_fire_at, \
+             version = v.version, updated_at = v.updated_at FROM (VALUES ",
+        );
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 6);
+        for (i, r) in chunk.iter().enumerate() {
+            let p = i * 6;
+            sql.push_str(&format!(
+                "{}(${}::uuid, ${}::uuid, ${}::smallint, ${}::timestamptz, ${}::bigint, ${}::timestamptz)",
+                if i == 0 { "" } else { "," },
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6
+            ));
+            values.extend([
+                r.tenant_id.into(),
+                r.id.into(),
+                r.reached.into(),
+                r.next_fire_at.into(),
+                r.version.into(),
+                r.updated_at.into(),
+            ]);
+        }
+        sql.push_str(
+            ") AS v(tenant_id, id, reached, next_fire_at, version, updated_at) \
+             WHERE c.id = v.id AND c.tenant_id = v.tenant_id",
+        );
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// A clock's marks in the order they happened (a mark's time, then its time-ordered id for
