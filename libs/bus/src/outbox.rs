@@ -1,6 +1,9 @@
 //! Appending events in the producer's transaction.
 use events::{Envelope, Event};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    IntoActiveModel, Statement,
+};
 use uuid::Uuid;
 
 use crate::{BusError, entities::outbox};
@@ -22,7 +25,7 @@ pub async fn append<E: Event>(
 
 /// Events to append with one statement (for producers that emit many at once).
 #[derive(Default)]
-pub struct Batch(Vec<outbox::ActiveModel>);
+pub struct Batch(Vec<outbox::Model>);
 
 impl Batch {
     /// Adds `payload` about aggregate `subject` (of `tenant`, at `version`); returns its id.
@@ -42,26 +45,52 @@ impl Batch {
         )
         .map_err(|e| BusError::Event(e.to_string()))?;
         let body = serde_json::to_string(&env).map_err(|e| BusError::Event(e.to_string()))?;
-        self.0.push(outbox::ActiveModel {
-            id: Set(env.id),
-            tenant_id: Set(tenant),
-            routing_key: Set(E::routing_key()),
-            envelope: Set(body),
-            created_at: Set(env.time),
-            sent_at: Set(None),
+        self.0.push(outbox::Model {
+            id: env.id,
+            tenant_id: tenant,
+            routing_key: E::routing_key(),
+            envelope: body,
+            created_at: env.time,
+            sent_at: None,
         });
         Ok(env.id)
     }
 
-    /// Appends every event in the caller's transaction.
+    /// Appends every event in the caller's transaction. On PostgreSQL many rows go as one JSON
+    /// parameter (`json_to_recordset`), so the statement stays short however large the batch.
     pub async fn append(self, txn: &DatabaseTransaction) -> Result<(), BusError> {
-        if self.0.is_empty() {
-            return Ok(());
+        match self.0.len() {
+            0 => Ok(()),
+            n if n > 1 && txn.get_database_backend() == DbBackend::Postgres => {
+                let rows: Vec<serde_json::Value> = self
+                    .0
+                    .into_iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.id, "tenant_id": r.tenant_id, "routing_key": r.routing_key,
+                            "envelope": r.envelope, "created_at": r.created_at,
+                        })
+                    })
+                    .collect();
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "INSERT INTO outbox (id, tenant_id, routing_key, envelope, created_at) \
+                     SELECT id, tenant_id, routing_key, envelope, created_at \
+                     FROM json_to_recordset($1::json) AS v(id uuid, tenant_id uuid, \
+                     routing_key text, envelope text, created_at timestamptz)",
+                    [serde_json::Value::Array(rows).to_string().into()],
+                ))
+                .await?;
+                Ok(())
+            }
+            _ => {
+                let rows = self.0.into_iter().map(|r| r.into_active_model().reset_all());
+                outbox::Entity::insert_many(rows)
+                    .exec_without_returning(txn)
+                    .await?;
+                Ok(())
+            }
         }
-        outbox::Entity::insert_many(self.0)
-            .exec_without_returning(txn)
-            .await?;
-        Ok(())
     }
 }
 

@@ -190,10 +190,14 @@ pub async fn begin_lookup(
     Ok(txn)
 }
 
-/// The SQL expression that is true when `column` is one of the transaction's tenants.
+/// The SQL expression that is true when `column` is one of the transaction's tenants. The list
+/// is read in an uncorrelated sub-select, which PostgreSQL evaluates once per statement (an
+/// InitPlan) instead of parsing the setting again for every row it checks — with an MSP's
+/// thousand customers in scope that is the difference between microseconds and milliseconds
+/// per row.
 pub fn tenant_predicate(column: &str) -> String {
     format!(
-        "{column} = ANY (string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[])"
+        "{column} = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[])::uuid[])"
     )
 }
 
@@ -203,7 +207,7 @@ pub fn tenant_predicate(column: &str) -> String {
 pub fn path_predicate(column: &str) -> String {
     format!(
         "string_to_array({column}, '/')::uuid[] && \
-         string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[]"
+         (SELECT string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[])"
     )
 }
 

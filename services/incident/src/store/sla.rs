@@ -1,6 +1,6 @@
 //! SLA calendars, definitions, calendar snapshots, clocks and their marks.
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, IntoActiveModel, ConnectionTrait, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
@@ -127,6 +127,23 @@ pub async fn update_clock(txn: &DatabaseTransaction, row: ClockRow) -> Result<()
     sla_clock::Entity::update(am).exec(txn).await.map(|_| ())
 }
 
+/// Runs `sql` with the rows as one JSON parameter (`json_to_recordset($1::json)`): one short
+/// statement however many rows, so PostgreSQL neither parses nor plans thousands of
+/// placeholders.
+async fn with_json_rows(
+    txn: &DatabaseTransaction,
+    sql: &str,
+    rows: Vec<serde_json::Value>,
+) -> Result<(), DbErr> {
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        sql,
+        [serde_json::Value::Array(rows).to_string().into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
 /// Appends marks, each of the clock `(tenant, clock id)` it belongs to, in one statement.
 pub async fn add_marks(
     txn: &DatabaseTransaction,
@@ -135,14 +152,30 @@ pub async fn add_marks(
     if marks.is_empty() {
         return Ok(());
     }
-    let rows = marks.iter().map(|((tenant, clock), e)| sla_clock_event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(*tenant),
-        clock_id: Set(*clock),
-        at: Set(e.at),
-        mark: Set(serde_json::to_string(&e.mark).unwrap_or_default()),
+    let rows = marks.iter().map(|((tenant, clock), e)| sla_clock_event::Model {
+        id: Uuid::now_v7(),
+        tenant_id: *tenant,
+        clock_id: *clock,
+        at: e.at,
+        mark: serde_json::to_string(&e.mark).unwrap_or_default(),
     });
-    sla_clock_event::Entity::insert_many(rows)
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let json = rows
+            .map(|r| {
+                serde_json::json!({"id": r.id, "tenant_id": r.tenant_id, "clock_id": r.clock_id,
+                                   "at": r.at, "mark": r.mark})
+            })
+            .collect();
+        return with_json_rows(
+            txn,
+            "INSERT INTO sla_clock_events (id, tenant_id, clock_id, at, mark) \
+             SELECT id, tenant_id, clock_id, at, mark FROM json_to_recordset($1::json) \
+             AS v(id uuid, tenant_id uuid, clock_id uuid, at timestamptz, mark text)",
+            json,
+        )
+        .await;
+    }
+    sla_clock_event::Entity::insert_many(rows.map(|r| r.into_active_model().reset_all()))
         .exec_without_returning(txn)
         .await
         .map(|_| ())
@@ -157,45 +190,24 @@ pub async fn update_fired(txn: &DatabaseTransaction, rows: &[ClockRow]) -> Resul
         }
         return Ok(());
     }
-    for chunk in rows.chunks(1000) {
-        let mut sql = String::from(
-            "UPDATE sla_clocks AS c SET reached = v.reached, next_fire_at = v.next_fire_at, \
-             version = v.version, updated_at = v.updated_at FROM (VALUES ",
-        );
-        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(chunk.len() * 6);
-        for (i, r) in chunk.iter().enumerate() {
-            let p = i * 6;
-            sql.push_str(&format!(
-                "{}(${}::uuid, ${}::uuid, ${}::smallint, ${}::timestamptz, ${}::bigint, ${}::timestamptz)",
-                if i == 0 { "" } else { "," },
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6
-            ));
-            values.extend([
-                r.tenant_id.into(),
-                r.id.into(),
-                r.reached.into(),
-                r.next_fire_at.into(),
-                r.version.into(),
-                r.updated_at.into(),
-            ]);
-        }
-        sql.push_str(
-            ") AS v(tenant_id, id, reached, next_fire_at, version, updated_at) \
-             WHERE c.id = v.id AND c.tenant_id = v.tenant_id",
-        );
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await?;
-    }
-    Ok(())
+    let json = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({"tenant_id": r.tenant_id, "id": r.id, "reached": r.reached,
+                               "next_fire_at": r.next_fire_at, "version": r.version,
+                               "updated_at": r.updated_at})
+        })
+        .collect();
+    with_json_rows(
+        txn,
+        "UPDATE sla_clocks AS c SET reached = v.reached, next_fire_at = v.next_fire_at, \
+         version = v.version, updated_at = v.updated_at \
+         FROM json_to_recordset($1::json) AS v(tenant_id uuid, id uuid, reached smallint, \
+         next_fire_at timestamptz, version bigint, updated_at timestamptz) \
+         WHERE c.id = v.id AND c.tenant_id = v.tenant_id",
+        json,
+    )
+    .await
 }
 
 /// A clock's marks in the order they happened (a mark's time, then its time-ordered id for
