@@ -35,13 +35,32 @@ pub async fn start_on_postgres(password: &str, workers: usize) -> anyhow::Result
         .await
         .ok_or_else(|| anyhow::anyhow!("PostgreSQL is required"))?;
     let (_, app_url, owner_url) = testkit::fresh_database(&admin).await;
+    start_on(&app_url, &owner_url, password, workers, true).await
+}
+
+/// Starts `itsm serve` (with `--demo` if `demo`) on the database at `app_url` / `owner_url`
+/// with `workers` HTTP workers, and waits until it is ready.
+pub async fn start_on(
+    app_url: &str,
+    owner_url: &str,
+    password: &str,
+    workers: usize,
+    demo: bool,
+) -> anyhow::Result<Itsm> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--listen", &listen];
+    if demo {
+        args.push("--demo");
+    }
     let child = Command::new(itsm_bin())
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .env("ITSM_DATABASE_URL", &app_url)
-        .env("ITSM_MIGRATION_DATABASE_URL", &owner_url)
+        .args(args)
+        // `ITSM_BIN` names the binary for this harness; itsm refuses unknown ITSM_* settings.
+        .env_remove("ITSM_BIN")
+        .env("ITSM_DATABASE_URL", app_url)
+        .env("ITSM_MIGRATION_DATABASE_URL", owner_url)
         .env("ITSM_DEMO_PASSWORD", password)
         .env("ITSM_HTTP_WORKERS", workers.to_string())
         .env("ITSM_LOG_FILTER", "warn")
@@ -91,26 +110,40 @@ impl Run {
 
 /// GETs `url` from `concurrency` tasks for `duration` (bounded: loopback only, fixed time).
 pub async fn load(url: &str, token: Option<&str>, concurrency: usize, duration: Duration) -> Run {
+    let url = url.to_string();
+    let token = token.map(str::to_string);
+    load_with(concurrency, duration, move |client| {
+        let req = client.get(url.as_str());
+        match token.as_deref() {
+            Some(tok) => req.bearer_auth(tok),
+            None => req,
+        }
+    })
+    .await
+}
+
+/// Sends the request `make` builds from `concurrency` tasks for `duration` (bounded: loopback
+/// only, fixed time); a 2xx answer counts as a success.
+pub async fn load_with(
+    concurrency: usize,
+    duration: Duration,
+    make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
+) -> Run {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
         .expect("client");
-    let url = Arc::new(url.to_string());
-    let token = Arc::new(token.map(str::to_string));
+    let make = Arc::new(make);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        let (client, make) = (client.clone(), make.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
             while start.elapsed() < duration {
                 let t = Instant::now();
-                let mut req = client.get(url.as_str());
-                if let Some(tok) = token.as_deref() {
-                    req = req.bearer_auth(tok);
-                }
-                match req.send().await {
+                match make(&client).send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                         lat.push(t.elapsed().as_micros() as u64);

@@ -2,6 +2,8 @@
 //! migrates, seeds and writes the OpenAPI documents.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod load;
+
 use std::{net::TcpListener, sync::Arc};
 
 use actix_web::web;
@@ -80,10 +82,11 @@ impl Application {
         }
         if let Some(incident) = &self.incident {
             tracing::info!("starting the SLA scheduler");
-            handles.push(tokio::spawn(incident.sla_scheduler().run(
-                std::time::Duration::from_secs(1),
-                rx.clone(),
-            )));
+            handles.push(tokio::spawn(
+                incident
+                    .sla_scheduler()
+                    .run(std::time::Duration::from_secs(1), rx.clone()),
+            ));
         }
         Ok(Workers { shutdown, handles })
     }

@@ -35,11 +35,19 @@ enum Command {
     },
     /// Run the database migrations (PostgreSQL: as the owner role, then grant the app role).
     Migrate,
-    /// Seed data.
+    /// Seed data: the demo tenants and users, and/or load-test customers with incidents.
     Seed {
         /// The demo MSP `demo` with customers `globex` and `initech` and one user per role.
         #[arg(long)]
         demo: bool,
+        /// Load-test customers `load-0001` … `load-<N>` under the demo MSP (created if missing;
+        /// seeds the demo first if it is missing), each with `agent@<slug>.demo.test`,
+        /// `requester@<slug>.demo.test` (the demo password) and a "Service Desk" group.
+        #[arg(long, value_name = "N")]
+        tenants: Option<usize>,
+        /// Incidents to add, spread over the load-test customers (needs --tenants).
+        #[arg(long, value_name = "M", requires = "tenants")]
+        incidents: Option<u64>,
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -140,23 +148,62 @@ async fn main() -> anyhow::Result<()> {
             itsm::migrate(&settings).await?;
             println!("migrations applied");
         }
-        Command::Seed { demo, data_dir } => {
+        Command::Seed {
+            demo,
+            tenants,
+            incidents,
+            data_dir,
+        } => {
             if let Some(d) = data_dir {
                 settings.data_dir = d;
             }
             platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
-            if !demo {
-                anyhow::bail!("nothing to seed: pass --demo");
+            if !demo && tenants.is_none() {
+                anyhow::bail!("nothing to seed: pass --demo and/or --tenants N [--incidents M]");
             }
             if settings.database_url.is_none() || settings.migration_database_url.is_some() {
                 itsm::migrate(&settings).await?;
             }
-            let (password, generated) = demo_password(&settings);
             let identity = identity::Identity::connect(Arc::new(settings.clone())).await?;
-            let logins = identity::seed::seed_demo(&identity.db, &password)
+            // The demo password, when known: set, or the one the demo is seeded with now.
+            let mut password = settings
+                .demo_password
+                .as_ref()
+                .map(|p| p.expose().to_string());
+            let demo_missing = identity::seed::demo_msp(&identity.db)
                 .await
-                .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
-            print_demo(&settings, &logins, &password, generated);
+                .map_err(|e| anyhow::anyhow!("reading the demo MSP: {e}"))?
+                .is_none();
+            if demo || demo_missing {
+                let (demo_pw, generated) = demo_password(&settings);
+                let logins = identity::seed::seed_demo(&identity.db, &demo_pw)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+                print_demo(&settings, &logins, &demo_pw, generated);
+                password = Some(demo_pw);
+            }
+            if let Some(tenants) = tenants {
+                let summary = itsm::load::run(
+                    &settings,
+                    &identity.db,
+                    itsm::load::Options {
+                        tenants,
+                        incidents: incidents.unwrap_or(0),
+                    },
+                    password.as_deref(),
+                )
+                .await?;
+                println!(
+                    "seeded {} load-test tenants ({} new; logins agent@load-0001.demo.test …) and \
+                     {} incidents in {:.1} s; incidents {:.1} s, {:.0} incidents/s",
+                    summary.tenants,
+                    summary.tenants_created,
+                    summary.incidents,
+                    summary.elapsed.as_secs_f64(),
+                    summary.incidents_elapsed.as_secs_f64(),
+                    summary.incidents_per_sec(),
+                );
+            }
         }
         Command::Openapi { out } => {
             for path in itsm::write_openapi(&out)? {

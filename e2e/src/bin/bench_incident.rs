@@ -1,0 +1,703 @@
+//! Incident benchmarks, each comparison measured in one run against one release `itsm serve` on
+//! PostgreSQL (a private database, `itsm_bench_incident`, recreated on every run):
+//! 1. creating incidents over HTTP (`POST /api/v1/incidents`, 32 connections) against
+//!    `pgbench` inserting rows of the same columns into a copy of the table (same indexes and
+//!    generated search column), 32 clients;
+//! 2. the first page of the queue (`GET /api/v1/incidents?limit=50`) of the largest seeded
+//!    customer's agent and of the MSP agent across every customer (`?tenant=*`), at 10,000 and
+//!    then at 1,000,000 incidents over 1,000 customers (grown with `itsm seed`), with the
+//!    database's own plan and execution time for the same queries.
+//!
+//! `cargo build --release -p itsm -p e2e && cargo run --release -p e2e --bin bench_incident`
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use e2e::{Run, load, load_with, start_on};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
+};
+
+const DB: &str = "itsm_bench_incident";
+const PASSWORD: &str = "bench-password-123";
+const ROLE_PASSWORD: &str = "itsm-test";
+const TENANTS: usize = 1_000;
+const SMALL: u64 = 10_000;
+const LARGE: u64 = 1_000_000;
+const CONCURRENCY: usize = 32;
+/// Connections reading the queue (latency under light concurrent use, not saturation).
+const QUEUE_CONCURRENCY: usize = 4;
+const WARMUP: Duration = Duration::from_secs(2);
+const ROUND: Duration = Duration::from_secs(5);
+const ROUNDS: usize = 3;
+
+fn merge(runs: &[Run]) -> Run {
+    let mut all = Run {
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for r in runs {
+        all.requests += r.requests;
+        all.errors += r.errors;
+        all.elapsed += r.elapsed;
+        all.latencies_us.extend(&r.latencies_us);
+    }
+    all
+}
+
+/// The admin URL with another user (and the test roles' password) and database.
+fn url_as(admin: &str, user: Option<&str>, db: &str) -> anyhow::Result<String> {
+    let mut u = reqwest::Url::parse(admin)?;
+    if let Some(user) = user {
+        u.set_username(user)
+            .map_err(|_| anyhow::anyhow!("URL takes no user"))?;
+        u.set_password(Some(ROLE_PASSWORD))
+            .map_err(|_| anyhow::anyhow!("URL takes no password"))?;
+    }
+    u.set_path(&format!("/{db}"));
+    Ok(u.to_string())
+}
+
+async fn exec(db: &DatabaseConnection, sql: &str) -> anyhow::Result<()> {
+    db.execute_unprepared(sql).await?;
+    Ok(())
+}
+
+async fn scalar(db: &DatabaseConnection, sql: &str) -> anyhow::Result<String> {
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row: {sql}"))?;
+    Ok(row.try_get_by_index::<String>(0)?)
+}
+
+/// Runs `itsm <args>` against the bench database, progress on this process's stderr.
+fn itsm(args: &[&str], app_url: &str, owner_url: &str) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    let status = Command::new(e2e::itsm_bin())
+        .args(args)
+        .env_remove("ITSM_BIN")
+        .env("ITSM_DATABASE_URL", app_url)
+        .env("ITSM_MIGRATION_DATABASE_URL", owner_url)
+        .env("ITSM_DEMO_PASSWORD", PASSWORD)
+        .env("ITSM_LOG_FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()?;
+    anyhow::ensure!(status.success(), "itsm {args:?} failed: {status}");
+    Ok(t.elapsed())
+}
+
+async fn login(client: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "login {email}: {}", r.status());
+    let body: serde_json::Value = r.json().await?;
+    Ok(body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Checks one queue page answers 200 with a full page, so the latencies measure real pages.
+async fn check_page(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<()> {
+    let r = client.get(url).bearer_auth(token).send().await?;
+    anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
+    let body: serde_json::Value = r.json().await?;
+    let n = body["items"].as_array().map(Vec::len).unwrap_or(0);
+    anyhow::ensure!(n == 50, "{url}: a page of {n}");
+    Ok(())
+}
+
+/// What the database does for one queue page: the list query as the application issues it
+/// (as the application role, scoped like a request), under `EXPLAIN (ANALYZE, BUFFERS)`.
+async fn explain(app: &DatabaseConnection, tenants: &[String]) -> anyhow::Result<(String, f64)> {
+    let ids = tenants.join(",");
+    let list = tenants
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let txn = app.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SELECT set_config('app.tenant_ids', '{ids}', true)"
+    ))
+    .await?;
+    let rows = txn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM incidents WHERE tenant_id IN ({list}) \
+                 ORDER BY id ASC LIMIT 51"
+            ),
+        ))
+        .await?;
+    txn.commit().await?;
+    let plan: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        .collect();
+    let ms = plan
+        .iter()
+        .find_map(|l| l.strip_prefix("Execution Time: "))
+        .and_then(|l| l.trim_end_matches(" ms").parse().ok())
+        .unwrap_or(f64::NAN);
+    Ok((plan.join("\n"), ms))
+}
+
+struct Queue {
+    customer: Run,
+    msp: Run,
+    customer_db_ms: f64,
+    msp_db_ms: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn queue(
+    label: &str,
+    client: &reqwest::Client,
+    base: &str,
+    customer_token: &str,
+    msp_token: &str,
+    app: &DatabaseConnection,
+    customer_ids: &[String],
+    msp_ids: &[String],
+) -> anyhow::Result<Queue> {
+    let customer_url = format!("{base}/api/v1/incidents?limit=50");
+    let msp_url = format!("{base}/api/v1/incidents?limit=50&tenant=*");
+    check_page(client, &customer_url, customer_token).await?;
+    check_page(client, &msp_url, msp_token).await?;
+    eprintln!("      {label}: warming up");
+    load(
+        &customer_url,
+        Some(customer_token),
+        QUEUE_CONCURRENCY,
+        WARMUP,
+    )
+    .await;
+    load(&msp_url, Some(msp_token), QUEUE_CONCURRENCY, WARMUP).await;
+    let (mut customer, mut msp) = (Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        eprintln!(
+            "      {label}: round {round}/{ROUNDS}: {}s customer queue, {}s MSP queue, \
+             {QUEUE_CONCURRENCY} connections",
+            ROUND.as_secs(),
+            ROUND.as_secs()
+        );
+        customer.push(
+            load(
+                &customer_url,
+                Some(customer_token),
+                QUEUE_CONCURRENCY,
+                ROUND,
+            )
+            .await,
+        );
+        msp.push(load(&msp_url, Some(msp_token), QUEUE_CONCURRENCY, ROUND).await);
+    }
+    let (customer_plan, customer_db_ms) = explain(app, customer_ids).await?;
+    let (msp_plan, msp_db_ms) = explain(app, msp_ids).await?;
+    // Plans name every tenant id; a line's start is what matters.
+    let short = |plan: String| {
+        plan.lines()
+            .map(|l| l.chars().take(160).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (customer_plan, msp_plan) = (short(customer_plan), short(msp_plan));
+    eprintln!("      {label}: customer queue plan:\n{customer_plan}");
+    eprintln!("      {label}: MSP queue plan:\n{msp_plan}");
+    Ok(Queue {
+        customer: merge(&customer),
+        msp: merge(&msp),
+        customer_db_ms,
+        msp_db_ms,
+    })
+}
+
+/// Runs pgbench for `secs` seconds with the insert script; returns transactions per second.
+fn pgbench(admin: &str, script: &std::path::Path, secs: u64) -> anyhow::Result<f64> {
+    let u = reqwest::Url::parse(admin)?;
+    let mut cmd = Command::new("pgbench");
+    cmd.args(["-h", u.host_str().unwrap_or("127.0.0.1")])
+        .args(["-p", &u.port().unwrap_or(5432).to_string()])
+        .args([
+            "-U",
+            if u.username().is_empty() {
+                "postgres"
+            } else {
+                u.username()
+            },
+        ])
+        .args(["-n", "-c", &CONCURRENCY.to_string(), "-j", "2"])
+        .args(["-T", &secs.to_string(), "-f"])
+        .arg(script)
+        .arg(DB)
+        .stderr(Stdio::null());
+    if let Some(p) = u.password() {
+        cmd.env("PGPASSWORD", p);
+    }
+    let out = cmd.output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "pgbench failed: {text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+}
+
+/// The uuid ids (as text) of `sql`'s rows.
+async fn ids(db: &DatabaseConnection, sql: &str) -> anyhow::Result<Vec<String>> {
+    Ok(db
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get_by_index::<String>(0).ok())
+        .collect())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let admin_url = testkit::admin_url();
+    eprintln!("[1/9] private database {DB} (recreated)");
+    let admin = Database::connect(admin_url.as_str()).await?;
+    for (role, attrs) in [
+        ("itsm_owner", "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE"),
+        (
+            "itsm_app",
+            "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB",
+        ),
+    ] {
+        exec(
+            &admin,
+            &format!(
+                "DO $$ BEGIN CREATE ROLE {role} {attrs} PASSWORD '{ROLE_PASSWORD}'; \
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            ),
+        )
+        .await?;
+    }
+    exec(
+        &admin,
+        &format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"),
+    )
+    .await?;
+    exec(&admin, &format!("CREATE DATABASE {DB} OWNER itsm_owner")).await?;
+    admin.close().await?;
+    let app_url = url_as(&admin_url, Some("itsm_app"), DB)?;
+    let owner_url = url_as(&admin_url, Some("itsm_owner"), DB)?;
+    let su = Database::connect(url_as(&admin_url, None, DB)?).await?;
+
+    eprintln!(
+        "[2/9] migrate, seed the demo and {TENANTS} customers with {SMALL} incidents ({})",
+        e2e::itsm_bin()
+    );
+    itsm(&["migrate"], &app_url, &owner_url)?;
+    let small_seed = itsm(
+        &[
+            "seed",
+            "--demo",
+            "--tenants",
+            &TENANTS.to_string(),
+            "--incidents",
+            &SMALL.to_string(),
+        ],
+        &app_url,
+        &owner_url,
+    )?;
+
+    eprintln!("[3/9] starting itsm serve (1 HTTP worker) and logging in");
+    let itsm_serve = start_on(&app_url, &owner_url, PASSWORD, 1, false).await?;
+    let base = itsm_serve.base.clone();
+    let client = reqwest::Client::new();
+    let customer_token = login(&client, &base, "agent@load-0001.demo.test").await?;
+    let msp_token = login(&client, &base, "msp-agent@demo.test").await?;
+    let globex_token = login(&client, &base, "agent@globex.demo.test").await?;
+    let mut spread_tokens = Vec::new();
+    for i in 1..=CONCURRENCY {
+        spread_tokens.push(login(&client, &base, &format!("agent@load-{i:04}.demo.test")).await?);
+    }
+    // Let the relay publish the seeded tenants' events (the consumer finds them applied).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let pending = scalar(
+            &su,
+            "SELECT (SELECT count(*) FROM identity.outbox WHERE sent_at IS NULL)::text",
+        )
+        .await?;
+        if pending == "0" {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "identity's outbox did not drain");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let customer_ids = ids(
+        &su,
+        "SELECT id::text FROM identity.tenants WHERE slug = 'load-0001'",
+    )
+    .await?;
+    let msp_ids = ids(
+        &su,
+        "SELECT t.id::text FROM identity.tenants t, identity.tenants m WHERE m.slug = 'demo' \
+         AND (t.id = m.id OR t.path LIKE m.path || '/%') ORDER BY t.id",
+    )
+    .await?;
+    let globex = scalar(
+        &su,
+        "SELECT id::text FROM identity.tenants WHERE slug = 'globex'",
+    )
+    .await?;
+    let app_db = {
+        let mut opt = sea_orm::ConnectOptions::new(app_url.clone());
+        opt.set_schema_search_path("incident");
+        Database::connect(opt).await?
+    };
+    let count = |su: DatabaseConnection| async move {
+        scalar(&su, "SELECT count(*)::text FROM incident.incidents").await
+    };
+    let customer_share = scalar(
+        &su,
+        &format!(
+            "SELECT count(*)::text FROM incident.incidents WHERE tenant_id = '{}'",
+            customer_ids.join("")
+        ),
+    )
+    .await?;
+
+    eprintln!(
+        "[4/9] queue at {} incidents ({customer_share} in load-0001, {} tenants in the MSP's subtree)",
+        count(su.clone()).await?,
+        msp_ids.len()
+    );
+    let small = queue(
+        "10k",
+        &client,
+        &base,
+        &customer_token,
+        &msp_token,
+        &app_db,
+        &customer_ids,
+        &msp_ids,
+    )
+    .await?;
+    let small_customer_share = customer_share;
+
+    eprintln!("[5/9] create over HTTP vs pgbench inserts, {CONCURRENCY} connections each");
+    exec(&su, "DROP TABLE IF EXISTS public.bench_incidents").await?;
+    exec(
+        &su,
+        "CREATE TABLE public.bench_incidents (LIKE incident.incidents INCLUDING ALL)",
+    )
+    .await?;
+    exec(&su, "DROP SEQUENCE IF EXISTS public.bench_incident_numbers").await?;
+    exec(
+        &su,
+        "CREATE SEQUENCE public.bench_incident_numbers START 1001",
+    )
+    .await?;
+    let agent_id = scalar(
+        &su,
+        "SELECT id::text FROM identity.users WHERE email = 'agent@globex.demo.test'",
+    )
+    .await?;
+    let title = "Email is down for the finance team";
+    let description = "Since 9:00 nobody in finance can send or receive email. Outlook shows \
+                       'disconnected'; webmail works.";
+    let script = std::env::temp_dir().join(format!("bench_incident_{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            "INSERT INTO public.bench_incidents (id, tenant_id, number, title, description, \
+             caller_id, impact, urgency, priority, state, hold_reason, resolution_code, \
+             resolution_notes, created_by, version, assignment_group_id, assignee_id, category, \
+             subcategory, parent_id, major, priority_overridden, created_at, updated_at) VALUES \
+             (gen_random_uuid(), '{globex}', 'INC' || lpad(nextval('public.bench_incident_numbers')::text, 7, '0'), \
+             '{title}', '{}', '{agent_id}', 2, 2, 3, 'new', NULL, NULL, NULL, '{agent_id}', 1, \
+             NULL, NULL, NULL, NULL, NULL, false, false, now(), now());\n",
+            description.replace('\'', "''")
+        ),
+    )?;
+    let create_url = format!("{base}/api/v1/incidents");
+    let body =
+        serde_json::json!({"title": title, "description": description, "impact": 2, "urgency": 2});
+    // One agent (one tenant), as the comparison asks; and, to show what a tenant's number
+    // counter costs, the same load spread over 32 tenants (round robin over their agents).
+    let create = |d: Duration, tokens: Vec<String>| {
+        let (url, body) = (create_url.clone(), body.clone());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        load_with(CONCURRENCY, d, move |c| {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            c.post(url.as_str())
+                .bearer_auth(&tokens[i % tokens.len()])
+                .json(&body)
+        })
+    };
+    let started_creates = scalar(&su, "SELECT now()::text").await?;
+    eprintln!(
+        "      warming up (HTTP {}s, pgbench {}s)",
+        WARMUP.as_secs(),
+        WARMUP.as_secs()
+    );
+    create(WARMUP, vec![globex_token.clone()]).await;
+    pgbench(&admin_url, &script, WARMUP.as_secs())?;
+    let (mut http, mut spread, mut pg) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=ROUNDS {
+        eprintln!(
+            "      round {round}/{ROUNDS}: {}s HTTP creates (one tenant), {}s pgbench inserts, \
+             {}s HTTP creates (32 tenants)",
+            ROUND.as_secs(),
+            ROUND.as_secs(),
+            ROUND.as_secs()
+        );
+        http.push(create(ROUND, vec![globex_token.clone()]).await);
+        pg.push(pgbench(&admin_url, &script, ROUND.as_secs())?);
+        spread.push(create(ROUND, spread_tokens.clone()).await);
+    }
+    let _ = std::fs::remove_file(&script);
+    let (http, spread) = (merge(&http), merge(&spread));
+    let pg_tps = pg.iter().sum::<f64>() / pg.len() as f64;
+    let created = scalar(
+        &su,
+        &format!("SELECT count(*)::text FROM incident.incidents WHERE tenant_id = '{globex}'"),
+    )
+    .await?;
+    let spread_created = scalar(
+        &su,
+        &format!(
+            "SELECT count(*)::text FROM incident.incidents WHERE tenant_id <> '{globex}' \
+             AND created_at >= '{started_creates}'"
+        ),
+    )
+    .await?;
+    let pg_rows = scalar(&su, "SELECT count(*)::text FROM public.bench_incidents").await?;
+    // Back to the seeded data set before growing it (numbers handed out stay used).
+    for sql in [
+        format!(
+            "DELETE FROM incident.sla_clock_events WHERE clock_id IN (SELECT id FROM \
+             incident.sla_clocks WHERE created_at >= '{started_creates}')"
+        ),
+        format!("DELETE FROM incident.sla_clocks WHERE created_at >= '{started_creates}'"),
+        format!("DELETE FROM incident.incidents WHERE created_at >= '{started_creates}'"),
+    ] {
+        exec(&su, &sql).await?;
+    }
+    exec(&su, "DROP TABLE public.bench_incidents").await?;
+    exec(&su, "DROP SEQUENCE public.bench_incident_numbers").await?;
+    exec(&su, "VACUUM ANALYZE incident.incidents").await?;
+
+    eprintln!(
+        "[6/9] growing to {LARGE} incidents: itsm seed --tenants {TENANTS} --incidents {}",
+        LARGE - SMALL
+    );
+    let grow = itsm(
+        &[
+            "seed",
+            "--tenants",
+            &TENANTS.to_string(),
+            "--incidents",
+            &(LARGE - SMALL).to_string(),
+        ],
+        &app_url,
+        &owner_url,
+    )?;
+    let total = count(su.clone()).await?;
+    let customer_share = scalar(
+        &su,
+        &format!(
+            "SELECT count(*)::text FROM incident.incidents WHERE tenant_id = '{}'",
+            customer_ids.join("")
+        ),
+    )
+    .await?;
+    eprintln!("[7/9] queue at {total} incidents ({customer_share} in load-0001)");
+    let large = queue(
+        "1M",
+        &client,
+        &base,
+        &customer_token,
+        &msp_token,
+        &app_db,
+        &customer_ids,
+        &msp_ids,
+    )
+    .await?;
+    eprintln!(
+        "[8/9] experiment on this private database: the incidents policy with the tenant list \
+         parsed once per query (a scalar subquery), same {total} incidents"
+    );
+    let once = "tenant_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), \
+                ',')::uuid[])::uuid[])";
+    exec(
+        &su,
+        &format!(
+            "ALTER POLICY tenant_isolation ON incident.incidents USING ({once}) WITH CHECK ({once})"
+        ),
+    )
+    .await?;
+    let once = queue(
+        "1M, policy once per query",
+        &client,
+        &base,
+        &customer_token,
+        &msp_token,
+        &app_db,
+        &customer_ids,
+        &msp_ids,
+    )
+    .await?;
+    drop(itsm_serve);
+
+    // PostgreSQL's protocol messages of an MSP-wide page are large (the tenant list in the
+    // scope setting and in the query); through a Unix-domain socket TCP's delayed
+    // acknowledgements cannot stall them.
+    let socket_dir =
+        std::env::var("BENCH_PG_SOCKET_DIR").unwrap_or_else(|_| "/var/run/postgresql".into());
+    let admin = reqwest::Url::parse(&admin_url)?;
+    let local = matches!(admin.host_str(), Some("127.0.0.1" | "localhost"));
+    let socket = if local && std::path::Path::new(&socket_dir).exists() {
+        let via_socket = |user: &str| -> anyhow::Result<String> {
+            Ok(format!(
+                "{}?host={socket_dir}",
+                url_as(&admin_url, Some(user), DB)?.replace("127.0.0.1", "localhost")
+            ))
+        };
+        eprintln!(
+            "[9/9] the same, with itsm connected to PostgreSQL through the Unix-domain socket \
+             in {socket_dir}"
+        );
+        let itsm_serve = start_on(
+            &via_socket("itsm_app")?,
+            &via_socket("itsm_owner")?,
+            PASSWORD,
+            1,
+            false,
+        )
+        .await?;
+        let base = itsm_serve.base.clone();
+        let customer_token = login(&client, &base, "agent@load-0001.demo.test").await?;
+        let msp_token = login(&client, &base, "msp-agent@demo.test").await?;
+        let q = queue(
+            "1M, policy once per query, Unix socket",
+            &client,
+            &base,
+            &customer_token,
+            &msp_token,
+            &app_db,
+            &customer_ids,
+            &msp_ids,
+        )
+        .await?;
+        drop(itsm_serve);
+        Some(q)
+    } else {
+        eprintln!("[9/9] skipped: PostgreSQL is not local or {socket_dir} does not exist");
+        None
+    };
+
+    println!("### Create: HTTP vs pgbench");
+    println!();
+    println!(
+        "| measure | HTTP `POST /api/v1/incidents`, one agent | pgbench `INSERT` | HTTP, agents of 32 tenants |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| throughput (incidents/s) | {:.0} | {:.0} | {:.0} |",
+        http.rps(),
+        pg_tps,
+        spread.rps()
+    );
+    println!(
+        "| p50 / p99 latency (ms) | {:.2} / {:.2} | | {:.2} / {:.2} |",
+        http.percentile_ms(50.0),
+        http.percentile_ms(99.0),
+        spread.percentile_ms(50.0),
+        spread.percentile_ms(99.0)
+    );
+    println!("| rows written (incl. warm-up) | {created} | {pg_rows} | {spread_created} |");
+    println!("| errors | {} | 0 | {} |", http.errors, spread.errors);
+    println!();
+    println!(
+        "Throughput ratio HTTP / pgbench: **{:.2}** (goal ≥ 0.5); spread over 32 tenants: {:.2}.",
+        http.rps() / pg_tps,
+        spread.rps() / pg_tps
+    );
+    println!();
+    println!("### Queue: first page (`limit=50`), {QUEUE_CONCURRENCY} connections");
+    println!();
+    println!(
+        "| queue | incidents | p50 (ms) | p95 (ms) | p99 (ms) | req/s | errors | database execution (ms) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (label, q, n, share) in [
+        (
+            "10k",
+            &small,
+            SMALL.to_string(),
+            small_customer_share.clone(),
+        ),
+        ("1M", &large, total.clone(), customer_share.clone()),
+        (
+            "1M, policy parsed once (experiment)",
+            &once,
+            total.clone(),
+            customer_share.clone(),
+        ),
+    ]
+    .into_iter()
+    .chain(socket.as_ref().map(|q| {
+        (
+            "1M, policy parsed once, Unix socket (experiment)",
+            q,
+            total.clone(),
+            customer_share.clone(),
+        )
+    })) {
+        println!(
+            "| customer agent (load-0001, {share} of its own), {label} | {n} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {:.2} |",
+            q.customer.percentile_ms(50.0),
+            q.customer.percentile_ms(95.0),
+            q.customer.percentile_ms(99.0),
+            q.customer.rps(),
+            q.customer.errors,
+            q.customer_db_ms
+        );
+        println!(
+            "| MSP agent, `?tenant=*` ({} tenants), {label} | {n} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {:.2} |",
+            msp_ids.len(),
+            q.msp.percentile_ms(50.0),
+            q.msp.percentile_ms(95.0),
+            q.msp.percentile_ms(99.0),
+            q.msp.rps(),
+            q.msp.errors,
+            q.msp_db_ms
+        );
+    }
+    println!();
+    println!(
+        "p95 ratio 1M / 10k: customer **{:.2}**, MSP **{:.2}** (goal ≤ 2); p95 at 1M: customer \
+         **{:.2} ms**, MSP **{:.2} ms** (goal ≤ 20 ms).",
+        large.customer.percentile_ms(95.0) / small.customer.percentile_ms(95.0),
+        large.msp.percentile_ms(95.0) / small.msp.percentile_ms(95.0),
+        large.customer.percentile_ms(95.0),
+        large.msp.percentile_ms(95.0),
+    );
+    println!();
+    println!(
+        "Seeding: {TENANTS} tenants + {SMALL} incidents in {:.1} s; growing by {} incidents in \
+         {:.1} s ({:.0} incidents/s). Whole run {:.0} s.",
+        small_seed.as_secs_f64(),
+        LARGE - SMALL,
+        grow.as_secs_f64(),
+        (LARGE - SMALL) as f64 / grow.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
