@@ -77,6 +77,7 @@ pub struct CachedDirectory {
     inner: Arc<dyn TenantDirectory>,
     ttl: Duration,
     resolved: RwLock<HashMap<ResolveKey, (Instant, Option<TenantInfo>)>>,
+    subtrees: RwLock<HashMap<Uuid, (Instant, Arc<Vec<Uuid>>)>>,
 }
 
 /// `(home tenant, id or slug)` of a [`TenantDirectory::resolve`] call.
@@ -88,12 +89,16 @@ impl CachedDirectory {
             inner,
             ttl,
             resolved: RwLock::new(HashMap::new()),
+            subtrees: RwLock::new(HashMap::new()),
         }
     }
 
     /// Forgets every cached answer (call after any change to the tenant tree).
     pub fn invalidate(&self) {
         if let Ok(mut map) = self.resolved.write() {
+            map.clear();
+        }
+        if let Ok(mut map) = self.subtrees.write() {
             map.clear();
         }
     }
@@ -119,7 +124,19 @@ impl TenantDirectory for CachedDirectory {
     }
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
-        self.inner.subtree(root).await
+        if let Some((at, hit)) = self.subtrees.read().ok().and_then(|m| m.get(&root).cloned())
+            && at.elapsed() < self.ttl
+        {
+            return Ok(hit.to_vec());
+        }
+        let fresh = Arc::new(self.inner.subtree(root).await?);
+        if let Ok(mut map) = self.subtrees.write() {
+            if map.len() >= 10_000 {
+                map.clear();
+            }
+            map.insert(root, (Instant::now(), fresh.clone()));
+        }
+        Ok(fresh.to_vec())
     }
 }
 

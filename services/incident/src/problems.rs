@@ -143,13 +143,13 @@ pub async fn create(
     v.finish()?;
     let title = title.ok_or_else(|| ApiError::internal("validated"))?;
     let tenant = auth.tenant_id();
+    let number = next_number(&state.db, "problem_counters", "PRB", tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let now = crate::store::now();
     let claimed = match idempotency::claim(&txn, &req, tenant, auth.principal.subject, "problems", &*body, now).await? {
         Claim::Replay(res) => return Ok(res),
         Claim::Proceed(claimed) => claimed,
     };
-    let number = next_number(&txn, "problem_counters", "PRB", tenant).await?;
     let p = problems::insert(
         &txn,
         problem::ActiveModel {

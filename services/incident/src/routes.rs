@@ -382,6 +382,36 @@ pub async fn create(
     let tenant = auth.tenant_id();
     let p = &auth.principal;
     let sla = state.sla.tracking(&auth.tenant).await?;
+    // References are checked before a number is taken, so a refused create does not use one.
+    let referenced = body.caller_id.is_some()
+        || body.assignment_group_id.is_some()
+        || body.assignee_id.is_some()
+        || body.parent_id.is_some();
+    if referenced {
+        let check = begin_scoped(&state.db, &[tenant]).await?;
+        let mut problems = check_references(
+            &check,
+            tenant,
+            body.caller_id,
+            body.assignment_group_id,
+            body.assignee_id,
+        )
+        .await?;
+        if let Some(parent) = body.parent_id
+            && incidents::find(&check, tenant, parent).await?.is_none()
+        {
+            problems.push(FieldError::new(
+                "/parent_id",
+                "unknown_reference",
+                "no such incident in this tenant",
+            ));
+        }
+        check.commit().await?;
+        if !problems.is_empty() {
+            return Err(ApiError::validation(problems));
+        }
+    }
+    let number = incidents::next_number(&state.db, "incident_counters", "INC", tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let now = crate::store::now();
     let claimed = match idempotency::claim(&txn, &req, tenant, p.subject, "incidents", &*body, now).await? {
@@ -389,27 +419,6 @@ pub async fn create(
         Claim::Proceed(claimed) => claimed,
     };
     let caller = body.caller_id.or((!p.is_client).then_some(p.subject));
-    let mut problems = check_references(
-        &txn,
-        tenant,
-        body.caller_id,
-        body.assignment_group_id,
-        body.assignee_id,
-    )
-    .await?;
-    if let Some(parent) = body.parent_id
-        && incidents::find(&txn, tenant, parent).await?.is_none()
-    {
-        problems.push(FieldError::new(
-            "/parent_id",
-            "unknown_reference",
-            "no such incident in this tenant",
-        ));
-    }
-    if !problems.is_empty() {
-        return Err(ApiError::validation(problems));
-    }
-    let number = incidents::next_number(&txn, "incident_counters", "INC", tenant).await?;
     let inc = incidents::insert(
         &txn,
         incident::ActiveModel {
