@@ -567,7 +567,14 @@ pub async fn list(
             "priority is 1 to 5",
         ));
     }
-    let tenants = auth.list_scope(query.tenant.as_deref()).await?;
+    // An MSP's whole subtree is scoped by the database itself (see `begin_subtree`).
+    let whole_subtree =
+        query.tenant.as_deref() == Some("*") && auth.principal.reaches_descendants();
+    let tenants = if whole_subtree {
+        vec![auth.tenant_id()]
+    } else {
+        auth.list_scope(query.tenant.as_deref()).await?
+    };
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     if q.is_some_and(|q| q.chars().count() > 200 || q.chars().any(char::is_control)) {
         return Err(ApiError::bad_query(
@@ -595,7 +602,11 @@ pub async fn list(
         text: q.map(str::to_string),
         search_work_notes: !requester,
     };
-    let txn = begin_scoped(&state.db, &tenants).await?;
+    let txn = if whole_subtree {
+        bus::directory::begin_subtree(&state.db, auth.tenant_id()).await?
+    } else {
+        begin_scoped(&state.db, &tenants).await?
+    };
     let rows = incidents::list(&txn, &tenants, &filter, page.after, page.limit + 1).await?;
     txn.commit().await?;
     Ok(Page::from_rows(rows.iter().map(out).collect(), page.limit, |i| i.id).respond(&req))

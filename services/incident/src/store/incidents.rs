@@ -119,26 +119,21 @@ fn text_condition(
     }
 }
 
-/// `tenant_id` is one of `tenants`. On PostgreSQL the list goes as one text parameter: an MSP's
-/// queue spans a thousand customers, and a thousand placeholders cost planning time and a large
-/// bind message on every page.
+/// `tenant_id` is within the transaction's scope. On PostgreSQL that is the scope itself (the
+/// same predicate as row-level security, read once per statement), so an MSP's list of a
+/// thousand customers is neither sent again nor planned as a thousand placeholders; SQLite
+/// filters by `tenants`.
 fn tenant_in(backend: DbBackend, tenants: &[Uuid]) -> sea_orm::sea_query::SimpleExpr {
     use sea_orm::sea_query::Expr;
-    if backend == DbBackend::Postgres && tenants.len() > 1 {
-        let list = tenants
-            .iter()
-            .map(Uuid::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        Expr::cust_with_values(
-            "incidents.tenant_id = ANY (string_to_array($1, ',')::uuid[])",
-            [list],
-        )
+    if backend == DbBackend::Postgres {
+        Expr::cust(platform::tenancy::tenant_predicate("incidents.tenant_id"))
     } else {
         incident::Column::TenantId.is_in(tenants.iter().copied())
     }
 }
 
+/// Incidents of `tenants` (on PostgreSQL: of the transaction's scope, which callers set to
+/// exactly those tenants).
 pub async fn list(
     txn: &DatabaseTransaction,
     tenants: &[Uuid],
