@@ -72,7 +72,9 @@ async fn fill(su: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<()>
 
 /// Makes `due` clocks (spread over all tenants) pass 50 % at `now`, the rest far from it.
 async fn arrange(su: &DatabaseConnection, now: DateTime<Utc>, due: usize) -> anyhow::Result<()> {
-    let every = (TENANTS * PER_TENANT).checked_div(due).unwrap_or(usize::MAX);
+    let every = (TENANTS * PER_TENANT)
+        .checked_div(due)
+        .unwrap_or(usize::MAX);
     su.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
@@ -114,7 +116,9 @@ async fn main() -> anyhow::Result<()> {
     let target = platform::db::Target::from_settings(&app.settings, "incident")?;
     let db = platform::db::connect_app(&target, "incident", 10).await?;
     let scheduler = Scheduler::new(db.clone(), Arc::new(Sla::new(db.clone())));
-    println!("| running clocks | due in the tick | tick (ms) | thresholds recorded | outbox rows |");
+    println!(
+        "| running clocks | due in the tick | tick (ms) | thresholds recorded | outbox rows |"
+    );
     println!("|---|---|---|---|---|");
     for due in [0, 1_000, 10_000, 100_000] {
         for round in 0..2 {
@@ -123,7 +127,10 @@ async fn main() -> anyhow::Result<()> {
             let tick = scheduler.tick(now).await?;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             let outbox = count(&su, "SELECT count(*) AS n FROM incident.outbox").await?;
-            anyhow::ensure!(tick.thresholds == due, "expected {due} thresholds, got {tick:?}");
+            anyhow::ensure!(
+                tick.thresholds == due,
+                "expected {due} thresholds, got {tick:?}"
+            );
             eprintln!("  due {due} round {round}: {ms:.1} ms");
             if round == 1 {
                 println!(

@@ -84,7 +84,10 @@ impl Batch {
                 Ok(())
             }
             _ => {
-                let rows = self.0.into_iter().map(|r| r.into_active_model().reset_all());
+                let rows = self
+                    .0
+                    .into_iter()
+                    .map(|r| r.into_active_model().reset_all());
                 outbox::Entity::insert_many(rows)
                     .exec_without_returning(txn)
                     .await?;

@@ -124,7 +124,11 @@ impl TenantDirectory for CachedDirectory {
     }
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
-        if let Some((at, hit)) = self.subtrees.read().ok().and_then(|m| m.get(&root).cloned())
+        if let Some((at, hit)) = self
+            .subtrees
+            .read()
+            .ok()
+            .and_then(|m| m.get(&root).cloned())
             && at.elapsed() < self.ttl
         {
             return Ok(hit.to_vec());

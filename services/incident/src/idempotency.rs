@@ -37,7 +37,9 @@ fn header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     match raw.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
+        Ok(k)
+            if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)) =>
+        {
             Ok(Some(k.to_string()))
         }
         _ => Err(ApiError::new(
@@ -142,7 +144,10 @@ pub async fn complete(
             row::Column::Body,
             Expr::value(serde_json::to_string(body).map_err(ApiError::internal)?),
         )
-        .col_expr(row::Column::Location, Expr::value(location.map(str::to_string)))
+        .col_expr(
+            row::Column::Location,
+            Expr::value(location.map(str::to_string)),
+        )
         .filter(row::Column::TenantId.eq(c.tenant))
         .filter(row::Column::PrincipalId.eq(c.principal))
         .filter(row::Column::Key.eq(c.key))

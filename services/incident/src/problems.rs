@@ -20,9 +20,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    idempotency::{self, Claim},
     IncidentService,
     domain::lifecycle::{State, Transition},
+    idempotency::{self, Claim},
     routes::{move_to, status_of},
     store::{
         entities::problem,
@@ -146,7 +146,17 @@ pub async fn create(
     let number = next_number(&state.db, "problem_counters", "PRB", tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let now = crate::store::now();
-    let claimed = match idempotency::claim(&txn, &req, tenant, auth.principal.subject, "problems", &*body, now).await? {
+    let claimed = match idempotency::claim(
+        &txn,
+        &req,
+        tenant,
+        auth.principal.subject,
+        "problems",
+        &*body,
+        now,
+    )
+    .await?
+    {
         Claim::Replay(res) => return Ok(res),
         Claim::Proceed(claimed) => claimed,
     };

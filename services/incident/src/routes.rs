@@ -21,17 +21,17 @@ use uuid::Uuid;
 
 use crate::{
     IncidentService,
-    idempotency::{self, Claim},
     domain::{
         lifecycle::{HoldReason, Resolution, State, Status, Transition, TransitionError},
         priority::{Level, Matrix, Priority},
     },
+    idempotency::{self, Claim},
+    sla::Tracking,
     store::{
         entities::incident,
         incidents::{self, Comment, Filter, Incident},
         people,
     },
-    sla::Tracking,
 };
 
 /// Requesters see their own incidents and public comments only; everyone else (agents,
@@ -414,10 +414,11 @@ pub async fn create(
     let number = incidents::next_number(&state.db, "incident_counters", "INC", tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let now = crate::store::now();
-    let claimed = match idempotency::claim(&txn, &req, tenant, p.subject, "incidents", &*body, now).await? {
-        Claim::Replay(res) => return Ok(res),
-        Claim::Proceed(claimed) => claimed,
-    };
+    let claimed =
+        match idempotency::claim(&txn, &req, tenant, p.subject, "incidents", &*body, now).await? {
+            Claim::Replay(res) => return Ok(res),
+            Claim::Proceed(claimed) => claimed,
+        };
     let caller = body.caller_id.or((!p.is_client).then_some(p.subject));
     let inc = incidents::insert(
         &txn,
@@ -473,7 +474,14 @@ pub async fn create(
     }
     sla.track(&txn, None, &inc).await?;
     let location = format!("/api/v1/incidents/{}", inc.id);
-    idempotency::complete(&txn, claimed, StatusCode::CREATED, &out(&inc), Some(&location)).await?;
+    idempotency::complete(
+        &txn,
+        claimed,
+        StatusCode::CREATED,
+        &out(&inc),
+        Some(&location),
+    )
+    .await?;
     txn.commit().await?;
     let mut res = HttpResponse::Created();
     res.insert_header(("Location", location));
@@ -700,8 +708,14 @@ pub(crate) async fn move_to(
                 resolution_code: r.code.clone(),
                 resolution_notes: r.notes.clone(),
             };
-            bus::outbox::append(txn, updated.tenant_id, updated.id, updated.version, &resolved)
-                .await?;
+            bus::outbox::append(
+                txn,
+                updated.tenant_id,
+                updated.id,
+                updated.version,
+                &resolved,
+            )
+            .await?;
         }
         (State::Closed, _) => {
             let closed = events::incident::IncidentClosed {
@@ -1050,7 +1064,10 @@ pub async fn update(
         ("category", body.category.is_some()),
         ("subcategory", body.subcategory.is_some()),
         ("service_id", body.service_id.is_some()),
-        ("configuration_item_id", body.configuration_item_id.is_some()),
+        (
+            "configuration_item_id",
+            body.configuration_item_id.is_some(),
+        ),
     ] {
         if given {
             changed.push(name.to_string());

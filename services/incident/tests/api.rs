@@ -855,14 +855,22 @@ async fn idempotency_keys_make_retried_creates_safe() {
             .all(|r| r.headers.get("location") == tries[0].headers.get("location"))
     );
     // The same key with another body is refused; another user's key is their own.
-    let other = post(agent.clone(), "retry-1", json!({"title": "Other", "impact": 3, "urgency": 3})).await;
+    let other = post(
+        agent.clone(),
+        "retry-1",
+        json!({"title": "Other", "impact": 3, "urgency": 3}),
+    )
+    .await;
     assert_eq!(other.expect(422)["code"], "idempotency_key_reused");
     let theirs = post(admin.clone(), "retry-1", body.clone()).await;
     assert!(!ids.contains(&s(&theirs.expect(201)["id"])));
     let bad = post(agent.clone(), "", body.clone()).await;
     assert_eq!(bad.expect(400)["code"], "invalid_idempotency_key");
     let listed = app.get("/api/v1/incidents", &agent).await;
-    assert_eq!(listed.expect(200)["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        listed.expect(200)["items"].as_array().map(Vec::len),
+        Some(2)
+    );
     // Problems take keys too.
     let problem = || {
         app.call(

@@ -100,7 +100,9 @@ async fn calendars_and_definitions_are_validated_inherited_and_isolated() {
         .await;
     assert_eq!(r.status.as_u16(), 422, "{:?}", r.body);
     assert!(
-        app.get("/api/v1/sla/calendars", &msp).await.expect(200)
+        app.get("/api/v1/sla/calendars", &msp)
+            .await
+            .expect(200)
             .as_array()
             .is_some_and(|a| a.is_empty())
     );
@@ -159,7 +161,9 @@ async fn calendars_and_definitions_are_validated_inherited_and_isolated() {
         .await
         .expect(404);
     assert!(
-        app.get("/api/v1/sla/calendars", &initech).await.expect(200)
+        app.get("/api/v1/sla/calendars", &initech)
+            .await
+            .expect(200)
             .as_array()
             .is_some_and(|a| a.iter().all(|c| c["id"] != json!(own_id)))
     );
@@ -218,7 +222,10 @@ async fn calendars_and_definitions_are_validated_inherited_and_isolated() {
         )
         .await;
     let def_id = s(&def.expect(201)["id"]);
-    assert_eq!(def.body["rules"]["stop_when"][0]["op"], "ne", "the usual rules");
+    assert_eq!(
+        def.body["rules"]["stop_when"][0]["op"], "ne",
+        "the usual rules"
+    );
     app.get(&format!("/api/v1/sla/definitions/{def_id}"), &initech)
         .await
         .expect(404);
@@ -279,11 +286,20 @@ async fn clocks_follow_the_incident_and_explain_every_second() {
     let id = s(&inc.expect(201)["id"]);
     // SLA time is kept in whole seconds: let one pass before the first change.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let sla = app.get(&format!("/api/v1/incidents/{id}/sla"), &agent).await;
-    let clocks = sla.expect(200)["clocks"].as_array().cloned().unwrap_or_default();
+    let sla = app
+        .get(&format!("/api/v1/incidents/{id}/sla"), &agent)
+        .await;
+    let clocks = sla.expect(200)["clocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<String> = clocks.iter().map(|c| s(&c["name"])).collect();
     assert_eq!(names, vec!["P3 resolution", "Response"]);
-    assert!(clocks.iter().all(|c| c["status"] == "running" && c["due_at"].is_string()));
+    assert!(
+        clocks
+            .iter()
+            .all(|c| c["status"] == "running" && c["due_at"].is_string())
+    );
 
     // Work starts (response stops), then the incident waits for the caller (resolution pauses).
     let moves = format!("/api/v1/incidents/{id}/transitions");
@@ -299,12 +315,20 @@ async fn clocks_follow_the_incident_and_explain_every_second() {
         .await
         .expect(200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let sla = app.get(&format!("/api/v1/incidents/{id}/sla"), &agent).await;
-    let clocks = sla.expect(200)["clocks"].as_array().cloned().unwrap_or_default();
+    let sla = app
+        .get(&format!("/api/v1/incidents/{id}/sla"), &agent)
+        .await;
+    let clocks = sla.expect(200)["clocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(clocks[0]["status"], "paused");
     assert_eq!(clocks[0]["due_at"], serde_json::Value::Null);
     assert_eq!(clocks[1]["status"], "stopped");
-    let timeline = clocks[0]["timeline"].as_array().cloned().unwrap_or_default();
+    let timeline = clocks[0]["timeline"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let kinds: Vec<String> = timeline.iter().map(|t| s(&t["kind"])).collect();
     assert_eq!(kinds, vec!["running", "paused"]);
     assert_eq!(timeline[1]["reason"], "on_hold (awaiting_caller)");
@@ -329,7 +353,9 @@ async fn clocks_follow_the_incident_and_explain_every_second() {
     )
     .await
     .expect(200);
-    let first = app.get(&format!("/api/v1/incidents/{id}/sla"), &requester).await;
+    let first = app
+        .get(&format!("/api/v1/incidents/{id}/sla"), &requester)
+        .await;
     let marks: Vec<String> = first.expect(200)["clocks"][0]["marks"]
         .as_array()
         .map(|a| a.iter().map(|m| s(&m["mark"])).collect())
@@ -337,7 +363,9 @@ async fn clocks_follow_the_incident_and_explain_every_second() {
     assert_eq!(marks, vec!["started", "paused", "resumed", "stopped"]);
     // A stopped clock recomputes identically, whoever asks and whenever.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let again = app.get(&format!("/api/v1/incidents/{id}/sla"), &agent).await;
+    let again = app
+        .get(&format!("/api/v1/incidents/{id}/sla"), &agent)
+        .await;
     assert_eq!(again.expect(200)["clocks"], first.body["clocks"]);
     // Another tenant: 404, like the incident itself.
     app.get(&format!("/api/v1/incidents/{id}/sla"), &other)
@@ -352,7 +380,9 @@ async fn clocks_follow_the_incident_and_explain_every_second() {
         )
         .await;
     let p5 = s(&p5.expect(201)["id"]);
-    let sla = app.get(&format!("/api/v1/incidents/{p5}/sla"), &agent).await;
+    let sla = app
+        .get(&format!("/api/v1/incidents/{p5}/sla"), &agent)
+        .await;
     assert_eq!(sla.expect(200)["clocks"].as_array().map(Vec::len), Some(1));
     // Events announce the resolution.
     let su = app.superuser().await;
@@ -425,13 +455,21 @@ async fn two_schedulers_fire_each_threshold_exactly_once_and_never_while_paused(
     let soon = Utc::now() + chrono::Duration::minutes(40);
     let (x, y) = tokio::join!(a.tick(soon), b.tick(soon));
     let (x, y) = (x.expect("tick"), y.expect("tick"));
-    assert_eq!(x.thresholds + y.thresholds, 119, "50 % of every running clock");
+    assert_eq!(
+        x.thresholds + y.thresholds,
+        119,
+        "50 % of every running clock"
+    );
     let later = Utc::now() + chrono::Duration::days(3);
     let (x, y) = tokio::join!(a.tick(later), b.tick(later));
     let (x, y) = (x.expect("tick"), y.expect("tick"));
     assert_eq!(x.thresholds + y.thresholds, 119 * 2, "75 and 100 %");
     let (x, y) = tokio::join!(a.tick(later), b.tick(later));
-    assert_eq!(x.expect("tick").clocks + y.expect("tick").clocks, 0, "nothing left");
+    assert_eq!(
+        x.expect("tick").clocks + y.expect("tick").clocks,
+        0,
+        "nothing left"
+    );
 
     let su = app.superuser().await;
     let per_clock = count(
@@ -453,7 +491,9 @@ async fn two_schedulers_fire_each_threshold_exactly_once_and_never_while_paused(
     .await;
     assert_eq!((warnings, breaches), (119 * 3, 119));
     // The paused clock: nothing fired, not breached, though its target passed long ago.
-    let sla = app.get(&format!("/api/v1/incidents/{paused}/sla"), &agent).await;
+    let sla = app
+        .get(&format!("/api/v1/incidents/{paused}/sla"), &agent)
+        .await;
     let clock = &sla.expect(200)["clocks"][0];
     assert_eq!(clock["status"], "paused");
     assert_eq!(clock["breached"], false);
@@ -463,7 +503,9 @@ async fn two_schedulers_fire_each_threshold_exactly_once_and_never_while_paused(
             .is_some_and(|m| m.iter().all(|m| m["mark"] != "threshold"))
     );
     // A breached clock says so, with the instant it was reached.
-    let sla = app.get(&format!("/api/v1/incidents/{}/sla", ids[1]), &agent).await;
+    let sla = app
+        .get(&format!("/api/v1/incidents/{}/sla", ids[1]), &agent)
+        .await;
     let clock = &sla.expect(200)["clocks"][0];
     assert_eq!(clock["breached"], true);
     let reached: Vec<i64> = clock["marks"]

@@ -343,7 +343,9 @@ impl Calendar {
         }
         let mut left = seconds;
         let mut date = self.local_date(from).pred_opt()?;
-        let stop = self.local_date(from).checked_add_days(Days::new(HORIZON_DAYS))?;
+        let stop = self
+            .local_date(from)
+            .checked_add_days(Days::new(HORIZON_DAYS))?;
         while date <= stop {
             for s in self.day(date) {
                 if s.hours != Hours::Working || s.to <= from {
@@ -422,7 +424,11 @@ mod tests {
         // Thursday 24 Dec 16:00 → Monday 28 Dec 10:00: Friday the 25th is a holiday.
         let (from, to) = (utc("2026-12-24T15:00:00Z"), utc("2026-12-28T09:00:00Z"));
         assert_eq!(cal.working_seconds(from, to), 2 * 3600);
-        let kinds: Vec<Hours> = cal.stretches(from, to).into_iter().map(|s| s.hours).collect();
+        let kinds: Vec<Hours> = cal
+            .stretches(from, to)
+            .into_iter()
+            .map(|s| s.hours)
+            .collect();
         assert_eq!(
             kinds,
             vec![
@@ -483,7 +489,10 @@ mod tests {
         let s = cal.stretches(from, to);
         assert_eq!(s.first().map(|s| s.from), Some(from));
         assert_eq!(s.last().map(|s| s.to), Some(to));
-        assert!(s.windows(2).all(|w| w[0].to == w[1].from && w[0].hours != w[1].hours));
+        assert!(
+            s.windows(2)
+                .all(|w| w[0].to == w[1].from && w[0].hours != w[1].hours)
+        );
     }
 
     #[test]

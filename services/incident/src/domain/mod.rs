@@ -1,5 +1,5 @@
 //! Incident rules, free of I/O.
+pub mod calendar;
 pub mod lifecycle;
 pub mod priority;
-pub mod calendar;
 pub mod sla;

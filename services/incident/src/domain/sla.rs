@@ -114,10 +114,7 @@ impl Facts {
                 name_of(self.state).as_str().unwrap_or_default(),
                 name_of(r).as_str().unwrap_or_default()
             ),
-            None => name_of(self.state)
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            None => name_of(self.state).as_str().unwrap_or_default().to_string(),
         }
     }
 }
@@ -285,14 +282,18 @@ pub enum Status {
 #[serde(rename_all = "snake_case", tag = "mark")]
 pub enum Mark {
     Started,
-    Paused { reason: String },
+    Paused {
+        reason: String,
+    },
     Resumed,
     Stopped,
     Canceled,
     /// The count restarts from zero.
     Reset,
     /// `percent` of the target elapsed (100: breached).
-    Threshold { percent: u8 },
+    Threshold {
+        percent: u8,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -477,10 +478,10 @@ pub fn timeline(cal: &Calendar, events: &[Event], now: DateTime<Utc>) -> Timelin
     // The open stretch: since when, and paused for what (None: running).
     let mut open: Option<(DateTime<Utc>, Option<String>)> = None;
     let close = |segments: &mut Vec<Segment>,
-                     elapsed: &mut i64,
-                     from: DateTime<Utc>,
-                     paused: Option<String>,
-                     to: DateTime<Utc>| {
+                 elapsed: &mut i64,
+                 from: DateTime<Utc>,
+                 paused: Option<String>,
+                 to: DateTime<Utc>| {
         if to <= from {
             return;
         }
@@ -610,7 +611,12 @@ mod tests {
     }
 
     /// Drives a resolution clock through `(time, state)` changes; returns it and its marks.
-    fn drive(cal: &Calendar, rules: &Rules, target: i64, steps: &[(&str, State)]) -> (Clock, Vec<Event>) {
+    fn drive(
+        cal: &Calendar,
+        rules: &Rules,
+        target: i64,
+        steps: &[(&str, State)],
+    ) -> (Clock, Vec<Event>) {
         let mut clock = Clock::new(target, utc(steps[0].0));
         let mut events = Vec::new();
         let mut before: Option<Facts> = None;
@@ -651,7 +657,10 @@ mod tests {
                 (SegmentKind::Running, 3600),
             ]
         );
-        assert_eq!(t.segments[1].reason.as_deref(), Some("on_hold (awaiting_caller)"));
+        assert_eq!(
+            t.segments[1].reason.as_deref(),
+            Some("on_hold (awaiting_caller)")
+        );
     }
 
     #[test]
@@ -674,11 +683,23 @@ mod tests {
         let rules = Rules::default_for(Kind::Resolution);
         for (tz, start, due) in [
             // Friday 16:00 CET + 2 working hours → Monday 10:00 CEST.
-            ("Europe/Berlin", "2026-03-27T15:00:00Z", "2026-03-30T08:00:00Z"),
+            (
+                "Europe/Berlin",
+                "2026-03-27T15:00:00Z",
+                "2026-03-30T08:00:00Z",
+            ),
             // Friday 16:00 EST + 2 working hours → Monday 10:00 EDT.
-            ("America/New_York", "2026-03-06T21:00:00Z", "2026-03-09T14:00:00Z"),
+            (
+                "America/New_York",
+                "2026-03-06T21:00:00Z",
+                "2026-03-09T14:00:00Z",
+            ),
             // Friday 16:00 EDT + 2 working hours → Monday 10:00 EST.
-            ("America/New_York", "2026-10-30T20:00:00Z", "2026-11-02T15:00:00Z"),
+            (
+                "America/New_York",
+                "2026-10-30T20:00:00Z",
+                "2026-11-02T15:00:00Z",
+            ),
         ] {
             let cal = office(tz, &[]);
             let mut clock = Clock::new(2 * 3600, utc(start));
@@ -738,7 +759,10 @@ mod tests {
         assert_eq!(clock.next_threshold(&cal), None);
         let events = clock.reach(&cal, utc("2026-12-23T09:00:00Z"));
         assert!(events.is_empty());
-        assert_eq!(clock.reached, 1, "only the 50 % mark, reached before the pause");
+        assert_eq!(
+            clock.reached, 1,
+            "only the 50 % mark, reached before the pause"
+        );
         assert!(!clock.breached());
     }
 

@@ -10,8 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
 use bus::BusError;
+use chrono::{DateTime, Utc};
 use platform::tenancy::{TenantInfo, begin_scoped};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use uuid::Uuid;
@@ -86,7 +86,10 @@ fn parse_status(raw: &str) -> Status {
 
 /// The calendar `tenant` uses by default: the default calendar of the nearest tenant on its
 /// path (itself, then its MSP, …), else around the clock in UTC.
-pub fn default_calendar<'a>(path: &[Uuid], calendars: &'a [CalendarRow]) -> Option<&'a CalendarRow> {
+pub fn default_calendar<'a>(
+    path: &[Uuid],
+    calendars: &'a [CalendarRow],
+) -> Option<&'a CalendarRow> {
     path.iter()
         .rev()
         .find_map(|t| calendars.iter().find(|c| c.tenant_id == *t && c.is_default))

@@ -86,8 +86,13 @@ fn calendar_out(row: &CalendarRow, acting: Uuid) -> Result<CalendarOut, ApiError
     })
 }
 
-fn respond<T: Serialize>(mut res: actix_web::HttpResponseBuilder, version: i64, body: &T) -> HttpResponse {
-    res.insert_header(("ETag", format!("\"{version}\""))).json(body)
+fn respond<T: Serialize>(
+    mut res: actix_web::HttpResponseBuilder,
+    version: i64,
+    body: &T,
+) -> HttpResponse {
+    res.insert_header(("ETag", format!("\"{version}\"")))
+        .json(body)
 }
 
 /// A transaction that sees the acting tenant's rows and its ancestors'.
@@ -112,10 +117,18 @@ fn validated_calendar(body: &CalendarIn) -> Result<(String, CalendarSpec), ApiEr
         }
     }
     if body.holidays.len() > 1000 {
-        v.push(FieldError::new("/holidays", "too_many", "at most 1000 holidays"));
+        v.push(FieldError::new(
+            "/holidays",
+            "too_many",
+            "at most 1000 holidays",
+        ));
     }
     if body.weekly_hours.len() > 100 {
-        v.push(FieldError::new("/weekly_hours", "too_many", "at most 100 spans"));
+        v.push(FieldError::new(
+            "/weekly_hours",
+            "too_many",
+            "at most 100 spans",
+        ));
     }
     v.finish()?;
     Ok((name.unwrap_or_default(), spec))
@@ -143,14 +156,14 @@ pub async fn create_calendar(
     }
     let now = store::now();
     let row = sla_calendar::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant),
-            name: Set(name),
-            is_default: Set(body.is_default),
-            spec: Set(serde_json::to_string(&spec).map_err(ApiError::internal)?),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        name: Set(name),
+        is_default: Set(body.is_default),
+        spec: Set(serde_json::to_string(&spec).map_err(ApiError::internal)?),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
     }
     .insert(&txn)
     .await?;
@@ -352,7 +365,10 @@ async fn validated_definition(
         v.push(e);
     }
     if let Some(c) = body.calendar_id
-        && !sla_store::calendars(txn, path).await?.iter().any(|r| r.id == c)
+        && !sla_store::calendars(txn, path)
+            .await?
+            .iter()
+            .any(|r| r.id == c)
     {
         v.push(FieldError::new(
             "/calendar_id",
@@ -384,17 +400,17 @@ pub async fn create_definition(
     let (name, rules) = validated_definition(&txn, &auth.tenant.path, &body).await?;
     let now = store::now();
     let row = sla_definition::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant),
-            name: Set(name),
-            kind: Set(kind_str(body.kind).to_string()),
-            target_seconds: Set(body.target_seconds),
-            calendar_id: Set(body.calendar_id),
-            rules: Set(serde_json::to_string(&rules).map_err(ApiError::internal)?),
-            active: Set(body.active),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        name: Set(name),
+        kind: Set(kind_str(body.kind).to_string()),
+        target_seconds: Set(body.target_seconds),
+        calendar_id: Set(body.calendar_id),
+        rules: Set(serde_json::to_string(&rules).map_err(ApiError::internal)?),
+        active: Set(body.active),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
     }
     .insert(&txn)
     .await?;

@@ -8,8 +8,8 @@ use bus::BusError;
 use chrono::{DateTime, Utc};
 use platform::tenancy::scope_to;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{LockBehavior, LockType},
 };
 use tokio::sync::watch;

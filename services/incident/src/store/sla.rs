@@ -1,7 +1,7 @@
 //! SLA calendars, definitions, calendar snapshots, clocks and their marks.
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, IntoActiveModel, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -152,13 +152,15 @@ pub async fn add_marks(
     if marks.is_empty() {
         return Ok(());
     }
-    let rows = marks.iter().map(|((tenant, clock), e)| sla_clock_event::Model {
-        id: Uuid::now_v7(),
-        tenant_id: *tenant,
-        clock_id: *clock,
-        at: e.at,
-        mark: serde_json::to_string(&e.mark).unwrap_or_default(),
-    });
+    let rows = marks
+        .iter()
+        .map(|((tenant, clock), e)| sla_clock_event::Model {
+            id: Uuid::now_v7(),
+            tenant_id: *tenant,
+            clock_id: *clock,
+            at: e.at,
+            mark: serde_json::to_string(&e.mark).unwrap_or_default(),
+        });
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         let json = rows
             .map(|r| {
@@ -212,10 +214,7 @@ pub async fn update_fired(txn: &DatabaseTransaction, rows: &[ClockRow]) -> Resul
 
 /// A clock's marks in the order they happened (a mark's time, then its time-ordered id for
 /// marks of the same instant).
-pub async fn events_of(
-    txn: &DatabaseTransaction,
-    clock: &ClockRow,
-) -> Result<Vec<Event>, DbErr> {
+pub async fn events_of(txn: &DatabaseTransaction, clock: &ClockRow) -> Result<Vec<Event>, DbErr> {
     let rows = sla_clock_event::Entity::find()
         .filter(sla_clock_event::Column::TenantId.eq(clock.tenant_id))
         .filter(sla_clock_event::Column::ClockId.eq(clock.id))
