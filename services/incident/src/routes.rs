@@ -578,11 +578,7 @@ pub async fn list(
     // An MSP's whole subtree is scoped by the database itself (see `begin_subtree`).
     let whole_subtree =
         query.tenant.as_deref() == Some("*") && auth.principal.reaches_descendants();
-    let tenants = if whole_subtree {
-        vec![auth.tenant_id()]
-    } else {
-        auth.list_scope(query.tenant.as_deref()).await?
-    };
+    let tenants = auth.list_scope(query.tenant.as_deref()).await?;
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     if q.is_some_and(|q| q.chars().count() > 200 || q.chars().any(char::is_control)) {
         return Err(ApiError::bad_query(
@@ -615,7 +611,12 @@ pub async fn list(
     } else {
         begin_scoped(&state.db, &tenants).await?
     };
-    let rows = incidents::list(&txn, &tenants, &filter, page.after, page.limit + 1).await?;
+    let scope = if whole_subtree {
+        incidents::Tenants::Subtree(&tenants)
+    } else {
+        incidents::Tenants::Listed(&tenants)
+    };
+    let rows = incidents::list(&txn, scope, &filter, page.after, page.limit + 1).await?;
     txn.commit().await?;
     Ok(Page::from_rows(rows.iter().map(out).collect(), page.limit, |i| i.id).respond(&req))
 }

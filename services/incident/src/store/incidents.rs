@@ -119,24 +119,32 @@ fn text_condition(
     }
 }
 
-/// `tenant_id` is within the transaction's scope. On PostgreSQL that is the scope itself (the
-/// same predicate as row-level security, read once per statement), so an MSP's list of a
-/// thousand customers is neither sent again nor planned as a thousand placeholders; SQLite
-/// filters by `tenants`.
-fn tenant_in(backend: DbBackend, tenants: &[Uuid]) -> sea_orm::sea_query::SimpleExpr {
+/// Where the incidents may come from: named tenants, or (MSP queues) the whole subtree the
+/// transaction is scoped to.
+#[derive(Debug, Clone, Copy)]
+pub enum Tenants<'a> {
+    Listed(&'a [Uuid]),
+    /// On PostgreSQL the subtree is the projected tree visible in the scope: no list of a
+    /// thousand customers is sent, and the plan still walks incidents in id order and stops
+    /// after one page (a hashed sub-plan filter). Elsewhere, the list.
+    Subtree(&'a [Uuid]),
+}
+
+fn tenant_in(backend: DbBackend, tenants: Tenants<'_>) -> sea_orm::sea_query::SimpleExpr {
     use sea_orm::sea_query::Expr;
-    if backend == DbBackend::Postgres {
-        Expr::cust(platform::tenancy::tenant_predicate("incidents.tenant_id"))
-    } else {
-        incident::Column::TenantId.is_in(tenants.iter().copied())
+    match tenants {
+        Tenants::Subtree(_) if backend == DbBackend::Postgres => {
+            Expr::cust("incidents.tenant_id IN (SELECT id FROM tenant_directory)")
+        }
+        Tenants::Subtree(list) | Tenants::Listed(list) => {
+            incident::Column::TenantId.is_in(list.iter().copied())
+        }
     }
 }
 
-/// Incidents of `tenants` (on PostgreSQL: of the transaction's scope, which callers set to
-/// exactly those tenants).
 pub async fn list(
     txn: &DatabaseTransaction,
-    tenants: &[Uuid],
+    tenants: Tenants<'_>,
     filter: &Filter,
     after: Option<Uuid>,
     limit: u64,
