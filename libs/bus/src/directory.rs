@@ -10,8 +10,8 @@ use platform::{
     tenancy::{TenantDirectory, TenantInfo, TenantKind, begin_scoped},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -132,27 +132,6 @@ impl Handler for TenantDirectoryProjection {
             Err(HandlerError::UnknownType(env.event_type.clone()))
         }
     }
-}
-
-/// Begins a transaction scoped to `root` and every tenant below it. On PostgreSQL the list is
-/// computed by the database from the projected tree rather than sent from here: an MSP with a
-/// thousand customers would otherwise send a 37 KB setting with every request.
-pub async fn begin_subtree(
-    db: &DatabaseConnection,
-    root: Uuid,
-) -> Result<DatabaseTransaction, sea_orm::DbErr> {
-    let txn = begin_scoped(db, &[root]).await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        // Scoped to `root`, the projection shows exactly the rows whose path contains it.
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT set_config('app.tenant_ids', coalesce((SELECT string_agg(id::text, ',') \
-             FROM tenant_directory WHERE $1 = ANY (string_to_array(path, '/'))), $1), true)",
-            [root.to_string().into()],
-        ))
-        .await?;
-    }
-    Ok(txn)
 }
 
 /// The platform's tenant directory answered from the projection.

@@ -575,9 +575,6 @@ pub async fn list(
             "priority is 1 to 5",
         ));
     }
-    // An MSP's whole subtree is scoped by the database itself (see `begin_subtree`).
-    let whole_subtree =
-        query.tenant.as_deref() == Some("*") && auth.principal.reaches_descendants();
     let tenants = auth.list_scope(query.tenant.as_deref()).await?;
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     if q.is_some_and(|q| q.chars().count() > 200 || q.chars().any(char::is_control)) {
@@ -606,17 +603,8 @@ pub async fn list(
         text: q.map(str::to_string),
         search_work_notes: !requester,
     };
-    let txn = if whole_subtree {
-        bus::directory::begin_subtree(&state.db, auth.tenant_id()).await?
-    } else {
-        begin_scoped(&state.db, &tenants).await?
-    };
-    let scope = if whole_subtree {
-        incidents::Tenants::Subtree(&tenants)
-    } else {
-        incidents::Tenants::Listed(&tenants)
-    };
-    let rows = incidents::list(&txn, scope, &filter, page.after, page.limit + 1).await?;
+    let txn = begin_scoped(&state.db, &tenants).await?;
+    let rows = incidents::list(&txn, &tenants, &filter, page.after, page.limit + 1).await?;
     txn.commit().await?;
     Ok(Page::from_rows(rows.iter().map(out).collect(), page.limit, |i| i.id).respond(&req))
 }

@@ -119,37 +119,15 @@ fn text_condition(
     }
 }
 
-/// Where the incidents may come from: named tenants, or (MSP queues) the whole subtree the
-/// transaction is scoped to.
-#[derive(Debug, Clone, Copy)]
-pub enum Tenants<'a> {
-    Listed(&'a [Uuid]),
-    /// On PostgreSQL the subtree is the projected tree visible in the scope: no list of a
-    /// thousand customers is sent, and the plan still walks incidents in id order and stops
-    /// after one page (a hashed sub-plan filter). Elsewhere, the list.
-    Subtree(&'a [Uuid]),
-}
-
-fn tenant_in(backend: DbBackend, tenants: Tenants<'_>) -> sea_orm::sea_query::SimpleExpr {
-    use sea_orm::sea_query::Expr;
-    match tenants {
-        Tenants::Subtree(_) if backend == DbBackend::Postgres => {
-            Expr::cust("incidents.tenant_id IN (SELECT id FROM tenant_directory)")
-        }
-        Tenants::Subtree(list) | Tenants::Listed(list) => {
-            incident::Column::TenantId.is_in(list.iter().copied())
-        }
-    }
-}
-
 pub async fn list(
     txn: &DatabaseTransaction,
-    tenants: Tenants<'_>,
+    tenants: &[Uuid],
     filter: &Filter,
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Incident>, DbErr> {
-    let mut q = incident::Entity::find().filter(tenant_in(txn.get_database_backend(), tenants));
+    let mut q =
+        incident::Entity::find().filter(incident::Column::TenantId.is_in(tenants.iter().copied()));
     if let Some(s) = &filter.state {
         q = q.filter(incident::Column::State.eq(s.clone()));
     }
