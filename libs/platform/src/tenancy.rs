@@ -77,8 +77,11 @@ pub struct CachedDirectory {
     inner: Arc<dyn TenantDirectory>,
     ttl: Duration,
     resolved: RwLock<HashMap<ResolveKey, (Instant, Option<TenantInfo>)>>,
-    subtrees: RwLock<HashMap<Uuid, (Instant, Arc<Vec<Uuid>>)>>,
+    subtrees: RwLock<HashMap<Uuid, Cached<Arc<Vec<Uuid>>>>>,
 }
+
+/// An answer and when it was fetched.
+type Cached<T> = (Instant, T);
 
 /// `(home tenant, id or slug)` of a [`TenantDirectory::resolve`] call.
 type ResolveKey = (Uuid, String);

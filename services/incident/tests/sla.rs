@@ -1,6 +1,8 @@
 //! The SLA engine over HTTP on PostgreSQL: calendars and definitions (validated, inherited from
 //! the MSP, isolated between tenants), clocks that follow the incident, the explained timeline,
 //! and thresholds fired exactly once by concurrent schedulers at fixed instants.
+#![allow(clippy::expect_used)] // A test fails loudly on a broken set-up.
+
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
