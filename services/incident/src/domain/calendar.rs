@@ -217,15 +217,6 @@ impl Calendar {
         })
     }
 
-    pub fn always() -> Self {
-        // The built-in spec is valid by construction.
-        Self::parse(&CalendarSpec::always(), "").unwrap_or_else(|_| Calendar {
-            tz: Tz::UTC,
-            week: std::array::from_fn(|_| vec![(0, 1440)]),
-            holidays: BTreeMap::new(),
-        })
-    }
-
     fn local_date(&self, t: DateTime<Utc>) -> NaiveDate {
         t.with_timezone(&self.tz).date_naive()
     }

@@ -577,14 +577,12 @@ pub async fn incident_sla(
     let rows = sla_store::clocks_of(&txn, tenant, inc.id, false).await?;
     let mut clocks = Vec::with_capacity(rows.len());
     for row in rows {
-        let cal = state
-            .sla
-            .calendars
-            .get(&txn, tenant, &row.calendar_digest)
-            .await?;
+        // One read of the pinned calendar: shown as is, and parsed for the replay.
         let spec = sla_store::snapshot(&txn, tenant, &row.calendar_digest)
             .await?
             .ok_or_else(|| ApiError::internal("calendar snapshot missing"))?;
+        let cal = Calendar::parse(&spec, "")
+            .map_err(|_| ApiError::internal("stored calendar is invalid"))?;
         let marks = sla_store::events_of(&txn, &row).await?;
         let replay = timeline(&cal, &marks, now);
         let clock = clock_of(&row);
