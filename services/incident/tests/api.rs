@@ -1,24 +1,12 @@
 //! Incidents over HTTP on PostgreSQL: lifecycle, numbers, priority, comments and work notes,
 //! tenant isolation.
+mod common;
+
 use std::time::Duration;
 
+use common::{ready, s};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use testkit::{TestApp, app, json, reqwest::Method};
-
-/// Waits until the incident service learned the demo tenants from identity's events.
-async fn ready(app: &TestApp, token: &str) {
-    for _ in 0..100 {
-        if app.get("/api/v1/incidents", token).await.status.as_u16() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the incident service never learned the tenant");
-}
-
-fn s(v: &serde_json::Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
-}
 
 #[tokio::test]
 async fn agents_open_numbered_incidents_with_matrix_priority() {

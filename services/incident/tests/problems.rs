@@ -1,22 +1,9 @@
 //! Problems over HTTP on PostgreSQL: analysis, known errors, linked incidents, resolution that
 //! resolves incidents, and isolation.
-use std::time::Duration;
+mod common;
 
-use testkit::{TestApp, app, json, reqwest::Method};
-
-async fn ready(app: &TestApp, token: &str) {
-    for _ in 0..100 {
-        if app.get("/api/v1/incidents", token).await.status.as_u16() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the incident service never learned the tenant");
-}
-
-fn s(v: &serde_json::Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
-}
+use common::{ready, s};
+use testkit::{app, json, reqwest::Method};
 
 #[tokio::test]
 async fn resolving_a_problem_resolves_its_open_incidents() {

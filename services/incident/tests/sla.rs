@@ -3,16 +3,15 @@
 //! and thresholds fired exactly once by concurrent schedulers at fixed instants.
 #![allow(clippy::expect_used)] // A test fails loudly on a broken set-up.
 
+mod common;
+
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
+use common::{ready, s};
 use incident::sla::{Sla, scheduler::Scheduler};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use testkit::{TestApp, app, json, reqwest::Method};
-
-fn s(v: &serde_json::Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
-}
+use testkit::{app, json, reqwest::Method};
 
 fn pointers(body: &serde_json::Value) -> Vec<String> {
     let mut p: Vec<String> = body["errors"]
@@ -21,17 +20,6 @@ fn pointers(body: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default();
     p.sort();
     p
-}
-
-/// Waits until the incident service learned the demo tenants from identity's events.
-async fn ready(app: &TestApp, token: &str) {
-    for _ in 0..100 {
-        if app.get("/api/v1/incidents", token).await.status.as_u16() == 200 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the incident service never learned the tenant");
 }
 
 fn office_hours() -> serde_json::Value {
