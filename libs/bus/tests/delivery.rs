@@ -318,6 +318,16 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_replay_applies_it_after_a_fi
         "{reasons:?}"
     );
 
+    // The inspected messages are back in the dead-letter queue once their requeue completes
+    // (replay moves only what is ready at that moment).
+    let requeued = rig
+        .eventually(WAIT, || async {
+            rabbit::queue_depths(&rig.amqp, "counter")
+                .await
+                .is_ok_and(|(_, dead)| dead == 2)
+        })
+        .await;
+    assert!(requeued, "both dead letters are ready again");
     // Fix the cause, replay: the poison event applies once; the garbage dead-letters again.
     rig.fixed.store(true, std::sync::atomic::Ordering::SeqCst);
     let moved = rabbit::replay_dead_letters(&rig.amqp, "counter")
