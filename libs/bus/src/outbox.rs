@@ -4,9 +4,31 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     IntoActiveModel, Statement,
 };
+use std::sync::{Arc, Mutex, Weak};
+
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{BusError, entities::outbox};
+
+/// This process's relays, woken whenever a producer appends.
+static RELAYS: Mutex<Vec<Weak<Notify>>> = Mutex::new(Vec::new());
+
+/// Registers a relay's wake-up (dropped relays fall out of the list by themselves).
+pub(crate) fn register_relay(wake: &Arc<Notify>) {
+    if let Ok(mut relays) = RELAYS.lock() {
+        relays.push(Arc::downgrade(wake));
+    }
+}
+
+/// Wakes one claim loop of every relay in this process. A hint, sent before the producer
+/// commits: the relay waits a moment before claiming, and its poll picks up whatever the hint
+/// missed (a slow commit, another process's producers).
+fn wake_relays() {
+    if let Ok(mut relays) = RELAYS.lock() {
+        relays.retain(|w| w.upgrade().inspect(|wake| wake.notify_one()).is_some());
+    }
+}
 
 /// Records `payload` about aggregate `subject` (of `tenant`, at `version`) in the outbox, in
 /// the caller's transaction: it is published if and only if the transaction commits.
@@ -59,6 +81,9 @@ impl Batch {
     /// Appends every event in the caller's transaction. On PostgreSQL many rows go as one JSON
     /// parameter (`json_to_recordset`), so the statement stays short however large the batch.
     pub async fn append(self, txn: &DatabaseTransaction) -> Result<(), BusError> {
+        if !self.0.is_empty() {
+            wake_relays();
+        }
         match self.0.len() {
             0 => Ok(()),
             n if n > 1 && txn.get_database_backend() == DbBackend::Postgres => {

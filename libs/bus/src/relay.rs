@@ -37,6 +37,9 @@ pub struct OutboxStats {
     pub oldest_pending_age_secs: f64,
 }
 
+/// How long a woken relay waits for the producer's commit before claiming.
+const COMMIT_WINDOW: Duration = Duration::from_millis(5);
+
 #[derive(Clone)]
 pub struct Relay {
     db: DatabaseConnection,
@@ -46,7 +49,10 @@ pub struct Relay {
     poll_interval: Duration,
     retention: Duration,
     fault: Option<FaultHook>,
+    /// Producers of this process append → the first loop claims.
     wake: Arc<Notify>,
+    /// A loop met a full batch → another loop joins in.
+    backlog: Arc<Notify>,
 }
 
 /// Starts a transaction that may read and mark every tenant's outbox rows.
@@ -66,15 +72,18 @@ async fn relay_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransacti
 
 impl Relay {
     pub fn new(db: DatabaseConnection, transport: Arc<dyn Transport>) -> Self {
+        let wake = Arc::new(Notify::new());
+        crate::outbox::register_relay(&wake);
         Self {
             db,
             transport,
             parallelism: 4,
             batch_size: 500,
-            poll_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_millis(100),
             retention: Duration::from_secs(24 * 3600),
             fault: None,
-            wake: Arc::new(Notify::new()),
+            wake,
+            backlog: Arc::new(Notify::new()),
         }
     }
 
@@ -98,11 +107,6 @@ impl Relay {
     pub fn with_fault(mut self, hook: FaultHook) -> Self {
         self.fault = Some(hook);
         self
-    }
-
-    /// Notified by in-process producers after they commit, so the relay runs at once.
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
     }
 
     /// Publishes one batch; returns how many rows it sent.
@@ -171,8 +175,8 @@ impl Relay {
     }
 
     /// Publishes until `shutdown` turns true: back-to-back while rows are pending, then waits
-    /// for a NOTIFY (PostgreSQL), an in-process wake-up or the poll interval. Backs off while
-    /// the broker or the database is down.
+    /// for an in-process producer's wake-up or the poll interval. Backs off while the broker or
+    /// the database is down.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         // SQLite has one writer: concurrent loops would only queue on it.
         let n = if self.db.get_database_backend() == DbBackend::Postgres {
@@ -185,18 +189,18 @@ impl Relay {
     }
 
     async fn run_loop(self, mut shutdown: watch::Receiver<bool>, housekeeping: bool) {
-        let mut listener = None;
         let mut backoff = Duration::from_millis(100);
+        // The first loop follows the steady stream: woken by this process's producers, and
+        // polling for other processes' rows. The others join only while there is a backlog, so
+        // a trickle of events costs one claim per wake-up, not one per loop.
+        let (wake, poll) = if housekeeping {
+            (self.wake.clone(), self.poll_interval)
+        } else {
+            (self.backlog.clone(), self.poll_interval * 20)
+        };
         let mut last_prune = std::time::Instant::now();
         let mut last_stats = std::time::Instant::now() - Duration::from_secs(60);
         while !*shutdown.borrow() {
-            // One loop listens (a listener holds a pooled connection) and wakes the others.
-            if housekeeping
-                && listener.is_none()
-                && self.db.get_database_backend() == DbBackend::Postgres
-            {
-                listener = listen(&self.db).await;
-            }
             if housekeeping && last_stats.elapsed() > Duration::from_secs(5) {
                 last_stats = std::time::Instant::now();
                 if let Ok(s) = stats(&self.db).await {
@@ -207,6 +211,8 @@ impl Relay {
             }
             match self.tick().await {
                 Ok(n) if n as u64 == self.batch_size => {
+                    // A backlog: bring another loop in, then claim again at once.
+                    self.backlog.notify_one();
                     backoff = Duration::from_millis(100);
                     continue;
                 }
@@ -218,30 +224,21 @@ impl Relay {
                             tracing::warn!(error = %e, "outbox prune failed");
                         }
                     }
-                    let notified = async {
-                        match listener.as_mut() {
-                            Some(l) => {
-                                if l.recv().await.is_err() {
-                                    // Lost the connection: poll until a new listener is up.
-                                    tokio::time::sleep(self.poll_interval).await;
-                                    return false;
-                                }
-                                self.wake.notify_waiters();
-                                true
-                            }
-                            None => std::future::pending().await,
-                        }
-                    };
                     tokio::select! {
-                        ok = notified => if !ok { listener = None },
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(self.poll_interval) => {}
+                        _ = wake.notified() => {
+                            if housekeeping {
+                                // The producer that woke us commits within milliseconds;
+                                // claiming at once would find nothing yet. The pause also
+                                // gathers a batch.
+                                tokio::time::sleep(COMMIT_WINDOW).await;
+                            }
+                        }
+                        _ = tokio::time::sleep(poll) => {}
                         _ = shutdown.changed() => {}
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "relay tick failed");
-                    listener = None;
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = shutdown.changed() => {}
@@ -251,15 +248,6 @@ impl Relay {
             }
         }
     }
-}
-
-async fn listen(db: &DatabaseConnection) -> Option<sea_orm::sqlx::postgres::PgListener> {
-    let pool = db.get_postgres_connection_pool();
-    let mut l = sea_orm::sqlx::postgres::PgListener::connect_with(pool)
-        .await
-        .ok()?;
-    l.listen("itsm_outbox").await.ok()?;
-    Some(l)
 }
 
 /// Pending rows and the oldest one's age, across tenants.

@@ -188,9 +188,57 @@ fn join_ids(tenants: &[Uuid]) -> String {
         .join(",")
 }
 
+/// Scopes of at least this many tenants (an MSP's view across its customers) are sent to
+/// PostgreSQL once per connection instead of with every transaction; see [`scope_to`].
+pub const LARGE_SCOPE: usize = 64;
+
+/// Whether a query over a transaction scoped to exactly `tenants` must also filter by them
+/// itself. SQLite has no row-level security, so always. On PostgreSQL the policy already limits
+/// every row to the scope; for a large scope repeating it as an `IN` list of a thousand ids
+/// costs more to send and plan than the page it selects, so only small scopes (where the list
+/// also guides the planner to the tenant's index) are repeated.
+pub fn filter_in_query(backend: DbBackend, tenants: &[Uuid]) -> bool {
+    backend != DbBackend::Postgres || tenants.len() < LARGE_SCOPE
+}
+
 /// Sets (or replaces) the tenants the current transaction may see.
+///
+/// A large scope is about 37 bytes per tenant; sending 37 KB with each transaction stalls on
+/// TCP (Nagle's algorithm meets delayed acknowledgements, ~40 ms). So a large scope is kept in
+/// two session settings of the connection, `app.scope_list` and `app.scope_digest` (its
+/// SHA-256), and the transaction-local `app.tenant_ids` holds `#` and the digest. The policies
+/// accept the session list only while its digest matches the transaction's (see
+/// [`tenant_predicate`]); a transaction that sets nothing still sees nothing.
 pub async fn scope_to(txn: &DatabaseTransaction, tenants: &[Uuid]) -> Result<(), DbErr> {
-    set_local(txn, "app.tenant_ids", join_ids(tenants)).await
+    let ids = join_ids(tenants);
+    if tenants.len() < LARGE_SCOPE || txn.get_database_backend() != DbBackend::Postgres {
+        return set_local(txn, "app.tenant_ids", ids).await;
+    }
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(ids.as_bytes()));
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.tenant_ids', '#' || $1, true), \
+             current_setting('app.scope_digest', true) IS NOT DISTINCT FROM $1 AS cached",
+            [digest.clone().into()],
+        ))
+        .await?;
+    let cached = match row {
+        Some(row) => row.try_get::<bool>("", "cached")?,
+        None => false,
+    };
+    if !cached {
+        // Session-level (`false`): kept for the connection's later transactions. Rolled back
+        // with this transaction if it fails, like any setting.
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.scope_list', $1, false), set_config('app.scope_digest', $2, false)",
+            [ids.into(), digest.into()],
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// Begins a transaction that sees only `tenants`' rows.
@@ -220,19 +268,22 @@ pub async fn begin_lookup(
 /// thousand customers in scope that is the difference between microseconds and milliseconds
 /// per row.
 pub fn tenant_predicate(column: &str) -> String {
-    format!(
-        "{column} = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[])::uuid[])"
-    )
+    format!("{column} = ANY ({SCOPE}::uuid[])")
 }
+
+/// The transaction's tenants as `uuid[]`, in an uncorrelated sub-select: the list in
+/// `app.tenant_ids`, or, when that holds `#` and a digest, the connection's cached list if (and
+/// only if) its digest is that one. Unset or mismatched → NULL or empty → no rows.
+const SCOPE: &str = "(SELECT string_to_array(CASE WHEN left(s, 1) <> '#' THEN s \
+     WHEN substr(s, 2) = current_setting('app.scope_digest', true) \
+     THEN current_setting('app.scope_list', true) END, ',')::uuid[] \
+     FROM (SELECT current_setting('app.tenant_ids', true) AS s) AS scope)";
 
 /// The SQL expression that is true when any tenant on the row's materialised `path` (ids joined
 /// by `/`, root first) is one of the transaction's tenants: scoping to a tenant shows it and its
 /// whole subtree.
 pub fn path_predicate(column: &str) -> String {
-    format!(
-        "string_to_array({column}, '/')::uuid[] && \
-         (SELECT string_to_array(current_setting('app.tenant_ids', true), ',')::uuid[])"
-    )
+    format!("string_to_array({column}, '/')::uuid[] && {SCOPE}")
 }
 
 /// Forces row-level security with `predicate` on each of `tables` (PostgreSQL; a no-op on

@@ -444,3 +444,62 @@ async fn altering_an_audit_row_breaks_verification_at_that_row() {
         .await
         .expect(403);
 }
+
+/// The tenants owning the users a transaction sees.
+async fn owners(txn: &sea_orm::DatabaseTransaction) -> Vec<String> {
+    let sql = Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT DISTINCT tenant_id::text AS t FROM users ORDER BY 1",
+    );
+    txn.query_all_raw(sql)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "t").ok())
+        .collect()
+}
+
+/// A large scope is cached on the connection (see `platform::tenancy::scope_to`); the cache
+/// must serve only transactions that name its digest, and never one without a scope.
+#[tokio::test]
+async fn a_scope_cached_on_a_connection_serves_only_its_own_transactions() {
+    use platform::tenancy::{LARGE_SCOPE, scope_to};
+    let app = app!();
+    let mut opt = sea_orm::ConnectOptions::new(app.app_url.clone());
+    opt.set_schema_search_path("identity").max_connections(1);
+    let Ok(db) = sea_orm::Database::connect(opt).await else {
+        panic!("app role connection")
+    };
+    let large = |tenant: &str| -> Vec<uuid::Uuid> {
+        let mut ids: Vec<_> = (1..LARGE_SCOPE).map(|_| uuid::Uuid::new_v4()).collect();
+        ids.push(tenant.parse().unwrap_or_default());
+        ids
+    };
+    let (globex, initech) = (
+        app.tenant_id("globex").await,
+        app.tenant_id("initech").await,
+    );
+    let mut seen = Vec::new();
+    for scope in [Some(large(&globex)), None, Some(large(&initech)), None] {
+        let Ok(txn) = db.begin().await else {
+            panic!("begin")
+        };
+        if let Some(scope) = &scope {
+            assert!(scope_to(&txn, scope).await.is_ok());
+        }
+        seen.push(owners(&txn).await);
+        txn.commit().await.ok();
+    }
+    assert_eq!(
+        seen,
+        vec![vec![globex.clone()], vec![], vec![initech], vec![]]
+    );
+    // The connection now caches initech's scope: pointing at any other digest shows nothing.
+    let Ok(txn) = db.begin().await else {
+        panic!("begin")
+    };
+    txn.execute_unprepared("SELECT set_config('app.tenant_ids', '#0000', true)")
+        .await
+        .ok();
+    assert_eq!(owners(&txn).await, Vec::<String>::new());
+}

@@ -39,6 +39,7 @@ pub struct IncidentService {
     pub auth: AuthContext,
     pub directory: Arc<CachedDirectory>,
     pub sla: Arc<sla::Sla>,
+    pub numbers: Arc<store::incidents::Numbers>,
 }
 
 impl IncidentService {
@@ -62,6 +63,7 @@ impl IncidentService {
         ));
         Ok(Self {
             sla: Arc::new(sla::Sla::new(db.clone())),
+            numbers: Arc::default(),
             db,
             auth: AuthContext::new(verifier, dyn_directory),
             directory,

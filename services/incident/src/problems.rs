@@ -26,7 +26,7 @@ use crate::{
     routes::{move_to, status_of},
     store::{
         entities::problem,
-        incidents::{self, next_number},
+        incidents,
         problems::{self, Problem},
     },
 };
@@ -143,7 +143,10 @@ pub async fn create(
     v.finish()?;
     let title = title.ok_or_else(|| ApiError::internal("validated"))?;
     let tenant = auth.tenant_id();
-    let number = next_number(&state.db, "problem_counters", "PRB", tenant).await?;
+    let number = state
+        .numbers
+        .next(&state.db, "problem_counters", "PRB", tenant)
+        .await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let now = crate::store::now();
     let claimed = match idempotency::claim(

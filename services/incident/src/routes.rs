@@ -411,7 +411,10 @@ pub async fn create(
             return Err(ApiError::validation(problems));
         }
     }
-    let number = incidents::next_number(&state.db, "incident_counters", "INC", tenant).await?;
+    let number = state
+        .numbers
+        .next(&state.db, "incident_counters", "INC", tenant)
+        .await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let now = crate::store::now();
     let claimed =

@@ -74,7 +74,7 @@ const TENANTS_PER_STATEMENT: usize = 32;
 const IN_FLIGHT: usize = 2;
 /// How far back incidents are created.
 const HISTORY_DAYS: i64 = 180;
-/// The first number of a tenant (`INC0001001`), as `incidents::next_number` hands them out.
+/// The first number of a tenant (`INC0001001`), as `incidents::Numbers` hands them out.
 const FIRST_NUMBER: i64 = 1001;
 
 fn bar(len: u64, prefix: &'static str) -> ProgressBar {

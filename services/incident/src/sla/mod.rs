@@ -342,7 +342,11 @@ pub async fn track(
     let now = now();
     let before_facts = before.map(facts);
     let after_facts = facts(after);
-    let rows = sla_store::clocks_of(txn, after.tenant_id, after.id, true).await?;
+    // A new incident (no `before`) has no clocks yet: nothing to read.
+    let rows = match before {
+        Some(_) => sla_store::clocks_of(txn, after.tenant_id, after.id, true).await?,
+        None => Vec::new(),
+    };
     let mut outbox = bus::outbox::Batch::default();
     let mut all_marks = Vec::new();
     for mut row in rows.iter().cloned() {

@@ -4,6 +4,9 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::entities::{comment, incident};
@@ -11,39 +14,85 @@ use super::entities::{comment, incident};
 pub use comment::Model as Comment;
 pub use incident::Model as Incident;
 
-/// The tenant's next human number from `counter_table`, taken in a short transaction of its
-/// own: the counter row stays locked only for that upsert, not for the whole create, so one
-/// tenant's creates do not queue behind each other. Numbers may have gaps (a create that fails
-/// afterwards, or an idempotent replay, skips one), as in most service desks.
-pub async fn next_number(
-    db: &sea_orm::DatabaseConnection,
-    counter_table: &'static str,
-    prefix: &str,
-    tenant: Uuid,
-) -> Result<String, DbErr> {
+/// Human numbers per tenant (`INC0001001`), handed out from blocks of [`Numbers::BLOCK`]
+/// reserved in `counter_table` with one short transaction: a create does not touch the counter
+/// row at all most of the time, and never holds its lock. Within one process a tenant's numbers
+/// rise; across replicas they interleave by block, and a restart leaves the rest of a block
+/// unused — numbers are unique, not gapless (ADR 13).
+#[derive(Default)]
+pub struct Numbers {
+    blocks: std::sync::Mutex<std::collections::HashMap<BlockKey, Arc<Mutex<Block>>>>,
+}
+
+/// The counter table and the tenant.
+type BlockKey = (&'static str, Uuid);
+
+#[derive(Default)]
+struct Block {
+    next: i64,
+    end: i64,
+}
+
+impl Numbers {
+    pub const BLOCK: i64 = 20;
     const FIRST: i64 = 1001;
-    let txn = platform::tenancy::begin_scoped(db, &[tenant]).await?;
-    let sql = match txn.get_database_backend() {
-        DbBackend::Postgres => format!(
-            "INSERT INTO {counter_table} (tenant_id, next) VALUES ($1, $2) ON CONFLICT (tenant_id) \
-             DO UPDATE SET next = {counter_table}.next + 1 RETURNING next - 1 AS n"
-        ),
-        _ => format!(
-            "INSERT INTO {counter_table} (tenant_id, next) VALUES (?, ?) ON CONFLICT (tenant_id) \
-             DO UPDATE SET next = {counter_table}.next + 1 RETURNING next - 1 AS n"
-        ),
-    };
-    let row = txn
-        .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            sql,
-            [tenant.into(), (FIRST + 1).into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("counter".into()))?;
-    let n: i64 = row.try_get("", "n")?;
-    txn.commit().await?;
-    Ok(format!("{prefix}{n:07}"))
+
+    /// The tenant's next number from `counter_table`, with `prefix`.
+    pub async fn next(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        counter_table: &'static str,
+        prefix: &str,
+        tenant: Uuid,
+    ) -> Result<String, DbErr> {
+        let slot = match self.blocks.lock() {
+            Ok(mut blocks) => blocks.entry((counter_table, tenant)).or_default().clone(),
+            Err(_) => return Err(DbErr::Custom("number blocks poisoned".into())),
+        };
+        let mut block = slot.lock().await;
+        if block.next >= block.end {
+            let first = Self::reserve(db, counter_table, tenant).await?;
+            *block = Block {
+                next: first,
+                end: first + Self::BLOCK,
+            };
+        }
+        let n = block.next;
+        block.next += 1;
+        Ok(format!("{prefix}{n:07}"))
+    }
+
+    /// Moves the counter (the tenant's next unreserved number) on by a block; returns the
+    /// block's first number.
+    async fn reserve(
+        db: &sea_orm::DatabaseConnection,
+        counter_table: &'static str,
+        tenant: Uuid,
+    ) -> Result<i64, DbErr> {
+        let txn = platform::tenancy::begin_scoped(db, &[tenant]).await?;
+        let p = |n: usize| match txn.get_database_backend() {
+            DbBackend::Postgres => format!("${n}"),
+            _ => "?".to_string(),
+        };
+        let sql = format!(
+            "INSERT INTO {counter_table} (tenant_id, next) VALUES ({}, {}) ON CONFLICT (tenant_id) \
+             DO UPDATE SET next = {counter_table}.next + {block} RETURNING next - {block} AS n",
+            p(1),
+            p(2),
+            block = Self::BLOCK
+        );
+        let row = txn
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                txn.get_database_backend(),
+                sql,
+                [tenant.into(), (Self::FIRST + Self::BLOCK).into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("counter".into()))?;
+        let n: i64 = row.try_get("", "n")?;
+        txn.commit().await?;
+        Ok(n)
+    }
 }
 
 pub async fn insert(
@@ -126,8 +175,10 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Incident>, DbErr> {
-    let mut q =
-        incident::Entity::find().filter(incident::Column::TenantId.is_in(tenants.iter().copied()));
+    let mut q = incident::Entity::find();
+    if platform::tenancy::filter_in_query(txn.get_database_backend(), tenants) {
+        q = q.filter(incident::Column::TenantId.is_in(tenants.iter().copied()));
+    }
     if let Some(s) = &filter.state {
         q = q.filter(incident::Column::State.eq(s.clone()));
     }
