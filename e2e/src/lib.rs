@@ -63,6 +63,9 @@ pub async fn start_on(
         .env("ITSM_MIGRATION_DATABASE_URL", owner_url)
         .env("ITSM_DEMO_PASSWORD", password)
         .env("ITSM_HTTP_WORKERS", workers.to_string())
+        // Benchmarks measure the service, not its rate limits.
+        .env("ITSM_RATE_LIMIT_TENANT_PER_MINUTE", "0")
+        .env("ITSM_RATE_LIMIT_CLIENT_PER_MINUTE", "0")
         .env("ITSM_LOG_FILTER", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -451,6 +451,8 @@ pub struct AuthContext {
     pub verifier: Arc<Verifier>,
     pub directory: Arc<dyn TenantDirectory>,
     pub principals: Arc<PrincipalCache>,
+    /// Per-tenant and per-client request limits, checked once the caller is known.
+    pub limiter: Option<crate::ratelimit::RateLimiter>,
 }
 
 impl AuthContext {
@@ -459,7 +461,13 @@ impl AuthContext {
             verifier,
             directory,
             principals: Arc::default(),
+            limiter: None,
         }
+    }
+
+    pub fn with_limiter(mut self, limiter: Option<crate::ratelimit::RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 }
 
@@ -648,6 +656,24 @@ impl<S: RequiredScope + 'static> FromRequest for Auth<S> {
                     "tenant_suspended",
                     "your tenant is suspended",
                 ));
+            }
+            // The caller's own tenant pays for the request, whichever tenant it acts in.
+            let client = principal.is_client.then_some(principal.subject);
+            if let Some(limiter) = &ctx.limiter
+                && let Some(d) = limiter.check(home, client).await
+            {
+                req.extensions_mut().insert(d);
+                if !d.allowed {
+                    let secs =
+                        d.retry_after.as_secs() + u64::from(d.retry_after.subsec_nanos() > 0);
+                    return Err(ApiError::too_many_requests(
+                        format!(
+                            "rate limit of {} requests per minute reached; retry in {secs} s",
+                            d.limit
+                        ),
+                        secs.max(1),
+                    ));
+                }
             }
             let header = req
                 .headers()

@@ -17,6 +17,8 @@ pub enum DbSetupError {
     DataDir(String, std::io::Error),
     #[error("{0}")]
     Unsafe(String),
+    #[error("invalid setting: {0}")]
+    Config(String),
 }
 
 /// Which database a service uses, derived from settings.

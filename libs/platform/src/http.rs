@@ -96,6 +96,23 @@ pub async fn observe<B: MessageBody + 'static>(
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
     }
+    let limit = res
+        .request()
+        .extensions()
+        .get::<crate::ratelimit::Decision>()
+        .copied();
+    if let Some(d) = limit {
+        let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        for (name, value) in [
+            ("ratelimit-limit", d.limit.to_string()),
+            ("ratelimit-remaining", d.remaining.to_string()),
+            ("ratelimit-reset", secs(d.reset_after).to_string()),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(HeaderName::from_static(name), v);
+            }
+        }
+    }
     let elapsed = started.elapsed();
     let labels = [
         ("method", method.clone()),

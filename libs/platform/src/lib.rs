@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod json;
 pub mod pagination;
+pub mod ratelimit;
 pub mod settings;
 pub mod telemetry;
 pub mod tenancy;

@@ -51,6 +51,12 @@ pub struct Settings {
     pub amqp_url: Option<Secret>,
     /// Maximum pooled connections per service (PostgreSQL).
     pub database_max_connections: u32,
+    /// Redis URL: rate limits shared by every replica; unset keeps them in this process.
+    pub redis_url: Option<Secret>,
+    /// Requests per minute each tenant's users and clients may make together (0: no limit).
+    pub rate_limit_tenant_per_minute: u32,
+    /// Requests per minute one API client may make (0: no limit).
+    pub rate_limit_client_per_minute: u32,
     /// Externally visible base URL; the token issuer unless `auth_issuer` is set.
     pub public_url: Option<String>,
     /// Request body limit in bytes; larger bodies get 413.
@@ -88,6 +94,9 @@ impl Default for Settings {
             migration_database_url: None,
             amqp_url: None,
             database_max_connections: 10,
+            redis_url: None,
+            rate_limit_tenant_per_minute: 6000,
+            rate_limit_client_per_minute: 3000,
             public_url: None,
             http_max_body_bytes: 1024 * 1024,
             http_request_timeout_secs: 30,

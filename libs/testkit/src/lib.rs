@@ -172,6 +172,22 @@ impl TestApp {
     /// Like [`spawn_with`](Self::spawn_with), on the PostgreSQL server at `admin` (a superuser
     /// URL), e.g. a [`PrivatePostgres`] a test may restart.
     pub async fn spawn_on(admin: &str, amqp_url: Option<String>, workers: bool) -> Option<TestApp> {
+        Self::spawn_custom(admin, amqp_url, workers, |_| {}).await
+    }
+
+    /// Like [`spawn`](Self::spawn) with settings changed by `tweak` (limits, Redis, …).
+    pub async fn spawn_tweaked(
+        tweak: impl FnOnce(&mut platform::settings::Settings),
+    ) -> Option<TestApp> {
+        Self::spawn_custom(&admin_url(), None, true, tweak).await
+    }
+
+    async fn spawn_custom(
+        admin: &str,
+        amqp_url: Option<String>,
+        workers: bool,
+        tweak: impl FnOnce(&mut platform::settings::Settings),
+    ) -> Option<TestApp> {
         let admin_url = admin.to_string();
         let admin = connect_admin(&admin_url).await?;
         let (db_name, app_url, owner_url) = fresh_database_on(&admin, &admin_url).await;
@@ -186,6 +202,7 @@ impl TestApp {
             amqp_url: amqp_url.map(platform::settings::Secret::new),
             ..Default::default()
         };
+        tweak(&mut settings);
         itsm::migrate(&settings).await.expect("migrations");
         let settings_arc = Arc::new(settings.clone());
         let app = itsm::build(settings_arc.clone(), None)
@@ -370,6 +387,30 @@ macro_rules! app {
             None => return,
         }
     };
+}
+
+/// The Redis server tests use (`TESTKIT_REDIS_URL`, default the local one), or `None` (after
+/// a loud message) when it is not running outside CI.
+pub async fn redis_url() -> Option<String> {
+    let url =
+        std::env::var("TESTKIT_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let addr = url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if tokio::net::TcpStream::connect(&addr).await.is_err() {
+        let msg = format!(
+            "Redis is not reachable at {addr}; start it (redis-server --daemonize yes --port 6379)"
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg} (CI=true: backend tests must not be skipped)");
+        }
+        eprintln!("\n!!!!!!!! SKIPPED: {msg} !!!!!!!!\n");
+        return None;
+    }
+    Some(url)
 }
 
 /// The RabbitMQ server tests use (`TESTKIT_AMQP_URL`, default the local broker's `/`).

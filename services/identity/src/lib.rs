@@ -14,6 +14,7 @@ use std::{sync::Arc, time::Duration};
 use platform::{
     auth::{AuthContext, KeySource, Verifier},
     db::{self, DbSetupError, Target},
+    ratelimit::RateLimiter,
     settings::Settings,
     tenancy::{CachedDirectory, TenantDirectory},
 };
@@ -56,11 +57,12 @@ impl Identity {
             settings.auth_audience.clone(),
             source,
         ));
+        let limiter = RateLimiter::from_settings(&settings).map_err(DbSetupError::Config)?;
         Ok(Self {
             db,
             keys,
             settings,
-            auth: AuthContext::new(verifier, dyn_directory),
+            auth: AuthContext::new(verifier, dyn_directory).with_limiter(limiter),
             directory,
         })
     }

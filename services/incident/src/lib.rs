@@ -23,6 +23,7 @@ use bus::{ConsumerRunner, Envelope, Handler, HandlerError, directory};
 use platform::{
     auth::{AuthContext, KeySource, Verifier},
     db::{self, DbSetupError, Target},
+    ratelimit::RateLimiter,
     settings::Settings,
     tenancy::{CachedDirectory, TenantDirectory},
 };
@@ -61,11 +62,12 @@ impl IncidentService {
             settings.auth_audience.clone(),
             keys,
         ));
+        let limiter = RateLimiter::from_settings(settings).map_err(DbSetupError::Config)?;
         Ok(Self {
             sla: Arc::new(sla::Sla::new(db.clone())),
             numbers: Arc::default(),
             db,
-            auth: AuthContext::new(verifier, dyn_directory),
+            auth: AuthContext::new(verifier, dyn_directory).with_limiter(limiter),
             directory,
         })
     }

@@ -1,0 +1,337 @@
+//! Rate limits with the generic cell rate algorithm (GCRA): per key a single stored instant,
+//! the theoretical arrival time (TAT) of the next request at the sustained rate. A quota of
+//! `n` requests per `period` lets a quiet key spend `n` at once and then one every
+//! `period / n`. Keys live in Redis when configured (one atomic script, Redis's own clock, so
+//! every replica shares them), otherwise in this process.
+//!
+//! A limiter that cannot reach its store lets the request through (with a warning and the
+//! `rate_limit_store_errors_total` metric): an outage of the limiter must not become an outage
+//! of the product.
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+
+/// `requests` per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub requests: u32,
+    pub period: Duration,
+}
+
+impl Quota {
+    pub fn per_minute(requests: u32) -> Option<Self> {
+        (requests > 0).then_some(Self {
+            requests,
+            period: Duration::from_secs(60),
+        })
+    }
+
+    fn interval_us(self) -> i64 {
+        self.period_us() / i64::from(self.requests.max(1))
+    }
+
+    fn period_us(self) -> i64 {
+        i64::try_from(self.period.as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+/// The answer for one request, with what the `RateLimit-*` headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Until the key is back to its full quota.
+    pub reset_after: Duration,
+    /// When refused: until the next request would be allowed.
+    pub retry_after: Duration,
+}
+
+/// GCRA for one request at `now` (µs) against the stored `tat`; returns the decision and the
+/// TAT to store (None when refused: nothing changes).
+pub fn gcra(tat: Option<i64>, now: i64, quota: Quota) -> (Decision, Option<i64>) {
+    let (t, period) = (quota.interval_us(), quota.period_us());
+    let tat = tat.unwrap_or(now).max(now);
+    let new_tat = tat + t;
+    let allow_at = new_tat - period;
+    if now < allow_at {
+        return (decision(false, quota, tat - now, allow_at - now), None);
+    }
+    (decision(true, quota, new_tat - now, 0), Some(new_tat))
+}
+
+/// A decision from the key's backlog after this request (`ahead_us`: TAT − now).
+fn decision(allowed: bool, quota: Quota, ahead_us: i64, retry_us: i64) -> Decision {
+    let t = quota.interval_us().max(1);
+    let free = (quota.period_us() - ahead_us).max(0) / t;
+    let us = |v: i64| Duration::from_micros(u64::try_from(v.max(0)).unwrap_or(0));
+    Decision {
+        allowed,
+        limit: quota.requests,
+        remaining: u32::try_from(free).unwrap_or(0).min(quota.requests),
+        reset_after: us(ahead_us),
+        retry_after: us(retry_us),
+    }
+}
+
+/// Where TATs are kept.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn check(&self, key: &str, quota: Quota) -> Result<Decision, String>;
+}
+
+/// TATs in this process (the embedded mode), shared by every service in it.
+#[derive(Default)]
+pub struct MemoryStore(Mutex<HashMap<String, i64>>);
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn check(&self, key: &str, quota: Quota) -> Result<Decision, String> {
+        let now = chrono::Utc::now().timestamp_micros();
+        let mut tats = self.0.lock().map_err(|_| "rate limit table poisoned")?;
+        if tats.len() > 100_000 {
+            // Keys whose TAT has passed hold nothing a new request would not recompute.
+            tats.retain(|_, tat| *tat > now);
+        }
+        let (d, tat) = gcra(tats.get(key).copied(), now, quota);
+        if let Some(tat) = tat {
+            tats.insert(key.to_string(), tat);
+        }
+        Ok(d)
+    }
+}
+
+/// TATs in Redis: the same algorithm as [`gcra`], run atomically on the server's clock; keys
+/// expire when their TAT has passed. Connects lazily and again after a failure (at most once a
+/// second), so a Redis that is down at start or restarts later costs no restart here.
+pub struct RedisStore {
+    client: redis::Client,
+    conn: tokio::sync::RwLock<Option<redis::aio::ConnectionManager>>,
+    last_attempt: Mutex<Option<std::time::Instant>>,
+    script: redis::Script,
+}
+
+const GCRA_LUA: &str = r"
+local t = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + t
+local allow_at = new_tat - period
+if now < allow_at then
+  return {0, tat - now, allow_at - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.floor((new_tat - now) / 1000) + 1)
+return {1, new_tat - now, 0}
+";
+
+impl RedisStore {
+    pub fn new(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            client: redis::Client::open(url).map_err(|e| e.to_string())?,
+            conn: tokio::sync::RwLock::new(None),
+            last_attempt: Mutex::new(None),
+            script: redis::Script::new(GCRA_LUA),
+        })
+    }
+
+    async fn connection(&self) -> Result<redis::aio::ConnectionManager, String> {
+        if let Some(c) = self.conn.read().await.as_ref() {
+            return Ok(c.clone());
+        }
+        let mut slot = self.conn.write().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        {
+            let mut last = self.last_attempt.lock().map_err(|_| "poisoned")?;
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return Err("redis unavailable (retrying)".into());
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_millis(500))
+            .set_response_timeout(Duration::from_millis(250))
+            .set_number_of_retries(1);
+        let conn = redis::aio::ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(|e| e.to_string())?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn check(&self, key: &str, quota: Quota) -> Result<Decision, String> {
+        let mut conn = self.connection().await?;
+        let (allowed, ahead, retry): (i64, i64, i64) = self
+            .script
+            .key(key)
+            .arg(quota.interval_us())
+            .arg(quota.period_us())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(decision(allowed == 1, quota, ahead, retry))
+    }
+}
+
+/// Per-tenant and per-API-client limits over one store.
+#[derive(Clone)]
+pub struct RateLimiter {
+    store: Arc<dyn Store>,
+    pub tenant: Option<Quota>,
+    pub client: Option<Quota>,
+}
+
+impl RateLimiter {
+    pub fn new(store: Arc<dyn Store>, tenant: Option<Quota>, client: Option<Quota>) -> Self {
+        Self {
+            store,
+            tenant,
+            client,
+        }
+    }
+
+    /// The limits of `settings`: in Redis when `redis_url` is set, else in this process;
+    /// None when both limits are off.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Result<Option<Self>, String> {
+        let tenant = Quota::per_minute(settings.rate_limit_tenant_per_minute);
+        let client = Quota::per_minute(settings.rate_limit_client_per_minute);
+        if tenant.is_none() && client.is_none() {
+            return Ok(None);
+        }
+        let store: Arc<dyn Store> = match &settings.redis_url {
+            Some(url) => Arc::new(RedisStore::new(url.expose())?),
+            None => Self::memory_store(),
+        };
+        Ok(Some(Self::new(store, tenant, client)))
+    }
+
+    /// The process-wide in-memory store, so services of one process share their counts.
+    pub fn memory_store() -> Arc<dyn Store> {
+        static STORE: std::sync::LazyLock<Arc<MemoryStore>> =
+            std::sync::LazyLock::new(Arc::default);
+        STORE.clone()
+    }
+
+    /// Checks a request by `tenant` (its users and clients together) and, for an API client,
+    /// by the client too. Returns the tightest decision; None when no limit applies.
+    pub async fn check(&self, tenant: uuid::Uuid, client: Option<uuid::Uuid>) -> Option<Decision> {
+        let mut tightest: Option<Decision> = None;
+        let checks = [
+            self.tenant.map(|q| (format!("rl:t:{tenant}"), q)),
+            client.and_then(|c| self.client.map(|q| (format!("rl:c:{c}"), q))),
+        ];
+        for (key, quota) in checks.into_iter().flatten() {
+            let d = match self.store.check(&key, quota).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limit store unavailable; request let through");
+                    metrics::counter!("rate_limit_store_errors_total").increment(1);
+                    continue;
+                }
+            };
+            let tighter = match tightest {
+                None => true,
+                Some(t) => !d.allowed || (t.allowed && d.remaining < t.remaining),
+            };
+            if tighter {
+                tightest = Some(d);
+            }
+            if !d.allowed {
+                metrics::counter!("rate_limited_total").increment(1);
+                break;
+            }
+        }
+        tightest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: i64 = 1_000_000;
+
+    fn quota(n: u32, secs: u64) -> Quota {
+        Quota {
+            requests: n,
+            period: Duration::from_secs(secs),
+        }
+    }
+
+    /// Runs `count` requests at `now`, returns how many were allowed and the last decision.
+    fn burst(tat: &mut Option<i64>, now: i64, q: Quota, count: u32) -> (u32, Option<Decision>) {
+        let mut allowed = 0;
+        let mut last = None;
+        for _ in 0..count {
+            let (d, new) = gcra(*tat, now, q);
+            if let Some(new) = new {
+                *tat = Some(new);
+                allowed += 1;
+            }
+            last = Some(d);
+        }
+        (allowed, last)
+    }
+
+    #[test]
+    fn a_quiet_key_spends_its_whole_quota_at_once_then_waits_one_interval() {
+        let q = quota(10, 60);
+        let mut tat = None;
+        let (allowed, last) = burst(&mut tat, 0, q, 15);
+        assert_eq!(allowed, 10);
+        let last = last.unwrap_or_else(|| unreachable!());
+        assert!(!last.allowed);
+        assert_eq!(last.remaining, 0);
+        assert_eq!(last.retry_after, Duration::from_secs(6));
+        assert_eq!(last.reset_after, Duration::from_secs(60));
+        // 6 s later exactly one more request fits.
+        assert_eq!(burst(&mut tat, 6 * SEC, q, 3).0, 1);
+    }
+
+    #[test]
+    fn remaining_counts_down_and_refills_at_the_sustained_rate() {
+        let q = quota(4, 4);
+        let mut tat = None;
+        let remaining: Vec<u32> = (0..4)
+            .map(|_| {
+                let (d, new) = gcra(tat, 0, q);
+                tat = new.or(tat);
+                d.remaining
+            })
+            .collect();
+        assert_eq!(remaining, vec![3, 2, 1, 0]);
+        // After 2 s two requests' worth has come back.
+        let (d, _) = gcra(tat, 2 * SEC, q);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 1);
+    }
+
+    #[test]
+    fn a_steady_stream_at_three_times_the_rate_is_refused_two_thirds_of_the_time() {
+        let q = quota(60, 60); // one per second
+        let mut tat = None;
+        let mut allowed = 0;
+        // Three requests a second for 100 s, after the burst is spent.
+        burst(&mut tat, 0, q, 60);
+        for i in 0..300 {
+            let now = SEC + i * SEC / 3;
+            let (_, new) = gcra(tat, now, q);
+            if let Some(new) = new {
+                tat = Some(new);
+                allowed += 1;
+            }
+        }
+        assert!((99..=101).contains(&allowed), "{allowed}");
+    }
+}

@@ -1,0 +1,133 @@
+//! Per-tenant rate limits at the edge: 429 with `Retry-After` and `RateLimit-*` headers for the
+//! tenant over its limit, nobody else affected; the same in Redis; and a Redis that is down
+//! lets requests through until it is back, without a restart.
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use testkit::{Res, TestApp};
+
+const LIMIT: u32 = 5;
+
+fn header(res: &Res, name: &str) -> Option<u64> {
+    res.headers.get(name)?.to_str().ok()?.parse().ok()
+}
+
+/// Spends globex's limit with its agent and checks every answer, then checks initech is
+/// still served.
+async fn spend_and_check(app: &TestApp) {
+    let globex = app.token("agent@globex.demo.test").await;
+    for expected in (0..LIMIT).rev() {
+        let res = app.get("/api/v1/users/me", &globex).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(header(&res, "ratelimit-limit"), Some(u64::from(LIMIT)));
+        assert_eq!(
+            header(&res, "ratelimit-remaining"),
+            Some(u64::from(expected))
+        );
+    }
+    let refused = app.get("/api/v1/users/me", &globex).await;
+    refused.expect(429);
+    assert_eq!(refused.code(), "too_many_requests");
+    assert_eq!(header(&refused, "ratelimit-remaining"), Some(0));
+    // One request back every 60 s / 5 = 12 s.
+    let retry = header(&refused, "retry-after").unwrap_or(0);
+    assert!((11..=12).contains(&retry), "Retry-After {retry}");
+    // Globex's admin shares the tenant's budget.
+    let admin = app.token("admin@globex.demo.test").await;
+    app.get("/api/v1/users/me", &admin).await.expect(429);
+    // Another tenant is not affected.
+    let initech = app.token("agent@initech.demo.test").await;
+    let res = app.get("/api/v1/users/me", &initech).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(
+        header(&res, "ratelimit-remaining"),
+        Some(u64::from(LIMIT - 1))
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_over_its_limit_gets_429_and_others_are_served() {
+    let Some(app) = TestApp::spawn_tweaked(|s| s.rate_limit_tenant_per_minute = LIMIT).await else {
+        return;
+    };
+    spend_and_check(&app).await;
+}
+
+#[tokio::test]
+async fn limits_kept_in_redis_behave_the_same() {
+    let Some(redis) = testkit::redis_url().await else {
+        return;
+    };
+    let Some(app) = TestApp::spawn_tweaked(|s| {
+        s.rate_limit_tenant_per_minute = LIMIT;
+        s.redis_url = Some(platform::settings::Secret::new(redis));
+    })
+    .await
+    else {
+        return;
+    };
+    spend_and_check(&app).await;
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private Redis on `port` (this test stops and starts it).
+fn start_redis(port: u16) -> Running {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        panic!("redis-server must be installed (see README)")
+    };
+    Running(child)
+}
+
+#[tokio::test]
+async fn a_redis_outage_lets_requests_through_and_limits_resume_when_it_is_back() {
+    if testkit::redis_url().await.is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(16399);
+    let Some(app) = TestApp::spawn_tweaked(|s| {
+        s.rate_limit_tenant_per_minute = LIMIT;
+        s.redis_url = Some(platform::settings::Secret::new(format!(
+            "redis://127.0.0.1:{port}"
+        )));
+    })
+    .await
+    else {
+        return;
+    };
+    let globex = app.token("agent@globex.demo.test").await;
+    // Redis is not running: every request is served (fail open), none with a 5xx.
+    for _ in 0..(2 * LIMIT) {
+        let res = app.get("/api/v1/users/me", &globex).await;
+        assert_eq!(res.status, 200, "{:?}", res.body);
+    }
+    // Redis comes up: within a few seconds the limit applies again, with no restart.
+    let _redis = start_redis(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut limited = false;
+    while Instant::now() < deadline && !limited {
+        let res = app.get("/api/v1/users/me", &globex).await;
+        assert!(res.status == 200 || res.status == 429, "{:?}", res.body);
+        limited = res.status == 429;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(limited, "limits did not resume after Redis came back");
+}
