@@ -47,6 +47,23 @@ pub async fn start_on(
     workers: usize,
     demo: bool,
 ) -> anyhow::Result<Itsm> {
+    // Benchmarks measure the service, not its rate limits.
+    let no_limits = [
+        ("ITSM_RATE_LIMIT_TENANT_PER_MINUTE", "0"),
+        ("ITSM_RATE_LIMIT_CLIENT_PER_MINUTE", "0"),
+    ];
+    start_with_env(app_url, owner_url, password, workers, demo, &no_limits).await
+}
+
+/// Like [`start_on`] with extra environment variables (and the default rate limits).
+pub async fn start_with_env(
+    app_url: &str,
+    owner_url: &str,
+    password: &str,
+    workers: usize,
+    demo: bool,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Itsm> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -63,9 +80,7 @@ pub async fn start_on(
         .env("ITSM_MIGRATION_DATABASE_URL", owner_url)
         .env("ITSM_DEMO_PASSWORD", password)
         .env("ITSM_HTTP_WORKERS", workers.to_string())
-        // Benchmarks measure the service, not its rate limits.
-        .env("ITSM_RATE_LIMIT_TENANT_PER_MINUTE", "0")
-        .env("ITSM_RATE_LIMIT_CLIENT_PER_MINUTE", "0")
+        .envs(env.iter().copied())
         .env("ITSM_LOG_FILTER", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -33,6 +33,7 @@ const SECRET_KEYS: &[&str] = &[
     "database_url",
     "migration_database_url",
     "amqp_url",
+    "redis_url",
     "demo_password",
 ];
 
@@ -135,7 +136,8 @@ impl Settings {
         figment = figment.merge(
             Env::prefixed("ITSM_")
                 .ignore(&["CONFIG"])
-                .filter(|key| !key.as_str().ends_with("_file")),
+                // The filter sees keys as written (`ITSM_DATABASE_URL_FILE` → `DATABASE_URL_FILE`).
+                .filter(|key| !key.as_str().to_ascii_lowercase().ends_with("_file")),
         );
         for key in SECRET_KEYS {
             let var = format!("ITSM_{}_FILE", key.to_uppercase());

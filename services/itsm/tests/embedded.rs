@@ -40,6 +40,8 @@ async fn serve_demo_on_sqlite_logs_in_and_onboards_a_tenant() {
     let _ = std::fs::remove_dir_all(&dir);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
+    let password_file = std::env::temp_dir().join(format!("itsm-embedded-{port}.secret"));
+    assert!(std::fs::write(&password_file, "embedded-demo-pass\n").is_ok());
     let child = Command::new(env!("CARGO_BIN_EXE_itsm"))
         .args([
             "serve",
@@ -49,7 +51,9 @@ async fn serve_demo_on_sqlite_logs_in_and_onboards_a_tenant() {
             "--data-dir",
         ])
         .arg(&dir)
-        .env("ITSM_DEMO_PASSWORD", "embedded-demo-pass")
+        // Secrets may come from files (mounted Kubernetes secrets): the demo password does here.
+        .env("ITSM_DEMO_PASSWORD_FILE", &password_file)
+        .env_remove("ITSM_DEMO_PASSWORD")
         .env_remove("ITSM_DATABASE_URL")
         .env_remove("ITSM_MIGRATION_DATABASE_URL")
         .stdout(Stdio::null())
