@@ -308,11 +308,18 @@ pub trait KeySource: Send + Sync {
     async fn jwks(&self) -> Result<JwkSet, String>;
 }
 
-/// A JWKS document fetched over HTTP (another process runs identity).
+/// A JWKS document fetched over HTTP (another process runs identity). With Redis, each
+/// successful fetch is also kept there, and a fetch that fails falls back to the last document
+/// any replica kept: a replica that starts, or meets a rotated key, while identity is
+/// unreachable still verifies tokens.
 pub struct RemoteJwks {
     url: String,
     client: reqwest::Client,
+    shared: Option<crate::redis_client::LazyRedis>,
 }
+
+/// How long the shared copy outlives identity's reachability.
+const SHARED_JWKS_TTL_SECS: u64 = 24 * 3600;
 
 impl RemoteJwks {
     pub fn new(url: impl Into<String>) -> Self {
@@ -323,13 +330,21 @@ impl RemoteJwks {
         Self {
             url: url.into(),
             client,
+            shared: None,
         }
     }
-}
 
-#[async_trait]
-impl KeySource for RemoteJwks {
-    async fn jwks(&self) -> Result<JwkSet, String> {
+    /// Shares fetched documents through the Redis at `redis_url`.
+    pub fn shared_through(mut self, redis_url: &str) -> Result<Self, String> {
+        self.shared = Some(crate::redis_client::LazyRedis::new(redis_url)?);
+        Ok(self)
+    }
+
+    fn shared_key(&self) -> String {
+        format!("jwks:{}", self.url)
+    }
+
+    async fn fetch(&self) -> Result<String, String> {
         let res = self
             .client
             .get(&self.url)
@@ -338,9 +353,54 @@ impl KeySource for RemoteJwks {
             .map_err(|e| e.to_string())?;
         res.error_for_status()
             .map_err(|e| e.to_string())?
-            .json::<JwkSet>()
+            .text()
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn keep(&self, redis: &crate::redis_client::LazyRedis, doc: &str) -> Result<(), String> {
+        let mut conn = redis.connection().await?;
+        redis::cmd("SET")
+            .arg(self.shared_key())
+            .arg(doc)
+            .arg("EX")
+            .arg(SHARED_JWKS_TTL_SECS)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn kept(&self, redis: &crate::redis_client::LazyRedis) -> Result<String, String> {
+        let mut conn = redis.connection().await?;
+        redis::cmd("GET")
+            .arg(self.shared_key())
+            .query_async::<Option<String>>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no shared copy".to_string())
+    }
+}
+
+#[async_trait]
+impl KeySource for RemoteJwks {
+    async fn jwks(&self) -> Result<JwkSet, String> {
+        let doc = match (self.fetch().await, &self.shared) {
+            (Ok(doc), Some(redis)) => {
+                if let Err(e) = self.keep(redis, &doc).await {
+                    tracing::warn!(error = %e, "JWKS not shared through Redis");
+                }
+                doc
+            }
+            (Ok(doc), None) => doc,
+            (Err(e), Some(redis)) => {
+                tracing::warn!(error = %e, "cannot fetch JWKS; using the shared copy");
+                self.kept(redis)
+                    .await
+                    .map_err(|shared| format!("{e}; shared copy: {shared}"))?
+            }
+            (Err(e), None) => return Err(e),
+        };
+        serde_json::from_str(&doc).map_err(|e| e.to_string())
     }
 }
 

@@ -169,6 +169,12 @@ impl ApiError {
         self
     }
 
+    /// Tells the client when to try again (`Retry-After`, seconds).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     pub fn with_extra(mut self, extra: serde_json::Value) -> Self {
         self.extra = Some(Box::new(extra));
         self

@@ -297,6 +297,41 @@ pub fn openapi_of(title: &str, register: &Register) -> utoipa::openapi::OpenApi 
         .openapi(openapi_base(title))
         .configure(move |cfg| reg(cfg))
         .split_for_parts();
+    with_edge_headers(api)
+}
+
+/// Documents what the edge adds to routes: `Idempotency-Key` on every authenticated `POST`
+/// (see [`crate::idempotency`]).
+pub fn with_edge_headers(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{
+        ObjectBuilder, Required, Type,
+        path::{ParameterBuilder, ParameterIn},
+    };
+    let key = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Retries with the same key and request get the first response again \
+             (`Idempotent-Replayed: true`); kept 24 hours per principal",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[\\x21-\\x7e]+$")),
+        ))
+        .build();
+    for item in api.paths.paths.values_mut() {
+        if let Some(op) = item.post.as_mut()
+            && op.security.as_ref().is_some_and(|s| !s.is_empty())
+        {
+            op.parameters
+                .get_or_insert_with(Vec::new)
+                .push(utoipa::openapi::RefOr::T(key.clone()));
+        }
+    }
     api
 }
 
@@ -308,6 +343,7 @@ pub fn start(
     title: &'static str,
     register: Register,
     health: Health,
+    idempotency: Option<Arc<crate::idempotency::Idempotency>>,
 ) -> std::io::Result<Server> {
     use utoipa_actix_web::AppExt;
     use utoipa_swagger_ui::SwaggerUi;
@@ -318,6 +354,7 @@ pub fn start(
     let mut server = actix_web::HttpServer::new(move || {
         let (path, query, payload) = json_error_config(limit);
         let reg = register.clone();
+        let idempotency = idempotency.clone();
         actix_web::App::new()
             .into_utoipa_app()
             .openapi(openapi_base(title))
@@ -328,6 +365,7 @@ pub fn start(
             .app_data(web::Data::new(health.clone()))
             .configure(move |cfg| reg(cfg))
             .openapi_service(|api| {
+                let api = with_edge_headers(api);
                 SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", api)
             })
             .into_app()
@@ -341,6 +379,18 @@ pub fn start(
                 }),
             )
             .default_service(web::to(not_found_route))
+            .wrap(actix_web::middleware::from_fn(move |req, next| {
+                let idempotency = idempotency.clone();
+                async move {
+                    match idempotency {
+                        Some(i) => i.guard(req, next).await,
+                        None => next
+                            .call(req)
+                            .await
+                            .map(ServiceResponse::map_into_boxed_body),
+                    }
+                }
+            }))
             .wrap(actix_web::middleware::from_fn(observe))
     })
     .listen(listener)?

@@ -106,12 +106,9 @@ impl Store for MemoryStore {
 }
 
 /// TATs in Redis: the same algorithm as [`gcra`], run atomically on the server's clock; keys
-/// expire when their TAT has passed. Connects lazily and again after a failure (at most once a
-/// second), so a Redis that is down at start or restarts later costs no restart here.
+/// expire when their TAT has passed.
 pub struct RedisStore {
-    client: redis::Client,
-    conn: tokio::sync::RwLock<Option<redis::aio::ConnectionManager>>,
-    last_attempt: Mutex<Option<std::time::Instant>>,
+    redis: crate::redis_client::LazyRedis,
     script: redis::Script,
 }
 
@@ -134,44 +131,16 @@ return {1, new_tat - now, 0}
 impl RedisStore {
     pub fn new(url: &str) -> Result<Self, String> {
         Ok(Self {
-            client: redis::Client::open(url).map_err(|e| e.to_string())?,
-            conn: tokio::sync::RwLock::new(None),
-            last_attempt: Mutex::new(None),
+            redis: crate::redis_client::LazyRedis::new(url)?,
             script: redis::Script::new(GCRA_LUA),
         })
-    }
-
-    async fn connection(&self) -> Result<redis::aio::ConnectionManager, String> {
-        if let Some(c) = self.conn.read().await.as_ref() {
-            return Ok(c.clone());
-        }
-        let mut slot = self.conn.write().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        {
-            let mut last = self.last_attempt.lock().map_err(|_| "poisoned")?;
-            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-                return Err("redis unavailable (retrying)".into());
-            }
-            *last = Some(std::time::Instant::now());
-        }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_millis(500))
-            .set_response_timeout(Duration::from_millis(250))
-            .set_number_of_retries(1);
-        let conn = redis::aio::ConnectionManager::new_with_config(self.client.clone(), config)
-            .await
-            .map_err(|e| e.to_string())?;
-        *slot = Some(conn.clone());
-        Ok(conn)
     }
 }
 
 #[async_trait]
 impl Store for RedisStore {
     async fn check(&self, key: &str, quota: Quota) -> Result<Decision, String> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.redis.connection().await?;
         let (allowed, ahead, retry): (i64, i64, i64) = self
             .script
             .key(key)

@@ -556,6 +556,72 @@ impl Drop for PrivatePostgres {
     }
 }
 
+/// A Redis server of a test's own on a free port, for tests that stop and start it (stopping
+/// the shared one would break every other test). Needs `redis-server` on the PATH.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: std::sync::Mutex<Option<std::process::Child>>,
+}
+
+impl PrivateRedis {
+    /// Picks a port; the server is not running until [`start`](Self::start).
+    pub fn new() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        Self {
+            port,
+            child: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (nothing kept from an earlier run) and waits until it accepts
+    /// connections.
+    pub fn start(&self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (see README)");
+        *self.child.lock().expect("lock") = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server (its data is gone).
+    pub fn stop(&self) {
+        if let Some(mut child) = self.child.lock().expect("lock").take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Default for PrivateRedis {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Runs `rabbitmqctl` (or the command in `TESTKIT_RABBITMQCTL`, e.g. `docker exec <id>
 /// rabbitmqctl` when the broker runs in a container); true on success.
 pub async fn rabbitmqctl(args: &[&str]) -> bool {

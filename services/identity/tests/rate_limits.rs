@@ -1,10 +1,7 @@
 //! Per-tenant rate limits at the edge: 429 with `Retry-After` and `RateLimit-*` headers for the
 //! tenant over its limit, nobody else affected; the same in Redis; and a Redis that is down
 //! lets requests through until it is back, without a restart.
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use testkit::{Res, TestApp};
 
@@ -71,43 +68,15 @@ async fn limits_kept_in_redis_behave_the_same() {
     spend_and_check(&app).await;
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A private Redis on `port` (this test stops and starts it).
-fn start_redis(port: u16) -> Running {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        panic!("redis-server must be installed (see README)")
-    };
-    Running(child)
-}
-
 #[tokio::test]
 async fn a_redis_outage_lets_requests_through_and_limits_resume_when_it_is_back() {
     if testkit::redis_url().await.is_none() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(16399);
+    let redis = testkit::PrivateRedis::new();
     let Some(app) = TestApp::spawn_tweaked(|s| {
         s.rate_limit_tenant_per_minute = LIMIT;
-        s.redis_url = Some(platform::settings::Secret::new(format!(
-            "redis://127.0.0.1:{port}"
-        )));
+        s.redis_url = Some(platform::settings::Secret::new(redis.url()));
     })
     .await
     else {
@@ -120,7 +89,7 @@ async fn a_redis_outage_lets_requests_through_and_limits_resume_when_it_is_back(
         assert_eq!(res.status, 200, "{:?}", res.body);
     }
     // Redis comes up: within a few seconds the limit applies again, with no restart.
-    let _redis = start_redis(port);
+    redis.start();
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut limited = false;
     while Instant::now() < deadline && !limited {

@@ -1,8 +1,9 @@
-//! `Idempotency-Key` on creates: a retried request with the same key and body gets the first
-//! response again (`Idempotent-Replayed: true`) instead of a second incident; the same key with
-//! another body is refused (422). The key is claimed in the create's own transaction, so two
-//! concurrent requests with one key serialise on it (PostgreSQL waits for the first to commit)
-//! and exactly one creates. Keys belong to one principal of one tenant and last 24 hours.
+//! `Idempotency-Key` on incident and problem creates, kept in PostgreSQL in the create's own
+//! transaction. The edge guard (`platform::idempotency`, Redis) answers retries first; this
+//! second line holds where the edge cannot: a process that dies between committing the create
+//! and recording the response at the edge, or a Redis that restarts without persistence. Two
+//! concurrent requests with one key serialise on it here (PostgreSQL waits for the first to
+//! commit) and exactly one creates. Keys belong to one principal of one tenant and last 24 hours.
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode};
 use chrono::{DateTime, Utc};
 use platform::ApiError;
@@ -10,7 +11,6 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, prelude::Expr,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::store::entities::idempotency_key as row;
@@ -33,29 +33,12 @@ pub enum Claim {
 }
 
 fn header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(raw) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    match raw.to_str() {
-        Ok(k)
-            if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)) =>
-        {
-            Ok(Some(k.to_string()))
-        }
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
-            "Idempotency-Key is 1-255 visible ASCII characters",
-        )),
-    }
+    platform::idempotency::parse_key(req.headers().get("idempotency-key"))
 }
 
 fn fingerprint(route: &str, body: &impl Serialize) -> String {
-    let mut h = Sha256::new();
-    h.update(route.as_bytes());
-    h.update([0]);
-    h.update(serde_json::to_vec(body).unwrap_or_default());
-    hex::encode(h.finalize())
+    let body = serde_json::to_vec(body).unwrap_or_default();
+    platform::idempotency::fingerprint(&[route.as_bytes(), &body])
 }
 
 /// Claims the request's `Idempotency-Key` (if any) for `route` in `txn`.

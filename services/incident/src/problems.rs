@@ -121,7 +121,6 @@ pub struct ProblemIn {
     operation_id = "createProblem",
     request_body = ProblemIn,
     responses((status = 201, description = "Created", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     security(("bearer" = ["problem:write"]))
 )]
 #[post("")]

@@ -301,7 +301,6 @@ pub(crate) async fn find_visible(
     tag = "incidents",
     operation_id = "createIncident",
     request_body = IncidentIn,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the first response")),
     responses((status = 201, description = "Created", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:write"]))
 )]

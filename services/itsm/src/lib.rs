@@ -138,13 +138,20 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
         // In one process, tokens are verified with identity's keys directly; alone, via JWKS.
         let keys: Arc<dyn KeySource> = match &identity {
             Some(i) => i.keys.clone(),
-            None => Arc::new(RemoteJwks::new(settings.auth_jwks_url.clone().ok_or_else(
-                || {
+            None => {
+                let url = settings.auth_jwks_url.clone().ok_or_else(|| {
                     anyhow::anyhow!(
                         "ITSM_AUTH_JWKS_URL is required to run incident without identity"
                     )
-                },
-            )?)),
+                })?;
+                let jwks = match &settings.redis_url {
+                    Some(redis) => RemoteJwks::new(url)
+                        .shared_through(redis.expose())
+                        .map_err(|e| anyhow::anyhow!("ITSM_REDIS_URL: {e}"))?,
+                    None => RemoteJwks::new(url),
+                };
+                Arc::new(jwks)
+            }
         };
         let incident = web::Data::new(
             incident::IncidentService::connect(&settings, keys)
@@ -171,7 +178,24 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
             r(cfg);
         }
     });
-    let server = platform::http::start(&settings, listener, "ITSM API", register, health)?;
+    // Every service verifies the same tokens; the edge guard may use either's context.
+    let auth = identity
+        .as_ref()
+        .map(|i| i.auth.clone())
+        .or_else(|| incident.as_ref().map(|i| i.auth.clone()));
+    let idempotency = auth
+        .map(|a| platform::idempotency::Idempotency::from_settings(&settings, a))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("idempotency store: {e}"))?
+        .map(Arc::new);
+    let server = platform::http::start(
+        &settings,
+        listener,
+        "ITSM API",
+        register,
+        health,
+        idempotency,
+    )?;
     Ok(Application {
         server,
         identity,

@@ -1,0 +1,48 @@
+//! One Redis connection for the edge stores (rate limits, idempotency keys), made lazily and
+//! made again after a failure (at most once a second), so a Redis that is down at start or
+//! restarts later costs no restart here. Timeouts are short: the edge must not hang on Redis.
+use std::{sync::Mutex, time::Duration};
+
+pub struct LazyRedis {
+    client: redis::Client,
+    conn: tokio::sync::RwLock<Option<redis::aio::ConnectionManager>>,
+    last_attempt: Mutex<Option<std::time::Instant>>,
+}
+
+impl LazyRedis {
+    pub fn new(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            client: redis::Client::open(url).map_err(|e| e.to_string())?,
+            conn: tokio::sync::RwLock::new(None),
+            last_attempt: Mutex::new(None),
+        })
+    }
+
+    /// The connection, connecting first if needed; an error when Redis cannot be reached (or
+    /// was tried less than a second ago).
+    pub async fn connection(&self) -> Result<redis::aio::ConnectionManager, String> {
+        if let Some(c) = self.conn.read().await.as_ref() {
+            return Ok(c.clone());
+        }
+        let mut slot = self.conn.write().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        {
+            let mut last = self.last_attempt.lock().map_err(|_| "poisoned")?;
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return Err("redis unavailable (retrying)".into());
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_millis(500))
+            .set_response_timeout(Duration::from_millis(250))
+            .set_number_of_retries(1);
+        let conn = redis::aio::ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(|e| e.to_string())?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+}
