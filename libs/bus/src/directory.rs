@@ -7,7 +7,8 @@ use events::{
 };
 use platform::{
     ApiError,
-    tenancy::{TenantDirectory, TenantInfo, TenantKind, begin_scoped},
+    ratelimit::TENANT_LIMIT_SETTING,
+    tenancy::{TenantDirectory, TenantInfo, TenantKind, begin_scoped, inherited_limit},
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection,
@@ -37,6 +38,7 @@ fn info(m: &Model) -> TenantInfo {
             .filter_map(|p| Uuid::parse_str(p).ok())
             .collect(),
         active: m.status == "active",
+        rate_limit_per_minute: None,
     }
 }
 
@@ -150,7 +152,21 @@ impl TenantDirectory for ProjectedDirectory {
         let txn = begin_scoped(&self.db, &[home]).await?;
         let row = Entity::find().filter(cond).one(&txn).await?;
         txn.commit().await?;
-        Ok(row.map(|r| info(&r)).filter(|t| t.path.contains(&home)))
+        let Some(mut info) = row.map(|r| info(&r)).filter(|t| t.path.contains(&home)) else {
+            return Ok(None);
+        };
+        // Settings are inherited: the path's rows are visible to the tenant at its end.
+        let txn = begin_scoped(&self.db, &info.path).await?;
+        let path = Entity::find()
+            .filter(Column::Id.is_in(info.path.clone()))
+            .all(&txn)
+            .await?;
+        txn.commit().await?;
+        info.rate_limit_per_minute = inherited_limit(&info.path, |t| {
+            let row = path.iter().find(|r| r.id == t)?;
+            row.settings.get(TENANT_LIMIT_SETTING).cloned()
+        });
+        Ok(Some(info))
     }
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {

@@ -720,7 +720,9 @@ impl<S: RequiredScope + 'static> FromRequest for Auth<S> {
             // The caller's own tenant pays for the request, whichever tenant it acts in.
             let client = principal.is_client.then_some(principal.subject);
             if let Some(limiter) = &ctx.limiter
-                && let Some(d) = limiter.check(home, client).await
+                && let Some(d) = limiter
+                    .check(home, home_info.rate_limit_per_minute, client)
+                    .await
             {
                 req.extensions_mut().insert(d);
                 if !d.allowed {

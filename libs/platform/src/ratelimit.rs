@@ -15,6 +15,9 @@ use std::{
 
 use async_trait::async_trait;
 
+/// The tenant setting that overrides the platform's per-tenant limit (inherited down the tree).
+pub const TENANT_LIMIT_SETTING: &str = "api_rate_limit_per_minute";
+
 /// `requests` per `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
@@ -192,12 +195,22 @@ impl RateLimiter {
         STORE.clone()
     }
 
-    /// Checks a request by `tenant` (its users and clients together) and, for an API client,
-    /// by the client too. Returns the tightest decision; None when no limit applies.
-    pub async fn check(&self, tenant: uuid::Uuid, client: Option<uuid::Uuid>) -> Option<Decision> {
+    /// Checks a request by `tenant` (its users and clients together; `tenant_limit` per minute
+    /// when the tenant has its own, else the platform's) and, for an API client, by the client
+    /// too. Returns the tightest decision; None when no limit applies.
+    pub async fn check(
+        &self,
+        tenant: uuid::Uuid,
+        tenant_limit: Option<u32>,
+        client: Option<uuid::Uuid>,
+    ) -> Option<Decision> {
         let mut tightest: Option<Decision> = None;
+        let tenant_quota = match tenant_limit {
+            Some(n) if self.tenant.is_some() => Quota::per_minute(n),
+            _ => self.tenant,
+        };
         let checks = [
-            self.tenant.map(|q| (format!("rl:t:{tenant}"), q)),
+            tenant_quota.map(|q| (format!("rl:t:{tenant}"), q)),
             client.and_then(|c| self.client.map(|q| (format!("rl:c:{c}"), q))),
         ];
         for (key, quota) in checks.into_iter().flatten() {

@@ -58,6 +58,22 @@ pub struct TenantInfo {
     /// Ids from the root down to this tenant, inclusive.
     pub path: Vec<Uuid>,
     pub active: bool,
+    /// The tenant's request budget per minute: the `api_rate_limit_per_minute` setting of the
+    /// tenant or its nearest ancestor; None for the platform default.
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+/// The nearest value of an inherited per-minute limit along `path` (root first), given each
+/// tenant's own override of [`crate::ratelimit::TENANT_LIMIT_SETTING`].
+pub fn inherited_limit(
+    path: &[Uuid],
+    override_of: impl Fn(Uuid) -> Option<serde_json::Value>,
+) -> Option<u32> {
+    path.iter()
+        .rev()
+        .find_map(|t| override_of(*t))
+        .and_then(|v| v.as_u64())
+        .and_then(|n| u32::try_from(n).ok())
 }
 
 /// The tenant tree as seen from one tenant: itself and its descendants, nothing else.
@@ -315,4 +331,29 @@ pub fn rls_ddl(table: &str, predicate: &str) -> Vec<String> {
             "CREATE POLICY tenant_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})"
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_override_on_the_path_is_the_limit() {
+        let (root, msp, customer) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let path = [root, msp, customer];
+        let limits = |own: &'static [(usize, u64)]| {
+            move |t: Uuid| {
+                own.iter()
+                    .find(|(i, _)| path[*i] == t)
+                    .map(|(_, n)| serde_json::json!(n))
+            }
+        };
+        assert_eq!(inherited_limit(&path, limits(&[])), None);
+        assert_eq!(inherited_limit(&path, limits(&[(1, 600)])), Some(600));
+        assert_eq!(
+            inherited_limit(&path, limits(&[(0, 60), (1, 600), (2, 120)])),
+            Some(120)
+        );
+        assert_eq!(inherited_limit(&path, limits(&[(0, 60)])), Some(60));
+    }
 }

@@ -1,9 +1,10 @@
 //! Per-tenant rate limits at the edge: 429 with `Retry-After` and `RateLimit-*` headers for the
 //! tenant over its limit, nobody else affected; the same in Redis; and a Redis that is down
-//! lets requests through until it is back, without a restart.
+//! lets requests through until it is back, without a restart. A tenant's limit is a setting
+//! inherited down the tree, applied by every service.
 use std::time::{Duration, Instant};
 
-use testkit::{Res, TestApp};
+use testkit::{Res, TestApp, json, reqwest::Method};
 
 const LIMIT: u32 = 5;
 
@@ -99,4 +100,87 @@ async fn a_redis_outage_lets_requests_through_and_limits_resume_when_it_is_back(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(limited, "limits did not resume after Redis came back");
+}
+
+#[tokio::test]
+async fn a_tenant_limit_is_inherited_from_its_msp_and_applies_in_every_service() {
+    let Some(app) = TestApp::spawn_tweaked(|s| s.rate_limit_tenant_per_minute = 1000).await else {
+        return;
+    };
+    let msp = app.token("msp-admin@demo.test").await;
+    let set = |tenant: String, value: serde_json::Value| {
+        let app = &app;
+        let msp = msp.clone();
+        async move {
+            app.call(
+                Method::PATCH,
+                &format!("/api/v1/tenants/{tenant}/settings"),
+                Some(&msp),
+                Some(json!({ "api_rate_limit_per_minute": value })),
+                &[],
+            )
+            .await
+        }
+    };
+    let limit_of = |token: String, path: &'static str| {
+        let app = &app;
+        async move { header(&app.get(path, &token).await, "ratelimit-limit") }
+    };
+    let (demo, globex) = (app.tenant_id("demo").await, app.tenant_id("globex").await);
+    let globex_agent = app.token("agent@globex.demo.test").await;
+    let initech_agent = app.token("agent@initech.demo.test").await;
+    assert_eq!(
+        limit_of(globex_agent.clone(), "/api/v1/users/me").await,
+        Some(1000)
+    );
+
+    // The MSP's override reaches its customers; a customer's own override wins.
+    set(demo, json!(600)).await.expect(200);
+    assert_eq!(
+        limit_of(globex_agent.clone(), "/api/v1/users/me").await,
+        Some(600)
+    );
+    let res = set(globex.clone(), json!(120)).await;
+    let effective = res.expect(200)["items"]
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .find(|i| i["key"] == "api_rate_limit_per_minute")
+                .cloned()
+        })
+        .unwrap_or_default();
+    assert_eq!(effective["value"], 120);
+    assert_eq!(effective["inherited"], false);
+    assert_eq!(
+        limit_of(globex_agent.clone(), "/api/v1/users/me").await,
+        Some(120)
+    );
+    assert_eq!(
+        limit_of(initech_agent.clone(), "/api/v1/users/me").await,
+        Some(600)
+    );
+
+    // The incident service learns the same limits from identity's events.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = (
+            limit_of(globex_agent.clone(), "/api/v1/incidents").await,
+            limit_of(initech_agent.clone(), "/api/v1/incidents").await,
+        );
+        if seen == (Some(120), Some(600)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "incident still applies {seen:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Out of range is refused with the field named; null restores the inherited value.
+    let bad = set(globex.clone(), json!(10)).await;
+    assert_eq!(
+        bad.expect(422)["errors"][0]["pointer"],
+        "/api_rate_limit_per_minute"
+    );
+    set(globex, serde_json::Value::Null).await.expect(200);
+    assert_eq!(limit_of(globex_agent, "/api/v1/users/me").await, Some(600));
 }

@@ -83,6 +83,13 @@ pub const CATALOGUE: &[Definition] = &[
         },
     },
     Definition {
+        key: platform::ratelimit::TENANT_LIMIT_SETTING,
+        description: "Requests per minute the tenant's users and API clients share (60-1000000; \
+                      null: the platform default)",
+        default: || Value::Null,
+        validate: |v| int_between(v, 60, 1_000_000),
+    },
+    Definition {
         key: "password_min_length",
         description: "Minimum password length for the tenant's users (12-128)",
         default: || json!(12),

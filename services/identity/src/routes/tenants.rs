@@ -405,6 +405,8 @@ pub async fn update_settings(
     // The change is a new version of the tenant aggregate.
     let touched = tenants::touch(&txn, tenant.clone()).await?;
     crate::events::tenant_settings_changed(&txn, &touched, patch.clone()).await?;
+    // Settings reach the directory (the inherited rate limit).
+    state.directory.invalidate();
     audit::append(
         &txn,
         tenant.id,

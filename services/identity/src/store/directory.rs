@@ -2,12 +2,16 @@
 use async_trait::async_trait;
 use platform::{
     ApiError,
-    tenancy::{TenantDirectory, TenantInfo, begin_scoped},
+    ratelimit::TENANT_LIMIT_SETTING,
+    tenancy::{TenantDirectory, TenantInfo, begin_scoped, inherited_limit},
 };
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::tenants::{self, Tenant};
+use super::{
+    settings,
+    tenants::{self, Tenant},
+};
 
 pub struct DbDirectory {
     pub db: DatabaseConnection,
@@ -20,6 +24,7 @@ pub fn info(t: &Tenant) -> TenantInfo {
         kind: t.kind(),
         path: t.path_ids(),
         active: t.is_active(),
+        rate_limit_per_minute: None,
     }
 }
 
@@ -29,7 +34,19 @@ impl TenantDirectory for DbDirectory {
         let txn = begin_scoped(&self.db, &[home]).await?;
         let found = tenants::resolve_within(&txn, home, key).await?;
         txn.commit().await?;
-        Ok(found.as_ref().map(info))
+        let Some(mut info) = found.as_ref().map(info) else {
+            return Ok(None);
+        };
+        // Settings are inherited: the path's overrides are visible to the tenant at its end.
+        let txn = begin_scoped(&self.db, &info.path).await?;
+        let overrides = settings::overrides(&txn, &info.path).await?;
+        txn.commit().await?;
+        info.rate_limit_per_minute = inherited_limit(&info.path, |t| {
+            overrides
+                .get(&(t, TENANT_LIMIT_SETTING.to_string()))
+                .cloned()
+        });
+        Ok(Some(info))
     }
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {

@@ -80,7 +80,7 @@ pub enum Op {
 pub struct Condition {
     pub field: Field,
     pub op: Op,
-    #[schema(value_type = Object)]
+    /// A value of the field's type, a list of them (`in`), or `null`.
     pub value: Value,
 }
 
