@@ -102,6 +102,26 @@ pub async fn start_with_env(
     }
 }
 
+/// Logs in and returns the access token.
+pub async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "login {email}: {}", r.status());
+    let body: serde_json::Value = r.json().await?;
+    Ok(body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
 /// Latency summary of one load run.
 #[derive(Debug, Clone)]
 pub struct Run {

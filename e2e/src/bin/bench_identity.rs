@@ -36,26 +36,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let itsm = start_on_postgres(PASSWORD, 1).await?;
     let client = reqwest::Client::new();
-    let login = |email: &'static str| {
-        let client = client.clone();
-        let url = format!("{}/api/v1/auth/login", itsm.base);
-        async move {
-            let r = client
-                .post(url)
-                .json(&serde_json::json!({"email": email, "password": PASSWORD}))
-                .send()
-                .await?;
-            anyhow::ensure!(r.status().is_success(), "login failed: {}", r.status());
-            let body: serde_json::Value = r.json().await?;
-            Ok::<_, anyhow::Error>(
-                body["access_token"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-        }
-    };
-    let token = login("agent@globex.demo.test").await?;
+    let token = e2e::login(&client, &itsm.base, "agent@globex.demo.test", PASSWORD).await?;
 
     eprintln!("[2/4] warming up");
     load(
@@ -97,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
     let mut lat = Vec::new();
     for i in 0..LOGINS {
         let t = Instant::now();
-        login("requester@globex.demo.test").await?;
+        e2e::login(&client, &itsm.base, "requester@globex.demo.test", PASSWORD).await?;
         lat.push(t.elapsed().as_micros() as u64);
         if (i + 1) % 25 == 0 {
             eprintln!("      {}/{LOGINS}", i + 1);

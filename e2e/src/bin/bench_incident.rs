@@ -91,20 +91,6 @@ fn itsm(args: &[&str], app_url: &str, owner_url: &str) -> anyhow::Result<Duratio
     Ok(t.elapsed())
 }
 
-async fn login(client: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
-    let r = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().is_success(), "login {email}: {}", r.status());
-    let body: serde_json::Value = r.json().await?;
-    Ok(body["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
-}
-
 /// Checks one queue page answers 200 with a full page, so the latencies measure real pages.
 async fn check_page(client: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<()> {
     let r = client.get(url).bearer_auth(token).send().await?;
@@ -322,12 +308,20 @@ async fn main() -> anyhow::Result<()> {
     let itsm_serve = start_on(&app_url, &owner_url, PASSWORD, 1, false).await?;
     let base = itsm_serve.base.clone();
     let client = reqwest::Client::new();
-    let customer_token = login(&client, &base, "agent@load-0001.demo.test").await?;
-    let msp_token = login(&client, &base, "msp-agent@demo.test").await?;
-    let globex_token = login(&client, &base, "agent@globex.demo.test").await?;
+    let customer_token = e2e::login(&client, &base, "agent@load-0001.demo.test", PASSWORD).await?;
+    let msp_token = e2e::login(&client, &base, "msp-agent@demo.test", PASSWORD).await?;
+    let globex_token = e2e::login(&client, &base, "agent@globex.demo.test", PASSWORD).await?;
     let mut spread_tokens = Vec::new();
     for i in 1..=CONCURRENCY {
-        spread_tokens.push(login(&client, &base, &format!("agent@load-{i:04}.demo.test")).await?);
+        spread_tokens.push(
+            e2e::login(
+                &client,
+                &base,
+                &format!("agent@load-{i:04}.demo.test"),
+                PASSWORD,
+            )
+            .await?,
+        );
     }
     // Let the relay publish the seeded tenants' events (the consumer finds them applied).
     let deadline = Instant::now() + Duration::from_secs(120);

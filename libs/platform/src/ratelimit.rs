@@ -162,6 +162,20 @@ pub struct RateLimiter {
     store: Arc<dyn Store>,
     pub tenant: Option<Quota>,
     pub client: Option<Quota>,
+    /// Keys refused recently, with the decision and when it was made. GCRA refuses a key until
+    /// its `retry_after` whatever happens elsewhere (other replicas can only spend more), so
+    /// repeating the refusal from here until then is exact, and a tenant hammering past its
+    /// limit costs no store round trip per request.
+    refused: Arc<Mutex<HashMap<String, (std::time::Instant, Decision)>>>,
+}
+
+/// A remembered refusal as it stands `elapsed` later; None once it has run out.
+fn still_refused(d: Decision, elapsed: Duration) -> Option<Decision> {
+    (elapsed < d.retry_after).then(|| Decision {
+        retry_after: d.retry_after - elapsed,
+        reset_after: d.reset_after.saturating_sub(elapsed),
+        ..d
+    })
 }
 
 impl RateLimiter {
@@ -170,6 +184,22 @@ impl RateLimiter {
             store,
             tenant,
             client,
+            refused: Arc::default(),
+        }
+    }
+
+    fn remembered_refusal(&self, key: &str) -> Option<Decision> {
+        let refused = self.refused.lock().ok()?;
+        let (at, d) = refused.get(key)?;
+        still_refused(*d, at.elapsed())
+    }
+
+    fn remember_refusal(&self, key: &str, d: Decision) {
+        if let Ok(mut refused) = self.refused.lock() {
+            if refused.len() > 100_000 {
+                refused.retain(|_, (at, d)| still_refused(*d, at.elapsed()).is_some());
+            }
+            refused.insert(key.to_string(), (std::time::Instant::now(), d));
         }
     }
 
@@ -214,7 +244,11 @@ impl RateLimiter {
             client.and_then(|c| self.client.map(|q| (format!("rl:c:{c}"), q))),
         ];
         for (key, quota) in checks.into_iter().flatten() {
-            let d = match self.store.check(&key, quota).await {
+            let checked = match self.remembered_refusal(&key) {
+                Some(d) if d.limit == quota.requests => Ok(d),
+                _ => self.store.check(&key, quota).await,
+            };
+            let d = match checked {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(error = %e, "rate limit store unavailable; request let through");
@@ -222,6 +256,9 @@ impl RateLimiter {
                     continue;
                 }
             };
+            if !d.allowed {
+                self.remember_refusal(&key, d);
+            }
             let tighter = match tightest {
                 None => true,
                 Some(t) => !d.allowed || (t.allowed && d.remaining < t.remaining),
@@ -297,6 +334,40 @@ mod tests {
         let (d, _) = gcra(tat, 2 * SEC, q);
         assert!(d.allowed);
         assert_eq!(d.remaining, 1);
+    }
+
+    /// A store that counts its calls and refuses everything for 5 s.
+    #[derive(Default)]
+    struct Refusing(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl Store for Refusing {
+        async fn check(&self, _: &str, quota: Quota) -> Result<Decision, String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(decision(false, quota, 60 * SEC, 5 * SEC))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_is_refused_locally_until_its_retry_after() {
+        let store = Arc::new(Refusing::default());
+        let limiter = RateLimiter::new(store.clone(), Some(quota(10, 60)), None);
+        let tenant = uuid::Uuid::now_v7();
+        for _ in 0..5 {
+            let d = limiter.check(tenant, None, None).await;
+            assert!(d.is_some_and(|d| !d.allowed && d.retry_after <= Duration::from_secs(5)));
+        }
+        assert_eq!(store.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Another quota for the key (the tenant's setting changed) asks the store again.
+        limiter.check(tenant, Some(20), None).await;
+        assert_eq!(store.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // A refusal runs out.
+        let d = decision(false, quota(10, 60), 60 * SEC, 5 * SEC);
+        assert_eq!(
+            still_refused(d, Duration::from_secs(2)).map(|d| d.retry_after),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(still_refused(d, Duration::from_secs(5)), None);
     }
 
     #[test]
