@@ -353,7 +353,10 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body[0]["body"], "Restarting the mail relay", "{body}");
+    assert_eq!(
+        body["items"][0]["body"], "Restarting the mail relay",
+        "{body}"
+    );
     let (status, body) = api
         .post(
             format!("{incident_url}/transitions"),

@@ -881,11 +881,13 @@ pub async fn comment(
     Ok(HttpResponse::Created().json(comment_out(&c)))
 }
 
-/// Comments of an incident, oldest first. Requesters never see internal work notes.
+/// Comments of an incident, oldest first, a page at a time. Requesters never see internal work
+/// notes.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "listIncidentComments",
-    responses((status = 200, description = "OK", body = Vec<CommentOut>), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    params(PageQuery),
+    responses((status = 200, description = "OK", body = inline(Page<CommentOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:read"]))
 )]
 #[get("/{id}/comments")]
@@ -893,14 +895,20 @@ pub async fn comments(
     state: web::Data<IncidentService>,
     auth: Auth<IncidentRead>,
     id: web::Path<Uuid>,
+    query: web::Query<PageQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let page = query.validate()?;
     let p = &auth.principal;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, p, *id).await?;
-    let rows = incidents::comments(&txn, &inc, requester_only(p)).await?;
+    let rows =
+        incidents::comments(&txn, &inc, requester_only(p), page.after, page.limit + 1).await?;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(comment_out).collect::<Vec<_>>()))
+    Ok(Page::from_rows(rows, page.limit, |c| c.id)
+        .map(|c| comment_out(&c))
+        .respond(&req))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -226,20 +226,33 @@ async fn requesters_see_their_own_incidents_and_never_a_work_note() {
         .await
         .expect(201);
     let seen = app.get(&comments, &requester).await;
-    let bodies: Vec<String> = seen
-        .expect(200)
+    let bodies: Vec<String> = seen.expect(200)["items"]
         .as_array()
         .map(|a| a.iter().map(|c| s(&c["body"])).collect())
         .unwrap_or_default();
     assert_eq!(bodies, vec!["We are on it"]);
-    assert_eq!(
-        app.get(&comments, &agent)
-            .await
-            .expect(200)
-            .as_array()
-            .map(Vec::len),
-        Some(2)
-    );
+    // Agents see both, a page at a time.
+    let first = app.get(&format!("{comments}?limit=1"), &agent).await;
+    assert!(first.headers.contains_key("link"));
+    let first = first.expect(200);
+    assert_eq!(first["items"][0]["body"], "Looks like the SSO cert");
+    let cursor = s(&first["next_cursor"]);
+    let second = app
+        .get(&format!("{comments}?limit=1&cursor={cursor}"), &agent)
+        .await;
+    let second = second.expect(200);
+    assert_eq!(second["items"][0]["body"], "We are on it");
+    assert_eq!(second["next_cursor"], serde_json::Value::Null);
+    for bad in ["limit=0", "limit=201", "cursor=nonsense"] {
+        let r = app.get(&format!("{comments}?{bad}"), &agent).await;
+        assert_eq!(
+            r.expect(400)["errors"][0]["pointer"]
+                .as_str()
+                .map(|p| p.starts_with("/query/")),
+            Some(true),
+            "{bad}"
+        );
+    }
     let internal = app
         .post(
             &comments,

@@ -258,11 +258,14 @@ pub async fn add_comment(
     .await
 }
 
-/// Comments of an incident, oldest first; `public_only` hides internal work notes.
+/// Up to `limit` comments of an incident after `after`, oldest first; `public_only` hides
+/// internal work notes.
 pub async fn comments(
     txn: &DatabaseTransaction,
     inc: &Incident,
     public_only: bool,
+    after: Option<Uuid>,
+    limit: u64,
 ) -> Result<Vec<Comment>, DbErr> {
     let mut q = comment::Entity::find()
         .filter(comment::Column::TenantId.eq(inc.tenant_id))
@@ -270,7 +273,13 @@ pub async fn comments(
     if public_only {
         q = q.filter(comment::Column::Visibility.eq("public"));
     }
-    q.order_by_asc(comment::Column::Id).all(txn).await
+    if let Some(after) = after {
+        q = q.filter(comment::Column::Id.gt(after));
+    }
+    q.order_by_asc(comment::Column::Id)
+        .limit(limit)
+        .all(txn)
+        .await
 }
 
 /// Open children of `parent`.
