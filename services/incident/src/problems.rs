@@ -228,10 +228,12 @@ pub async fn list(
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let rows = problems::list(&txn, tenant, query.known_error, page.after, page.limit + 1).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for p in &rows {
-        items.push(out(p, problems::linked(&txn, p).await?));
-    }
+    let ids: Vec<Uuid> = rows.iter().map(|p| p.id).collect();
+    let mut linked = problems::linked_to_each(&txn, tenant, &ids).await?;
+    let items: Vec<ProblemOut> = rows
+        .iter()
+        .map(|p| out(p, linked.remove(&p.id).unwrap_or_default()))
+        .collect();
     txn.commit().await?;
     Ok(Page::from_rows(items, page.limit, |p| p.id).respond(&req))
 }

@@ -88,6 +88,10 @@ async fn resolving_a_problem_resolves_its_open_incidents() {
     assert_eq!(r.body["linked_incidents"].as_array().map(Vec::len), Some(3));
     let known = app.get("/api/v1/problems?known_error=true", &agent).await;
     assert_eq!(known.expect(200)["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        known.body["items"][0]["linked_incidents"],
+        r.body["linked_incidents"]
+    );
 
     let resolved = app
         .post(

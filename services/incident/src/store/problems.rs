@@ -93,13 +93,32 @@ pub async fn unlink(txn: &DatabaseTransaction, p: &Problem, incident: Uuid) -> R
 }
 
 pub async fn linked(txn: &DatabaseTransaction, p: &Problem) -> Result<Vec<Uuid>, DbErr> {
-    Ok(link::Entity::find()
-        .filter(link::Column::TenantId.eq(p.tenant_id))
-        .filter(link::Column::ProblemId.eq(p.id))
+    let mut by_problem = linked_to_each(txn, p.tenant_id, &[p.id]).await?;
+    Ok(by_problem.remove(&p.id).unwrap_or_default())
+}
+
+/// The linked incidents of several problems of one tenant, in one query.
+pub async fn linked_to_each(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    problems: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<Uuid>>, DbErr> {
+    let mut by_problem: std::collections::HashMap<Uuid, Vec<Uuid>> =
+        std::collections::HashMap::new();
+    if problems.is_empty() {
+        return Ok(by_problem);
+    }
+    let links = link::Entity::find()
+        .filter(link::Column::TenantId.eq(tenant))
+        .filter(link::Column::ProblemId.is_in(problems.iter().copied()))
         .order_by_asc(link::Column::IncidentId)
         .all(txn)
-        .await?
-        .into_iter()
-        .map(|l| l.incident_id)
-        .collect())
+        .await?;
+    for l in links {
+        by_problem
+            .entry(l.problem_id)
+            .or_default()
+            .push(l.incident_id);
+    }
+    Ok(by_problem)
 }
