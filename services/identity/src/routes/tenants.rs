@@ -405,8 +405,6 @@ pub async fn update_settings(
     // The change is a new version of the tenant aggregate.
     let touched = tenants::touch(&txn, tenant.clone()).await?;
     crate::events::tenant_settings_changed(&txn, &touched, patch.clone()).await?;
-    // Settings reach the directory (the inherited rate limit).
-    state.directory.invalidate();
     audit::append(
         &txn,
         tenant.id,
@@ -420,5 +418,7 @@ pub async fn update_settings(
     )
     .await?;
     txn.commit().await?;
+    // Settings reach the directory (the inherited rate limit).
+    state.directory.invalidate();
     Ok(HttpResponse::Ok().json(effective_settings(&state, &tenant).await?))
 }
