@@ -319,7 +319,7 @@ pub struct RemoteJwks {
 }
 
 /// How long the shared copy outlives identity's reachability.
-const SHARED_JWKS_TTL_SECS: u64 = 24 * 3600;
+const SHARED_JWKS_TTL: Duration = Duration::from_secs(24 * 3600);
 
 impl RemoteJwks {
     pub fn new(url: impl Into<String>) -> Self {
@@ -357,28 +357,6 @@ impl RemoteJwks {
             .await
             .map_err(|e| e.to_string())
     }
-
-    async fn keep(&self, redis: &crate::redis_client::LazyRedis, doc: &str) -> Result<(), String> {
-        let mut conn = redis.connection().await?;
-        redis::cmd("SET")
-            .arg(self.shared_key())
-            .arg(doc)
-            .arg("EX")
-            .arg(SHARED_JWKS_TTL_SECS)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    async fn kept(&self, redis: &crate::redis_client::LazyRedis) -> Result<String, String> {
-        let mut conn = redis.connection().await?;
-        redis::cmd("GET")
-            .arg(self.shared_key())
-            .query_async::<Option<String>>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "no shared copy".to_string())
-    }
 }
 
 #[async_trait]
@@ -386,7 +364,10 @@ impl KeySource for RemoteJwks {
     async fn jwks(&self) -> Result<JwkSet, String> {
         let doc = match (self.fetch().await, &self.shared) {
             (Ok(doc), Some(redis)) => {
-                if let Err(e) = self.keep(redis, &doc).await {
+                if let Err(e) = redis
+                    .set_for(&self.shared_key(), &doc, SHARED_JWKS_TTL)
+                    .await
+                {
                     tracing::warn!(error = %e, "JWKS not shared through Redis");
                 }
                 doc
@@ -394,8 +375,10 @@ impl KeySource for RemoteJwks {
             (Ok(doc), None) => doc,
             (Err(e), Some(redis)) => {
                 tracing::warn!(error = %e, "cannot fetch JWKS; using the shared copy");
-                self.kept(redis)
+                redis
+                    .get(&self.shared_key())
                     .await
+                    .and_then(|kept| kept.ok_or_else(|| "none kept".to_string()))
                     .map_err(|shared| format!("{e}; shared copy: {shared}"))?
             }
             (Err(e), None) => return Err(e),

@@ -192,10 +192,6 @@ impl RedisStore {
     }
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
-}
-
 #[async_trait]
 impl Store for RedisStore {
     async fn claim(
@@ -210,7 +206,7 @@ impl Store for RedisStore {
             .claim
             .key(key)
             .arg(json)
-            .arg(millis(ttl))
+            .arg(crate::redis_client::millis(ttl))
             .invoke_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
@@ -220,25 +216,12 @@ impl Store for RedisStore {
     }
 
     async fn put(&self, key: &str, record: &Record, ttl: Duration) -> Result<(), String> {
-        let mut conn = self.redis.connection().await?;
         let json = serde_json::to_string(record).map_err(|e| e.to_string())?;
-        redis::cmd("SET")
-            .arg(key)
-            .arg(json)
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
+        self.redis.set_for(key, &json, ttl).await
     }
 
     async fn remove(&self, key: &str) -> Result<(), String> {
-        let mut conn = self.redis.connection().await?;
-        redis::cmd("DEL")
-            .arg(key)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| e.to_string())
+        self.redis.del(key).await
     }
 }
 

@@ -3,6 +3,11 @@
 //! restarts later costs no restart here. Timeouts are short: the edge must not hang on Redis.
 use std::{sync::Mutex, time::Duration};
 
+/// A TTL as Redis's `PX` milliseconds (at least 1: Redis refuses 0).
+pub fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 pub struct LazyRedis {
     client: redis::Client,
     conn: tokio::sync::RwLock<Option<redis::aio::ConnectionManager>>,
@@ -44,5 +49,33 @@ impl LazyRedis {
             .map_err(|e| e.to_string())?;
         *slot = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// `SET key value PX ttl`.
+    pub async fn set_for(&self, key: &str, value: &str, ttl: Duration) -> Result<(), String> {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async::<()>(&mut self.connection().await?)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut self.connection().await?)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub async fn del(&self, key: &str) -> Result<(), String> {
+        redis::cmd("DEL")
+            .arg(key)
+            .query_async::<()>(&mut self.connection().await?)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

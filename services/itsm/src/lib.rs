@@ -144,12 +144,12 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
                         "ITSM_AUTH_JWKS_URL is required to run incident without identity"
                     )
                 })?;
-                let jwks = match &settings.redis_url {
-                    Some(redis) => RemoteJwks::new(url)
+                let mut jwks = RemoteJwks::new(url);
+                if let Some(redis) = &settings.redis_url {
+                    jwks = jwks
                         .shared_through(redis.expose())
-                        .map_err(|e| anyhow::anyhow!("ITSM_REDIS_URL: {e}"))?,
-                    None => RemoteJwks::new(url),
-                };
+                        .map_err(|e| anyhow::anyhow!("ITSM_REDIS_URL: {e}"))?;
+                }
                 Arc::new(jwks)
             }
         };
