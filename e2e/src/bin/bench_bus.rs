@@ -29,7 +29,7 @@ impl Handler for Latency {
         "bench"
     }
     fn bindings(&self) -> Vec<String> {
-        vec!["bench.#".into()]
+        vec!["identity.tick.#".into()]
     }
     async fn handle(&self, _txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
         let ms = (chrono::Utc::now() - env.time)
@@ -48,8 +48,10 @@ struct Tick {
     n: u64,
 }
 
+/// Published from identity's outbox, so it is identity's type (consumers accept a type only
+/// from its owner).
 impl events::Event for Tick {
-    const SERVICE: &'static str = "bench";
+    const SERVICE: &'static str = "identity";
     const AGGREGATE: &'static str = "tick";
     const NAME: &'static str = "happened";
     const VERSION: u32 = 1;
@@ -76,7 +78,7 @@ async fn fill(db: &DatabaseConnection, n: usize) -> anyhow::Result<()> {
             )?;
             let p = i * 3;
             sql.push_str(&format!(
-                "{}(${}, ${}, 'bench.tick.happened', ${}, now())",
+                "{}(${}, ${}, 'identity.tick.happened', ${}, now())",
                 if i == 0 { "" } else { "," },
                 p + 1,
                 p + 2,
@@ -108,8 +110,11 @@ async fn relay_until(
     let (tx, rx) = watch::channel(false);
     let started = Instant::now();
     let relay = Relay::new(
+        "identity",
         db.clone(),
-        Arc::new(rabbit::RabbitPublisher::new(amqp.to_string())),
+        Arc::new(rabbit::RabbitPublisher::new(testkit::amqp_url_as(
+            amqp, "identity",
+        ))),
     );
     let handle = tokio::spawn(relay.run(rx));
     let passive = QueueDeclareOptions {
@@ -161,10 +166,13 @@ async fn main() -> anyhow::Result<()> {
     // A durable quorum queue bound to the events, so every publish is really stored.
     let conn = rabbit::connect(&amqp).await?;
     let ch = conn.create_channel().await?;
-    rabbit::declare_topology(&ch, "bench", &["bench.#".to_string()], 7).await?;
+    rabbit::declare_topology(&ch, "bench", &["identity.tick.#".to_string()], 7).await?;
     let relay = Relay::new(
+        "identity",
         db.clone(),
-        Arc::new(rabbit::RabbitPublisher::new(amqp.clone())),
+        Arc::new(rabbit::RabbitPublisher::new(testkit::amqp_url_as(
+            &amqp, "identity",
+        ))),
     );
     while relay.tick().await? > 0 {}
 
@@ -244,8 +252,11 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     tokio::spawn(
         Relay::new(
+            "identity",
             db.clone(),
-            Arc::new(rabbit::RabbitPublisher::new(amqp.clone())),
+            Arc::new(rabbit::RabbitPublisher::new(testkit::amqp_url_as(
+                &amqp, "identity",
+            ))),
         )
         .run(rx.clone()),
     );

@@ -1,6 +1,7 @@
 //! Consumers: each event is applied exactly once — the inbox row and the effect commit in one
 //! transaction, and a duplicate delivery finds its id already in the inbox. Failures are
-//! retried with back-off, then dead-lettered with the error.
+//! retried with back-off, then dead-lettered with the error. Nothing is applied unless the
+//! transport proves that the service owning the event's type sent it (`provenance`).
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use tracing::Instrument;
 use crate::{
     BusError, Message,
     entities::{dead_letter, inbox},
+    provenance::{self, Sender},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,10 @@ pub enum HandlerError {
     /// A payload that does not parse: dead-lettered at once.
     #[error("invalid event: {0}")]
     Invalid(String),
+    /// Not sent by the service that owns its type, or breaking a projection's invariant:
+    /// dead-lettered at once.
+    #[error("refused: {0}")]
+    Refused(String),
     /// Anything else: retried, then dead-lettered.
     #[error("{0}")]
     Failed(String),
@@ -92,8 +98,21 @@ impl ConsumerRunner {
             .min(Duration::from_secs(5))
     }
 
-    /// Applies `env` once: inbox row and effect in one transaction.
-    pub async fn apply(&self, env: &Envelope) -> Result<Applied, HandlerError> {
+    /// Applies `env` once if `sender` is the service that owns its type; otherwise refuses it
+    /// (the error is the dead-letter reason). Database outages are waited out as in
+    /// [`apply_patiently`](Self::apply_patiently).
+    pub async fn accept(&self, env: &Envelope, sender: &Sender) -> Result<Applied, HandlerError> {
+        if let Err(reason) = provenance::verify(env, sender) {
+            tracing::warn!(consumer = self.consumer(), event_id = %env.id, event_type = %env.event_type, reason, "event refused");
+            metrics::counter!("bus_refused_total", "consumer" => self.consumer()).increment(1);
+            return Err(HandlerError::Refused(reason));
+        }
+        self.apply_patiently(env).await
+    }
+
+    /// Applies `env` once: inbox row and effect in one transaction. Only for an event whose
+    /// sender was verified.
+    async fn apply(&self, env: &Envelope) -> Result<Applied, HandlerError> {
         let span = tracing::info_span!(
             "event.consume",
             consumer = self.consumer(),
@@ -136,7 +155,7 @@ impl ConsumerRunner {
 
     /// [`apply`](Self::apply), waiting out database outages (up to two minutes) without
     /// counting them as failed attempts: an outage says nothing about the event.
-    pub async fn apply_patiently(&self, env: &Envelope) -> Result<Applied, HandlerError> {
+    async fn apply_patiently(&self, env: &Envelope) -> Result<Applied, HandlerError> {
         let started = std::time::Instant::now();
         let mut wait = Duration::from_millis(100);
         loop {
@@ -153,16 +172,18 @@ impl ConsumerRunner {
         }
     }
 
-    /// In-process delivery: retries with back-off, then records a dead letter. Returns once
-    /// the event is applied or dead-lettered, so the relay may mark it sent.
+    /// In-process delivery: checks that the producing service owns the event's type, retries
+    /// failures with back-off, then records a dead letter. Returns once the event is applied or
+    /// dead-lettered, so the relay may mark it sent.
     pub async fn deliver(&self, msg: &Message) -> Result<(), BusError> {
         let env = match Envelope::parse(&msg.body) {
             Ok(env) => env,
             Err(e) => return self.dead_letter(msg, &e.to_string()).await,
         };
+        let sender = Sender::Service(Some(msg.producer.to_string()));
         let mut attempt = 1;
         loop {
-            match self.apply_patiently(&env).await {
+            match self.accept(&env, &sender).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.retryable() && attempt < self.max_attempts => {
                     tracing::warn!(consumer = self.consumer(), attempt, error = %e, "event failed; retrying");
@@ -185,6 +206,7 @@ impl ConsumerRunner {
             id: Set(uuid::Uuid::now_v7()),
             consumer: Set(self.consumer().to_string()),
             routing_key: Set(msg.routing_key.clone()),
+            sender: Set(Some(msg.producer.to_string())),
             body: Set(String::from_utf8_lossy(&msg.body).into_owned()),
             error: Set(error.to_string()),
             created_at: Set(chrono::Utc::now()),
@@ -205,13 +227,20 @@ impl ConsumerRunner {
             .await?)
     }
 
-    /// Applies each pending dead letter again; those that now succeed are marked replayed.
-    /// Returns (replayed, still failing).
+    /// Applies each pending dead letter again, checking its recorded sender as on delivery;
+    /// those that now succeed are marked replayed. Returns (replayed, still failing or refused).
     pub async fn replay_dead_letters(&self) -> Result<(usize, usize), BusError> {
         let (mut ok, mut failing) = (0, 0);
         for dl in self.dead_letters().await? {
+            let sender = Sender::Service(dl.sender.clone());
             let applied = match Envelope::parse(dl.body.as_bytes()) {
-                Ok(env) => self.apply(&env).await.is_ok(),
+                Ok(env) => match self.accept(&env, &sender).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::warn!(consumer = self.consumer(), dead_letter = %dl.id, error = %e, "dead letter still fails");
+                        false
+                    }
+                },
                 Err(_) => false,
             };
             if applied {

@@ -11,20 +11,44 @@ use platform::{
     tenancy::{TenantDirectory, TenantInfo, TenantKind, begin_scoped, inherited_limit},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use crate::{
     consumer::{Handler, HandlerError},
     entities::tenant_directory::{self, Column, Entity, Model},
+    versions,
 };
 
-/// Applies identity's tenant events to `tenant_directory`, ignoring any event older than the
-/// version already stored (events may arrive out of order).
+/// Applies identity's tenant events to `tenant_directory`. Besides ignoring events older than
+/// the stored version (events may arrive out of order), it holds the projection's invariants
+/// (ADR 19), refusing (dead-lettering) what breaks them:
+///
+/// - the envelope's tenant and subject are the tenant the event is about;
+/// - a tenant's place in the tree is set once, by its `tenant.created`: a later `tenant.created`
+///   with another path or parent is refused (identity publishes no re-parent event);
+/// - a version more than [`versions::MAX_LEAD`] ahead of this consumer's clock is refused, and a
+///   stored one that far ahead outranks nothing;
+/// - a suspension always takes effect unless identity really changed the tenant later: a stored
+///   version ahead of this consumer's clock does not outrank it.
+///
+/// A status or settings change for a tenant not projected yet (its `tenant.created` is still on
+/// its way) fails and is retried, then dead-lettered.
 pub struct TenantDirectoryProjection {
     pub consumer: &'static str,
+}
+
+/// The status of a suspended tenant.
+const SUSPENDED: &str = "suspended";
+/// The status of an active tenant.
+const ACTIVE: &str = "active";
+
+fn path_ids(path: &str) -> Vec<Uuid> {
+    path.split('/')
+        .filter_map(|p| Uuid::parse_str(p).ok())
+        .collect()
 }
 
 fn info(m: &Model) -> TenantInfo {
@@ -32,18 +56,168 @@ fn info(m: &Model) -> TenantInfo {
         id: m.id,
         slug: m.slug.clone(),
         kind: TenantKind::parse(&m.kind).unwrap_or(TenantKind::Customer),
-        path: m
-            .path
-            .split('/')
-            .filter_map(|p| Uuid::parse_str(p).ok())
-            .collect(),
-        active: m.status == "active",
+        path: path_ids(&m.path),
+        active: m.status == ACTIVE,
         rate_limit_per_minute: None,
     }
 }
 
 async fn current(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<Model>, HandlerError> {
     Ok(Entity::find_by_id(id).one(txn).await?)
+}
+
+/// The envelope must be about the tenant its payload names.
+fn same_tenant(env: &Envelope, tenant: Uuid) -> Result<(), HandlerError> {
+    if env.tenantid != tenant || env.subject != tenant.to_string() {
+        return Err(HandlerError::Refused(format!(
+            "{} for tenant {tenant} arrived in an envelope of tenant {} about {}",
+            env.event_type, env.tenantid, env.subject
+        )));
+    }
+    Ok(())
+}
+
+/// A tenant the event changes must be projected already; until its `tenant.created` arrives
+/// the change is retried.
+fn known(row: Option<Model>, env: &Envelope, tenant: Uuid) -> Result<Model, HandlerError> {
+    row.ok_or_else(|| {
+        HandlerError::Failed(format!(
+            "{}: tenant {tenant} is not in this service's directory yet",
+            env.event_type
+        ))
+    })
+}
+
+/// Writes `changes` to the row if it is still at `seen_version` (compare-and-set); a concurrent
+/// change makes the event fail and be retried against the new row.
+async fn update_if_unchanged(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    seen_version: i64,
+    changes: Vec<(Column, Expr)>,
+) -> Result<(), HandlerError> {
+    let mut update = Entity::update_many();
+    for (column, value) in changes {
+        update = update.col_expr(column, value);
+    }
+    let res = update
+        .filter(Column::Id.eq(id))
+        .filter(Column::Version.eq(seen_version))
+        .exec(txn)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(HandlerError::Failed(format!(
+            "tenant {id} changed concurrently; retrying"
+        )));
+    }
+    Ok(())
+}
+
+async fn created(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+    let e: TenantCreated = env.payload()?;
+    same_tenant(env, e.tenant_id)?;
+    let parent = e.path.len().checked_sub(2).and_then(|i| e.path.get(i)).copied();
+    if e.path.last() != Some(&e.tenant_id) || parent != e.parent_id {
+        return Err(HandlerError::Refused(format!(
+            "tenant {}: path {:?} does not end with the tenant under parent {:?}",
+            e.tenant_id, e.path, e.parent_id
+        )));
+    }
+    let path = e
+        .path
+        .iter()
+        .map(Uuid::to_string)
+        .collect::<Vec<_>>()
+        .join("/");
+    match current(txn, e.tenant_id).await? {
+        // Only its first `tenant.created` places a tenant; the same one again changes nothing.
+        Some(existing) if existing.path == path && existing.parent_id == e.parent_id => Ok(()),
+        Some(existing) => Err(HandlerError::Refused(format!(
+            "tenant {} is at {}; tenant.created cannot move it to {path}",
+            e.tenant_id, existing.path
+        ))),
+        None => {
+            let row = tenant_directory::ActiveModel {
+                id: Set(e.tenant_id),
+                parent_id: Set(e.parent_id),
+                path: Set(path),
+                kind: Set(e.kind),
+                slug: Set(e.slug),
+                status: Set(e.status),
+                settings: Set(serde_json::json!({})),
+                version: Set(env.aggregateversion),
+            };
+            Entity::insert(row)
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::column(Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+async fn status_changed(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+    let e: TenantStatusChanged = env.payload()?;
+    same_tenant(env, e.tenant_id)?;
+    if e.status != ACTIVE && e.status != SUSPENDED {
+        return Err(HandlerError::Invalid(format!(
+            "tenant status {:?} is neither {ACTIVE} nor {SUSPENDED}",
+            e.status
+        )));
+    }
+    let row = known(current(txn, e.tenant_id).await?, env, e.tenant_id)?;
+    let v = env.aggregateversion;
+    let newer = versions::supersedes(row.version, v);
+    // Fail closed: only a real later change of identity's outranks a suspension.
+    let suspension = e.status == SUSPENDED && versions::is_ahead_of_clock(row.version);
+    if !newer && !suspension {
+        return Ok(());
+    }
+    let version = if newer { v } else { row.version };
+    update_if_unchanged(
+        txn,
+        row.id,
+        row.version,
+        vec![
+            (Column::Status, Expr::value(e.status)),
+            (Column::Version, Expr::value(version)),
+        ],
+    )
+    .await
+}
+
+async fn settings_changed(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+    let e: TenantSettingsChanged = env.payload()?;
+    same_tenant(env, e.tenant_id)?;
+    let row = known(current(txn, e.tenant_id).await?, env, e.tenant_id)?;
+    if !versions::supersedes(row.version, env.aggregateversion) {
+        return Ok(());
+    }
+    let mut settings = row.settings.as_object().cloned().unwrap_or_default();
+    for (k, v) in e.changes {
+        if v.is_null() {
+            settings.remove(&k);
+        } else {
+            settings.insert(k, v);
+        }
+    }
+    update_if_unchanged(
+        txn,
+        row.id,
+        row.version,
+        vec![
+            (
+                Column::Settings,
+                Expr::value(serde_json::Value::Object(settings)),
+            ),
+            (Column::Version, Expr::value(env.aggregateversion)),
+        ],
+    )
+    .await
 }
 
 #[async_trait]
@@ -57,79 +231,14 @@ impl Handler for TenantDirectoryProjection {
     }
 
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        versions::check_lead(env)?;
         let t = env.event_type.as_str();
         if t == TenantCreated::event_type() {
-            let e: TenantCreated = env.payload()?;
-            platform::tenancy::scope_to(txn, &e.path).await?;
-            match current(txn, e.tenant_id).await? {
-                Some(existing) if existing.version >= env.aggregateversion => {}
-                existing => {
-                    let path = e
-                        .path
-                        .iter()
-                        .map(Uuid::to_string)
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    let row = tenant_directory::ActiveModel {
-                        id: Set(e.tenant_id),
-                        parent_id: Set(e.parent_id),
-                        path: Set(path),
-                        kind: Set(e.kind),
-                        slug: Set(e.slug),
-                        status: Set(e.status),
-                        settings: Set(existing
-                            .map(|x| x.settings)
-                            .unwrap_or_else(|| serde_json::json!({}))),
-                        version: Set(env.aggregateversion),
-                    };
-                    Entity::insert(row)
-                        .on_conflict(
-                            sea_orm::sea_query::OnConflict::column(Column::Id)
-                                .update_columns([
-                                    Column::ParentId,
-                                    Column::Path,
-                                    Column::Kind,
-                                    Column::Slug,
-                                    Column::Status,
-                                    Column::Version,
-                                ])
-                                .to_owned(),
-                        )
-                        .exec_without_returning(txn)
-                        .await?;
-                }
-            }
-            Ok(())
+            created(txn, env).await
         } else if t == TenantStatusChanged::event_type() {
-            let e: TenantStatusChanged = env.payload()?;
-            if let Some(row) = current(txn, e.tenant_id).await?
-                && row.version < env.aggregateversion
-            {
-                let mut am: tenant_directory::ActiveModel = row.into();
-                am.status = Set(e.status);
-                am.version = Set(env.aggregateversion);
-                am.update(txn).await?;
-            }
-            Ok(())
+            status_changed(txn, env).await
         } else if t == TenantSettingsChanged::event_type() {
-            let e: TenantSettingsChanged = env.payload()?;
-            if let Some(row) = current(txn, e.tenant_id).await?
-                && row.version < env.aggregateversion
-            {
-                let mut settings = row.settings.as_object().cloned().unwrap_or_default();
-                for (k, v) in e.changes {
-                    if v.is_null() {
-                        settings.remove(&k);
-                    } else {
-                        settings.insert(k, v);
-                    }
-                }
-                let mut am: tenant_directory::ActiveModel = row.into();
-                am.settings = Set(serde_json::Value::Object(settings));
-                am.version = Set(env.aggregateversion);
-                am.update(txn).await?;
-            }
-            Ok(())
+            settings_changed(txn, env).await
         } else {
             Err(HandlerError::UnknownType(env.event_type.clone()))
         }
@@ -166,6 +275,9 @@ impl TenantDirectory for ProjectedDirectory {
             let row = path.iter().find(|r| r.id == t)?;
             row.settings.get(TENANT_LIMIT_SETTING).cloned()
         });
+        // A suspension reaches down the tree: a tenant under a suspended MSP is inactive too
+        // (ADR 20). An ancestor this projection never received counts as not suspended.
+        info.active = path_active(&info.path, &path);
         Ok(Some(info))
     }
 
@@ -180,4 +292,14 @@ impl TenantDirectory for ProjectedDirectory {
             .map(|t| t.id)
             .collect())
     }
+}
+
+/// Whether no tenant on `path` is suspended according to `rows` (the projected rows of the
+/// path; a missing ancestor is not known to be suspended).
+fn path_active(path: &[Uuid], rows: &[Model]) -> bool {
+    path.iter().all(|id| {
+        rows.iter()
+            .find(|r| r.id == *id)
+            .is_none_or(|r| r.status == ACTIVE)
+    })
 }

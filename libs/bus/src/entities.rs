@@ -51,6 +51,8 @@ pub mod dead_letter {
         pub id: Uuid,
         pub consumer: String,
         pub routing_key: String,
+        /// The producing service that handed the message over (checked again on replay).
+        pub sender: Option<String>,
         pub body: String,
         pub error: String,
         pub created_at: DateTimeUtc,

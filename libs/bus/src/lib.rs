@@ -3,7 +3,8 @@
 //! (production) or in-process (embedded mode), with the same tables and semantics.
 //!
 //! Delivery is at-least-once; effects are exactly-once: a consumer inserts the event id into its
-//! inbox in the same transaction as the effect, so a redelivered event changes nothing.
+//! inbox in the same transaction as the effect, so a redelivered event changes nothing. A
+//! consumer applies only what the service owning the event's type sent (`provenance`).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod consumer;
@@ -13,12 +14,15 @@ pub mod inprocess;
 pub mod migration;
 pub mod ops;
 pub mod outbox;
+pub mod provenance;
 pub mod rabbit;
 pub mod relay;
 pub mod trace;
+pub mod versions;
 
 pub use consumer::{Applied, ConsumerRunner, Handler, HandlerError};
 pub use events::Envelope;
+pub use provenance::Sender;
 pub use relay::{Relay, Transport};
 
 /// The topic exchange every event is published to.
@@ -57,6 +61,9 @@ impl From<lapin::Error> for BusError {
 #[derive(Debug, Clone)]
 pub struct Message {
     pub id: uuid::Uuid,
+    /// The service whose outbox holds it (the relay's service): the in-process transport's
+    /// proof of origin, and the service whose broker user must publish it.
+    pub producer: &'static str,
     pub routing_key: String,
     /// The serialized envelope.
     pub body: Vec<u8>,

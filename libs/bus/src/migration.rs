@@ -69,6 +69,7 @@ pub async fn create_inbox(m: &SchemaManager<'_>) -> Result<(), DbErr> {
             .col(pk_uuid("id"))
             .col(string_len("consumer", 64))
             .col(string_len("routing_key", 255))
+            .col(string_len_null("sender", 64))
             .col(text("body"))
             .col(text("error"))
             .col(timestamp_with_time_zone("created_at"))
@@ -77,6 +78,21 @@ pub async fn create_inbox(m: &SchemaManager<'_>) -> Result<(), DbErr> {
     )
     .await?;
     Ok(())
+}
+
+/// Adds `dead_letters.sender` (the producing service, checked again on replay) to a table
+/// created before it existed. Dead letters recorded earlier have no sender and are not replayed.
+pub async fn add_dead_letter_sender(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    if m.has_column("dead_letters", "sender").await? {
+        return Ok(());
+    }
+    m.alter_table(
+        Table::alter()
+            .table("dead_letters")
+            .add_column(string_len_null("sender", 64))
+            .take(),
+    )
+    .await
 }
 
 /// The tenant-directory projection. Rows are visible like identity's `tenants`: to a
@@ -126,9 +142,24 @@ impl MigrationTrait for M0001ConsumerTables {
     }
 }
 
+struct M0002DeadLetterSender;
+
+impl MigrationName for M0002DeadLetterSender {
+    fn name(&self) -> &str {
+        "m20261125_000002_bus_dead_letter_sender"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002DeadLetterSender {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        add_dead_letter_sender(m).await
+    }
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for DirectoryMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001ConsumerTables)]
+        vec![Box::new(M0001ConsumerTables), Box::new(M0002DeadLetterSender)]
     }
 }

@@ -1,5 +1,5 @@
 //! Operator API (platform operators): bus status per service and dead-letter replay.
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use actix_web::{HttpResponse, get, post, web};
 use platform::{
@@ -18,8 +18,21 @@ use crate::{ConsumerRunner, relay};
 pub struct BusRegistry {
     pub producers: Vec<(&'static str, DatabaseConnection)>,
     pub consumers: Vec<Arc<ConsumerRunner>>,
-    /// Set when the RabbitMQ transport is in use.
-    pub amqp_url: Option<String>,
+    /// Each service's RabbitMQ URL (logging in as its own broker user); empty when the
+    /// in-process transport is in use.
+    pub amqp_urls: BTreeMap<&'static str, String>,
+}
+
+impl BusRegistry {
+    /// The RabbitMQ URL `service` connects with, when the RabbitMQ transport is in use.
+    pub fn amqp_url(&self, service: &str) -> Option<&str> {
+        self.amqp_urls.get(service).map(String::as_str)
+    }
+
+    /// Whether events travel through RabbitMQ (else in-process).
+    pub fn uses_rabbitmq(&self) -> bool {
+        !self.amqp_urls.is_empty()
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -69,7 +82,7 @@ pub async fn status(
     }
     let mut consumers = Vec::new();
     for runner in &registry.consumers {
-        let (queued, dead_letters) = match &registry.amqp_url {
+        let (queued, dead_letters) = match registry.amqp_url(runner.consumer()) {
             Some(url) => {
                 let (q, d) = crate::rabbit::queue_depths(url, runner.consumer())
                     .await
@@ -85,7 +98,7 @@ pub async fn status(
             dead_letters,
         });
     }
-    let transport = if registry.amqp_url.is_some() {
+    let transport = if registry.uses_rabbitmq() {
         "rabbitmq"
     } else {
         "in-process"
@@ -107,7 +120,7 @@ pub async fn report_depths(
     while !*shutdown.borrow() {
         for runner in &registry.consumers {
             let consumer = runner.consumer();
-            let depths = match &registry.amqp_url {
+            let depths = match registry.amqp_url(consumer) {
                 Some(url) => crate::rabbit::queue_depths(url, consumer)
                     .await
                     .ok()
@@ -135,13 +148,13 @@ pub async fn report_depths(
 #[derive(Serialize, ToSchema)]
 pub struct ReplayOut {
     pub consumer: String,
-    /// Dead letters sent back to the consumer (RabbitMQ) or applied again (in-process).
+    /// Dead letters applied again (each checked again for its original sender).
     pub replayed: usize,
-    /// In-process only: dead letters that failed again and stay dead-lettered.
+    /// Dead letters that failed again or whose sender is not the event type's owner; they stay.
     pub still_failing: usize,
 }
 
-/// Sends a consumer's dead letters back to it (after the cause has been fixed).
+/// Applies a consumer's dead letters again (after the cause has been fixed).
 #[utoipa::path(
     tag = "bus",
     operation_id = "replayDeadLetters",
@@ -160,13 +173,10 @@ pub async fn replay(
         .iter()
         .find(|r| r.consumer() == consumer.as_str())
         .ok_or_else(|| ApiError::not_found("consumer"))?;
-    let (replayed, still_failing) = match &registry.amqp_url {
-        Some(url) => (
-            crate::rabbit::replay_dead_letters(url, runner.consumer())
-                .await
-                .map_err(|e| ApiError::unavailable(e.to_string()))?,
-            0,
-        ),
+    let (replayed, still_failing) = match registry.amqp_url(runner.consumer()) {
+        Some(url) => crate::rabbit::replay_dead_letters(url, runner)
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))?,
         None => runner.replay_dead_letters().await?,
     };
     Ok(HttpResponse::Ok().json(ReplayOut {

@@ -4,7 +4,13 @@
 //! Topology: the topic exchange `itsm.events`; per consuming service a durable quorum queue
 //! named after it, bound per routing-key pattern, with `x-delivery-limit` and dead-lettering to
 //! the direct exchange `itsm.dlx`, which routes to `<service>.dlq`.
-use std::{sync::Arc, time::Duration};
+//!
+//! Origin (ADR 19): each service connects as its own broker user (`itsm-<service>`, from its
+//! URL) and stamps that user as the AMQP `user_id` of what it publishes; the broker refuses any
+//! other value. Consumers accept an event only from the user of the service that owns its type.
+//! A consumer's own dead letters carry its own `user_id` and the delivery's validated one in
+//! `x-original-user-id`, so replay can check the original sender again.
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -16,7 +22,21 @@ use lapin::{
 };
 use tokio::sync::{Mutex, watch};
 
-use crate::{BusError, ConsumerRunner, DLX, EXCHANGE, Envelope, Message, Transport};
+use crate::{
+    BusError, ConsumerRunner, DLX, EXCHANGE, Envelope, Message, Transport,
+    provenance::{Sender, amqp_user_of},
+};
+
+/// Header of a consumer's dead letter: the AMQP `user_id` the delivery carried (absent when it
+/// carried none).
+pub const ORIGINAL_USER_HEADER: &str = "x-original-user-id";
+
+/// The broker user an AMQP URL logs in as (`guest` when the URL names none).
+pub fn amqp_user(url: &str) -> Result<String, BusError> {
+    lapin::uri::AMQPUri::from_str(url)
+        .map(|uri| uri.authority.userinfo.username)
+        .map_err(|e| BusError::Broker(format!("invalid AMQP URL: {e}")))
+}
 
 pub async fn connect(url: &str) -> Result<Connection, BusError> {
     let conn = tokio::time::timeout(
@@ -113,24 +133,29 @@ pub async fn declare_topology(
     Ok(())
 }
 
-fn properties(msg_id: &uuid::Uuid) -> BasicProperties {
+fn properties(msg_id: &uuid::Uuid, user: &str) -> BasicProperties {
     BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/cloudevents+json".into())
         .with_message_id(msg_id.to_string().into())
+        .with_user_id(user.into())
 }
 
-/// Publishes to `itsm.events` with publisher confirms, pipelined per batch. Reconnects lazily
-/// after any failure.
+/// Publishes to `itsm.events` with publisher confirms, pipelined per batch, stamping its broker
+/// user as `user_id`. Reconnects lazily after any failure.
 pub struct RabbitPublisher {
     url: String,
+    /// The user of `url` (empty when the URL does not parse; connecting fails then anyway).
+    user: String,
     channel: Mutex<Option<(Connection, Channel)>>,
 }
 
 impl RabbitPublisher {
     pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
         Self {
-            url: url.into(),
+            user: amqp_user(&url).unwrap_or_default(),
+            url,
             channel: Mutex::new(None),
         }
     }
@@ -159,6 +184,15 @@ impl RabbitPublisher {
 #[async_trait]
 impl Transport for RabbitPublisher {
     async fn publish(&self, batch: &[Message]) -> Result<(), BusError> {
+        // Consumers would refuse (dead-letter) a service's events sent under another user.
+        if let Some(m) = batch.iter().find(|m| amqp_user_of(m.producer) != self.user) {
+            return Err(BusError::Broker(format!(
+                "{}'s events must be published as AMQP user {}, not {}",
+                m.producer,
+                amqp_user_of(m.producer),
+                self.user
+            )));
+        }
         let result = async {
             let ch = self.channel().await?;
             let mut confirms = Vec::with_capacity(batch.len());
@@ -169,7 +203,7 @@ impl Transport for RabbitPublisher {
                         m.routing_key.as_str().into(),
                         BasicPublishOptions::default(),
                         &m.body,
-                        properties(&m.id),
+                        properties(&m.id, &self.user),
                     )
                     .await?,
                 );
@@ -208,9 +242,36 @@ fn previous_deliveries(d: &Delivery) -> u32 {
         .unwrap_or(0)
 }
 
-/// Sends a delivery to the consumer's DLQ with the reason, then acks it.
+/// The `user_id` the broker validated on a delivery.
+fn user_id(d: &Delivery) -> Option<String> {
+    d.properties.user_id().as_ref().map(|u| u.as_str().to_string())
+}
+
+/// A string header of a delivery.
+fn header(d: &Delivery, name: &str) -> Option<String> {
+    match d.properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// Who sent a dead letter in the first place. One this consumer wrote (its own `user_id`)
+/// names the original sender in [`ORIGINAL_USER_HEADER`] — written only by this consumer, from
+/// the broker-validated delivery; any other (dead-lettered by the broker itself, which keeps
+/// the properties, or put there by someone else) is judged by its own validated `user_id`.
+fn dead_letter_sender(d: &Delivery, me: &str) -> Sender {
+    match user_id(d) {
+        Some(user) if user == me => Sender::Amqp(header(d, ORIGINAL_USER_HEADER)),
+        other => Sender::Amqp(other),
+    }
+}
+
+/// Sends a delivery to the consumer's DLQ with the reason (as this consumer's user `me`,
+/// keeping the delivery's validated `user_id` in [`ORIGINAL_USER_HEADER`]), then acks it.
 async fn dead_letter(
     dl: &Channel,
+    me: &str,
     consumer: &str,
     d: &Delivery,
     error: &str,
@@ -225,10 +286,18 @@ async fn dead_letter(
         AMQPValue::LongString(d.routing_key.as_str().into()),
     );
     headers.insert("x-attempts".into(), AMQPValue::LongInt(attempts as i32));
+    if let Some(original) = user_id(d) {
+        headers.insert(
+            ORIGINAL_USER_HEADER.into(),
+            AMQPValue::LongString(original.as_str().into()),
+        );
+    }
+    // The broker accepts only our own user as `user_id`.
     let props = d
         .properties
         .clone()
         .with_headers(headers)
+        .with_user_id(me.into())
         .with_delivery_mode(2);
     let confirm = dl
         .basic_publish(
@@ -247,12 +316,17 @@ async fn dead_letter(
     Ok(())
 }
 
-async fn handle(runner: &ConsumerRunner, dl: &Channel, d: Delivery) -> Result<(), BusError> {
+async fn handle(
+    runner: &ConsumerRunner,
+    me: &str,
+    dl: &Channel,
+    d: Delivery,
+) -> Result<(), BusError> {
     let attempts = previous_deliveries(&d) + 1;
     let outcome = match Envelope::parse(&d.data) {
         Err(e) => Err((false, e.to_string())),
         Ok(env) => runner
-            .apply_patiently(&env)
+            .accept(&env, &Sender::Amqp(user_id(&d)))
             .await
             .map(|_| ())
             .map_err(|e| (e.retryable(), e.to_string())),
@@ -279,6 +353,7 @@ async fn handle(runner: &ConsumerRunner, dl: &Channel, d: Delivery) -> Result<()
         Err((_, error)) => {
             dead_letter(
                 dl,
+                me,
                 runner.consumer(),
                 &d,
                 &format!("{error} (attempt {attempts})"),
@@ -342,6 +417,7 @@ async fn consume_once(
     prefetch: u16,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
+    let me = amqp_user(url)?;
     let conn = connect(url).await?;
     let ch = conn.create_channel().await?;
     declare_topology(
@@ -363,11 +439,11 @@ async fn consume_once(
         )
         .await?;
     let work = consumer.for_each_concurrent(prefetch as usize, |delivery| {
-        let (runner, dl) = (runner.clone(), dl.clone());
+        let (runner, dl, me) = (runner.clone(), dl.clone(), me.clone());
         async move {
             match delivery {
                 Ok(d) => {
-                    if let Err(e) = handle(&runner, &dl, d).await {
+                    if let Err(e) = handle(&runner, &me, &dl, d).await {
                         tracing::warn!(error = %e, "delivery handling failed; the broker will redeliver");
                     }
                 }
@@ -394,51 +470,67 @@ async fn consume_once(
     }
 }
 
-/// Moves every message of `<consumer>.dlq` back to the consumer's queue. Returns how many.
-pub async fn replay_dead_letters(url: &str, consumer: &str) -> Result<usize, BusError> {
+/// Applies the messages now in `<consumer>.dlq` again, in this process, checking each one's
+/// original sender as on delivery (see [`dead_letter_sender`]). Dead letters that apply are
+/// removed; those that fail again or are refused stay, in their order. Returns (replayed, still
+/// failing or refused).
+///
+/// Applying here rather than sending them back to the queue keeps the proof of origin: a
+/// message republished by this consumer would carry its `user_id`, not the owner's.
+pub async fn replay_dead_letters(
+    url: &str,
+    runner: &ConsumerRunner,
+) -> Result<(usize, usize), BusError> {
+    let me = amqp_user(url)?;
+    let dlq = dlq(runner.consumer());
     let conn = connect(url).await?;
     let ch = conn.create_channel().await?;
-    ch.confirm_select(ConfirmSelectOptions::default()).await?;
     // Only what is dead now: a message that fails again must not be replayed in a loop.
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()
     };
     let waiting = ch
-        .queue_declare(
-            dlq(consumer).as_str().into(),
-            passive,
-            FieldTable::default(),
-        )
+        .queue_declare(dlq.as_str().into(), passive, FieldTable::default())
         .await?
-        .message_count();
-    let mut moved = 0;
-    while moved < waiting as usize
+        .message_count() as usize;
+    let (mut replayed, mut kept) = (0, Vec::new());
+    while replayed + kept.len() < waiting
         && let Some(msg) = ch
-            .basic_get(dlq(consumer).as_str().into(), BasicGetOptions::default())
+            .basic_get(dlq.as_str().into(), BasicGetOptions::default())
             .await?
     {
-        let confirm = ch
-            .basic_publish(
-                "".into(),
-                consumer.into(),
-                BasicPublishOptions::default(),
-                &msg.delivery.data,
-                msg.delivery
-                    .properties
-                    .clone()
-                    .with_headers(FieldTable::default()),
-            )
-            .await?
-            .await?;
-        if confirm.is_nack() {
-            return Err(BusError::Broker("replay refused".into()));
+        let d = msg.delivery;
+        let outcome = match Envelope::parse(&d.data) {
+            Ok(env) => runner
+                .accept(&env, &dead_letter_sender(&d, &me))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(_) => {
+                d.acker.ack(BasicAckOptions::default()).await?;
+                replayed += 1;
+            }
+            Err(error) => {
+                tracing::warn!(consumer = runner.consumer(), error, "dead letter still fails");
+                // Held unacknowledged until the end, so the next get returns the next one.
+                kept.push(d.acker);
+            }
         }
-        msg.delivery.acker.ack(BasicAckOptions::default()).await?;
-        moved += 1;
+    }
+    let failing = kept.len();
+    for acker in kept {
+        acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await?;
     }
     let _ = conn.close(200, "done".into()).await;
-    Ok(moved)
+    Ok((replayed, failing))
 }
 
 /// Messages waiting in the consumer's queue and in its DLQ.

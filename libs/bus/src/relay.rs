@@ -42,6 +42,8 @@ const COMMIT_WINDOW: Duration = Duration::from_millis(5);
 
 #[derive(Clone)]
 pub struct Relay {
+    /// The service whose outbox this relay drains.
+    producer: &'static str,
     db: DatabaseConnection,
     parallelism: usize,
     transport: Arc<dyn Transport>,
@@ -71,10 +73,13 @@ async fn relay_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransacti
 }
 
 impl Relay {
-    pub fn new(db: DatabaseConnection, transport: Arc<dyn Transport>) -> Self {
+    /// A relay for the outbox of service `producer` in `db`; every message it hands to
+    /// `transport` names `producer` as its origin.
+    pub fn new(producer: &'static str, db: DatabaseConnection, transport: Arc<dyn Transport>) -> Self {
         let wake = Arc::new(Notify::new());
         crate::outbox::register_relay(&wake);
         Self {
+            producer,
             db,
             transport,
             parallelism: 4,
@@ -129,6 +134,7 @@ impl Relay {
             .into_iter()
             .map(|r| Message {
                 id: r.id,
+                producer: self.producer,
                 routing_key: r.routing_key,
                 body: r.envelope.into_bytes(),
             })

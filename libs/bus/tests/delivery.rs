@@ -11,7 +11,7 @@ use bus::{
     rabbit,
     relay::FaultPoint,
 };
-use common::{Rig, fill_outbox, publish_raw};
+use common::{Rig, fill_outbox, peek, publish_as, publish_raw};
 use platform::tenancy::TenantDirectory;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use testkit::json;
@@ -146,7 +146,7 @@ async fn the_same_event_delivered_twice_has_one_effect() {
     rig.eventually(Duration::from_secs(3), || async { false })
         .await;
     let before = rig.effects().await;
-    // Re-publish every event the relay sent, byte for byte.
+    // Re-publish every event the relay sent, byte for byte, as identity.
     let su = rig.app.superuser().await;
     let rows = su
         .query_all_raw(Statement::from_string(
@@ -159,7 +159,9 @@ async fn the_same_event_delivered_twice_has_one_effect() {
     for r in &rows {
         let key: String = r.try_get("", "routing_key").unwrap_or_default();
         let body: String = r.try_get("", "envelope").unwrap_or_default();
-        publish_raw(&rig.amqp, &key, body.as_bytes()).await;
+        publish_as(&rig.identity_url(), bus::EXCHANGE, &key, body.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let drained = rig
@@ -241,12 +243,14 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_replay_applies_it_after_a_fi
         status: "active".into(),
     };
     let env = Envelope::new(tenant, poison, 1, &payload, None).unwrap_or_else(|_| panic!());
-    publish_raw(
-        &rig.amqp,
+    publish_as(
+        &rig.identity_url(),
+        bus::EXCHANGE,
         "identity.tenant.status_changed",
         &serde_json::to_vec(&env).unwrap_or_default(),
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     publish_raw(
         &rig.amqp,
         "identity.tenant.status_changed",
@@ -276,47 +280,21 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_replay_applies_it_after_a_fi
             .await
     );
 
-    // The reason travels with the dead letter.
-    let conn = rabbit::connect(&rig.amqp)
-        .await
-        .unwrap_or_else(|_| panic!());
-    let ch = conn.create_channel().await.unwrap_or_else(|_| panic!());
-    let mut reasons = Vec::new();
-    while let Ok(Some(m)) = ch
-        .basic_get(
-            "counter.dlq".into(),
-            lapin::options::BasicGetOptions::default(),
-        )
-        .await
-    {
-        let headers = m.delivery.properties.headers().clone().unwrap_or_default();
-        if let Some(lapin::types::AMQPValue::LongString(reason)) = headers.inner().get("x-error") {
-            reasons.push(String::from_utf8_lossy(reason.as_bytes()).into_owned());
-        }
-        m.delivery
-            .acker
-            .nack(lapin::options::BasicNackOptions {
-                requeue: true,
-                ..Default::default()
-            })
-            .await
-            .ok();
-        if reasons.len() == 2 {
-            break;
-        }
-    }
-    drop(ch);
-    let _ = conn.close(200, "done".into()).await;
-    assert!(
-        reasons.iter().any(|r| r.contains("poison subject")),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("not a valid event envelope")),
-        "{reasons:?}"
-    );
+    // The reason travels with the dead letter, and so does the sender the broker validated.
+    let dead = peek(&rig.amqp, "counter.dlq").await;
+    let reasons: Vec<&str> = dead.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(dead.len(), 2, "{reasons:?}");
+    let poisoned = dead
+        .iter()
+        .find(|d| d.reason.contains("poison subject"))
+        .unwrap_or_else(|| panic!("{reasons:?}"));
+    assert_eq!(poisoned.original_user_id.as_deref(), Some("itsm-identity"));
+    assert_eq!(poisoned.user_id.as_deref(), Some("guest"), "the consumer's own user");
+    let garbage = dead
+        .iter()
+        .find(|d| d.reason.contains("not a valid event envelope"))
+        .unwrap_or_else(|| panic!("{reasons:?}"));
+    assert_eq!(garbage.original_user_id, None);
 
     // The inspected messages are back in the dead-letter queue once their requeue completes
     // (replay moves only what is ready at that moment).
@@ -328,22 +306,19 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_replay_applies_it_after_a_fi
         })
         .await;
     assert!(requeued, "both dead letters are ready again");
-    // Fix the cause, replay: the poison event applies once; the garbage dead-letters again.
+    // Fix the cause, replay: the poison event applies once; the garbage stays dead.
     rig.fixed.store(true, std::sync::atomic::Ordering::SeqCst);
-    let moved = rabbit::replay_dead_letters(&rig.amqp, "counter")
+    let outcome = rabbit::replay_dead_letters(&rig.amqp, &rig.runner)
         .await
-        .unwrap_or(0);
-    assert_eq!(moved, 2);
-    let applied = rig
-        .eventually(WAIT, || async {
-            rig.count(&format!(
-                "SELECT count(*) FROM effects WHERE subject = '{poison}'"
-            ))
-            .await
-                == 1
-        })
-        .await;
-    assert!(applied);
+        .unwrap_or((0, 0));
+    assert_eq!(outcome, (1, 1), "(replayed, still failing)");
+    assert_eq!(
+        rig.count(&format!(
+            "SELECT count(*) FROM effects WHERE subject = '{poison}'"
+        ))
+        .await,
+        1
+    );
     assert!(
         rig.eventually(WAIT, || async {
             rabbit::queue_depths(&rig.amqp, "counter")
@@ -396,10 +371,12 @@ async fn an_older_version_arriving_after_a_newer_one_changes_nothing() {
         .await
     );
 
+    // Versions are microsecond timestamps; these lie a little ahead of the seeded ones.
+    let now = chrono::Utc::now().timestamp_micros();
     let newer = Envelope::new(
         globex,
         globex,
-        i64::MAX - 1,
+        now + 2,
         &events::identity::TenantStatusChanged {
             tenant_id: globex,
             status: "suspended".into(),
@@ -410,7 +387,7 @@ async fn an_older_version_arriving_after_a_newer_one_changes_nothing() {
     let older = Envelope::new(
         globex,
         globex,
-        i64::MAX - 2,
+        now + 1,
         &events::identity::TenantStatusChanged {
             tenant_id: globex,
             status: "active".into(),
@@ -418,12 +395,14 @@ async fn an_older_version_arriving_after_a_newer_one_changes_nothing() {
         None,
     )
     .unwrap_or_else(|_| panic!());
-    publish_raw(
-        &rig.amqp,
+    publish_as(
+        &rig.identity_url(),
+        bus::EXCHANGE,
         "identity.tenant.status_changed",
         &serde_json::to_vec(&newer).unwrap_or_default(),
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         rig.eventually(WAIT, || async {
             directory
@@ -435,12 +414,14 @@ async fn an_older_version_arriving_after_a_newer_one_changes_nothing() {
         })
         .await
     );
-    publish_raw(
-        &rig.amqp,
+    publish_as(
+        &rig.identity_url(),
+        bus::EXCHANGE,
         "identity.tenant.status_changed",
         &serde_json::to_vec(&older).unwrap_or_default(),
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let drained = rig
         .eventually(WAIT, || async {
             rig.count(&format!(
@@ -463,12 +444,14 @@ async fn an_older_version_arriving_after_a_newer_one_changes_nothing() {
     let mut unknown = newer.clone();
     unknown.id = uuid::Uuid::now_v7();
     unknown.event_type = "itsm.identity.tenant.status_changed.v9".into();
-    publish_raw(
-        &rig.amqp,
+    publish_as(
+        &rig.identity_url(),
+        bus::EXCHANGE,
         "identity.tenant.status_changed",
         &serde_json::to_vec(&unknown).unwrap_or_default(),
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let dead = rig
         .eventually(WAIT, || async {
             rabbit::queue_depths(&rig.amqp, "directory")
@@ -481,7 +464,7 @@ async fn an_older_version_arriving_after_a_newer_one_changes_nothing() {
     let again = Envelope::new(
         globex,
         globex,
-        i64::MAX,
+        now + 3,
         &events::identity::TenantStatusChanged {
             tenant_id: globex,
             status: "active".into(),
@@ -489,12 +472,14 @@ async fn an_older_version_arriving_after_a_newer_one_changes_nothing() {
         None,
     )
     .unwrap_or_else(|_| panic!());
-    publish_raw(
-        &rig.amqp,
+    publish_as(
+        &rig.identity_url(),
+        bus::EXCHANGE,
         "identity.tenant.status_changed",
         &serde_json::to_vec(&again).unwrap_or_default(),
     )
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         rig.eventually(WAIT, || async {
             directory
@@ -621,7 +606,11 @@ async fn the_in_process_transport_has_the_same_semantics() {
         return;
     };
     let transport = bus::inprocess::InProcess::new().subscribe(rig.runner.clone());
-    let relay = bus::Relay::new(rig.app.identity_db.clone(), std::sync::Arc::new(transport))
+    let relay = bus::Relay::new(
+        "identity",
+        rig.app.identity_db.clone(),
+        std::sync::Arc::new(transport),
+    )
         .with_fault(std::sync::Arc::new(|p| {
             p == FaultPoint::AfterPublishBeforeMark
         }));
@@ -629,7 +618,11 @@ async fn the_in_process_transport_has_the_same_semantics() {
     assert!(relay.tick().await.is_err());
     assert_eq!(rig.effects().await, total, "delivered before the crash");
     let transport = bus::inprocess::InProcess::new().subscribe(rig.runner.clone());
-    let relay = bus::Relay::new(rig.app.identity_db.clone(), std::sync::Arc::new(transport));
+    let relay = bus::Relay::new(
+        "identity",
+        rig.app.identity_db.clone(),
+        std::sync::Arc::new(transport),
+    );
     for _ in 0..100 {
         if rig.pending().await == 0 {
             break;
@@ -668,6 +661,7 @@ async fn the_in_process_transport_has_the_same_semantics() {
     .unwrap_or_else(|_| panic!());
     let msg = bus::Message {
         id: env.id,
+        producer: "identity",
         routing_key: "identity.tenant.status_changed".into(),
         body: serde_json::to_vec(&env).unwrap_or_default(),
     };

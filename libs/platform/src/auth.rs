@@ -60,6 +60,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "signing_key:rotate",
     "incident:read",
     "incident:write",
+    "incident:read_own",
+    "incident:write_own",
     "problem:read",
     "problem:write",
     "sla:admin",
@@ -214,10 +216,11 @@ impl Role {
                 "request:approve",
                 "catalog:read",
             ],
+            // Requesters reach the incidents they raised, never the tenant's queue.
             Role::Requester => vec![
                 "tenant:read",
-                "incident:read",
-                "incident:write",
+                "incident:read_own",
+                "incident:write_own",
                 "request:read",
                 "request:write",
                 "catalog:read",
@@ -240,12 +243,32 @@ impl Role {
     }
 }
 
+/// Scopes that include narrower ones: whoever works the whole tenant's queue may also do what
+/// "mine" allows, so routes open to both declare the narrower scope and decide the reach from
+/// the wider one (see `Principal::reaches_all`).
+pub const IMPLIED_SCOPES: &[(&str, &str)] = &[
+    ("incident:read", "incident:read_own"),
+    ("incident:write", "incident:write_own"),
+];
+
 /// The union of the scopes of `roles`.
 pub fn scopes_of(roles: &[Role]) -> BTreeSet<String> {
-    roles
-        .iter()
-        .flat_map(|r| r.scopes().into_iter().map(str::to_string))
-        .collect()
+    with_implied(
+        roles
+            .iter()
+            .flat_map(|r| r.scopes().into_iter().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// `scopes` plus every scope they imply.
+pub fn with_implied(mut scopes: BTreeSet<String>) -> BTreeSet<String> {
+    for (wide, narrow) in IMPLIED_SCOPES {
+        if scopes.contains(*wide) {
+            scopes.insert((*narrow).to_string());
+        }
+    }
+    scopes
 }
 
 /// Access-token claims.
@@ -300,6 +323,41 @@ impl Principal {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+    /// Whether the principal reaches every record of the acting tenant through `scope` (e.g.
+    /// `incident:read`), rather than only its own records through the `_own` scope the route
+    /// declared. Decided from granted scopes alone, never from roles the principal lacks.
+    pub fn reaches_all(&self, scope: &str) -> bool {
+        self.has_scope(scope)
+    }
+}
+
+/// Whether `actor` may act on a user who holds `target_roles`: reset its password, deactivate
+/// it, change its roles, re-invite or impersonate it. No one acts on a principal more powerful
+/// than itself: a user must hold every role of the target that reaches other tenants
+/// ([`Role::reaches_descendants`]), unless it is a platform admin; an API client never acts on a
+/// user who holds such a role. Roles that stay inside one tenant do not count (a tenant admin
+/// may reset another tenant admin of its tenant).
+pub fn may_act_on(actor: &Principal, target_roles: &[Role]) -> bool {
+    let mut reaching = target_roles.iter().filter(|r| r.reaches_descendants());
+    if actor.is_client {
+        return reaching.next().is_none();
+    }
+    actor.has_role(Role::PlatformAdmin) || reaching.all(|r| actor.has_role(*r))
+}
+
+/// The scopes a delegate (an API client) may use now: those it was granted that its
+/// delegator's current roles still grant, in the order granted. A client created by an admin
+/// who is later demoted keeps only what the admin still holds.
+pub fn delegated_scopes<'a>(
+    granted: impl IntoIterator<Item = &'a str>,
+    delegator_roles: &[Role],
+) -> Vec<String> {
+    let held = scopes_of(delegator_roles);
+    granted
+        .into_iter()
+        .filter(|s| held.contains(*s))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Where verification keys come from.
@@ -308,18 +366,60 @@ pub trait KeySource: Send + Sync {
     async fn jwks(&self) -> Result<JwkSet, String>;
 }
 
-/// A JWKS document fetched over HTTP (another process runs identity). With Redis, each
-/// successful fetch is also kept there, and a fetch that fails falls back to the last document
-/// any replica kept: a replica that starts, or meets a rotated key, while identity is
-/// unreachable still verifies tokens.
+/// A JWKS document fetched over HTTP (another process runs identity). With Redis and a shared
+/// key, each successful fetch is also kept there under an HMAC, and a fetch that fails falls back
+/// to the last document any replica kept: a replica that starts, or meets a rotated key, while
+/// identity is unreachable still verifies tokens. A copy whose MAC does not verify — a key set
+/// planted by whoever can write to Redis — is never used.
 pub struct RemoteJwks {
     url: String,
     client: reqwest::Client,
-    shared: Option<crate::redis_client::LazyRedis>,
+    shared: Option<SharedCopy>,
+}
+
+/// Where replicas share fetched key sets, and the key that proves a copy came from one of them.
+struct SharedCopy {
+    redis: crate::redis_client::LazyRedis,
+    key: Vec<u8>,
 }
 
 /// How long the shared copy outlives identity's reachability.
 const SHARED_JWKS_TTL: Duration = Duration::from_secs(24 * 3600);
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+impl SharedCopy {
+    fn mac(&self, url: &str, doc: &str) -> HmacSha256 {
+        use hmac::Mac;
+        // `new_from_slice` accepts keys of any length for HMAC.
+        let mut mac = HmacSha256::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(url.as_bytes());
+        mac.update(b"\n");
+        mac.update(doc.as_bytes());
+        mac
+    }
+
+    /// `<hex MAC>.<document>`; the MAC covers the URL too, so a copy cannot be moved between
+    /// key-set URLs.
+    fn seal(&self, url: &str, doc: &str) -> String {
+        use hmac::Mac;
+        format!(
+            "{}.{doc}",
+            hex::encode(self.mac(url, doc).finalize().into_bytes())
+        )
+    }
+
+    fn open(&self, url: &str, kept: &str) -> Result<String, String> {
+        use hmac::Mac;
+        let (tag, doc) = kept.split_once('.').ok_or("not a sealed copy")?;
+        let tag = hex::decode(tag).map_err(|_| "not a sealed copy")?;
+        self.mac(url, doc)
+            .verify_slice(&tag)
+            .map_err(|_| "the shared copy's MAC does not verify".to_string())?;
+        Ok(doc.to_string())
+    }
+}
 
 impl RemoteJwks {
     pub fn new(url: impl Into<String>) -> Self {
@@ -334,13 +434,22 @@ impl RemoteJwks {
         }
     }
 
-    /// Shares fetched documents through the Redis at `redis_url`.
-    pub fn shared_through(mut self, redis_url: &str) -> Result<Self, String> {
-        self.shared = Some(crate::redis_client::LazyRedis::new(redis_url)?);
+    /// Shares fetched documents through the Redis at `redis_url`, sealed with `key`.
+    pub fn shared_through(mut self, redis_url: &str, key: &[u8]) -> Result<Self, String> {
+        self.shared = Some(SharedCopy {
+            redis: crate::redis_client::LazyRedis::new(redis_url)?,
+            key: key.to_vec(),
+        });
         Ok(self)
     }
 
-    fn shared_key(&self) -> String {
+    /// The copy of `doc` this source would share (None without a shared key).
+    pub fn sealed(&self, doc: &str) -> Option<String> {
+        self.shared.as_ref().map(|s| s.seal(&self.url, doc))
+    }
+
+    /// The Redis key of the shared copy.
+    pub fn shared_key(&self) -> String {
         format!("jwks:{}", self.url)
     }
 
@@ -363,9 +472,11 @@ impl RemoteJwks {
 impl KeySource for RemoteJwks {
     async fn jwks(&self) -> Result<JwkSet, String> {
         let doc = match (self.fetch().await, &self.shared) {
-            (Ok(doc), Some(redis)) => {
-                if let Err(e) = redis
-                    .set_for(&self.shared_key(), &doc, SHARED_JWKS_TTL)
+            (Ok(doc), Some(shared)) => {
+                let sealed = shared.seal(&self.url, &doc);
+                if let Err(e) = shared
+                    .redis
+                    .set_for(&self.shared_key(), &sealed, SHARED_JWKS_TTL)
                     .await
                 {
                     tracing::warn!(error = %e, "JWKS not shared through Redis");
@@ -373,12 +484,14 @@ impl KeySource for RemoteJwks {
                 doc
             }
             (Ok(doc), None) => doc,
-            (Err(e), Some(redis)) => {
+            (Err(e), Some(shared)) => {
                 tracing::warn!(error = %e, "cannot fetch JWKS; using the shared copy");
-                redis
+                shared
+                    .redis
                     .get(&self.shared_key())
                     .await
                     .and_then(|kept| kept.ok_or_else(|| "none kept".to_string()))
+                    .and_then(|kept| shared.open(&self.url, &kept))
                     .map_err(|shared| format!("{e}; shared copy: {shared}"))?
             }
             (Err(e), None) => return Err(e),
@@ -462,7 +575,13 @@ impl Verifier {
         let key = match self.cached(&kid) {
             Some(k) => k,
             None => {
-                self.refresh().await?;
+                if let Err(e) = self.refresh().await {
+                    // Identity (or its key set) cannot be reached right now. Without any key we
+                    // can verify nothing; with keys in hand, this kid is simply not one of them.
+                    if self.keys.read().map(|k| k.is_empty()).unwrap_or(true) {
+                        return Err(e);
+                    }
+                }
                 self.cached(&kid)
                     .ok_or_else(|| invalid("unknown signing key"))?
             }
@@ -549,6 +668,8 @@ pub mod scopes {
         BusAdmin = "bus:admin",
         IncidentRead = "incident:read",
         IncidentWrite = "incident:write",
+        IncidentReadOwn = "incident:read_own",
+        IncidentWriteOwn = "incident:write_own",
         ProblemRead = "problem:read",
         ProblemWrite = "problem:write",
         SlaAdmin = "sla:admin",
@@ -623,14 +744,26 @@ pub async fn authenticate(ctx: &AuthContext, req: &HttpRequest) -> Result<Princi
         return Ok(p);
     }
     let claims = ctx.verifier.verify(&token).await?;
+    let granted: BTreeSet<String> = claims
+        .scope
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    // A user's token never grants more than its roles do today: a token minted before a role
+    // lost a scope, or one that names scopes beside its roles, is cut down to the roles' union.
+    let scopes = if claims.client_id.is_some() {
+        with_implied(granted)
+    } else {
+        let allowed = scopes_of(&claims.roles);
+        with_implied(granted)
+            .intersection(&allowed)
+            .cloned()
+            .collect()
+    };
     let principal = Principal {
         subject: claims.sub,
         home_tenant: claims.tid,
-        scopes: claims
-            .scope
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
+        scopes,
         is_client: claims.client_id.is_some(),
         roles: claims.roles,
         email: claims.email,
@@ -784,5 +917,55 @@ mod tests {
     fn requester_cannot_manage_users() {
         assert!(!scopes_of(&[Role::Requester]).contains("user:write"));
         assert!(scopes_of(&[Role::TenantAdmin]).contains("user:write"));
+    }
+
+    fn principal(roles: &[Role], is_client: bool) -> Principal {
+        Principal {
+            subject: Uuid::now_v7(),
+            home_tenant: Uuid::now_v7(),
+            roles: roles.to_vec(),
+            scopes: scopes_of(roles),
+            is_client,
+            email: None,
+            name: None,
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn acting_on_a_user_needs_each_of_its_tenant_reaching_roles() {
+        use Role::*;
+        let cases: &[(&[Role], &[Role], bool)] = &[
+            (&[TenantAdmin], &[MspAdmin], false),
+            (&[TenantAdmin], &[MspAgent, Requester], false),
+            (&[TenantAdmin], &[TenantAdmin, Agent], true),
+            (&[MspAdmin], &[MspAdmin], true),
+            (&[MspAdmin], &[MspAdmin, MspAgent], false),
+            (&[MspAdmin, MspAgent], &[MspAdmin, MspAgent], true),
+            (&[MspAdmin], &[PlatformAdmin], false),
+            (&[PlatformAdmin], &[MspAdmin, MspAgent], true),
+            (&[Requester], &[], true),
+        ];
+        for (actor, target, expected) in cases {
+            assert_eq!(
+                may_act_on(&principal(actor, false), target),
+                *expected,
+                "{actor:?} on {target:?}"
+            );
+        }
+        let client = principal(&[], true);
+        assert!(!may_act_on(&client, &[MspAgent]));
+        assert!(may_act_on(&client, &[TenantAdmin]));
+    }
+
+    #[test]
+    fn a_delegate_keeps_only_the_scopes_its_delegator_still_holds() {
+        let granted = ["audit:read", "user:read", "user:write"];
+        assert_eq!(
+            delegated_scopes(granted, &[Role::TenantAdmin]),
+            vec!["audit:read", "user:read", "user:write"]
+        );
+        assert_eq!(delegated_scopes(granted, &[Role::Agent]), vec!["user:read"]);
+        assert!(delegated_scopes(granted, &[]).is_empty());
     }
 }

@@ -47,23 +47,47 @@ pub struct Record {
     pub response: Option<StoredResponse>,
 }
 
-/// A successful response, enough to send it again.
+/// A successful response, enough to send it again — or, when it carried a one-time secret
+/// (`Cache-Control: no-store`: a client secret, an invitation or reset token), only the fact
+/// that it succeeded: such a body is never kept outside its owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    #[serde(default)]
+    pub withheld: bool,
 }
 
-/// Response headers a replay repeats.
-const REPLAYED_HEADERS: [header::HeaderName; 3] =
-    [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+/// Response headers that belong to one exchange, not to the response: a replay leaves them out
+/// (actix sets its own framing, the limiter its own counts, the tracer its own request id).
+fn replayable(name: &header::HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "content-length"
+            | "transfer-encoding"
+            | "connection"
+            | "date"
+            | "x-request-id"
+            | "retry-after"
+            | "idempotent-replayed"
+    ) && !name.as_str().starts_with("ratelimit")
+}
+
+fn is_no_store(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-store")))
+}
 
 /// What a request whose key is already stored gets.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Seen {
     /// The same request finished: send its response again.
     Replay(StoredResponse),
+    /// The same request finished, but its response held a secret that was not kept.
+    Withheld,
     /// The same request is still running.
     InProgress,
     /// The key was used for a different request.
@@ -73,6 +97,7 @@ pub enum Seen {
 pub fn judge(stored: &Record, fingerprint: &str) -> Seen {
     match &stored.response {
         _ if stored.fingerprint != fingerprint => Seen::Reused,
+        Some(r) if r.withheld => Seen::Withheld,
         Some(r) => Seen::Replay(r.clone()),
         None => Seen::InProgress,
     }
@@ -326,6 +351,12 @@ impl Idempotency {
                     metrics::counter!("idempotent_replays_total").increment(1);
                     return Ok(req.into_response(replay(r)));
                 }
+                Seen::Withheld => {
+                    return Ok(req.error_response(ApiError::conflict(
+                        "idempotent_response_withheld",
+                        "a request with this Idempotency-Key already succeeded; its response held a one-time secret, which is not kept, so it cannot be sent again",
+                    )));
+                }
                 Seen::InProgress if Instant::now() < give_up => tokio::time::sleep(POLL).await,
                 Seen::InProgress => {
                     return Ok(req.error_response(
@@ -352,20 +383,31 @@ impl Idempotency {
             let e: Box<dyn std::error::Error> = e.into();
             actix_web::error::ErrorInternalServerError(e.to_string())
         })?;
-        match String::from_utf8(bytes.to_vec()) {
+        let withheld = is_no_store(head.headers());
+        let text = if withheld {
+            Ok(String::new())
+        } else {
+            String::from_utf8(bytes.to_vec())
+        };
+        match text {
             Ok(text) => {
                 let record = Record {
                     fingerprint: print,
                     response: Some(StoredResponse {
                         status: head.status().as_u16(),
-                        headers: REPLAYED_HEADERS
-                            .iter()
-                            .filter_map(|name| {
-                                let v = head.headers().get(name)?.to_str().ok()?;
-                                Some((name.to_string(), v.to_string()))
-                            })
-                            .collect(),
+                        headers: if withheld {
+                            Vec::new()
+                        } else {
+                            head.headers()
+                                .iter()
+                                .filter(|(name, _)| replayable(name))
+                                .filter_map(|(name, v)| {
+                                    Some((name.to_string(), v.to_str().ok()?.to_string()))
+                                })
+                                .collect()
+                        },
                         body: text,
+                        withheld,
                     }),
                 };
                 if let Err(e) = self.store.put(&store_key, &record, RETENTION).await {
@@ -395,7 +437,7 @@ fn replay(r: StoredResponse) -> HttpResponse {
     let mut res = HttpResponse::build(StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK));
     res.insert_header(("Idempotent-Replayed", "true"));
     for (name, value) in r.headers {
-        res.insert_header((name, value));
+        res.append_header((name, value));
     }
     res.body(r.body)
 }
@@ -411,6 +453,7 @@ mod tests {
                 status: 201,
                 headers: vec![("location".into(), "/x/1".into())],
                 body: "{}".into(),
+                withheld: false,
             }),
         }
     }

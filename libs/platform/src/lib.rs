@@ -4,6 +4,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod auth;
+pub mod client_addr;
+pub mod credential_guard;
 pub mod db;
 pub mod error;
 pub mod http;

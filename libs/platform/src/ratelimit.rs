@@ -211,11 +211,15 @@ impl RateLimiter {
         if tenant.is_none() && client.is_none() {
             return Ok(None);
         }
-        let store: Arc<dyn Store> = match &settings.redis_url {
+        Ok(Some(Self::new(Self::store_for(settings)?, tenant, client)))
+    }
+
+    /// Redis when `redis_url` is set, else this process's store.
+    pub fn store_for(settings: &crate::settings::Settings) -> Result<Arc<dyn Store>, String> {
+        Ok(match &settings.redis_url {
             Some(url) => Arc::new(RedisStore::new(url.expose())?),
             None => Self::memory_store(),
-        };
-        Ok(Some(Self::new(store, tenant, client)))
+        })
     }
 
     /// The process-wide in-memory store, so services of one process share their counts.
@@ -223,6 +227,27 @@ impl RateLimiter {
         static STORE: std::sync::LazyLock<Arc<MemoryStore>> =
             std::sync::LazyLock::new(Arc::default);
         STORE.clone()
+    }
+
+    /// Spends one request of `quota` under `key`; None when the store cannot be reached (the
+    /// request is let through, counted in `rate_limit_store_errors_total`).
+    pub async fn check_key(&self, key: &str, quota: Quota) -> Option<Decision> {
+        let checked = match self.remembered_refusal(key) {
+            Some(d) if d.limit == quota.requests => Ok(d),
+            _ => self.store.check(key, quota).await,
+        };
+        let d = match checked {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limit store unavailable; request let through");
+                metrics::counter!("rate_limit_store_errors_total").increment(1);
+                return None;
+            }
+        };
+        if !d.allowed {
+            self.remember_refusal(key, d);
+        }
+        Some(d)
     }
 
     /// Checks a request by `tenant` (its users and clients together; `tenant_limit` per minute
@@ -244,21 +269,9 @@ impl RateLimiter {
             client.and_then(|c| self.client.map(|q| (format!("rl:c:{c}"), q))),
         ];
         for (key, quota) in checks.into_iter().flatten() {
-            let checked = match self.remembered_refusal(&key) {
-                Some(d) if d.limit == quota.requests => Ok(d),
-                _ => self.store.check(&key, quota).await,
+            let Some(d) = self.check_key(&key, quota).await else {
+                continue;
             };
-            let d = match checked {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, "rate limit store unavailable; request let through");
-                    metrics::counter!("rate_limit_store_errors_total").increment(1);
-                    continue;
-                }
-            };
-            if !d.allowed {
-                self.remember_refusal(&key, d);
-            }
             let tighter = match tightest {
                 None => true,
                 Some(t) => !d.allowed || (t.allowed && d.remaining < t.remaining),
@@ -272,6 +285,78 @@ impl RateLimiter {
             }
         }
         tightest
+    }
+}
+
+/// How many answers that disclose something beyond the caller's reach a principal gets: 10 per
+/// 10 minutes (then one a minute).
+pub const DISCLOSURE_QUOTA: Quota = Quota {
+    requests: 10,
+    period: Duration::from_secs(600),
+};
+
+/// A per-principal budget for answers that disclose whether something exists beyond the
+/// caller's reach, such as a 409 because an email or slug is taken somewhere on the platform.
+/// Each such answer spends one unit ([`spend`](Self::spend)); the answer that finds the budget
+/// spent becomes a 429, and from then on every request of that kind is refused before it
+/// looks anything up ([`refused`](Self::refused)) until a unit has come back, so a refusal
+/// says nothing about what was asked. Kept in Redis or the process like the request limits,
+/// and failing open the same way.
+#[derive(Clone)]
+pub struct DisclosureBudget {
+    store: Arc<dyn Store>,
+    quota: Quota,
+    /// Principals refused, with when and for how long (exact, as for [`RateLimiter`]).
+    refused: Arc<Mutex<HashMap<uuid::Uuid, (std::time::Instant, Duration)>>>,
+}
+
+impl DisclosureBudget {
+    pub fn new(store: Arc<dyn Store>, quota: Quota) -> Self {
+        Self {
+            store,
+            quota,
+            refused: Arc::default(),
+        }
+    }
+
+    /// [`DISCLOSURE_QUOTA`] in Redis when `redis_url` is set, else in this process.
+    pub fn from_settings(settings: &crate::settings::Settings) -> Result<Self, String> {
+        let store: Arc<dyn Store> = match &settings.redis_url {
+            Some(url) => Arc::new(RedisStore::new(url.expose())?),
+            None => RateLimiter::memory_store(),
+        };
+        Ok(Self::new(store, DISCLOSURE_QUOTA))
+    }
+
+    /// How long `principal` is still refused, if it is.
+    pub fn refused(&self, principal: uuid::Uuid) -> Option<Duration> {
+        let refused = self.refused.lock().ok()?;
+        let (at, retry_after) = refused.get(&principal)?;
+        retry_after.checked_sub(at.elapsed()).filter(|d| !d.is_zero())
+    }
+
+    /// Spends one disclosing answer of `principal`; `Err(retry_after)` when its budget is
+    /// spent (answer 429 instead, and refuse it until then).
+    pub async fn spend(&self, principal: uuid::Uuid) -> Result<(), Duration> {
+        let d = match self.store.check(&format!("rl:d:{principal}"), self.quota).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limit store unavailable; disclosure let through");
+                metrics::counter!("rate_limit_store_errors_total").increment(1);
+                return Ok(());
+            }
+        };
+        if d.allowed {
+            return Ok(());
+        }
+        metrics::counter!("disclosures_refused_total").increment(1);
+        if let Ok(mut refused) = self.refused.lock() {
+            if refused.len() > 100_000 {
+                refused.retain(|_, (at, retry)| at.elapsed() < *retry);
+            }
+            refused.insert(principal, (std::time::Instant::now(), d.retry_after));
+        }
+        Err(d.retry_after)
     }
 }
 
@@ -368,6 +453,29 @@ mod tests {
             Some(Duration::from_secs(3))
         );
         assert_eq!(still_refused(d, Duration::from_secs(5)), None);
+    }
+
+    #[tokio::test]
+    async fn a_spent_disclosure_budget_refuses_its_principal_only() {
+        let budget = DisclosureBudget::new(Arc::new(MemoryStore::default()), quota(3, 60));
+        let (prober, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        for _ in 0..3 {
+            assert_eq!(budget.spend(prober).await, Ok(()));
+            assert_eq!(budget.refused(prober), None);
+        }
+        // One unit comes back every 60 s / 3 = 20 s.
+        let retry = budget.spend(prober).await.err();
+        assert!(
+            retry.is_some_and(|d| d <= Duration::from_secs(20) && d > Duration::from_secs(19)),
+            "{retry:?}"
+        );
+        assert!(
+            budget
+                .refused(prober)
+                .is_some_and(|d| d <= Duration::from_secs(20) && d > Duration::from_secs(19))
+        );
+        assert_eq!(budget.refused(other), None);
+        assert_eq!(budget.spend(other).await, Ok(()));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Typed settings, layered: built-in defaults < optional TOML file (`ITSM_CONFIG`) < `ITSM_*`
 //! environment variables. Every secret also reads from `ITSM_<NAME>_FILE` (a mounted secret).
-use std::{fmt, path::PathBuf};
+use std::{collections::BTreeMap, fmt, path::PathBuf};
 
 use figment::{
     Figment,
@@ -33,8 +33,10 @@ const SECRET_KEYS: &[&str] = &[
     "database_url",
     "migration_database_url",
     "amqp_url",
+    "amqp_urls",
     "redis_url",
     "demo_password",
+    "auth_jwks_shared_key",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,8 +50,14 @@ pub struct Settings {
     pub database_url: Option<Secret>,
     /// PostgreSQL URL of the owner role that runs migrations.
     pub migration_database_url: Option<Secret>,
-    /// RabbitMQ URL; unset selects the in-process event transport (embedded mode).
+    /// RabbitMQ URL of this process's service, logging in as its broker user `itsm-<service>`
+    /// (ADR 19); unset, with no `amqp_urls`, selects the in-process event transport (embedded
+    /// mode).
     pub amqp_url: Option<Secret>,
+    /// RabbitMQ URL per service, for a process that runs several (`{identity = "amqp://…",
+    /// incident = "amqp://…"}`): each logs in as its own broker user. A service without an
+    /// entry uses `amqp_url`.
+    pub amqp_urls: BTreeMap<String, Secret>,
     /// Maximum pooled connections per service (PostgreSQL).
     pub database_max_connections: u32,
     /// Redis URL: rate limits shared by every replica; unset keeps them in this process.
@@ -58,6 +66,9 @@ pub struct Settings {
     pub rate_limit_tenant_per_minute: u32,
     /// Requests per minute one API client may make (0: no limit).
     pub rate_limit_client_per_minute: u32,
+    /// Requests per minute one client address may make to the endpoints anyone can reach
+    /// (login, token, invitation, password reset) together (0: no limit).
+    pub rate_limit_address_per_minute: u32,
     /// Externally visible base URL; the token issuer unless `auth_issuer` is set.
     pub public_url: Option<String>,
     /// Request body limit in bytes; larger bodies get 413.
@@ -78,6 +89,13 @@ pub struct Settings {
     pub auth_refresh_token_ttl_secs: u64,
     /// JWKS URL to verify tokens against when identity runs in another process.
     pub auth_jwks_url: Option<String>,
+    /// Key (at least 32 bytes) that authenticates the copy of the key set replicas share
+    /// through Redis (HMAC-SHA256). Unset: no copy is shared, and a verifier trusts only keys it
+    /// fetched itself.
+    pub auth_jwks_shared_key: Option<Secret>,
+    /// Addresses (IPs or CIDR blocks) of reverse proxies whose `X-Forwarded-For` names the
+    /// client; from any other peer the header is ignored.
+    pub http_trusted_proxies: Vec<String>,
     /// `tracing` filter, e.g. `info,sqlx=warn`.
     pub log_filter: String,
     /// `json` (default) or `pretty`.
@@ -94,10 +112,12 @@ impl Default for Settings {
             database_url: None,
             migration_database_url: None,
             amqp_url: None,
+            amqp_urls: BTreeMap::new(),
             database_max_connections: 10,
             redis_url: None,
             rate_limit_tenant_per_minute: 6000,
             rate_limit_client_per_minute: 3000,
+            rate_limit_address_per_minute: 60,
             public_url: None,
             http_max_body_bytes: 1024 * 1024,
             http_request_timeout_secs: 30,
@@ -108,6 +128,8 @@ impl Default for Settings {
             auth_access_token_ttl_secs: 900,
             auth_refresh_token_ttl_secs: 30 * 24 * 3600,
             auth_jwks_url: None,
+            auth_jwks_shared_key: None,
+            http_trusted_proxies: Vec::new(),
             log_filter: "info,sqlx=warn,sea_orm=warn".into(),
             log_format: "json".into(),
             demo_password: None,
@@ -124,6 +146,19 @@ pub enum SettingsError {
         path: String,
         source: std::io::Error,
     },
+}
+
+/// A secret file's content as a settings value: a map setting (`amqp_urls`) is written as in
+/// the environment, `{identity = "…", incident = "…"}`; any other secret is the trimmed text.
+fn secret_file_value(key: &str, content: &str) -> figment::value::Value {
+    let text = content.trim();
+    match key {
+        "amqp_urls" => match text.parse::<figment::value::Value>() {
+            Ok(value) => value,
+            Err(never) => match never {},
+        },
+        _ => figment::value::Value::from(text.to_string()),
+    }
 }
 
 impl Settings {
@@ -144,7 +179,7 @@ impl Settings {
             if let Ok(path) = std::env::var(&var) {
                 let value = std::fs::read_to_string(&path)
                     .map_err(|source| SettingsError::SecretFile { path, source })?;
-                figment = figment.merge(Serialized::default(key, value.trim().to_string()));
+                figment = figment.merge(Serialized::default(key, secret_file_value(key, &value)));
             }
         }
         let settings: Settings = figment
@@ -164,6 +199,20 @@ impl Settings {
             return Err(SettingsError::Invalid(
                 "ITSM_MIGRATION_DATABASE_URL needs ITSM_DATABASE_URL".into(),
             ));
+        }
+        if self
+            .auth_jwks_shared_key
+            .as_ref()
+            .is_some_and(|k| k.expose().len() < 32)
+        {
+            return Err(SettingsError::Invalid(
+                "auth_jwks_shared_key must be at least 32 bytes".into(),
+            ));
+        }
+        for proxy in &self.http_trusted_proxies {
+            crate::client_addr::Cidr::parse(proxy).map_err(|e| {
+                SettingsError::Invalid(format!("http_trusted_proxies: {proxy:?}: {e}"))
+            })?;
         }
         Ok(())
     }
@@ -196,6 +245,35 @@ mod tests {
             ..Settings::default()
         };
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn per_service_amqp_urls_read_from_a_secret_file_as_a_map() {
+        let text = "{identity = \"amqp://itsm-identity:s3cret@mq/%2f\", incident = \"amqps://itsm-incident:x@mq:5671/itsm\"}\n";
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default(
+                "amqp_urls",
+                secret_file_value("amqp_urls", text),
+            ))
+            .extract()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let urls: Vec<(&str, &str)> = settings
+            .amqp_urls
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                ("identity", "amqp://itsm-identity:s3cret@mq/%2f"),
+                ("incident", "amqps://itsm-incident:x@mq:5671/itsm")
+            ]
+        );
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        assert_eq!(
+            secret_file_value("amqp_url", " amqp://a:b@mq/%2f\n"),
+            figment::value::Value::from("amqp://a:b@mq/%2f".to_string())
+        );
     }
 
     #[test]

@@ -58,22 +58,24 @@ pub struct TenantInfo {
     /// Ids from the root down to this tenant, inclusive.
     pub path: Vec<Uuid>,
     pub active: bool,
-    /// The tenant's request budget per minute: the `api_rate_limit_per_minute` setting of the
-    /// tenant or its nearest ancestor; None for the platform default.
+    /// The tenant's request budget per minute: the lowest `api_rate_limit_per_minute` setting
+    /// on its path (a provider's limit caps everything below it); None for the platform default.
     pub rate_limit_per_minute: Option<u32>,
 }
 
-/// The nearest value of an inherited per-minute limit along `path` (root first), given each
-/// tenant's own override of [`crate::ratelimit::TENANT_LIMIT_SETTING`].
+/// The per-minute limit of the tenant at the end of `path` (root first), given each tenant's
+/// own override of [`crate::ratelimit::TENANT_LIMIT_SETTING`]: the lowest on the path. The
+/// limit is owned by the providers above a tenant, which may only tighten it (ADR 17), so an
+/// override below a provider that lowered its own value later is capped by it.
 pub fn inherited_limit(
     path: &[Uuid],
     override_of: impl Fn(Uuid) -> Option<serde_json::Value>,
 ) -> Option<u32> {
     path.iter()
-        .rev()
-        .find_map(|t| override_of(*t))
-        .and_then(|v| v.as_u64())
-        .and_then(|n| u32::try_from(n).ok())
+        .filter_map(|t| override_of(*t))
+        .filter_map(|v| v.as_u64())
+        .filter_map(|n| u32::try_from(n).ok())
+        .min()
 }
 
 /// The tenant tree as seen from one tenant: itself and its descendants, nothing else.
@@ -338,7 +340,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_nearest_override_on_the_path_is_the_limit() {
+    fn the_lowest_override_on_the_path_is_the_limit() {
         let (root, msp, customer) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let path = [root, msp, customer];
         let limits = |own: &'static [(usize, u64)]| {
@@ -351,8 +353,13 @@ mod tests {
         assert_eq!(inherited_limit(&path, limits(&[])), None);
         assert_eq!(inherited_limit(&path, limits(&[(1, 600)])), Some(600));
         assert_eq!(
-            inherited_limit(&path, limits(&[(0, 60), (1, 600), (2, 120)])),
+            inherited_limit(&path, limits(&[(1, 600), (2, 120)])),
             Some(120)
+        );
+        // A provider that lowers its limit caps a higher override below it.
+        assert_eq!(
+            inherited_limit(&path, limits(&[(0, 60), (1, 600), (2, 120)])),
+            Some(60)
         );
         assert_eq!(inherited_limit(&path, limits(&[(0, 60)])), Some(60));
     }

@@ -25,6 +25,9 @@ pub const OWNER_ROLE: &str = "itsm_owner";
 pub const APP_ROLE: &str = "itsm_app";
 /// Password of both test roles (servers that authenticate TCP connections need one).
 const ROLE_PASSWORD: &str = "itsm-test";
+/// Password of the per-service RabbitMQ users (`itsm-<service>`) in tests; `scripts/backends`
+/// gives them the same one.
+pub const AMQP_PASSWORD: &str = "itsm-test";
 
 /// The server-level admin URL (a superuser), from `TESTKIT_PG_URL`.
 pub fn admin_url() -> String {
@@ -163,8 +166,9 @@ impl TestApp {
         Self::spawn_with(None, true).await
     }
 
-    /// Spawns with the RabbitMQ transport at `amqp_url` (else in-process), and without
-    /// background workers when `workers` is false (the test drives relays itself).
+    /// Spawns with the RabbitMQ transport on the vhost of `amqp_url` (a [`fresh_vhost`] URL;
+    /// each service connects as its own user), else in-process, and without background
+    /// workers when `workers` is false (the test drives relays itself).
     pub async fn spawn_with(amqp_url: Option<String>, workers: bool) -> Option<TestApp> {
         Self::spawn_on(&admin_url(), amqp_url, workers).await
     }
@@ -199,7 +203,20 @@ impl TestApp {
             database_max_connections: 5,
             http_workers: 2,
             auth_issuer: Some("http://itsm.test".into()),
-            amqp_url: amqp_url.map(platform::settings::Secret::new),
+            // Each service connects as its own broker user, as in production (ADR 19).
+            amqp_urls: amqp_url
+                .map(|url| {
+                    itsm::SERVICES
+                        .iter()
+                        .map(|s| {
+                            (
+                                s.to_string(),
+                                platform::settings::Secret::new(amqp_url_as(&url, s)),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             ..Default::default()
         };
         tweak(&mut settings);
@@ -419,7 +436,13 @@ pub fn amqp_base() -> String {
 }
 
 /// A fresh RabbitMQ vhost for one test (so tests never see each other's queues), or `None`
-/// (after a loud message) when RabbitMQ is not running outside CI.
+/// (after a loud message) when RabbitMQ is not running outside CI. Returns the vhost's URL as
+/// `guest` (unrestricted, and it sets no `user_id`: a stranger to every consumer).
+///
+/// The vhost is set up as production is (ADR 19): each service's user `itsm-<service>` (see
+/// [`amqp_url_as`]) may publish to `itsm.events` only with its own `<service>.` routing keys.
+/// Users are global to the broker; they are created (or left as they are) by the same single
+/// `rabbitmqctl import_definitions` call that creates the vhost, so a test pays for one call.
 pub async fn fresh_vhost() -> Option<String> {
     let reachable = tokio::net::TcpStream::connect("127.0.0.1:5672")
         .await
@@ -434,22 +457,64 @@ pub async fn fresh_vhost() -> Option<String> {
         return None;
     }
     let vhost = format!("itsm_t_{}", uuid::Uuid::now_v7().simple());
-    for args in [
-        vec!["-q", "add_vhost", vhost.as_str()],
-        vec![
-            "-q",
-            "set_permissions",
-            "-p",
-            vhost.as_str(),
-            "guest",
-            ".*",
-            ".*",
-            ".*",
-        ],
-    ] {
-        assert!(rabbitmqctl(&args).await, "rabbitmqctl {args:?} failed");
-    }
+    let definitions = vhost_definitions(&vhost);
+    assert!(
+        rabbitmqctl_with_input(&["-q", "import_definitions"], definitions.to_string()).await,
+        "rabbitmqctl import_definitions (vhost {vhost} with the service users) failed"
+    );
     Some(format!("{}/{vhost}", amqp_base()))
+}
+
+/// The URL of the vhost of `vhost_url` logging in as `service`'s broker user.
+pub fn amqp_url_as(vhost_url: &str, service: &str) -> String {
+    let mut url = reqwest::Url::parse(vhost_url).expect("an AMQP URL");
+    url.set_username(&bus::provenance::amqp_user_of(service))
+        .expect("the URL takes a user");
+    url.set_password(Some(AMQP_PASSWORD))
+        .expect("the URL takes a password");
+    url.to_string()
+}
+
+/// RabbitMQ's `rabbit_password_hashing_sha256` hash of `password`: base64(salt ‖
+/// SHA-256(salt ‖ password)). A fixed salt keeps re-imports identical.
+fn rabbit_password_hash(password: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let salt = *b"itsm";
+    let mut hash = salt.to_vec();
+    hash.extend(sha2::Sha256::digest([&salt[..], password.as_bytes()].concat()));
+    base64::engine::general_purpose::STANDARD.encode(hash)
+}
+
+/// Definitions of a test vhost: the service users, full permissions for them and `guest`,
+/// and each service user's topic permission on `itsm.events`.
+fn vhost_definitions(vhost: &str) -> Value {
+    let everything = |user: &str| {
+        json!({"user": user, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"})
+    };
+    let mut users = Vec::new();
+    let mut permissions = vec![everything("guest")];
+    let mut topic_permissions = Vec::new();
+    for service in itsm::SERVICES {
+        let user = bus::provenance::amqp_user_of(service);
+        users.push(json!({
+            "name": user,
+            "password_hash": rabbit_password_hash(AMQP_PASSWORD),
+            "hashing_algorithm": "rabbit_password_hashing_sha256",
+            "tags": [],
+        }));
+        permissions.push(everything(&user));
+        topic_permissions.push(json!({
+            "user": user, "vhost": vhost, "exchange": "itsm.events",
+            "write": format!("^{service}\\."), "read": ".*",
+        }));
+    }
+    json!({
+        "users": users,
+        "vhosts": [{"name": vhost}],
+        "permissions": permissions,
+        "topic_permissions": topic_permissions,
+    })
 }
 
 /// A PostgreSQL server of a test's own (a fresh cluster on a free port), for tests that restart
@@ -622,18 +687,50 @@ impl Drop for PrivateRedis {
     }
 }
 
-/// Runs `rabbitmqctl` (or the command in `TESTKIT_RABBITMQCTL`, e.g. `docker exec <id>
+/// Runs `rabbitmqctl` (or the command in `TESTKIT_RABBITMQCTL`, e.g. `docker exec -i <id>
 /// rabbitmqctl` when the broker runs in a container); true on success.
 pub async fn rabbitmqctl(args: &[&str]) -> bool {
-    let cmd = std::env::var("TESTKIT_RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
-    let mut parts = cmd.split_whitespace();
-    let Some(program) = parts.next() else {
+    let Some(mut command) = rabbitmqctl_command(args) else {
         return false;
     };
-    tokio::process::Command::new(program)
-        .args(parts)
-        .args(args)
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
+    command.status().await.is_ok_and(|s| s.success())
+}
+
+fn rabbitmqctl_command(args: &[&str]) -> Option<tokio::process::Command> {
+    let (program, leading) = rabbitmqctl_program()?;
+    let mut command = tokio::process::Command::new(program);
+    command.args(leading).args(args);
+    Some(command)
+}
+
+fn rabbitmqctl_program() -> Option<(String, Vec<String>)> {
+    let cmd = std::env::var("TESTKIT_RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
+    let mut parts = cmd.split_whitespace().map(str::to_string);
+    Some((parts.next()?, parts.collect()))
+}
+
+/// [`rabbitmqctl`] with `input` on its standard input.
+pub async fn rabbitmqctl_with_input(args: &[&str], input: String) -> bool {
+    use std::io::Write;
+    let Some((program, leading)) = rabbitmqctl_program() else {
+        return false;
+    };
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let Ok(mut child) = std::process::Command::new(program)
+            .args(leading)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+        else {
+            return false;
+        };
+        let written = child
+            .stdin
+            .take()
+            .is_some_and(|mut stdin| stdin.write_all(input.as_bytes()).is_ok());
+        child.wait().is_ok_and(|s| s.success()) && written
+    })
+    .await
+    .unwrap_or(false)
 }

@@ -13,8 +13,9 @@ use std::{sync::Arc, time::Duration};
 
 use platform::{
     auth::{AuthContext, KeySource, Verifier},
+    credential_guard::CredentialGuard,
     db::{self, DbSetupError, Target},
-    ratelimit::RateLimiter,
+    ratelimit::{DisclosureBudget, RateLimiter},
     settings::Settings,
     tenancy::{CachedDirectory, TenantDirectory},
 };
@@ -32,6 +33,11 @@ pub struct Identity {
     pub auth: AuthContext,
     /// The tenant directory the auth extractors read; invalidated on every tree change.
     pub directory: Arc<CachedDirectory>,
+    /// Per-principal budget of answers that disclose a platform-wide unique value is taken.
+    pub disclosures: DisclosureBudget,
+    /// Per-address limits and the bound on password verifications in flight, for the
+    /// endpoints anyone can reach.
+    pub credentials: CredentialGuard,
 }
 
 /// How long a resolved tenant is remembered (this process invalidates on its own changes).
@@ -58,12 +64,17 @@ impl Identity {
             source,
         ));
         let limiter = RateLimiter::from_settings(&settings).map_err(DbSetupError::Config)?;
+        let disclosures =
+            DisclosureBudget::from_settings(&settings).map_err(DbSetupError::Config)?;
+        let credentials = CredentialGuard::from_settings(&settings).map_err(DbSetupError::Config)?;
         Ok(Self {
+            credentials,
             db,
             keys,
             settings,
             auth: AuthContext::new(verifier, dyn_directory).with_limiter(limiter),
             directory,
+            disclosures,
         })
     }
 }

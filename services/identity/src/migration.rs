@@ -9,7 +9,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Identity), Box::new(M0002Outbox)]
+        vec![
+            Box::new(M0001Identity),
+            Box::new(M0002Outbox),
+            Box::new(M0003LoginAttempts),
+        ]
     }
 }
 
@@ -327,6 +331,38 @@ impl MigrationName for M0002Outbox {
 impl MigrationTrait for M0002Outbox {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         bus::migration::create_outbox(m).await
+    }
+}
+
+/// Password verifications per (email as typed, client address): the login back-off
+/// (`store::login_attempts`). Not tenant data — it is consulted before anyone is authenticated —
+/// so it has no tenant column and no row-level policy; times are Unix milliseconds so both
+/// backends compare them the same way.
+struct M0003LoginAttempts;
+
+impl MigrationName for M0003LoginAttempts {
+    fn name(&self) -> &str {
+        "m20261204_000003_login_attempts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003LoginAttempts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("login_attempts")
+                .if_not_exists()
+                .col(string_len("email", 320))
+                .col(string_len("client_addr", 64))
+                .col(big_integer("budget"))
+                .col(big_integer("failures"))
+                .col(big_integer_null("locked_until_ms"))
+                .col(big_integer("updated_at_ms"))
+                .primary_key(Index::create().col("email").col("client_addr"))
+                .take(),
+        )
+        .await
     }
 }
 

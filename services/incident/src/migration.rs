@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005Classification),
             Box::new(M0006Sla),
             Box::new(M0007Idempotency),
+            Box::new(M0008DeadLetterSender),
         ]
     }
 }
@@ -506,5 +507,21 @@ impl MigrationTrait for M0007Idempotency {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// The producing service of each in-process dead letter, checked again on replay (ADR 19).
+struct M0008DeadLetterSender;
+
+impl MigrationName for M0008DeadLetterSender {
+    fn name(&self) -> &str {
+        "m20261125_000008_dead_letter_sender"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0008DeadLetterSender {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::add_dead_letter_sender(m).await
     }
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{
-        Auth, Principal, Role,
-        scopes::{IncidentRead, IncidentWrite},
+        Auth, Principal,
+        scopes::{IncidentReadOwn, IncidentWrite, IncidentWriteOwn},
     },
     error::Problem,
     json::Json,
@@ -34,10 +34,26 @@ use crate::{
     },
 };
 
-/// Requesters see their own incidents and public comments only; everyone else (agents,
-/// admins, API clients) works the tenant's queue and sees work notes.
-fn requester_only(p: &Principal) -> bool {
-    !p.is_client && !p.roles.is_empty() && p.roles.iter().all(|r| *r == Role::Requester)
+/// Whether the caller reads every incident of the tenant, work notes included
+/// (`incident:read`); otherwise it reads only the incidents it raised, without work notes
+/// (`incident:read_own`).
+pub(crate) fn reads_all(p: &Principal) -> bool {
+    p.reaches_all("incident:read")
+}
+
+/// Whether the caller works every incident of the tenant (`incident:write`); otherwise it
+/// may only raise, comment on, cancel and reopen its own (`incident:write_own`).
+fn works_all(p: &Principal) -> bool {
+    p.reaches_all("incident:write")
+}
+
+/// A caller that may see an incident but not work it: a reader of the whole queue who writes
+/// only its own incidents.
+fn not_yours() -> ApiError {
+    ApiError::forbidden(
+        "not_your_incident",
+        "you may change only the incidents you raised",
+    )
 }
 
 fn state_str(s: State) -> String {
@@ -292,7 +308,7 @@ pub(crate) async fn find_visible(
 ) -> Result<Incident, ApiError> {
     incidents::find(txn, tenant, id)
         .await?
-        .filter(|i| !requester_only(p) || i.caller_id == Some(p.subject))
+        .filter(|i| reads_all(p) || i.caller_id == Some(p.subject))
         .ok_or_else(|| ApiError::not_found("incident"))
 }
 
@@ -302,12 +318,12 @@ pub(crate) async fn find_visible(
     operation_id = "createIncident",
     request_body = IncidentIn,
     responses((status = 201, description = "Created", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = ["incident:write"]))
+    security(("bearer" = ["incident:write_own"]))
 )]
 #[post("")]
 pub async fn create(
     state: web::Data<IncidentService>,
-    auth: Auth<IncidentWrite>,
+    auth: Auth<IncidentWriteOwn>,
     body: Json<IncidentIn>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -339,7 +355,7 @@ pub async fn create(
             parsed
         }
     };
-    if requester_only(&auth.principal) {
+    if !works_all(&auth.principal) {
         for (pointer, given) in [
             ("/major", body.major),
             ("/priority", body.priority.is_some()),
@@ -495,12 +511,12 @@ pub async fn create(
     tag = "incidents",
     operation_id = "getIncident",
     responses((status = 200, description = "OK", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = ["incident:read"]))
+    security(("bearer" = ["incident:read_own"]))
 )]
 #[get("/{id}")]
 pub async fn get(
     state: web::Data<IncidentService>,
-    auth: Auth<IncidentRead>,
+    auth: Auth<IncidentReadOwn>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
@@ -545,12 +561,12 @@ pub struct ListQuery {
     operation_id = "listIncidents",
     params(ListQuery),
     responses((status = 200, description = "OK", body = inline(Page<IncidentOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = ["incident:read"]))
+    security(("bearer" = ["incident:read_own"]))
 )]
 #[get("")]
 pub async fn list(
     state: web::Data<IncidentService>,
-    auth: Auth<IncidentRead>,
+    auth: Auth<IncidentReadOwn>,
     query: web::Query<ListQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -586,7 +602,7 @@ pub async fn list(
             "search text is at most 200 printable characters",
         ));
     }
-    let requester = requester_only(&auth.principal);
+    let requester = !reads_all(&auth.principal);
     let filter = Filter {
         state: query.state.clone(),
         priority: query.priority,
@@ -730,18 +746,18 @@ pub(crate) async fn move_to(
     request_body = Transition,
     params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
     responses((status = 200, description = "OK", body = IncidentOut), (status = 409, description = "Not allowed from the current state", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = ["incident:write"]))
+    security(("bearer" = ["incident:write_own"]))
 )]
 #[post("/{id}/transitions")]
 pub async fn transition(
     state: web::Data<IncidentService>,
-    auth: Auth<IncidentWrite>,
+    auth: Auth<IncidentWriteOwn>,
     id: web::Path<Uuid>,
     body: Json<Transition>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let p = &auth.principal;
-    if requester_only(p) && !matches!(body.to, State::Canceled | State::InProgress) {
+    if !works_all(p) && !matches!(body.to, State::Canceled | State::InProgress) {
         return Err(ApiError::forbidden(
             "requester_not_allowed",
             "requesters may only cancel or reopen their incidents",
@@ -751,9 +767,12 @@ pub async fn transition(
     let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, p, *id).await?;
+    if !works_all(p) && inc.caller_id != Some(p.subject) {
+        return Err(not_yours());
+    }
     check_if_match(&req, &inc)?;
     let current = status_of(&inc);
-    if requester_only(p) && body.to == State::InProgress && current.state != State::Resolved {
+    if !works_all(p) && body.to == State::InProgress && current.state != State::Resolved {
         return Err(ApiError::forbidden(
             "requester_not_allowed",
             "requesters may only reopen resolved incidents",
@@ -825,12 +844,12 @@ fn comment_out(c: &Comment) -> CommentOut {
     operation_id = "commentIncident",
     request_body = CommentIn,
     responses((status = 201, description = "Created", body = CommentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = ["incident:write"]))
+    security(("bearer" = ["incident:write_own"]))
 )]
 #[post("/{id}/comments")]
 pub async fn comment(
     state: web::Data<IncidentService>,
-    auth: Auth<IncidentWrite>,
+    auth: Auth<IncidentWriteOwn>,
     id: web::Path<Uuid>,
     body: Json<CommentIn>,
 ) -> Result<HttpResponse, ApiError> {
@@ -840,11 +859,11 @@ pub async fn comment(
     if text.as_deref() == Some("") {
         v.push(FieldError::new("/body", "required", "must not be empty"));
     }
-    if requester_only(p) && body.visibility == Visibility::Internal {
+    if !works_all(p) && body.visibility == Visibility::Internal {
         v.push(FieldError::new(
             "/visibility",
             "not_allowed",
-            "requesters write public comments only",
+            "only the tenant's agents write work notes",
         ));
     }
     v.finish()?;
@@ -852,6 +871,9 @@ pub async fn comment(
     let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, p, *id).await?;
+    if !works_all(p) && inc.caller_id != Some(p.subject) {
+        return Err(not_yours());
+    }
     let c = incidents::add_comment(
         &txn,
         &inc,
@@ -888,12 +910,12 @@ pub async fn comment(
     operation_id = "listIncidentComments",
     params(PageQuery),
     responses((status = 200, description = "OK", body = inline(Page<CommentOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = ["incident:read"]))
+    security(("bearer" = ["incident:read_own"]))
 )]
 #[get("/{id}/comments")]
 pub async fn comments(
     state: web::Data<IncidentService>,
-    auth: Auth<IncidentRead>,
+    auth: Auth<IncidentReadOwn>,
     id: web::Path<Uuid>,
     query: web::Query<PageQuery>,
     req: HttpRequest,
@@ -904,7 +926,7 @@ pub async fn comments(
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, p, *id).await?;
     let rows =
-        incidents::comments(&txn, &inc, requester_only(p), page.after, page.limit + 1).await?;
+        incidents::comments(&txn, &inc, !reads_all(p), page.after, page.limit + 1).await?;
     txn.commit().await?;
     Ok(Page::from_rows(rows, page.limit, |c| c.id)
         .map(|c| comment_out(&c))
@@ -935,12 +957,6 @@ pub async fn assign(
     id: web::Path<Uuid>,
     body: Json<AssignmentIn>,
 ) -> Result<HttpResponse, ApiError> {
-    if requester_only(&auth.principal) {
-        return Err(ApiError::forbidden(
-            "requester_not_allowed",
-            "requesters cannot assign incidents",
-        ));
-    }
     let tenant = auth.tenant_id();
     let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
@@ -1006,12 +1022,6 @@ pub async fn update(
     body: Json<IncidentPatch>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if requester_only(&auth.principal) {
-        return Err(ApiError::forbidden(
-            "requester_not_allowed",
-            "requesters comment on incidents; agents update them",
-        ));
-    }
     let mut v = Validator::new();
     let title = body
         .title

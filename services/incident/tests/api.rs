@@ -816,3 +816,214 @@ async fn updates_recompute_priority_and_refuse_stale_etags() {
     .expect(404);
     assert_eq!(app.get(&path, &agent).await.body["title"], "No wifi at all");
 }
+
+/// What one set of roles must be allowed, from the union of its roles' grants.
+struct Reach {
+    reads_all: bool,
+    works_all: bool,
+    reads_own: bool,
+    writes_own: bool,
+}
+
+impl Reach {
+    fn of(roles: &[&str]) -> Reach {
+        let any = |set: &[&str]| roles.iter().any(|r| set.contains(r));
+        let reads_all = any(&[
+            "tenant_admin",
+            "service_owner",
+            "agent",
+            "configuration_manager",
+            "change_manager",
+            "analyst",
+        ]);
+        let works_all = any(&["tenant_admin", "agent"]);
+        Reach {
+            reads_all,
+            works_all,
+            reads_own: reads_all || roles.contains(&"requester"),
+            writes_own: works_all || roles.contains(&"requester"),
+        }
+    }
+
+    /// The status for an incident someone else raised: `ok` when the set works (or reads) the
+    /// whole queue, 403 when it may see but not act, 404 when it may not see, 403 without
+    /// any incident scope.
+    fn on_others(&self, all: bool, ok: u16) -> u16 {
+        match (all, self.reads_all, self.reads_own) {
+            (true, _, _) => ok,
+            (false, true, _) => 403,
+            (false, false, true) => 404,
+            (false, false, false) => 403,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_second_role_never_widens_what_requester_allows() {
+    let app = app!();
+    let admin = app.token("admin@globex.demo.test").await;
+    let agent = app.token("agent@globex.demo.test").await;
+    ready(&app, &agent).await;
+    let email = "requester@globex.demo.test";
+    let me = app.token(email).await;
+    let me_id = s(&app.get("/api/v1/users/me", &me).await.expect(200)["id"]);
+    let tenant_roles = [
+        "tenant_admin",
+        "service_owner",
+        "agent",
+        "configuration_manager",
+        "change_manager",
+        "approver",
+        "requester",
+        "analyst",
+    ];
+    let mut sets: Vec<Vec<&str>> = tenant_roles.iter().map(|r| vec![*r]).collect();
+    sets.extend(
+        tenant_roles
+            .iter()
+            .filter(|r| **r != "requester")
+            .map(|r| vec![*r, "requester"]),
+    );
+    for roles in sets {
+        let reach = Reach::of(&roles);
+        let set = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/users/{me_id}/roles"),
+                Some(&admin),
+                Some(json!({ "roles": roles })),
+                &[],
+            )
+            .await;
+        set.expect(200);
+        let login = app.login_res(email, testkit::PASSWORD).await;
+        let token = s(&login.expect(200)["access_token"]);
+        // Someone else's incident with a work note.
+        let theirs = s(&app
+            .post(
+                "/api/v1/incidents",
+                &agent,
+                json!({"title": format!("Printer jam {roles:?}"), "impact": 3, "urgency": 3}),
+            )
+            .await
+            .expect(201)["id"]);
+        let notes = format!("/api/v1/incidents/{theirs}/comments");
+        app.post(
+            &notes,
+            &agent,
+            json!({"body": "vendor ticket 4411", "visibility": "internal"}),
+        )
+        .await
+        .expect(201);
+
+        let list = app.get("/api/v1/incidents?limit=200", &token).await;
+        if reach.reads_own {
+            let ids: Vec<String> = list.expect(200)["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| s(&i["id"]))
+                .collect();
+            assert_eq!(ids.contains(&theirs), reach.reads_all, "{roles:?} list");
+        } else {
+            list.expect(403);
+        }
+        let get = app.get(&format!("/api/v1/incidents/{theirs}"), &token).await;
+        assert_eq!(
+            get.status.as_u16(),
+            reach.on_others(reach.reads_all, 200),
+            "{roles:?} get"
+        );
+        let comments = app.get(&notes, &token).await;
+        assert_eq!(
+            comments.status.as_u16(),
+            reach.on_others(reach.reads_all, 200),
+            "{roles:?} comments"
+        );
+        if reach.reads_all {
+            assert!(
+                comments.body.to_string().contains("vendor ticket 4411"),
+                "{roles:?} reads the tenant's work notes"
+            );
+        }
+        let comment = app
+            .post(&notes, &token, json!({"body": "me too", "visibility": "public"}))
+            .await;
+        let expected = match (reach.works_all, reach.writes_own) {
+            (true, _) => 201,
+            (false, true) => reach.on_others(false, 201),
+            (false, false) => 403,
+        };
+        assert_eq!(comment.status.as_u16(), expected, "{roles:?} comment");
+        let transition = app
+            .post(
+                &format!("/api/v1/incidents/{theirs}/transitions"),
+                &token,
+                json!({"to": "canceled"}),
+            )
+            .await;
+        let expected = match (reach.works_all, reach.writes_own) {
+            (true, _) => 200,
+            (false, true) => reach.on_others(false, 200),
+            (false, false) => 403,
+        };
+        assert_eq!(transition.status.as_u16(), expected, "{roles:?} transition");
+        let other = s(&app
+            .post(
+                "/api/v1/incidents",
+                &agent,
+                json!({"title": "Another", "impact": 3, "urgency": 3}),
+            )
+            .await
+            .expect(201)["id"]);
+        let assign = app
+            .post(
+                &format!("/api/v1/incidents/{other}/assignment"),
+                &token,
+                json!({"assignment_group_id": null, "assignee_id": null}),
+            )
+            .await;
+        assert_eq!(
+            assign.status.as_u16(),
+            if reach.works_all { 200 } else { 403 },
+            "{roles:?} assignment"
+        );
+        let update = app
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/incidents/{other}"),
+                Some(&token),
+                Some(json!({"title": "Renamed"})),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            update.status.as_u16(),
+            if reach.works_all { 200 } else { 403 },
+            "{roles:?} update"
+        );
+        // Their own incident: raised, commented publicly; a work note needs the queue.
+        if reach.writes_own {
+            let mine = s(&app
+                .post(
+                    "/api/v1/incidents",
+                    &token,
+                    json!({"title": "My laptop", "impact": 3, "urgency": 3}),
+                )
+                .await
+                .expect(201)["id"]);
+            let internal = app
+                .post(
+                    &format!("/api/v1/incidents/{mine}/comments"),
+                    &token,
+                    json!({"body": "note", "visibility": "internal"}),
+                )
+                .await;
+            assert_eq!(
+                internal.status.as_u16(),
+                if reach.works_all { 201 } else { 422 },
+                "{roles:?} work note on their own"
+            );
+        }
+    }
+}

@@ -44,20 +44,21 @@ impl Workers {
 }
 
 impl Application {
-    /// Starts the outbox relays (RabbitMQ when `ITSM_AMQP_URL` is set, else in-process) and
-    /// the consumers. With RabbitMQ, consumer queues are declared before any relay publishes.
+    /// Starts the outbox relays (RabbitMQ when AMQP URLs are set, else in-process) and the
+    /// consumers. With RabbitMQ, each service connects with its own URL (its broker user), and
+    /// consumer queues are declared before any relay publishes.
     pub async fn start_workers(&self) -> anyhow::Result<Workers> {
         let (shutdown, rx) = watch::channel(false);
         let mut handles = Vec::new();
         let mut in_process = bus::inprocess::InProcess::new();
         for runner in &self.bus.consumers {
-            match &self.bus.amqp_url {
+            match self.bus.amqp_url(runner.consumer()) {
                 Some(url) => {
                     bus::rabbit::declare_consumer(url, runner)
                         .await
                         .map_err(|e| anyhow::anyhow!("declaring {}: {e}", runner.consumer()))?;
                     handles.push(tokio::spawn(bus::rabbit::consume(
-                        url.clone(),
+                        url.to_string(),
                         runner.clone(),
                         32,
                         rx.clone(),
@@ -66,10 +67,7 @@ impl Application {
                 None => in_process = in_process.subscribe(runner.clone()),
             }
         }
-        let transport: Arc<dyn bus::Transport> = match &self.bus.amqp_url {
-            Some(url) => Arc::new(bus::rabbit::RabbitPublisher::new(url.clone())),
-            None => Arc::new(in_process),
-        };
+        let in_process: Arc<dyn bus::Transport> = Arc::new(in_process);
         handles.push(tokio::spawn(bus::ops::report_depths(
             self.bus.clone(),
             std::time::Duration::from_secs(15),
@@ -77,7 +75,11 @@ impl Application {
         )));
         for (name, db) in &self.bus.producers {
             tracing::info!(producer = name, "starting outbox relay");
-            let relay = bus::Relay::new(db.clone(), transport.clone());
+            let transport: Arc<dyn bus::Transport> = match self.bus.amqp_url(name) {
+                Some(url) => Arc::new(bus::rabbit::RabbitPublisher::new(url)),
+                None => in_process.clone(),
+            };
+            let relay = bus::Relay::new(name, db.clone(), transport);
             handles.push(tokio::spawn(relay.run(rx.clone())));
         }
         if let Some(incident) = &self.incident {
@@ -103,6 +105,50 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The RabbitMQ URL of each service this process runs (all, or `only`); empty for the
+/// in-process transport. Each must log in as the service's own broker user, `itsm-<service>`:
+/// consumers accept a service's events only from that user (ADR 19).
+pub fn amqp_urls(
+    settings: &Settings,
+    only: Option<&str>,
+) -> anyhow::Result<std::collections::BTreeMap<&'static str, String>> {
+    let mut urls = std::collections::BTreeMap::new();
+    if settings.amqp_url.is_none() && settings.amqp_urls.is_empty() {
+        return Ok(urls);
+    }
+    if let Some(unknown) = settings
+        .amqp_urls
+        .keys()
+        .find(|k| !SERVICES.contains(&k.as_str()))
+    {
+        anyhow::bail!(
+            "ITSM_AMQP_URLS names unknown service {unknown:?}; known: {}",
+            SERVICES.join(", ")
+        );
+    }
+    for &service in SERVICES.iter().filter(|s| only.is_none_or(|o| o == **s)) {
+        let url = settings
+            .amqp_urls
+            .get(service)
+            .or(settings.amqp_url.as_ref())
+            .ok_or_else(|| {
+                anyhow::anyhow!("no RabbitMQ URL for {service}: set it in ITSM_AMQP_URLS")
+            })?
+            .expose()
+            .to_string();
+        let user = bus::rabbit::amqp_user(&url).map_err(|e| anyhow::anyhow!("{service}: {e}"))?;
+        let expected = bus::provenance::amqp_user_of(service);
+        if user != expected {
+            anyhow::bail!(
+                "the RabbitMQ URL of {service} logs in as {user:?}; {service} must connect as \
+                 {expected:?}, the only user other services accept its events from (ADR 19)"
+            );
+        }
+        urls.insert(service, url);
+    }
+    Ok(urls)
+}
+
 /// Connects the services (all, or `only`) and binds the HTTP server (not yet awaited).
 pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Result<Application> {
     if let Some(name) = only
@@ -115,7 +161,7 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
     let mut bus = bus::ops::BusRegistry {
         producers: Vec::new(),
         consumers: Vec::new(),
-        amqp_url: settings.amqp_url.as_ref().map(|u| u.expose().to_string()),
+        amqp_urls: amqp_urls(&settings, only)?,
     };
     let mut registers: Vec<Register> = Vec::new();
 
@@ -145,9 +191,12 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
                     )
                 })?;
                 let mut jwks = RemoteJwks::new(url);
-                if let Some(redis) = &settings.redis_url {
+                // Only a copy authenticated with the shared key is ever trusted.
+                if let (Some(redis), Some(key)) =
+                    (&settings.redis_url, &settings.auth_jwks_shared_key)
+                {
                     jwks = jwks
-                        .shared_through(redis.expose())
+                        .shared_through(redis.expose(), key.expose().as_bytes())
                         .map_err(|e| anyhow::anyhow!("ITSM_REDIS_URL: {e}"))?;
                 }
                 Arc::new(jwks)

@@ -1,5 +1,6 @@
 //! A producer (identity, spawned for real) and a consumer service with its own schema, joined
-//! by a real RabbitMQ vhost.
+//! by a real RabbitMQ vhost. Identity publishes as its broker user `itsm-identity`; the test
+//! consumers connect as `guest`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -134,11 +135,23 @@ impl Rig {
         assert!(declared, "the consumer never declared its queue");
     }
 
+    /// Identity's relay, publishing as identity's broker user.
     pub fn relay(&self) -> Relay {
         Relay::new(
+            "identity",
             self.app.identity_db.clone(),
-            Arc::new(rabbit::RabbitPublisher::new(self.amqp.clone())),
+            Arc::new(rabbit::RabbitPublisher::new(self.identity_url())),
         )
+    }
+
+    /// The vhost's URL as identity's broker user.
+    pub fn identity_url(&self) -> String {
+        testkit::amqp_url_as(&self.amqp, "identity")
+    }
+
+    /// The vhost's URL as incident's broker user.
+    pub fn incident_url(&self) -> String {
+        testkit::amqp_url_as(&self.amqp, "incident")
     }
 
     pub fn start_relay(&self) {
@@ -183,7 +196,101 @@ impl Rig {
     }
 }
 
-/// Publishes raw bytes to the events exchange (a duplicate, or something that is not an event).
+/// Publishes `body` as the user of `url`, with that user as the AMQP `user_id` (as a service
+/// does), to `exchange` with `routing_key` (`""` is the default exchange: the key names the
+/// queue). Err when the broker refuses it (a topic permission).
+pub async fn publish_as(
+    url: &str,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+) -> Result<(), String> {
+    use lapin::{BasicProperties, options::*};
+    let user = rabbit::amqp_user(url).map_err(|e| e.to_string())?;
+    let conn = rabbit::connect(url).await.map_err(|e| e.to_string())?;
+    let ch = conn.create_channel().await.map_err(|e| e.to_string())?;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let published = async {
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_user_id(user.as_str().into()),
+            )
+            .await?
+            .await?;
+        Ok::<_, lapin::Error>(confirm)
+    }
+    .await;
+    let _ = conn.close(200, "done".into()).await;
+    match published {
+        Ok(confirm) if confirm.is_ack() => Ok(()),
+        Ok(_) => Err("the broker refused (nack) the message".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A message in a dead-letter queue.
+#[derive(Debug)]
+pub struct DeadLetter {
+    /// `x-error`: why the consumer dead-lettered it.
+    pub reason: String,
+    /// The AMQP `user_id` of the dead letter (the consumer's user).
+    pub user_id: Option<String>,
+    /// `x-original-user-id`: the `user_id` the delivery carried.
+    pub original_user_id: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Reads every message of `queue` (as `amqp`'s user) and puts them back, in order.
+pub async fn peek(amqp: &str, queue: &str) -> Vec<DeadLetter> {
+    use lapin::{options::*, types::AMQPValue};
+    let conn = rabbit::connect(amqp).await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let text = |v: Option<&AMQPValue>| match v {
+        Some(AMQPValue::LongString(s)) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        _ => None,
+    };
+    let (mut seen, mut held) = (Vec::new(), Vec::new());
+    while let Ok(Some(m)) = ch
+        .basic_get(queue.into(), BasicGetOptions::default())
+        .await
+    {
+        let headers = m.delivery.properties.headers().clone().unwrap_or_default();
+        seen.push(DeadLetter {
+            reason: text(headers.inner().get("x-error")).unwrap_or_default(),
+            user_id: m
+                .delivery
+                .properties
+                .user_id()
+                .as_ref()
+                .map(|u| u.as_str().to_string()),
+            original_user_id: text(headers.inner().get(rabbit::ORIGINAL_USER_HEADER)),
+            body: m.delivery.data.clone(),
+        });
+        held.push(m.delivery.acker);
+    }
+    for acker in held {
+        acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let _ = conn.close(200, "done".into()).await;
+    seen
+}
+
+/// Publishes raw bytes to the events exchange as `guest`, without a `user_id` (a stranger to
+/// every consumer, or something that is not an event).
 pub async fn publish_raw(amqp: &str, routing_key: &str, body: &[u8]) {
     use lapin::{BasicProperties, options::*};
     let conn = rabbit::connect(amqp).await.unwrap();

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::{Duration, Utc};
 use platform::{
     ApiError,
-    auth::{Claims, Role, scopes_of},
+    auth::{Claims, Role, delegated_scopes, scopes_of},
     error::Problem,
     json::Json,
     tenancy::{LookupKey, begin_lookup, begin_scoped, scope_to},
@@ -18,10 +18,11 @@ use uuid::Uuid;
 
 use crate::{
     Identity,
-    domain::{lockout, password},
+    domain::password,
     store::{
         self, audit,
         clients::{self, ApiClient},
+        login_attempts,
         tenants,
         tokens::{self, Presented, Purpose},
         users::{self, User, UserStatus},
@@ -147,8 +148,12 @@ pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> 
 
 /// Log in with email and password.
 ///
-/// After five consecutive failures the account is locked for a period that doubles with each
-/// further failure (1 s … 15 min); a locked account answers 429 with `Retry-After`.
+/// Each client address has a budget of five password checks per email; once it is spent the
+/// pair is locked for a period that doubles with each further failure (1 s … 15 min) and answers
+/// 429 with `Retry-After` — whether or not the email belongs to an account. Parallel attempts
+/// spend the budget one by one, and another address is not affected. Each address may also make
+/// only so many requests per minute to the sign-in endpoints together (429), and when every core
+/// is busy checking passwords the request is turned away with 503 and `Retry-After`.
 #[utoipa::path(
     tag = "auth",
     operation_id = "login",
@@ -156,7 +161,8 @@ pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> 
     responses(
         (status = 200, description = "OK", body = TokenOut),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Account temporarily locked", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address (for this email, or in all)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many sign-ins at once; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -164,7 +170,9 @@ pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> 
 pub async fn login(
     state: web::Data<Identity>,
     body: Json<LoginIn>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let address = state.credentials.admit(&req).await?;
     let mut v = Validator::new();
     let email = v.check(Email::parse("/email", &body.email));
     if body.password.is_empty() || body.password.len() > 1024 {
@@ -176,6 +184,20 @@ pub async fn login(
     }
     v.finish()?;
     let email = email.ok_or_else(invalid_credentials)?;
+
+    // The budget is spent before anything about the account is read: a refusal looks the same
+    // for every email, and costs no password check.
+    let now = store::now();
+    if let login_attempts::Claim::Refused(wait) =
+        login_attempts::claim(&state.db, email.as_str(), &address, now).await?
+    {
+        tracing::info!(event = "auth.login_refused", reason = "back_off");
+        return Err(ApiError::too_many_requests(
+            "too many failed logins; try again later",
+            wait.as_secs().max(1),
+        ));
+    }
+    let permit = state.credentials.verification(&address).await?;
 
     // Read what the check needs, then verify the password outside any transaction.
     let txn = begin_lookup(&state.db, LookupKey::Email, email.as_str()).await?;
@@ -191,67 +213,54 @@ pub async fn login(
     };
     txn.commit().await?;
 
-    let now = store::now();
-    if let Some(u) = &user
-        && let Some(until) = u.locked_until
-        && until > now
-    {
-        let secs = (until - now).num_seconds().max(1) as u64;
-        return Err(ApiError::too_many_requests(
-            "too many failed logins; try again later",
-            secs,
-        ));
-    }
     let ok = verify_password(
         body.password.clone(),
         user.as_ref().and_then(|u| u.password_hash.clone()),
     )
     .await?;
-    let (Some(user), Some((tenant_active, roles))) = (user, context) else {
-        tracing::info!(event = "auth.login_failed", reason = "unknown_email");
-        return Err(invalid_credentials());
-    };
-
-    let txn = begin_scoped(&state.db, &[user.tenant_id]).await?;
-    let usable = ok && user.status == UserStatus::Active.as_str() && tenant_active;
-    if !usable {
-        let failures = user.failed_logins + 1;
-        let lock = if ok {
-            None
-        } else {
-            lockout::lock_after(failures as u32)
-        };
-        let reason = if !ok {
-            "wrong_password"
-        } else if !tenant_active {
-            "tenant_suspended"
-        } else {
-            "user_not_active"
-        };
-        let (uid, tid) = (user.id, user.tenant_id);
-        if !ok {
-            users::update(&txn, user, |u| {
-                u.failed_logins = Set(failures);
-                u.locked_until = Set(lock.map(|d| now + Duration::seconds(d.as_secs() as i64)));
+    drop(permit);
+    if !ok {
+        let (failures, lock) =
+            login_attempts::failed(&state.db, email.as_str(), &address, now).await?;
+        if let Some(u) = &user {
+            let txn = begin_scoped(&state.db, &[u.tenant_id]).await?;
+            audit::append(&txn, u.tenant_id, audit::Entry {
+                actor_id: Some(u.id),
+                action: "auth.login_failed",
+                target_type: "user",
+                target_id: Some(u.id),
+                data: json!({"reason": "wrong_password", "consecutive_failures": failures, "locked_for_secs": lock.map(|d| d.as_secs()), "client_addr": address}),
             })
             .await?;
+            txn.commit().await?;
+        } else {
+            tracing::info!(event = "auth.login_failed", reason = "unknown_email");
         }
-        audit::append(&txn, tid, audit::Entry {
-            actor_id: Some(uid),
+        return Err(invalid_credentials());
+    }
+    let (Some(user), Some((tenant_active, roles))) = (user, context) else {
+        return Err(invalid_credentials());
+    };
+    if user.status != UserStatus::Active.as_str() || !tenant_active {
+        let reason = if tenant_active {
+            "user_not_active"
+        } else {
+            "tenant_suspended"
+        };
+        let txn = begin_scoped(&state.db, &[user.tenant_id]).await?;
+        audit::append(&txn, user.tenant_id, audit::Entry {
+            actor_id: Some(user.id),
             action: "auth.login_failed",
             target_type: "user",
-            target_id: Some(uid),
-            data: json!({"reason": reason, "consecutive_failures": failures, "locked_for_secs": lock.map(|d| d.as_secs())}),
+            target_id: Some(user.id),
+            data: json!({"reason": reason, "client_addr": address}),
         })
         .await?;
         txn.commit().await?;
         return Err(invalid_credentials());
     }
-    let user = users::update(&txn, user, |u| {
-        u.failed_logins = Set(0);
-        u.locked_until = Set(None);
-    })
-    .await?;
+    login_attempts::succeeded(&state.db, email.as_str(), &address).await?;
+    let txn = begin_scoped(&state.db, &[user.tenant_id]).await?;
     let out = session(&state, &txn, &user, roles, Uuid::now_v7()).await?;
     audit::append(
         &txn,
@@ -333,7 +342,11 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
 /// OAuth 2.0 token endpoint: `refresh_token` and `client_credentials` grants.
 ///
 /// Refresh tokens rotate on every use; presenting one that was already used revokes its whole
-/// family (RFC 6819 §5.2.2.3). Errors carry the RFC 6749 `error` member as well.
+/// family (RFC 6819 §5.2.2.3), and so does losing a race with a concurrent use of the same
+/// token: of concurrent presentations exactly one gets a successor. A client-credentials token
+/// carries only the client's scopes that the user who created it still holds (`invalid_scope`
+/// when none); a client whose creator is deactivated gets `invalid_client`. Errors carry the
+/// RFC 6749 `error` member as well.
 #[utoipa::path(
     tag = "auth",
     operation_id = "issueToken",
@@ -350,6 +363,7 @@ pub async fn token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    state.credentials.admit(&req).await?;
     let fields = form_fields(&req, &body)?;
     match fields.get("grant_type").map(String::as_str) {
         Some("refresh_token") => refresh_grant(&state, &fields).await,
@@ -431,6 +445,32 @@ async fn refresh_grant(
     }
 }
 
+/// The current roles of the user who created `client`, as they apply in the client's tenant:
+/// None when the tenant is suspended or the creator is no longer an active user. A creator of
+/// a provider tenant (acting in the client's tenant with `X-Tenant`) counts only while one of
+/// its roles still reaches the tenants below it.
+async fn usable_creator_roles(
+    txn: &DatabaseTransaction,
+    client: &ApiClient,
+) -> Result<Option<Vec<Role>>, ApiError> {
+    scope_to(txn, &[client.tenant_id]).await?;
+    let tenant = tenants::find_within(txn, client.tenant_id, client.tenant_id).await?;
+    let Some(tenant) = tenant.filter(|t| t.is_active()) else {
+        return Ok(None);
+    };
+    let path = tenant.path_ids();
+    scope_to(txn, &path).await?;
+    let creator = users::find_in(txn, &path, client.created_by)
+        .await?
+        .filter(|u| u.status == UserStatus::Active.as_str());
+    let Some(creator) = creator else {
+        return Ok(None);
+    };
+    let roles = users::roles(txn, creator.tenant_id, creator.id).await?;
+    let reaches = creator.tenant_id == client.tenant_id || roles.iter().any(|r| r.reaches_descendants());
+    Ok(Some(if reaches { roles } else { Vec::new() }))
+}
+
 async fn client_credentials_grant(
     state: &Identity,
     req: &HttpRequest,
@@ -451,26 +491,32 @@ async fn client_credentials_grant(
     }
     let txn = begin_lookup(&state.db, LookupKey::ClientId, &id.to_string()).await?;
     let client: Option<ApiClient> = clients::find_for_grant(&txn, id).await?;
-    let tenant_active = match &client {
-        Some(c) => {
-            scope_to(&txn, &[c.tenant_id]).await?;
-            tenants::find_within(&txn, c.tenant_id, c.tenant_id)
-                .await?
-                .is_some_and(|t| t.is_active())
-        }
-        None => false,
+    let creator_roles = match &client {
+        Some(c) => usable_creator_roles(&txn, c).await?,
+        None => None,
     };
     txn.commit().await?;
     let ok = verify_password(secret, client.as_ref().map(|c| c.secret_hash.clone())).await?;
-    let client = client
-        .filter(|c| ok && c.status == clients::ACTIVE && tenant_active)
-        .ok_or_else(invalid_client)?;
-    let granted: Vec<&str> = client.scopes.split_whitespace().collect();
+    // A client of a suspended tenant, or whose creator is no longer an active user, gets no
+    // token at all.
+    let (client, creator_roles) = match (client, creator_roles) {
+        (Some(c), Some(roles)) if ok && c.status == clients::ACTIVE => (c, roles),
+        _ => return Err(invalid_client()),
+    };
+    // The client's token never carries more than its creator holds now.
+    let granted = delegated_scopes(client.scopes.split_whitespace(), &creator_roles);
+    if granted.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_scope",
+            "the user who created this client no longer holds any of its scopes",
+        )
+        .oauth("invalid_scope"));
+    }
     let scope = match fields.get("scope") {
         None => granted.join(" "),
         Some(asked) => {
             let asked: Vec<&str> = asked.split_whitespace().collect();
-            if let Some(bad) = asked.iter().find(|s| !granted.contains(s)) {
+            if let Some(bad) = asked.iter().find(|s| !granted.iter().any(|g| g == *s)) {
                 return Err(ApiError::bad_request(
                     "invalid_scope",
                     format!("scope {bad} is not granted to this client"),
@@ -651,7 +697,9 @@ async fn set_password_with_token(
 pub async fn accept_invitation(
     state: web::Data<Identity>,
     body: Json<AcceptInvitationIn>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    state.credentials.admit(&req).await?;
     let user = set_password_with_token(
         &state,
         &body.token,
@@ -675,7 +723,9 @@ pub async fn accept_invitation(
 pub async fn confirm_password_reset(
     state: web::Data<Identity>,
     body: Json<ConfirmResetIn>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    state.credentials.admit(&req).await?;
     set_password_with_token(
         &state,
         &body.token,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod groups;
 pub mod signing_keys;
+pub mod taken;
 pub mod tenants;
 pub mod users;
 pub mod well_known;

@@ -19,7 +19,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ListQuery, users::OneTimeTokenOut};
+use super::{
+    ListQuery,
+    taken::{self, Taken},
+    users::OneTimeTokenOut,
+};
 use crate::{
     Identity,
     domain::{
@@ -146,6 +150,10 @@ pub struct OnboardedOut {
 
 /// Onboard a tenant below the acting one (an MSP onboards a customer; the platform an MSP).
 /// The new tenant inherits its parent's settings; its first admin gets an invitation.
+///
+/// Slugs and emails are unique across the platform, so a 409 may concern another MSP's
+/// tenant: each is recorded in the caller's audit chain, and after 10 in 10 minutes the
+/// caller's onboardings get 429 `too_many_conflicts` for a while (see the API guide).
 #[utoipa::path(
     tag = "tenants",
     operation_id = "onboardTenant",
@@ -153,6 +161,7 @@ pub struct OnboardedOut {
     responses(
         (status = 201, description = "Created", body = OnboardedOut),
         (status = 409, description = "Slug or email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many taken emails or slugs lately (`too_many_conflicts`, `Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["tenant:onboard"]))
@@ -184,16 +193,28 @@ pub async fn onboard(
     };
     let parent_id = auth.tenant_id();
     let id = Uuid::now_v7();
+    taken::check_budget(&state, &auth.principal)?;
     let txn = begin_scoped(&state.db, &[parent_id, id]).await?;
     let parent = tenants::find_within(&txn, parent_id, parent_id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
-    let conflict = |what: &'static str, pointer: &str| {
-        ApiError::conflict(what, format!("{} is already taken", &pointer[1..]))
-            .with_extra(json!({"pointer": pointer}))
+    let slug_taken = Taken {
+        attempted: "tenant.onboard",
+        code: "slug_taken",
+        pointer: "/slug",
+        value: slug.as_str(),
+        detail: "slug is already taken",
+    };
+    let email_taken = Taken {
+        attempted: "tenant.onboard",
+        code: "email_taken",
+        pointer: "/admin_email",
+        value: email.as_str(),
+        detail: "admin_email is already taken",
     };
     if tenants::find_by_slug(&txn, slug.as_str()).await?.is_some() {
-        return Err(conflict("slug_taken", "/slug"));
+        txn.rollback().await?;
+        return Err(taken::answer(&state, &auth.principal, slug_taken).await);
     }
     let tenant = match tenants::insert(
         &txn,
@@ -208,12 +229,18 @@ pub async fn onboard(
     .await
     {
         Ok(t) => t,
-        Err(e) if is_unique_violation(&e) => return Err(conflict("slug_taken", "/slug")),
+        Err(e) if is_unique_violation(&e) => {
+            txn.rollback().await?;
+            return Err(taken::answer(&state, &auth.principal, slug_taken).await);
+        }
         Err(e) => return Err(e.into()),
     };
     let admin = match users::insert_invited(&txn, id, email.as_str(), &admin_name).await {
         Ok(u) => u,
-        Err(e) if is_unique_violation(&e) => return Err(conflict("email_taken", "/admin_email")),
+        Err(e) if is_unique_violation(&e) => {
+            txn.rollback().await?;
+            return Err(taken::answer(&state, &auth.principal, email_taken).await);
+        }
         Err(e) => return Err(e.into()),
     };
     let admin_role = if tenant.kind() == TenantKind::Msp {
@@ -351,11 +378,16 @@ async fn effective_settings(state: &Identity, tenant: &Tenant) -> Result<Setting
     txn.commit().await?;
     Ok(SettingsOut {
         tenant_id: tenant.id,
-        items: domain::settings::effective(&path, &overrides),
+        items: domain::settings::effective(
+            &path,
+            &overrides,
+            &domain::settings::Deployment::of(&state.settings),
+        ),
     })
 }
 
-/// A tenant's effective settings, each with the tenant it is inherited from.
+/// A tenant's effective settings, each with the tenant it is inherited from and which way the
+/// tenant may change it (`provider_owned`, `may`, `bound`).
 #[utoipa::path(
     tag = "tenants",
     operation_id = "getTenantSettings",
@@ -373,11 +405,19 @@ pub async fn get_settings(
 }
 
 /// Override settings for a tenant (`null` removes an override, restoring the inherited value).
+///
+/// Keys the tenant's providers own (`provider_owned` in the answer) may only be tightened: a
+/// value on the loose side of the key's `bound` is refused with 422 naming the key
+/// (`above_provider_limit`, `below_provider_minimum`), whoever sends it.
 #[utoipa::path(
     tag = "tenants",
     operation_id = "updateTenantSettings",
     request_body(content = Object, description = "`{\"time_zone\": \"Europe/Berlin\", \"locale\": null}`"),
-    responses((status = 200, description = "OK", body = SettingsOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses(
+        (status = 200, description = "OK", body = SettingsOut),
+        (status = 422, description = "Unknown key, invalid value, or a provider-owned key loosened past its bound", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = ["tenant:write"]))
 )]
 #[patch("/tenants/{id}/settings")]
@@ -390,8 +430,9 @@ pub async fn update_settings(
     let patch = body
         .as_object()
         .ok_or_else(|| ApiError::field("", "invalid_type", "expected an object of settings"))?;
-    domain::settings::validate_patch(patch).map_err(ApiError::validation)?;
     let tenant = reachable(&state, &auth, *id).await?;
+    let current = effective_settings(&state, &tenant).await?;
+    domain::settings::validate_patch(patch, &current.items).map_err(ApiError::validation)?;
     let txn = begin_scoped(&state.db, &[tenant.id]).await?;
     for (key, value) in patch {
         stored_settings::put(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{
-        Auth, Role,
+        Auth, Role, may_act_on,
         scopes::{Authenticated, UserRead, UserWrite},
     },
     error::Problem,
@@ -13,13 +13,16 @@ use platform::{
     tenancy::begin_scoped,
     validate::{Email, Validator, text},
 };
-use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{ListQuery, TenantFilter};
+use super::{
+    ListQuery, TenantFilter,
+    taken::{self, Taken},
+};
 use crate::{
     Identity,
     domain::{password, tenant::role_allowed},
@@ -223,7 +226,52 @@ fn parse_roles<S: platform::auth::RequiredScope>(
     roles
 }
 
+/// The answer when the caller may not act on `target`, who holds `roles` (see
+/// [`may_act_on`]): the refusal is appended to the acting tenant's audit chain in `txn`, which
+/// is committed, and the caller gets 403.
+async fn refuse_stronger_target<S: platform::auth::RequiredScope>(
+    txn: DatabaseTransaction,
+    auth: &Auth<S>,
+    target: &User,
+    roles: &[Role],
+    attempted: &'static str,
+) -> ApiError {
+    let recorded = audit::append(
+        &txn,
+        target.tenant_id,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "user.action_refused",
+            target_type: "user",
+            target_id: Some(target.id),
+            data: json!({
+                "attempted": attempted,
+                "reason": "user_more_privileged",
+                "target_roles": roles,
+                "by_api_client": auth.principal.is_client,
+            }),
+        },
+    )
+    .await;
+    if let Err(e) = match recorded {
+        Ok(()) => txn.commit().await,
+        Err(e) => Err(e),
+    } {
+        return e.into();
+    }
+    let detail = if auth.principal.is_client {
+        "API clients cannot act on users whose roles reach other tenants"
+    } else {
+        "the user holds roles reaching other tenants that you do not hold"
+    };
+    ApiError::forbidden("user_more_privileged", detail)
+}
+
 /// Invite a user into the acting tenant; the response carries the invitation token once.
+///
+/// Emails are unique across the platform, so a 409 `email_taken` may concern a user of another
+/// tenant: each is recorded in the caller's audit chain, and after 10 in 10 minutes the
+/// caller's invitations get 429 `too_many_conflicts` for a while (see the API guide).
 #[utoipa::path(
     tag = "users",
     operation_id = "inviteUser",
@@ -231,6 +279,7 @@ fn parse_roles<S: platform::auth::RequiredScope>(
     responses(
         (status = 201, description = "Created", body = InvitedOut),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many taken emails or slugs lately (`too_many_conflicts`, `Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))
@@ -250,14 +299,20 @@ pub async fn invite(
         return Err(ApiError::internal("validated"));
     };
     let tenant = auth.tenant_id();
+    taken::check_budget(&state, &auth.principal)?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let user = match users::insert_invited(&txn, tenant, email.as_str(), &name).await {
         Ok(u) => u,
         Err(e) if is_unique_violation(&e) => {
-            return Err(
-                ApiError::conflict("email_taken", "a user with this email already exists")
-                    .with_extra(json!({"pointer": "/email"})),
-            );
+            txn.rollback().await?;
+            let taken = Taken {
+                attempted: "user.invite",
+                code: "email_taken",
+                pointer: "/email",
+                value: email.as_str(),
+                detail: "a user with this email already exists",
+            };
+            return Err(taken::answer(&state, &auth.principal, taken).await);
         }
         Err(e) => return Err(e.into()),
     };
@@ -287,10 +342,17 @@ pub async fn invite(
 }
 
 /// Deactivate a user: they can no longer log in, and every session is revoked.
+///
+/// The caller must hold every role of the user that reaches other tenants (or be a platform
+/// admin); otherwise 403 `user_more_privileged`, recorded in the audit chain.
 #[utoipa::path(
     tag = "users",
     operation_id = "deactivateUser",
-    responses((status = 200, description = "OK", body = UserOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses(
+        (status = 200, description = "OK", body = UserOut),
+        (status = 403, description = "Missing scope, or the user is more privileged than the caller", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = ["user:write"]))
 )]
 #[post("/users/{id}/deactivate")]
@@ -310,6 +372,10 @@ pub async fn deactivate(
     let user = users::find(&txn, tenant, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
+    let roles = users::roles(&txn, tenant, user.id).await?;
+    if !may_act_on(&auth.principal, &roles) {
+        return Err(refuse_stronger_target(txn, &auth, &user, &roles, "user.deactivate").await);
+    }
     let user = users::update(&txn, user, |u| {
         u.status = Set(UserStatus::Deactivated.as_str().to_string())
     })
@@ -328,7 +394,6 @@ pub async fn deactivate(
         },
     )
     .await?;
-    let roles = users::roles(&txn, tenant, user.id).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&user, roles)))
 }
@@ -340,11 +405,18 @@ pub struct RolesIn {
 }
 
 /// Replace a user's roles.
+///
+/// The caller must hold every role of the user that reaches other tenants (or be a platform
+/// admin); otherwise 403 `user_more_privileged`, recorded in the audit chain.
 #[utoipa::path(
     tag = "users",
     operation_id = "setUserRoles",
     request_body = RolesIn,
-    responses((status = 200, description = "OK", body = UserOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses(
+        (status = 200, description = "OK", body = UserOut),
+        (status = 403, description = "Missing scope, or the user is more privileged than the caller", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = ["user:write"]))
 )]
 #[put("/users/{id}/roles")]
@@ -363,6 +435,9 @@ pub async fn set_roles(
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     let before = users::roles(&txn, tenant, user.id).await?;
+    if !may_act_on(&auth.principal, &before) {
+        return Err(refuse_stronger_target(txn, &auth, &user, &before, "user.set_roles").await);
+    }
     let dropped_admin = before.iter().any(|r| {
         matches!(r, Role::TenantAdmin | Role::MspAdmin | Role::PlatformAdmin) && !roles.contains(r)
     });
@@ -466,10 +541,17 @@ pub async fn change_password(
 }
 
 /// Issue a password-reset token for a user (shown once; valid for an hour).
+///
+/// The caller must hold every role of the user that reaches other tenants (or be a platform
+/// admin); otherwise 403 `user_more_privileged`, recorded in the audit chain.
 #[utoipa::path(
     tag = "users",
     operation_id = "issuePasswordReset",
-    responses((status = 201, description = "Created", body = OneTimeTokenOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses(
+        (status = 201, description = "Created", body = OneTimeTokenOut),
+        (status = 403, description = "Missing scope, or the user is more privileged than the caller", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = ["user:write"]))
 )]
 #[post("/users/{id}/password-reset")]
@@ -483,6 +565,12 @@ pub async fn issue_password_reset(
     let user = users::find(&txn, tenant, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
+    let roles = users::roles(&txn, tenant, user.id).await?;
+    if !may_act_on(&auth.principal, &roles) {
+        return Err(
+            refuse_stronger_target(txn, &auth, &user, &roles, "user.password_reset").await,
+        );
+    }
     if user.status == UserStatus::Deactivated.as_str() {
         return Err(ApiError::conflict(
             "user_deactivated",

@@ -1,22 +1,30 @@
-//! The tenant directory the auth extractors use, read from identity's own tables.
+//! The tenant directory the auth extractors use, read from identity's own tables. A tenant is
+//! active only while no tenant on its path is suspended: suspending an MSP stops its customers
+//! too (ADR 20).
 use async_trait::async_trait;
 use platform::{
     ApiError,
     ratelimit::TENANT_LIMIT_SETTING,
     tenancy::{TenantDirectory, TenantInfo, begin_scoped, inherited_limit},
 };
-use sea_orm::DatabaseConnection;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+};
 use uuid::Uuid;
 
 use super::{
+    entities::tenant,
     settings,
     tenants::{self, Tenant},
 };
+use crate::domain::tenant::TenantStatus;
 
 pub struct DbDirectory {
     pub db: DatabaseConnection,
 }
 
+/// What authorization knows about `t` from its own row; `active` is its own status only.
+/// [`DbDirectory::resolve`] (and [`path_is_active`]) also take its ancestors into account.
 pub fn info(t: &Tenant) -> TenantInfo {
     TenantInfo {
         id: t.id,
@@ -38,8 +46,10 @@ impl TenantDirectory for DbDirectory {
             return Ok(None);
         };
         // Settings are inherited: the path's overrides are visible to the tenant at its end.
+        // So are the path's tenants, whose suspension reaches down to this one.
         let txn = begin_scoped(&self.db, &info.path).await?;
         let overrides = settings::overrides(&txn, &info.path).await?;
+        info.active = all_active(&txn, &info.path).await?;
         txn.commit().await?;
         info.rate_limit_per_minute = inherited_limit(&info.path, |t| {
             overrides
@@ -62,4 +72,28 @@ impl TenantDirectory for DbDirectory {
         txn.commit().await?;
         Ok(ids)
     }
+}
+
+/// Whether every tenant on `path` (root first, the tenant itself last) exists and is active, in
+/// a transaction that sees them (scoped to `path`). Fails closed: identity holds the whole tree,
+/// so a missing tenant means the path is not a real one.
+async fn all_active(txn: &DatabaseTransaction, path: &[Uuid]) -> Result<bool, DbErr> {
+    let rows = tenant::Entity::find()
+        .filter(tenant::Column::Id.is_in(path.to_vec()))
+        .all(txn)
+        .await?;
+    Ok(!path.is_empty()
+        && path.iter().all(|id| {
+            rows.iter()
+                .any(|t| t.id == *id && t.status == TenantStatus::Active.as_str())
+        }))
+}
+
+/// Whether the tenant at the end of `path` may act: it and every tenant above it are active.
+/// For checks outside the auth extractors (sign-in, token refresh, client credentials).
+pub async fn path_is_active(db: &DatabaseConnection, path: &[Uuid]) -> Result<bool, DbErr> {
+    let txn = begin_scoped(db, path).await?;
+    let active = all_active(&txn, path).await?;
+    txn.commit().await?;
+    Ok(active)
 }

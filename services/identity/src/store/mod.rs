@@ -7,6 +7,7 @@ pub mod directory;
 pub mod entities;
 pub mod groups;
 pub mod keys;
+pub mod login_attempts;
 pub mod settings;
 pub mod tenants;
 pub mod tokens;

@@ -70,7 +70,8 @@ pub async fn effective_value(
     platform::tenancy::scope_to(txn, &path).await?;
     let stored = overrides(txn, &path).await?;
     platform::tenancy::scope_to(txn, &[tenant.id]).await?;
-    Ok(crate::domain::settings::effective(&path, &stored)
+    let deployment = crate::domain::settings::Deployment::default();
+    Ok(crate::domain::settings::effective(&path, &stored, &deployment)
         .into_iter()
         .find(|s| s.key == key)
         .map(|s| s.value)

@@ -1,5 +1,10 @@
 //! Opaque tokens: one-time tokens (invitations, password resets) and refresh tokens, which
 //! rotate on every use and revoke their whole family when a used one is presented again.
+//!
+//! A token is spent by compare-and-set in one statement (`UPDATE … WHERE used_at IS NULL …
+//! RETURNING`), never read-check-write: of concurrent presentations exactly one updates the
+//! row; the others find it spent once the winner commits (PostgreSQL re-checks the condition
+//! on the row it waited for; SQLite has a single writer).
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
@@ -65,27 +70,24 @@ pub async fn issue_one_time(
     Ok((secret, expires_at))
 }
 
-/// Marks the token used and returns it, if it is unused, unexpired and of `purpose`.
-/// The transaction must be a `LookupKey::TokenHash` one for the token's hash.
+/// Marks the token used and returns it, if it is unused, unexpired and of `purpose` — in one
+/// statement, so of concurrent uses exactly one gets it. The transaction must be a
+/// `LookupKey::TokenHash` one for the token's hash.
 pub async fn consume_one_time(
     txn: &DatabaseTransaction,
     secret: &str,
     purpose: Purpose,
 ) -> Result<Option<one_time_token::Model>, DbErr> {
-    let found = one_time_token::Entity::find()
+    let now = super::now();
+    let spent = one_time_token::Entity::update_many()
+        .col_expr(one_time_token::Column::UsedAt, Expr::value(now))
         .filter(one_time_token::Column::TokenHash.eq(token::digest(secret)))
         .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
-        .one(txn)
+        .filter(one_time_token::Column::UsedAt.is_null())
+        .filter(one_time_token::Column::ExpiresAt.gt(now))
+        .exec_with_returning(txn)
         .await?;
-    let now = super::now();
-    match found {
-        Some(t) if t.used_at.is_none() && t.expires_at > now => {
-            let mut am: one_time_token::ActiveModel = t.into();
-            am.used_at = Set(Some(now));
-            Ok(Some(am.update(txn).await?))
-        }
-        _ => Ok(None),
-    }
+    Ok(spent.into_iter().next())
 }
 
 /// Issues a refresh token in `family` (a new family at login).
@@ -124,7 +126,9 @@ pub enum Presented {
     Valid(refresh_token::Model),
 }
 
-/// Looks up and consumes a refresh token (a `LookupKey::TokenHash` transaction).
+/// Looks up and consumes a refresh token (a `LookupKey::TokenHash` transaction). The token is
+/// marked used by compare-and-set: a presentation that loses the race to a concurrent one is
+/// a reuse like any other, and revokes the family (including the winner's successor).
 pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<Presented, DbErr> {
     let found = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(token::digest(secret)))
@@ -138,13 +142,27 @@ pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<
     if t.revoked_at.is_some() || t.expires_at <= now {
         return Ok(Presented::Invalid);
     }
-    if t.used_at.is_some() {
-        revoke_family(txn, t.tenant_id, t.family_id).await?;
-        return Ok(Presented::Reused(t));
+    let spent = if t.used_at.is_none() {
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+            .filter(refresh_token::Column::TenantId.eq(t.tenant_id))
+            .filter(refresh_token::Column::Id.eq(t.id))
+            .filter(refresh_token::Column::UsedAt.is_null())
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec_with_returning(txn)
+            .await?
+            .into_iter()
+            .next()
+    } else {
+        None
+    };
+    match spent {
+        Some(t) => Ok(Presented::Valid(t)),
+        None => {
+            revoke_family(txn, t.tenant_id, t.family_id).await?;
+            Ok(Presented::Reused(t))
+        }
     }
-    let mut am: refresh_token::ActiveModel = t.into();
-    am.used_at = Set(Some(now));
-    Ok(Presented::Valid(am.update(txn).await?))
 }
 
 pub async fn revoke_family(

@@ -42,6 +42,19 @@ pub async fn find(
         .await
 }
 
+/// The user `id` if it belongs to one of `tenants` (the transaction scoped to them), e.g. the
+/// creator of an API client, who may be a provider's user acting in the client's tenant.
+pub async fn find_in(
+    txn: &DatabaseTransaction,
+    tenants: &[Uuid],
+    id: Uuid,
+) -> Result<Option<User>, DbErr> {
+    Entity::find_by_id(id)
+        .filter(Column::TenantId.is_in(tenants.iter().copied()))
+        .one(txn)
+        .await
+}
+
 /// Login lookup: the transaction must be a `LookupKey::Email` one (or scoped).
 pub async fn find_by_email(txn: &DatabaseTransaction, email: &str) -> Result<Option<User>, DbErr> {
     Entity::find()

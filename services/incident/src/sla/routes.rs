@@ -9,7 +9,7 @@ use platform::{
     ApiError, FieldError,
     auth::{
         Auth,
-        scopes::{IncidentRead, SlaAdmin},
+        scopes::{IncidentRead, IncidentReadOwn, SlaAdmin},
     },
     error::Problem,
     json::Json,
@@ -562,12 +562,12 @@ pub struct IncidentSlaOut {
     tag = "incidents",
     operation_id = "getIncidentSla",
     responses((status = 200, description = "OK", body = IncidentSlaOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
-    security(("bearer" = ["incident:read"]))
+    security(("bearer" = ["incident:read_own"]))
 )]
 #[get("/{id}/sla")]
 pub async fn incident_sla(
     state: web::Data<IncidentService>,
-    auth: Auth<IncidentRead>,
+    auth: Auth<IncidentReadOwn>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();

@@ -13,8 +13,10 @@ use uuid::Uuid;
 
 use super::entities::{directory_group as group, directory_user as user};
 
-/// Applies one of identity's user or group events; older versions change nothing.
+/// Applies one of identity's user or group events; older versions change nothing, and a
+/// version too far ahead of this consumer's clock is refused (`bus::versions`).
 pub async fn apply(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+    bus::versions::check_lead(env)?;
     let t = env.event_type.as_str();
     let tenant = env.tenantid;
     let v = env.aggregateversion;
@@ -69,7 +71,7 @@ async fn upsert_user(
         .one(txn)
         .await?
     {
-        Some(existing) if existing.version >= version => {}
+        Some(existing) if !bus::versions::supersedes(existing.version, version) => {}
         Some(existing) => {
             let mut am: user::ActiveModel = existing.into();
             if let Some(n) = name {
@@ -110,7 +112,7 @@ async fn upsert_group(
         .one(txn)
         .await?
     {
-        Some(existing) if existing.version >= version => {}
+        Some(existing) if !bus::versions::supersedes(existing.version, version) => {}
         Some(existing) => {
             let mut am: group::ActiveModel = existing.into();
             if let Some(n) = name {
