@@ -5,6 +5,8 @@
 //! whose process is killed (SIGKILL) and started again mid-scenario: the incident survives,
 //! and a tenant onboarded while it was down reaches it from the broker's queue. Then identity
 //! is down while incident restarts: tokens verify against the key set shared through Redis.
+//! As in the chart, each process reads its connection URLs from files (`ITSM_*_FILE`) and
+//! connects to RabbitMQ as its own broker user (ADR 19).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -48,6 +50,15 @@ fn free_port() -> u16 {
 /// The backends and settings both processes share.
 struct Backends {
     env: Vec<(&'static str, String)>,
+}
+
+/// Writes `value` to a fresh file (mode 0600) in `dir`, as a mounted secret; returns its path.
+fn secret_file(dir: &std::path::Path, name: &str, value: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{value}\n")).expect("write secret file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path.display().to_string()
 }
 
 /// One `itsm serve --service <name>` process; killed on drop.
@@ -249,11 +260,25 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
         return;
     };
     let (_, app_url, owner_url) = testkit::fresh_database(&admin).await;
+    let secrets = std::env::temp_dir().join(format!("itsm-e2e-secrets-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&secrets).expect("secrets directory");
+    let amqp_url_file = |service: &str| {
+        let url = testkit::amqp_url_as(&amqp, service);
+        (
+            "ITSM_AMQP_URL_FILE",
+            secret_file(&secrets, &format!("amqp-url-{service}"), &url),
+        )
+    };
     let backends = Backends {
         env: vec![
-            ("ITSM_DATABASE_URL", app_url.clone()),
-            ("ITSM_AMQP_URL", amqp),
-            ("ITSM_REDIS_URL", redis),
+            (
+                "ITSM_DATABASE_URL_FILE",
+                secret_file(&secrets, "database-url", &app_url),
+            ),
+            (
+                "ITSM_REDIS_URL_FILE",
+                secret_file(&secrets, "redis-url", &redis),
+            ),
             ("ITSM_AUTH_ISSUER", ISSUER.into()),
             ("ITSM_DEMO_PASSWORD", PASSWORD.into()),
             ("ITSM_LOG_FILTER", "info,sqlx=warn,sea_orm=warn".into()),
@@ -270,10 +295,31 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
         .expect("run itsm migrate");
     assert!(migrated.success(), "itsm migrate failed");
 
-    let mut identity = Service::new("identity", &backends, &[]);
+    let mut identity = Service::new("identity", &backends, &[amqp_url_file("identity")]);
     identity.start(true).await;
     let jwks = format!("{}/.well-known/jwks.json", identity.base());
-    let mut incident = Service::new("incident", &backends, &[("ITSM_AUTH_JWKS_URL", jwks)]);
+    // The key sealing the key set shared through Redis, as the chart mounts it for verifiers.
+    let shared_key = (
+        "ITSM_AUTH_JWKS_SHARED_KEY_FILE",
+        secret_file(
+            &secrets,
+            "auth-jwks-shared-key",
+            &format!(
+                "{}{}",
+                uuid::Uuid::now_v7().simple(),
+                uuid::Uuid::now_v7().simple()
+            ),
+        ),
+    );
+    let mut incident = Service::new(
+        "incident",
+        &backends,
+        &[
+            amqp_url_file("incident"),
+            ("ITSM_AUTH_JWKS_URL", jwks),
+            shared_key,
+        ],
+    );
     incident.start(false).await;
     let api = Api {
         client: reqwest::Client::new(),
@@ -391,4 +437,5 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
     assert_ne!(again["id"], opened["id"]);
     identity.start(false).await;
     api.login(&identity, "agent@hooli.example", PASSWORD).await;
+    let _ = std::fs::remove_dir_all(&secrets);
 }

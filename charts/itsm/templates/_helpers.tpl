@@ -66,9 +66,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* Secret holding the services' URLs (database, AMQP, Redis). */}}
+{{/* Secret holding the services' URLs and keys (database, AMQP per service, Redis, key-set seal). */}}
 {{- define "itsm.secretName" -}}
 {{- default (include "itsm.fullname" .) .Values.secrets.existingSecret -}}
+{{- end -}}
+
+{{/* Key of a service's RabbitMQ URL in the Secret: (list $root $service). */}}
+{{- define "itsm.amqpUrlKey" -}}
+{{- $root := index . 0 -}}
+{{- printf "%s%s" $root.Values.secrets.keys.amqpUrlPrefix (index . 1) -}}
 {{- end -}}
 
 {{/* Secret holding the migration URLs (owner and application role). */}}
@@ -142,14 +148,23 @@ and 0 as "unset", so a service could not turn off a default.
 {{- if not .Values.secrets.databaseUrl -}}
 {{- fail "secrets.databaseUrl (application role) is required unless secrets.existingSecret is set" -}}
 {{- end -}}
-{{- if not .Values.secrets.amqpUrl -}}
-{{- fail "secrets.amqpUrl is required unless secrets.existingSecret is set" -}}
+{{- range $name, $_ := $services -}}
+{{- $url := get $.Values.secrets.amqpUrls $name -}}
+{{- if not $url -}}
+{{- fail (printf "secrets.amqpUrls.%s (a RabbitMQ URL as user itsm-%s) is required unless secrets.existingSecret is set" $name $name) -}}
+{{- end -}}
+{{- if not (regexMatch (printf "^amqps?://itsm-%s(:[^@]*)?@" $name) $url) -}}
+{{- fail (printf "secrets.amqpUrls.%s must log in as itsm-%s (amqp[s]://itsm-%s:<password>@host…): consumers accept %s's events only from that user" $name $name $name $name) -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.migrations.enabled (not .Values.secrets.migrationDatabaseUrl) -}}
 {{- fail "secrets.migrationDatabaseUrl (owner role) is required for the migrations Job unless secrets.existingSecret is set" -}}
 {{- end -}}
 {{- if and .Values.redis.enabled (not .Values.secrets.redisUrl) -}}
 {{- fail "secrets.redisUrl is required when redis.enabled is true and secrets.existingSecret is not set" -}}
+{{- end -}}
+{{- if and .Values.redis.enabled (lt (len .Values.secrets.authJwksSharedKey) 32) -}}
+{{- fail "secrets.authJwksSharedKey (at least 32 bytes) is required when redis.enabled is true and secrets.existingSecret is not set" -}}
 {{- end -}}
 {{- end -}}
 {{- range $name, $svc := $services -}}

@@ -11,8 +11,8 @@ use platform::{
     tenancy::{TenantDirectory, TenantInfo, TenantKind, begin_scoped, inherited_limit},
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -116,7 +116,12 @@ async fn update_if_unchanged(
 async fn created(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
     let e: TenantCreated = env.payload()?;
     same_tenant(env, e.tenant_id)?;
-    let parent = e.path.len().checked_sub(2).and_then(|i| e.path.get(i)).copied();
+    let parent = e
+        .path
+        .len()
+        .checked_sub(2)
+        .and_then(|i| e.path.get(i))
+        .copied();
     if e.path.last() != Some(&e.tenant_id) || parent != e.parent_id {
         return Err(HandlerError::Refused(format!(
             "tenant {}: path {:?} does not end with the tenant under parent {:?}",

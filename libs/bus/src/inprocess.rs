@@ -1,7 +1,8 @@
 //! The in-process transport of the embedded mode: "publishing" hands each message to every
 //! local consumer bound to its routing key and returns once each has applied (or dead-lettered)
 //! it — so the relay marks a row sent only after its effects are committed, exactly like a
-//! broker confirm followed by a consumer ack.
+//! broker confirm followed by a consumer ack. Each message names the service whose outbox the
+//! relay drains; consumers apply only the types that service owns, as on RabbitMQ (ADR 19).
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -160,6 +160,9 @@ impl MigrationTrait for M0002DeadLetterSender {
 #[async_trait::async_trait]
 impl MigratorTrait for DirectoryMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001ConsumerTables), Box::new(M0002DeadLetterSender)]
+        vec![
+            Box::new(M0001ConsumerTables),
+            Box::new(M0002DeadLetterSender),
+        ]
     }
 }

@@ -109,8 +109,14 @@ mod tests {
 
     #[test]
     fn the_owner_is_the_service_part_of_a_well_formed_type() {
-        assert_eq!(owner_of("itsm.identity.tenant.created.v1"), Some("identity"));
-        assert_eq!(owner_of("itsm.incident.incident.created.v12"), Some("incident"));
+        assert_eq!(
+            owner_of("itsm.identity.tenant.created.v1"),
+            Some("identity")
+        );
+        assert_eq!(
+            owner_of("itsm.incident.incident.created.v12"),
+            Some("incident")
+        );
         assert_eq!(owner_of("itsm.identity.tenant.created"), None);
         assert_eq!(owner_of("itsm.identity.tenant.created.v1.extra"), None);
         assert_eq!(owner_of("acme.identity.tenant.created.v1"), None);
@@ -126,22 +132,29 @@ mod tests {
         assert_eq!(verify(&env, &user("itsm-identity")), Ok(()));
         assert_eq!(
             verify(&env, &user("itsm-incident")),
-            Err("itsm.identity.tenant.created.v1 belongs to identity (AMQP user itsm-identity) \
+            Err(
+                "itsm.identity.tenant.created.v1 belongs to identity (AMQP user itsm-identity) \
                  but was published by AMQP user itsm-incident"
-                .into())
+                    .into()
+            )
         );
         assert_eq!(
             verify(&env, &Sender::Amqp(None)),
-            Err("itsm.identity.tenant.created.v1 belongs to identity (AMQP user itsm-identity) \
+            Err(
+                "itsm.identity.tenant.created.v1 belongs to identity (AMQP user itsm-identity) \
                  but was published by a publisher that set no AMQP user_id"
-                .into())
+                    .into()
+            )
         );
         assert!(verify(&env, &user("guest")).is_err());
         assert!(verify(&env, &user("identity")).is_err());
         let wrong_source = envelope("itsm.identity.tenant.created.v1", "itsm/incident");
         assert_eq!(
             verify(&wrong_source, &user("itsm-identity")),
-            Err("itsm.identity.tenant.created.v1 must have source itsm/identity, not itsm/incident".into())
+            Err(
+                "itsm.identity.tenant.created.v1 must have source itsm/identity, not itsm/incident"
+                    .into()
+            )
         );
         let shapeless = envelope("identity.tenant.created", "itsm/identity");
         assert!(verify(&shapeless, &user("itsm-identity")).is_err());
@@ -150,7 +163,10 @@ mod tests {
     #[test]
     fn in_process_only_the_owning_services_relay_is_accepted() {
         let env = envelope("itsm.identity.tenant.created.v1", "itsm/identity");
-        assert_eq!(verify(&env, &Sender::Service(Some("identity".into()))), Ok(()));
+        assert_eq!(
+            verify(&env, &Sender::Service(Some("identity".into()))),
+            Ok(())
+        );
         assert!(verify(&env, &Sender::Service(Some("incident".into()))).is_err());
         assert!(verify(&env, &Sender::Service(None)).is_err());
     }

@@ -244,7 +244,10 @@ fn previous_deliveries(d: &Delivery) -> u32 {
 
 /// The `user_id` the broker validated on a delivery.
 fn user_id(d: &Delivery) -> Option<String> {
-    d.properties.user_id().as_ref().map(|u| u.as_str().to_string())
+    d.properties
+        .user_id()
+        .as_ref()
+        .map(|u| u.as_str().to_string())
 }
 
 /// A string header of a delivery.
@@ -514,7 +517,11 @@ pub async fn replay_dead_letters(
                 replayed += 1;
             }
             Err(error) => {
-                tracing::warn!(consumer = runner.consumer(), error, "dead letter still fails");
+                tracing::warn!(
+                    consumer = runner.consumer(),
+                    error,
+                    "dead letter still fails"
+                );
                 // Held unacknowledged until the end, so the next get returns the next one.
                 kept.push(d.acker);
             }

@@ -75,7 +75,11 @@ async fn relay_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransacti
 impl Relay {
     /// A relay for the outbox of service `producer` in `db`; every message it hands to
     /// `transport` names `producer` as its origin.
-    pub fn new(producer: &'static str, db: DatabaseConnection, transport: Arc<dyn Transport>) -> Self {
+    pub fn new(
+        producer: &'static str,
+        db: DatabaseConnection,
+        transport: Arc<dyn Transport>,
+    ) -> Self {
         let wake = Arc::new(Notify::new());
         crate::outbox::register_relay(&wake);
         Self {

@@ -289,7 +289,11 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_replay_applies_it_after_a_fi
         .find(|d| d.reason.contains("poison subject"))
         .unwrap_or_else(|| panic!("{reasons:?}"));
     assert_eq!(poisoned.original_user_id.as_deref(), Some("itsm-identity"));
-    assert_eq!(poisoned.user_id.as_deref(), Some("guest"), "the consumer's own user");
+    assert_eq!(
+        poisoned.user_id.as_deref(),
+        Some("guest"),
+        "the consumer's own user"
+    );
     let garbage = dead
         .iter()
         .find(|d| d.reason.contains("not a valid event envelope"))
@@ -611,9 +615,9 @@ async fn the_in_process_transport_has_the_same_semantics() {
         rig.app.identity_db.clone(),
         std::sync::Arc::new(transport),
     )
-        .with_fault(std::sync::Arc::new(|p| {
-            p == FaultPoint::AfterPublishBeforeMark
-        }));
+    .with_fault(std::sync::Arc::new(|p| {
+        p == FaultPoint::AfterPublishBeforeMark
+    }));
     let total = rig.pending().await as i64;
     assert!(relay.tick().await.is_err());
     assert_eq!(rig.effects().await, total, "delivered before the crash");

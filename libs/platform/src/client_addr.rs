@@ -128,7 +128,11 @@ mod tests {
     }
 
     fn proxies(list: &[&str]) -> TrustedProxies {
-        TrustedProxies(list.iter().map(|c| Cidr::parse(c).unwrap_or_else(|e| panic!("{e}"))).collect())
+        TrustedProxies(
+            list.iter()
+                .map(|c| Cidr::parse(c).unwrap_or_else(|e| panic!("{e}")))
+                .collect(),
+        )
     }
 
     #[test]

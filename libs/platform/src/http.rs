@@ -348,12 +348,13 @@ pub async fn security_headers<B: MessageBody + 'static>(
     let docs = req.path().starts_with("/docs");
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
-    let set = |h: &mut actix_web::http::header::HeaderMap, name: &'static str, value: &'static str| {
-        h.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
-    };
+    let set =
+        |h: &mut actix_web::http::header::HeaderMap, name: &'static str, value: &'static str| {
+            h.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        };
     set(h, "x-content-type-options", "nosniff");
     set(h, "referrer-policy", "no-referrer");
     set(h, "x-frame-options", "DENY");
@@ -367,7 +368,11 @@ pub async fn security_headers<B: MessageBody + 'static>(
         },
     );
     if hsts {
-        set(h, "strict-transport-security", "max-age=63072000; includeSubDomains");
+        set(
+            h,
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
+        );
     }
     Ok(res)
 }

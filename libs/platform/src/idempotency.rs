@@ -78,7 +78,10 @@ fn is_no_store(headers: &actix_web::http::header::HeaderMap) -> bool {
     headers
         .get_all(header::CACHE_CONTROL)
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-store")))
+        .any(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-store"))
+        })
 }
 
 /// What a request whose key is already stored gets.

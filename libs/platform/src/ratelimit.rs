@@ -332,13 +332,19 @@ impl DisclosureBudget {
     pub fn refused(&self, principal: uuid::Uuid) -> Option<Duration> {
         let refused = self.refused.lock().ok()?;
         let (at, retry_after) = refused.get(&principal)?;
-        retry_after.checked_sub(at.elapsed()).filter(|d| !d.is_zero())
+        retry_after
+            .checked_sub(at.elapsed())
+            .filter(|d| !d.is_zero())
     }
 
     /// Spends one disclosing answer of `principal`; `Err(retry_after)` when its budget is
     /// spent (answer 429 instead, and refuse it until then).
     pub async fn spend(&self, principal: uuid::Uuid) -> Result<(), Duration> {
-        let d = match self.store.check(&format!("rl:d:{principal}"), self.quota).await {
+        let d = match self
+            .store
+            .check(&format!("rl:d:{principal}"), self.quota)
+            .await
+        {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "rate limit store unavailable; disclosure let through");

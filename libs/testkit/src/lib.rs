@@ -482,16 +482,16 @@ fn rabbit_password_hash(password: &str) -> String {
     use sha2::Digest;
     let salt = *b"itsm";
     let mut hash = salt.to_vec();
-    hash.extend(sha2::Sha256::digest([&salt[..], password.as_bytes()].concat()));
+    hash.extend(sha2::Sha256::digest(
+        [&salt[..], password.as_bytes()].concat(),
+    ));
     base64::engine::general_purpose::STANDARD.encode(hash)
 }
 
 /// Definitions of a test vhost: the service users, full permissions for them and `guest`,
 /// and each service user's topic permission on `itsm.events`.
 fn vhost_definitions(vhost: &str) -> Value {
-    let everything = |user: &str| {
-        json!({"user": user, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"})
-    };
+    let everything = |user: &str| json!({"user": user, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"});
     let mut users = Vec::new();
     let mut permissions = vec![everything("guest")];
     let mut topic_permissions = Vec::new();

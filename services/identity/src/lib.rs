@@ -66,7 +66,8 @@ impl Identity {
         let limiter = RateLimiter::from_settings(&settings).map_err(DbSetupError::Config)?;
         let disclosures =
             DisclosureBudget::from_settings(&settings).map_err(DbSetupError::Config)?;
-        let credentials = CredentialGuard::from_settings(&settings).map_err(DbSetupError::Config)?;
+        let credentials =
+            CredentialGuard::from_settings(&settings).map_err(DbSetupError::Config)?;
         Ok(Self {
             credentials,
             db,

@@ -138,7 +138,11 @@ async fn another_msps_taken_slug_or_email_is_audited_in_the_callers_chain() {
     assert_eq!(
         summary,
         vec![
-            ("tenant.onboard".into(), "slug_taken".into(), "globex".into()),
+            (
+                "tenant.onboard".into(),
+                "slug_taken".into(),
+                "globex".into()
+            ),
             (
                 "tenant.onboard".into(),
                 "email_taken".into(),
@@ -148,5 +152,8 @@ async fn another_msps_taken_slug_or_email_is_audited_in_the_callers_chain() {
     );
     // The failed onboarding left no tenant behind.
     let tenants = app.get("/api/v1/tenants", &rival).await;
-    assert_eq!(tenants.expect(200)["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        tenants.expect(200)["items"].as_array().map(Vec::len),
+        Some(1)
+    );
 }

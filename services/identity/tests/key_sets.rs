@@ -42,9 +42,7 @@ fn forged_token(kid: &str, key: &SigningKey, tenant: uuid::Uuid) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.typ = Some(ACCESS_TOKEN_TYP.into());
     header.kid = Some(kid.into());
-    let der = key
-        .to_pkcs8_der()
-        .unwrap_or_else(|e| panic!("pkcs8: {e}"));
+    let der = key.to_pkcs8_der().unwrap_or_else(|e| panic!("pkcs8: {e}"));
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(der.as_bytes()))
         .unwrap_or_else(|e| panic!("sign: {e}"))
 }
@@ -89,7 +87,10 @@ async fn a_key_set_planted_in_redis_never_verifies_a_token_while_identity_is_dow
             .shared_through(&redis, SHARED_KEY)
             .unwrap_or_else(|e| panic!("{e}")),
     );
-    assert!(trusted.verify(&real).await.is_ok(), "the sealed copy verifies real tokens");
+    assert!(
+        trusted.verify(&real).await.is_ok(),
+        "the sealed copy verifies real tokens"
+    );
 
     // An attacker with write access to Redis plants its own key set, unsealed and sealed with
     // a guessed key: neither is trusted by a fresh verifier nor by one that holds keys.
@@ -114,7 +115,11 @@ async fn a_key_set_planted_in_redis_never_verifies_a_token_while_identity_is_dow
             "fresh verifier: {refused:?}"
         );
         trusted.invalidate();
-        let refused = trusted.verify(&forged).await.err().map(|e| e.status.as_u16());
+        let refused = trusted
+            .verify(&forged)
+            .await
+            .err()
+            .map(|e| e.status.as_u16());
         assert_eq!(refused, Some(401), "verifier holding keys");
     }
     // Without a shared key no copy is read at all.

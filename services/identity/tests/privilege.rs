@@ -114,18 +114,30 @@ async fn a_tenant_admin_of_the_msp_cannot_reset_deactivate_or_re_role_its_msp_us
 
     // Nothing changed: the MSP admin still logs in with its role and its password.
     let login = app.login_res("msp-admin@demo.test", PASSWORD).await;
-    assert_eq!(login.expect(200)["scope"].as_str().map(|s| s.contains("tenant:onboard")), Some(true));
-    let got = app
-        .get(&format!("/api/v1/users/{msp_agent}"), &msp)
-        .await;
+    assert_eq!(
+        login.expect(200)["scope"]
+            .as_str()
+            .map(|s| s.contains("tenant:onboard")),
+        Some(true)
+    );
+    let got = app.get(&format!("/api/v1/users/{msp_agent}"), &msp).await;
     let got = got.expect(200);
-    assert_eq!((&got["status"], &got["roles"]), (&json!("active"), &json!(["msp_agent"])));
+    assert_eq!(
+        (&got["status"], &got["roles"]),
+        (&json!("active"), &json!(["msp_agent"]))
+    );
 
     // Every refusal is in the MSP's audit chain, which still verifies.
     let refused = refusals(&app, &msp).await;
     let summary: Vec<(String, String, String)> = refused
         .iter()
-        .map(|r| (s(&r["actor_id"]), s(&r["target_id"]), s(&r["data"]["attempted"])))
+        .map(|r| {
+            (
+                s(&r["actor_id"]),
+                s(&r["target_id"]),
+                s(&r["data"]["attempted"]),
+            )
+        })
         .collect();
     let mut expected = Vec::new();
     for target in [&msp_admin, &msp_agent] {
@@ -175,7 +187,11 @@ async fn an_msp_admin_needs_the_msp_agent_role_to_act_on_an_msp_agent_and_a_plat
             &[("x-tenant", "demo")],
         )
         .await;
-    assert!(reset.expect(201)["token"].as_str().is_some_and(|t| t.starts_with("rst_")));
+    assert!(
+        reset.expect(201)["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("rst_"))
+    );
 }
 
 #[tokio::test]

@@ -83,10 +83,17 @@ async fn a_customer_admin_cannot_raise_its_quota_or_lower_its_password_floor() {
     // Nothing was written.
     let limit = setting(&app, &admin, &globex, LIMIT).await;
     assert_eq!(
-        (&limit["value"], &limit["source_tenant_id"], &limit["inherited"]),
+        (
+            &limit["value"],
+            &limit["source_tenant_id"],
+            &limit["inherited"]
+        ),
         (&json!(120), &json!(demo), &json!(true))
     );
-    assert_eq!(setting(&app, &admin, &globex, "locale").await["inherited"], true);
+    assert_eq!(
+        setting(&app, &admin, &globex, "locale").await["inherited"],
+        true
+    );
 
     // The effective settings say which way each key may move, and from what.
     assert_eq!(
@@ -140,7 +147,10 @@ async fn the_msp_and_the_platform_admin_are_bound_by_the_parents_value_too() {
     }
     // Below a root that sets nothing, the deployment's limit (6,000 a minute) is the bound.
     let msp_limit = setting(&app, &msp, &demo, LIMIT).await;
-    assert_eq!((&msp_limit["may"], &msp_limit["bound"]), (&json!("lower"), &json!(6000)));
+    assert_eq!(
+        (&msp_limit["may"], &msp_limit["bound"]),
+        (&json!("lower"), &json!(6000))
+    );
     let raise = patch(&app, &msp, &demo, json!({LIMIT: 1_000_000})).await;
     assert_eq!(
         errors(&raise),
@@ -149,7 +159,11 @@ async fn the_msp_and_the_platform_admin_are_bound_by_the_parents_value_too() {
     // The root has no provider: the platform raises its own value, and the bound below it.
     let root_limit = setting(&app, &platform, &root, LIMIT).await;
     assert_eq!(
-        (&root_limit["provider_owned"], &root_limit["may"], &root_limit["bound"]),
+        (
+            &root_limit["provider_owned"],
+            &root_limit["may"],
+            &root_limit["bound"]
+        ),
         (&json!(true), &json!("any"), &Value::Null)
     );
     patch(&app, &platform, &root, json!({LIMIT: 100_000}))
@@ -177,11 +191,18 @@ async fn a_provider_that_tightens_later_caps_the_overrides_below_it() {
         .expect(200);
     let limit = setting(&app, &admin, &globex, LIMIT).await;
     assert_eq!(
-        (&limit["value"], &limit["source_tenant_id"], &limit["inherited"]),
+        (
+            &limit["value"],
+            &limit["source_tenant_id"],
+            &limit["inherited"]
+        ),
         (&json!(120), &json!(demo), &json!(true))
     );
     let floor = setting(&app, &admin, &globex, FLOOR).await;
-    assert_eq!((&floor["value"], &floor["source_tenant_id"]), (&json!(20), &json!(demo)));
+    assert_eq!(
+        (&floor["value"], &floor["source_tenant_id"]),
+        (&json!(20), &json!(demo))
+    );
     // The limit the edge applies to the customer is the MSP's.
     let res = app.get("/api/v1/users/me", &admin).await;
     res.expect(200);

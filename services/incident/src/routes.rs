@@ -925,8 +925,7 @@ pub async fn comments(
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, p, *id).await?;
-    let rows =
-        incidents::comments(&txn, &inc, !reads_all(p), page.after, page.limit + 1).await?;
+    let rows = incidents::comments(&txn, &inc, !reads_all(p), page.after, page.limit + 1).await?;
     txn.commit().await?;
     Ok(Page::from_rows(rows, page.limit, |c| c.id)
         .map(|c| comment_out(&c))

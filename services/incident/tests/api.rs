@@ -928,7 +928,9 @@ async fn a_second_role_never_widens_what_requester_allows() {
         } else {
             list.expect(403);
         }
-        let get = app.get(&format!("/api/v1/incidents/{theirs}"), &token).await;
+        let get = app
+            .get(&format!("/api/v1/incidents/{theirs}"), &token)
+            .await;
         assert_eq!(
             get.status.as_u16(),
             reach.on_others(reach.reads_all, 200),
@@ -947,7 +949,11 @@ async fn a_second_role_never_widens_what_requester_allows() {
             );
         }
         let comment = app
-            .post(&notes, &token, json!({"body": "me too", "visibility": "public"}))
+            .post(
+                &notes,
+                &token,
+                json!({"body": "me too", "visibility": "public"}),
+            )
             .await;
         let expected = match (reach.works_all, reach.writes_own) {
             (true, _) => 201,
@@ -1026,4 +1032,35 @@ async fn a_second_role_never_widens_what_requester_allows() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_docs_cannot_be_framed() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    for res in [
+        app.get("/api/v1/incidents", &agent).await,
+        app.get("/api/v1/incidents/not-an-id", &agent).await,
+        app.call(Method::GET, "/healthz", None, None, &[]).await,
+    ] {
+        let h = |name: &str| {
+            res.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(h("x-content-type-options"), "nosniff");
+        assert_eq!(h("referrer-policy"), "no-referrer");
+        assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
+        // Served over plain HTTP here: no HSTS.
+        assert_eq!(h("strict-transport-security"), "");
+    }
+    let docs = app.call(Method::GET, "/docs/", None, None, &[]).await;
+    let csp = docs
+        .headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
 }

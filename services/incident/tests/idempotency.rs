@@ -95,6 +95,38 @@ async fn retries_are_safe(app: &TestApp) {
     let g2 = post(app, "/api/v1/groups", &admin, "grp-1", group).await;
     assert!(replayed(&g2));
     assert_eq!(g1.expect(201)["id"], g2.expect(201)["id"]);
+
+    // A replay repeats every header of the original, not just a chosen few.
+    for name in ["etag", "location", "content-type", "x-content-type-options"] {
+        assert_eq!(
+            c1.headers.get(name),
+            c2.headers.get(name),
+            "{name} differs on replay"
+        );
+    }
+
+    // A one-time secret is never kept: the retry learns the first request succeeded, not
+    // the secret, and no second client is made.
+    let client = json!({"name": "RMM bridge", "scopes": ["incident:read"]});
+    let k1 = post(app, "/api/v1/api-clients", &admin, "cli-1", client.clone()).await;
+    let secret = s(&k1.expect(201)["client_secret"]);
+    assert!(!secret.is_empty());
+    let k2 = post(app, "/api/v1/api-clients", &admin, "cli-1", client).await;
+    assert_eq!(k2.expect(409)["code"], "idempotent_response_withheld");
+    assert!(!k2.body.to_string().contains(&secret));
+    let clients = app.get("/api/v1/api-clients", &admin).await;
+    let named = clients.expect(200)["items"].as_array().map_or(0, |a| {
+        a.iter().filter(|c| c["name"] == "RMM bridge").count()
+    });
+    assert_eq!(named, 1);
+    // So is an invitation token.
+    let invite =
+        json!({"email": "new.hire@globex.example", "display_name": "New Hire", "roles": ["agent"]});
+    let i1 = post(app, "/api/v1/users", &admin, "inv-1", invite.clone()).await;
+    let token = s(&i1.expect(201)["invitation"]["token"]);
+    let i2 = post(app, "/api/v1/users", &admin, "inv-1", invite).await;
+    assert_eq!(i2.expect(409)["code"], "idempotent_response_withheld");
+    assert!(!token.is_empty() && !i2.body.to_string().contains(&token));
 }
 
 #[tokio::test]

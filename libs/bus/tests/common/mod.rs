@@ -258,10 +258,7 @@ pub async fn peek(amqp: &str, queue: &str) -> Vec<DeadLetter> {
         _ => None,
     };
     let (mut seen, mut held) = (Vec::new(), Vec::new());
-    while let Ok(Some(m)) = ch
-        .basic_get(queue.into(), BasicGetOptions::default())
-        .await
-    {
+    while let Ok(Some(m)) = ch.basic_get(queue.into(), BasicGetOptions::default()).await {
         let headers = m.delivery.properties.headers().clone().unwrap_or_default();
         seen.push(DeadLetter {
             reason: text(headers.inner().get("x-error")).unwrap_or_default(),

@@ -188,7 +188,12 @@ pub fn validate_patch(
 }
 
 /// The error for `value` on the loose side of the provider's `bound`, if it is.
-fn out_of_bound(def: &Definition, value: &Value, bound: &Value, pointer: &str) -> Option<FieldError> {
+fn out_of_bound(
+    def: &Definition,
+    value: &Value,
+    bound: &Value,
+    pointer: &str,
+) -> Option<FieldError> {
     let (v, b) = (value.as_i64()?, bound.as_i64()?);
     match def.owner {
         Owner::Ceiling if v > b => Some(FieldError::new(
@@ -234,9 +239,9 @@ pub struct EffectiveSetting {
     /// Which way this tenant may set the key: `any`, `lower` (at most `bound`) or `raise` (at
     /// least `bound`). `any` for keys the tenant owns and where nothing bounds it.
     pub may: May,
-    /// The value that bounds this tenant's own: its parent's effective value (for a limit left
-    /// at the platform default, the deployment's). `null` when nothing bounds it.
-    #[schema(value_type = Option<Object>)]
+    /// The value this tenant's own may not pass (a number for today's keys): its parent's
+    /// effective value (for a limit left at the platform default, the deployment's). `null`
+    /// when nothing bounds it.
     pub bound: Option<Value>,
 }
 
@@ -415,12 +420,15 @@ mod tests {
         o.insert((msp, "password_min_length".to_string()), json!(16));
         let current = effective(&[root, msp, cust], &o, &Deployment::default());
         let codes = |patch: Value| {
-            validate_patch(patch.as_object().unwrap_or(&serde_json::Map::new()), &current)
-                .err()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|e| format!("{}:{}", e.pointer, e.code))
-                .collect::<Vec<_>>()
+            validate_patch(
+                patch.as_object().unwrap_or(&serde_json::Map::new()),
+                &current,
+            )
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| format!("{}:{}", e.pointer, e.code))
+            .collect::<Vec<_>>()
         };
         assert_eq!(
             codes(json!({LIMIT: 1_000_000, "password_min_length": 12})),

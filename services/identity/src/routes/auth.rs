@@ -22,8 +22,7 @@ use crate::{
     store::{
         self, audit,
         clients::{self, ApiClient},
-        login_attempts,
-        tenants,
+        login_attempts, tenants,
         tokens::{self, Presented, Purpose},
         users::{self, User, UserStatus},
     },
@@ -248,13 +247,17 @@ pub async fn login(
             "tenant_suspended"
         };
         let txn = begin_scoped(&state.db, &[user.tenant_id]).await?;
-        audit::append(&txn, user.tenant_id, audit::Entry {
-            actor_id: Some(user.id),
-            action: "auth.login_failed",
-            target_type: "user",
-            target_id: Some(user.id),
-            data: json!({"reason": reason, "client_addr": address}),
-        })
+        audit::append(
+            &txn,
+            user.tenant_id,
+            audit::Entry {
+                actor_id: Some(user.id),
+                action: "auth.login_failed",
+                target_type: "user",
+                target_id: Some(user.id),
+                data: json!({"reason": reason, "client_addr": address}),
+            },
+        )
         .await?;
         txn.commit().await?;
         return Err(invalid_credentials());
@@ -363,11 +366,13 @@ pub async fn token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    state.credentials.admit(&req).await?;
+    let address = state.credentials.admit(&req).await?;
     let fields = form_fields(&req, &body)?;
     match fields.get("grant_type").map(String::as_str) {
         Some("refresh_token") => refresh_grant(&state, &fields).await,
-        Some("client_credentials") => client_credentials_grant(&state, &req, &fields).await,
+        Some("client_credentials") => {
+            client_credentials_grant(&state, &req, &address, &fields).await
+        }
         Some(other) => Err(ApiError::bad_request(
             "unsupported_grant_type",
             format!("grant_type {other:?} is not supported"),
@@ -467,13 +472,15 @@ async fn usable_creator_roles(
         return Ok(None);
     };
     let roles = users::roles(txn, creator.tenant_id, creator.id).await?;
-    let reaches = creator.tenant_id == client.tenant_id || roles.iter().any(|r| r.reaches_descendants());
+    let reaches =
+        creator.tenant_id == client.tenant_id || roles.iter().any(|r| r.reaches_descendants());
     Ok(Some(if reaches { roles } else { Vec::new() }))
 }
 
 async fn client_credentials_grant(
     state: &Identity,
     req: &HttpRequest,
+    address: &str,
     fields: &std::collections::HashMap<String, String>,
 ) -> Result<HttpResponse, ApiError> {
     let invalid_client =
@@ -496,7 +503,10 @@ async fn client_credentials_grant(
         None => None,
     };
     txn.commit().await?;
+    // Client secrets are argon2 hashes too: their checks share the bound on checks in flight.
+    let permit = state.credentials.verification(address).await?;
     let ok = verify_password(secret, client.as_ref().map(|c| c.secret_hash.clone())).await?;
+    drop(permit);
     // A client of a suspended tenant, or whose creator is no longer an active user, gets no
     // token at all.
     let (client, creator_roles) = match (client, creator_roles) {

@@ -282,7 +282,9 @@ pub async fn onboard(
     .await?;
     txn.commit().await?;
     state.directory.invalidate();
+    // Carries a one-time secret: never cached, never kept by the edge's idempotency store.
     Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Location", format!("/api/v1/tenants/{id}")))
         .json(OnboardedOut {
             tenant: out(&tenant),

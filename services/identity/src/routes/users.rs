@@ -236,27 +236,28 @@ async fn refuse_stronger_target<S: platform::auth::RequiredScope>(
     roles: &[Role],
     attempted: &'static str,
 ) -> ApiError {
-    let recorded = audit::append(
-        &txn,
-        target.tenant_id,
-        audit::Entry {
-            actor_id: Some(auth.principal.subject),
-            action: "user.action_refused",
-            target_type: "user",
-            target_id: Some(target.id),
-            data: json!({
-                "attempted": attempted,
-                "reason": "user_more_privileged",
-                "target_roles": roles,
-                "by_api_client": auth.principal.is_client,
-            }),
-        },
-    )
+    let recorded = async {
+        audit::append(
+            &txn,
+            target.tenant_id,
+            audit::Entry {
+                actor_id: Some(auth.principal.subject),
+                action: "user.action_refused",
+                target_type: "user",
+                target_id: Some(target.id),
+                data: json!({
+                    "attempted": attempted,
+                    "reason": "user_more_privileged",
+                    "target_roles": roles,
+                    "by_api_client": auth.principal.is_client,
+                }),
+            },
+        )
+        .await?;
+        txn.commit().await
+    }
     .await;
-    if let Err(e) = match recorded {
-        Ok(()) => txn.commit().await,
-        Err(e) => Err(e),
-    } {
+    if let Err(e) = recorded {
         return e.into();
     }
     let detail = if auth.principal.is_client {
@@ -333,7 +334,9 @@ pub async fn invite(
     )
     .await?;
     txn.commit().await?;
+    // Carries a one-time secret: never cached, never kept by the edge's idempotency store.
     Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Location", format!("/api/v1/users/{}", user.id)))
         .json(InvitedOut {
             user: out(&user, roles),
@@ -567,9 +570,7 @@ pub async fn issue_password_reset(
         .ok_or_else(|| ApiError::not_found("user"))?;
     let roles = users::roles(&txn, tenant, user.id).await?;
     if !may_act_on(&auth.principal, &roles) {
-        return Err(
-            refuse_stronger_target(txn, &auth, &user, &roles, "user.password_reset").await,
-        );
+        return Err(refuse_stronger_target(txn, &auth, &user, &roles, "user.password_reset").await);
     }
     if user.status == UserStatus::Deactivated.as_str() {
         return Err(ApiError::conflict(
@@ -592,5 +593,8 @@ pub async fn issue_password_reset(
     )
     .await?;
     txn.commit().await?;
-    Ok(HttpResponse::Created().json(OneTimeTokenOut { token, expires_at }))
+    // A one-time secret: never cached, and never kept by the edge's idempotency store.
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(OneTimeTokenOut { token, expires_at }))
 }

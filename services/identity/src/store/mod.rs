@@ -14,7 +14,10 @@ pub mod tokens;
 pub mod users;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, UpdateMany,
+};
 use uuid::Uuid;
 
 /// One keyset page of `query` in `id` order: rows after `after`, at most `limit`.
@@ -42,4 +45,18 @@ pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+/// Runs `update` as one `UPDATE … RETURNING *` statement and returns the rows it changed: a
+/// compare-and-set when the filter states the expected current value. PostgreSQL and SQLite
+/// (3.35 and later) both speak it; SeaORM uses `RETURNING` on SQLite only behind a feature, so
+/// the statement is built here.
+pub async fn update_returning<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    update: UpdateMany<E>,
+) -> Result<Vec<E::Model>, DbErr> {
+    let mut query = update.into_query();
+    query.returning_all();
+    let statement = txn.get_database_backend().build(&query);
+    E::find().from_raw_sql(statement).all(txn).await
 }

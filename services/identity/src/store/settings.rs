@@ -71,11 +71,13 @@ pub async fn effective_value(
     let stored = overrides(txn, &path).await?;
     platform::tenancy::scope_to(txn, &[tenant.id]).await?;
     let deployment = crate::domain::settings::Deployment::default();
-    Ok(crate::domain::settings::effective(&path, &stored, &deployment)
-        .into_iter()
-        .find(|s| s.key == key)
-        .map(|s| s.value)
-        .unwrap_or(Value::Null))
+    Ok(
+        crate::domain::settings::effective(&path, &stored, &deployment)
+            .into_iter()
+            .find(|s| s.key == key)
+            .map(|s| s.value)
+            .unwrap_or(Value::Null),
+    )
 }
 
 /// The tenant's minimum password length.

@@ -79,15 +79,16 @@ pub async fn consume_one_time(
     purpose: Purpose,
 ) -> Result<Option<one_time_token::Model>, DbErr> {
     let now = super::now();
-    let spent = one_time_token::Entity::update_many()
+    let spend = one_time_token::Entity::update_many()
         .col_expr(one_time_token::Column::UsedAt, Expr::value(now))
         .filter(one_time_token::Column::TokenHash.eq(token::digest(secret)))
         .filter(one_time_token::Column::Purpose.eq(purpose.as_str()))
         .filter(one_time_token::Column::UsedAt.is_null())
-        .filter(one_time_token::Column::ExpiresAt.gt(now))
-        .exec_with_returning(txn)
-        .await?;
-    Ok(spent.into_iter().next())
+        .filter(one_time_token::Column::ExpiresAt.gt(now));
+    Ok(super::update_returning(txn, spend)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// Issues a refresh token in `family` (a new family at login).
@@ -143,13 +144,13 @@ pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<
         return Ok(Presented::Invalid);
     }
     let spent = if t.used_at.is_none() {
-        refresh_token::Entity::update_many()
+        let spend = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
             .filter(refresh_token::Column::TenantId.eq(t.tenant_id))
             .filter(refresh_token::Column::Id.eq(t.id))
             .filter(refresh_token::Column::UsedAt.is_null())
-            .filter(refresh_token::Column::RevokedAt.is_null())
-            .exec_with_returning(txn)
+            .filter(refresh_token::Column::RevokedAt.is_null());
+        super::update_returning(txn, spend)
             .await?
             .into_iter()
             .next()
@@ -194,4 +195,75 @@ pub async fn revoke_user(
         .exec(txn)
         .await?;
     Ok(res.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectOptions, Database, DatabaseConnection, TransactionTrait};
+    use sea_orm_migration::MigratorTrait;
+
+    use super::*;
+
+    /// An embedded-mode (SQLite) database with one tenant and one user.
+    async fn sqlite_with_user() -> Result<(DatabaseConnection, Uuid, Uuid), DbErr> {
+        let mut opt = ConnectOptions::new("sqlite::memory:");
+        opt.max_connections(1)
+            .min_connections(1)
+            .sqlx_logging(false);
+        let db = Database::connect(opt).await?;
+        crate::migration::Migrator::up(&db, None).await?;
+        let txn = db.begin().await?;
+        let tenant = Uuid::now_v7();
+        crate::store::tenants::insert_root(&txn, tenant, "Root", "root").await?;
+        let user = crate::store::users::insert_invited(&txn, tenant, "u@example.test", "U").await?;
+        txn.commit().await?;
+        Ok((db, tenant, user.id))
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_one_time_token_is_spent_once() -> Result<(), DbErr> {
+        let (db, tenant, user) = sqlite_with_user().await?;
+        let txn = db.begin().await?;
+        let (secret, _) = issue_one_time(
+            &txn,
+            tenant,
+            user,
+            Purpose::PasswordReset,
+            Duration::hours(1),
+        )
+        .await?;
+        let first = consume_one_time(&txn, &secret, Purpose::PasswordReset).await?;
+        assert_eq!(
+            first.map(|t| (t.user_id, t.used_at.is_some())),
+            Some((user, true))
+        );
+        assert!(
+            consume_one_time(&txn, &secret, Purpose::PasswordReset)
+                .await?
+                .is_none()
+        );
+        txn.commit().await
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_refresh_token_presented_twice_revokes_its_family() -> Result<(), DbErr> {
+        let (db, tenant, user) = sqlite_with_user().await?;
+        let txn = db.begin().await?;
+        let family = Uuid::now_v7();
+        let first = issue_refresh(&txn, tenant, user, family, Duration::hours(1)).await?;
+        let Presented::Valid(used) = present_refresh(&txn, &first).await? else {
+            panic!("a fresh token is valid");
+        };
+        let successor =
+            issue_refresh(&txn, tenant, user, used.family_id, Duration::hours(1)).await?;
+        assert!(matches!(
+            present_refresh(&txn, &first).await?,
+            Presented::Reused(_)
+        ));
+        assert!(matches!(
+            present_refresh(&txn, &successor).await?,
+            Presented::Invalid
+        ));
+        txn.commit().await
+    }
 }
