@@ -1,6 +1,6 @@
 //! Suspension reaches down the tree (ADR 20): while an MSP is suspended, every tenant below it
 //! is refused as if it were suspended itself.
-use testkit::{app, json};
+use testkit::{PASSWORD, app, json};
 
 #[tokio::test]
 async fn suspending_an_msp_refuses_its_customers_users_until_it_is_reactivated() {
@@ -10,6 +10,11 @@ async fn suspending_an_msp_refuses_its_customers_users_until_it_is_reactivated()
     let agent = app.token("agent@globex.demo.test").await;
     let requester = app.token("requester@initech.demo.test").await;
     app.get("/api/v1/users/me", &agent).await.expect(200);
+    let login = app.login_res("agent@initech.demo.test", PASSWORD).await;
+    let refresh = login.expect(200)["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let demo = app.tenant_id("demo").await;
     let globex = app.tenant_id("globex").await;
 
@@ -21,6 +26,14 @@ async fn suspending_an_msp_refuses_its_customers_users_until_it_is_reactivated()
         )
         .await;
     assert_eq!(r.expect(200)["status"], "suspended");
+    // No new sessions below it either: sign-in and refresh fail as for a suspended tenant.
+    app.login_res("analyst@globex.demo.test", PASSWORD)
+        .await
+        .expect(401);
+    let refreshed = app
+        .token_endpoint(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .await;
+    assert_eq!(refreshed.expect(400)["error"], "invalid_grant");
     for token in [&msp, &agent, &requester] {
         assert_eq!(
             app.get("/api/v1/users/me", token).await.expect(403)["code"],

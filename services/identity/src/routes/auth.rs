@@ -22,7 +22,7 @@ use crate::{
     store::{
         self, audit,
         clients::{self, ApiClient},
-        login_attempts, tenants,
+        directory, login_attempts, tenants,
         tokens::{self, Presented, Purpose},
         users::{self, User, UserStatus},
     },
@@ -205,8 +205,13 @@ pub async fn login(
         Some(u) => {
             scope_to(&txn, &[u.tenant_id]).await?;
             let tenant = tenants::find_within(&txn, u.tenant_id, u.tenant_id).await?;
+            let active = match &tenant {
+                // Suspending an MSP stops its customers' sign-ins too (ADR 20).
+                Some(t) => directory::active_along(&txn, t).await?,
+                None => false,
+            };
             let roles = users::roles(&txn, u.tenant_id, u.id).await?;
-            Some((tenant.is_some_and(|t| t.is_active()), roles))
+            Some((active, roles))
         }
         None => None,
     };
@@ -438,7 +443,11 @@ async fn refresh_grant(
                 txn.rollback().await?;
                 return Err(invalid_grant());
             };
-            if !tenant.is_some_and(|t| t.is_active()) {
+            let active = match &tenant {
+                Some(t) => directory::active_along(&txn, t).await?,
+                None => false,
+            };
+            if !active {
                 txn.rollback().await?;
                 return Err(invalid_grant());
             }
@@ -460,11 +469,13 @@ async fn usable_creator_roles(
 ) -> Result<Option<Vec<Role>>, ApiError> {
     scope_to(txn, &[client.tenant_id]).await?;
     let tenant = tenants::find_within(txn, client.tenant_id, client.tenant_id).await?;
-    let Some(tenant) = tenant.filter(|t| t.is_active()) else {
+    let Some(tenant) = tenant else {
         return Ok(None);
     };
+    if !directory::active_along(txn, &tenant).await? {
+        return Ok(None);
+    }
     let path = tenant.path_ids();
-    scope_to(txn, &path).await?;
     let creator = users::find_in(txn, &path, client.created_by)
         .await?
         .filter(|u| u.status == UserStatus::Active.as_str());

@@ -89,6 +89,14 @@ async fn all_active(txn: &DatabaseTransaction, path: &[Uuid]) -> Result<bool, Db
         }))
 }
 
+/// Whether `tenant` and every tenant above it are active, read in `txn` (which this scopes to
+/// the tenant's path, so later statements in it see the path's rows).
+pub async fn active_along(txn: &DatabaseTransaction, tenant: &Tenant) -> Result<bool, DbErr> {
+    let path = tenant.path_ids();
+    platform::tenancy::scope_to(txn, &path).await?;
+    all_active(txn, &path).await
+}
+
 /// Whether the tenant at the end of `path` may act: it and every tenant above it are active.
 /// For checks outside the auth extractors (sign-in, token refresh, client credentials).
 pub async fn path_is_active(db: &DatabaseConnection, path: &[Uuid]) -> Result<bool, DbErr> {
