@@ -11,46 +11,15 @@ use bus::{
     directory::{ProjectedDirectory, TenantDirectoryProjection},
     rabbit,
 };
-use common::{Rig, peek, publish_as, publish_raw};
-use events::identity::{TenantCreated, TenantStatusChanged};
+use common::{Rig, created, micros_now, peek, publish_as, publish_raw, status, uuid};
 use platform::tenancy::TenantDirectory;
 use testkit::{TestApp, json};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn micros_now() -> i64 {
-    chrono::Utc::now().timestamp_micros()
-}
-
-fn uuid(s: &str) -> Uuid {
-    Uuid::parse_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
 fn bytes(env: &Envelope) -> Vec<u8> {
     serde_json::to_vec(env).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `tenant.created` for `tenant` at `path` (root first), in an envelope about `tenant`.
-fn created(tenant: Uuid, slug: &str, path: Vec<Uuid>, version: i64) -> Envelope {
-    let payload = TenantCreated {
-        tenant_id: tenant,
-        parent_id: path.len().checked_sub(2).map(|i| path[i]),
-        path,
-        kind: "customer".into(),
-        name: slug.into(),
-        slug: slug.into(),
-        status: "active".into(),
-    };
-    Envelope::new(tenant, tenant, version, &payload, None).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn status(tenant: Uuid, status: &str, version: i64) -> Envelope {
-    let payload = TenantStatusChanged {
-        tenant_id: tenant,
-        status: status.into(),
-    };
-    Envelope::new(tenant, tenant, version, &payload, None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The platform on PostgreSQL and a fresh vhost, every service connecting as its own broker

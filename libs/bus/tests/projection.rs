@@ -10,41 +10,10 @@ use bus::{
     directory::{ProjectedDirectory, TenantDirectoryProjection},
     inprocess::InProcess,
 };
-use common::Rig;
-use events::identity::{TenantCreated, TenantStatusChanged};
+use common::{Rig, created, micros_now, status, uuid};
 use platform::tenancy::TenantDirectory;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
-
-fn micros_now() -> i64 {
-    chrono::Utc::now().timestamp_micros()
-}
-
-fn uuid(s: &str) -> Uuid {
-    Uuid::parse_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// `tenant.created` for `tenant` at `path` (root first), in an envelope about `tenant`.
-fn created(tenant: Uuid, slug: &str, path: Vec<Uuid>, version: i64) -> Envelope {
-    let payload = TenantCreated {
-        tenant_id: tenant,
-        parent_id: path.len().checked_sub(2).map(|i| path[i]),
-        path,
-        kind: "customer".into(),
-        name: slug.into(),
-        slug: slug.into(),
-        status: "active".into(),
-    };
-    Envelope::new(tenant, tenant, version, &payload, None).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn status(tenant: Uuid, status: &str, version: i64) -> Envelope {
-    let payload = TenantStatusChanged {
-        tenant_id: tenant,
-        status: status.into(),
-    };
-    Envelope::new(tenant, tenant, version, &payload, None).unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Identity's demo tree projected into the rig's consumer schema.
 struct Projected {

@@ -13,6 +13,8 @@ use std::{
 
 use async_trait::async_trait;
 use bus::{ConsumerRunner, Envelope, Handler, HandlerError, Relay, rabbit};
+use events::identity::{TenantCreated, TenantStatusChanged};
+use uuid::Uuid;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement};
 use sea_orm_migration::prelude::*;
 use testkit::TestApp;
@@ -350,4 +352,36 @@ pub async fn fill_outbox(db: &DatabaseConnection, tenant: uuid::Uuid, n: usize) 
         .unwrap();
     }
     txn.commit().await.unwrap();
+}
+
+// Identity's tenant events as a forger (or the real identity) would write them.
+
+pub fn micros_now() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+pub fn uuid(s: &str) -> Uuid {
+    Uuid::parse_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// `tenant.created` for `tenant` at `path` (root first), in an envelope about `tenant`.
+pub fn created(tenant: Uuid, slug: &str, path: Vec<Uuid>, version: i64) -> Envelope {
+    let payload = TenantCreated {
+        tenant_id: tenant,
+        parent_id: path.len().checked_sub(2).map(|i| path[i]),
+        path,
+        kind: "customer".into(),
+        name: slug.into(),
+        slug: slug.into(),
+        status: "active".into(),
+    };
+    Envelope::new(tenant, tenant, version, &payload, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn status(tenant: Uuid, status: &str, version: i64) -> Envelope {
+    let payload = TenantStatusChanged {
+        tenant_id: tenant,
+        status: status.into(),
+    };
+    Envelope::new(tenant, tenant, version, &payload, None).unwrap_or_else(|e| panic!("{e}"))
 }
