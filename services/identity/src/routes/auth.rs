@@ -354,7 +354,8 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
 /// token: of concurrent presentations exactly one gets a successor. A client-credentials token
 /// carries only the client's scopes that the user who created it still holds (`invalid_scope`
 /// when none); a client whose creator is deactivated gets `invalid_client`. Errors carry the
-/// RFC 6749 `error` member as well.
+/// RFC 6749 `error` member as well. Each client address has a budget of requests per minute
+/// over the sign-in endpoints together (429 with `Retry-After` beyond it).
 #[utoipa::path(
     tag = "auth",
     operation_id = "issueToken",
@@ -363,6 +364,8 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
         (status = 200, description = "OK", body = TokenOut),
         (status = 400, description = "invalid_grant, invalid_request, unsupported_grant_type, invalid_scope", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "invalid_client", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this address to the sign-in endpoints; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many client-secret checks at once; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/oauth/token")]
