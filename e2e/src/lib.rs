@@ -51,6 +51,7 @@ pub async fn start_on(
     let no_limits = [
         ("ITSM_RATE_LIMIT_TENANT_PER_MINUTE", "0"),
         ("ITSM_RATE_LIMIT_CLIENT_PER_MINUTE", "0"),
+        ("ITSM_RATE_LIMIT_ADDRESS_PER_MINUTE", "0"),
     ];
     start_with_env(app_url, owner_url, password, workers, demo, &no_limits).await
 }

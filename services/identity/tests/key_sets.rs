@@ -114,7 +114,7 @@ async fn a_key_set_planted_in_redis_never_verifies_a_token_while_identity_is_dow
             matches!(refused, Some(401 | 503)),
             "fresh verifier: {refused:?}"
         );
-        trusted.invalidate();
+        trusted.invalidate().await;
         let refused = trusted
             .verify(&forged)
             .await

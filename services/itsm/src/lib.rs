@@ -9,7 +9,7 @@ use std::{net::TcpListener, sync::Arc};
 use actix_web::web;
 use anyhow::Context;
 use platform::{
-    auth::{KeySource, RemoteJwks},
+    auth::{KeySource, RemoteJwks, VerifierReadiness},
     db::DbReadiness,
     http::{Health, Register, Server},
     settings::Settings,
@@ -208,6 +208,8 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
                 .context("connecting incident")?,
         );
         health = health.with(Arc::new(DbReadiness(incident.db.clone())));
+        // Not ready until the verification keys are held, so no request meets an empty set.
+        health = health.with(Arc::new(VerifierReadiness(incident.auth.verifier.clone())));
         bus.producers.push(("incident", incident.db.clone()));
         bus.consumers.push(incident.identity_consumer());
         registers.push(incident::configure(incident.clone()));

@@ -31,7 +31,7 @@ pub async fn rotate(
     auth: Auth<SigningKeyRotate>,
 ) -> Result<HttpResponse, ApiError> {
     let kid = state.keys.rotate().await?;
-    state.auth.verifier.invalidate();
+    state.auth.verifier.invalidate().await;
     let tenant = auth.principal.home_tenant;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     audit::append(
