@@ -56,8 +56,51 @@ pub struct Problem {
     pub error_description: Option<String>,
     /// For conflicts that have a way out, e.g. the allowed transitions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = ProblemExtra, required = false)]
     pub extra: Option<serde_json::Value>,
+}
+
+/// The `extra` member of a problem (documentation only: it is built as JSON where the error is
+/// raised).
+pub enum ProblemExtra {}
+
+impl utoipa::PartialSchema for ProblemExtra {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::{
+            ArrayBuilder, ObjectBuilder,
+            schema::{AdditionalProperties, Type},
+        };
+        #[allow(deprecated)] // `example` is what generators and Swagger UI read today.
+        let object = ObjectBuilder::new()
+            .description(Some(
+                "What a conflict adds to help the client out; members depend on `code`.",
+            ))
+            .property(
+                "allowed",
+                ArrayBuilder::new()
+                    .items(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(
+                        "`transition_not_allowed`: the transitions allowed from the current state.",
+                    )),
+            )
+            .property(
+                "pointer",
+                ObjectBuilder::new().schema_type(Type::String).description(Some(
+                    "A value that must be unique (`*_taken`): the JSON Pointer to it.",
+                )),
+            )
+            .additional_properties(Some(AdditionalProperties::<utoipa::openapi::Schema>::FreeForm(
+                true,
+            )))
+            .example(Some(serde_json::json!({"allowed": ["in_progress", "canceled"]})));
+        utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(object.build()))
+    }
+}
+
+impl ToSchema for ProblemExtra {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ProblemExtra")
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -69,6 +112,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
     pub oauth_error: Option<&'static str>,
+    /// `WWW-Authenticate` of a 401 (default `Bearer`).
+    pub challenge: Option<&'static str>,
     pub extra: Option<Box<serde_json::Value>>,
 }
 
@@ -81,6 +126,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             oauth_error: None,
+            challenge: None,
             extra: None,
         }
     }
@@ -163,7 +209,16 @@ impl ApiError {
         )
     }
 
-    /// Marks this error as an OAuth 2.0 token endpoint error (`error` member).
+    /// The `WWW-Authenticate` challenge of this 401, e.g. `Basic realm="itsm"` for a client
+    /// that authenticated with HTTP Basic (RFC 6749 §5.2).
+    pub fn challenge(mut self, challenge: &'static str) -> Self {
+        self.challenge = Some(challenge);
+        self
+    }
+
+    /// Marks this error as an OAuth 2.0 token endpoint error (`error` member). It is then sent
+    /// as `application/json`, the media type RFC 6749 §5.2 requires, with the problem members
+    /// beside `error` and `error_description`.
     pub fn oauth(mut self, error: &'static str) -> Self {
         self.oauth_error = Some(error);
         self
@@ -214,12 +269,16 @@ impl ResponseError for ApiError {
 /// errors (404 routes, 413 bodies) into problems.
 pub fn problem_response(err: &ApiError, request_id: Option<String>) -> HttpResponse {
     let mut builder = HttpResponse::build(err.status);
-    builder.content_type("application/problem+json");
+    builder.content_type(if err.oauth_error.is_some() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    });
     if let Some(secs) = err.retry_after {
         builder.insert_header(("Retry-After", secs.to_string()));
     }
     if err.status == StatusCode::UNAUTHORIZED {
-        builder.insert_header(("WWW-Authenticate", "Bearer"));
+        builder.insert_header(("WWW-Authenticate", err.challenge.unwrap_or("Bearer")));
     }
     if err.oauth_error.is_some() {
         builder.insert_header(("Cache-Control", "no-store"));

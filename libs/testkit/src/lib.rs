@@ -137,7 +137,8 @@ impl Res {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
-    /// Asserts the status and, for 4xx/5xx, that the body is problem+json.
+    /// Asserts the status and, for 4xx/5xx, that the body is problem+json — or, for an OAuth
+    /// token endpoint error (an `error` member), the `application/json` RFC 6749 requires.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {
         assert_eq!(
@@ -147,12 +148,12 @@ impl Res {
             self.body
         );
         if status >= 400 {
-            assert_eq!(
-                self.content_type(),
-                "application/problem+json",
-                "body: {}",
-                self.body
-            );
+            let media = if self.body["error"].is_string() {
+                "application/json"
+            } else {
+                "application/problem+json"
+            };
+            assert_eq!(self.content_type(), media, "body: {}", self.body);
             assert_eq!(self.body["status"], status);
         }
         &self.body
@@ -363,6 +364,26 @@ impl TestApp {
             .client
             .post(format!("{}/oauth/token", self.base))
             .form(form)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.json().await.unwrap_or(Value::Null);
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A client-credentials grant authenticated with HTTP Basic.
+    pub async fn client_credentials_basic(&self, client_id: &str, secret: &str) -> Res {
+        let res = self
+            .client
+            .post(format!("{}/oauth/token", self.base))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
             .send()
             .await
             .expect("request");

@@ -362,8 +362,8 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "OK", body = TokenOut),
-        (status = 400, description = "invalid_grant, invalid_request, unsupported_grant_type, invalid_scope", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "invalid_client", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "invalid_grant, invalid_request, unsupported_grant_type, invalid_scope (RFC 6749 §5.2: `application/json`, with `error` and `error_description`)", body = Problem, content_type = "application/json"),
+        (status = 401, description = "invalid_client; `WWW-Authenticate: Basic` when the client used HTTP Basic", body = Problem, content_type = "application/json"),
         (status = 429, description = "Too many requests from this address to the sign-in endpoints; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many client-secret checks at once; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
@@ -497,9 +497,19 @@ async fn client_credentials_grant(
     address: &str,
     fields: &std::collections::HashMap<String, String>,
 ) -> Result<HttpResponse, ApiError> {
-    let invalid_client =
-        || ApiError::unauthorized("client authentication failed").oauth("invalid_client");
-    let (id, secret) = match basic_credentials(req) {
+    let basic = basic_credentials(req);
+    // A client that authenticated with HTTP Basic is told which scheme failed (RFC 6749 §5.2).
+    let challenge = if basic.is_some() {
+        "Basic realm=\"itsm\""
+    } else {
+        "Bearer"
+    };
+    let invalid_client = || {
+        ApiError::unauthorized("client authentication failed")
+            .oauth("invalid_client")
+            .challenge(challenge)
+    };
+    let (id, secret) = match basic {
         Some(pair) => pair,
         None => match (fields.get("client_id"), fields.get("client_secret")) {
             (Some(id), Some(secret)) => (id.clone(), secret.clone()),
