@@ -8,7 +8,8 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, sea_query::Expr,
+    QueryFilter,
+    sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
 
@@ -144,12 +145,22 @@ pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<
         return Ok(Presented::Invalid);
     }
     let spent = if t.used_at.is_none() {
+        // A family a reuse revoked stays revoked: a successor issued in the instant the
+        // revocation ran (a new row its statement could not see) is refused on its first use.
+        let revoked_member = Query::select()
+            .expr(Expr::val(1))
+            .from(refresh_token::Entity)
+            .and_where(refresh_token::Column::TenantId.eq(t.tenant_id))
+            .and_where(refresh_token::Column::FamilyId.eq(t.family_id))
+            .and_where(refresh_token::Column::RevokedAt.is_not_null())
+            .to_owned();
         let spend = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
             .filter(refresh_token::Column::TenantId.eq(t.tenant_id))
             .filter(refresh_token::Column::Id.eq(t.id))
             .filter(refresh_token::Column::UsedAt.is_null())
-            .filter(refresh_token::Column::RevokedAt.is_null());
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .filter(Expr::exists(revoked_member).not());
         super::update_returning(txn, spend)
             .await?
             .into_iter()
@@ -262,6 +273,30 @@ mod tests {
         ));
         assert!(matches!(
             present_refresh(&txn, &successor).await?,
+            Presented::Invalid
+        ));
+        txn.commit().await
+    }
+
+    #[tokio::test]
+    async fn a_successor_issued_while_its_family_was_revoked_is_refused() -> Result<(), DbErr> {
+        let (db, tenant, user) = sqlite_with_user().await?;
+        let txn = db.begin().await?;
+        let family = Uuid::now_v7();
+        let first = issue_refresh(&txn, tenant, user, family, Duration::hours(1)).await?;
+        assert!(matches!(
+            present_refresh(&txn, &first).await?,
+            Presented::Valid(_)
+        ));
+        // The reuse's revocation ran; a concurrent refresh then committed its successor.
+        revoke_family(&txn, tenant, family).await?;
+        let escaped = issue_refresh(&txn, tenant, user, family, Duration::hours(1)).await?;
+        assert!(matches!(
+            present_refresh(&txn, &escaped).await?,
+            Presented::Reused(_)
+        ));
+        assert!(matches!(
+            present_refresh(&txn, &escaped).await?,
             Presented::Invalid
         ));
         txn.commit().await
