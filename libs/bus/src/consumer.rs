@@ -61,6 +61,9 @@ pub trait Handler: Send + Sync {
     fn bindings(&self) -> Vec<String>;
     /// Applies the event inside `txn`, which is scoped to the event's tenant.
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError>;
+    /// Runs once `env`'s effect is committed: the place to drop caches of what it changed (before
+    /// the commit, a concurrent reader could cache the old state again).
+    fn committed(&self, _env: &Envelope) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +146,7 @@ impl ConsumerRunner {
             }
             self.handler.handle(&txn, env).await?;
             txn.commit().await?;
+            self.handler.committed(env);
             let lag = (chrono::Utc::now() - env.time).num_milliseconds().max(0) as f64 / 1000.0;
             metrics::counter!("bus_consumed_total", "consumer" => self.consumer()).increment(1);
             metrics::histogram!("bus_consumer_lag_seconds", "consumer" => self.consumer())

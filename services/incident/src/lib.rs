@@ -90,8 +90,8 @@ impl IncidentService {
     }
 }
 
-/// Identity's events as this service needs them. After a tenant change the directory cache is
-/// dropped, so a new or suspended tenant is seen at once.
+/// Identity's events as this service needs them. Once a tenant change is committed the directory
+/// cache is dropped, so a new, suspended or re-limited tenant is seen at once.
 struct IdentityEvents {
     tenants: directory::TenantDirectoryProjection,
     cache: Arc<CachedDirectory>,
@@ -111,11 +111,15 @@ impl Handler for IdentityEvents {
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
         if env.event_type.starts_with("itsm.identity.tenant.") {
-            self.tenants.handle(txn, env).await?;
-            self.cache.invalidate();
-            Ok(())
+            self.tenants.handle(txn, env).await
         } else {
             store::people::apply(txn, env).await
+        }
+    }
+    fn committed(&self, env: &Envelope) {
+        // A new, moved, suspended or re-limited tenant is seen by the next request.
+        if env.event_type.starts_with("itsm.identity.tenant.") {
+            self.cache.invalidate();
         }
     }
 }
