@@ -986,9 +986,12 @@ mod tests {
     fn signing_key() -> (ed25519_dalek::SigningKey, serde_json::Value) {
         use base64::Engine;
         let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(key.verifying_key().to_bytes());
-        (key, serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}))
+        let x =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
+        (
+            key,
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+        )
     }
 
     fn token(kid: &str, key: &ed25519_dalek::SigningKey) -> String {
@@ -1012,9 +1015,7 @@ mod tests {
         let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYP.into());
         header.kid = Some(kid.into());
-        let der = key
-            .to_pkcs8_der()
-            .unwrap_or_else(|e| panic!("pkcs8: {e}"));
+        let der = key.to_pkcs8_der().unwrap_or_else(|e| panic!("pkcs8: {e}"));
         jsonwebtoken::encode(
             &header,
             &claims,
@@ -1040,7 +1041,11 @@ mod tests {
             .into_iter()
             .map(|t| {
                 let v = verifier.clone();
-                tokio::spawn(async move { v.verify(&t).await.map_or_else(|e| e.status.as_u16(), |_| 200) })
+                tokio::spawn(async move {
+                    v.verify(&t)
+                        .await
+                        .map_or_else(|e| e.status.as_u16(), |_| 200)
+                })
             })
             .collect();
         let mut out = Vec::new();

@@ -85,14 +85,18 @@ impl utoipa::PartialSchema for ProblemExtra {
             )
             .property(
                 "pointer",
-                ObjectBuilder::new().schema_type(Type::String).description(Some(
-                    "A value that must be unique (`*_taken`): the JSON Pointer to it.",
-                )),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(
+                        "A value that must be unique (`*_taken`): the JSON Pointer to it.",
+                    )),
             )
-            .additional_properties(Some(AdditionalProperties::<utoipa::openapi::Schema>::FreeForm(
-                true,
-            )))
-            .example(Some(serde_json::json!({"allowed": ["in_progress", "canceled"]})));
+            .additional_properties(Some(
+                AdditionalProperties::<utoipa::openapi::Schema>::FreeForm(true),
+            ))
+            .example(Some(
+                serde_json::json!({"allowed": ["in_progress", "canceled"]}),
+            ));
         utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(object.build()))
     }
 }
@@ -112,8 +116,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
     pub oauth_error: Option<&'static str>,
-    /// `WWW-Authenticate` of a 401 (default `Bearer`).
-    pub challenge: Option<&'static str>,
+    /// A 401 challenges with `Basic` rather than `Bearer` (a client that used HTTP Basic).
+    pub basic_challenge: bool,
     pub extra: Option<Box<serde_json::Value>>,
 }
 
@@ -126,7 +130,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             oauth_error: None,
-            challenge: None,
+            basic_challenge: false,
             extra: None,
         }
     }
@@ -209,10 +213,10 @@ impl ApiError {
         )
     }
 
-    /// The `WWW-Authenticate` challenge of this 401, e.g. `Basic realm="itsm"` for a client
-    /// that authenticated with HTTP Basic (RFC 6749 §5.2).
-    pub fn challenge(mut self, challenge: &'static str) -> Self {
-        self.challenge = Some(challenge);
+    /// Challenges this 401 with `Basic realm="itsm"`: the client authenticated with HTTP Basic
+    /// (RFC 6749 §5.2).
+    pub fn basic_challenge(mut self) -> Self {
+        self.basic_challenge = true;
         self
     }
 
@@ -278,7 +282,12 @@ pub fn problem_response(err: &ApiError, request_id: Option<String>) -> HttpRespo
         builder.insert_header(("Retry-After", secs.to_string()));
     }
     if err.status == StatusCode::UNAUTHORIZED {
-        builder.insert_header(("WWW-Authenticate", err.challenge.unwrap_or("Bearer")));
+        let challenge = if err.basic_challenge {
+            "Basic realm=\"itsm\""
+        } else {
+            "Bearer"
+        };
+        builder.insert_header(("WWW-Authenticate", challenge));
     }
     if err.oauth_error.is_some() {
         builder.insert_header(("Cache-Control", "no-store"));

@@ -185,15 +185,14 @@ async fn token_endpoint_errors_follow_rfc6749() {
     // RFC 6749 §5.2: the media type is application/json, not problem+json.
     assert_eq!(r.content_type(), "application/json");
     assert_eq!(
-        r.headers.get("www-authenticate").and_then(|v| v.to_str().ok()),
+        r.headers
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
         Some("Bearer")
     );
     // A client that used HTTP Basic is challenged with Basic.
     let basic = app
-        .client_credentials_basic(
-            "0190a6b2-0000-7000-8000-000000000000",
-            "wrong-secret",
-        )
+        .client_credentials_basic("0190a6b2-0000-7000-8000-000000000000", "wrong-secret")
         .await;
     assert_eq!(basic.expect(401)["error"], "invalid_client");
     assert_eq!(basic.content_type(), "application/json");

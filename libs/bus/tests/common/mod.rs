@@ -14,11 +14,11 @@ use std::{
 use async_trait::async_trait;
 use bus::{ConsumerRunner, Envelope, Handler, HandlerError, Relay, rabbit};
 use events::identity::{TenantCreated, TenantStatusChanged};
-use uuid::Uuid;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement};
 use sea_orm_migration::prelude::*;
 use testkit::TestApp;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 /// Consumer tables plus `effects`, where the counting handler records each application.
 pub struct CounterMigrator;

@@ -499,15 +499,10 @@ async fn client_credentials_grant(
 ) -> Result<HttpResponse, ApiError> {
     let basic = basic_credentials(req);
     // A client that authenticated with HTTP Basic is told which scheme failed (RFC 6749 §5.2).
-    let challenge = if basic.is_some() {
-        "Basic realm=\"itsm\""
-    } else {
-        "Bearer"
-    };
+    let used_basic = basic.is_some();
     let invalid_client = || {
-        ApiError::unauthorized("client authentication failed")
-            .oauth("invalid_client")
-            .challenge(challenge)
+        let e = ApiError::unauthorized("client authentication failed").oauth("invalid_client");
+        if used_basic { e.basic_challenge() } else { e }
     };
     let (id, secret) = match basic {
         Some(pair) => pair,
