@@ -50,8 +50,9 @@ pub struct TokenOut {
     pub scope: String,
 }
 
+/// The login's refusal: problem+json like every endpoint but the OAuth token endpoint.
 pub(crate) fn invalid_credentials() -> ApiError {
-    ApiError::unauthorized("email or password is wrong").oauth("invalid_grant")
+    ApiError::unauthorized("email or password is wrong")
 }
 
 /// Mints an access token for a user or an API client.
