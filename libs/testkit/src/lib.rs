@@ -360,33 +360,22 @@ impl TestApp {
 
     /// Posts a form to `/oauth/token`.
     pub async fn token_endpoint(&self, form: &[(&str, &str)]) -> Res {
-        let res = self
-            .client
-            .post(format!("{}/oauth/token", self.base))
-            .form(form)
-            .send()
+        self.send_token_form(self.client.post(format!("{}/oauth/token", self.base)), form)
             .await
-            .expect("request");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
-        Res {
-            status,
-            headers,
-            body,
-        }
     }
 
     /// A client-credentials grant authenticated with HTTP Basic.
     pub async fn client_credentials_basic(&self, client_id: &str, secret: &str) -> Res {
-        let res = self
+        let req = self
             .client
             .post(format!("{}/oauth/token", self.base))
-            .basic_auth(client_id, Some(secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
+            .basic_auth(client_id, Some(secret));
+        self.send_token_form(req, &[("grant_type", "client_credentials")])
             .await
-            .expect("request");
+    }
+
+    async fn send_token_form(&self, req: reqwest::RequestBuilder, form: &[(&str, &str)]) -> Res {
+        let res = req.form(form).send().await.expect("request");
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.json().await.unwrap_or(Value::Null);
