@@ -52,6 +52,28 @@ pub struct ConsumerStatus {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "transport": "in-process",
+    "producers": [
+        {
+            "service": "identity",
+            "outbox_pending": 0,
+            "oldest_pending_age_secs": 0.0
+        },
+        {
+            "service": "incident",
+            "outbox_pending": 0,
+            "oldest_pending_age_secs": 0.0
+        }
+    ],
+    "consumers": [
+        {
+            "consumer": "incident",
+            "queued": null,
+            "dead_letters": 0
+        }
+    ]
+}))]
 pub struct BusStatus {
     /// `rabbitmq` or `in-process`.
     pub transport: String,
@@ -59,7 +81,10 @@ pub struct BusStatus {
     pub consumers: Vec<ConsumerStatus>,
 }
 
-/// Outbox backlog per producing service and queue / dead-letter depth per consumer.
+/// Event bus health: outbox backlogs and queue depths.
+///
+/// Per producing service, the outbox rows not yet published and the age of the oldest; per
+/// consumer, its queue and dead-letter depth.
 #[utoipa::path(
     tag = "bus",
     operation_id = "getBusStatus",
@@ -146,6 +171,11 @@ pub async fn report_depths(
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "consumer": "incident",
+    "replayed": 0,
+    "still_failing": 0
+}))]
 pub struct ReplayOut {
     pub consumer: String,
     /// Dead letters applied again (each checked again for its original sender).
@@ -154,7 +184,11 @@ pub struct ReplayOut {
     pub still_failing: usize,
 }
 
-/// Applies a consumer's dead letters again (after the cause has been fixed).
+/// Apply a consumer's dead letters again.
+///
+/// Moves the events that exhausted their deliveries back to the consumer's queue, after the cause
+/// has been fixed; effects stay exactly-once (the consumer's inbox skips events it already
+/// applied).
 #[utoipa::path(
     tag = "bus",
     operation_id = "replayDeadLetters",

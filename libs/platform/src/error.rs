@@ -33,6 +33,26 @@ impl FieldError {
 
 /// The problem+json body (RFC 9457) plus our extension members.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://itsm.dev/problems/validation_failed",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "detail": "the request has invalid fields; see errors",
+    "code": "validation_failed",
+    "errors": [
+        {
+            "pointer": "/title",
+            "code": "required",
+            "detail": "must not be empty"
+        },
+        {
+            "pointer": "/impact",
+            "code": "out_of_range",
+            "detail": "must be 1, 2 or 3"
+        }
+    ],
+    "request_id": "01a24233-ca94-7092-9dc8-98475e3b4e95"
+}))]
 pub struct Problem {
     /// `https://itsm.dev/problems/<code>`
     #[serde(rename = "type")]

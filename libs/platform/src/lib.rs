@@ -14,9 +14,14 @@ pub mod json;
 pub mod pagination;
 pub mod ratelimit;
 pub mod redis_client;
+pub mod schema;
 pub mod settings;
 pub mod telemetry;
 pub mod tenancy;
 pub mod validate;
 
 pub use error::{ApiError, FieldError};
+
+/// For [`page_schema!`] and [`named_schema!`]: the services' own `utoipa` may be renamed.
+#[doc(hidden)]
+pub use utoipa as __utoipa;

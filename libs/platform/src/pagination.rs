@@ -2,7 +2,14 @@
 //! is the opaque, base64url-encoded last id of the previous page. No offset scans.
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde_json::{Value, json};
+use utoipa::{
+    IntoParams, ToSchema,
+    openapi::{
+        ArrayBuilder, ObjectBuilder, Ref, RefOr, Schema,
+        schema::{SchemaType, Type},
+    },
+};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -59,8 +66,9 @@ pub fn encode_cursor(id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
-/// A page of results: `{"items": [...], "next_cursor": "…" | null}`.
-#[derive(Debug, Serialize, ToSchema)]
+/// A page of results: `{"items": [...], "next_cursor": "…" | null}`. The OpenAPI document
+/// names each page by its item type ([`page_schema!`](crate::page_schema)).
+#[derive(Debug, Serialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -111,6 +119,90 @@ impl<T: Serialize> Page<T> {
     }
 }
 
+/// The cursor shown in examples.
+const EXAMPLE_CURSOR: &str = "AZLs8vJ3dk2xZ4Q9mFq0YQ";
+
+/// The OpenAPI schema of a `Page<T>`: the items by reference to `T`'s own schema, so a list
+/// and a `get` answer the same type, and an example built from `T`'s.
+pub fn page_schema<T: ToSchema>() -> RefOr<Schema> {
+    let item_name = T::name();
+    let example = json!({
+        "items": example_of(&T::schema()).into_iter().collect::<Vec<_>>(),
+        "next_cursor": EXAMPLE_CURSOR,
+    });
+    #[allow(deprecated)] // `example` is what generators and Swagger UI read today.
+    let schema = ObjectBuilder::new()
+        .description(Some(format!(
+            "A page of `{item_name}`, in creation order. `next_cursor` is the `cursor` of the \
+             next page (also in the `Link: <…>; rel=\"next\"` header); `null` on the last page."
+        )))
+        .property(
+            "items",
+            ArrayBuilder::new().items(RefOr::Ref(Ref::from_schema_name(item_name.clone()))),
+        )
+        .required("items")
+        .property(
+            "next_cursor",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                .description(Some(
+                    "Opaque; pass it back as `cursor` to read the next page.",
+                )),
+        )
+        .required("next_cursor")
+        .example(Some(example))
+        .build();
+    RefOr::T(Schema::Object(schema))
+}
+
+/// The schemas a page of `T` refers to: `T` and what `T` refers to.
+pub fn page_item_schemas<T: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
+}
+
+/// A schema's own example, if it has one.
+fn example_of(schema: &RefOr<Schema>) -> Option<Value> {
+    match schema {
+        #[allow(deprecated)]
+        RefOr::T(Schema::Object(o)) => o.example.clone().or_else(|| o.examples.first().cloned()),
+        _ => None,
+    }
+}
+
+/// Declares the named OpenAPI schema of a page of one item type, for `responses(... body = …)`:
+/// `platform::page_schema!(IncidentPage, IncidentOut);` documents `Page<IncidentOut>` as
+/// `IncidentPage` with `items: [$ref IncidentOut]`, so SDK generators make one type per item
+/// and no anonymous list types.
+#[macro_export]
+macro_rules! page_schema {
+    ($name:ident, $item:ty) => {
+        #[doc = concat!("The OpenAPI schema of a page of `", stringify!($item), "` (documentation only).")]
+        pub enum $name {}
+
+        impl $crate::__utoipa::PartialSchema for $name {
+            fn schema() -> $crate::__utoipa::openapi::RefOr<$crate::__utoipa::openapi::Schema> {
+                $crate::pagination::page_schema::<$item>()
+            }
+        }
+
+        impl $crate::__utoipa::ToSchema for $name {
+            fn name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed(stringify!($name))
+            }
+
+            fn schemas(
+                schemas: &mut ::std::vec::Vec<(
+                    ::std::string::String,
+                    $crate::__utoipa::openapi::RefOr<$crate::__utoipa::openapi::Schema>,
+                )>,
+            ) {
+                $crate::pagination::page_item_schemas::<$item>(schemas)
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +227,21 @@ mod tests {
             q.validate().err().map(|e| e.errors[0].pointer.clone()),
             Some("/query/limit".into())
         );
+    }
+
+    #[test]
+    fn a_page_schema_refers_to_its_item_schema() {
+        use crate::FieldError;
+        let page = serde_json::to_value(page_schema::<FieldError>()).unwrap_or_default();
+        assert_eq!(
+            page["properties"]["items"]["items"]["$ref"],
+            "#/components/schemas/FieldError"
+        );
+        assert_eq!(page["required"], json!(["items", "next_cursor"]));
+        assert_eq!(page["example"]["next_cursor"], EXAMPLE_CURSOR);
+        let mut schemas = Vec::new();
+        page_item_schemas::<FieldError>(&mut schemas);
+        assert!(schemas.iter().any(|(name, _)| name == "FieldError"));
     }
 
     #[test]

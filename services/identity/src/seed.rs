@@ -264,6 +264,51 @@ pub enum LoadError {
     Db(#[from] sea_orm::DbErr),
 }
 
+/// A demo customer and the people the other services' demo data refers to.
+#[derive(Debug, Clone)]
+pub struct DemoCustomer {
+    pub tenant: Tenant,
+    /// `agent@<slug>.demo.test`.
+    pub agent: Uuid,
+    /// `requester@<slug>.demo.test`.
+    pub requester: Uuid,
+    /// The "Service Desk" group.
+    pub desk: Uuid,
+}
+
+/// The demo customers seeded so far, for the other services' part of the demo data.
+pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>, ApiError> {
+    let Some(msp) = demo_msp(db).await? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (slug, _) in DEMO_CUSTOMERS {
+        let txn = begin_scoped(db, &[msp.id]).await?;
+        let tenant = tenants::resolve_within(&txn, msp.id, slug).await?;
+        txn.commit().await?;
+        let Some(tenant) = tenant else {
+            continue;
+        };
+        let txn = begin_scoped(db, &[tenant.id]).await?;
+        let agent = users::find_by_email(&txn, &format!("agent@{slug}.demo.test")).await?;
+        let requester = users::find_by_email(&txn, &format!("requester@{slug}.demo.test")).await?;
+        let desk = groups::list(&txn, &[tenant.id], None, 10)
+            .await?
+            .into_iter()
+            .find(|g| g.name == "Service Desk");
+        txn.commit().await?;
+        if let (Some(agent), Some(requester), Some(desk)) = (agent, requester, desk) {
+            out.push(DemoCustomer {
+                tenant,
+                agent: agent.id,
+                requester: requester.id,
+                desk: desk.id,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The demo MSP, if the demo data has been seeded.
 pub async fn demo_msp(db: &DatabaseConnection) -> Result<Option<Tenant>, ApiError> {
     let root = root_id();

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod migration;
 pub mod problems;
 pub mod routes;
+pub mod seed;
 pub mod sla;
 pub mod store;
 

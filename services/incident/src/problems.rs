@@ -32,6 +32,25 @@ use crate::{
 };
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a20eb4-2a10-73c4-9ef0-769c81f59af5",
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "number": "PRB0001002",
+    "title": "Payroll app slow under month-end load",
+    "description": "Recurring incidents about Payroll.",
+    "root_cause": "",
+    "workaround": "",
+    "known_error": false,
+    "state": "open",
+    "resolution_notes": null,
+    "linked_incidents": [
+        "01a1a7c4-8a70-7ef0-8ebb-2f6d5f7c8aea",
+        "01a1c6aa-b270-72ad-8381-a52cbdfb2dab"
+    ],
+    "version": 1,
+    "created_at": "2026-11-24T17:56:58Z",
+    "updated_at": "2026-11-24T17:56:58Z"
+}))]
 pub struct ProblemOut {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -51,6 +70,8 @@ pub struct ProblemOut {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+platform::page_schema!(ProblemPage, ProblemOut);
 
 fn out(p: &Problem, linked: Vec<Uuid>) -> ProblemOut {
     ProblemOut {
@@ -105,6 +126,10 @@ async fn publish_updated(
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "VPN concentrator drops idle sessions",
+    "description": "Recurring disconnects every hour."
+}))]
 pub struct ProblemIn {
     pub title: String,
     #[serde(default)]
@@ -116,6 +141,9 @@ pub struct ProblemIn {
 }
 
 /// Record a problem.
+///
+/// A problem is the cause of one or more incidents; link them with `PUT
+/// /api/v1/problems/{id}/incidents/{incident_id}`. Numbers are per tenant (`PRB0001001`).
 #[utoipa::path(
     tag = "problems",
     operation_id = "createProblem",
@@ -199,18 +227,22 @@ pub async fn create(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1–200 (default 50).
     pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Only known errors (`true`) or only the others (`false`).
     pub known_error: Option<bool>,
 }
 
-/// Problems of the acting tenant.
+/// Problems of the acting tenant, a page at a time.
+///
+/// In creation order; `known_error` filters known errors (`true`) or the others (`false`).
 #[utoipa::path(
     tag = "problems",
     operation_id = "listProblems",
     params(ListQuery),
-    responses((status = 200, description = "OK", body = inline(Page<ProblemOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ProblemPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["problem:read"]))
 )]
 #[get("")]
@@ -239,9 +271,13 @@ pub async fn list(
 }
 
 /// Read a problem with its linked incidents.
+///
+/// The analysis (root cause, workaround, known-error flag), the state and the ids of the linked
+/// incidents.
 #[utoipa::path(
     tag = "problems",
     operation_id = "getProblem",
+    params(("id" = Uuid, Path, description = "The problem's id.")),
     responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["problem:read"]))
 )]
@@ -261,6 +297,11 @@ pub async fn get(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "root_cause": "The concentrator's idle timeout is shorter than the client's keep-alive.",
+    "workaround": "Reconnect, or keep a ping running while connected.",
+    "known_error": true
+}))]
 pub struct ProblemPatch {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -270,10 +311,14 @@ pub struct ProblemPatch {
     pub known_error: Option<bool>,
 }
 
-/// Record the analysis: root cause, workaround, known-error flag.
+/// Record a problem's analysis.
+///
+/// Root cause, workaround and the known-error flag; only the fields sent change. A known error
+/// needs a root cause or a workaround (422 `analysis_required`).
 #[utoipa::path(
     tag = "problems",
     operation_id = "updateProblem",
+    params(("id" = Uuid, Path, description = "The problem's id.")),
     request_body = ProblemPatch,
     responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["problem:write"]))
@@ -341,10 +386,14 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(out(&updated, linked)))
 }
 
-/// Link an incident of the same tenant (idempotent).
+/// Link an incident to a problem (idempotent).
+///
+/// The incident must be of the problem's tenant; an unknown id and another tenant's get the same
+/// 404.
 #[utoipa::path(
     tag = "problems",
     operation_id = "linkProblemIncident",
+    params(("id" = Uuid, Path, description = "The problem's id."), ("incident_id" = Uuid, Path, description = "The incident's id.")),
     responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["problem:write"]))
 )]
@@ -367,10 +416,13 @@ pub async fn link(
     Ok(HttpResponse::Ok().json(out(&p, linked)))
 }
 
-/// Unlink an incident.
+/// Unlink an incident from a problem.
+///
+/// 404 when the incident is not linked.
 #[utoipa::path(
     tag = "problems",
     operation_id = "unlinkProblemIncident",
+    params(("id" = Uuid, Path, description = "The problem's id."), ("incident_id" = Uuid, Path, description = "The incident's id.")),
     responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["problem:write"]))
 )]
@@ -394,6 +446,10 @@ pub async fn unlink(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "resolution_notes": "Idle timeout raised to 8 hours.",
+    "resolve_incidents": true
+}))]
 pub struct ResolveIn {
     pub resolution_notes: String,
     /// Also resolve every linked incident that is still open.
@@ -401,13 +457,16 @@ pub struct ResolveIn {
     pub resolve_incidents: bool,
 }
 
-/// Resolve a problem, and optionally its open linked incidents (resolution code
-/// `problem_resolved`).
+/// Resolve a problem.
+///
+/// Optionally resolves its open linked incidents too (resolution code `problem_resolved`). A
+/// problem resolves once (409 `problem_not_open`).
 #[utoipa::path(
     tag = "problems",
     operation_id = "resolveProblem",
+    params(("id" = Uuid, Path, description = "The problem's id.")),
     request_body = ResolveIn,
-    responses((status = 200, description = "OK", body = ProblemOut), (status = 409, description = "Already resolved", body = ProblemJson, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ProblemOut), (status = 409, description = "`problem_not_open`: already resolved", body = ProblemJson, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["problem:write"]))
 )]
 #[post("/{id}/resolve")]

@@ -56,7 +56,7 @@ fn not_yours() -> ApiError {
     )
 }
 
-fn state_str(s: State) -> String {
+pub(crate) fn state_str(s: State) -> String {
     serde_json::to_value(s)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -83,6 +83,37 @@ pub(crate) fn status_of(i: &Incident) -> Status {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a1b420-9a70-720a-8f2b-6af20c44fed0",
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "number": "INC0001003",
+    "title": "VPN disconnects every hour",
+    "description": "Reported by the requester: vpn disconnects every hour.",
+    "caller_id": "01a24233-c46c-762e-a9d2-c096f2391613",
+    "impact": 1,
+    "urgency": 2,
+    "priority": 2,
+    "state": "on_hold",
+    "hold_reason": "awaiting_caller",
+    "resolution_code": null,
+    "resolution_notes": null,
+    "assignment_group_id": "01a24233-c476-71a0-b05d-7ba78818753e",
+    "assignee_id": "01a24233-c45f-769f-8803-48c30e8f1d48",
+    "category": null,
+    "subcategory": null,
+    "service_id": null,
+    "configuration_item_id": null,
+    "parent_id": null,
+    "major": false,
+    "priority_overridden": false,
+    "allowed_transitions": [
+        "in_progress",
+        "resolved"
+    ],
+    "version": 3,
+    "created_at": "2026-11-07T03:49:58Z",
+    "updated_at": "2026-11-07T05:49:58Z"
+}))]
 pub struct IncidentOut {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -119,6 +150,8 @@ pub struct IncidentOut {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+platform::page_schema!(IncidentPage, IncidentOut);
 
 fn out(i: &Incident) -> IncidentOut {
     let status = status_of(i);
@@ -186,6 +219,13 @@ fn respond(mut res: actix_web::HttpResponseBuilder, i: &Incident) -> HttpRespons
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "Checkout API answers 502",
+    "description": "Since 09:10 UTC, about 30 % of requests fail.",
+    "impact": 2,
+    "urgency": 2,
+    "category": "network"
+}))]
 pub struct IncidentIn {
     #[schema(example = "Email is down for the finance team")]
     pub title: String,
@@ -312,7 +352,13 @@ pub(crate) async fn find_visible(
         .ok_or_else(|| ApiError::not_found("incident"))
 }
 
-/// Open an incident. Priority comes from the impact × urgency matrix.
+/// Open an incident.
+///
+/// Priority comes from the impact × urgency matrix (agents may override it with `priority`).
+/// Requesters open incidents for themselves, unassigned (`not_allowed` on the fields they may not
+/// set). Every invalid field is reported at once (422 `validation_failed`); an unknown or foreign
+/// reference is `unknown_reference`. Send an `Idempotency-Key`: a retry answers the first incident
+/// again.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "createIncident",
@@ -507,9 +553,13 @@ pub async fn create(
 }
 
 /// Read an incident.
+///
+/// The answer's `ETag` is the incident's version: send it back as `If-Match` when changing the
+/// incident. Another tenant's incident, and for requesters someone else's, is 404.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "getIncident",
+    params(("id" = Uuid, Path, description = "The incident's id.")),
     responses((status = 200, description = "OK", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:read_own"]))
 )]
@@ -529,7 +579,9 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1–200 (default 50).
     pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// A tenant id or slug within reach, or `*` for every customer (MSP roles).
     pub tenant: Option<String>,
@@ -537,8 +589,11 @@ pub struct ListQuery {
     pub state: Option<String>,
     /// 1–5.
     pub priority: Option<i16>,
+    /// Incidents assigned to this group.
     pub assignment_group_id: Option<Uuid>,
+    /// Incidents assigned to this user.
     pub assignee_id: Option<Uuid>,
+    /// Incidents raised for this user.
     pub caller_id: Option<Uuid>,
     /// RFC 3339; incidents created at or after.
     pub created_after: Option<DateTime<Utc>>,
@@ -554,13 +609,16 @@ pub struct ListQuery {
     pub q: Option<String>,
 }
 
-/// The queue: incidents of the acting tenant (`?tenant=*`: of every customer, MSP roles);
-/// requesters see their own.
+/// The incident queue, a page at a time.
+///
+/// Incidents of the acting tenant in creation order (`?tenant=*`: of every customer, MSP roles);
+/// requesters see only the ones they raised. Filters combine; `q` searches titles, descriptions and
+/// comments.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "listIncidents",
     params(ListQuery),
-    responses((status = 200, description = "OK", body = inline(Page<IncidentOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = IncidentPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:read_own"]))
 )]
 #[get("")]
@@ -738,14 +796,18 @@ pub(crate) async fn move_to(
     Ok(updated)
 }
 
-/// Move an incident through its lifecycle. An illegal move answers 409 with the allowed ones;
-/// `If-Match` (the `ETag`) guards against lost updates (412).
+/// Move an incident through its lifecycle.
+///
+/// New → in progress → on hold (with a `hold_reason`) → resolved (with `resolution_code` and
+/// `resolution_notes`) → closed, or canceled; reopen from resolved. A move that is not allowed
+/// answers 409 `transition_not_allowed` with `extra.allowed`; `If-Match` (the `ETag`) guards
+/// against lost updates (412 `precondition_failed`).
 #[utoipa::path(
     tag = "incidents",
     operation_id = "transitionIncident",
     request_body = Transition,
-    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    responses((status = 200, description = "OK", body = IncidentOut), (status = 409, description = "Not allowed from the current state", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    params(("id" = Uuid, Path, description = "The incident's id."), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses((status = 200, description = "OK", body = IncidentOut), (status = 409, description = "`transition_not_allowed`: not allowed from the current state; `extra.allowed` lists the moves that are", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:write_own"]))
 )]
 #[post("/{id}/transitions")]
@@ -789,6 +851,10 @@ pub async fn transition(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "body": "Could you send a screenshot of the error?",
+    "visibility": "public"
+}))]
 pub struct CommentIn {
     pub body: String,
     /// `public` (default; the caller sees it) or `internal` (a work note for agents).
@@ -817,6 +883,14 @@ impl Visibility {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a1b48e-7770-75a1-87a1-3ec9b8ae42e9",
+    "incident_id": "01a1b420-9a70-720a-8f2b-6af20c44fed0",
+    "author_id": "01a24233-c45f-769f-8803-48c30e8f1d48",
+    "visibility": "internal",
+    "body": "Asked the caller for details.",
+    "created_at": "2026-11-07T05:49:58Z"
+}))]
 pub struct CommentOut {
     pub id: Uuid,
     pub incident_id: Uuid,
@@ -825,6 +899,8 @@ pub struct CommentOut {
     pub body: String,
     pub created_at: DateTime<Utc>,
 }
+
+platform::page_schema!(CommentPage, CommentOut);
 
 fn comment_out(c: &Comment) -> CommentOut {
     CommentOut {
@@ -837,11 +913,14 @@ fn comment_out(c: &Comment) -> CommentOut {
     }
 }
 
-/// Add a public comment or an internal work note. The caller's public comment ends
+/// Add a public comment or an internal work note.
+///
+/// Requesters add public comments to their own incidents only; the caller's public comment ends
 /// "awaiting caller".
 #[utoipa::path(
     tag = "incidents",
     operation_id = "commentIncident",
+    params(("id" = Uuid, Path, description = "The incident's id.")),
     request_body = CommentIn,
     responses((status = 201, description = "Created", body = CommentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:write_own"]))
@@ -903,13 +982,14 @@ pub async fn comment(
     Ok(HttpResponse::Created().json(comment_out(&c)))
 }
 
-/// Comments of an incident, oldest first, a page at a time. Requesters never see internal work
-/// notes.
+/// Comments of an incident, oldest first, a page at a time.
+///
+/// Public comments and internal work notes; requesters never see internal work notes.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "listIncidentComments",
-    params(PageQuery),
-    responses((status = 200, description = "OK", body = inline(Page<CommentOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    params(("id" = Uuid, Path, description = "The incident's id."), PageQuery),
+    responses((status = 200, description = "OK", body = CommentPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:read_own"]))
 )]
 #[get("/{id}/comments")]
@@ -934,6 +1014,10 @@ pub async fn comments(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "assignment_group_id": "01a24233-c476-71a0-b05d-7ba78818753e",
+    "assignee_id": "01a24233-c45f-769f-8803-48c30e8f1d48"
+}))]
 pub struct AssignmentIn {
     /// `null` leaves the incident unassigned.
     pub assignment_group_id: Option<Uuid>,
@@ -942,9 +1026,13 @@ pub struct AssignmentIn {
 }
 
 /// Assign an incident to a group and, optionally, one of its members.
+///
+/// The group must be one of the tenant's and the assignee a member of it (422 `not_in_group`); an
+/// unknown id and another tenant's id get the same answer.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "assignIncident",
+    params(("id" = Uuid, Path, description = "The incident's id.")),
     request_body = AssignmentIn,
     responses((status = 200, description = "OK", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:write"]))
@@ -992,6 +1080,10 @@ pub async fn assign(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "urgency": 1,
+    "description": "Since 09:10 UTC, every request fails."
+}))]
 pub struct IncidentPatch {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -1003,14 +1095,17 @@ pub struct IncidentPatch {
     pub configuration_item_id: Option<Uuid>,
 }
 
-/// Update an incident's details; priority follows impact and urgency unless it was overridden.
-/// Send `If-Match` with the `ETag` you read (412 when the incident changed since).
+/// Update an incident's details.
+///
+/// Only the fields sent change; priority follows impact and urgency unless it was overridden. Send
+/// `If-Match` with the `ETag` you read: 412 `precondition_failed` when the incident changed since
+/// (read it again and redo the change).
 #[utoipa::path(
     tag = "incidents",
     operation_id = "updateIncident",
     request_body = IncidentPatch,
-    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    responses((status = 200, description = "OK", body = IncidentOut), (status = 412, description = "Changed since read", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    params(("id" = Uuid, Path, description = "The incident's id."), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    responses((status = 200, description = "OK", body = IncidentOut), (status = 412, description = "`precondition_failed`: the incident changed since the `ETag` sent in `If-Match`", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:write"]))
 )]
 #[patch("/{id}")]

@@ -2,6 +2,7 @@
 //! migrates, seeds and writes the OpenAPI documents.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod demo;
 pub mod load;
 
 use std::{net::TcpListener, sync::Arc};

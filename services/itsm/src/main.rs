@@ -135,6 +135,9 @@ async fn main() -> anyhow::Result<()> {
                 let logins = identity::seed::seed_demo(&identity.db, &password)
                     .await
                     .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+                if let Some(incident) = &app.incident {
+                    itsm::demo::seed_work_data(identity, incident).await?;
+                }
                 print_demo(&settings, &logins, &password, generated);
             }
             tracing::info!(listen = %settings.listen, port = app.server.port, "serving");
@@ -181,6 +184,17 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
                 print_demo(&settings, &logins, &demo_pw, generated);
                 password = Some(demo_pw);
+            }
+            // The other services' part of the demo: with --demo only (load tests seed the
+            // demo tenants as a prerequisite, not its work data).
+            if demo {
+                let incident =
+                    incident::IncidentService::connect(&settings, identity.keys.clone()).await?;
+                let work = itsm::demo::seed_work_data(&identity, &incident).await?;
+                println!(
+                    "  Demo work data: {} incidents and {} problems in {} customers (new).",
+                    work.incidents, work.problems, work.customers
+                );
             }
             if let Some(tenants) = tenants {
                 let summary = itsm::load::run(

@@ -166,3 +166,103 @@ async fn seeded_tenants_log_in_and_list_only_their_incidents() {
         3
     );
 }
+
+/// `itsm seed --demo` on PostgreSQL: each demo customer gets SLA calendars and definitions, 25
+/// incidents whose clocks are in mixed states (breached, paused, stopped in time) and 2
+/// problems; a second run changes nothing.
+#[tokio::test]
+async fn demo_work_data_is_seeded_once_with_clocks_in_mixed_states() {
+    let app = testkit::app!();
+    let Some(owner_url) = app
+        .settings
+        .migration_database_url
+        .as_ref()
+        .map(|u| u.expose().to_string())
+    else {
+        panic!("the test app has no owner URL")
+    };
+    let seed = || async {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_itsm"))
+            .args(["seed", "--demo"])
+            .env("ITSM_DATABASE_URL", &app.app_url)
+            .env("ITSM_MIGRATION_DATABASE_URL", &owner_url)
+            .env("ITSM_DEMO_PASSWORD", testkit::PASSWORD)
+            .env("ITSM_LOG_FILTER", "warn")
+            .output()
+            .await;
+        let Ok(out) = out else {
+            panic!("cannot run itsm seed: {out:?}")
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "itsm seed failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let first = seed().await;
+    assert!(
+        first.contains("Demo work data: 50 incidents and 4 problems in 2 customers"),
+        "{first}"
+    );
+    let db = app.superuser().await;
+    let counts = [
+        "SELECT count(*) FROM incident.incidents",
+        "SELECT count(*) FROM incident.problems",
+        "SELECT count(*) FROM incident.sla_definitions",
+        "SELECT count(*) FROM incident.sla_clocks",
+    ];
+    let mut before = Vec::new();
+    for sql in counts {
+        before.push(scalar(&db, sql).await);
+    }
+    assert_eq!(before[..3], [50, 4, 8]);
+    for (what, sql) in [
+        (
+            "breached",
+            "SELECT count(*) FROM incident.sla_clocks WHERE reached >= 3",
+        ),
+        (
+            "paused",
+            "SELECT count(*) FROM incident.sla_clocks WHERE status = 'paused'",
+        ),
+        (
+            "stopped in time",
+            "SELECT count(*) FROM incident.sla_clocks WHERE status = 'stopped' AND reached < 3",
+        ),
+        (
+            "running",
+            "SELECT count(*) FROM incident.sla_clocks WHERE status = 'running'",
+        ),
+    ] {
+        assert!(scalar(&db, sql).await > 0, "no {what} clock");
+    }
+    let again = seed().await;
+    assert!(
+        again.contains("Demo work data: 0 incidents and 0 problems in 0 customers"),
+        "{again}"
+    );
+    for (sql, n) in counts.into_iter().zip(before) {
+        assert_eq!(scalar(&db, sql).await, n, "{sql}");
+    }
+
+    // What a customer's agent sees: the incidents with their clocks.
+    let agent = app.token("agent@globex.demo.test").await;
+    let incidents = list_all(&app, &agent, "").await;
+    assert_eq!(incidents.len(), 25);
+    let on_hold = incidents
+        .iter()
+        .find(|i| i["state"] == "on_hold")
+        .and_then(|i| i["id"].as_str())
+        .unwrap_or_default();
+    let sla = app
+        .get(&format!("/api/v1/incidents/{on_hold}/sla"), &agent)
+        .await;
+    let sla = sla.expect(200);
+    let statuses: Vec<&str> = sla["clocks"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["status"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(statuses.contains(&"paused"), "{sla}");
+}

@@ -27,6 +27,18 @@ use crate::{
 };
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24233-c9a1-75e7-9b5b-52d175f9e68b",
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "name": "Acme monitoring",
+    "scopes": [
+        "incident:read",
+        "incident:write"
+    ],
+    "status": "active",
+    "created_at": "2026-12-04T17:56:59.937802Z",
+    "updated_at": "2026-12-04T17:56:59.937802Z"
+}))]
 pub struct ApiClientOut {
     /// The OAuth `client_id`.
     pub id: Uuid,
@@ -39,7 +51,24 @@ pub struct ApiClientOut {
     pub updated_at: DateTime<Utc>,
 }
 
+platform::page_schema!(ApiClientPage, ApiClientOut);
+
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "client": {
+        "id": "01a24233-c9a1-75e7-9b5b-52d175f9e68b",
+        "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+        "name": "Acme monitoring",
+        "scopes": [
+            "incident:read",
+            "incident:write"
+        ],
+        "status": "active",
+        "created_at": "2026-12-04T17:56:59.937802Z",
+        "updated_at": "2026-12-04T17:56:59.937802Z"
+    },
+    "client_secret": "cs_ZDNV67EVofSXdMPvDvlZ2vHjdjRN4HXtq60EqeUXnRs"
+}))]
 pub struct ApiClientSecretOut {
     pub client: ApiClientOut,
     /// Shown once; store it now.
@@ -65,11 +94,14 @@ async fn new_secret() -> Result<(String, String), ApiError> {
 }
 
 /// API clients of the acting tenant.
+///
+/// Every client of the tenant, active and revoked, a page at a time in creation order. Secrets are
+/// never shown again after creation or rotation.
 #[utoipa::path(
     tag = "api-clients",
     operation_id = "listApiClients",
     params(PageQuery),
-    responses((status = 200, description = "OK", body = inline(Page<ApiClientOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ApiClientPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[get("/api-clients")]
@@ -89,6 +121,13 @@ pub async fn list(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Acme monitoring",
+    "scopes": [
+        "incident:read",
+        "incident:write"
+    ]
+}))]
 pub struct ApiClientIn {
     #[schema(example = "RMM integration")]
     pub name: String,
@@ -97,7 +136,13 @@ pub struct ApiClientIn {
     pub scopes: Vec<String>,
 }
 
-/// Create an API client. The secret is in this response only.
+/// Create an API client; the secret is in this response only.
+///
+/// The client authenticates with the OAuth 2.0 client-credentials grant at `/oauth/token`
+/// (`client_id` is the client's `id`). Its scopes may not be broader than the creator's own (422
+/// `scope_not_grantable`; an unknown scope is `unknown_scope`), and its tokens carry only the
+/// granted scopes the creator still holds. The answer is never stored by the idempotency store: a
+/// replay cannot show the secret again.
 #[utoipa::path(
     tag = "api-clients",
     operation_id = "createApiClient",
@@ -170,9 +215,12 @@ pub async fn create(
 }
 
 /// Read an API client (never its secret).
+///
+/// The client's name, scopes and status (`active` or `revoked`).
 #[utoipa::path(
     tag = "api-clients",
     operation_id = "getApiClient",
+    params(("id" = Uuid, Path, description = "The API client's id (its OAuth `client_id`).")),
     responses((status = 200, description = "OK", body = ApiClientOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]
@@ -191,10 +239,14 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(out(&client)))
 }
 
-/// Rotate the secret; the old one stops working at once.
+/// Rotate an API client's secret; the old one stops working at once.
+///
+/// The new secret is in this response only; the client keeps its id and scopes. Revoked clients
+/// answer 409 `client_revoked`.
 #[utoipa::path(
     tag = "api-clients",
     operation_id = "rotateApiClientSecret",
+    params(("id" = Uuid, Path, description = "The API client's id (its OAuth `client_id`).")),
     responses((status = 200, description = "OK", body = ApiClientSecretOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]
@@ -238,10 +290,14 @@ pub async fn rotate(
         }))
 }
 
-/// Revoke the client: no new tokens are issued to it.
+/// Revoke an API client: no new tokens are issued to it.
+///
+/// Tokens already issued stay valid until they expire (at most 15 minutes). A revoked client cannot
+/// be rotated (409 `client_revoked`).
 #[utoipa::path(
     tag = "api-clients",
     operation_id = "revokeApiClient",
+    params(("id" = Uuid, Path, description = "The API client's id (its OAuth `client_id`).")),
     responses((status = 200, description = "OK", body = ApiClientOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["api_client:manage"]))
 )]

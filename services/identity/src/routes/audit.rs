@@ -27,18 +27,32 @@ pub struct AuditRecordOut {
     pub action: String,
     pub target_type: String,
     pub target_id: Option<Uuid>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = AuditData)]
     pub data: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
 }
 
+platform::page_schema!(AuditRecordPage, AuditRecordOut);
+
+platform::named_schema!(
+    /// What an audit record says about its action (documentation only).
+    AuditData,
+    platform::schema::free_form(
+        "What the action changed or attempted; members depend on `action`.",
+        serde_json::json!({"before": ["requester"], "after": ["requester", "approver"]}),
+    )
+);
+
 /// The acting tenant's audit records, oldest first.
+///
+/// Every security-relevant and data-changing action of the tenant, a page at a time. Each record
+/// holds the hash of the one before it; `GET /api/v1/audit/verify` checks the whole chain.
 #[utoipa::path(
     tag = "audit",
     operation_id = "listAuditRecords",
     params(PageQuery),
-    responses((status = 200, description = "OK", body = inline(Page<AuditRecordOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = AuditRecordPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["audit:read"]))
 )]
 #[get("/audit")]
@@ -81,6 +95,12 @@ pub struct BrokenRecordOut {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "valid": true,
+    "checked": 13,
+    "first_broken": null
+}))]
 pub struct VerifyOut {
     pub tenant_id: Uuid,
     /// True when every record matches its hash and links to its predecessor.
@@ -90,7 +110,10 @@ pub struct VerifyOut {
     pub first_broken: Option<BrokenRecordOut>,
 }
 
-/// Verifies the acting tenant's whole chain and names the first broken record.
+/// Verify the acting tenant's audit chain.
+///
+/// Recomputes every record's hash from its content and the previous record's hash, and names the
+/// first record that does not match (`first_broken`), if any.
 #[utoipa::path(
     tag = "audit",
     operation_id = "verifyAuditChain",

@@ -30,6 +30,10 @@ use crate::{
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "agent@globex.demo.test",
+    "password": "correct horse battery staple"
+}))]
 pub struct LoginIn {
     #[schema(example = "agent@globex.demo.test")]
     pub email: String,
@@ -38,6 +42,13 @@ pub struct LoginIn {
 
 /// An OAuth 2.0 token response (RFC 6749 §5.1).
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFZERTQSJ9.eyJpc3MiOi…",
+    "refresh_token": "rt__mVsfbv0oYvV8BoSnfEnP1f_JvwEvldGpIxABV5nsKI",
+    "token_type": "Bearer",
+    "expires_in": 900,
+    "scope": "incident:read incident:write"
+}))]
 pub struct TokenOut {
     pub access_token: String,
     /// Absent for client-credentials grants.
@@ -50,7 +61,6 @@ pub struct TokenOut {
     pub scope: String,
 }
 
-/// The login's refusal: problem+json like every endpoint but the OAuth token endpoint.
 pub(crate) fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("email or password is wrong")
 }
@@ -160,7 +170,7 @@ pub(crate) async fn hash_password(password: String) -> Result<String, ApiError> 
     request_body = LoginIn,
     responses(
         (status = 200, description = "OK", body = TokenOut),
-        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address (for this email, or in all)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many sign-ins at once; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
@@ -289,6 +299,12 @@ pub async fn login(
 
 /// Form parameters of the token endpoint (`application/x-www-form-urlencoded`).
 #[derive(Deserialize, ToSchema)]
+#[schema(example = json!({
+    "grant_type": "client_credentials",
+    "client_id": "01a24233-c9a1-75e7-9b5b-52d175f9e68b",
+    "client_secret": "cs_3q2+7w8V…",
+    "scope": "incident:read incident:write"
+}))]
 pub struct TokenForm {
     /// `refresh_token` or `client_credentials`.
     pub grant_type: String,
@@ -569,12 +585,18 @@ async fn client_credentials_grant(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "refresh_token": "rt_Q0FGRUJBQkU…"
+}))]
 pub struct LogoutIn {
     pub refresh_token: String,
 }
 
-/// Log out: revokes the refresh token's whole family. Unknown tokens are accepted silently
-/// (as RFC 7009 revocation does), so the endpoint reveals nothing.
+/// Log out: revoke the refresh token's whole family.
+///
+/// Every refresh token descended from the same sign-in stops working; access tokens expire on their
+/// own (at most 15 minutes). Unknown tokens are accepted silently (as RFC 7009 revocation does), so
+/// the endpoint reveals nothing.
 #[utoipa::path(
     tag = "auth",
     operation_id = "logout",
@@ -618,6 +640,11 @@ pub async fn logout(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "token": "inv_V2VsY29tZSBh…",
+    "password": "correct horse battery staple",
+    "display_name": "Jane Doe"
+}))]
 pub struct AcceptInvitationIn {
     pub token: String,
     pub password: String,
@@ -626,6 +653,10 @@ pub struct AcceptInvitationIn {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "token": "rst_zvX1QfgwYP7N…",
+    "password": "correct horse battery staple"
+}))]
 pub struct ConfirmResetIn {
     pub token: String,
     pub password: String,
@@ -716,7 +747,10 @@ async fn set_password_with_token(
     Ok(user)
 }
 
-/// Accept an invitation: sets the password and activates the user.
+/// Accept an invitation: set the password and activate the user.
+///
+/// The invitation token is single-use; an unknown, used or expired one is refused
+/// (`invalid_token`), and so is a password that fails the password policy (422).
 #[utoipa::path(
     tag = "auth",
     operation_id = "acceptInvitation",
@@ -742,7 +776,11 @@ pub async fn accept_invitation(
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// Set a new password with a reset token; every session of the user is revoked.
+/// Set a new password with a reset token.
+///
+/// The token is single-use, however many requests carry it at once, and every session of the user
+/// is revoked. An unknown, used or expired token is refused (`invalid_token`), and so is a password
+/// that fails the password policy (422).
 #[utoipa::path(
     tag = "auth",
     operation_id = "confirmPasswordReset",

@@ -29,6 +29,17 @@ use crate::{
 };
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24233-c476-71a0-b05d-7ba78818753e",
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "name": "Service Desk",
+    "description": "First-line support",
+    "members": [
+        "01a24233-c45f-769f-8803-48c30e8f1d48"
+    ],
+    "created_at": "2026-12-04T17:56:58.614338Z",
+    "updated_at": "2026-12-04T17:56:58.615844Z"
+}))]
 pub struct GroupOut {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -39,6 +50,8 @@ pub struct GroupOut {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+platform::page_schema!(GroupPage, GroupOut);
 
 fn out(g: &Group, members: Vec<Uuid>) -> GroupOut {
     GroupOut {
@@ -52,12 +65,15 @@ fn out(g: &Group, members: Vec<Uuid>) -> GroupOut {
     }
 }
 
-/// Groups of the acting tenant (`?tenant=*` for the subtree, MSP roles).
+/// Groups of the acting tenant.
+///
+/// A page at a time, in creation order. MSP roles pass `?tenant=*` for the whole subtree, or a
+/// tenant id or slug within reach.
 #[utoipa::path(
     tag = "groups",
     operation_id = "listGroups",
     params(PageQuery, TenantFilter),
-    responses((status = 200, description = "OK", body = inline(Page<GroupOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = GroupPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:read"]))
 )]
 #[get("/groups")]
@@ -82,6 +98,10 @@ pub async fn list(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Network",
+    "description": "Routers, switches and Wi-Fi"
+}))]
 pub struct GroupIn {
     #[schema(example = "Service Desk L1")]
     pub name: String,
@@ -90,11 +110,13 @@ pub struct GroupIn {
 }
 
 /// Create an assignment group.
+///
+/// Group names are unique per tenant (409 `name_taken`, with the field's `pointer`).
 #[utoipa::path(
     tag = "groups",
     operation_id = "createGroup",
     request_body = GroupIn,
-    responses((status = 201, description = "Created", body = GroupOut), (status = 409, description = "Conflict", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = GroupOut), (status = 409, description = "`name_taken`: the tenant has a group of that name (`extra.pointer`)", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:write"]))
 )]
 #[post("/groups")]
@@ -142,9 +164,12 @@ pub async fn create(
 }
 
 /// Read a group with its members.
+///
+/// The group's name, description and member user ids.
 #[utoipa::path(
     tag = "groups",
     operation_id = "getGroup",
+    params(("id" = Uuid, Path, description = "The group's id.")),
     responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:read"]))
 )]
@@ -218,10 +243,14 @@ async fn change_member(
     Ok(HttpResponse::Ok().json(out(&group, members)))
 }
 
-/// Add a user of the same tenant to the group (idempotent).
+/// Add a user to a group (idempotent).
+///
+/// The user must belong to the group's tenant; an unknown user and another tenant's get the same
+/// 404.
 #[utoipa::path(
     tag = "groups",
     operation_id = "addGroupMember",
+    params(("id" = Uuid, Path, description = "The group's id."), ("user_id" = Uuid, Path, description = "The member's user id.")),
     responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:write"]))
 )]
@@ -235,10 +264,13 @@ pub async fn add_member(
     change_member(&state, &auth, group, user, true).await
 }
 
-/// Remove a member from the group.
+/// Remove a member from a group.
+///
+/// 404 `not_found` when the user is not a member.
 #[utoipa::path(
     tag = "groups",
     operation_id = "removeGroupMember",
+    params(("id" = Uuid, Path, description = "The group's id."), ("user_id" = Uuid, Path, description = "The member's user id.")),
     responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:write"]))
 )]

@@ -13,12 +13,30 @@ use utoipa::ToSchema;
 use crate::{Identity, store::audit};
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "client": {
+        "id": "01a24233-c9a1-75e7-9b5b-52d175f9e68b",
+        "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+        "name": "Acme monitoring",
+        "scopes": [
+            "incident:read",
+            "incident:write"
+        ],
+        "status": "active",
+        "created_at": "2026-12-04T17:56:59.937802Z",
+        "updated_at": "2026-12-04T17:57:00.011103Z"
+    },
+    "client_secret": "cs_TKywFNHc2SJ0jFXvwtHSwtXVTj7p5pydkU6ZF3RQK-k"
+}))]
 pub struct RotatedOut {
     /// The new active key id; the previous key stays in the JWKS for 24 hours.
     pub kid: String,
 }
 
 /// Rotate the token signing key.
+///
+/// A new key signs from now on; the old one stays published in the JWKS for a day so the tokens it
+/// signed verify until they expire.
 #[utoipa::path(
     tag = "signing-keys",
     operation_id = "rotateSigningKey",

@@ -39,6 +39,16 @@ use crate::{
 };
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24233-c456-7186-af34-ba4716863c54",
+    "parent_id": "01a24233-c449-7602-b3c1-6aaac7ec6fb0",
+    "kind": "customer",
+    "name": "Globex Corporation",
+    "slug": "globex",
+    "status": "active",
+    "created_at": "2026-12-04T17:56:58.582873Z",
+    "updated_at": "2026-12-04T17:56:58.582873Z"
+}))]
 pub struct TenantOut {
     pub id: Uuid,
     pub parent_id: Option<Uuid>,
@@ -50,6 +60,8 @@ pub struct TenantOut {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+platform::page_schema!(TenantPage, TenantOut);
 
 fn out(t: &Tenant) -> TenantOut {
     TenantOut {
@@ -78,12 +90,14 @@ async fn reachable<S: platform::auth::RequiredScope>(
         .ok_or_else(|| ApiError::not_found("tenant"))
 }
 
-/// The acting tenant and (for MSP roles) every tenant below it.
+/// Tenants within reach, a page at a time.
+///
+/// The acting tenant and, for MSP roles and the platform operator, every tenant below it.
 #[utoipa::path(
     tag = "tenants",
     operation_id = "listTenants",
     params(PageQuery),
-    responses((status = 200, description = "OK", body = inline(Page<TenantOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TenantPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:read"]))
 )]
 #[get("/tenants")]
@@ -112,9 +126,12 @@ pub async fn list(
 }
 
 /// Read a tenant within reach.
+///
+/// A tenant outside your reach is indistinguishable from one that does not exist (404).
 #[utoipa::path(
     tag = "tenants",
     operation_id = "getTenant",
+    params(("id" = Uuid, Path, description = "The tenant's id.")),
     responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:read"]))
 )]
@@ -129,6 +146,12 @@ pub async fn get(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Hooli",
+    "slug": "hooli",
+    "admin_email": "admin@hooli.example",
+    "admin_display_name": "Gavin Belson"
+}))]
 pub struct OnboardIn {
     #[schema(example = "Globex Corporation")]
     pub name: String,
@@ -141,6 +164,23 @@ pub struct OnboardIn {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "tenant": {
+        "id": "01a24233-ca3a-73c8-8f1a-fda869563459",
+        "parent_id": "01a24233-c449-7602-b3c1-6aaac7ec6fb0",
+        "kind": "customer",
+        "name": "Hooli",
+        "slug": "hooli",
+        "status": "active",
+        "created_at": "2026-12-04T17:57:00.090891Z",
+        "updated_at": "2026-12-04T17:57:00.090891Z"
+    },
+    "admin_user_id": "01a24233-ca3b-70ae-a743-746356a67be4",
+    "invitation": {
+        "token": "inv_BvcU5IXg4rmS4SjGHwTtKgt3l45XCqx7hDDqM7iSdqE",
+        "expires_at": "2026-12-11T17:57:00.092119Z"
+    }
+}))]
 pub struct OnboardedOut {
     pub tenant: TenantOut,
     pub admin_user_id: Uuid,
@@ -160,7 +200,7 @@ pub struct OnboardedOut {
     request_body = OnboardIn,
     responses(
         (status = 201, description = "Created", body = OnboardedOut),
-        (status = 409, description = "Slug or email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`slug_taken` or `email_taken` (`extra.pointer`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many taken emails or slugs lately (`too_many_conflicts`, `Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
@@ -333,10 +373,14 @@ async fn set_status(
     Ok(HttpResponse::Ok().json(out(&updated)))
 }
 
-/// Suspend a tenant below the acting one: its users can no longer log in or call the API.
+/// Suspend a tenant below the acting one.
+///
+/// Its users, and those of every tenant below it, can no longer log in or call the API; its data
+/// stays. The acting tenant cannot suspend itself (409 `cannot_change_own_tenant`).
 #[utoipa::path(
     tag = "tenants",
     operation_id = "suspendTenant",
+    params(("id" = Uuid, Path, description = "The tenant's id.")),
     responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:write"]))
 )]
@@ -350,9 +394,13 @@ pub async fn suspend(
 }
 
 /// Reactivate a suspended tenant.
+///
+/// Its users can log in and call the API again (tenants below a still-suspended provider stay
+/// locked out).
 #[utoipa::path(
     tag = "tenants",
     operation_id = "reactivateTenant",
+    params(("id" = Uuid, Path, description = "The tenant's id.")),
     responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:write"]))
 )]
@@ -366,6 +414,21 @@ pub async fn reactivate(
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "items": [
+        {
+            "key": "time_zone",
+            "value": "UTC",
+            "source_tenant_id": null,
+            "inherited": true,
+            "description": "IANA time zone for business hours and reports",
+            "provider_owned": false,
+            "may": "any",
+            "bound": null
+        }
+    ]
+}))]
 pub struct SettingsOut {
     pub tenant_id: Uuid,
     pub items: Vec<domain::settings::EffectiveSetting>,
@@ -388,11 +451,14 @@ async fn effective_settings(state: &Identity, tenant: &Tenant) -> Result<Setting
     })
 }
 
-/// A tenant's effective settings, each with the tenant it is inherited from and which way the
-/// tenant may change it (`provider_owned`, `may`, `bound`).
+/// A tenant's effective settings.
+///
+/// Each setting with its value, the tenant it is inherited from (`null`: the platform default), and
+/// which way the tenant may change it (`provider_owned`, `may`, `bound`).
 #[utoipa::path(
     tag = "tenants",
     operation_id = "getTenantSettings",
+    params(("id" = Uuid, Path, description = "The tenant's id.")),
     responses((status = 200, description = "OK", body = SettingsOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["tenant:read"]))
 )]
@@ -406,6 +472,24 @@ pub async fn get_settings(
     Ok(HttpResponse::Ok().json(effective_settings(&state, &tenant).await?))
 }
 
+platform::named_schema!(
+    /// The body of `PATCH /tenants/{id}/settings` (documentation only: it is read as a JSON
+    /// object and checked against the settings catalogue).
+    SettingsPatch,
+    platform::schema::free_form(
+        format!(
+            "Settings to change, `{{key: value | null}}`; `null` returns a key to what the \
+             tenant inherits. Keys: {}.",
+            domain::settings::CATALOGUE
+                .iter()
+                .map(|d| format!("`{}` ({})", d.key, d.description))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        json!({"time_zone": "Europe/Berlin", "locale": null}),
+    )
+);
+
 /// Override settings for a tenant (`null` removes an override, restoring the inherited value).
 ///
 /// Keys the tenant's providers own (`provider_owned` in the answer) may only be tightened: a
@@ -414,7 +498,8 @@ pub async fn get_settings(
 #[utoipa::path(
     tag = "tenants",
     operation_id = "updateTenantSettings",
-    request_body(content = Object, description = "`{\"time_zone\": \"Europe/Berlin\", \"locale\": null}`"),
+    params(("id" = Uuid, Path, description = "The tenant's id.")),
+    request_body(content = SettingsPatch, description = "The keys to change; `null` returns a key to what the tenant inherits"),
     responses(
         (status = 200, description = "OK", body = SettingsOut),
         (status = 422, description = "Unknown key, invalid value, or a provider-owned key loosened past its bound", body = Problem, content_type = "application/problem+json"),

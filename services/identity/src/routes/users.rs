@@ -38,6 +38,18 @@ pub const INVITATION_TTL: Duration = Duration::days(7);
 pub const RESET_TTL: Duration = Duration::hours(1);
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24233-c45f-769f-8803-48c30e8f1d48",
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "email": "agent@globex.demo.test",
+    "display_name": "Globex Corporation agent",
+    "status": "active",
+    "roles": [
+        "agent"
+    ],
+    "created_at": "2026-12-04T17:56:58.591796Z",
+    "updated_at": "2026-12-04T17:56:58.592940Z"
+}))]
 pub struct UserOut {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -49,6 +61,8 @@ pub struct UserOut {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+platform::page_schema!(UserPage, UserOut);
 
 fn out(user: &User, roles: Vec<Role>) -> UserOut {
     UserOut {
@@ -72,12 +86,34 @@ pub(crate) async fn user_out(state: &Identity, user: &User) -> Result<UserOut, A
 
 /// A one-time token, shown once.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "token": "rst_zvX1QfgwYP7NMJoYSYULprvecW6OrengxLWDigTFRz0",
+    "expires_at": "2026-12-04T18:57:00.080381Z"
+}))]
 pub struct OneTimeTokenOut {
     pub token: String,
     pub expires_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "user": {
+        "id": "01a24233-ca1e-7222-8c9e-cb032e372475",
+        "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+        "email": "jane.doe@globex.example",
+        "display_name": "Jane Doe",
+        "status": "invited",
+        "roles": [
+            "agent"
+        ],
+        "created_at": "2026-12-04T17:57:00.062837Z",
+        "updated_at": "2026-12-04T17:57:00.062837Z"
+    },
+    "invitation": {
+        "token": "inv_GDdT20inkTKEs0SSGlRIdFF51g_cp9DS8fc3AS_uIrI",
+        "expires_at": "2026-12-11T17:57:00.063676Z"
+    }
+}))]
 pub struct InvitedOut {
     pub user: UserOut,
     /// Send this to the user; they set their password with it at `POST /api/v1/invitations/accept`.
@@ -85,6 +121,20 @@ pub struct InvitedOut {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24233-c45a-7516-b798-63305b9ad54c",
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "acting_tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "email": "admin@globex.demo.test",
+    "display_name": "Globex Corporation admin",
+    "roles": [
+        "tenant_admin"
+    ],
+    "scopes": [
+        "analytics:read",
+        "api_client:manage"
+    ]
+}))]
 pub struct MeOut {
     /// The user id (or the API client id for client tokens).
     pub id: Uuid,
@@ -99,6 +149,9 @@ pub struct MeOut {
 }
 
 /// The calling principal.
+///
+/// The user id (or the API client's id for client tokens), its home tenant and the tenant the
+/// request acts in (they differ with `X-Tenant`), its roles and the scopes the token carries.
 #[utoipa::path(
     tag = "users",
     operation_id = "getMe",
@@ -120,12 +173,14 @@ pub async fn me(auth: Auth<Authenticated>) -> HttpResponse {
     })
 }
 
-/// Users of the acting tenant (`?tenant=*`: of its whole subtree, for MSP roles).
+/// Users of the acting tenant, a page at a time.
+///
+/// `?tenant=*`: of its whole subtree, for MSP roles; or a tenant id or slug within reach.
 #[utoipa::path(
     tag = "users",
     operation_id = "listUsers",
     params(PageQuery, TenantFilter),
-    responses((status = 200, description = "OK", body = inline(Page<UserOut>)), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = UserPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["user:read"]))
 )]
 #[get("/users")]
@@ -158,10 +213,13 @@ async fn load(state: &Identity, tenant: Uuid, id: Uuid) -> Result<UserOut, ApiEr
     Ok(out(&user, roles))
 }
 
-/// One user of the acting tenant.
+/// Read a user of the acting tenant.
+///
+/// Another tenant's user is 404.
 #[utoipa::path(
     tag = "users",
     operation_id = "getUser",
+    params(("id" = Uuid, Path, description = "The user's id.")),
     responses((status = 200, description = "OK", body = UserOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["user:read"]))
 )]
@@ -176,6 +234,13 @@ pub async fn get(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "email": "jane.doe@globex.example",
+    "display_name": "Jane Doe",
+    "roles": [
+        "agent"
+    ]
+}))]
 pub struct InviteIn {
     pub email: String,
     pub display_name: String,
@@ -279,7 +344,7 @@ async fn refuse_stronger_target<S: platform::auth::RequiredScope>(
     request_body = InviteIn,
     responses(
         (status = 201, description = "Created", body = InvitedOut),
-        (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`: the email is registered (in any tenant; `extra.pointer`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many taken emails or slugs lately (`too_many_conflicts`, `Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
@@ -351,9 +416,10 @@ pub async fn invite(
 #[utoipa::path(
     tag = "users",
     operation_id = "deactivateUser",
+    params(("id" = Uuid, Path, description = "The user's id.")),
     responses(
         (status = 200, description = "OK", body = UserOut),
-        (status = 403, description = "Missing scope, or the user is more privileged than the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`, or `user_more_privileged`: the user holds a role reaching other tenants that the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))
@@ -403,6 +469,12 @@ pub async fn deactivate(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "roles": [
+        "agent",
+        "approver"
+    ]
+}))]
 pub struct RolesIn {
     pub roles: Vec<String>,
 }
@@ -414,10 +486,11 @@ pub struct RolesIn {
 #[utoipa::path(
     tag = "users",
     operation_id = "setUserRoles",
+    params(("id" = Uuid, Path, description = "The user's id.")),
     request_body = RolesIn,
     responses(
         (status = 200, description = "OK", body = UserOut),
-        (status = 403, description = "Missing scope, or the user is more privileged than the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`, or `user_more_privileged`: the user holds a role reaching other tenants that the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))
@@ -471,12 +544,18 @@ pub async fn set_roles(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "current_password": "correct horse battery staple",
+    "new_password": "tr0ub4dor & 3 more words"
+}))]
 pub struct ChangePasswordIn {
     pub current_password: String,
     pub new_password: String,
 }
 
-/// Change your own password; your other sessions are revoked.
+/// Change your own password.
+///
+/// Needs the current password (422 `wrong_password`); your other sessions are revoked.
 #[utoipa::path(
     tag = "users",
     operation_id = "changeMyPassword",
@@ -550,9 +629,10 @@ pub async fn change_password(
 #[utoipa::path(
     tag = "users",
     operation_id = "issuePasswordReset",
+    params(("id" = Uuid, Path, description = "The user's id.")),
     responses(
         (status = 201, description = "Created", body = OneTimeTokenOut),
-        (status = 403, description = "Missing scope, or the user is more privileged than the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`, or `user_more_privileged`: the user holds a role reaching other tenants that the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))

@@ -16,7 +16,8 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     QueryOrder, TransactionTrait, sea_query::Expr,
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::entities::signing_key::{self, Column, Entity};
 
@@ -107,7 +108,7 @@ impl KeyStore {
     }
 
     /// The published key set: the active key and recently retired ones.
-    pub async fn jwks(&self) -> Result<Value, DbErr> {
+    pub async fn jwks(&self) -> Result<PublishedKeys, DbErr> {
         let cutoff = super::now() - PUBLISH_RETIRED_FOR;
         let rows = Entity::find()
             .filter(
@@ -118,21 +119,47 @@ impl KeyStore {
             .order_by_desc(Column::CreatedAt)
             .all(&self.db)
             .await?;
-        let keys: Vec<Value> = rows
+        let keys = rows
             .iter()
-            .map(|r| {
-                json!({
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "x": URL_SAFE_NO_PAD.encode(&r.public_raw),
-                    "kid": r.kid,
-                    "alg": "EdDSA",
-                    "use": "sig",
-                })
+            .map(|r| PublishedKey {
+                kty: "OKP",
+                crv: "Ed25519",
+                x: URL_SAFE_NO_PAD.encode(&r.public_raw),
+                kid: r.kid.clone(),
+                alg: "EdDSA",
+                key_use: "sig",
             })
             .collect();
-        Ok(json!({ "keys": keys }))
+        Ok(PublishedKeys { keys })
     }
+}
+
+/// A JSON Web Key Set (RFC 7517): the public keys that verify access tokens.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = JwkSet, example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519",
+    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "kid": "k0193a1f4c2d87c3e8f0a6b1d2e3f4a5b",
+    "alg": "EdDSA", "use": "sig"}]}))]
+pub struct PublishedKeys {
+    pub keys: Vec<PublishedKey>,
+}
+
+/// One Ed25519 public key as a JWK (RFC 8037).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Jwk)]
+pub struct PublishedKey {
+    /// Always `OKP`.
+    pub kty: &'static str,
+    /// Always `Ed25519`.
+    pub crv: &'static str,
+    /// The public key, base64url without padding.
+    pub x: String,
+    /// Key id; access tokens name it in their `kid` header.
+    pub kid: String,
+    /// Always `EdDSA`.
+    pub alg: &'static str,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub key_use: &'static str,
 }
 
 async fn insert_new(txn: &sea_orm::DatabaseTransaction) -> Result<String, DbErr> {
@@ -157,7 +184,9 @@ async fn insert_new(txn: &sea_orm::DatabaseTransaction) -> Result<String, DbErr>
 #[async_trait]
 impl KeySource for KeyStore {
     async fn jwks(&self) -> Result<JwkSet, String> {
-        let value = KeyStore::jwks(self).await.map_err(|e| e.to_string())?;
-        serde_json::from_value(value).map_err(|e| e.to_string())
+        let set = KeyStore::jwks(self).await.map_err(|e| e.to_string())?;
+        serde_json::to_value(set)
+            .and_then(serde_json::from_value)
+            .map_err(|e| e.to_string())
     }
 }

@@ -77,6 +77,10 @@ pub struct Resolution {
 /// A requested move: `{"to": …, "hold_reason"?, "resolution_code"?, "resolution_notes"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "to": "on_hold",
+    "hold_reason": "awaiting_caller"
+}))]
 pub struct Transition {
     pub to: State,
     pub hold_reason: Option<HoldReason>,

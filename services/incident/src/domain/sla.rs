@@ -47,6 +47,7 @@ pub struct Facts {
 /// A field of the incident a condition may test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ConditionField)]
 pub enum Field {
     State,
     HoldReason,
@@ -277,8 +278,9 @@ pub enum Status {
     Canceled,
 }
 
-/// What happened to a clock, when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// What happened to a clock, when. The API documents an [`Event`] as the discriminated union
+/// `SlaEvent` (`sla::schema`), one named schema per mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "mark")]
 pub enum Mark {
     Started,
@@ -296,7 +298,8 @@ pub enum Mark {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// A mark and its instant: `{"at": "…", "mark": "paused", "reason": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub at: DateTime<Utc>,
     #[serde(flatten)]

@@ -3,6 +3,7 @@
 //! the incident's own transaction. The rules themselves live in `domain::sla`.
 pub mod routes;
 pub mod scheduler;
+pub mod schema;
 
 use std::{
     collections::HashMap,
@@ -339,7 +340,21 @@ pub async fn track(
     before: Option<&Incident>,
     after: &Incident,
 ) -> Result<(), BusError> {
-    let now = now();
+    track_at(txn, sla, config, before, after, now()).await
+}
+
+/// [`track`] for a change made at `now` (whole seconds): the demo data replays incidents'
+/// histories through it. Thresholds passed before `now` are recorded first, stamped with the
+/// instant each was reached, so `track_at(Some(&i), &i, now)` brings an unchanged incident's
+/// clocks up to `now`.
+pub async fn track_at(
+    txn: &DatabaseTransaction,
+    sla: &Sla,
+    config: &Config,
+    before: Option<&Incident>,
+    after: &Incident,
+    now: DateTime<Utc>,
+) -> Result<(), BusError> {
     let before_facts = before.map(facts);
     let after_facts = facts(after);
     // A new incident (no `before`) has no clocks yet: nothing to read.

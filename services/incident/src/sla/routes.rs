@@ -38,6 +38,29 @@ use crate::{
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Office hours Berlin",
+    "is_default": true,
+    "time_zone": "Europe/Berlin",
+    "weekly_hours": [
+        {
+            "day": "monday",
+            "start": "09:00",
+            "end": "17:00"
+        },
+        {
+            "day": "tuesday",
+            "start": "09:00",
+            "end": "17:00"
+        }
+    ],
+    "holidays": [
+        {
+            "date": "2026-12-25",
+            "name": "Christmas Day"
+        }
+    ]
+}))]
 pub struct CalendarIn {
     #[schema(example = "Office hours Berlin")]
     pub name: String,
@@ -53,6 +76,34 @@ pub struct CalendarIn {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24233-c4ab-7019-b656-3d220c24cd78",
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "name": "Office hours",
+    "is_default": true,
+    "inherited": false,
+    "time_zone": "Europe/Berlin",
+    "weekly_hours": [
+        {
+            "day": "monday",
+            "start": "08:00",
+            "end": "18:00"
+        }
+    ],
+    "holidays": [
+        {
+            "date": "2026-12-25",
+            "name": "Christmas Day"
+        },
+        {
+            "date": "2027-01-01",
+            "name": "New Year's Day"
+        }
+    ],
+    "version": 1,
+    "created_at": "2026-11-03T17:56:58Z",
+    "updated_at": "2026-11-03T17:56:58Z"
+}))]
 pub struct CalendarOut {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -134,7 +185,11 @@ fn validated_calendar(body: &CalendarIn) -> Result<(String, CalendarSpec), ApiEr
     Ok((name.unwrap_or_default(), spec))
 }
 
-/// Create a business calendar (IANA time zone, weekly working hours, holidays).
+/// Create a business calendar.
+///
+/// An IANA time zone, weekly working hours and holidays; SLA clocks count working seconds on it.
+/// `is_default` makes it the calendar of this tenant's definitions (and its customers') that name
+/// none.
 #[utoipa::path(
     tag = "sla",
     operation_id = "createSlaCalendar",
@@ -174,7 +229,9 @@ pub async fn create_calendar(
     Ok(respond(res, row.version, &calendar_out(&row, tenant)?))
 }
 
-/// Calendars of the acting tenant and those it inherits.
+/// Business calendars of the acting tenant and those it inherits.
+///
+/// A customer sees its MSP's calendars (`inherited: true`, read-only for it) beside its own.
 #[utoipa::path(
     tag = "sla",
     operation_id = "listSlaCalendars",
@@ -209,9 +266,12 @@ async fn find_calendar(
 }
 
 /// Read a calendar (own or inherited).
+///
+/// The answer's `ETag` is the calendar's version, for `If-Match` on replace.
 #[utoipa::path(
     tag = "sla",
     operation_id = "getSlaCalendar",
+    params(("id" = Uuid, Path, description = "The calendar's id.")),
     responses((status = 200, description = "OK", body = CalendarOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:read"]))
 )]
@@ -238,13 +298,16 @@ fn inherited() -> ApiError {
     )
 }
 
-/// Replace a calendar. Running clocks keep the calendar they started with; clocks started
-/// afterwards use the new one. `If-Match` guards against lost updates.
+/// Replace a calendar.
+///
+/// Running clocks keep the calendar they started with; clocks started afterwards use the new one.
+/// `If-Match` guards against lost updates (412 `precondition_failed`); a calendar inherited from a
+/// tenant above is read-only (403 `inherited`).
 #[utoipa::path(
     tag = "sla",
     operation_id = "replaceSlaCalendar",
     request_body = CalendarIn,
-    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    params(("id" = Uuid, Path, description = "The calendar's id."), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     responses((status = 200, description = "OK", body = CalendarOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["sla:admin"]))
 )]
@@ -286,6 +349,39 @@ pub async fn replace_calendar(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "P1 resolution",
+    "kind": "resolution",
+    "target_seconds": 14400,
+    "rules": {
+        "applies_when": [
+            {
+                "field": "priority",
+                "op": "eq",
+                "value": 1
+            }
+        ],
+        "pause_when": [
+            {
+                "field": "state",
+                "op": "eq",
+                "value": "on_hold"
+            }
+        ],
+        "stop_when": [
+            {
+                "field": "state",
+                "op": "in",
+                "value": [
+                    "resolved",
+                    "closed",
+                    "canceled"
+                ]
+            }
+        ]
+    },
+    "active": true
+}))]
 pub struct DefinitionIn {
     #[schema(example = "P1 resolution")]
     pub name: String,
@@ -307,6 +403,41 @@ fn yes() -> bool {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24233-c4ac-7093-ab3c-ad83f45635b3",
+    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
+    "name": "P1/P2 response",
+    "kind": "response",
+    "target_seconds": 1800,
+    "calendar_id": "01a24233-c4ac-7093-ab3c-ad823daba007",
+    "rules": {
+        "applies_when": [
+            {
+                "field": "priority",
+                "op": "in",
+                "value": [
+                    1,
+                    2
+                ]
+            }
+        ],
+        "start_when": [],
+        "pause_when": [],
+        "stop_when": [
+            {
+                "field": "state",
+                "op": "ne",
+                "value": "new"
+            }
+        ],
+        "reset_when": []
+    },
+    "active": true,
+    "inherited": false,
+    "version": 1,
+    "created_at": "2026-11-03T17:56:58Z",
+    "updated_at": "2026-11-03T17:56:58Z"
+}))]
 pub struct DefinitionOut {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -380,8 +511,11 @@ async fn validated_definition(
     Ok((name.unwrap_or_default(), rules))
 }
 
-/// Create an SLA definition: a response or resolution target on a calendar, with the
-/// conditions that select incidents and start, pause, stop and reset the clock.
+/// Create an SLA definition.
+///
+/// A response or resolution target in working seconds on a calendar, with the conditions that
+/// select incidents (`applies_when`) and start, pause, stop and reset the clock. Omitted rules are
+/// the usual ones of the kind.
 #[utoipa::path(
     tag = "sla",
     operation_id = "createSlaDefinition",
@@ -421,7 +555,9 @@ pub async fn create_definition(
     Ok(respond(res, row.version, &definition_out(&row, tenant)?))
 }
 
-/// Definitions of the acting tenant and those it inherits.
+/// SLA definitions of the acting tenant and those it inherits.
+///
+/// A customer's incidents follow its MSP's definitions (`inherited: true`) as well as its own.
 #[utoipa::path(
     tag = "sla",
     operation_id = "listSlaDefinitions",
@@ -456,9 +592,12 @@ async fn find_definition(
 }
 
 /// Read a definition (own or inherited).
+///
+/// The answer's `ETag` is the definition's version, for `If-Match` on replace.
 #[utoipa::path(
     tag = "sla",
     operation_id = "getSlaDefinition",
+    params(("id" = Uuid, Path, description = "The definition's id.")),
     responses((status = 200, description = "OK", body = DefinitionOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:read"]))
 )]
@@ -478,13 +617,16 @@ pub async fn get_definition(
     ))
 }
 
-/// Replace a definition (e.g. deactivate it with `"active": false`). Clocks already running
-/// keep the rules and target they started with.
+/// Replace a definition.
+///
+/// E.g. deactivate it with `"active": false`. Clocks already running keep the rules and target they
+/// started with. `If-Match` guards against lost updates (412 `precondition_failed`); a definition
+/// inherited from a tenant above is read-only (403 `inherited`).
 #[utoipa::path(
     tag = "sla",
     operation_id = "replaceSlaDefinition",
     request_body = DefinitionIn,
-    params(("If-Match" = Option<String>, Header, description = "The ETag last read")),
+    params(("id" = Uuid, Path, description = "The definition's id."), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
     responses((status = 200, description = "OK", body = DefinitionOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["sla:admin"]))
 )]
@@ -543,6 +685,7 @@ pub struct ClockOut {
     /// The calendar this clock counts on (pinned when it started).
     pub calendar: CalendarSpec,
     /// Everything that happened to the clock, in order.
+    #[schema(value_type = Vec<super::schema::SlaEvent>)]
     pub marks: Vec<Event>,
     /// Every second from the start to the stop (or now): running, paused and why, outside
     /// working hours, holidays.
@@ -550,6 +693,70 @@ pub struct ClockOut {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "incident_id": "01a1b420-9a70-720a-8f2b-6af20c44fed0",
+    "as_of": "2026-12-04T17:57:00Z",
+    "clocks": [
+        {
+            "id": "01a24233-c4cd-705f-9fe7-53a368d03cb8",
+            "definition_id": "01a24233-c4ad-707f-af23-1e816622aef8",
+            "name": "P1/P2 resolution",
+            "kind": "resolution",
+            "status": "paused",
+            "target_seconds": 28800,
+            "elapsed_seconds": 7200,
+            "remaining_seconds": 21600,
+            "percent": 25.0,
+            "breached": false,
+            "due_at": null,
+            "calendar": {
+                "time_zone": "Europe/Berlin",
+                "weekly_hours": [
+                    {
+                        "day": "monday",
+                        "start": "08:00",
+                        "end": "18:00"
+                    }
+                ],
+                "holidays": [
+                    {
+                        "date": "2026-12-25",
+                        "name": "Christmas Day"
+                    }
+                ]
+            },
+            "marks": [
+                {
+                    "at": "2026-11-07T03:49:58Z",
+                    "mark": "started"
+                },
+                {
+                    "at": "2026-11-07T05:49:58Z",
+                    "mark": "paused",
+                    "reason": "on_hold (awaiting_caller)"
+                }
+            ],
+            "timeline": [
+                {
+                    "from": "2026-11-07T03:49:58Z",
+                    "to": "2026-11-07T05:49:58Z",
+                    "seconds": 7200,
+                    "counts": true,
+                    "kind": "running",
+                    "reason": null
+                },
+                {
+                    "from": "2026-11-07T05:49:58Z",
+                    "to": "2026-12-04T17:57:00Z",
+                    "seconds": 2376422,
+                    "counts": false,
+                    "kind": "paused",
+                    "reason": "on_hold (awaiting_caller)"
+                }
+            ]
+        }
+    ]
+}))]
 pub struct IncidentSlaOut {
     pub incident_id: Uuid,
     /// The instant the running clocks were read at.
@@ -557,10 +764,15 @@ pub struct IncidentSlaOut {
     pub clocks: Vec<ClockOut>,
 }
 
-/// The incident's SLA clocks, each with a timeline that explains every second of it.
+/// The incident's SLA clocks, with their timelines.
+///
+/// Each clock (response, resolution) with its status, elapsed and remaining working seconds,
+/// deadline, every mark (`SlaEvent`: started, paused, resumed, stopped, canceled, reset, thresholds
+/// at 50/75/100 %) and a timeline of segments that explains every second of it.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "getIncidentSla",
+    params(("id" = Uuid, Path, description = "The incident's id.")),
     responses((status = 200, description = "OK", body = IncidentSlaOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:read_own"]))
 )]
