@@ -79,6 +79,7 @@ pub async fn start_with_env(
         .env_remove("ITSM_BIN")
         .env("ITSM_DATABASE_URL", app_url)
         .env("ITSM_MIGRATION_DATABASE_URL", owner_url)
+        .env("ITSM_KEY_ENCRYPTION_KEY", testkit::KEY_ENCRYPTION_KEY)
         .env("ITSM_DEMO_PASSWORD", password)
         .env("ITSM_HTTP_WORKERS", workers.to_string())
         .envs(env.iter().copied())

@@ -279,6 +279,10 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
                 "ITSM_REDIS_URL_FILE",
                 secret_file(&secrets, "redis-url", &redis),
             ),
+            (
+                "ITSM_KEY_ENCRYPTION_KEY_FILE",
+                secret_file(&secrets, "key-encryption-key", testkit::KEY_ENCRYPTION_KEY),
+            ),
             ("ITSM_AUTH_ISSUER", ISSUER.into()),
             ("ITSM_DEMO_PASSWORD", PASSWORD.into()),
             ("ITSM_LOG_FILTER", "info,sqlx=warn,sea_orm=warn".into()),

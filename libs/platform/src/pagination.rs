@@ -1,5 +1,7 @@
-//! Keyset (cursor) pagination. Lists are ordered by id (UUIDv7, so creation order); the cursor
-//! is the opaque, base64url-encoded last id of the previous page. No offset scans.
+//! Keyset (cursor) pagination. Lists are ordered by id (UUIDv7, so creation order) unless the
+//! client picks another `?sort=`; the cursor is opaque: the base64url-encoded last id of the
+//! previous page, or for another sort the sort's name, the last row's sort key and its id
+//! ([`Position`]). No offset scans.
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -35,14 +37,7 @@ pub struct PageRequest {
 
 impl PageQuery {
     pub fn validate(&self) -> Result<PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::bad_query(
-                "limit",
-                "out_of_range",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
+        let limit = self.validate_limit()?;
         let after = match &self.cursor {
             None => None,
             Some(c) => Some(decode_cursor(c).ok_or_else(|| {
@@ -54,6 +49,75 @@ impl PageQuery {
             })?),
         };
         Ok(PageRequest { limit, after })
+    }
+}
+
+/// Where a page of a sorted list starts: after the row with this sort key (as the list writes
+/// it) and id. Lists in id order need no key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub key: Option<String>,
+    pub id: Uuid,
+}
+
+impl Position {
+    /// The cursor of a page that ends at this position of the list sorted by `sort`: the
+    /// sort's name travels with it, so a cursor is never read under another order.
+    pub fn encode(&self, sort: &str) -> String {
+        match &self.key {
+            None => encode_cursor(self.id),
+            Some(key) => URL_SAFE_NO_PAD.encode(json!([sort, key, self.id]).to_string()),
+        }
+    }
+
+    fn decode(cursor: &str, sort: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        if bytes.len() == 16 {
+            return Some(Position {
+                key: None,
+                id: Uuid::from_slice(&bytes).ok()?,
+            });
+        }
+        let (name, key, id): (String, String, Uuid) = serde_json::from_slice(&bytes).ok()?;
+        (name == sort).then_some(Position { key: Some(key), id })
+    }
+}
+
+/// A validated page request for a list with `?sort=`.
+#[derive(Debug, Clone)]
+pub struct SortedPageRequest {
+    pub limit: u64,
+    pub after: Option<Position>,
+}
+
+impl PageQuery {
+    /// [`validate`](Self::validate) for a list sorted by `sort` (its name in `?sort=`): the
+    /// cursor must be one that this sort issued.
+    pub fn validate_sorted(&self, sort: &str) -> Result<SortedPageRequest, ApiError> {
+        let limit = self.validate_limit()?;
+        let after = match &self.cursor {
+            None => None,
+            Some(c) => Some(Position::decode(c, sort).ok_or_else(|| {
+                ApiError::bad_query(
+                    "cursor",
+                    "invalid_cursor",
+                    format!("cursor is not one this API issued for sort {sort:?}"),
+                )
+            })?),
+        };
+        Ok(SortedPageRequest { limit, after })
+    }
+
+    fn validate_limit(&self) -> Result<u64, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::bad_query(
+                "limit",
+                "out_of_range",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        Ok(limit)
     }
 }
 
@@ -82,6 +146,27 @@ impl<T> Page<T> {
         rows.truncate(limit as usize);
         let next_cursor = if more {
             rows.last().map(|r| encode_cursor(id_of(r)))
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+
+    /// [`from_rows`](Self::from_rows) for a list sorted by `sort`, the rows fetched in that
+    /// order; `position_of` gives a row's sort key and id.
+    pub fn from_sorted_rows(
+        mut rows: Vec<T>,
+        limit: u64,
+        sort: &str,
+        position_of: impl Fn(&T) -> Position,
+    ) -> Self {
+        let more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| position_of(r).encode(sort))
         } else {
             None
         };
@@ -133,7 +218,7 @@ pub fn page_schema<T: ToSchema>() -> RefOr<Schema> {
     #[allow(deprecated)] // `example` is what generators and Swagger UI read today.
     let schema = ObjectBuilder::new()
         .description(Some(format!(
-            "A page of `{item_name}`, in creation order. `next_cursor` is the `cursor` of the \
+            "A page of `{item_name}`, in the list's order. `next_cursor` is the `cursor` of the \
              next page (also in the `Link: <…>; rel=\"next\"` header); `null` on the last page."
         )))
         .property(
@@ -215,6 +300,40 @@ mod tests {
             cursor: Some(encode_cursor(id)),
         };
         assert_eq!(q.validate().ok().and_then(|p| p.after), Some(id));
+    }
+
+    #[test]
+    fn a_sorted_cursor_is_read_only_under_its_sort() {
+        let at = Position {
+            key: Some("2026-12-05T07:00:00.123456Z".into()),
+            id: Uuid::now_v7(),
+        };
+        let q = PageQuery {
+            limit: None,
+            cursor: Some(at.encode("sla_due")),
+        };
+        assert_eq!(
+            q.validate_sorted("sla_due").ok().and_then(|p| p.after),
+            Some(at)
+        );
+        assert_eq!(
+            q.validate_sorted("priority")
+                .err()
+                .map(|e| e.errors[0].code.clone()),
+            Some("invalid_cursor".into())
+        );
+        let id = Uuid::now_v7();
+        let legacy = PageQuery {
+            limit: None,
+            cursor: Some(encode_cursor(id)),
+        };
+        assert_eq!(
+            legacy
+                .validate_sorted("created_at")
+                .ok()
+                .and_then(|p| p.after),
+            Some(Position { key: None, id })
+        );
     }
 
     #[test]

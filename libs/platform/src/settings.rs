@@ -37,6 +37,7 @@ const SECRET_KEYS: &[&str] = &[
     "redis_url",
     "demo_password",
     "auth_jwks_shared_key",
+    "key_encryption_key",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +94,10 @@ pub struct Settings {
     /// through Redis (HMAC-SHA256). Unset: no copy is shared, and a verifier trusts only keys it
     /// fetched itself.
     pub auth_jwks_shared_key: Option<Secret>,
+    /// Key-encryption keys that seal identity's signing keys at rest (AES-256-GCM):
+    /// `id:base64(32 bytes)`, comma-separated; the first seals, each one opens (rotation).
+    /// Required on PostgreSQL; optional in the embedded mode.
+    pub key_encryption_key: Option<Secret>,
     /// Addresses (IPs or CIDR blocks) of reverse proxies whose `X-Forwarded-For` names the
     /// client; from any other peer the header is ignored.
     pub http_trusted_proxies: Vec<String>,
@@ -129,6 +134,7 @@ impl Default for Settings {
             auth_refresh_token_ttl_secs: 30 * 24 * 3600,
             auth_jwks_url: None,
             auth_jwks_shared_key: None,
+            key_encryption_key: None,
             http_trusted_proxies: Vec::new(),
             log_filter: "info,sqlx=warn,sea_orm=warn".into(),
             log_format: "json".into(),

@@ -160,6 +160,10 @@ impl Res {
     }
 }
 
+/// The key-encryption key of test and benchmark platforms on PostgreSQL
+/// (`ITSM_KEY_ENCRYPTION_KEY`), which identity requires there.
+pub const KEY_ENCRYPTION_KEY: &str = "test:aXRzbSB0ZXN0IGtleS1lbmNyeXB0aW9uIGtleSAzMmI=";
+
 impl TestApp {
     /// Spawns the platform on a fresh database; `None` (after a loud message) when PostgreSQL
     /// is missing outside CI.
@@ -204,6 +208,9 @@ impl TestApp {
             database_max_connections: 5,
             http_workers: 2,
             auth_issuer: Some("http://itsm.test".into()),
+            key_encryption_key: Some(platform::settings::Secret::new(
+                KEY_ENCRYPTION_KEY.to_string(),
+            )),
             // Each service connects as its own broker user, as in production (ADR 19).
             amqp_urls: amqp_url
                 .map(|url| {

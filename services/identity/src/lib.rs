@@ -40,6 +40,26 @@ pub struct Identity {
     pub credentials: CredentialGuard,
 }
 
+/// The key-encryption keys from `ITSM_KEY_ENCRYPTION_KEY`: required on PostgreSQL, where a
+/// database dump must not be enough to sign tokens; optional in the embedded mode.
+fn keyring(
+    settings: &Settings,
+    target: &Target,
+) -> Result<Option<Arc<domain::key_wrap::Keyring>>, DbSetupError> {
+    match (&settings.key_encryption_key, target) {
+        (Some(raw), _) => domain::key_wrap::Keyring::parse(raw.expose())
+            .map(|ring| Some(Arc::new(ring)))
+            .map_err(|e| DbSetupError::Config(format!("key_encryption_key: {e}"))),
+        (None, Target::Postgres { .. }) => Err(DbSetupError::Config(
+            "ITSM_KEY_ENCRYPTION_KEY (or ITSM_KEY_ENCRYPTION_KEY_FILE) is required on \
+             PostgreSQL: signing keys are stored sealed under it. Generate one with \
+             `echo \"k1:$(openssl rand -base64 32)\"`"
+                .into(),
+        )),
+        (None, _) => Ok(None),
+    }
+}
+
 /// How long a resolved tenant is remembered (this process invalidates on its own changes).
 const DIRECTORY_TTL: Duration = Duration::from_secs(5);
 
@@ -50,7 +70,10 @@ impl Identity {
         let target = Target::from_settings(&settings, SCHEMA)?;
         let db = db::connect_app(&target, SCHEMA, settings.database_max_connections).await?;
         db::assert_app_role_is_confined(&db).await?;
-        let keys = Arc::new(store::keys::KeyStore::new(db.clone()));
+        let keys = Arc::new(store::keys::KeyStore::new(
+            db.clone(),
+            keyring(&settings, &target)?,
+        ));
         keys.ensure_active().await?;
         let directory = Arc::new(CachedDirectory::new(
             Arc::new(store::directory::DbDirectory { db: db.clone() }),

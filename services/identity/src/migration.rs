@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Identity),
             Box::new(M0002Outbox),
             Box::new(M0003LoginAttempts),
+            Box::new(M0004SealedSigningKeys),
         ]
     }
 }
@@ -379,4 +380,28 @@ pub async fn confine_app_role(
             .await?;
     }
     Ok(())
+}
+
+/// Signing keys sealed at rest: `private_pkcs8` holds the AES-256-GCM envelope when
+/// `sealed_with` names the key-encryption key (NULL: a plaintext key of the embedded mode or from
+/// before this migration, which identity seals on its next start when it has a key).
+struct M0004SealedSigningKeys;
+
+impl MigrationName for M0004SealedSigningKeys {
+    fn name(&self) -> &str {
+        "m20261205_000004_sealed_signing_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004SealedSigningKeys {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("signing_keys")
+                .add_column(string_len_null("sealed_with", 32))
+                .take(),
+        )
+        .await
+    }
 }

@@ -416,14 +416,27 @@ async fn forged_expired_and_misaddressed_tokens_are_refused() {
         &db,
         sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
-            "SELECT private_pkcs8 FROM signing_keys WHERE status = 'active'",
+            "SELECT kid, sealed_with, private_pkcs8 FROM signing_keys WHERE status = 'active'",
         ),
     )
     .await
     .ok()
     .flatten();
-    let der: Vec<u8> = row
-        .and_then(|r| r.try_get("", "private_pkcs8").ok())
+    // Stored sealed under the test key-encryption key: open it as identity does.
+    let sealed = row.and_then(|r| {
+        Some((
+            r.try_get::<String>("", "kid").ok()?,
+            r.try_get::<String>("", "sealed_with").ok()?,
+            r.try_get::<Vec<u8>>("", "private_pkcs8").ok()?,
+        ))
+    });
+    let der = sealed
+        .and_then(|(kid, kek, sealed)| {
+            identity::domain::key_wrap::Keyring::parse(testkit::KEY_ENCRYPTION_KEY)
+                .ok()?
+                .open(&kek, &kid, &sealed)
+                .ok()
+        })
         .unwrap_or_default();
     let real = EncodingKey::from_ed_der(&der);
     assert_eq!(

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006Sla),
             Box::new(M0007Idempotency),
             Box::new(M0008DeadLetterSender),
+            Box::new(M0009Queue),
         ]
     }
 }
@@ -523,5 +524,77 @@ impl MigrationName for M0008DeadLetterSender {
 impl MigrationTrait for M0008DeadLetterSender {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         bus::migration::add_dead_letter_sender(m).await
+    }
+}
+
+/// The queue orders (`?sort=`): the incident's earliest running SLA deadline as a column
+/// (`sla_due_at`, 9999-12-31 when no clock runs), and for each order a per-tenant index (an
+/// agent's queue) and a global one (the MSP's `?tenant=*`, read in order and filtered by RLS).
+struct M0009Queue;
+
+impl MigrationName for M0009Queue {
+    fn name(&self) -> &str {
+        "m20261205_000009_queue"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0009Queue {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        let no_due = match db.get_database_backend() {
+            DbBackend::Postgres => "'9999-12-31 00:00:00+00'",
+            _ => "'9999-12-31T00:00:00+00:00'",
+        };
+        m.alter_table(
+            Table::alter()
+                .table("incidents")
+                .add_column(
+                    timestamp_with_time_zone("sla_due_at")
+                        .default(Expr::cust(no_due))
+                        .take(),
+                )
+                .take(),
+        )
+        .await?;
+        // Incidents opened before this column: their earliest running deadline.
+        db.execute_unprepared(
+            "UPDATE incidents SET sla_due_at = (SELECT min(c.due_at) FROM sla_clocks c \
+             WHERE c.tenant_id = incidents.tenant_id AND c.incident_id = incidents.id) \
+             WHERE EXISTS (SELECT 1 FROM sla_clocks c WHERE c.tenant_id = incidents.tenant_id \
+             AND c.incident_id = incidents.id AND c.due_at IS NOT NULL)",
+        )
+        .await?;
+        for (key, name) in [
+            ("priority", "priority"),
+            ("created_at", "created"),
+            ("updated_at", "updated"),
+            ("sla_due_at", "sla_due"),
+        ] {
+            for (scope, lead) in [("tenant", Some("tenant_id")), ("all", None)] {
+                let mut idx = Index::create();
+                idx.name(format!("incidents_{scope}_{name}"))
+                    .table("incidents")
+                    .if_not_exists();
+                if let Some(lead) = lead {
+                    idx.col(lead);
+                }
+                m.create_index(idx.col(key).col("id").take()).await?;
+            }
+        }
+        for (key, name) in [("created_at", "created"), ("updated_at", "updated")] {
+            m.create_index(
+                Index::create()
+                    .name(format!("problems_tenant_{name}"))
+                    .table("problems")
+                    .col("tenant_id")
+                    .col(key)
+                    .col("id")
+                    .if_not_exists()
+                    .take(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -21,7 +21,10 @@ use uuid::Uuid;
 
 use crate::{
     IncidentService,
-    domain::lifecycle::{State, Transition},
+    domain::{
+        lifecycle::{State, Transition},
+        queue::ProblemSort,
+    },
     idempotency::{self, Claim},
     routes::{move_to, status_of},
     store::{
@@ -233,11 +236,15 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     /// Only known errors (`true`) or only the others (`false`).
     pub known_error: Option<bool>,
+    /// The order: `created_at` (default), `-created_at` or `-updated_at`. A cursor is read only
+    /// under the sort that issued it.
+    #[param(value_type = Option<ProblemSort>, inline)]
+    pub sort: Option<String>,
 }
 
 /// Problems of the acting tenant, a page at a time.
 ///
-/// In creation order; `known_error` filters known errors (`true`) or the others (`false`).
+/// Oldest first unless `sort` says otherwise; `known_error` filters known errors (`true`) or the others (`false`).
 #[utoipa::path(
     tag = "problems",
     operation_id = "listProblems",
@@ -252,22 +259,56 @@ pub async fn list(
     query: web::Query<ListQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let sort = match query.sort.as_deref() {
+        None => ProblemSort::Oldest,
+        Some(raw) => ProblemSort::parse(raw).ok_or_else(|| {
+            ApiError::bad_query(
+                "sort",
+                "unknown_sort",
+                format!(
+                    "sort by one of {}",
+                    ProblemSort::ALL.map(ProblemSort::name).join(", ")
+                ),
+            )
+        })?,
+    };
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor.clone(),
     }
-    .validate()?;
+    .validate_sorted(sort.name())?;
+    let after = match &page.after {
+        None => None,
+        Some(position) => Some(problems::order(sort).read(position).ok_or_else(|| {
+            ApiError::bad_query(
+                "cursor",
+                "invalid_cursor",
+                format!(
+                    "cursor is not one this API issued for sort {:?}",
+                    sort.name()
+                ),
+            )
+        })?),
+    };
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let rows = problems::list(&txn, tenant, query.known_error, page.after, page.limit + 1).await?;
+    let rows = problems::list(
+        &txn,
+        tenant,
+        query.known_error,
+        sort,
+        after.as_ref(),
+        page.limit + 1,
+    )
+    .await?;
     let ids: Vec<Uuid> = rows.iter().map(|p| p.id).collect();
     let mut linked = problems::linked_to_each(&txn, tenant, &ids).await?;
-    let items: Vec<ProblemOut> = rows
-        .iter()
-        .map(|p| out(p, linked.remove(&p.id).unwrap_or_default()))
-        .collect();
     txn.commit().await?;
-    Ok(Page::from_rows(items, page.limit, |p| p.id).respond(&req))
+    Ok(Page::from_sorted_rows(rows, page.limit, sort.name(), |p| {
+        problems::position(sort, p)
+    })
+    .map(|p| out(&p, linked.remove(&p.id).unwrap_or_default()))
+    .respond(&req))
 }
 
 /// Read a problem with its linked incidents.

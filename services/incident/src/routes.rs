@@ -24,12 +24,12 @@ use crate::{
     domain::{
         lifecycle::{HoldReason, Resolution, State, Status, Transition, TransitionError},
         priority::{Level, Matrix, Priority},
+        queue::{IncidentSort, NextSlaState, no_sla_due},
     },
     idempotency::{self, Claim},
     sla::Tracking,
     store::{
-        entities::incident,
-        incidents::{self, Comment, Filter, Incident},
+        incidents::{self, Comment, Filter, Incident, Queued},
         people,
     },
 };
@@ -112,7 +112,16 @@ pub(crate) fn status_of(i: &Incident) -> Status {
     ],
     "version": 3,
     "created_at": "2026-11-07T03:49:58Z",
-    "updated_at": "2026-11-07T05:49:58Z"
+    "updated_at": "2026-11-07T05:49:58Z",
+    "caller_name": "Rita Requester",
+    "assignee_name": "Alex Agent",
+    "assignment_group_name": "Service Desk",
+    "next_sla": {
+        "name": "P2 resolution",
+        "kind": "resolution",
+        "due_at": "2026-11-07T11:49:58Z",
+        "state": "running"
+    }
 }))]
 pub struct IncidentOut {
     pub id: Uuid,
@@ -149,11 +158,29 @@ pub struct IncidentOut {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The caller's display name, as the directory knows it.
+    pub caller_name: Option<String>,
+    pub assignee_name: Option<String>,
+    pub assignment_group_name: Option<String>,
+    /// The running SLA target due first (the `sla_due` order's key); `null` when no clock runs.
+    pub next_sla: Option<NextSla>,
+}
+
+/// The SLA target a queue row shows: the running clock due first.
+#[derive(Serialize, ToSchema)]
+pub struct NextSla {
+    /// The SLA definition's name.
+    pub name: String,
+    /// `response` or `resolution`.
+    pub kind: String,
+    pub due_at: DateTime<Utc>,
+    pub state: NextSlaState,
 }
 
 platform::page_schema!(IncidentPage, IncidentOut);
 
-fn out(i: &Incident) -> IncidentOut {
+fn out(row: &Queued) -> IncidentOut {
+    let i = &row.incident;
     let status = status_of(i);
     IncidentOut {
         id: i.id,
@@ -182,6 +209,15 @@ fn out(i: &Incident) -> IncidentOut {
         version: i.version,
         created_at: i.created_at,
         updated_at: i.updated_at,
+        caller_name: row.caller_name.clone(),
+        assignee_name: row.assignee_name.clone(),
+        assignment_group_name: row.assignment_group_name.clone(),
+        next_sla: row.next_sla.as_ref().map(|(name, kind)| NextSla {
+            name: name.clone(),
+            kind: kind.clone(),
+            due_at: i.sla_due_at,
+            state: NextSlaState::at(i.sla_due_at, crate::sla::now()),
+        }),
     }
 }
 
@@ -213,8 +249,9 @@ fn check_if_match(req: &HttpRequest, inc: &Incident) -> Result<(), ApiError> {
     check_version(req, inc.version)
 }
 
-fn respond(mut res: actix_web::HttpResponseBuilder, i: &Incident) -> HttpResponse {
-    res.insert_header(("ETag", etag(i))).json(out(i))
+fn respond(mut res: actix_web::HttpResponseBuilder, row: &Queued) -> HttpResponse {
+    res.insert_header(("ETag", etag(&row.incident)))
+        .json(out(row))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -348,8 +385,13 @@ pub(crate) async fn find_visible(
 ) -> Result<Incident, ApiError> {
     incidents::find(txn, tenant, id)
         .await?
-        .filter(|i| reads_all(p) || i.caller_id == Some(p.subject))
+        .filter(|i| visible(p, i))
         .ok_or_else(|| ApiError::not_found("incident"))
+}
+
+/// Whether the caller may see `i` (requesters: only their own).
+fn visible(p: &Principal, i: &Incident) -> bool {
+    reads_all(p) || i.caller_id == Some(p.subject)
 }
 
 /// Open an incident.
@@ -484,38 +526,35 @@ pub async fn create(
             Claim::Proceed(claimed) => claimed,
         };
     let caller = body.caller_id.or((!p.is_client).then_some(p.subject));
-    let inc = incidents::insert(
-        &txn,
-        incident::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant),
-            number: Set(number),
-            title: Set(title),
-            description: Set(description),
-            caller_id: Set(caller),
-            impact: Set(impact.get() as i16),
-            urgency: Set(urgency.get() as i16),
-            priority: Set(priority.get() as i16),
-            state: Set(state_str(State::New)),
-            hold_reason: Set(None),
-            resolution_code: Set(None),
-            resolution_notes: Set(None),
-            created_by: Set(p.subject),
-            assignment_group_id: Set(body.assignment_group_id),
-            assignee_id: Set(body.assignee_id),
-            category: Set(category),
-            subcategory: Set(subcategory),
-            parent_id: Set(body.parent_id),
-            service_id: Set(body.service_id),
-            configuration_item_id: Set(body.configuration_item_id),
-            major: Set(body.major),
-            priority_overridden: Set(overridden),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        },
-    )
-    .await?;
+    let mut inc = Incident {
+        id: Uuid::now_v7(),
+        tenant_id: tenant,
+        number,
+        title,
+        description,
+        caller_id: caller,
+        impact: impact.get() as i16,
+        urgency: urgency.get() as i16,
+        priority: priority.get() as i16,
+        state: state_str(State::New),
+        hold_reason: None,
+        resolution_code: None,
+        resolution_notes: None,
+        created_by: p.subject,
+        assignment_group_id: body.assignment_group_id,
+        assignee_id: body.assignee_id,
+        category,
+        subcategory,
+        parent_id: body.parent_id,
+        service_id: body.service_id,
+        configuration_item_id: body.configuration_item_id,
+        major: body.major,
+        priority_overridden: overridden,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        sla_due_at: no_sla_due(),
+    };
     let event = events::incident::IncidentCreated {
         incident_id: inc.id,
         number: inc.number.clone(),
@@ -536,20 +575,23 @@ pub async fn create(
         };
         bus::outbox::append(&txn, tenant, inc.id, inc.version, &audit).await?;
     }
-    sla.track(&txn, None, &inc).await?;
+    // The clocks start first, so the row is written once, with its queue key.
+    inc.sla_due_at = sla.track(&txn, None, &inc).await?;
+    let inc = incidents::insert(&txn, inc).await?;
+    let view = incidents::queued_view(&txn, &inc).await?;
     let location = format!("/api/v1/incidents/{}", inc.id);
     idempotency::complete(
         &txn,
         claimed,
         StatusCode::CREATED,
-        &out(&inc),
+        &out(&view),
         Some(&location),
     )
     .await?;
     txn.commit().await?;
     let mut res = HttpResponse::Created();
     res.insert_header(("Location", location));
-    Ok(respond(res, &inc))
+    Ok(respond(res, &view))
 }
 
 /// Read an incident.
@@ -571,9 +613,12 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let inc = find_visible(&txn, tenant, &auth.principal, *id).await?;
+    let view = incidents::find_queued(&txn, tenant, *id)
+        .await?
+        .filter(|row| visible(&auth.principal, &row.incident))
+        .ok_or_else(|| ApiError::not_found("incident"))?;
     txn.commit().await?;
-    Ok(respond(HttpResponse::Ok(), &inc))
+    Ok(respond(HttpResponse::Ok(), &view))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -607,13 +652,19 @@ pub struct ListQuery {
     pub service_id: Option<Uuid>,
     /// Full-text search over title, description and comments (work notes only for agents).
     pub q: Option<String>,
+    /// The order: `sla_due` (agents' default), `priority`, `-created_at`, `-updated_at` or
+    /// `created_at` (requesters' default). A cursor is read only under the sort that issued it.
+    #[param(value_type = Option<IncidentSort>, inline)]
+    pub sort: Option<String>,
 }
 
 /// The incident queue, a page at a time.
 ///
-/// Incidents of the acting tenant in creation order (`?tenant=*`: of every customer, MSP roles);
-/// requesters see only the ones they raised. Filters combine; `q` searches titles, descriptions and
-/// comments.
+/// Incidents of the acting tenant (`?tenant=*`: of every customer, MSP roles); requesters see
+/// only the ones they raised. Agents get the earliest SLA deadline first (`sort=sla_due`: breached
+/// first, then the next due, then incidents with no running clock); requesters get creation order.
+/// Each row carries the caller's, assignee's and group's names and the next SLA target. Filters
+/// combine with any sort; `q` searches titles, descriptions and comments.
 #[utoipa::path(
     tag = "incidents",
     operation_id = "listIncidents",
@@ -628,11 +679,38 @@ pub async fn list(
     query: web::Query<ListQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let requester = !reads_all(&auth.principal);
+    let sort = match query.sort.as_deref() {
+        None => IncidentSort::default_for(!requester),
+        Some(raw) => IncidentSort::parse(raw).ok_or_else(|| {
+            ApiError::bad_query(
+                "sort",
+                "unknown_sort",
+                format!(
+                    "sort by one of {}",
+                    IncidentSort::ALL.map(IncidentSort::name).join(", ")
+                ),
+            )
+        })?,
+    };
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor.clone(),
     }
-    .validate()?;
+    .validate_sorted(sort.name())?;
+    let after = match &page.after {
+        None => None,
+        Some(position) => Some(incidents::order(sort).read(position).ok_or_else(|| {
+            ApiError::bad_query(
+                "cursor",
+                "invalid_cursor",
+                format!(
+                    "cursor is not one this API issued for sort {:?}",
+                    sort.name()
+                ),
+            )
+        })?),
+    };
     if let Some(s) = &query.state
         && parse_state(s).is_none()
     {
@@ -660,7 +738,6 @@ pub async fn list(
             "search text is at most 200 printable characters",
         ));
     }
-    let requester = !reads_all(&auth.principal);
     let filter = Filter {
         state: query.state.clone(),
         priority: query.priority,
@@ -680,9 +757,21 @@ pub async fn list(
         search_work_notes: !requester,
     };
     let txn = begin_scoped(&state.db, &tenants).await?;
-    let rows = incidents::list(&txn, &tenants, &filter, page.after, page.limit + 1).await?;
+    let rows = incidents::list(
+        &txn,
+        &tenants,
+        &filter,
+        sort,
+        after.as_ref(),
+        page.limit + 1,
+    )
+    .await?;
     txn.commit().await?;
-    Ok(Page::from_rows(rows.iter().map(out).collect(), page.limit, |i| i.id).respond(&req))
+    Ok(Page::from_sorted_rows(rows, page.limit, sort.name(), |r| {
+        incidents::position(sort, &r.incident)
+    })
+    .map(|r| out(&r))
+    .respond(&req))
 }
 
 fn transition_error(e: TransitionError) -> ApiError {
@@ -792,7 +881,8 @@ pub(crate) async fn move_to(
         }
         _ => {}
     }
-    sla.track(txn, Some(&before), &updated).await?;
+    let due = sla.track(txn, Some(&before), &updated).await?;
+    let updated = incidents::set_sla_due(txn, updated, due).await?;
     Ok(updated)
 }
 
@@ -845,8 +935,9 @@ pub async fn transition(
     if next.state == State::Resolved {
         resolve_children(&txn, &sla, &updated).await?;
     }
+    let view = incidents::queued_view(&txn, &updated).await?;
     txn.commit().await?;
-    Ok(respond(HttpResponse::Ok(), &updated))
+    Ok(respond(HttpResponse::Ok(), &view))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1067,15 +1158,17 @@ pub async fn assign(
         a.assignee_id = Set(body.assignee_id);
     })
     .await?;
-    sla.track(&txn, Some(&before), &updated).await?;
+    let due = sla.track(&txn, Some(&before), &updated).await?;
+    let updated = incidents::set_sla_due(&txn, updated, due).await?;
     let event = events::incident::IncidentAssigned {
         incident_id: updated.id,
         assignment_group_id: updated.assignment_group_id,
         assignee_id: updated.assignee_id,
     };
     bus::outbox::append(&txn, tenant, updated.id, updated.version, &event).await?;
+    let view = incidents::queued_view(&txn, &updated).await?;
     txn.commit().await?;
-    Ok(respond(HttpResponse::Ok(), &updated))
+    Ok(respond(HttpResponse::Ok(), &view))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1210,7 +1303,9 @@ pub async fn update(
         priority: updated.priority as u8,
     };
     bus::outbox::append(&txn, tenant, updated.id, updated.version, &event).await?;
-    sla.track(&txn, Some(&before), &updated).await?;
+    let due = sla.track(&txn, Some(&before), &updated).await?;
+    let updated = incidents::set_sla_due(&txn, updated, due).await?;
+    let view = incidents::queued_view(&txn, &updated).await?;
     txn.commit().await?;
-    Ok(respond(HttpResponse::Ok(), &updated))
+    Ok(respond(HttpResponse::Ok(), &view))
 }

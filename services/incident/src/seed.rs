@@ -23,13 +23,14 @@ use crate::{
         calendar::{CalendarSpec, Day, Holiday, WorkingHours},
         lifecycle::{HoldReason, State},
         priority::{Level, Matrix},
+        queue::no_sla_due,
         sla::{Condition, Field, Kind, Op, Rules},
     },
     routes::state_str,
     sla::{kind_str, track_at},
     store::{
         entities::{comment, incident, problem, sla_calendar, sla_definition},
-        incidents::Incident,
+        incidents::{self, Incident},
         problems as problem_store,
     },
 };
@@ -405,10 +406,12 @@ async fn replay(
         version: Set(1),
         created_at: Set(at),
         updated_at: Set(at),
+        sla_due_at: Set(no_sla_due()),
     }
     .insert(txn)
     .await?;
-    track_at(txn, &service.sla, config, None, &inc, at).await?;
+    let due = track_at(txn, &service.sla, config, None, &inc, at).await?;
+    inc = incidents::set_sla_due(txn, inc, due).await?;
     for (after, step) in &story.steps {
         let at = story.created + *after;
         let before = inc.clone();
@@ -435,7 +438,8 @@ async fn replay(
         am.version = Set(before.version + 1);
         am.updated_at = Set(at);
         inc = am.update(txn).await?;
-        track_at(txn, &service.sla, config, Some(&before), &inc, at).await?;
+        let due = track_at(txn, &service.sla, config, Some(&before), &inc, at).await?;
+        inc = incidents::set_sla_due(txn, inc, due).await?;
         if let Step::Hold(HoldReason::AwaitingCaller) = step {
             comment(
                 txn,
@@ -458,8 +462,8 @@ async fn replay(
         }
     }
     // Up to now: thresholds passed since the last change are recorded.
-    track_at(txn, &service.sla, config, Some(&inc), &inc, now).await?;
-    Ok(inc)
+    let due = track_at(txn, &service.sla, config, Some(&inc), &inc, now).await?;
+    Ok(incidents::set_sla_due(txn, inc, due).await?)
 }
 
 async fn comment(

@@ -22,6 +22,7 @@ use incident::{
     domain::{
         lifecycle::{HoldReason, State},
         priority::{Level, Matrix},
+        queue::no_sla_due,
     },
     store::entities::{directory_group, directory_user, incident as incident_e},
 };
@@ -828,6 +829,13 @@ fn incident_row(
     row.priority_overridden = Set(false);
     row.created_at = Set(created);
     row.updated_at = Set(updated);
+    // The queue key as a resolution clock of the priority's target would set it (load data
+    // writes no clocks): a deadline while the incident is worked, none once it waits or ends.
+    let target_hours = [4.0, 8.0, 24.0, 48.0, 96.0][(priority.get() - 1) as usize];
+    row.sla_due_at = Set(match state {
+        State::New | State::InProgress => created + hours(target_hours),
+        _ => no_sla_due(),
+    });
     row
 }
 

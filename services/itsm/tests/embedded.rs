@@ -194,7 +194,57 @@ async fn serve_demo_on_sqlite_logs_in_and_onboards_a_tenant() {
         Err(e) => panic!("{e}"),
     };
     assert_eq!(none["items"].as_array().map(Vec::len), Some(0), "{none}");
+    queue_orders_page_on_sqlite(&client, &base, &agent).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The queue orders on SQLite over the demo's 26 incidents: the default leads with the breached
+/// SLA targets, and every order read 4 at a time matches the order read at once.
+async fn queue_orders_page_on_sqlite(client: &reqwest::Client, base: &str, token: &str) {
+    let read = |url: String| async move {
+        match client.get(url).bearer_auth(token).send().await {
+            Ok(r) => r.json::<serde_json::Value>().await.unwrap_or_default(),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let ids = |items: &[serde_json::Value]| -> Vec<String> {
+        items.iter().map(|i| i["id"].to_string()).collect()
+    };
+    let whole = read(format!("{base}/api/v1/incidents?limit=200")).await;
+    let whole = whole["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(whole.len(), 26);
+    assert_eq!(whole[0]["next_sla"]["state"], "breached", "{}", whole[0]);
+    let dues: Vec<&str> = whole
+        .iter()
+        .map(|i| i["next_sla"]["due_at"].as_str().unwrap_or("~"))
+        .collect();
+    assert!(dues.windows(2).all(|w| w[0] <= w[1]), "{dues:?}");
+    assert!(whole.iter().any(|i| i["next_sla"].is_null()));
+    for sort in [
+        "sla_due",
+        "priority",
+        "-created_at",
+        "-updated_at",
+        "created_at",
+    ] {
+        let once = read(format!("{base}/api/v1/incidents?sort={sort}&limit=200")).await;
+        let once = once["items"].as_array().cloned().unwrap_or_default();
+        let mut paged = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..20 {
+            let page = read(format!(
+                "{base}/api/v1/incidents?sort={sort}&limit=4{cursor}"
+            ))
+            .await;
+            paged.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(ids(&once), ids(&paged), "{sort}");
+        assert_eq!(once.len(), 26, "{sort}");
+    }
 }
 
 #[test]

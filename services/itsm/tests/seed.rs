@@ -50,6 +50,7 @@ async fn seeded_tenants_log_in_and_list_only_their_incidents() {
         .args(["seed", "--tenants", "3", "--incidents", "200"])
         .env("ITSM_DATABASE_URL", &app.app_url)
         .env("ITSM_MIGRATION_DATABASE_URL", &owner_url)
+        .env("ITSM_KEY_ENCRYPTION_KEY", testkit::KEY_ENCRYPTION_KEY)
         .env("ITSM_DEMO_PASSWORD", testkit::PASSWORD)
         .env("ITSM_LOG_FILTER", "warn")
         .output()
@@ -91,7 +92,7 @@ async fn seeded_tenants_log_in_and_list_only_their_incidents() {
     // numbered INC0001001 … in order.
     let agent = app.token("agent@load-0001.demo.test").await;
     let tenant = app.tenant_id("load-0001").await;
-    let mine = list_all(&app, &agent, "").await;
+    let mine = list_all(&app, &agent, "&sort=created_at").await;
     assert_eq!(mine.len() as i64, n1);
     assert!(mine.iter().all(|i| i["tenant_id"] == tenant.as_str()));
     let numbers: BTreeSet<String> = mine
@@ -100,7 +101,7 @@ async fn seeded_tenants_log_in_and_list_only_their_incidents() {
         .collect();
     let expected: BTreeSet<String> = (0..n1).map(|k| format!("INC{:07}", 1001 + k)).collect();
     assert_eq!(numbers, expected);
-    // Id order is creation order.
+    // Id order (`sort=created_at`) is creation order.
     let created: Vec<&str> = mine
         .iter()
         .filter_map(|i| i["created_at"].as_str())
@@ -186,6 +187,7 @@ async fn demo_work_data_is_seeded_once_with_clocks_in_mixed_states() {
             .args(["seed", "--demo"])
             .env("ITSM_DATABASE_URL", &app.app_url)
             .env("ITSM_MIGRATION_DATABASE_URL", &owner_url)
+            .env("ITSM_KEY_ENCRYPTION_KEY", testkit::KEY_ENCRYPTION_KEY)
             .env("ITSM_DEMO_PASSWORD", testkit::PASSWORD)
             .env("ITSM_LOG_FILTER", "warn")
             .output()

@@ -210,11 +210,14 @@ pub mod signing_key {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub kid: String,
+        /// The PKCS#8 private key, sealed under `sealed_with` when that is set.
         pub private_pkcs8: Vec<u8>,
         pub public_raw: Vec<u8>,
         pub status: String,
         pub created_at: DateTimeUtc,
         pub retired_at: Option<DateTimeUtc>,
+        /// The key-encryption key that sealed `private_pkcs8` (NULL: stored in the clear).
+        pub sealed_with: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

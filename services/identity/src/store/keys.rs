@@ -1,7 +1,9 @@
 //! Token signing keys (Ed25519), persisted so every replica signs with the same key and
 //! restarts keep tokens valid. Rotation makes a new key active; retired keys stay published in
-//! the JWKS for a day so tokens they signed verify until they expire.
-use std::sync::RwLock;
+//! the JWKS for a day so tokens they signed verify until they expire. With a keyring
+//! (`ITSM_KEY_ENCRYPTION_KEY`, required on PostgreSQL) private keys are stored sealed
+//! (`domain::key_wrap`).
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -14,12 +16,13 @@ use platform::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait, sea_query::Expr,
+    QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::entities::signing_key::{self, Column, Entity};
+use crate::domain::key_wrap::Keyring;
 
 const ACTIVE: &str = "active";
 const RETIRED: &str = "retired";
@@ -33,29 +36,69 @@ struct ActiveKey {
 
 pub struct KeyStore {
     db: DatabaseConnection,
-    active: RwLock<Option<std::sync::Arc<ActiveKey>>>,
+    keyring: Option<Arc<Keyring>>,
+    active: RwLock<Option<Arc<ActiveKey>>>,
 }
 
 impl KeyStore {
-    pub fn new(db: DatabaseConnection) -> Self {
+    /// `keyring`: the key-encryption keys private keys are sealed with (None: stored in the
+    /// clear, the embedded mode's default).
+    pub fn new(db: DatabaseConnection, keyring: Option<Arc<Keyring>>) -> Self {
         Self {
             db,
+            keyring,
             active: RwLock::new(None),
         }
     }
 
-    /// Makes sure an active key exists (first start creates one).
+    /// Makes sure an active key exists (first start creates one) and, with a keyring, that every
+    /// stored key is sealed under its current key-encryption key: keys in the clear and keys
+    /// sealed under an older one are re-sealed, in one transaction.
     pub async fn ensure_active(&self) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
-        let existing = Entity::find()
-            .filter(Column::Status.eq(ACTIVE))
-            .one(&txn)
+        let rows = Entity::find()
+            .order_by_asc(Column::CreatedAt)
+            .lock_exclusive()
+            .all(&txn)
             .await?;
-        if existing.is_none() {
-            insert_new(&txn).await?;
+        if let Some(ring) = &self.keyring {
+            for row in rows
+                .iter()
+                .filter(|r| r.sealed_with.as_deref() != Some(ring.current()))
+            {
+                let private = self.private_key(row)?;
+                Entity::update_many()
+                    .col_expr(
+                        Column::PrivatePkcs8,
+                        Expr::value(seal(ring, &row.kid, &private)?),
+                    )
+                    .col_expr(Column::SealedWith, Expr::value(ring.current()))
+                    .filter(Column::Kid.eq(row.kid.clone()))
+                    .exec(&txn)
+                    .await?;
+                tracing::info!(kid = %row.kid, sealed_with = ring.current(), "signing key sealed");
+            }
+        }
+        if !rows.iter().any(|r| r.status == ACTIVE) {
+            insert_new(&txn, self.keyring.as_deref()).await?;
         }
         txn.commit().await?;
         self.reload().await
+    }
+
+    /// A stored key's PKCS#8 private key, opened if it is sealed.
+    fn private_key(&self, row: &signing_key::Model) -> Result<Vec<u8>, DbErr> {
+        match (&row.sealed_with, &self.keyring) {
+            (None, _) => Ok(row.private_pkcs8.clone()),
+            (Some(kek), Some(ring)) => ring
+                .open(kek, &row.kid, &row.private_pkcs8)
+                .map_err(DbErr::Custom),
+            (Some(kek), None) => Err(DbErr::Custom(format!(
+                "signing key {} is sealed with key-encryption key {kek:?}; set \
+                 ITSM_KEY_ENCRYPTION_KEY (or ITSM_KEY_ENCRYPTION_KEY_FILE)",
+                row.kid
+            ))),
+        }
     }
 
     /// Retires the active key and creates a new one. Returns the new `kid`.
@@ -67,7 +110,7 @@ impl KeyStore {
             .filter(Column::Status.eq(ACTIVE))
             .exec(&txn)
             .await?;
-        let kid = insert_new(&txn).await?;
+        let kid = insert_new(&txn, self.keyring.as_deref()).await?;
         txn.commit().await?;
         self.reload().await?;
         Ok(kid)
@@ -80,9 +123,9 @@ impl KeyStore {
             .one(&self.db)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("no active signing key".into()))?;
-        let key = EncodingKey::from_ed_der(&row.private_pkcs8);
+        let key = EncodingKey::from_ed_der(&self.private_key(&row)?);
         if let Ok(mut slot) = self.active.write() {
-            *slot = Some(std::sync::Arc::new(ActiveKey { kid: row.kid, key }));
+            *slot = Some(Arc::new(ActiveKey { kid: row.kid, key }));
         }
         Ok(())
     }
@@ -162,19 +205,34 @@ pub struct PublishedKey {
     pub key_use: &'static str,
 }
 
-async fn insert_new(txn: &sea_orm::DatabaseTransaction) -> Result<String, DbErr> {
+fn seal(ring: &Keyring, kid: &str, private: &[u8]) -> Result<Vec<u8>, DbErr> {
+    ring.seal(kid, private).map_err(DbErr::Custom)
+}
+
+async fn insert_new(
+    txn: &sea_orm::DatabaseTransaction,
+    keyring: Option<&Keyring>,
+) -> Result<String, DbErr> {
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     let pkcs8 = key
         .to_pkcs8_der()
         .map_err(|e| DbErr::Custom(format!("cannot encode signing key: {e}")))?;
     let kid = format!("k{}", uuid::Uuid::now_v7().simple());
+    let (private, sealed_with) = match keyring {
+        Some(ring) => (
+            seal(ring, &kid, pkcs8.as_bytes())?,
+            Some(ring.current().to_string()),
+        ),
+        None => (pkcs8.as_bytes().to_vec(), None),
+    };
     Entity::insert(signing_key::ActiveModel {
         kid: Set(kid.clone()),
-        private_pkcs8: Set(pkcs8.as_bytes().to_vec()),
+        private_pkcs8: Set(private),
         public_raw: Set(key.verifying_key().to_bytes().to_vec()),
         status: Set(ACTIVE.to_string()),
         created_at: Set(super::now()),
         retired_at: Set(None),
+        sealed_with: Set(sealed_with),
     })
     .exec_without_returning(txn)
     .await?;

@@ -2,4 +2,5 @@
 pub mod calendar;
 pub mod lifecycle;
 pub mod priority;
+pub mod queue;
 pub mod sla;

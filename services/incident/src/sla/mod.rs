@@ -242,7 +242,7 @@ impl Tracking<'_> {
         txn: &DatabaseTransaction,
         before: Option<&Incident>,
         after: &Incident,
-    ) -> Result<(), BusError> {
+    ) -> Result<DateTime<Utc>, BusError> {
         track(txn, self.sla, &self.config, before, after).await
     }
 }
@@ -331,15 +331,17 @@ pub(crate) fn announce(
     Ok(())
 }
 
-/// Moves `after`'s clocks for a change from `before` (None: just created) and starts the
-/// clocks of definitions that now apply. Runs in the incident's transaction.
+/// Moves `after`'s clocks for a change from `before` (None: just created; the incident row
+/// need not be written yet) and starts the clocks of definitions that now apply. Runs in the
+/// incident's transaction. Returns the incident's queue key (`sla_due_at`): the earliest
+/// deadline of its running clocks.
 pub async fn track(
     txn: &DatabaseTransaction,
     sla: &Sla,
     config: &Config,
     before: Option<&Incident>,
     after: &Incident,
-) -> Result<(), BusError> {
+) -> Result<DateTime<Utc>, BusError> {
     track_at(txn, sla, config, before, after, now()).await
 }
 
@@ -354,7 +356,7 @@ pub async fn track_at(
     before: Option<&Incident>,
     after: &Incident,
     now: DateTime<Utc>,
-) -> Result<(), BusError> {
+) -> Result<DateTime<Utc>, BusError> {
     let before_facts = before.map(facts);
     let after_facts = facts(after);
     // A new incident (no `before`) has no clocks yet: nothing to read.
@@ -364,6 +366,7 @@ pub async fn track_at(
     };
     let mut outbox = bus::outbox::Batch::default();
     let mut all_marks = Vec::new();
+    let mut deadlines = Vec::new();
     for mut row in rows.iter().cloned() {
         let rules: Rules = parse_json(&row.rules)?;
         let mut clock = clock_of(&row);
@@ -377,9 +380,11 @@ pub async fn track_at(
             .await?;
         let marks = clock.on_change(&rules, &cal, before_facts.as_ref(), &after_facts, now);
         if marks.is_empty() {
+            deadlines.extend(row.due_at);
             continue;
         }
         store_clock(&mut row, &clock, &cal, now);
+        deadlines.extend(row.due_at);
         sla_store::update_clock(txn, row.clone()).await?;
         announce(&mut outbox, &row, &marks)?;
         all_marks.extend(marks.into_iter().map(|m| ((row.tenant_id, row.id), m)));
@@ -413,11 +418,12 @@ pub async fn track_at(
             updated_at: now,
         };
         store_clock(&mut row, &clock, &cal, now);
+        deadlines.extend(row.due_at);
         sla_store::insert_clock(txn, row.clone()).await?;
         announce(&mut outbox, &row, &marks)?;
         all_marks.extend(marks.into_iter().map(|m| ((row.tenant_id, row.id), m)));
     }
     sla_store::add_marks(txn, &all_marks).await?;
     outbox.append(txn).await?;
-    Ok(())
+    Ok(crate::domain::queue::sla_due(deadlines))
 }

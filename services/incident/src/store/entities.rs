@@ -33,6 +33,9 @@ pub mod incident {
         pub configuration_item_id: Option<Uuid>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The earliest deadline of a running SLA clock (the `sla_due` queue order), or
+        /// `domain::queue::no_sla_due()`.
+        pub sla_due_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,8 +1,11 @@
 //! Incidents, their numbers and comments.
+use chrono::{DateTime, Utc};
+use platform::pagination::Position;
 use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select,
 };
 use std::sync::Arc;
 
@@ -10,6 +13,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::entities::{comment, incident};
+use super::keyset::{After, Key, ListOrder, time_key};
+use crate::domain::queue::IncidentSort;
 
 pub use comment::Model as Comment;
 pub use incident::Model as Incident;
@@ -95,11 +100,30 @@ impl Numbers {
     }
 }
 
-pub async fn insert(
+pub async fn insert(txn: &DatabaseTransaction, inc: Incident) -> Result<Incident, DbErr> {
+    incident::ActiveModel::from(inc)
+        .reset_all()
+        .insert(txn)
+        .await
+}
+
+/// Records the incident's queue key after its clocks moved. The key is derived, not a change
+/// anyone made: the version stays.
+pub async fn set_sla_due(
     txn: &DatabaseTransaction,
-    model: incident::ActiveModel,
+    mut inc: Incident,
+    due: DateTime<Utc>,
 ) -> Result<Incident, DbErr> {
-    model.insert(txn).await
+    if inc.sla_due_at != due {
+        incident::Entity::update_many()
+            .col_expr(incident::Column::SlaDueAt, Expr::value(due))
+            .filter(incident::Column::TenantId.eq(inc.tenant_id))
+            .filter(incident::Column::Id.eq(inc.id))
+            .exec(txn)
+            .await?;
+        inc.sla_due_at = due;
+    }
+    Ok(inc)
 }
 
 pub async fn find(
@@ -168,13 +192,113 @@ fn text_condition(
     }
 }
 
+/// An incident with what its queue row shows besides: the names of its caller, assignee and
+/// group (from the directory projection) and its next SLA target.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub incident: Incident,
+    pub caller_name: Option<String>,
+    pub assignee_name: Option<String>,
+    pub assignment_group_name: Option<String>,
+    /// The name and kind of the running clock whose deadline is `sla_due_at`.
+    pub next_sla: Option<(String, String)>,
+}
+
+impl FromQueryResult for Queued {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let sla_name: Option<String> = res.try_get(pre, "next_sla_name")?;
+        let sla_kind: Option<String> = res.try_get(pre, "next_sla_kind")?;
+        Ok(Queued {
+            incident: incident::Model::from_query_result(res, pre)?,
+            caller_name: res.try_get(pre, "caller_name")?,
+            assignee_name: res.try_get(pre, "assignee_name")?,
+            assignment_group_name: res.try_get(pre, "assignment_group_name")?,
+            next_sla: sla_name.zip(sla_kind),
+        })
+    }
+}
+
+/// The incident columns plus the queue row's: one correlated lookup per shown row, each
+/// served by a primary key or `sla_clocks_incident`, so a page costs one round trip.
+fn queued(q: Select<incident::Entity>) -> sea_orm::Selector<sea_orm::SelectModel<Queued>> {
+    let user = |col: &str| {
+        Expr::cust(format!(
+            "(SELECT u.display_name FROM directory_users u \
+             WHERE u.tenant_id = incidents.tenant_id AND u.id = incidents.{col})"
+        ))
+    };
+    let clock = |col: &str| {
+        Expr::cust(format!(
+            "(SELECT c.{col} FROM sla_clocks c WHERE c.tenant_id = incidents.tenant_id \
+             AND c.incident_id = incidents.id AND c.due_at = incidents.sla_due_at \
+             ORDER BY c.id LIMIT 1)"
+        ))
+    };
+    q.column_as(user("caller_id"), "caller_name")
+        .column_as(user("assignee_id"), "assignee_name")
+        .column_as(
+            Expr::cust(
+                "(SELECT g.name FROM directory_groups g \
+                 WHERE g.tenant_id = incidents.tenant_id AND g.id = incidents.assignment_group_id)",
+            ),
+            "assignment_group_name",
+        )
+        .column_as(clock("name"), "next_sla_name")
+        .column_as(clock("kind"), "next_sla_kind")
+        .into_model::<Queued>()
+}
+
+/// [`find`] with the queue row's names and next SLA target.
+pub async fn find_queued(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<Queued>, DbErr> {
+    queued(incident::Entity::find_by_id(id).filter(incident::Column::TenantId.eq(tenant)))
+        .one(txn)
+        .await
+}
+
+/// `inc` as a queue row, as the transaction sees it now (after a write).
+pub async fn queued_view(txn: &DatabaseTransaction, inc: &Incident) -> Result<Queued, DbErr> {
+    find_queued(txn, inc.tenant_id, inc.id)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("incident {}", inc.id)))
+}
+
+/// `sort` as a list order.
+pub fn order(sort: IncidentSort) -> ListOrder<incident::Column> {
+    use incident::Column as C;
+    let (key, descending) = match sort {
+        IncidentSort::Oldest => (Key::Id, false),
+        IncidentSort::Newest => (Key::Time(C::CreatedAt), true),
+        IncidentSort::RecentlyUpdated => (Key::Time(C::UpdatedAt), true),
+        IncidentSort::Priority => (Key::SmallInt(C::Priority), false),
+        IncidentSort::SlaDue => (Key::Time(C::SlaDueAt), false),
+    };
+    ListOrder { key, descending }
+}
+
+/// Where a page that ends with `i` ends, under `sort`.
+pub fn position(sort: IncidentSort, i: &Incident) -> Position {
+    let key = match sort {
+        IncidentSort::Oldest => None,
+        IncidentSort::Newest => Some(time_key(i.created_at)),
+        IncidentSort::RecentlyUpdated => Some(time_key(i.updated_at)),
+        IncidentSort::Priority => Some(i.priority.to_string()),
+        IncidentSort::SlaDue => Some(time_key(i.sla_due_at)),
+    };
+    Position { key, id: i.id }
+}
+
 pub async fn list(
     txn: &DatabaseTransaction,
     tenants: &[Uuid],
     filter: &Filter,
-    after: Option<Uuid>,
+    sort: IncidentSort,
+    after: Option<&After>,
     limit: u64,
-) -> Result<Vec<Incident>, DbErr> {
+) -> Result<Vec<Queued>, DbErr> {
     let mut q = incident::Entity::find();
     if platform::tenancy::filter_in_query(txn.get_database_backend(), tenants) {
         q = q.filter(incident::Column::TenantId.is_in(tenants.iter().copied()));
@@ -216,13 +340,8 @@ pub async fn list(
             filter.search_work_notes,
         ));
     }
-    if let Some(a) = after {
-        q = q.filter(incident::Column::Id.gt(a));
-    }
-    q.order_by_asc(incident::Column::Id)
-        .limit(limit)
-        .all(txn)
-        .await
+    let q = order(sort).apply(q, txn.get_database_backend(), incident::Column::Id, after);
+    queued(q.limit(limit)).all(txn).await
 }
 
 pub async fn update(

@@ -1,4 +1,6 @@
 //! Problems and their linked incidents.
+use platform::pagination::Position;
+use sea_orm::ConnectionTrait;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, sea_query::OnConflict,
@@ -6,6 +8,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{problem, problem_incident as link};
+use super::keyset::{After, Key, ListOrder, time_key};
+use crate::domain::queue::ProblemSort;
 
 pub use problem::Model as Problem;
 
@@ -27,21 +31,40 @@ pub async fn find(
         .await
 }
 
+/// `sort` as a list order.
+pub fn order(sort: ProblemSort) -> ListOrder<problem::Column> {
+    let (key, descending) = match sort {
+        ProblemSort::Oldest => (Key::Id, false),
+        ProblemSort::Newest => (Key::Time(problem::Column::CreatedAt), true),
+        ProblemSort::RecentlyUpdated => (Key::Time(problem::Column::UpdatedAt), true),
+    };
+    ListOrder { key, descending }
+}
+
+/// Where a page that ends with `p` ends, under `sort`.
+pub fn position(sort: ProblemSort, p: &Problem) -> Position {
+    let key = match sort {
+        ProblemSort::Oldest => None,
+        ProblemSort::Newest => Some(time_key(p.created_at)),
+        ProblemSort::RecentlyUpdated => Some(time_key(p.updated_at)),
+    };
+    Position { key, id: p.id }
+}
+
 pub async fn list(
     txn: &DatabaseTransaction,
     tenant: Uuid,
     known_error: Option<bool>,
-    after: Option<Uuid>,
+    sort: ProblemSort,
+    after: Option<&After>,
     limit: u64,
 ) -> Result<Vec<Problem>, DbErr> {
     let mut q = problem::Entity::find().filter(problem::Column::TenantId.eq(tenant));
     if let Some(k) = known_error {
         q = q.filter(problem::Column::KnownError.eq(k));
     }
-    if let Some(a) = after {
-        q = q.filter(problem::Column::Id.gt(a));
-    }
-    q.order_by_asc(problem::Column::Id)
+    order(sort)
+        .apply(q, txn.get_database_backend(), problem::Column::Id, after)
         .limit(limit)
         .all(txn)
         .await
