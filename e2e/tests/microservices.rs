@@ -357,6 +357,40 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
     api.accept(&identity, &invited["invitation"]["token"]).await;
     let agent = api.login(&identity, "agent@hooli.example", PASSWORD).await;
 
+    // Each process serves the bus operator routes for its own service, with its own auth
+    // (never a 500): 401 without a token, 403 for an agent, 200 for the platform operator.
+    let platform_admin = api
+        .login(&identity, "platform-admin@demo.test", PASSWORD)
+        .await;
+    for service in [&identity, &incident] {
+        let status_url = format!("{}/api/v1/bus/status", service.base());
+        let (status, body) = api.call(Method::GET, status_url.clone(), None, None).await;
+        assert_eq!(status, 401, "{status_url} without a token: {body}");
+        let (status, body) = api
+            .call(Method::GET, status_url.clone(), Some(&agent), None)
+            .await;
+        assert_eq!(status, 403, "{status_url} as an agent: {body}");
+    }
+    let status_url = format!("{}/api/v1/bus/status", identity.base());
+    let (status, body) = api
+        .call(Method::GET, status_url.clone(), Some(&platform_admin), None)
+        .await;
+    assert_eq!(
+        status, 200,
+        "identity's {status_url} as the operator: {body}"
+    );
+    // Incident started after identity published the root tenant's creation, before incident's
+    // queue existed, so its directory lacks the operator's tenant: 401 (a projection misses what
+    // was published before its queue was bound).
+    let status_url = format!("{}/api/v1/bus/status", incident.base());
+    let (status, body) = api
+        .call(Method::GET, status_url.clone(), Some(&platform_admin), None)
+        .await;
+    assert_eq!(
+        status, 401,
+        "incident's {status_url} as the operator: {body}"
+    );
+
     // The agent opens an incident in the incident service, which learned Hooli from events.
     let opened = api.open_incident(&incident, &agent, "Mail is down").await;
     let id = opened["id"].as_str().expect("id").to_string();

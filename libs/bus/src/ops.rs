@@ -223,20 +223,34 @@ pub async fn replay(
 /// The operator routes under `/api/v1/bus` (register before a broader `/api/v1` scope: actix
 /// routes a request into the first scope whose prefix matches).
 pub fn api(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(
-        utoipa_actix_web::scope::scope("/api/v1/bus")
-            .service(status)
-            .service(replay),
-    );
+    cfg.service(routes());
 }
 
-/// The operator routes with their state.
-pub fn configure(registry: BusRegistry) -> platform::http::Register {
+fn routes() -> utoipa_actix_web::scope::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    utoipa_actix_web::scope::scope("/api/v1/bus")
+        .service(status)
+        .service(replay)
+}
+
+/// The operator routes with their state and the process's token verification (in their own
+/// scope: a process that runs incident alone has no identity to lend its context at the root).
+pub fn configure(
+    registry: BusRegistry,
+    auth: platform::auth::AuthContext,
+) -> platform::http::Register {
     let data = web::Data::new(registry);
+    let auth = web::Data::new(auth);
     Arc::new(
         move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
-            cfg.app_data(data.clone());
-            api(cfg);
+            cfg.service(routes().app_data(data.clone()).app_data(auth.clone()));
         },
     )
 }

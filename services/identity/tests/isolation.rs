@@ -471,7 +471,7 @@ async fn a_scope_cached_on_a_connection_serves_only_its_own_transactions() {
         panic!("app role connection")
     };
     let large = |tenant: &str| -> Vec<uuid::Uuid> {
-        let mut ids: Vec<_> = (1..LARGE_SCOPE).map(|_| uuid::Uuid::new_v4()).collect();
+        let mut ids: Vec<_> = (1..LARGE_SCOPE).map(|_| uuid::Uuid::now_v7()).collect();
         ids.push(tenant.parse().unwrap_or_default());
         ids
     };

@@ -218,8 +218,15 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
     } else {
         None
     };
+    // Every service verifies the same tokens; the edge guard and the bus operator routes use
+    // the context of whichever runs here (alone, incident's: identity's is not in the process).
+    let auth = identity
+        .as_ref()
+        .map(|i| i.auth.clone())
+        .or_else(|| incident.as_ref().map(|i| i.auth.clone()))
+        .ok_or_else(|| anyhow::anyhow!("no service runs in this process"))?;
     // Specific prefixes first: actix routes into the first scope whose prefix matches.
-    registers.insert(0, bus::ops::configure(bus.clone()));
+    registers.insert(0, bus::ops::configure(bus.clone(), auth.clone()));
     if let Some(identity) = &identity {
         registers.push(identity::configure(identity.clone()));
     }
@@ -230,16 +237,10 @@ pub async fn build(settings: Arc<Settings>, only: Option<&str>) -> anyhow::Resul
             r(cfg);
         }
     });
-    // Every service verifies the same tokens; the edge guard may use either's context.
-    let auth = identity
-        .as_ref()
-        .map(|i| i.auth.clone())
-        .or_else(|| incident.as_ref().map(|i| i.auth.clone()));
-    let idempotency = auth
-        .map(|a| platform::idempotency::Idempotency::from_settings(&settings, a))
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("idempotency store: {e}"))?
-        .map(Arc::new);
+    let idempotency = Some(Arc::new(
+        platform::idempotency::Idempotency::from_settings(&settings, auth)
+            .map_err(|e| anyhow::anyhow!("idempotency store: {e}"))?,
+    ));
     let server = platform::http::start(
         &settings,
         listener,

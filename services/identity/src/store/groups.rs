@@ -30,7 +30,7 @@ pub async fn list(
     limit: u64,
 ) -> Result<Vec<Group>, DbErr> {
     super::keyset(
-        Entity::find().filter(Column::TenantId.is_in(tenants.iter().copied())),
+        super::within(Entity::find(), Column::TenantId, txn, tenants),
         Column::Id,
         after,
         limit,
