@@ -231,6 +231,38 @@ async fn queue(
     })
 }
 
+/// [`queue`] in every order of [`SORTS`].
+#[allow(clippy::too_many_arguments)]
+async fn queues(
+    label: &str,
+    client: &reqwest::Client,
+    base: &str,
+    customer_token: &str,
+    msp_token: &str,
+    app: &DatabaseConnection,
+    customer_ids: &[String],
+    msp_ids: &[String],
+) -> anyhow::Result<Vec<Queue>> {
+    let mut out = Vec::new();
+    for sort in SORTS {
+        out.push(
+            queue(
+                label,
+                sort,
+                client,
+                base,
+                customer_token,
+                msp_token,
+                app,
+                customer_ids,
+                msp_ids,
+            )
+            .await?,
+        );
+    }
+    Ok(out)
+}
+
 /// Runs pgbench for `secs` seconds with the insert script; returns transactions per second.
 fn pgbench(admin: &str, script: &std::path::Path, secs: u64) -> anyhow::Result<f64> {
     let u = reqwest::Url::parse(admin)?;
@@ -395,23 +427,17 @@ async fn main() -> anyhow::Result<()> {
         count(su.clone()).await?,
         msp_ids.len()
     );
-    let mut small = Vec::new();
-    for sort in SORTS {
-        small.push(
-            queue(
-                "10k",
-                sort,
-                &client,
-                &base,
-                &customer_token,
-                &msp_token,
-                &app_db,
-                &customer_ids,
-                &msp_ids,
-            )
-            .await?,
-        );
-    }
+    let small = queues(
+        "10k",
+        &client,
+        &base,
+        &customer_token,
+        &msp_token,
+        &app_db,
+        &customer_ids,
+        &msp_ids,
+    )
+    .await?;
     let small_customer_share = customer_share;
 
     eprintln!("[5/7] create over HTTP vs pgbench inserts, {CONCURRENCY} connections each");
@@ -585,23 +611,17 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     eprintln!("[7/7] queue at {total} incidents ({customer_share} in load-0001)");
-    let mut large = Vec::new();
-    for sort in SORTS {
-        large.push(
-            queue(
-                "1M",
-                sort,
-                &client,
-                &base,
-                &customer_token,
-                &msp_token,
-                &app_db,
-                &customer_ids,
-                &msp_ids,
-            )
-            .await?,
-        );
-    }
+    let large = queues(
+        "1M",
+        &client,
+        &base,
+        &customer_token,
+        &msp_token,
+        &app_db,
+        &customer_ids,
+        &msp_ids,
+    )
+    .await?;
     drop(itsm_serve);
 
     println!("### Create: HTTP vs pgbench");

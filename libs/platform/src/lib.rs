@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod json;
+pub mod keyset;
 pub mod pagination;
 pub mod ratelimit;
 pub mod redis_client;

@@ -10,7 +10,7 @@ use platform::{
     },
     error::Problem as ProblemJson,
     json::Json,
-    pagination::{Page, PageQuery},
+    pagination::{Page, PageQuery, SortOrder, parse_sort},
     tenancy::begin_scoped,
     validate::{Validator, multiline, text},
 };
@@ -259,37 +259,12 @@ pub async fn list(
     query: web::Query<ListQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let sort = match query.sort.as_deref() {
-        None => ProblemSort::Oldest,
-        Some(raw) => ProblemSort::parse(raw).ok_or_else(|| {
-            ApiError::bad_query(
-                "sort",
-                "unknown_sort",
-                format!(
-                    "sort by one of {}",
-                    ProblemSort::ALL.map(ProblemSort::name).join(", ")
-                ),
-            )
-        })?,
-    };
+    let sort = parse_sort(query.sort.as_deref(), ProblemSort::Oldest)?;
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor.clone(),
     }
-    .validate_sorted(sort.name())?;
-    let after = match &page.after {
-        None => None,
-        Some(position) => Some(problems::order(sort).read(position).ok_or_else(|| {
-            ApiError::bad_query(
-                "cursor",
-                "invalid_cursor",
-                format!(
-                    "cursor is not one this API issued for sort {:?}",
-                    sort.name()
-                ),
-            )
-        })?),
-    };
+    .validate_sorted(sort.name(), &problems::order(sort))?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let rows = problems::list(
@@ -297,7 +272,7 @@ pub async fn list(
         tenant,
         query.known_error,
         sort,
-        after.as_ref(),
+        page.after.as_ref(),
         page.limit + 1,
     )
     .await?;

@@ -9,7 +9,7 @@ use platform::{
     },
     error::Problem,
     json::Json,
-    pagination::{Page, PageQuery},
+    pagination::{Page, PageQuery, SortOrder, parse_sort},
     tenancy::begin_scoped,
     validate::{Validator, multiline, text},
 };
@@ -680,37 +680,12 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let requester = !reads_all(&auth.principal);
-    let sort = match query.sort.as_deref() {
-        None => IncidentSort::default_for(!requester),
-        Some(raw) => IncidentSort::parse(raw).ok_or_else(|| {
-            ApiError::bad_query(
-                "sort",
-                "unknown_sort",
-                format!(
-                    "sort by one of {}",
-                    IncidentSort::ALL.map(IncidentSort::name).join(", ")
-                ),
-            )
-        })?,
-    };
+    let sort = parse_sort(query.sort.as_deref(), IncidentSort::default_for(!requester))?;
     let page = PageQuery {
         limit: query.limit,
         cursor: query.cursor.clone(),
     }
-    .validate_sorted(sort.name())?;
-    let after = match &page.after {
-        None => None,
-        Some(position) => Some(incidents::order(sort).read(position).ok_or_else(|| {
-            ApiError::bad_query(
-                "cursor",
-                "invalid_cursor",
-                format!(
-                    "cursor is not one this API issued for sort {:?}",
-                    sort.name()
-                ),
-            )
-        })?),
-    };
+    .validate_sorted(sort.name(), &incidents::order(sort))?;
     if let Some(s) = &query.state
         && parse_state(s).is_none()
     {
@@ -762,7 +737,7 @@ pub async fn list(
         &tenants,
         &filter,
         sort,
-        after.as_ref(),
+        page.after.as_ref(),
         page.limit + 1,
     )
     .await?;

@@ -1,5 +1,6 @@
 //! The orders an agent reads a queue in, and what a queue row says about its SLA.
 use chrono::{DateTime, Utc};
+use platform::pagination::SortOrder;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -25,17 +26,16 @@ pub enum IncidentSort {
     SlaDue,
 }
 
-impl IncidentSort {
-    pub const ALL: [IncidentSort; 5] = [
-        Self::Oldest,
+impl SortOrder for IncidentSort {
+    const ALL: &'static [Self] = &[
+        Self::SlaDue,
+        Self::Priority,
         Self::Newest,
         Self::RecentlyUpdated,
-        Self::Priority,
-        Self::SlaDue,
+        Self::Oldest,
     ];
 
-    /// The value of `?sort=`.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::Oldest => "created_at",
             Self::Newest => "-created_at",
@@ -44,11 +44,9 @@ impl IncidentSort {
             Self::SlaDue => "sla_due",
         }
     }
+}
 
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == raw)
-    }
-
+impl IncidentSort {
     /// Agents work by urgency; requesters follow their own tickets in the order they raised them.
     pub fn default_for(agent: bool) -> Self {
         if agent { Self::SlaDue } else { Self::Oldest }
@@ -69,19 +67,15 @@ pub enum ProblemSort {
     RecentlyUpdated,
 }
 
-impl ProblemSort {
-    pub const ALL: [ProblemSort; 3] = [Self::Oldest, Self::Newest, Self::RecentlyUpdated];
+impl SortOrder for ProblemSort {
+    const ALL: &'static [Self] = &[Self::Oldest, Self::Newest, Self::RecentlyUpdated];
 
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::Oldest => "created_at",
             Self::Newest => "-created_at",
             Self::RecentlyUpdated => "-updated_at",
         }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == raw)
     }
 }
 
@@ -125,14 +119,14 @@ mod tests {
     #[test]
     fn sort_names_round_trip_and_match_serde() {
         for s in IncidentSort::ALL {
-            assert_eq!(IncidentSort::parse(s.name()), Some(s));
+            assert_eq!(IncidentSort::parse(s.name()), Some(*s));
             assert_eq!(
                 serde_json::to_value(s).ok(),
                 Some(serde_json::json!(s.name()))
             );
         }
         for s in ProblemSort::ALL {
-            assert_eq!(ProblemSort::parse(s.name()), Some(s));
+            assert_eq!(ProblemSort::parse(s.name()), Some(*s));
             assert_eq!(
                 serde_json::to_value(s).ok(),
                 Some(serde_json::json!(s.name()))

@@ -13,8 +13,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::entities::{comment, incident};
-use super::keyset::{After, Key, ListOrder, time_key};
 use crate::domain::queue::IncidentSort;
+use platform::keyset::{After, Key, ListOrder, time_key};
 
 pub use comment::Model as Comment;
 pub use incident::Model as Incident;

@@ -8,8 +8,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{problem, problem_incident as link};
-use super::keyset::{After, Key, ListOrder, time_key};
 use crate::domain::queue::ProblemSort;
+use platform::keyset::{After, Key, ListOrder, time_key};
 
 pub use problem::Model as Problem;
 
