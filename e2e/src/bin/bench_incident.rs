@@ -158,8 +158,34 @@ async fn explain(
     Ok((plan.join("\n"), ms))
 }
 
+/// CPU per request (ms) of PostgreSQL and of the service, over a view's measured rounds.
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    postgres: f64,
+    itsm: f64,
+}
+
+/// Runs `run` and adds its CPU use to `total` (as ms, per request once divided).
+async fn with_cpu(total: &mut Cpu, run: impl std::future::Future<Output = Run>) -> Run {
+    let (pg, it) = (e2e::cpu_ms("postgres"), e2e::cpu_ms("itsm"));
+    let result = run.await;
+    total.postgres += e2e::cpu_ms("postgres") - pg;
+    total.itsm += e2e::cpu_ms("itsm") - it;
+    result
+}
+
+fn per_request(total: Cpu, run: &Run) -> Cpu {
+    let n = run.requests.max(1) as f64;
+    Cpu {
+        postgres: total.postgres / n,
+        itsm: total.itsm / n,
+    }
+}
+
 struct Queue {
     sort: &'static str,
+    customer_cpu: Cpu,
+    msp_cpu: Cpu,
     customer: Run,
     msp: Run,
     customer_db_ms: f64,
@@ -192,6 +218,7 @@ async fn queue(
     .await;
     load(&msp_url, Some(msp_token), QUEUE_CONCURRENCY, WARMUP).await;
     let (mut customer, mut msp) = (Vec::new(), Vec::new());
+    let (mut customer_cpu, mut msp_cpu) = (Cpu::default(), Cpu::default());
     for round in 1..=ROUNDS {
         eprintln!(
             "      {label} {sort}: round {round}/{ROUNDS}: {}s customer queue, {}s MSP queue, \
@@ -200,15 +227,24 @@ async fn queue(
             QUEUE_ROUND.as_secs()
         );
         customer.push(
-            load(
-                &customer_url,
-                Some(customer_token),
-                QUEUE_CONCURRENCY,
-                QUEUE_ROUND,
+            with_cpu(
+                &mut customer_cpu,
+                load(
+                    &customer_url,
+                    Some(customer_token),
+                    QUEUE_CONCURRENCY,
+                    QUEUE_ROUND,
+                ),
             )
             .await,
         );
-        msp.push(load(&msp_url, Some(msp_token), QUEUE_CONCURRENCY, QUEUE_ROUND).await);
+        msp.push(
+            with_cpu(
+                &mut msp_cpu,
+                load(&msp_url, Some(msp_token), QUEUE_CONCURRENCY, QUEUE_ROUND),
+            )
+            .await,
+        );
     }
     let (customer_plan, customer_db_ms) = explain(app, customer_ids, order).await?;
     let (msp_plan, msp_db_ms) = explain(app, msp_ids, order).await?;
@@ -222,10 +258,13 @@ async fn queue(
     let (customer_plan, msp_plan) = (short(customer_plan), short(msp_plan));
     eprintln!("      {label} {sort}: customer queue plan:\n{customer_plan}");
     eprintln!("      {label} {sort}: MSP queue plan:\n{msp_plan}");
+    let (customer, msp) = (merge(&customer), merge(&msp));
     Ok(Queue {
         sort,
-        customer: merge(&customer),
-        msp: merge(&msp),
+        customer_cpu: per_request(customer_cpu, &customer),
+        msp_cpu: per_request(msp_cpu, &msp),
+        customer,
+        msp,
         customer_db_ms,
         msp_db_ms,
     })
@@ -659,19 +698,20 @@ async fn main() -> anyhow::Result<()> {
     println!("### Queue: first page (`limit=50`) in each order, {QUEUE_CONCURRENCY} connections");
     println!();
     println!(
-        "| sort | queue | p95 10k (ms) | p95 1M (ms) | ratio 1M / 10k | p50 1M (ms) | req/s 1M | errors | database execution 10k / 1M (ms) |"
+        "| sort | queue | p95 10k (ms) | p95 1M (ms) | ratio 1M / 10k | p50 1M (ms) | req/s 1M | errors | database execution 10k / 1M (ms) | CPU per page at 1M, PostgreSQL / itsm (ms) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut worst_ratio: f64 = 0.0;
     let mut worst_p95: f64 = 0.0;
     for (small, large) in small.iter().zip(&large) {
-        for (view, s_run, l_run, s_db, l_db) in [
+        for (view, s_run, l_run, s_db, l_db, cpu) in [
             (
                 format!("customer agent (load-0001, {customer_share} of {total})"),
                 &small.customer,
                 &large.customer,
                 small.customer_db_ms,
                 large.customer_db_ms,
+                large.customer_cpu,
             ),
             (
                 format!("MSP agent, `?tenant=*` ({} tenants)", msp_ids.len()),
@@ -679,19 +719,22 @@ async fn main() -> anyhow::Result<()> {
                 &large.msp,
                 small.msp_db_ms,
                 large.msp_db_ms,
+                large.msp_cpu,
             ),
         ] {
             let ratio = l_run.percentile_ms(95.0) / s_run.percentile_ms(95.0);
             worst_ratio = worst_ratio.max(ratio);
             worst_p95 = worst_p95.max(l_run.percentile_ms(95.0));
             println!(
-                "| `{}` | {view} | {:.2} | {:.2} | {ratio:.2} | {:.2} | {:.0} | {} | {s_db:.2} / {l_db:.2} |",
+                "| `{}` | {view} | {:.2} | {:.2} | {ratio:.2} | {:.2} | {:.0} | {} | {s_db:.2} / {l_db:.2} | {:.2} / {:.2} |",
                 small.sort,
                 s_run.percentile_ms(95.0),
                 l_run.percentile_ms(95.0),
                 l_run.percentile_ms(50.0),
                 l_run.rps(),
                 s_run.errors + l_run.errors,
+                cpu.postgres,
+                cpu.itsm,
             );
         }
     }
