@@ -180,18 +180,11 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` rows fetched in id order: the extra row only says
     /// that another page exists.
-    pub fn from_rows(mut rows: Vec<T>, limit: u64, id_of: impl Fn(&T) -> Uuid) -> Self {
-        let more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|r| encode_cursor(id_of(r)))
-        } else {
-            None
-        };
-        Page {
-            items: rows,
-            next_cursor,
-        }
+    pub fn from_rows(rows: Vec<T>, limit: u64, id_of: impl Fn(&T) -> Uuid) -> Self {
+        Self::from_sorted_rows(rows, limit, "", |r| Position {
+            key: None,
+            id: id_of(r),
+        })
     }
 
     /// [`from_rows`](Self::from_rows) for a list sorted by `sort`, the rows fetched in that

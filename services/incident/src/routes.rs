@@ -856,8 +856,7 @@ pub(crate) async fn move_to(
         }
         _ => {}
     }
-    let due = sla.track(txn, Some(&before), &updated).await?;
-    let updated = incidents::set_sla_due(txn, updated, due).await?;
+    let updated = sla.track_stored(txn, Some(&before), updated).await?;
     Ok(updated)
 }
 
@@ -1133,8 +1132,7 @@ pub async fn assign(
         a.assignee_id = Set(body.assignee_id);
     })
     .await?;
-    let due = sla.track(&txn, Some(&before), &updated).await?;
-    let updated = incidents::set_sla_due(&txn, updated, due).await?;
+    let updated = sla.track_stored(&txn, Some(&before), updated).await?;
     let event = events::incident::IncidentAssigned {
         incident_id: updated.id,
         assignment_group_id: updated.assignment_group_id,
@@ -1278,8 +1276,7 @@ pub async fn update(
         priority: updated.priority as u8,
     };
     bus::outbox::append(&txn, tenant, updated.id, updated.version, &event).await?;
-    let due = sla.track(&txn, Some(&before), &updated).await?;
-    let updated = incidents::set_sla_due(&txn, updated, due).await?;
+    let updated = sla.track_stored(&txn, Some(&before), updated).await?;
     let view = incidents::queued_view(&txn, &updated).await?;
     txn.commit().await?;
     Ok(respond(HttpResponse::Ok(), &view))

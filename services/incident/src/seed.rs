@@ -27,10 +27,10 @@ use crate::{
         sla::{Condition, Field, Kind, Op, Rules},
     },
     routes::state_str,
-    sla::{kind_str, track_at},
+    sla::{kind_str, track_stored_at},
     store::{
         entities::{comment, incident, problem, sla_calendar, sla_definition},
-        incidents::{self, Incident},
+        incidents::Incident,
         problems as problem_store,
     },
 };
@@ -410,8 +410,7 @@ async fn replay(
     }
     .insert(txn)
     .await?;
-    let due = track_at(txn, &service.sla, config, None, &inc, at).await?;
-    inc = incidents::set_sla_due(txn, inc, due).await?;
+    inc = track_stored_at(txn, &service.sla, config, None, inc, at).await?;
     for (after, step) in &story.steps {
         let at = story.created + *after;
         let before = inc.clone();
@@ -438,8 +437,7 @@ async fn replay(
         am.version = Set(before.version + 1);
         am.updated_at = Set(at);
         inc = am.update(txn).await?;
-        let due = track_at(txn, &service.sla, config, Some(&before), &inc, at).await?;
-        inc = incidents::set_sla_due(txn, inc, due).await?;
+        inc = track_stored_at(txn, &service.sla, config, Some(&before), inc, at).await?;
         if let Step::Hold(HoldReason::AwaitingCaller) = step {
             comment(
                 txn,
@@ -462,8 +460,8 @@ async fn replay(
         }
     }
     // Up to now: thresholds passed since the last change are recorded.
-    let due = track_at(txn, &service.sla, config, Some(&inc), &inc, now).await?;
-    Ok(incidents::set_sla_due(txn, inc, due).await?)
+    let before = inc.clone();
+    Ok(track_stored_at(txn, &service.sla, config, Some(&before), inc, now).await?)
 }
 
 async fn comment(

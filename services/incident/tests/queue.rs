@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ready, s};
+use common::{around_the_clock, ready, s};
 use testkit::{TestApp, json};
 
 const SORTS: [&str; 5] = [
@@ -79,14 +79,7 @@ async fn every_sort_pages_stably_carries_queue_rows_and_combines_with_filters() 
         .post(
             "/api/v1/sla/calendars",
             &msp,
-            json!({"name": "24x7", "time_zone": "UTC", "weekly_hours": [
-                {"day": "monday", "start": "00:00", "end": "24:00"},
-                {"day": "tuesday", "start": "00:00", "end": "24:00"},
-                {"day": "wednesday", "start": "00:00", "end": "24:00"},
-                {"day": "thursday", "start": "00:00", "end": "24:00"},
-                {"day": "friday", "start": "00:00", "end": "24:00"},
-                {"day": "saturday", "start": "00:00", "end": "24:00"},
-                {"day": "sunday", "start": "00:00", "end": "24:00"}]}),
+            json!({"name": "24x7", "time_zone": "UTC", "weekly_hours": around_the_clock()}),
         )
         .await;
     let cal_id = s(&cal.expect(201)["id"]);

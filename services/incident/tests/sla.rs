@@ -8,7 +8,7 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use common::{ready, s};
+use common::{around_the_clock, ready, s};
 use incident::sla::{Sla, scheduler::Scheduler};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use testkit::{app, json, reqwest::Method};
@@ -27,23 +27,6 @@ fn office_hours() -> serde_json::Value {
     json!(
         days.iter()
             .map(|d| json!({"day": d, "start": "09:00", "end": "17:00"}))
-            .collect::<Vec<_>>()
-    )
-}
-
-fn around_the_clock() -> serde_json::Value {
-    let days = [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
-    json!(
-        days.iter()
-            .map(|d| json!({"day": d, "start": "00:00", "end": "24:00"}))
             .collect::<Vec<_>>()
     )
 }

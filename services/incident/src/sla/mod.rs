@@ -245,6 +245,16 @@ impl Tracking<'_> {
     ) -> Result<DateTime<Utc>, BusError> {
         track(txn, self.sla, &self.config, before, after).await
     }
+
+    /// See [`track_stored_at`], now.
+    pub async fn track_stored(
+        &self,
+        txn: &DatabaseTransaction,
+        before: Option<&Incident>,
+        after: Incident,
+    ) -> Result<Incident, BusError> {
+        track_stored_at(txn, self.sla, &self.config, before, after, now()).await
+    }
 }
 
 /// Now, in whole seconds: SLA time is counted and explained to the second, so every mark and
@@ -343,6 +353,20 @@ pub async fn track(
     after: &Incident,
 ) -> Result<DateTime<Utc>, BusError> {
     track_at(txn, sla, config, before, after, now()).await
+}
+
+/// [`track_at`] for an incident whose row is written: records its new queue key in the row
+/// (only when it moved) and returns the incident as stored.
+pub async fn track_stored_at(
+    txn: &DatabaseTransaction,
+    sla: &Sla,
+    config: &Config,
+    before: Option<&Incident>,
+    after: Incident,
+    now: DateTime<Utc>,
+) -> Result<Incident, BusError> {
+    let due = track_at(txn, sla, config, before, &after, now).await?;
+    Ok(crate::store::incidents::set_sla_due(txn, after, due).await?)
 }
 
 /// [`track`] for a change made at `now` (whole seconds): the demo data replays incidents'

@@ -20,3 +20,21 @@ pub async fn ready(app: &TestApp, token: &str) {
 pub fn s(v: &serde_json::Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
+
+/// Weekly hours of a calendar that never closes.
+pub fn around_the_clock() -> serde_json::Value {
+    let days = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    serde_json::json!(
+        days.iter()
+            .map(|d| serde_json::json!({"day": d, "start": "00:00", "end": "24:00"}))
+            .collect::<Vec<_>>()
+    )
+}
