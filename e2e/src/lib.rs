@@ -125,8 +125,9 @@ pub async fn login(
 }
 
 /// CPU time (user + system, ms) used so far by every process whose name starts with `name`
-/// (`postgres` counts the server and all its backends), from `/proc`: a page's cost in the
-/// database and in the service, beside its latency.
+/// and by its children that ended (`postgres` counts the server, its live backends and those
+/// that exited, as pgbench's do when it stops), from `/proc`: a page's cost in the database and
+/// in the service, beside its latency.
 pub fn cpu_ms(name: &str) -> f64 {
     // USER_HZ is 100 on every Linux this runs on.
     const TICK_MS: f64 = 10.0;
@@ -141,12 +142,13 @@ pub fn cpu_ms(name: &str) -> f64 {
             continue;
         }
         let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+        // Fields after the parenthesised name: utime, stime, cutime and cstime are the 12th
+        // to 15th.
         let fields: Vec<&str> = stat
             .rsplit_once(')')
             .map(|(_, rest)| rest.split_whitespace().collect())
             .unwrap_or_default();
-        for i in [11, 12] {
+        for i in [11, 12, 13, 14] {
             ticks += fields
                 .get(i)
                 .and_then(|f| f.parse::<u64>().ok())

@@ -78,6 +78,21 @@ impl Batch {
         Ok(env.id)
     }
 
+    /// Adds `other`'s events after these.
+    pub fn extend(&mut self, other: Batch) {
+        self.0.extend(other.0);
+    }
+
+    /// Adds every event to `write`, the statement that writes the aggregate they are about: they
+    /// are published if and only if it commits.
+    pub fn write_in(self, write: &mut platform::scoped_write::ScopedWrite) -> Result<(), BusError> {
+        if !self.0.is_empty() {
+            wake_relays();
+        }
+        write.insert::<outbox::Entity>(self.0)?;
+        Ok(())
+    }
+
     /// Appends every event in the caller's transaction. On PostgreSQL many rows go as one JSON
     /// parameter (`json_to_recordset`), so the statement stays short however large the batch.
     pub async fn append(self, txn: &DatabaseTransaction) -> Result<(), BusError> {

@@ -16,6 +16,7 @@ pub mod pagination;
 pub mod ratelimit;
 pub mod redis_client;
 pub mod schema;
+pub mod scoped_write;
 pub mod settings;
 pub mod telemetry;
 pub mod tenancy;

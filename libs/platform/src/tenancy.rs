@@ -198,7 +198,7 @@ async fn set_local(txn: &DatabaseTransaction, name: &str, value: String) -> Resu
 }
 
 /// Joins ids the way the RLS policies split them: `,` and no spaces.
-fn join_ids(tenants: &[Uuid]) -> String {
+pub(crate) fn join_ids(tenants: &[Uuid]) -> String {
     tenants
         .iter()
         .map(Uuid::to_string)

@@ -41,6 +41,11 @@ fn fingerprint(route: &str, body: &impl Serialize) -> String {
     platform::idempotency::fingerprint(&[route.as_bytes(), &body])
 }
 
+/// Whether the request carries an `Idempotency-Key` (a malformed one is refused).
+pub fn requested(req: &HttpRequest) -> Result<bool, ApiError> {
+    Ok(header(req)?.is_some())
+}
+
 /// Claims the request's `Idempotency-Key` (if any) for `route` in `txn`.
 pub async fn claim(
     txn: &DatabaseTransaction,

@@ -518,13 +518,7 @@ pub async fn create(
         .numbers
         .next(&state.db, "incident_counters", "INC", tenant)
         .await?;
-    let txn = begin_scoped(&state.db, &[tenant]).await?;
     let now = crate::store::now();
-    let claimed =
-        match idempotency::claim(&txn, &req, tenant, p.subject, "incidents", &*body, now).await? {
-            Claim::Replay(res) => return Ok(res),
-            Claim::Proceed(claimed) => claimed,
-        };
     let caller = body.caller_id.or((!p.is_client).then_some(p.subject));
     let mut inc = Incident {
         id: Uuid::now_v7(),
@@ -555,7 +549,8 @@ pub async fn create(
         updated_at: now,
         sla_due_at: no_sla_due(),
     };
-    let event = events::incident::IncidentCreated {
+    let mut outbox = bus::outbox::Batch::default();
+    let created = events::incident::IncidentCreated {
         incident_id: inc.id,
         number: inc.number.clone(),
         title: inc.title.clone(),
@@ -565,7 +560,7 @@ pub async fn create(
         priority: priority.get(),
         state: inc.state.clone(),
     };
-    bus::outbox::append(&txn, tenant, inc.id, inc.version, &event).await?;
+    outbox.push(tenant, inc.id, inc.version, &created)?;
     if overridden {
         let audit = events::incident::IncidentPriorityOverridden {
             incident_id: inc.id,
@@ -573,22 +568,38 @@ pub async fn create(
             priority: priority.get(),
             by: p.subject,
         };
-        bus::outbox::append(&txn, tenant, inc.id, inc.version, &audit).await?;
+        outbox.push(tenant, inc.id, inc.version, &audit)?;
     }
     // The clocks start first, so the row is written once, with its queue key.
-    inc.sla_due_at = sla.track(&txn, None, &inc).await?;
-    let inc = incidents::insert(&txn, inc).await?;
-    let view = incidents::queued_view(&txn, &inc).await?;
+    let started = sla.start(&inc, crate::sla::now())?;
+    inc.sla_due_at = started.due;
     let location = format!("/api/v1/incidents/{}", inc.id);
-    idempotency::complete(
-        &txn,
-        claimed,
-        StatusCode::CREATED,
-        &out(&view),
-        Some(&location),
-    )
-    .await?;
-    txn.commit().await?;
+    // Without an `Idempotency-Key` a create is one statement (on PostgreSQL): the row, its
+    // events and clocks, read back as a queue row. With one, the key is claimed first and the
+    // answer recorded, in one transaction.
+    let view = if idempotency::requested(&req)? {
+        let txn = begin_scoped(&state.db, &[tenant]).await?;
+        let claimed =
+            match idempotency::claim(&txn, &req, tenant, p.subject, "incidents", &*body, now)
+                .await?
+            {
+                Claim::Replay(res) => return Ok(res),
+                Claim::Proceed(claimed) => claimed,
+            };
+        let view = incidents::create(&txn, inc, outbox, started).await?;
+        idempotency::complete(
+            &txn,
+            claimed,
+            StatusCode::CREATED,
+            &out(&view),
+            Some(&location),
+        )
+        .await?;
+        txn.commit().await?;
+        view
+    } else {
+        incidents::create_alone(&state.db, inc, outbox, started).await?
+    };
     let mut res = HttpResponse::Created();
     res.insert_header(("Location", location));
     Ok(respond(res, &view))

@@ -420,6 +420,76 @@ async fn incident_tables_enforce_row_level_security() {
     }
 }
 
+/// The one-statement write a create uses scopes itself: a row of its own tenant goes in, a row
+/// of another tenant is refused by row-level security, and the scope ends with the statement.
+#[tokio::test]
+async fn a_scoped_write_writes_only_its_tenants_rows_and_leaves_no_scope_behind() {
+    use bus::entities::outbox;
+    use platform::scoped_write::ScopedWrite;
+    let app = app!();
+    app.token("agent@globex.demo.test").await;
+    let (globex, initech) = (
+        app.tenant_id("globex").await,
+        app.tenant_id("initech").await,
+    );
+    let mut opt = sea_orm::ConnectOptions::new(app.app_url.clone());
+    opt.set_schema_search_path("incident").max_connections(1);
+    let db = sea_orm::Database::connect(opt).await.expect("app role");
+    let row = |tenant: &str| outbox::Model {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant.parse().expect("tenant id"),
+        routing_key: "test.scoped_write".into(),
+        envelope: "{}".into(),
+        created_at: chrono::Utc::now(),
+        sent_at: None,
+    };
+    let write = |tenant: &str| {
+        let mut w = ScopedWrite::new(DbBackend::Postgres, &[globex.parse().expect("tenant id")])
+            .expect("one tenant");
+        w.insert::<outbox::Entity>([row(tenant)]).expect("row");
+        w
+    };
+    let refused = write(&initech)
+        .run(&db, "SELECT id FROM written")
+        .await
+        .expect_err("another tenant's row");
+    assert!(
+        refused.to_string().contains("row-level security"),
+        "{refused}"
+    );
+    let written = write(&globex)
+        .run(&db, "SELECT id FROM written")
+        .await
+        .expect("own row")
+        .expect("PostgreSQL returns rows");
+    assert_eq!(written.len(), 1);
+    let after = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT coalesce(current_setting('app.tenant_ids', true), '') AS s, \
+             (SELECT count(*) FROM outbox WHERE routing_key = 'test.scoped_write') AS n",
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    assert_eq!(after.try_get::<String>("", "s").expect("s"), "");
+    assert_eq!(
+        after.try_get::<i64>("", "n").expect("n"),
+        0,
+        "unscoped: sees nothing"
+    );
+    let su = app.superuser().await;
+    let stored = su
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM incident.outbox WHERE routing_key = 'test.scoped_write'",
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    assert_eq!(stored.try_get::<i64>("", "n").expect("n"), 1);
+}
+
 /// Retries `post` while the incident service has not yet learned identity's users and groups
 /// (events are asynchronous); returns the last response.
 async fn eventually_created(

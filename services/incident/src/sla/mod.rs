@@ -25,7 +25,9 @@ use crate::{
     routes::status_of,
     store::{
         incidents::Incident,
-        sla::{self as sla_store, CalendarRow, ClockRow, DefinitionRow},
+        sla::{
+            self as sla_store, CalendarRow, ClockRow, DefinitionRow, MarkRow, SnapshotRow, mark_row,
+        },
     },
 };
 
@@ -37,7 +39,32 @@ pub struct Definition {
     pub kind: Kind,
     pub target_seconds: i64,
     pub rules: Rules,
-    pub calendar: CalendarSpec,
+    /// `rules` as each clock stores them.
+    pub rules_json: String,
+    pub calendar: PinnedCalendar,
+}
+
+/// A definition's calendar as its clocks pin it: the content digest, the JSON stored under it
+/// (see `store::sla::digest`) and the calendar parsed, all worked out once per configuration
+/// load rather than once per clock.
+#[derive(Debug, Clone)]
+pub struct PinnedCalendar {
+    pub digest: String,
+    pub spec: String,
+    pub parsed: Arc<Calendar>,
+}
+
+impl PinnedCalendar {
+    fn of(spec: &CalendarSpec) -> Result<Self, DbErr> {
+        let (digest, json) = sla_store::digest(spec);
+        let parsed = Calendar::parse(spec, "")
+            .map_err(|_| DbErr::Custom(format!("configured calendar {digest} is invalid")))?;
+        Ok(PinnedCalendar {
+            digest,
+            spec: json,
+            parsed: Arc::new(parsed),
+        })
+    }
 }
 
 /// The SLA set-up a tenant's incidents follow.
@@ -104,28 +131,31 @@ impl Config {
         calendars: &[CalendarRow],
         definitions: &[DefinitionRow],
     ) -> Result<Config, DbErr> {
-        let default = match default_calendar(path, calendars) {
+        let default = PinnedCalendar::of(&match default_calendar(path, calendars) {
             Some(c) => parse_json(&c.spec)?,
             None => CalendarSpec::always(),
-        };
+        })?;
         let mut out = Vec::new();
         for d in definitions.iter().filter(|d| d.active) {
             let calendar = match d
                 .calendar_id
                 .and_then(|id| calendars.iter().find(|c| c.id == id))
             {
-                Some(c) => parse_json(&c.spec)?,
+                Some(c) => PinnedCalendar::of(&parse_json(&c.spec)?)?,
                 None => default.clone(),
             };
             let Some(kind) = parse_kind(&d.kind) else {
                 continue;
             };
+            let rules: Rules = parse_json(&d.rules)?;
             out.push(Definition {
                 id: d.id,
                 name: d.name.clone(),
                 kind,
                 target_seconds: d.target_seconds,
-                rules: parse_json(&d.rules)?,
+                rules_json: serde_json::to_string(&rules)
+                    .map_err(|e| DbErr::Json(e.to_string()))?,
+                rules,
                 calendar,
             });
         }
@@ -206,6 +236,11 @@ impl Sla {
         let definitions = sla_store::definitions(&txn, &tenant.path).await?;
         txn.commit().await?;
         let config = Arc::new(Config::resolve(&tenant.path, &calendars, &definitions)?);
+        for def in &config.definitions {
+            let pinned = &def.calendar;
+            self.calendars
+                .remember(&pinned.digest, pinned.parsed.clone());
+        }
         if let Ok(mut map) = self.configs.lock() {
             map.insert(tenant.id, (Instant::now(), config.clone()));
         }
@@ -236,16 +271,6 @@ impl Sla {
 }
 
 impl Tracking<'_> {
-    /// See [`track`].
-    pub async fn track(
-        &self,
-        txn: &DatabaseTransaction,
-        before: Option<&Incident>,
-        after: &Incident,
-    ) -> Result<DateTime<Utc>, BusError> {
-        track(txn, self.sla, &self.config, before, after).await
-    }
-
     /// See [`track_stored_at`], now.
     pub async fn track_stored(
         &self,
@@ -341,20 +366,6 @@ pub(crate) fn announce(
     Ok(())
 }
 
-/// Moves `after`'s clocks for a change from `before` (None: just created; the incident row
-/// need not be written yet) and starts the clocks of definitions that now apply. Runs in the
-/// incident's transaction. Returns the incident's queue key (`sla_due_at`): the earliest
-/// deadline of its running clocks.
-pub async fn track(
-    txn: &DatabaseTransaction,
-    sla: &Sla,
-    config: &Config,
-    before: Option<&Incident>,
-    after: &Incident,
-) -> Result<DateTime<Utc>, BusError> {
-    track_at(txn, sla, config, before, after, now()).await
-}
-
 /// [`track_at`] for an incident whose row is written: records its new queue key in the row
 /// (only when it moved) and returns the incident as stored.
 pub async fn track_stored_at(
@@ -369,8 +380,11 @@ pub async fn track_stored_at(
     Ok(crate::store::incidents::set_sla_due(txn, after, due).await?)
 }
 
-/// [`track`] for a change made at `now` (whole seconds): the demo data replays incidents'
-/// histories through it. Thresholds passed before `now` are recorded first, stamped with the
+/// Moves `after`'s clocks for a change from `before` (None: just created; the incident row
+/// need not be written yet), made at `now` (whole seconds), and starts the clocks of
+/// definitions that now apply. Runs in the incident's transaction; returns the incident's
+/// queue key (`sla_due_at`): the earliest deadline of its running clocks. The demo data
+/// replays incidents' histories through it. Thresholds passed before `now` are recorded first, stamped with the
 /// instant each was reached, so `track_at(Some(&i), &i, now)` brings an unchanged incident's
 /// clocks up to `now`.
 pub async fn track_at(
@@ -411,16 +425,84 @@ pub async fn track_at(
         deadlines.extend(row.due_at);
         sla_store::update_clock(txn, row.clone()).await?;
         announce(&mut outbox, &row, &marks)?;
-        all_marks.extend(marks.into_iter().map(|m| ((row.tenant_id, row.id), m)));
+        all_marks.extend(marks.iter().map(|m| mark_row(row.tenant_id, row.id, m)));
     }
-    for def in &config.definitions {
-        if rows.iter().any(|r| r.definition_id == def.id) || !def.rules.applies(&after_facts) {
-            continue;
+    let started = start_clocks(
+        config
+            .definitions
+            .iter()
+            .filter(|def| !rows.iter().any(|r| r.definition_id == def.id)),
+        after,
+        now,
+    )?;
+    deadlines.extend(started.clocks.iter().filter_map(|c| c.due_at));
+    for snapshot in started.snapshots {
+        sla_store::pin_calendar(txn, snapshot).await?;
+    }
+    for clock in started.clocks {
+        sla_store::insert_clock(txn, clock).await?;
+    }
+    outbox.extend(started.outbox);
+    all_marks.extend(started.marks);
+    sla_store::add_marks(txn, &all_marks).await?;
+    outbox.append(txn).await?;
+    Ok(crate::domain::queue::sla_due(deadlines))
+}
+
+/// What starting clocks writes: the calendars they pin, the clocks, their first marks and
+/// what they announce; and the queue key they give the incident.
+pub struct Started {
+    pub snapshots: Vec<SnapshotRow>,
+    pub clocks: Vec<ClockRow>,
+    pub marks: Vec<MarkRow>,
+    pub outbox: bus::outbox::Batch,
+    pub due: DateTime<Utc>,
+}
+
+impl Started {
+    /// The name and kind of the clock whose deadline is the queue key (the first started, on
+    /// a tie), as a queue row shows it.
+    pub fn next_sla(&self) -> Option<(String, String)> {
+        self.clocks
+            .iter()
+            .find(|c| c.due_at == Some(self.due))
+            .map(|c| (c.name.clone(), c.kind.clone()))
+    }
+}
+
+impl Tracking<'_> {
+    /// The clocks a new incident starts at `now` (whole seconds), without writing anything.
+    pub fn start(&self, incident: &Incident, now: DateTime<Utc>) -> Result<Started, BusError> {
+        start_clocks(self.config.definitions.iter(), incident, now)
+    }
+}
+
+/// Starts the clocks of those of `definitions` that apply to `after`, at `now`. No I/O: each
+/// definition carries its calendar parsed.
+fn start_clocks<'a>(
+    definitions: impl Iterator<Item = &'a Definition>,
+    after: &Incident,
+    now: DateTime<Utc>,
+) -> Result<Started, BusError> {
+    let after_facts = facts(after);
+    let mut started = Started {
+        snapshots: Vec::new(),
+        clocks: Vec::new(),
+        marks: Vec::new(),
+        outbox: bus::outbox::Batch::default(),
+        due: crate::domain::queue::no_sla_due(),
+    };
+    for def in definitions.filter(|def| def.rules.applies(&after_facts)) {
+        let pinned = &def.calendar;
+        if !started.snapshots.iter().any(|s| s.digest == pinned.digest) {
+            started.snapshots.push(SnapshotRow {
+                tenant_id: after.tenant_id,
+                digest: pinned.digest.clone(),
+                spec: pinned.spec.clone(),
+            });
         }
-        let digest = sla_store::pin_calendar(txn, after.tenant_id, &def.calendar).await?;
-        let cal = sla.calendars.get(txn, after.tenant_id, &digest).await?;
         let mut clock = Clock::new(def.target_seconds, now);
-        let marks = clock.on_change(&def.rules, &cal, None, &after_facts, now);
+        let marks = clock.on_change(&def.rules, &pinned.parsed, None, &after_facts, now);
         let mut row = ClockRow {
             id: Uuid::now_v7(),
             tenant_id: after.tenant_id,
@@ -429,8 +511,8 @@ pub async fn track_at(
             name: def.name.clone(),
             kind: kind_str(def.kind).to_string(),
             target_seconds: def.target_seconds,
-            calendar_digest: digest,
-            rules: serde_json::to_string(&def.rules).map_err(|e| DbErr::Json(e.to_string()))?,
+            calendar_digest: pinned.digest.clone(),
+            rules: def.rules_json.clone(),
             status: String::new(),
             elapsed_seconds: 0,
             since: now,
@@ -441,13 +523,13 @@ pub async fn track_at(
             created_at: now,
             updated_at: now,
         };
-        store_clock(&mut row, &clock, &cal, now);
-        deadlines.extend(row.due_at);
-        sla_store::insert_clock(txn, row.clone()).await?;
-        announce(&mut outbox, &row, &marks)?;
-        all_marks.extend(marks.into_iter().map(|m| ((row.tenant_id, row.id), m)));
+        store_clock(&mut row, &clock, &pinned.parsed, now);
+        announce(&mut started.outbox, &row, &marks)?;
+        started
+            .marks
+            .extend(marks.iter().map(|m| mark_row(row.tenant_id, row.id, m)));
+        started.clocks.push(row);
     }
-    sla_store::add_marks(txn, &all_marks).await?;
-    outbox.append(txn).await?;
-    Ok(crate::domain::queue::sla_due(deadlines))
+    started.due = crate::domain::queue::sla_due(started.clocks.iter().filter_map(|c| c.due_at));
+    Ok(started)
 }

@@ -127,7 +127,11 @@ impl Scheduler {
             done.thresholds += marks.len();
             store_clock(&mut row, &clock, &cal, now);
             announce(&mut outbox, &row, &marks)?;
-            all_marks.extend(marks.into_iter().map(|m| ((row.tenant_id, row.id), m)));
+            all_marks.extend(
+                marks
+                    .iter()
+                    .map(|m| sla_store::mark_row(row.tenant_id, row.id, m)),
+            );
             fired.push(row);
         }
         // Three statements per batch, however many clocks fired.

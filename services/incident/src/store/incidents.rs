@@ -12,9 +12,13 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::entities::{comment, incident};
+use super::entities::{comment, incident, sla_calendar_snapshot, sla_clock, sla_clock_event};
 use crate::domain::queue::IncidentSort;
+use crate::sla::Started;
+use bus::BusError;
 use platform::keyset::{After, Key, ListOrder, time_key};
+use platform::scoped_write::ScopedWrite;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
 pub use comment::Model as Comment;
 pub use incident::Model as Incident;
@@ -218,39 +222,101 @@ impl FromQueryResult for Queued {
     }
 }
 
-/// The incident columns plus the queue row's: one correlated lookup per shown row, each
-/// served by a primary key or `sla_clocks_incident`, so a page costs one round trip.
-fn queued(q: Select<incident::Entity>) -> sea_orm::Selector<sea_orm::SelectModel<Queued>> {
+/// The queue row's columns besides the incident's (see [`Queued`]): one correlated lookup
+/// each, served by a primary key or `sla_clocks_incident`, over a row named `incidents`.
+fn queue_columns() -> [(String, &'static str); 5] {
     let user = |col: &str| {
-        Expr::cust(format!(
+        format!(
             "(SELECT u.display_name FROM directory_users u \
              WHERE u.tenant_id = incidents.tenant_id AND u.id = incidents.{col})"
-        ))
+        )
     };
     let clock = |col: &str| {
-        Expr::cust(format!(
+        format!(
             "(SELECT c.{col} FROM sla_clocks c WHERE c.tenant_id = incidents.tenant_id \
              AND c.incident_id = incidents.id AND c.due_at = incidents.sla_due_at \
              ORDER BY c.id LIMIT 1)"
-        ))
-    };
-    q.column_as(user("caller_id"), "caller_name")
-        .column_as(user("assignee_id"), "assignee_name")
-        .column_as(
-            Expr::cust(
-                "(SELECT g.name FROM directory_groups g \
-                 WHERE g.tenant_id = incidents.tenant_id AND g.id = incidents.assignment_group_id)",
-            ),
-            "assignment_group_name",
         )
-        .column_as(clock("name"), "next_sla_name")
-        .column_as(clock("kind"), "next_sla_kind")
+    };
+    [
+        (user("caller_id"), "caller_name"),
+        (user("assignee_id"), "assignee_name"),
+        (
+            "(SELECT g.name FROM directory_groups g WHERE g.tenant_id = incidents.tenant_id \
+             AND g.id = incidents.assignment_group_id)"
+                .into(),
+            "assignment_group_name",
+        ),
+        (clock("name"), "next_sla_name"),
+        (clock("kind"), "next_sla_kind"),
+    ]
+}
+
+/// The incident columns plus the queue row's, so a page costs one round trip.
+fn queued(q: Select<incident::Entity>) -> sea_orm::Selector<sea_orm::SelectModel<Queued>> {
+    queue_columns()
+        .into_iter()
+        .fold(q, |q, (sql, name)| q.column_as(Expr::cust(sql), name))
         .into_model::<Queued>()
+}
+
+/// Writes a new incident with its events and the clocks it starts, and reads it back as a
+/// queue row. On PostgreSQL that is one statement (see `platform::scoped_write`), which is
+/// its own transaction when `conn` is not one; elsewhere `conn` must be a transaction.
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    incident: Incident,
+    mut events: bus::outbox::Batch,
+    started: Started,
+) -> Result<Queued, BusError> {
+    let (tenant, id) = (incident.tenant_id, incident.id);
+    let next_sla = started.next_sla();
+    let mut write = ScopedWrite::new(conn.get_database_backend(), &[tenant])?;
+    events.extend(started.outbox);
+    events.write_in(&mut write)?;
+    write.insert_new::<sla_calendar_snapshot::Entity>(started.snapshots)?;
+    write.insert::<sla_clock::Entity>(started.clocks)?;
+    write.insert::<sla_clock_event::Entity>(started.marks)?;
+    write.insert::<incident::Entity>([incident])?;
+    let columns = queue_columns()
+        .into_iter()
+        .map(|(sql, name)| format!("{sql} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let select = format!("SELECT incidents.*, {columns} FROM written AS incidents");
+    let queued = match write.run(conn, &select).await? {
+        Some(rows) => rows
+            .first()
+            .map(|row| Queued::from_query_result(row, ""))
+            .transpose()?,
+        None => find_queued(conn, tenant, id).await?,
+    };
+    let mut queued = queued.ok_or_else(|| DbErr::RecordNotFound(format!("incident {id}")))?;
+    // The statement does not see the clocks it writes; the row shows the one it started.
+    queued.next_sla = next_sla;
+    Ok(queued)
+}
+
+/// [`create`] as a transaction of its own: on PostgreSQL the one statement, elsewhere the
+/// inserts between `BEGIN` and `COMMIT`.
+pub async fn create_alone(
+    db: &DatabaseConnection,
+    incident: Incident,
+    events: bus::outbox::Batch,
+    started: Started,
+) -> Result<Queued, BusError> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return create(db, incident, events, started).await;
+    }
+    let txn = db.begin().await?;
+    let queued = create(&txn, incident, events, started).await?;
+    txn.commit().await?;
+    Ok(queued)
 }
 
 /// [`find`] with the queue row's names and next SLA target.
 pub async fn find_queued(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     tenant: Uuid,
     id: Uuid,
 ) -> Result<Option<Queued>, DbErr> {

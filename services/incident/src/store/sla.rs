@@ -1,7 +1,7 @@
 //! SLA calendars, definitions, calendar snapshots, clocks and their marks.
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -12,7 +12,9 @@ use super::entities::{
 use crate::domain::{calendar::CalendarSpec, sla::Event};
 
 pub use sla_calendar::Model as CalendarRow;
+pub use sla_calendar_snapshot::Model as SnapshotRow;
 pub use sla_clock::Model as ClockRow;
+pub use sla_clock_event::Model as MarkRow;
 pub use sla_definition::Model as DefinitionRow;
 
 /// Calendars of `tenants` (a tenant and its ancestors), oldest first.
@@ -60,25 +62,16 @@ pub fn digest(spec: &CalendarSpec) -> (String, String) {
     (hex::encode(Sha256::digest(json.as_bytes())), json)
 }
 
-/// Stores `spec` as a snapshot of `tenant` (once per content) and returns its digest.
-pub async fn pin_calendar(
-    txn: &DatabaseTransaction,
-    tenant: Uuid,
-    spec: &CalendarSpec,
-) -> Result<String, DbErr> {
-    let (digest, json) = digest(spec);
-    sla_calendar_snapshot::Entity::insert(sla_calendar_snapshot::ActiveModel {
-        tenant_id: Set(tenant),
-        digest: Set(digest.clone()),
-        spec: Set(json),
-    })
-    .on_conflict_do_nothing_on([
-        sla_calendar_snapshot::Column::TenantId,
-        sla_calendar_snapshot::Column::Digest,
-    ])
-    .exec(txn)
-    .await?;
-    Ok(digest)
+/// Stores a calendar snapshot (once per tenant and content).
+pub async fn pin_calendar(txn: &DatabaseTransaction, snapshot: SnapshotRow) -> Result<(), DbErr> {
+    sla_calendar_snapshot::Entity::insert(snapshot.into_active_model().reset_all())
+        .on_conflict_do_nothing_on([
+            sla_calendar_snapshot::Column::TenantId,
+            sla_calendar_snapshot::Column::Digest,
+        ])
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// A pinned calendar.
@@ -144,23 +137,23 @@ async fn with_json_rows(
     .map(|_| ())
 }
 
-/// Appends marks, each of the clock `(tenant, clock id)` it belongs to, in one statement.
-pub async fn add_marks(
-    txn: &DatabaseTransaction,
-    marks: &[((Uuid, Uuid), Event)],
-) -> Result<(), DbErr> {
+/// A mark of clock `clock` (of `tenant`) as its row.
+pub fn mark_row(tenant: Uuid, clock: Uuid, e: &Event) -> MarkRow {
+    MarkRow {
+        id: Uuid::now_v7(),
+        tenant_id: tenant,
+        clock_id: clock,
+        at: e.at,
+        mark: serde_json::to_string(&e.mark).unwrap_or_default(),
+    }
+}
+
+/// Appends marks in one statement.
+pub async fn add_marks(txn: &DatabaseTransaction, marks: &[MarkRow]) -> Result<(), DbErr> {
     if marks.is_empty() {
         return Ok(());
     }
-    let rows = marks
-        .iter()
-        .map(|((tenant, clock), e)| sla_clock_event::Model {
-            id: Uuid::now_v7(),
-            tenant_id: *tenant,
-            clock_id: *clock,
-            at: e.at,
-            mark: serde_json::to_string(&e.mark).unwrap_or_default(),
-        });
+    let rows = marks.iter().cloned();
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         let json = rows
             .map(|r| {
