@@ -9,8 +9,9 @@ use std::{
 
 use async_trait::async_trait;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, FromQueryResult,
+    Statement, TransactionTrait,
+    sea_query::{Expr, PostgresQueryBuilder, SelectStatement},
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -267,6 +268,40 @@ pub async fn begin_scoped(
     let txn = db.begin().await?;
     scope_to(&txn, tenants).await?;
     Ok(txn)
+}
+
+/// Reads `select`'s rows as `M`, scoped to `tenants`, in as few round trips as the scope
+/// allows. On PostgreSQL with a small scope that is one statement with no transaction around
+/// it: the scope is set in a `MATERIALIZED` CTE and the query runs as a `LATERAL` subquery
+/// that refers to it, so PostgreSQL must evaluate the scope first (a nested loop with the
+/// one-row scope outside, which also keeps the subquery's order). Were it ever evaluated
+/// later, row-level security would show nothing: the construction fails closed. Large (MSP)
+/// scopes, cached per connection, and SQLite run the query in a scoped transaction.
+pub async fn scoped_all<M: FromQueryResult>(
+    db: &DatabaseConnection,
+    tenants: &[Uuid],
+    mut select: SelectStatement,
+) -> Result<Vec<M>, DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres || tenants.len() >= LARGE_SCOPE {
+        let txn = begin_scoped(db, tenants).await?;
+        let rows = M::find_by_statement(backend.build(&select))
+            .all(&txn)
+            .await?;
+        txn.commit().await?;
+        return Ok(rows);
+    }
+    select.and_where(Expr::cust("scope.scoped IS NOT NULL"));
+    let (sql, mut values) = select.build(PostgresQueryBuilder);
+    values.0.push(join_ids(tenants).into());
+    let sql = format!(
+        "WITH scope AS MATERIALIZED (SELECT set_config('app.tenant_ids', ${}, true) AS scoped) \
+         SELECT page.* FROM scope, LATERAL ({sql}) AS page",
+        values.0.len()
+    );
+    M::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await
 }
 
 /// Begins a transaction that sees only the row(s) matching one pre-authentication key.

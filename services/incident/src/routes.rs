@@ -742,9 +742,8 @@ pub async fn list(
         text: q.map(str::to_string),
         search_work_notes: !requester,
     };
-    let txn = begin_scoped(&state.db, &tenants).await?;
     let rows = incidents::list(
-        &txn,
+        &state.db,
         &tenants,
         &filter,
         sort,
@@ -752,7 +751,6 @@ pub async fn list(
         page.limit + 1,
     )
     .await?;
-    txn.commit().await?;
     Ok(Page::from_sorted_rows(rows, page.limit, sort.name(), |r| {
         incidents::position(sort, &r.incident)
     })

@@ -421,9 +421,10 @@ async fn incident_tables_enforce_row_level_security() {
 }
 
 /// The one-statement write a create uses scopes itself: a row of its own tenant goes in, a row
-/// of another tenant is refused by row-level security, and the scope ends with the statement.
+/// of another tenant is refused by row-level security, and the scope ends with the statement;
+/// the one-statement read of a queue page likewise.
 #[tokio::test]
-async fn a_scoped_write_writes_only_its_tenants_rows_and_leaves_no_scope_behind() {
+async fn scoped_statements_touch_only_their_tenants_rows_and_leave_no_scope_behind() {
     use bus::entities::outbox;
     use platform::scoped_write::ScopedWrite;
     let app = app!();
@@ -478,6 +479,29 @@ async fn a_scoped_write_writes_only_its_tenants_rows_and_leaves_no_scope_behind(
         0,
         "unscoped: sees nothing"
     );
+    // The one-statement read a queue page uses sees its own scope's rows only, and leaves none.
+    let read = |tenant: &str| {
+        let tenant: uuid::Uuid = tenant.parse().expect("tenant id");
+        let select = sea_orm::QueryTrait::into_query(sea_orm::QuerySelect::select_only(
+            <outbox::Entity as sea_orm::EntityTrait>::find(),
+        ))
+        .expr(sea_orm::sea_query::Expr::cust("count(*) AS n"))
+        .and_where(sea_orm::sea_query::Expr::cust(
+            "routing_key = 'test.scoped_write'",
+        ))
+        .to_owned();
+        let db = &db;
+        async move {
+            let rows: Vec<sea_orm::JsonValue> =
+                platform::tenancy::scoped_all(db, &[tenant], select)
+                    .await
+                    .expect("read");
+            rows[0]["n"].as_i64().expect("count")
+        }
+    };
+    assert_eq!(read(&globex).await, 1);
+    assert_eq!(read(&initech).await, 0);
+    assert_eq!(read(&globex).await, 1);
     let su = app.superuser().await;
     let stored = su
         .query_one_raw(Statement::from_string(

@@ -253,11 +253,14 @@ fn queue_columns() -> [(String, &'static str); 5] {
 }
 
 /// The incident columns plus the queue row's, so a page costs one round trip.
-fn queued(q: Select<incident::Entity>) -> sea_orm::Selector<sea_orm::SelectModel<Queued>> {
+fn with_queue_columns(q: Select<incident::Entity>) -> Select<incident::Entity> {
     queue_columns()
         .into_iter()
         .fold(q, |q, (sql, name)| q.column_as(Expr::cust(sql), name))
-        .into_model::<Queued>()
+}
+
+fn queued(q: Select<incident::Entity>) -> sea_orm::Selector<sea_orm::SelectModel<Queued>> {
+    with_queue_columns(q).into_model::<Queued>()
 }
 
 /// Writes a new incident with its events and the clocks it starts, and reads it back as a
@@ -278,9 +281,14 @@ pub async fn create(
     write.insert::<sla_clock::Entity>(started.clocks)?;
     write.insert::<sla_clock_event::Entity>(started.marks)?;
     write.insert::<incident::Entity>([incident])?;
+    // The statement cannot see the clocks it writes: the next SLA target is set below, from
+    // the clocks just started, rather than looked up.
     let columns = queue_columns()
         .into_iter()
-        .map(|(sql, name)| format!("{sql} AS {name}"))
+        .map(|(sql, name)| match name {
+            "next_sla_name" | "next_sla_kind" => format!("NULL::text AS {name}"),
+            _ => format!("{sql} AS {name}"),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let select = format!("SELECT incidents.*, {columns} FROM written AS incidents");
@@ -292,7 +300,6 @@ pub async fn create(
         None => find_queued(conn, tenant, id).await?,
     };
     let mut queued = queued.ok_or_else(|| DbErr::RecordNotFound(format!("incident {id}")))?;
-    // The statement does not see the clocks it writes; the row shows the one it started.
     queued.next_sla = next_sla;
     Ok(queued)
 }
@@ -358,15 +365,16 @@ pub fn position(sort: IncidentSort, i: &Incident) -> Position {
 }
 
 pub async fn list(
-    txn: &DatabaseTransaction,
+    db: &DatabaseConnection,
     tenants: &[Uuid],
     filter: &Filter,
     sort: IncidentSort,
     after: Option<&After>,
     limit: u64,
 ) -> Result<Vec<Queued>, DbErr> {
+    let backend = db.get_database_backend();
     let mut q = incident::Entity::find();
-    if platform::tenancy::filter_in_query(txn.get_database_backend(), tenants) {
+    if platform::tenancy::filter_in_query(backend, tenants) {
         q = q.filter(incident::Column::TenantId.is_in(tenants.iter().copied()));
     }
     if let Some(s) = &filter.state {
@@ -400,14 +408,13 @@ pub async fn list(
         q = q.filter(incident::Column::ServiceId.eq(s));
     }
     if let Some(text) = filter.text.as_deref() {
-        q = q.filter(text_condition(
-            txn.get_database_backend(),
-            text,
-            filter.search_work_notes,
-        ));
+        q = q.filter(text_condition(backend, text, filter.search_work_notes));
     }
-    let q = order(sort).apply(q, txn.get_database_backend(), incident::Column::Id, after);
-    queued(q.limit(limit)).all(txn).await
+    let q = order(sort).apply(q, backend, incident::Column::Id, after);
+    // One statement where the scope allows (see `scoped_all`): a page has no transaction to
+    // begin and commit.
+    let q = with_queue_columns(q.limit(limit));
+    platform::tenancy::scoped_all(db, tenants, sea_orm::QueryTrait::into_query(q)).await
 }
 
 pub async fn update(
