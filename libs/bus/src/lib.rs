@@ -43,9 +43,10 @@ pub enum BusError {
 }
 
 impl From<BusError> for platform::ApiError {
+    #[track_caller]
     fn from(e: BusError) -> Self {
         match e {
-            BusError::Db(db) => db.into(),
+            BusError::Db(db) => platform::ApiError::from(db),
             other => platform::ApiError::internal(other),
         }
     }

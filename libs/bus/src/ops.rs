@@ -5,7 +5,6 @@ use actix_web::{HttpResponse, get, post, web};
 use platform::{
     ApiError,
     auth::{Auth, scopes::BusAdmin},
-    error::Problem,
 };
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -88,7 +87,7 @@ pub struct BusStatus {
 #[utoipa::path(
     tag = "bus",
     operation_id = "getBusStatus",
-    responses((status = 200, description = "OK", body = BusStatus), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = BusStatus)),
     security(("bearer" = ["bus:admin"]))
 )]
 #[get("/status")]
@@ -193,7 +192,7 @@ pub struct ReplayOut {
     tag = "bus",
     operation_id = "replayDeadLetters",
     params(("consumer" = String, Path, description = "Consuming service")),
-    responses((status = 200, description = "OK", body = ReplayOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ReplayOut)),
     security(("bearer" = ["bus:admin"]))
 )]
 #[post("/consumers/{consumer}/dead-letters/replay")]

@@ -46,41 +46,6 @@ pub enum Role {
     Analyst,
 }
 
-/// Every scope the platform knows. Routes name one of these.
-pub const ALL_SCOPES: &[&str] = &[
-    "tenant:read",
-    "tenant:write",
-    "tenant:onboard",
-    "user:read",
-    "user:write",
-    "group:read",
-    "group:write",
-    "api_client:manage",
-    "audit:read",
-    "signing_key:rotate",
-    "incident:read",
-    "incident:write",
-    "incident:read_own",
-    "incident:write_own",
-    "problem:read",
-    "problem:write",
-    "sla:admin",
-    "catalog:read",
-    "catalog:write",
-    "request:read",
-    "request:write",
-    "request:approve",
-    "change:read",
-    "change:write",
-    "change:approve",
-    "cmdb:read",
-    "cmdb:write",
-    "knowledge:read",
-    "knowledge:write",
-    "analytics:read",
-    "bus:admin",
-];
-
 impl Role {
     pub const ALL: [Role; 11] = [
         Role::PlatformAdmin,
@@ -685,49 +650,66 @@ pub trait RequiredScope {
     const SCOPE: &'static str;
 }
 
-/// Declares marker types for scopes: `scope!(UserRead = "user:read")`.
-#[macro_export]
-macro_rules! scope {
+/// Declares every scope once: `ALL_SCOPES` (what roles grant, clients may ask for, and the
+/// discovery document and OpenAPI list) and a marker type per scope for routes
+/// (`Auth<scopes::UserRead>`). A new scope is one line here.
+macro_rules! declare_scopes {
     ($($name:ident = $scope:literal),* $(,)?) => {
-        $(
-            #[doc = concat!("Requires the `", $scope, "` scope.")]
-            pub struct $name;
-            impl $crate::auth::RequiredScope for $name {
-                const SCOPE: &'static str = $scope;
+        /// Every scope the platform knows. Routes name one of these.
+        pub const ALL_SCOPES: &[&str] = &[$($scope),*];
+
+        /// Scope markers for routes.
+        pub mod scopes {
+            $(
+                #[doc = concat!("Requires the `", $scope, "` scope.")]
+                pub struct $name;
+                impl crate::auth::RequiredScope for $name {
+                    const SCOPE: &'static str = $scope;
+                }
+            )*
+
+            /// Any authenticated principal.
+            pub struct Authenticated;
+            impl crate::auth::RequiredScope for Authenticated {
+                const SCOPE: &'static str = "";
             }
-        )*
+        }
     };
 }
 
-/// Scope markers for routes.
-pub mod scopes {
-    crate::scope!(
-        TenantRead = "tenant:read",
-        TenantWrite = "tenant:write",
-        TenantOnboard = "tenant:onboard",
-        UserRead = "user:read",
-        UserWrite = "user:write",
-        GroupRead = "group:read",
-        GroupWrite = "group:write",
-        ApiClientManage = "api_client:manage",
-        AuditRead = "audit:read",
-        SigningKeyRotate = "signing_key:rotate",
-        BusAdmin = "bus:admin",
-        IncidentRead = "incident:read",
-        IncidentWrite = "incident:write",
-        IncidentReadOwn = "incident:read_own",
-        IncidentWriteOwn = "incident:write_own",
-        ProblemRead = "problem:read",
-        ProblemWrite = "problem:write",
-        SlaAdmin = "sla:admin",
-    );
-
-    /// Any authenticated principal.
-    pub struct Authenticated;
-    impl crate::auth::RequiredScope for Authenticated {
-        const SCOPE: &'static str = "";
-    }
-}
+declare_scopes!(
+    TenantRead = "tenant:read",
+    TenantWrite = "tenant:write",
+    TenantOnboard = "tenant:onboard",
+    UserRead = "user:read",
+    UserWrite = "user:write",
+    GroupRead = "group:read",
+    GroupWrite = "group:write",
+    ApiClientManage = "api_client:manage",
+    AuditRead = "audit:read",
+    SigningKeyRotate = "signing_key:rotate",
+    IncidentRead = "incident:read",
+    IncidentWrite = "incident:write",
+    IncidentReadOwn = "incident:read_own",
+    IncidentWriteOwn = "incident:write_own",
+    ProblemRead = "problem:read",
+    ProblemWrite = "problem:write",
+    SlaAdmin = "sla:admin",
+    CatalogRead = "catalog:read",
+    CatalogWrite = "catalog:write",
+    RequestRead = "request:read",
+    RequestWrite = "request:write",
+    RequestApprove = "request:approve",
+    ChangeRead = "change:read",
+    ChangeWrite = "change:write",
+    ChangeApprove = "change:approve",
+    CmdbRead = "cmdb:read",
+    CmdbWrite = "cmdb:write",
+    KnowledgeRead = "knowledge:read",
+    KnowledgeWrite = "knowledge:write",
+    AnalyticsRead = "analytics:read",
+    BusAdmin = "bus:admin",
+);
 
 /// An authenticated, authorized request: the principal holds scope `S`, and `tenant` is the
 /// tenant it acts in (its own, or a descendant named by `X-Tenant` for MSP roles).

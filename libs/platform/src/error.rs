@@ -224,8 +224,12 @@ impl ApiError {
     }
 
     /// 500: the cause is logged, the body says nothing about it.
+    #[track_caller]
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+        // Where it went wrong, once: the caller's file and line (for `?`, the line of the `?`),
+        // logged in the request's span, so with its request id.
+        let at = std::panic::Location::caller();
+        tracing::error!(error = %cause, location = %at, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -316,6 +320,7 @@ pub fn problem_response(err: &ApiError, request_id: Option<String>) -> HttpRespo
 }
 
 impl From<sea_orm::DbErr> for ApiError {
+    #[track_caller]
     fn from(err: sea_orm::DbErr) -> Self {
         match &err {
             sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
@@ -324,5 +329,53 @@ impl From<sea_orm::DbErr> for ApiError {
             }
             _ => ApiError::internal(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::ApiError;
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut logs) = self.0.lock() {
+                logs.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn fails() -> Result<(), ApiError> {
+        Err(sea_orm::DbErr::Custom("boom".into()))?;
+        Ok(())
+    }
+
+    #[test]
+    fn an_internal_error_logs_where_the_question_mark_was() {
+        let logs = Logs::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        // The line of the `?` in `fails`, thirteen lines up.
+        let expected = format!("{}:{}", file!(), line!() - 13);
+        let result = tracing::subscriber::with_default(subscriber, fails);
+        assert!(result.is_err());
+        let text = logs
+            .0
+            .lock()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .unwrap_or_default();
+        assert!(text.contains(&expected), "{expected} not in {text}");
     }
 }

@@ -301,7 +301,8 @@ pub fn openapi_of(title: &str, register: &Register) -> utoipa::openapi::OpenApi 
 }
 
 /// Documents what the edge adds to routes: `Idempotency-Key` on every authenticated `POST`
-/// (see [`crate::idempotency`]).
+/// (see [`crate::idempotency`]), and on every authenticated operation the `4XX` problem+json
+/// answer (bad input, a missing scope, another tenant's id), so no route repeats it.
 pub fn with_edge_headers(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::{
         ObjectBuilder, Required, Type,
@@ -323,14 +324,47 @@ pub fn with_edge_headers(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::
                 .pattern(Some("^[\\x21-\\x7e]+$")),
         ))
         .build();
+    let client_error = utoipa::openapi::ResponseBuilder::new()
+        .description("Client error: problem+json naming the field or reason")
+        .content(
+            "application/problem+json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                    <crate::error::Problem as utoipa::ToSchema>::name(),
+                )))
+                .build(),
+        )
+        .build();
+    let secured =
+        |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| !s.is_empty());
     for item in api.paths.paths.values_mut() {
-        if let Some(op) = item.post.as_mut()
-            && op.security.as_ref().is_some_and(|s| !s.is_empty())
-        {
+        if let Some(op) = item.post.as_mut().filter(|op| secured(op)) {
             op.parameters
                 .get_or_insert_with(Vec::new)
                 .push(utoipa::openapi::RefOr::T(key.clone()));
         }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten().filter(|op| secured(op)) {
+            op.responses
+                .responses
+                .entry("4XX".into())
+                .or_insert_with(|| utoipa::openapi::RefOr::T(client_error.clone()));
+        }
+    }
+    let mut problem = vec![(
+        <crate::error::Problem as utoipa::ToSchema>::name().into_owned(),
+        <crate::error::Problem as utoipa::PartialSchema>::schema(),
+    )];
+    <crate::error::Problem as utoipa::ToSchema>::schemas(&mut problem);
+    let components = api.components.get_or_insert_with(Default::default);
+    for (name, schema) in problem {
+        components.schemas.entry(name).or_insert(schema);
     }
     api
 }

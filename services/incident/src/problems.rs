@@ -151,7 +151,7 @@ pub struct ProblemIn {
     tag = "problems",
     operation_id = "createProblem",
     request_body = ProblemIn,
-    responses((status = 201, description = "Created", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = ProblemOut)),
     security(("bearer" = ["problem:write"]))
 )]
 #[post("")]
@@ -249,7 +249,7 @@ pub struct ListQuery {
     tag = "problems",
     operation_id = "listProblems",
     params(ListQuery),
-    responses((status = 200, description = "OK", body = ProblemPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ProblemPage)),
     security(("bearer" = ["problem:read"]))
 )]
 #[get("")]
@@ -294,7 +294,7 @@ pub async fn list(
     tag = "problems",
     operation_id = "getProblem",
     params(("id" = Uuid, Path, description = "The problem's id.")),
-    responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ProblemOut)),
     security(("bearer" = ["problem:read"]))
 )]
 #[get("/{id}")]
@@ -336,7 +336,7 @@ pub struct ProblemPatch {
     operation_id = "updateProblem",
     params(("id" = Uuid, Path, description = "The problem's id.")),
     request_body = ProblemPatch,
-    responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ProblemOut)),
     security(("bearer" = ["problem:write"]))
 )]
 #[patch("/{id}")]
@@ -410,7 +410,7 @@ pub async fn update(
     tag = "problems",
     operation_id = "linkProblemIncident",
     params(("id" = Uuid, Path, description = "The problem's id."), ("incident_id" = Uuid, Path, description = "The incident's id.")),
-    responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ProblemOut)),
     security(("bearer" = ["problem:write"]))
 )]
 #[put("/{id}/incidents/{incident_id}")]
@@ -439,7 +439,7 @@ pub async fn link(
     tag = "problems",
     operation_id = "unlinkProblemIncident",
     params(("id" = Uuid, Path, description = "The problem's id."), ("incident_id" = Uuid, Path, description = "The incident's id.")),
-    responses((status = 200, description = "OK", body = ProblemOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ProblemOut)),
     security(("bearer" = ["problem:write"]))
 )]
 #[delete("/{id}/incidents/{incident_id}")]
@@ -482,7 +482,7 @@ pub struct ResolveIn {
     operation_id = "resolveProblem",
     params(("id" = Uuid, Path, description = "The problem's id.")),
     request_body = ResolveIn,
-    responses((status = 200, description = "OK", body = ProblemOut), (status = 409, description = "`problem_not_open`: already resolved", body = ProblemJson, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ProblemOut), (status = 409, description = "`problem_not_open`: already resolved", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["problem:write"]))
 )]
 #[post("/{id}/resolve")]

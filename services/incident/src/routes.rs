@@ -405,7 +405,7 @@ fn visible(p: &Principal, i: &Incident) -> bool {
     tag = "incidents",
     operation_id = "createIncident",
     request_body = IncidentIn,
-    responses((status = 201, description = "Created", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = IncidentOut)),
     security(("bearer" = ["incident:write_own"]))
 )]
 #[post("")]
@@ -613,7 +613,7 @@ pub async fn create(
     tag = "incidents",
     operation_id = "getIncident",
     params(("id" = Uuid, Path, description = "The incident's id.")),
-    responses((status = 200, description = "OK", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = IncidentOut)),
     security(("bearer" = ["incident:read_own"]))
 )]
 #[get("/{id}")]
@@ -680,7 +680,7 @@ pub struct ListQuery {
     tag = "incidents",
     operation_id = "listIncidents",
     params(ListQuery),
-    responses((status = 200, description = "OK", body = IncidentPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = IncidentPage)),
     security(("bearer" = ["incident:read_own"]))
 )]
 #[get("")]
@@ -880,7 +880,7 @@ pub(crate) async fn move_to(
     operation_id = "transitionIncident",
     request_body = Transition,
     params(("id" = Uuid, Path, description = "The incident's id."), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    responses((status = 200, description = "OK", body = IncidentOut), (status = 409, description = "`transition_not_allowed`: not allowed from the current state; `extra.allowed` lists the moves that are", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = IncidentOut), (status = 409, description = "`transition_not_allowed`: not allowed from the current state; `extra.allowed` lists the moves that are", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:write_own"]))
 )]
 #[post("/{id}/transitions")]
@@ -996,7 +996,7 @@ fn comment_out(c: &Comment) -> CommentOut {
     operation_id = "commentIncident",
     params(("id" = Uuid, Path, description = "The incident's id.")),
     request_body = CommentIn,
-    responses((status = 201, description = "Created", body = CommentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = CommentOut)),
     security(("bearer" = ["incident:write_own"]))
 )]
 #[post("/{id}/comments")]
@@ -1063,7 +1063,7 @@ pub async fn comment(
     tag = "incidents",
     operation_id = "listIncidentComments",
     params(("id" = Uuid, Path, description = "The incident's id."), PageQuery),
-    responses((status = 200, description = "OK", body = CommentPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = CommentPage)),
     security(("bearer" = ["incident:read_own"]))
 )]
 #[get("/{id}/comments")]
@@ -1108,7 +1108,7 @@ pub struct AssignmentIn {
     operation_id = "assignIncident",
     params(("id" = Uuid, Path, description = "The incident's id.")),
     request_body = AssignmentIn,
-    responses((status = 200, description = "OK", body = IncidentOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = IncidentOut)),
     security(("bearer" = ["incident:write"]))
 )]
 #[post("/{id}/assignment")]
@@ -1180,7 +1180,7 @@ pub struct IncidentPatch {
     operation_id = "updateIncident",
     request_body = IncidentPatch,
     params(("id" = Uuid, Path, description = "The incident's id."), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    responses((status = 200, description = "OK", body = IncidentOut), (status = 412, description = "`precondition_failed`: the incident changed since the `ETag` sent in `If-Match`", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = IncidentOut), (status = 412, description = "`precondition_failed`: the incident changed since the `ETag` sent in `If-Match`", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["incident:write"]))
 )]
 #[patch("/{id}")]

@@ -1,5 +1,6 @@
 //! Incidents over HTTP on PostgreSQL: lifecycle, numbers, priority, comments and work notes,
 //! tenant isolation.
+#![allow(clippy::expect_used)] // A test fails loudly on a broken set-up.
 mod common;
 
 use std::time::Duration;

@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{ALL_SCOPES, Auth, scopes::ApiClientManage},
-    error::Problem,
     json::Json,
     pagination::{Page, PageQuery},
     tenancy::begin_scoped,
@@ -101,7 +100,7 @@ async fn new_secret() -> Result<(String, String), ApiError> {
     tag = "api-clients",
     operation_id = "listApiClients",
     params(PageQuery),
-    responses((status = 200, description = "OK", body = ApiClientPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ApiClientPage)),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[get("/api-clients")]
@@ -147,7 +146,7 @@ pub struct ApiClientIn {
     tag = "api-clients",
     operation_id = "createApiClient",
     request_body = ApiClientIn,
-    responses((status = 201, description = "Created", body = ApiClientSecretOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = ApiClientSecretOut)),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[post("/api-clients")]
@@ -221,7 +220,7 @@ pub async fn create(
     tag = "api-clients",
     operation_id = "getApiClient",
     params(("id" = Uuid, Path, description = "The API client's id (its OAuth `client_id`).")),
-    responses((status = 200, description = "OK", body = ApiClientOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ApiClientOut)),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[get("/api-clients/{id}")]
@@ -247,7 +246,7 @@ pub async fn get(
     tag = "api-clients",
     operation_id = "rotateApiClientSecret",
     params(("id" = Uuid, Path, description = "The API client's id (its OAuth `client_id`).")),
-    responses((status = 200, description = "OK", body = ApiClientSecretOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ApiClientSecretOut)),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[post("/api-clients/{id}/rotate")]
@@ -298,7 +297,7 @@ pub async fn rotate(
     tag = "api-clients",
     operation_id = "revokeApiClient",
     params(("id" = Uuid, Path, description = "The API client's id (its OAuth `client_id`).")),
-    responses((status = 200, description = "OK", body = ApiClientOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = ApiClientOut)),
     security(("bearer" = ["api_client:manage"]))
 )]
 #[post("/api-clients/{id}/revoke")]

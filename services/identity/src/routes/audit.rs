@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use platform::{
     ApiError,
     auth::{Auth, scopes::AuditRead},
-    error::Problem,
     pagination::{Page, PageQuery},
     tenancy::begin_scoped,
 };
@@ -52,7 +51,7 @@ platform::named_schema!(
     tag = "audit",
     operation_id = "listAuditRecords",
     params(PageQuery),
-    responses((status = 200, description = "OK", body = AuditRecordPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = AuditRecordPage)),
     security(("bearer" = ["audit:read"]))
 )]
 #[get("/audit")]
@@ -117,7 +116,7 @@ pub struct VerifyOut {
 #[utoipa::path(
     tag = "audit",
     operation_id = "verifyAuditChain",
-    responses((status = 200, description = "OK", body = VerifyOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = VerifyOut)),
     security(("bearer" = ["audit:read"]))
 )]
 #[get("/audit/verify")]

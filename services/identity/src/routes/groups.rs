@@ -73,7 +73,7 @@ fn out(g: &Group, members: Vec<Uuid>) -> GroupOut {
     tag = "groups",
     operation_id = "listGroups",
     params(PageQuery, TenantFilter),
-    responses((status = 200, description = "OK", body = GroupPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = GroupPage)),
     security(("bearer" = ["group:read"]))
 )]
 #[get("/groups")]
@@ -116,7 +116,7 @@ pub struct GroupIn {
     tag = "groups",
     operation_id = "createGroup",
     request_body = GroupIn,
-    responses((status = 201, description = "Created", body = GroupOut), (status = 409, description = "`name_taken`: the tenant has a group of that name (`extra.pointer`)", body = Problem, content_type = "application/problem+json"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = GroupOut), (status = 409, description = "`name_taken`: the tenant has a group of that name (`extra.pointer`)", body = Problem, content_type = "application/problem+json")),
     security(("bearer" = ["group:write"]))
 )]
 #[post("/groups")]
@@ -170,7 +170,7 @@ pub async fn create(
     tag = "groups",
     operation_id = "getGroup",
     params(("id" = Uuid, Path, description = "The group's id.")),
-    responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = GroupOut)),
     security(("bearer" = ["group:read"]))
 )]
 #[get("/groups/{id}")]
@@ -251,7 +251,7 @@ async fn change_member(
     tag = "groups",
     operation_id = "addGroupMember",
     params(("id" = Uuid, Path, description = "The group's id."), ("user_id" = Uuid, Path, description = "The member's user id.")),
-    responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = GroupOut)),
     security(("bearer" = ["group:write"]))
 )]
 #[put("/groups/{id}/members/{user_id}")]
@@ -271,7 +271,7 @@ pub async fn add_member(
     tag = "groups",
     operation_id = "removeGroupMember",
     params(("id" = Uuid, Path, description = "The group's id."), ("user_id" = Uuid, Path, description = "The member's user id.")),
-    responses((status = 200, description = "OK", body = GroupOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = GroupOut)),
     security(("bearer" = ["group:write"]))
 )]
 #[delete("/groups/{id}/members/{user_id}")]

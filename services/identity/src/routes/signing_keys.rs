@@ -3,7 +3,6 @@ use actix_web::{HttpResponse, post, web};
 use platform::{
     ApiError,
     auth::{Auth, scopes::SigningKeyRotate},
-    error::Problem,
     tenancy::begin_scoped,
 };
 use serde::Serialize;
@@ -40,7 +39,7 @@ pub struct RotatedOut {
 #[utoipa::path(
     tag = "signing-keys",
     operation_id = "rotateSigningKey",
-    responses((status = 200, description = "OK", body = RotatedOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = RotatedOut)),
     security(("bearer" = ["signing_key:rotate"]))
 )]
 #[post("/signing-keys/rotate")]

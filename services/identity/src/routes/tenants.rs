@@ -97,7 +97,7 @@ async fn reachable<S: platform::auth::RequiredScope>(
     tag = "tenants",
     operation_id = "listTenants",
     params(PageQuery),
-    responses((status = 200, description = "OK", body = TenantPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TenantPage)),
     security(("bearer" = ["tenant:read"]))
 )]
 #[get("/tenants")]
@@ -132,7 +132,7 @@ pub async fn list(
     tag = "tenants",
     operation_id = "getTenant",
     params(("id" = Uuid, Path, description = "The tenant's id.")),
-    responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TenantOut)),
     security(("bearer" = ["tenant:read"]))
 )]
 #[get("/tenants/{id}")]
@@ -202,7 +202,6 @@ pub struct OnboardedOut {
         (status = 201, description = "Created", body = OnboardedOut),
         (status = 409, description = "`slug_taken` or `email_taken` (`extra.pointer`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many taken emails or slugs lately (`too_many_conflicts`, `Retry-After`)", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["tenant:onboard"]))
 )]
@@ -381,7 +380,7 @@ async fn set_status(
     tag = "tenants",
     operation_id = "suspendTenant",
     params(("id" = Uuid, Path, description = "The tenant's id.")),
-    responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TenantOut)),
     security(("bearer" = ["tenant:write"]))
 )]
 #[post("/tenants/{id}/suspend")]
@@ -401,7 +400,7 @@ pub async fn suspend(
     tag = "tenants",
     operation_id = "reactivateTenant",
     params(("id" = Uuid, Path, description = "The tenant's id.")),
-    responses((status = 200, description = "OK", body = TenantOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TenantOut)),
     security(("bearer" = ["tenant:write"]))
 )]
 #[post("/tenants/{id}/reactivate")]
@@ -459,7 +458,7 @@ async fn effective_settings(state: &Identity, tenant: &Tenant) -> Result<Setting
     tag = "tenants",
     operation_id = "getTenantSettings",
     params(("id" = Uuid, Path, description = "The tenant's id.")),
-    responses((status = 200, description = "OK", body = SettingsOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = SettingsOut)),
     security(("bearer" = ["tenant:read"]))
 )]
 #[get("/tenants/{id}/settings")]
@@ -503,7 +502,6 @@ platform::named_schema!(
     responses(
         (status = 200, description = "OK", body = SettingsOut),
         (status = 422, description = "Unknown key, invalid value, or a provider-owned key loosened past its bound", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["tenant:write"]))
 )]

@@ -155,7 +155,7 @@ pub struct MeOut {
 #[utoipa::path(
     tag = "users",
     operation_id = "getMe",
-    responses((status = 200, description = "OK", body = MeOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = MeOut)),
     security(("bearer" = []))
 )]
 #[get("/users/me")]
@@ -180,7 +180,7 @@ pub async fn me(auth: Auth<Authenticated>) -> HttpResponse {
     tag = "users",
     operation_id = "listUsers",
     params(PageQuery, TenantFilter),
-    responses((status = 200, description = "OK", body = UserPage), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = UserPage)),
     security(("bearer" = ["user:read"]))
 )]
 #[get("/users")]
@@ -220,7 +220,7 @@ async fn load(state: &Identity, tenant: Uuid, id: Uuid) -> Result<UserOut, ApiEr
     tag = "users",
     operation_id = "getUser",
     params(("id" = Uuid, Path, description = "The user's id.")),
-    responses((status = 200, description = "OK", body = UserOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = UserOut)),
     security(("bearer" = ["user:read"]))
 )]
 #[get("/users/{id}")]
@@ -346,7 +346,6 @@ async fn refuse_stronger_target<S: platform::auth::RequiredScope>(
         (status = 201, description = "Created", body = InvitedOut),
         (status = 409, description = "`email_taken`: the email is registered (in any tenant; `extra.pointer`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many taken emails or slugs lately (`too_many_conflicts`, `Retry-After`)", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))
 )]
@@ -420,7 +419,6 @@ pub async fn invite(
     responses(
         (status = 200, description = "OK", body = UserOut),
         (status = 403, description = "`insufficient_scope`, or `user_more_privileged`: the user holds a role reaching other tenants that the caller lacks", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))
 )]
@@ -491,7 +489,6 @@ pub struct RolesIn {
     responses(
         (status = 200, description = "OK", body = UserOut),
         (status = 403, description = "`insufficient_scope`, or `user_more_privileged`: the user holds a role reaching other tenants that the caller lacks", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))
 )]
@@ -560,7 +557,7 @@ pub struct ChangePasswordIn {
     tag = "users",
     operation_id = "changeMyPassword",
     request_body = ChangePasswordIn,
-    responses((status = 204, description = "No content"), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 204, description = "No content")),
     security(("bearer" = []))
 )]
 #[post("/users/me/password")]
@@ -633,7 +630,6 @@ pub async fn change_password(
     responses(
         (status = 201, description = "Created", body = OneTimeTokenOut),
         (status = 403, description = "`insufficient_scope`, or `user_more_privileged`: the user holds a role reaching other tenants that the caller lacks", body = Problem, content_type = "application/problem+json"),
-        (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["user:write"]))
 )]

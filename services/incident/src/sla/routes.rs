@@ -11,7 +11,6 @@ use platform::{
         Auth,
         scopes::{IncidentRead, IncidentReadOwn, SlaAdmin},
     },
-    error::Problem,
     json::Json,
     tenancy::begin_scoped,
     validate::{Validator, text},
@@ -194,7 +193,7 @@ fn validated_calendar(body: &CalendarIn) -> Result<(String, CalendarSpec), ApiEr
     tag = "sla",
     operation_id = "createSlaCalendar",
     request_body = CalendarIn,
-    responses((status = 201, description = "Created", body = CalendarOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = CalendarOut)),
     security(("bearer" = ["sla:admin"]))
 )]
 #[post("/calendars")]
@@ -235,7 +234,7 @@ pub async fn create_calendar(
 #[utoipa::path(
     tag = "sla",
     operation_id = "listSlaCalendars",
-    responses((status = 200, description = "OK", body = Vec<CalendarOut>), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = Vec<CalendarOut>)),
     security(("bearer" = ["incident:read"]))
 )]
 #[get("/calendars")]
@@ -272,7 +271,7 @@ async fn find_calendar(
     tag = "sla",
     operation_id = "getSlaCalendar",
     params(("id" = Uuid, Path, description = "The calendar's id.")),
-    responses((status = 200, description = "OK", body = CalendarOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = CalendarOut)),
     security(("bearer" = ["incident:read"]))
 )]
 #[get("/calendars/{id}")]
@@ -308,7 +307,7 @@ fn inherited() -> ApiError {
     operation_id = "replaceSlaCalendar",
     request_body = CalendarIn,
     params(("id" = Uuid, Path, description = "The calendar's id."), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    responses((status = 200, description = "OK", body = CalendarOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = CalendarOut)),
     security(("bearer" = ["sla:admin"]))
 )]
 #[put("/calendars/{id}")]
@@ -520,7 +519,7 @@ async fn validated_definition(
     tag = "sla",
     operation_id = "createSlaDefinition",
     request_body = DefinitionIn,
-    responses((status = 201, description = "Created", body = DefinitionOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 201, description = "Created", body = DefinitionOut)),
     security(("bearer" = ["sla:admin"]))
 )]
 #[post("/definitions")]
@@ -561,7 +560,7 @@ pub async fn create_definition(
 #[utoipa::path(
     tag = "sla",
     operation_id = "listSlaDefinitions",
-    responses((status = 200, description = "OK", body = Vec<DefinitionOut>), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = Vec<DefinitionOut>)),
     security(("bearer" = ["incident:read"]))
 )]
 #[get("/definitions")]
@@ -598,7 +597,7 @@ async fn find_definition(
     tag = "sla",
     operation_id = "getSlaDefinition",
     params(("id" = Uuid, Path, description = "The definition's id.")),
-    responses((status = 200, description = "OK", body = DefinitionOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = DefinitionOut)),
     security(("bearer" = ["incident:read"]))
 )]
 #[get("/definitions/{id}")]
@@ -627,7 +626,7 @@ pub async fn get_definition(
     operation_id = "replaceSlaDefinition",
     request_body = DefinitionIn,
     params(("id" = Uuid, Path, description = "The definition's id."), ("If-Match" = Option<String>, Header, description = "The ETag last read")),
-    responses((status = 200, description = "OK", body = DefinitionOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = DefinitionOut)),
     security(("bearer" = ["sla:admin"]))
 )]
 #[put("/definitions/{id}")]
@@ -773,7 +772,7 @@ pub struct IncidentSlaOut {
     tag = "incidents",
     operation_id = "getIncidentSla",
     params(("id" = Uuid, Path, description = "The incident's id.")),
-    responses((status = 200, description = "OK", body = IncidentSlaOut), (status = "4XX", description = "Client error: problem+json naming the field or reason", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = IncidentSlaOut)),
     security(("bearer" = ["incident:read_own"]))
 )]
 #[get("/{id}/sla")]
