@@ -160,14 +160,17 @@ impl Rig {
         tokio::spawn(self.relay().run(self.shutdown.subscribe()));
     }
 
+    /// The count `sql` selects; -1 while the database cannot answer (a pooled connection that
+    /// a restart closed fails once before the pool replaces it), so `eventually` asks again.
     pub async fn count(&self, sql: &str) -> i64 {
-        let row = self
+        match self
             .consumer_db
             .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
             .await
-            .unwrap()
-            .unwrap();
-        row.try_get_by_index::<i64>(0).unwrap()
+        {
+            Ok(Some(row)) => row.try_get_by_index::<i64>(0).unwrap(),
+            Ok(None) | Err(_) => -1,
+        }
     }
 
     pub async fn effects(&self) -> i64 {
