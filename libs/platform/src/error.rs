@@ -319,6 +319,13 @@ pub fn problem_response(err: &ApiError, request_id: Option<String>) -> HttpRespo
     builder.json(err.problem(request_id))
 }
 
+/// The field errors of a request that did not parse into its domain type: 422.
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ApiError::validation(errors)
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     #[track_caller]
     fn from(err: sea_orm::DbErr) -> Self {

@@ -30,6 +30,16 @@ impl Validator {
         self.errors.push(error);
     }
 
+    /// The parsed value when nothing was recorded, else every error recorded: the last step
+    /// of a `TryFrom<Request> for Domain` that reports all bad fields at once. `parsed` is
+    /// `None` only when a check failed, and a failed check recorded its error.
+    pub fn finish_with<T>(self, parsed: Option<T>) -> Result<T, Vec<FieldError>> {
+        match parsed {
+            Some(value) if self.errors.is_empty() => Ok(value),
+            _ => Err(self.errors),
+        }
+    }
+
     /// `Ok(())` when nothing was recorded, else the 422.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {
