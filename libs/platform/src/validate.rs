@@ -50,6 +50,23 @@ impl Validator {
     }
 }
 
+/// A request's parse into its domain type together with the errors found beside it (what the
+/// caller may not set): the value only when there are none, else every error, the parse's
+/// first.
+pub fn with_more<T>(
+    parsed: Result<T, Vec<FieldError>>,
+    more: Vec<FieldError>,
+) -> Result<T, Vec<FieldError>> {
+    match parsed {
+        Ok(value) if more.is_empty() => Ok(value),
+        Ok(_) => Err(more),
+        Err(mut errors) => {
+            errors.extend(more);
+            Err(errors)
+        }
+    }
+}
+
 /// Trimmed text between 1 and `max` characters.
 pub fn text(pointer: &str, value: &str, max: usize) -> Result<String, FieldError> {
     let v = value.trim();

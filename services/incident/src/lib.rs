@@ -1,16 +1,16 @@
 //! Incidents, problems and the SLA engine.
 //!
 //! The incident lifecycle, priority matrix, business calendars and SLA clocks are pure domain
-//! code (`domain`); `routes`, `problems` and `sla::routes` are thin HTTP handlers over `store`;
-//! `sla::scheduler` fires due SLA thresholds. Identity's tenant tree, users and groups arrive as
+//! code (`domain`); `routes` holds thin HTTP handlers, one module per resource, over `store`
+//! and `events`; `sla::scheduler` fires due SLA thresholds. Identity's tenant tree, users and groups arrive as
 //! events (the projections in `store::people` and the tenant directory), so `X-Tenant`,
 //! suspension and assignment checks work without calling identity.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod domain;
+pub mod events;
 pub mod idempotency;
 pub mod migration;
-pub mod problems;
 pub mod routes;
 pub mod seed;
 pub mod sla;
@@ -18,7 +18,6 @@ pub mod store;
 
 use std::{sync::Arc, time::Duration};
 
-use actix_web::web;
 use async_trait::async_trait;
 use bus::{ConsumerRunner, Envelope, Handler, HandlerError, directory};
 use platform::{
@@ -30,7 +29,8 @@ use platform::{
 };
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use sea_orm_migration::MigratorTrait;
-use utoipa_actix_web::{scope, service_config::ServiceConfig};
+
+pub use routes::{api, configure};
 
 pub const SCHEMA: &str = "incident";
 /// The queue (RabbitMQ) / consumer name of this service.
@@ -137,79 +137,4 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbSetupError> {
     }
     owner.close().await?;
     Ok(())
-}
-
-/// Declares a scope's routes (used with and without state).
-macro_rules! problem_routes {
-    ($scope:expr) => {
-        $scope
-            .service(problems::create)
-            .service(problems::list)
-            .service(problems::get)
-            .service(problems::update)
-            .service(problems::link)
-            .service(problems::unlink)
-            .service(problems::resolve)
-    };
-}
-
-/// Declares the SLA configuration routes.
-macro_rules! sla_routes {
-    ($scope:expr) => {
-        $scope
-            .service(sla::routes::create_calendar)
-            .service(sla::routes::list_calendars)
-            .service(sla::routes::get_calendar)
-            .service(sla::routes::replace_calendar)
-            .service(sla::routes::create_definition)
-            .service(sla::routes::list_definitions)
-            .service(sla::routes::get_definition)
-            .service(sla::routes::replace_definition)
-    };
-}
-
-/// Declares the incident routes.
-macro_rules! incident_routes {
-    ($scope:expr) => {
-        $scope
-            .service(routes::create)
-            .service(routes::list)
-            .service(routes::get)
-            .service(routes::transition)
-            .service(routes::comment)
-            .service(routes::comments)
-            .service(routes::assign)
-            .service(routes::update)
-            .service(sla::routes::incident_sla)
-    };
-}
-
-/// Routes under `/api/v1/incidents`, `/api/v1/problems` and `/api/v1/sla` (without state:
-/// enough for the OpenAPI document).
-pub fn api(cfg: &mut ServiceConfig) {
-    cfg.service(problem_routes!(scope::scope("/api/v1/problems")));
-    cfg.service(sla_routes!(scope::scope("/api/v1/sla")));
-    cfg.service(incident_routes!(scope::scope("/api/v1/incidents")));
-}
-
-/// Routes with their state. Each service's routes see its own `AuthContext`.
-pub fn configure(state: web::Data<IncidentService>) -> platform::http::Register {
-    let auth = web::Data::new(state.auth.clone());
-    Arc::new(move |cfg: &mut ServiceConfig| {
-        cfg.service(problem_routes!(
-            scope::scope("/api/v1/problems")
-                .app_data(state.clone())
-                .app_data(auth.clone())
-        ));
-        cfg.service(sla_routes!(
-            scope::scope("/api/v1/sla")
-                .app_data(state.clone())
-                .app_data(auth.clone())
-        ));
-        cfg.service(incident_routes!(
-            scope::scope("/api/v1/incidents")
-                .app_data(state.clone())
-                .app_data(auth.clone())
-        ));
-    })
 }

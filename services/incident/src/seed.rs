@@ -26,8 +26,8 @@ use crate::{
         queue::no_sla_due,
         sla::{Condition, Field, Kind, Op, Rules},
     },
-    routes::state_str,
-    sla::{kind_str, track_stored_at},
+    sla::track_stored_at,
+    store::sla::kind_str,
     store::{
         entities::{comment, incident, problem, sla_calendar, sla_definition},
         incidents::Incident,
@@ -389,7 +389,7 @@ async fn replay(
         impact: Set(i16::from(story.impact)),
         urgency: Set(i16::from(story.urgency)),
         priority: Set(i16::from(priority.get())),
-        state: Set(state_str(State::New)),
+        state: Set(State::New.as_str().to_string()),
         hold_reason: Set(None),
         resolution_code: Set(None),
         resolution_notes: Set(None),
@@ -417,22 +417,22 @@ async fn replay(
         let mut am: incident::ActiveModel = inc.into();
         match step {
             Step::Work => {
-                am.state = Set(state_str(State::InProgress));
+                am.state = Set(State::InProgress.as_str().to_string());
                 am.hold_reason = Set(None);
                 am.assignee_id = Set(Some(customer.agent));
             }
             Step::Hold(reason) => {
-                am.state = Set(state_str(State::OnHold));
+                am.state = Set(State::OnHold.as_str().to_string());
                 am.hold_reason = Set(Some(hold_str(*reason)));
             }
             Step::Resolve => {
-                am.state = Set(state_str(State::Resolved));
+                am.state = Set(State::Resolved.as_str().to_string());
                 am.hold_reason = Set(None);
                 am.resolution_code = Set(Some("solved".into()));
                 am.resolution_notes = Set(Some("Fixed and confirmed with the caller.".into()));
             }
-            Step::Close => am.state = Set(state_str(State::Closed)),
-            Step::Cancel => am.state = Set(state_str(State::Canceled)),
+            Step::Close => am.state = Set(State::Closed.as_str().to_string()),
+            Step::Cancel => am.state = Set(State::Canceled.as_str().to_string()),
         }
         am.version = Set(before.version + 1);
         am.updated_at = Set(at);

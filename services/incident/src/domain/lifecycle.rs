@@ -39,6 +39,22 @@ impl State {
         }
     }
 
+    /// The name stored and shown (`in_progress`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::InProgress => "in_progress",
+            State::OnHold => "on_hold",
+            State::Resolved => "resolved",
+            State::Closed => "closed",
+            State::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
     pub fn is_terminal(self) -> bool {
         self.next().is_empty()
     }
@@ -56,6 +72,29 @@ pub enum HoldReason {
     AwaitingChange,
     AwaitingProblem,
     AwaitingVendor,
+}
+
+impl HoldReason {
+    pub const ALL: [HoldReason; 4] = [
+        HoldReason::AwaitingCaller,
+        HoldReason::AwaitingChange,
+        HoldReason::AwaitingProblem,
+        HoldReason::AwaitingVendor,
+    ];
+
+    /// The name stored and shown (`awaiting_caller`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldReason::AwaitingCaller => "awaiting_caller",
+            HoldReason::AwaitingChange => "awaiting_change",
+            HoldReason::AwaitingProblem => "awaiting_problem",
+            HoldReason::AwaitingVendor => "awaiting_vendor",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<HoldReason> {
+        HoldReason::ALL.into_iter().find(|h| h.as_str() == raw)
+    }
 }
 
 /// Where an incident is in its lifecycle.
@@ -199,6 +238,19 @@ impl Default for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_names_are_the_serialized_names() {
+        for state in State::ALL {
+            assert_eq!(serde_json::json!(state), state.as_str());
+            assert_eq!(State::parse(state.as_str()), Some(state));
+        }
+        for reason in HoldReason::ALL {
+            assert_eq!(serde_json::json!(reason), reason.as_str());
+            assert_eq!(HoldReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(State::parse("open"), None);
+    }
 
     fn to(state: State) -> Transition {
         Transition {

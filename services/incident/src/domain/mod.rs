@@ -1,5 +1,6 @@
 //! Incident rules, free of I/O.
 pub mod calendar;
+pub mod incident;
 pub mod lifecycle;
 pub mod priority;
 pub mod queue;

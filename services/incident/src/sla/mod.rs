@@ -1,7 +1,6 @@
 //! The SLA engine's glue: which definitions apply to a tenant (its own and its ancestors'),
 //! which calendar each uses, and moving an incident's clocks whenever the incident changes, in
 //! the incident's own transaction. The rules themselves live in `domain::sla`.
-pub mod routes;
 pub mod scheduler;
 pub mod schema;
 
@@ -22,11 +21,11 @@ use crate::{
         calendar::{Calendar, CalendarSpec},
         sla::{Clock, Event, Facts, Kind, Mark, Rules, Status},
     },
-    routes::status_of,
     store::{
-        incidents::Incident,
+        incidents::{self, Incident},
         sla::{
-            self as sla_store, CalendarRow, ClockRow, DefinitionRow, MarkRow, SnapshotRow, mark_row,
+            self as sla_store, CalendarRow, ClockRow, DefinitionRow, MarkRow, SnapshotRow,
+            kind_str, mark_row, parse_kind, parse_status, status_str,
         },
     },
 };
@@ -75,41 +74,6 @@ pub struct Config {
 
 fn parse_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, DbErr> {
     serde_json::from_str(raw).map_err(|e| DbErr::Json(e.to_string()))
-}
-
-pub fn kind_str(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Response => "response",
-        Kind::Resolution => "resolution",
-    }
-}
-
-pub fn parse_kind(raw: &str) -> Option<Kind> {
-    match raw {
-        "response" => Some(Kind::Response),
-        "resolution" => Some(Kind::Resolution),
-        _ => None,
-    }
-}
-
-pub fn status_str(status: Status) -> &'static str {
-    match status {
-        Status::Pending => "pending",
-        Status::Running => "running",
-        Status::Paused => "paused",
-        Status::Stopped => "stopped",
-        Status::Canceled => "canceled",
-    }
-}
-
-fn parse_status(raw: &str) -> Status {
-    match raw {
-        "running" => Status::Running,
-        "paused" => Status::Paused,
-        "stopped" => Status::Stopped,
-        "canceled" => Status::Canceled,
-        _ => Status::Pending,
-    }
 }
 
 /// The calendar `tenant` uses by default: the default calendar of the nearest tenant on its
@@ -290,9 +254,9 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// What an incident looks like to SLA conditions.
-pub fn facts(i: &Incident) -> Facts {
-    let status = status_of(i);
-    Facts {
+pub fn facts(i: &Incident) -> Result<Facts, DbErr> {
+    let status = incidents::status_of(i)?;
+    Ok(Facts {
         state: status.state,
         hold_reason: status.hold_reason,
         priority: i.priority as u8,
@@ -305,7 +269,7 @@ pub fn facts(i: &Incident) -> Facts {
         assignee_id: i.assignee_id,
         service_id: i.service_id,
         configuration_item_id: i.configuration_item_id,
-    }
+    })
 }
 
 pub(crate) fn clock_of(row: &ClockRow) -> Clock {
@@ -395,8 +359,8 @@ pub async fn track_at(
     after: &Incident,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, BusError> {
-    let before_facts = before.map(facts);
-    let after_facts = facts(after);
+    let before_facts = before.map(facts).transpose()?;
+    let after_facts = facts(after)?;
     // A new incident (no `before`) has no clocks yet: nothing to read.
     let rows = match before {
         Some(_) => sla_store::clocks_of(txn, after.tenant_id, after.id, true).await?,
@@ -484,7 +448,7 @@ fn start_clocks<'a>(
     after: &Incident,
     now: DateTime<Utc>,
 ) -> Result<Started, BusError> {
-    let after_facts = facts(after);
+    let after_facts = facts(after)?;
     let mut started = Started {
         snapshots: Vec::new(),
         clocks: Vec::new(),

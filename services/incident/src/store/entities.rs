@@ -1,5 +1,39 @@
 //! SeaORM entities (see `migration.rs`).
 
+/// A versioned record's bookkeeping, in one place: a new one (`ActiveModel::new()`) gets its
+/// id (UUIDv7), version 1 and timestamps; every update a new version and `updated_at`.
+macro_rules! versioned_record {
+    () => {
+        #[async_trait::async_trait]
+        impl ActiveModelBehavior for ActiveModel {
+            fn new() -> Self {
+                let now = crate::store::now();
+                Self {
+                    id: sea_orm::ActiveValue::Set(Uuid::now_v7()),
+                    version: sea_orm::ActiveValue::Set(1),
+                    created_at: sea_orm::ActiveValue::Set(now),
+                    updated_at: sea_orm::ActiveValue::Set(now),
+                    ..<Self as sea_orm::ActiveModelTrait>::default()
+                }
+            }
+
+            async fn before_save<C: ConnectionTrait>(
+                mut self,
+                _db: &C,
+                insert: bool,
+            ) -> Result<Self, DbErr> {
+                if !insert {
+                    if let Some(version) = self.version.try_as_ref().copied() {
+                        self.version = sea_orm::ActiveValue::Set(version + 1);
+                    }
+                    self.updated_at = sea_orm::ActiveValue::Set(crate::store::now());
+                }
+                Ok(self)
+            }
+        }
+    };
+}
+
 pub mod incident {
     use sea_orm::entity::prelude::*;
 
@@ -63,7 +97,16 @@ pub mod comment {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    impl ActiveModelBehavior for ActiveModel {}
+    /// A new comment gets its id and creation time here.
+    impl ActiveModelBehavior for ActiveModel {
+        fn new() -> Self {
+            Self {
+                id: sea_orm::ActiveValue::Set(Uuid::now_v7()),
+                created_at: sea_orm::ActiveValue::Set(crate::store::now()),
+                ..<Self as sea_orm::ActiveModelTrait>::default()
+            }
+        }
+    }
 }
 
 /// Identity's users as projected from its events.
@@ -133,7 +176,7 @@ pub mod problem {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    impl ActiveModelBehavior for ActiveModel {}
+    versioned_record!();
 }
 
 pub mod problem_incident {
@@ -177,7 +220,7 @@ pub mod sla_calendar {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    impl ActiveModelBehavior for ActiveModel {}
+    versioned_record!();
 }
 
 pub mod sla_definition {
@@ -204,7 +247,7 @@ pub mod sla_definition {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    impl ActiveModelBehavior for ActiveModel {}
+    versioned_record!();
 }
 
 pub mod sla_calendar_snapshot {

@@ -4,8 +4,9 @@ use platform::pagination::Position;
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, Select,
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, Select,
 };
 use std::sync::Arc;
 
@@ -13,7 +14,12 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::entities::{comment, incident, sla_calendar_snapshot, sla_clock, sla_clock_event};
-use crate::domain::queue::IncidentSort;
+use crate::domain::{
+    incident::{IncidentChanges, NewIncident, Visibility},
+    lifecycle::{HoldReason, Resolution, State, Status},
+    priority::Priority,
+    queue::{IncidentSort, no_sla_due},
+};
 use crate::sla::Started;
 use bus::BusError;
 use platform::keyset::{After, Key, ListOrder, time_key};
@@ -417,7 +423,8 @@ pub async fn list(
     platform::tenancy::scoped_all(db, tenants, sea_orm::QueryTrait::into_query(q)).await
 }
 
-pub async fn update(
+/// Writes a change of `inc` (a new version; see `entities::incident`).
+async fn update(
     txn: &DatabaseTransaction,
     inc: Incident,
     change: impl FnOnce(&mut incident::ActiveModel),
@@ -430,24 +437,153 @@ pub async fn update(
     am.update(txn).await
 }
 
+/// A new version of `inc` with nothing else changed (a comment was added).
+pub async fn touch(txn: &DatabaseTransaction, inc: Incident) -> Result<Incident, DbErr> {
+    update(txn, inc, |_| {}).await
+}
+
+/// Moves `inc` to `next`.
+pub async fn set_status(
+    txn: &DatabaseTransaction,
+    inc: Incident,
+    next: &Status,
+) -> Result<Incident, DbErr> {
+    update(txn, inc, |a| {
+        a.state = Set(next.state.as_str().to_string());
+        a.hold_reason = Set(next.hold_reason.map(|h| h.as_str().to_string()));
+        a.resolution_code = Set(next.resolution.as_ref().map(|r| r.code.clone()));
+        a.resolution_notes = Set(next.resolution.as_ref().map(|r| r.notes.clone()));
+    })
+    .await
+}
+
+/// Assigns `inc` to `group` and (optionally) its member `assignee`.
+pub async fn assign(
+    txn: &DatabaseTransaction,
+    inc: Incident,
+    group: Option<Uuid>,
+    assignee: Option<Uuid>,
+) -> Result<Incident, DbErr> {
+    update(txn, inc, |a| {
+        a.assignment_group_id = Set(group);
+        a.assignee_id = Set(assignee);
+    })
+    .await
+}
+
+/// Applies `changes`, with the priority they lead to.
+pub async fn change(
+    txn: &DatabaseTransaction,
+    inc: Incident,
+    changes: IncidentChanges,
+    priority: Priority,
+) -> Result<Incident, DbErr> {
+    update(txn, inc, |a| {
+        let IncidentChanges {
+            title,
+            description,
+            impact,
+            urgency,
+            category,
+            subcategory,
+            service_id,
+            configuration_item_id,
+        } = changes;
+        set_some(&mut a.title, title);
+        set_some(&mut a.description, description);
+        set_some(&mut a.impact, impact.map(|l| l.get() as i16));
+        set_some(&mut a.urgency, urgency.map(|l| l.get() as i16));
+        a.priority = Set(priority.get() as i16);
+        set_some(&mut a.category, category.map(Some));
+        set_some(&mut a.subcategory, subcategory.map(Some));
+        set_some(&mut a.service_id, service_id.map(Some));
+        set_some(
+            &mut a.configuration_item_id,
+            configuration_item_id.map(Some),
+        );
+    })
+    .await
+}
+
+fn set_some<V: Into<sea_orm::Value>>(column: &mut sea_orm::ActiveValue<V>, value: Option<V>) {
+    if let Some(value) = value {
+        *column = Set(value);
+    }
+}
+
+/// The lifecycle status stored in `inc`; a value this version does not know is an error that
+/// names the incident (never silently `new`).
+pub fn status_of(inc: &Incident) -> Result<Status, DbErr> {
+    let unknown = |column: &str, value: &str| {
+        DbErr::Custom(format!(
+            "incident {}: unknown {column} {value:?} stored",
+            inc.id
+        ))
+    };
+    let state = State::parse(&inc.state).ok_or_else(|| unknown("state", &inc.state))?;
+    let hold_reason = match inc.hold_reason.as_deref() {
+        Some(raw) => Some(HoldReason::parse(raw).ok_or_else(|| unknown("hold_reason", raw))?),
+        None => None,
+    };
+    Ok(Status {
+        state,
+        hold_reason,
+        resolution: inc.resolution_code.as_ref().map(|code| Resolution {
+            code: code.clone(),
+            notes: inc.resolution_notes.clone().unwrap_or_default(),
+        }),
+    })
+}
+
+/// A new incident's row: its id, number, first version and timestamps are given here.
+pub fn draft(tenant: Uuid, number: String, created_by: Uuid, new: NewIncident) -> Incident {
+    let now = super::now();
+    let (matrix, priority) = (new.matrix_priority(), new.priority());
+    Incident {
+        id: Uuid::now_v7(),
+        tenant_id: tenant,
+        number,
+        title: new.title,
+        description: new.description,
+        caller_id: new.caller_id,
+        impact: new.impact.get() as i16,
+        urgency: new.urgency.get() as i16,
+        priority: priority.get() as i16,
+        state: State::New.as_str().to_string(),
+        hold_reason: None,
+        resolution_code: None,
+        resolution_notes: None,
+        created_by,
+        assignment_group_id: new.assignment_group_id,
+        assignee_id: new.assignee_id,
+        category: new.category,
+        subcategory: new.subcategory,
+        parent_id: new.parent_id,
+        service_id: new.service_id,
+        configuration_item_id: new.configuration_item_id,
+        major: new.major,
+        priority_overridden: priority != matrix,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        sla_due_at: no_sla_due(),
+    }
+}
+
 pub async fn add_comment(
     txn: &DatabaseTransaction,
     inc: &Incident,
     author: Uuid,
-    visibility: &str,
-    body: &str,
+    visibility: Visibility,
+    body: String,
 ) -> Result<Comment, DbErr> {
-    comment::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(inc.tenant_id),
-        incident_id: Set(inc.id),
-        author_id: Set(author),
-        visibility: Set(visibility.to_string()),
-        body: Set(body.to_string()),
-        created_at: Set(super::now()),
-    }
-    .insert(txn)
-    .await
+    let mut am = comment::ActiveModel::new();
+    am.tenant_id = Set(inc.tenant_id);
+    am.incident_id = Set(inc.id);
+    am.author_id = Set(author);
+    am.visibility = Set(visibility.as_str().to_string());
+    am.body = Set(body);
+    am.insert(txn).await
 }
 
 /// Up to `limit` comments of an incident after `after`, oldest first; `public_only` hides

@@ -2,8 +2,8 @@
 use platform::pagination::Position;
 use sea_orm::ConnectionTrait;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::OnConflict,
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -13,11 +13,51 @@ use platform::keyset::{After, Key, ListOrder, time_key};
 
 pub use problem::Model as Problem;
 
+/// A new problem, every field checked.
+pub struct NewProblem {
+    pub title: String,
+    pub description: String,
+    pub root_cause: String,
+    pub workaround: String,
+}
+
+/// A change of a problem's analysis: `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ProblemChanges {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub root_cause: Option<String>,
+    pub workaround: Option<String>,
+    pub known_error: Option<bool>,
+}
+
+impl ProblemChanges {
+    /// Whether `p` after this change would be a known error without a root cause or a
+    /// workaround.
+    pub fn leaves_known_error_unexplained(&self, p: &Problem) -> bool {
+        let root_cause = self.root_cause.as_deref().unwrap_or(&p.root_cause);
+        let workaround = self.workaround.as_deref().unwrap_or(&p.workaround);
+        self.known_error.unwrap_or(p.known_error) && root_cause.is_empty() && workaround.is_empty()
+    }
+}
+
 pub async fn insert(
     txn: &DatabaseTransaction,
-    model: problem::ActiveModel,
+    tenant: Uuid,
+    number: String,
+    new: NewProblem,
 ) -> Result<Problem, DbErr> {
-    model.insert(txn).await
+    let mut am = problem::ActiveModel::new();
+    am.tenant_id = Set(tenant);
+    am.number = Set(number);
+    am.title = Set(new.title);
+    am.description = Set(new.description);
+    am.root_cause = Set(new.root_cause);
+    am.workaround = Set(new.workaround);
+    am.known_error = Set(false);
+    am.state = Set("open".into());
+    am.resolution_notes = Set(None);
+    am.insert(txn).await
 }
 
 pub async fn find(
@@ -70,17 +110,54 @@ pub async fn list(
         .await
 }
 
-pub async fn update(
+/// Writes a change of `p` (a new version; see `entities::problem`).
+async fn update(
     txn: &DatabaseTransaction,
     p: Problem,
     change: impl FnOnce(&mut problem::ActiveModel),
 ) -> Result<Problem, DbErr> {
-    let version = p.version;
     let mut am: problem::ActiveModel = p.into();
     change(&mut am);
-    am.version = Set(version + 1);
-    am.updated_at = Set(super::now());
     am.update(txn).await
+}
+
+/// A new version of `p` with nothing else changed (its links changed).
+pub async fn touch(txn: &DatabaseTransaction, p: Problem) -> Result<Problem, DbErr> {
+    update(txn, p, |_| {}).await
+}
+
+pub async fn change(
+    txn: &DatabaseTransaction,
+    p: Problem,
+    changes: ProblemChanges,
+) -> Result<Problem, DbErr> {
+    update(txn, p, |a| {
+        let ProblemChanges {
+            title,
+            description,
+            root_cause,
+            workaround,
+            known_error,
+        } = changes;
+        title.into_iter().for_each(|v| a.title = Set(v));
+        description.into_iter().for_each(|v| a.description = Set(v));
+        root_cause.into_iter().for_each(|v| a.root_cause = Set(v));
+        workaround.into_iter().for_each(|v| a.workaround = Set(v));
+        known_error.into_iter().for_each(|v| a.known_error = Set(v));
+    })
+    .await
+}
+
+pub async fn resolve(
+    txn: &DatabaseTransaction,
+    p: Problem,
+    notes: String,
+) -> Result<Problem, DbErr> {
+    update(txn, p, |a| {
+        a.state = Set("resolved".into());
+        a.resolution_notes = Set(Some(notes));
+    })
+    .await
 }
 
 /// Links an incident (idempotent).

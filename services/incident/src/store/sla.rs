@@ -1,7 +1,7 @@
 //! SLA calendars, definitions, calendar snapshots, clocks and their marks.
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -9,7 +9,10 @@ use uuid::Uuid;
 use super::entities::{
     sla_calendar, sla_calendar_snapshot, sla_clock, sla_clock_event, sla_definition,
 };
-use crate::domain::{calendar::CalendarSpec, sla::Event};
+use crate::domain::{
+    calendar::CalendarSpec,
+    sla::{Event, Kind, Rules, Status},
+};
 
 pub use sla_calendar::Model as CalendarRow;
 pub use sla_calendar_snapshot::Model as SnapshotRow;
@@ -39,6 +42,136 @@ pub async fn definitions(
         .order_by_asc(sla_definition::Column::Id)
         .all(txn)
         .await
+}
+
+// The stored text of the SLA engine's enums.
+
+pub fn kind_str(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Response => "response",
+        Kind::Resolution => "resolution",
+    }
+}
+
+pub fn parse_kind(raw: &str) -> Option<Kind> {
+    match raw {
+        "response" => Some(Kind::Response),
+        "resolution" => Some(Kind::Resolution),
+        _ => None,
+    }
+}
+
+pub fn status_str(status: Status) -> &'static str {
+    match status {
+        Status::Pending => "pending",
+        Status::Running => "running",
+        Status::Paused => "paused",
+        Status::Stopped => "stopped",
+        Status::Canceled => "canceled",
+    }
+}
+
+pub fn parse_status(raw: &str) -> Status {
+    match raw {
+        "running" => Status::Running,
+        "paused" => Status::Paused,
+        "stopped" => Status::Stopped,
+        "canceled" => Status::Canceled,
+        _ => Status::Pending,
+    }
+}
+
+/// A checked business calendar, as created or replaced.
+pub struct NewCalendar {
+    pub name: String,
+    pub is_default: bool,
+    pub spec: CalendarSpec,
+}
+
+/// A checked SLA definition, as created or replaced.
+pub struct NewDefinition {
+    pub name: String,
+    pub kind: Kind,
+    pub target_seconds: i64,
+    pub calendar_id: Option<Uuid>,
+    pub rules: Rules,
+    pub active: bool,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, DbErr> {
+    serde_json::to_string(value).map_err(|e| DbErr::Custom(e.to_string()))
+}
+
+fn write_calendar(am: &mut sla_calendar::ActiveModel, new: &NewCalendar) -> Result<(), DbErr> {
+    am.name = Set(new.name.clone());
+    am.is_default = Set(new.is_default);
+    am.spec = Set(json(&new.spec)?);
+    Ok(())
+}
+
+/// Creates `tenant`'s calendar; a new default one first stops the old default being one.
+pub async fn insert_calendar(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    new: &NewCalendar,
+) -> Result<CalendarRow, DbErr> {
+    if new.is_default {
+        clear_default_calendar(txn, tenant).await?;
+    }
+    let mut am = sla_calendar::ActiveModel::new();
+    am.tenant_id = Set(tenant);
+    write_calendar(&mut am, new)?;
+    am.insert(txn).await
+}
+
+/// Replaces a calendar (a new version); becoming the default stops the old default being one.
+pub async fn replace_calendar(
+    txn: &DatabaseTransaction,
+    row: CalendarRow,
+    new: &NewCalendar,
+) -> Result<CalendarRow, DbErr> {
+    if new.is_default && !row.is_default {
+        clear_default_calendar(txn, row.tenant_id).await?;
+    }
+    let mut am = row.into_active_model();
+    write_calendar(&mut am, new)?;
+    am.update(txn).await
+}
+
+fn write_definition(
+    am: &mut sla_definition::ActiveModel,
+    new: &NewDefinition,
+) -> Result<(), DbErr> {
+    am.name = Set(new.name.clone());
+    am.kind = Set(kind_str(new.kind).to_string());
+    am.target_seconds = Set(new.target_seconds);
+    am.calendar_id = Set(new.calendar_id);
+    am.rules = Set(json(&new.rules)?);
+    am.active = Set(new.active);
+    Ok(())
+}
+
+/// Creates `tenant`'s SLA definition.
+pub async fn insert_definition(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    new: &NewDefinition,
+) -> Result<DefinitionRow, DbErr> {
+    let mut am = sla_definition::ActiveModel::new();
+    am.tenant_id = Set(tenant);
+    write_definition(&mut am, new)?;
+    am.insert(txn).await
+}
+
+/// Replaces an SLA definition (a new version).
+pub async fn replace_definition(
+    txn: &DatabaseTransaction,
+    row: DefinitionRow,
+    new: &NewDefinition,
+) -> Result<DefinitionRow, DbErr> {
+    let mut am = row.into_active_model();
+    write_definition(&mut am, new)?;
+    am.update(txn).await
 }
 
 /// Makes `tenant`'s default calendar not the default any more (before another becomes it).

@@ -9,31 +9,41 @@ use platform::{
     ApiError, FieldError,
     auth::{
         Auth,
-        scopes::{IncidentRead, IncidentReadOwn, SlaAdmin},
+        scopes::{IncidentRead, SlaAdmin},
     },
     json::Json,
     tenancy::begin_scoped,
     validate::{Validator, text},
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::{clock_of, kind_str, parse_kind};
+use super::shared::check_version;
 use crate::{
     IncidentService,
     domain::{
         calendar::{Calendar, CalendarSpec, Holiday, WorkingHours},
-        sla::{Event, Kind, Rules, Segment, Status, timeline},
+        sla::{Kind, Rules},
     },
-    routes::{check_version, find_visible},
-    store::{
-        self,
-        entities::{sla_calendar, sla_definition},
-        sla::{self as sla_store, CalendarRow, DefinitionRow},
+    store::sla::{
+        self as sla_store, CalendarRow, DefinitionRow, NewCalendar, NewDefinition, parse_kind,
     },
 };
+
+/// Calendars and definitions, under `/api/v1/sla`.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(create_calendar)
+        .service(list_calendars)
+        .service(get_calendar)
+        .service(replace_calendar)
+        .service(create_definition)
+        .service(list_definitions)
+        .service(get_definition)
+        .service(replace_definition);
+}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -153,35 +163,43 @@ async fn begin_lineage<S: platform::auth::RequiredScope>(
     Ok(begin_scoped(&state.db, &auth.tenant.path).await?)
 }
 
-fn validated_calendar(body: &CalendarIn) -> Result<(String, CalendarSpec), ApiError> {
-    let mut v = Validator::new();
-    let name = v.check(text("/name", &body.name, 200));
-    let spec = CalendarSpec {
-        time_zone: body.time_zone.clone(),
-        weekly_hours: body.weekly_hours.clone(),
-        holidays: body.holidays.clone(),
-    };
-    if let Err(errors) = Calendar::parse(&spec, "") {
-        for e in errors {
-            v.push(e);
+impl TryFrom<CalendarIn> for NewCalendar {
+    type Error = Vec<FieldError>;
+
+    fn try_from(body: CalendarIn) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let name = v.check(text("/name", &body.name, 200));
+        let spec = CalendarSpec {
+            time_zone: body.time_zone,
+            weekly_hours: body.weekly_hours,
+            holidays: body.holidays,
+        };
+        if let Err(errors) = Calendar::parse(&spec, "") {
+            for e in errors {
+                v.push(e);
+            }
         }
+        if spec.holidays.len() > 1000 {
+            v.push(FieldError::new(
+                "/holidays",
+                "too_many",
+                "at most 1000 holidays",
+            ));
+        }
+        if spec.weekly_hours.len() > 100 {
+            v.push(FieldError::new(
+                "/weekly_hours",
+                "too_many",
+                "at most 100 spans",
+            ));
+        }
+        let parsed = name.map(|name| NewCalendar {
+            name,
+            is_default: body.is_default,
+            spec,
+        });
+        v.finish_with(parsed)
     }
-    if body.holidays.len() > 1000 {
-        v.push(FieldError::new(
-            "/holidays",
-            "too_many",
-            "at most 1000 holidays",
-        ));
-    }
-    if body.weekly_hours.len() > 100 {
-        v.push(FieldError::new(
-            "/weekly_hours",
-            "too_many",
-            "at most 100 spans",
-        ));
-    }
-    v.finish()?;
-    Ok((name.unwrap_or_default(), spec))
 }
 
 /// Create a business calendar.
@@ -202,25 +220,10 @@ pub async fn create_calendar(
     auth: Auth<SlaAdmin>,
     body: Json<CalendarIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, spec) = validated_calendar(&body)?;
+    let new = NewCalendar::try_from(body.0)?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    if body.is_default {
-        sla_store::clear_default_calendar(&txn, tenant).await?;
-    }
-    let now = store::now();
-    let row = sla_calendar::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
-        name: Set(name),
-        is_default: Set(body.is_default),
-        spec: Set(serde_json::to_string(&spec).map_err(ApiError::internal)?),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
+    let row = sla_store::insert_calendar(&txn, tenant, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();
     let mut res = HttpResponse::Created();
@@ -318,7 +321,7 @@ pub async fn replace_calendar(
     body: Json<CalendarIn>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, spec) = validated_calendar(&body)?;
+    let new = NewCalendar::try_from(body.0)?;
     let tenant = auth.tenant_id();
     let txn = begin_lineage(&state, &auth).await?;
     let row = find_calendar(&txn, &auth.tenant.path, *id).await?;
@@ -326,17 +329,7 @@ pub async fn replace_calendar(
         return Err(inherited());
     }
     check_version(&req, row.version)?;
-    if body.is_default && !row.is_default {
-        sla_store::clear_default_calendar(&txn, tenant).await?;
-    }
-    let version = row.version + 1;
-    let mut am: sla_calendar::ActiveModel = row.into();
-    am.name = Set(name);
-    am.is_default = Set(body.is_default);
-    am.spec = Set(serde_json::to_string(&spec).map_err(ApiError::internal)?);
-    am.version = Set(version);
-    am.updated_at = Set(store::now());
-    let row = am.update(&txn).await?;
+    let row = sla_store::replace_calendar(&txn, row, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();
     Ok(respond(
@@ -473,11 +466,11 @@ fn definition_out(row: &DefinitionRow, acting: Uuid) -> Result<DefinitionOut, Ap
 const MAX_TARGET: i64 = 10 * 365 * 24 * 3600;
 
 /// Checks a definition; the calendar must be visible from the acting tenant.
-async fn validated_definition(
+async fn checked_definition(
     txn: &DatabaseTransaction,
     path: &[Uuid],
-    body: &DefinitionIn,
-) -> Result<(String, Rules), ApiError> {
+    body: DefinitionIn,
+) -> Result<NewDefinition, ApiError> {
     let mut v = Validator::new();
     let name = v.check(text("/name", &body.name, 200));
     if !(60..=MAX_TARGET).contains(&body.target_seconds) {
@@ -487,10 +480,7 @@ async fn validated_definition(
             "from 60 seconds to ten years",
         ));
     }
-    let rules = body
-        .rules
-        .clone()
-        .unwrap_or_else(|| Rules::default_for(body.kind));
+    let rules = body.rules.unwrap_or_else(|| Rules::default_for(body.kind));
     for e in rules.check("/rules") {
         v.push(e);
     }
@@ -506,8 +496,15 @@ async fn validated_definition(
             "no such calendar in this tenant or above it",
         ));
     }
-    v.finish()?;
-    Ok((name.unwrap_or_default(), rules))
+    let parsed = name.map(|name| NewDefinition {
+        name,
+        kind: body.kind,
+        target_seconds: body.target_seconds,
+        calendar_id: body.calendar_id,
+        rules,
+        active: body.active,
+    });
+    Ok(v.finish_with(parsed)?)
 }
 
 /// Create an SLA definition.
@@ -530,23 +527,8 @@ pub async fn create_definition(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_lineage(&state, &auth).await?;
-    let (name, rules) = validated_definition(&txn, &auth.tenant.path, &body).await?;
-    let now = store::now();
-    let row = sla_definition::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
-        name: Set(name),
-        kind: Set(kind_str(body.kind).to_string()),
-        target_seconds: Set(body.target_seconds),
-        calendar_id: Set(body.calendar_id),
-        rules: Set(serde_json::to_string(&rules).map_err(ApiError::internal)?),
-        active: Set(body.active),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
+    let new = checked_definition(&txn, &auth.tenant.path, body.0).await?;
+    let row = sla_store::insert_definition(&txn, tenant, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();
     let mut res = HttpResponse::Created();
@@ -644,18 +626,8 @@ pub async fn replace_definition(
         return Err(inherited());
     }
     check_version(&req, row.version)?;
-    let (name, rules) = validated_definition(&txn, &auth.tenant.path, &body).await?;
-    let version = row.version + 1;
-    let mut am: sla_definition::ActiveModel = row.into();
-    am.name = Set(name);
-    am.kind = Set(kind_str(body.kind).to_string());
-    am.target_seconds = Set(body.target_seconds);
-    am.calendar_id = Set(body.calendar_id);
-    am.rules = Set(serde_json::to_string(&rules).map_err(ApiError::internal)?);
-    am.active = Set(body.active);
-    am.version = Set(version);
-    am.updated_at = Set(store::now());
-    let row = am.update(&txn).await?;
+    let new = checked_definition(&txn, &auth.tenant.path, body.0).await?;
+    let row = sla_store::replace_definition(&txn, row, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();
     Ok(respond(
@@ -663,166 +635,4 @@ pub async fn replace_definition(
         row.version,
         &definition_out(&row, tenant)?,
     ))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ClockOut {
-    pub id: Uuid,
-    pub definition_id: Uuid,
-    pub name: String,
-    pub kind: Kind,
-    pub status: Status,
-    pub target_seconds: i64,
-    /// Working seconds counted so far (since the last reset), recomputed from `marks`.
-    pub elapsed_seconds: i64,
-    pub remaining_seconds: i64,
-    /// Elapsed share of the target, in percent (may exceed 100).
-    pub percent: f64,
-    pub breached: bool,
-    /// The deadline while running (it moves while paused).
-    pub due_at: Option<DateTime<Utc>>,
-    /// The calendar this clock counts on (pinned when it started).
-    pub calendar: CalendarSpec,
-    /// Everything that happened to the clock, in order.
-    #[schema(value_type = Vec<super::schema::SlaEvent>)]
-    pub marks: Vec<Event>,
-    /// Every second from the start to the stop (or now): running, paused and why, outside
-    /// working hours, holidays.
-    pub timeline: Vec<Segment>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "incident_id": "01a1b420-9a70-720a-8f2b-6af20c44fed0",
-    "as_of": "2026-12-04T17:57:00Z",
-    "clocks": [
-        {
-            "id": "01a24233-c4cd-705f-9fe7-53a368d03cb8",
-            "definition_id": "01a24233-c4ad-707f-af23-1e816622aef8",
-            "name": "P1/P2 resolution",
-            "kind": "resolution",
-            "status": "paused",
-            "target_seconds": 28800,
-            "elapsed_seconds": 7200,
-            "remaining_seconds": 21600,
-            "percent": 25.0,
-            "breached": false,
-            "due_at": null,
-            "calendar": {
-                "time_zone": "Europe/Berlin",
-                "weekly_hours": [
-                    {
-                        "day": "monday",
-                        "start": "08:00",
-                        "end": "18:00"
-                    }
-                ],
-                "holidays": [
-                    {
-                        "date": "2026-12-25",
-                        "name": "Christmas Day"
-                    }
-                ]
-            },
-            "marks": [
-                {
-                    "at": "2026-11-07T03:49:58Z",
-                    "mark": "started"
-                },
-                {
-                    "at": "2026-11-07T05:49:58Z",
-                    "mark": "paused",
-                    "reason": "on_hold (awaiting_caller)"
-                }
-            ],
-            "timeline": [
-                {
-                    "from": "2026-11-07T03:49:58Z",
-                    "to": "2026-11-07T05:49:58Z",
-                    "seconds": 7200,
-                    "counts": true,
-                    "kind": "running",
-                    "reason": null
-                },
-                {
-                    "from": "2026-11-07T05:49:58Z",
-                    "to": "2026-12-04T17:57:00Z",
-                    "seconds": 2376422,
-                    "counts": false,
-                    "kind": "paused",
-                    "reason": "on_hold (awaiting_caller)"
-                }
-            ]
-        }
-    ]
-}))]
-pub struct IncidentSlaOut {
-    pub incident_id: Uuid,
-    /// The instant the running clocks were read at.
-    pub as_of: DateTime<Utc>,
-    pub clocks: Vec<ClockOut>,
-}
-
-/// The incident's SLA clocks, with their timelines.
-///
-/// Each clock (response, resolution) with its status, elapsed and remaining working seconds,
-/// deadline, every mark (`SlaEvent`: started, paused, resumed, stopped, canceled, reset, thresholds
-/// at 50/75/100 %) and a timeline of segments that explains every second of it.
-#[utoipa::path(
-    tag = "incidents",
-    operation_id = "getIncidentSla",
-    params(("id" = Uuid, Path, description = "The incident's id.")),
-    responses((status = 200, description = "OK", body = IncidentSlaOut)),
-    security(("bearer" = ["incident:read_own"]))
-)]
-#[get("/{id}/sla")]
-pub async fn incident_sla(
-    state: web::Data<IncidentService>,
-    auth: Auth<IncidentReadOwn>,
-    id: web::Path<Uuid>,
-) -> Result<HttpResponse, ApiError> {
-    let tenant = auth.tenant_id();
-    let now = super::now();
-    let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let inc = find_visible(&txn, tenant, &auth.principal, *id).await?;
-    let rows = sla_store::clocks_of(&txn, tenant, inc.id, false).await?;
-    let mut clocks = Vec::with_capacity(rows.len());
-    for row in rows {
-        // One read of the pinned calendar: shown as is, and parsed for the replay.
-        let spec = sla_store::snapshot(&txn, tenant, &row.calendar_digest)
-            .await?
-            .ok_or_else(|| ApiError::internal("calendar snapshot missing"))?;
-        let cal = Calendar::parse(&spec, "")
-            .map_err(|_| ApiError::internal("stored calendar is invalid"))?;
-        let marks = sla_store::events_of(&txn, &row).await?;
-        let replay = timeline(&cal, &marks, now);
-        let clock = clock_of(&row);
-        let running = clock.elapsed_at(&cal, now);
-        if running != replay.elapsed_seconds {
-            tracing::error!(clock = %row.id, running, replayed = replay.elapsed_seconds, "sla clock and its marks disagree");
-        }
-        let elapsed = replay.elapsed_seconds;
-        clocks.push(ClockOut {
-            id: row.id,
-            definition_id: row.definition_id,
-            name: row.name.clone(),
-            kind: parse_kind(&row.kind).ok_or_else(|| ApiError::internal("stored kind"))?,
-            status: clock.status,
-            target_seconds: row.target_seconds,
-            elapsed_seconds: elapsed,
-            remaining_seconds: (row.target_seconds - elapsed).max(0),
-            percent: (elapsed as f64 * 10_000.0 / row.target_seconds.max(1) as f64).round() / 100.0,
-            breached: clock.breached() || elapsed >= row.target_seconds,
-            due_at: clock.due(&cal),
-            calendar: spec,
-            marks,
-            timeline: replay.segments,
-        });
-    }
-    txn.commit().await?;
-    Ok(HttpResponse::Ok().json(IncidentSlaOut {
-        incident_id: inc.id,
-        as_of: now,
-        clocks,
-    }))
 }

@@ -14,25 +14,36 @@ use platform::{
     tenancy::begin_scoped,
     validate::{Validator, multiline, text},
 };
-use sea_orm::{ActiveValue::Set, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use super::shared::resolve_if_open;
 use crate::{
     IncidentService,
     domain::{
         lifecycle::{State, Transition},
         queue::ProblemSort,
     },
+    events,
     idempotency::{self, Claim},
-    routes::{move_to, status_of},
     store::{
-        entities::problem,
         incidents,
-        problems::{self, Problem},
+        problems::{self, NewProblem, Problem, ProblemChanges},
     },
 };
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get)
+        .service(update)
+        .service(link)
+        .service(unlink)
+        .service(resolve);
+}
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
@@ -95,15 +106,15 @@ fn out(p: &Problem, linked: Vec<Uuid>) -> ProblemOut {
     }
 }
 
-fn long_text(v: &mut Validator, pointer: &str, value: &str) {
-    v.check(multiline(pointer, value, 20_000));
+fn long_text(v: &mut Validator, pointer: &str, value: &str) -> Option<String> {
+    v.check(multiline(pointer, value, 20_000))
 }
 
 /// After a change of links: a new version, the event, the current links.
 async fn relinked(txn: &DatabaseTransaction, p: Problem) -> Result<(Problem, Vec<Uuid>), ApiError> {
-    let p = problems::update(txn, p, |_| {}).await?;
+    let p = problems::touch(txn, p).await?;
     let linked = problems::linked(txn, &p).await?;
-    publish_updated(txn, &p, &linked).await?;
+    events::problem_updated(txn, &p, &linked).await?;
     Ok((p, linked))
 }
 
@@ -113,21 +124,7 @@ async fn load(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Probl
         .ok_or_else(|| ApiError::not_found("problem"))
 }
 
-async fn publish_updated(
-    txn: &DatabaseTransaction,
-    p: &Problem,
-    linked: &[Uuid],
-) -> Result<(), ApiError> {
-    let event = events::incident::ProblemUpdated {
-        problem_id: p.id,
-        known_error: p.known_error,
-        linked_incidents: linked.to_vec(),
-    };
-    bus::outbox::append(txn, p.tenant_id, p.id, p.version, &event).await?;
-    Ok(())
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "title": "VPN concentrator drops idle sessions",
@@ -141,6 +138,27 @@ pub struct ProblemIn {
     pub root_cause: String,
     #[serde(default)]
     pub workaround: String,
+}
+
+impl TryFrom<ProblemIn> for NewProblem {
+    type Error = Vec<platform::FieldError>;
+
+    fn try_from(input: ProblemIn) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let title = v.check(text("/title", &input.title, 200));
+        let description = long_text(&mut v, "/description", &input.description);
+        let root_cause = long_text(&mut v, "/root_cause", &input.root_cause);
+        let workaround = long_text(&mut v, "/workaround", &input.workaround);
+        let parsed = (|| {
+            Some(NewProblem {
+                title: title?,
+                description: description?,
+                root_cause: root_cause?,
+                workaround: workaround?,
+            })
+        })();
+        v.finish_with(parsed)
+    }
 }
 
 /// Record a problem.
@@ -161,24 +179,13 @@ pub async fn create(
     body: Json<ProblemIn>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Validator::new();
-    let title = v.check(text("/title", &body.title, 200));
-    for (pointer, value) in [
-        ("/description", &body.description),
-        ("/root_cause", &body.root_cause),
-        ("/workaround", &body.workaround),
-    ] {
-        long_text(&mut v, pointer, value);
-    }
-    v.finish()?;
-    let title = title.ok_or_else(|| ApiError::internal("validated"))?;
+    let new = NewProblem::try_from(body.clone())?;
     let tenant = auth.tenant_id();
     let number = state
         .numbers
         .next(&state.db, "problem_counters", "PRB", tenant)
         .await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let now = crate::store::now();
     let claimed = match idempotency::claim(
         &txn,
         &req,
@@ -186,38 +193,15 @@ pub async fn create(
         auth.principal.subject,
         "problems",
         &*body,
-        now,
+        crate::store::now(),
     )
     .await?
     {
         Claim::Replay(res) => return Ok(res),
         Claim::Proceed(claimed) => claimed,
     };
-    let p = problems::insert(
-        &txn,
-        problem::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant),
-            number: Set(number),
-            title: Set(title),
-            description: Set(body.description.trim().to_string()),
-            root_cause: Set(body.root_cause.trim().to_string()),
-            workaround: Set(body.workaround.trim().to_string()),
-            known_error: Set(false),
-            state: Set("open".into()),
-            resolution_notes: Set(None),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        },
-    )
-    .await?;
-    let event = events::incident::ProblemCreated {
-        problem_id: p.id,
-        number: p.number.clone(),
-        title: p.title.clone(),
-    };
-    bus::outbox::append(&txn, tenant, p.id, p.version, &event).await?;
+    let p = problems::insert(&txn, tenant, number, new).await?;
+    events::problem_created(&txn, &p).await?;
     let location = format!("/api/v1/problems/{}", p.id);
     let body = out(&p, vec![]);
     idempotency::complete(&txn, claimed, StatusCode::CREATED, &body, Some(&location)).await?;
@@ -327,6 +311,31 @@ pub struct ProblemPatch {
     pub known_error: Option<bool>,
 }
 
+impl TryFrom<ProblemPatch> for ProblemChanges {
+    type Error = Vec<platform::FieldError>;
+
+    fn try_from(input: ProblemPatch) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let title = input.title.map(|t| v.check(text("/title", &t, 200)));
+        let mut long =
+            |pointer, value: Option<String>| value.map(|x| long_text(&mut v, pointer, &x));
+        let description = long("/description", input.description);
+        let root_cause = long("/root_cause", input.root_cause);
+        let workaround = long("/workaround", input.workaround);
+        // A given field that did not parse is `Some(None)`: the whole change is refused.
+        let parsed = (|| {
+            Some(ProblemChanges {
+                title: title.map_or(Some(None), |t| t.map(Some))?,
+                description: description.map_or(Some(None), |d| d.map(Some))?,
+                root_cause: root_cause.map_or(Some(None), |r| r.map(Some))?,
+                workaround: workaround.map_or(Some(None), |w| w.map(Some))?,
+                known_error: input.known_error,
+            })
+        })();
+        v.finish_with(parsed)
+    }
+}
+
 /// Record a problem's analysis.
 ///
 /// Root cause, workaround and the known-error flag; only the fields sent change. A known error
@@ -346,58 +355,20 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: Json<ProblemPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Validator::new();
-    let title = body
-        .title
-        .as_deref()
-        .map(|t| v.check(text("/title", t, 200)));
-    for (pointer, value) in [
-        ("/description", &body.description),
-        ("/root_cause", &body.root_cause),
-        ("/workaround", &body.workaround),
-    ] {
-        if let Some(value) = value {
-            long_text(&mut v, pointer, value);
-        }
-    }
-    v.finish()?;
+    let changes = ProblemChanges::try_from(body.0)?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let p = load(&txn, tenant, *id).await?;
-    let root_cause = body
-        .root_cause
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or(&p.root_cause)
-        .to_string();
-    let workaround = body
-        .workaround
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or(&p.workaround)
-        .to_string();
-    let known_error = body.known_error.unwrap_or(p.known_error);
-    if known_error && root_cause.is_empty() && workaround.is_empty() {
+    if changes.leaves_known_error_unexplained(&p) {
         return Err(ApiError::field(
             "/known_error",
             "analysis_required",
             "a known error needs a root cause or a workaround",
         ));
     }
-    let updated = problems::update(&txn, p, |a| {
-        if let Some(Some(t)) = title {
-            a.title = Set(t);
-        }
-        if let Some(d) = &body.description {
-            a.description = Set(d.trim().to_string());
-        }
-        a.root_cause = Set(root_cause);
-        a.workaround = Set(workaround);
-        a.known_error = Set(known_error);
-    })
-    .await?;
+    let updated = problems::change(&txn, p, changes).await?;
     let linked = problems::linked(&txn, &updated).await?;
-    publish_updated(&txn, &updated, &linked).await?;
+    events::problem_updated(&txn, &updated, &linked).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&updated, linked)))
 }
@@ -492,10 +463,8 @@ pub async fn resolve(
     id: web::Path<Uuid>,
     body: Json<ResolveIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Validator::new();
-    let notes = v.check(text("/resolution_notes", &body.resolution_notes, 20_000));
-    v.finish()?;
-    let notes = notes.ok_or_else(|| ApiError::internal("validated"))?;
+    let notes = text("/resolution_notes", &body.resolution_notes, 20_000)
+        .map_err(|e| ApiError::validation(vec![e]))?;
     let tenant = auth.tenant_id();
     let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
@@ -519,26 +488,13 @@ pub async fn resolve(
             let Some(inc) = incidents::find(&txn, tenant, *incident_id).await? else {
                 continue;
             };
-            let status = status_of(&inc);
-            if !status.state.is_open() {
-                continue;
-            }
-            if let Ok(next) = status.apply(&transition) {
-                move_to(&txn, &sla, inc, &next).await?;
+            if resolve_if_open(&txn, &sla, inc, &transition).await? {
                 resolved.push(*incident_id);
             }
         }
     }
-    let p = problems::update(&txn, p, |a| {
-        a.state = Set("resolved".into());
-        a.resolution_notes = Set(Some(notes.clone()));
-    })
-    .await?;
-    let event = events::incident::ProblemResolved {
-        problem_id: p.id,
-        resolved_incidents: resolved,
-    };
-    bus::outbox::append(&txn, tenant, p.id, p.version, &event).await?;
+    let p = problems::resolve(&txn, p, notes).await?;
+    events::problem_resolved(&txn, &p, resolved).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&p, linked)))
 }
