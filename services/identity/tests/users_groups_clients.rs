@@ -486,6 +486,54 @@ async fn api_clients_use_client_credentials_and_can_be_rotated_and_revoked() {
     );
 }
 
+/// The `pointer:code` of every field error of a 422, in the order the answer lists them.
+fn field_errors(body: &serde_json::Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| format!("{}:{}", s(&e["pointer"]), s(&e["code"])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn grants_the_caller_may_not_make_are_reported_with_the_bad_fields_in_request_order() {
+    let app = app!();
+    let admin = app.token("admin@globex.demo.test").await;
+    let invite = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({"email": "bad", "display_name": "X", "roles": ["msp_admin", "wizard", "agent"]}),
+        )
+        .await;
+    assert_eq!(
+        field_errors(invite.expect(422)),
+        vec![
+            "/email:invalid_email",
+            "/roles/0:role_not_allowed",
+            "/roles/1:unknown_role"
+        ]
+    );
+    let client = app
+        .post(
+            "/api/v1/api-clients",
+            &admin,
+            json!({"name": " ", "scopes": ["nope:nope", "signing_key:rotate", "incident:read"]}),
+        )
+        .await;
+    assert_eq!(
+        field_errors(client.expect(422)),
+        vec![
+            "/name:required",
+            "/scopes/0:unknown_scope",
+            "/scopes/1:scope_not_grantable"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn api_client_scopes_cannot_exceed_the_creator() {
     let app = app!();

@@ -1,6 +1,7 @@
-//! Password policy and argon2id hashing (argon2 0.6 defaults: m=19456 KiB, t=2, p=1).
+//! Password policy and argon2id hashing (argon2 0.6 defaults: m=19456 KiB, t=2, p=1). Every
+//! secret identity keeps (user passwords and API client secrets) is hashed here.
 use argon2::{Argon2, PasswordHasher, PasswordVerifier, password_hash::phc::PasswordHash};
-use platform::FieldError;
+use platform::{ApiError, FieldError};
 
 pub const MIN_LEN: usize = 12;
 pub const MAX_LEN: usize = 256;
@@ -46,6 +47,25 @@ pub fn verify(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// [`hash`] on the blocking pool, so a request handler never stalls the async runtime.
+pub async fn spawn_hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// [`verify`] on the blocking pool. Without a stored hash (unknown email, no password yet) it
+/// checks against [`decoy_hash`], so the answer takes as long as a real check and is `false`.
+pub async fn spawn_verify(password: String, phc: Option<String>) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let phc = phc.unwrap_or_else(|| decoy_hash().to_string());
+        verify(&password, &phc)
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
 /// A hash of nothing anyone knows, verified against when the email is unknown so that a
 /// failed login costs the same time either way (no user-enumeration oracle).
 pub fn decoy_hash() -> &'static str {
@@ -64,6 +84,23 @@ mod tests {
         assert!(verify("correct horse battery", &h));
         assert!(!verify("wrong horse battery", &h));
         assert!(!verify("x", "not a phc string"));
+    }
+
+    #[tokio::test]
+    async fn spawned_checks_match_and_a_missing_hash_never_does() {
+        let h = spawn_hash("correct horse battery".into())
+            .await
+            .unwrap_or_default();
+        let verified = |password: &str, phc: Option<String>| spawn_verify(password.into(), phc);
+        assert!(matches!(
+            verified("correct horse battery", Some(h.clone())).await,
+            Ok(true)
+        ));
+        assert!(matches!(
+            verified("wrong horse battery", Some(h)).await,
+            Ok(false)
+        ));
+        assert!(matches!(verified("", None).await, Ok(false)));
     }
 
     #[test]

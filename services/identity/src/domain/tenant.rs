@@ -1,6 +1,24 @@
 //! The tenant tree: platform operator → MSPs → customers (→ sub-customers).
-use platform::{auth::Role, tenancy::TenantKind};
+use platform::{
+    auth::Role,
+    tenancy::TenantKind,
+    validate::{Email, Slug},
+};
 use uuid::Uuid;
+
+/// A tenant to onboard below the acting one, with its first administrator: every value
+/// already checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Onboarding {
+    /// Trimmed, 1–200 characters.
+    pub name: String,
+    /// Unique across the platform (the store enforces it).
+    pub slug: Slug,
+    /// The first administrator, who receives the invitation.
+    pub admin_email: Email,
+    /// Trimmed, 1–200 characters; the email when the request named no one.
+    pub admin_display_name: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantStatus {

@@ -1,8 +1,14 @@
 //! Opaque secrets (refresh tokens, invitations, reset tokens, client secrets): 256 random bits,
 //! shown once, stored only as a SHA-256 hash.
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Duration;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+/// An invitation is valid this long.
+pub const INVITATION_TTL: Duration = Duration::days(7);
+/// A password-reset token is valid this long.
+pub const RESET_TTL: Duration = Duration::hours(1);
 
 /// A new secret with a readable prefix (`rt_`, `inv_`, `rst_`, `cs_`).
 pub fn generate(prefix: &str) -> String {

@@ -15,10 +15,13 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::ListQuery;
+use super::{ListQuery, refusals::ItemRefusals};
 use crate::{
     Identity,
-    domain::token,
+    domain::{
+        api_client::{NewApiClient, parse_scopes},
+        password, token,
+    },
     store::{
         audit,
         clients::{self, ApiClient},
@@ -88,7 +91,7 @@ fn out(c: &ApiClient) -> ApiClientOut {
 
 async fn new_secret() -> Result<(String, String), ApiError> {
     let secret = token::generate("cs_");
-    let hash = super::auth::hash_password(secret.clone()).await?;
+    let hash = password::spawn_hash(secret.clone()).await?;
     Ok((secret, hash))
 }
 
@@ -135,6 +138,33 @@ pub struct ApiClientIn {
     pub scopes: Vec<String>,
 }
 
+impl TryFrom<ApiClientIn> for NewApiClient {
+    type Error = Vec<FieldError>;
+
+    fn try_from(body: ApiClientIn) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let name = v.check(text("/name", &body.name, 200));
+        let scopes = parse_scopes(&body.scopes, &mut v);
+        v.finish_with(name.map(|name| NewApiClient { name, scopes }))
+    }
+}
+
+/// The scopes named in `names` that this caller may not grant: those it does not hold itself.
+/// Names that are no scope are the parse's to report.
+fn scope_refusals(auth: &Auth<ApiClientManage>, names: &[String]) -> ItemRefusals {
+    let mut refusals = ItemRefusals::new("/scopes");
+    for (i, name) in names.iter().enumerate() {
+        if ALL_SCOPES.contains(&name.as_str()) && !auth.principal.has_scope(name) {
+            refusals.refuse(
+                i,
+                "scope_not_grantable",
+                "you can only grant scopes you hold",
+            );
+        }
+    }
+    refusals
+}
+
 /// Create an API client; the secret is in this response only.
 ///
 /// The client authenticates with the OAuth 2.0 client-credentials grant at `/oauth/token`
@@ -155,42 +185,21 @@ pub async fn create(
     auth: Auth<ApiClientManage>,
     body: Json<ApiClientIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Validator::new();
-    let name = v.check(text("/name", &body.name, 200));
-    if body.scopes.is_empty() {
-        v.push(FieldError::new(
-            "/scopes",
-            "required",
-            "grant at least one scope",
-        ));
-    }
-    let mut scopes = Vec::new();
-    for (i, s) in body.scopes.iter().enumerate() {
-        let pointer = format!("/scopes/{i}");
-        if !ALL_SCOPES.contains(&s.as_str()) {
-            v.push(FieldError::new(
-                pointer,
-                "unknown_scope",
-                format!("no scope named {s:?}"),
-            ));
-        } else if !auth.principal.has_scope(s) {
-            v.push(FieldError::new(
-                pointer,
-                "scope_not_grantable",
-                "you can only grant scopes you hold",
-            ));
-        } else if !scopes.contains(s) {
-            scopes.push(s.clone());
-        }
-    }
-    v.finish()?;
-    let name = name.ok_or_else(|| ApiError::internal("validated"))?;
-    scopes.sort();
+    let body = body.0;
+    let refusals = scope_refusals(&auth, &body.scopes);
+    let new = refusals.merge(NewApiClient::try_from(body))?;
     let (secret, hash) = new_secret().await?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let client =
-        clients::insert(&txn, tenant, &name, &scopes, hash, auth.principal.subject).await?;
+    let client = clients::insert(
+        &txn,
+        tenant,
+        &new.name,
+        &new.scopes,
+        hash,
+        auth.principal.subject,
+    )
+    .await?;
     audit::append(
         &txn,
         tenant,
@@ -199,7 +208,7 @@ pub async fn create(
             action: "api_client.created",
             target_type: "api_client",
             target_id: Some(client.id),
-            data: json!({"name": client.name, "scopes": scopes}),
+            data: json!({"name": client.name, "scopes": new.scopes}),
         },
     )
     .await?;

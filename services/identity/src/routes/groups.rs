@@ -2,7 +2,7 @@
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use platform::{
-    ApiError,
+    ApiError, FieldError,
     auth::{
         Auth,
         scopes::{GroupRead, GroupWrite},
@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::{ListQuery, TenantFilter};
 use crate::{
     Identity,
+    domain::group::NewGroup,
     store::{
         audit,
         groups::{self, Group},
@@ -109,6 +110,21 @@ pub struct GroupIn {
     pub description: String,
 }
 
+impl TryFrom<GroupIn> for NewGroup {
+    type Error = Vec<FieldError>;
+
+    fn try_from(body: GroupIn) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let name = v.check(text("/name", &body.name, 200));
+        let description = v.check(multiline("/description", &body.description, 2000));
+        let parsed = match (name, description) {
+            (Some(name), Some(description)) => Some(NewGroup { name, description }),
+            _ => None,
+        };
+        v.finish_with(parsed)
+    }
+}
+
 /// Create an assignment group.
 ///
 /// Group names are unique per tenant (409 `name_taken`, with the field's `pointer`).
@@ -125,16 +141,10 @@ pub async fn create(
     auth: Auth<GroupWrite>,
     body: Json<GroupIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Validator::new();
-    let name = v.check(text("/name", &body.name, 200));
-    let description = v.check(multiline("/description", &body.description, 2000));
-    v.finish()?;
-    let (Some(name), Some(description)) = (name, description) else {
-        return Err(ApiError::internal("validated"));
-    };
+    let new = NewGroup::try_from(body.0)?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let group = match groups::insert(&txn, tenant, &name, &description).await {
+    let group = match groups::insert(&txn, tenant, &new.name, &new.description).await {
         Ok(g) => g,
         Err(e) if is_unique_violation(&e) => {
             return Err(

@@ -1,13 +1,18 @@
-//! HTTP routes, one module per resource. Handlers parse, authorize (the `Auth<Scope>`
-//! extractor), call the store inside a tenant-scoped transaction, append the audit record in
-//! that same transaction, and map the result.
+//! HTTP routes, one module per resource. Handlers parse the body into its domain type,
+//! authorize (the `Auth<Scope>` extractor), call the store inside a tenant-scoped transaction,
+//! append the audit record in that same transaction, and map the result. `refusals`, `session`,
+//! `taken` and `user_view` hold what several resources share; they use no resource module.
 pub mod api_clients;
 pub mod audit;
 pub mod auth;
 pub mod groups;
+pub mod oauth;
+mod refusals;
+pub mod session;
 pub mod signing_keys;
 pub mod taken;
 pub mod tenants;
+pub mod user_view;
 pub mod users;
 pub mod well_known;
 
@@ -29,7 +34,7 @@ pub fn configure(state: web::Data<Identity>) -> platform::http::Register {
 pub fn api(cfg: &mut ServiceConfig) {
     cfg.service(well_known::jwks)
         .service(well_known::openid_configuration)
-        .service(auth::token)
+        .service(oauth::token)
         .service(
             scope::scope("/api/v1")
                 .service(auth::login)

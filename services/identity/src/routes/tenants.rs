@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use platform::{
-    ApiError,
+    ApiError, FieldError,
     auth::{
         Auth, Role,
         scopes::{TenantOnboard, TenantRead, TenantWrite},
@@ -22,13 +22,14 @@ use uuid::Uuid;
 use super::{
     ListQuery,
     taken::{self, Taken},
-    users::OneTimeTokenOut,
+    user_view::OneTimeTokenOut,
 };
 use crate::{
     Identity,
     domain::{
         self,
-        tenant::{TenantStatus, child_kind},
+        tenant::{Onboarding, TenantStatus, child_kind},
+        token::INVITATION_TTL,
     },
     store::{
         audit, is_unique_violation, settings as stored_settings,
@@ -163,6 +164,33 @@ pub struct OnboardIn {
     pub admin_display_name: Option<String>,
 }
 
+impl TryFrom<OnboardIn> for Onboarding {
+    type Error = Vec<FieldError>;
+
+    fn try_from(body: OnboardIn) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let name = v.check(text("/name", &body.name, 200));
+        let slug = v.check(Slug::parse("/slug", &body.slug));
+        let admin_email = v.check(Email::parse("/admin_email", &body.admin_email));
+        let admin_display_name = match &body.admin_display_name {
+            Some(n) => v.check(text("/admin_display_name", n, 200)),
+            None => admin_email.as_ref().map(|e| e.as_str().to_string()),
+        };
+        let parsed = match (name, slug, admin_email, admin_display_name) {
+            (Some(name), Some(slug), Some(admin_email), Some(admin_display_name)) => {
+                Some(Onboarding {
+                    name,
+                    slug,
+                    admin_email,
+                    admin_display_name,
+                })
+            }
+            _ => None,
+        };
+        v.finish_with(parsed)
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "tenant": {
@@ -217,19 +245,12 @@ pub async fn onboard(
             "only MSP and platform roles onboard tenants",
         ));
     }
-    let mut v = Validator::new();
-    let name = v.check(text("/name", &body.name, 200));
-    let slug = v.check(Slug::parse("/slug", &body.slug));
-    let email = v.check(Email::parse("/admin_email", &body.admin_email));
-    let admin_name = match &body.admin_display_name {
-        Some(n) => v.check(text("/admin_display_name", n, 200)),
-        None => email.as_ref().map(|e| e.as_str().to_string()),
-    };
-    v.finish()?;
-    let (Some(name), Some(slug), Some(email), Some(admin_name)) = (name, slug, email, admin_name)
-    else {
-        return Err(ApiError::internal("validated input missing"));
-    };
+    let Onboarding {
+        name,
+        slug,
+        admin_email: email,
+        admin_display_name: admin_name,
+    } = Onboarding::try_from(body.0)?;
     let parent_id = auth.tenant_id();
     let id = Uuid::now_v7();
     taken::check_budget(&state, &auth.principal)?;
@@ -288,14 +309,8 @@ pub async fn onboard(
         Role::TenantAdmin
     };
     users::set_roles(&txn, id, admin.id, &[admin_role]).await?;
-    let (token, expires_at) = tokens::issue_one_time(
-        &txn,
-        id,
-        admin.id,
-        Purpose::Invitation,
-        super::users::INVITATION_TTL,
-    )
-    .await?;
+    let (token, expires_at) =
+        tokens::issue_one_time(&txn, id, admin.id, Purpose::Invitation, INVITATION_TTL).await?;
     crate::events::tenant_created(&txn, &tenant).await?;
     crate::events::user_created(&txn, &admin, &[admin_role]).await?;
     let actor = Some(auth.principal.subject);

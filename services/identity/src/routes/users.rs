@@ -1,6 +1,5 @@
 //! Users: invite, read, list, deactivate, roles, password change and admin-issued resets.
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use chrono::{DateTime, Duration, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{
@@ -21,11 +20,17 @@ use uuid::Uuid;
 
 use super::{
     ListQuery, TenantFilter,
+    refusals::ItemRefusals,
     taken::{self, Taken},
+    user_view::{OneTimeTokenOut, UserOut},
 };
 use crate::{
     Identity,
-    domain::{password, tenant::role_allowed},
+    domain::{
+        password,
+        token::{INVITATION_TTL, RESET_TTL},
+        user::{GrantRefusal, NewUser, RoleSet, may_grant},
+    },
     store::{
         audit, is_unique_violation, settings as stored_settings, tenants,
         tokens::{self, Purpose},
@@ -33,67 +38,7 @@ use crate::{
     },
 };
 
-/// Invitations and reset tokens are valid this long.
-pub const INVITATION_TTL: Duration = Duration::days(7);
-pub const RESET_TTL: Duration = Duration::hours(1);
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "id": "01a24233-c45f-769f-8803-48c30e8f1d48",
-    "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
-    "email": "agent@globex.demo.test",
-    "display_name": "Globex Corporation agent",
-    "status": "active",
-    "roles": [
-        "agent"
-    ],
-    "created_at": "2026-12-04T17:56:58.591796Z",
-    "updated_at": "2026-12-04T17:56:58.592940Z"
-}))]
-pub struct UserOut {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    /// `invited`, `active` or `deactivated`.
-    pub status: String,
-    pub roles: Vec<Role>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 platform::page_schema!(UserPage, UserOut);
-
-fn out(user: &User, roles: Vec<Role>) -> UserOut {
-    UserOut {
-        id: user.id,
-        tenant_id: user.tenant_id,
-        email: user.email.clone(),
-        display_name: user.display_name.clone(),
-        status: user.status.clone(),
-        roles,
-        created_at: user.created_at,
-        updated_at: user.updated_at,
-    }
-}
-
-pub(crate) async fn user_out(state: &Identity, user: &User) -> Result<UserOut, ApiError> {
-    let txn = begin_scoped(&state.db, &[user.tenant_id]).await?;
-    let roles = users::roles(&txn, user.tenant_id, user.id).await?;
-    txn.commit().await?;
-    Ok(out(user, roles))
-}
-
-/// A one-time token, shown once.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "token": "rst_zvX1QfgwYP7NMJoYSYULprvecW6OrengxLWDigTFRz0",
-    "expires_at": "2026-12-04T18:57:00.080381Z"
-}))]
-pub struct OneTimeTokenOut {
-    pub token: String,
-    pub expires_at: DateTime<Utc>,
-}
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
@@ -198,7 +143,7 @@ pub async fn list(
     txn.commit().await?;
     let items = rows
         .iter()
-        .map(|u| out(u, roles.remove(&u.id).unwrap_or_default()))
+        .map(|u| UserOut::new(u, roles.remove(&u.id).unwrap_or_default()))
         .collect();
     Ok(Page::from_rows(items, page.limit, |u| u.id).respond(&req))
 }
@@ -210,7 +155,7 @@ async fn load(state: &Identity, tenant: Uuid, id: Uuid) -> Result<UserOut, ApiEr
         .ok_or_else(|| ApiError::not_found("user"))?;
     let roles = users::roles(&txn, tenant, id).await?;
     txn.commit().await?;
-    Ok(out(&user, roles))
+    Ok(UserOut::new(&user, roles))
 }
 
 /// Read a user of the acting tenant.
@@ -248,47 +193,51 @@ pub struct InviteIn {
     pub roles: Vec<String>,
 }
 
-/// Parses role names and checks each may be held in this tenant and granted by this caller:
-/// roles that reach other tenants only by someone who holds them (or a platform admin).
-fn parse_roles<S: platform::auth::RequiredScope>(
+impl TryFrom<InviteIn> for NewUser {
+    type Error = Vec<FieldError>;
+
+    fn try_from(body: InviteIn) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let email = v.check(Email::parse("/email", &body.email));
+        let display_name = v.check(text("/display_name", &body.display_name, 200));
+        let roles = RoleSet::parse(&body.roles, &mut v);
+        let parsed = match (email, display_name) {
+            (Some(email), Some(display_name)) => Some(NewUser {
+                email,
+                display_name,
+                roles,
+            }),
+            _ => None,
+        };
+        v.finish_with(parsed)
+    }
+}
+
+/// The roles named in `names` that this caller may not grant in the acting tenant (see
+/// [`may_grant`]); names that are no role are the parse's to report.
+fn role_refusals<S: platform::auth::RequiredScope>(
     auth: &Auth<S>,
-    raw: &[String],
-    v: &mut Validator,
-) -> Vec<Role> {
-    let mut roles = Vec::new();
-    for (i, name) in raw.iter().enumerate() {
-        let pointer = format!("/roles/{i}");
-        match Role::parse(name) {
-            None => v.push(FieldError::new(
-                pointer,
-                "unknown_role",
-                format!("no role named {name:?}"),
-            )),
-            Some(r) if !role_allowed(auth.tenant.kind, r) => v.push(FieldError::new(
-                pointer,
+    names: &[String],
+) -> ItemRefusals {
+    let mut refusals = ItemRefusals::new("/roles");
+    let kind = auth.tenant.kind;
+    for (i, name) in names.iter().enumerate() {
+        let Some(role) = Role::parse(name) else {
+            continue;
+        };
+        match may_grant(role, kind, &auth.principal.roles) {
+            Ok(()) => {}
+            Err(GrantRefusal::NotAllowedInTenant) => refusals.refuse(
+                i,
                 "role_not_allowed",
-                format!(
-                    "{name} cannot be held in a {} tenant",
-                    auth.tenant.kind.as_str()
-                ),
-            )),
-            Some(r)
-                if r.reaches_descendants()
-                    && !auth.principal.has_role(r)
-                    && !auth.principal.has_role(Role::PlatformAdmin) =>
-            {
-                v.push(FieldError::new(
-                    pointer,
-                    "role_not_grantable",
-                    format!("you cannot grant {name}"),
-                ))
+                format!("{name} cannot be held in a {} tenant", kind.as_str()),
+            ),
+            Err(GrantRefusal::NotHeldByGranter) => {
+                refusals.refuse(i, "role_not_grantable", format!("you cannot grant {name}"))
             }
-            Some(r) if !roles.contains(&r) => roles.push(r),
-            Some(_) => {}
         }
     }
-    roles.sort();
-    roles
+    refusals
 }
 
 /// The answer when the caller may not act on `target`, who holds `roles` (see
@@ -355,18 +304,14 @@ pub async fn invite(
     auth: Auth<UserWrite>,
     body: Json<InviteIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Validator::new();
-    let email = v.check(Email::parse("/email", &body.email));
-    let name = v.check(text("/display_name", &body.display_name, 200));
-    let roles = parse_roles(&auth, &body.roles, &mut v);
-    v.finish()?;
-    let (Some(email), Some(name)) = (email, name) else {
-        return Err(ApiError::internal("validated"));
-    };
+    let body = body.0;
+    let refusals = role_refusals(&auth, &body.roles);
+    let new = refusals.merge(NewUser::try_from(body))?;
     let tenant = auth.tenant_id();
     taken::check_budget(&state, &auth.principal)?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = match users::insert_invited(&txn, tenant, email.as_str(), &name).await {
+    let email = new.email.as_str();
+    let user = match users::insert_invited(&txn, tenant, email, &new.display_name).await {
         Ok(u) => u,
         Err(e) if is_unique_violation(&e) => {
             txn.rollback().await?;
@@ -374,17 +319,18 @@ pub async fn invite(
                 attempted: "user.invite",
                 code: "email_taken",
                 pointer: "/email",
-                value: email.as_str(),
+                value: email,
                 detail: "a user with this email already exists",
             };
             return Err(taken::answer(&state, &auth.principal, taken).await);
         }
         Err(e) => return Err(e.into()),
     };
-    users::set_roles(&txn, tenant, user.id, &roles).await?;
+    let roles = new.roles.as_slice();
+    users::set_roles(&txn, tenant, user.id, roles).await?;
     let (token, expires_at) =
         tokens::issue_one_time(&txn, tenant, user.id, Purpose::Invitation, INVITATION_TTL).await?;
-    crate::events::user_created(&txn, &user, &roles).await?;
+    crate::events::user_created(&txn, &user, roles).await?;
     audit::append(
         &txn,
         tenant,
@@ -403,7 +349,7 @@ pub async fn invite(
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Location", format!("/api/v1/users/{}", user.id)))
         .json(InvitedOut {
-            user: out(&user, roles),
+            user: UserOut::new(&user, roles.to_vec()),
             invitation: OneTimeTokenOut { token, expires_at },
         }))
 }
@@ -462,7 +408,7 @@ pub async fn deactivate(
     )
     .await?;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(out(&user, roles)))
+    Ok(HttpResponse::Ok().json(UserOut::new(&user, roles)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -475,6 +421,16 @@ pub async fn deactivate(
 }))]
 pub struct RolesIn {
     pub roles: Vec<String>,
+}
+
+impl TryFrom<RolesIn> for RoleSet {
+    type Error = Vec<FieldError>;
+
+    fn try_from(body: RolesIn) -> Result<Self, Self::Error> {
+        let mut v = Validator::new();
+        let roles = RoleSet::parse(&body.roles, &mut v);
+        v.finish_with(Some(roles))
+    }
 }
 
 /// Replace a user's roles.
@@ -499,9 +455,9 @@ pub async fn set_roles(
     id: web::Path<Uuid>,
     body: Json<RolesIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Validator::new();
-    let roles = parse_roles(&auth, &body.roles, &mut v);
-    v.finish()?;
+    let body = body.0;
+    let refusals = role_refusals(&auth, &body.roles);
+    let roles = refusals.merge(RoleSet::try_from(body))?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let user = users::find(&txn, tenant, *id)
@@ -512,7 +468,7 @@ pub async fn set_roles(
         return Err(refuse_stronger_target(txn, &auth, &user, &before, "user.set_roles").await);
     }
     let dropped_admin = before.iter().any(|r| {
-        matches!(r, Role::TenantAdmin | Role::MspAdmin | Role::PlatformAdmin) && !roles.contains(r)
+        matches!(r, Role::TenantAdmin | Role::MspAdmin | Role::PlatformAdmin) && !roles.contains(*r)
     });
     if user.id == auth.principal.subject && dropped_admin {
         return Err(ApiError::conflict(
@@ -520,9 +476,10 @@ pub async fn set_roles(
             "you cannot remove your own administrator role; ask another administrator",
         ));
     }
-    users::set_roles(&txn, tenant, user.id, &roles).await?;
+    let roles = roles.as_slice();
+    users::set_roles(&txn, tenant, user.id, roles).await?;
     let user = users::update(&txn, user, |_| {}).await?;
-    crate::events::user_roles_changed(&txn, &user, &roles).await?;
+    crate::events::user_roles_changed(&txn, &user, roles).await?;
     audit::append(
         &txn,
         tenant,
@@ -536,7 +493,7 @@ pub async fn set_roles(
     )
     .await?;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(out(&user, roles)))
+    Ok(HttpResponse::Ok().json(UserOut::new(&user, roles.to_vec())))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -590,8 +547,7 @@ pub async fn change_password(
     ));
     v.finish()?;
     let ok =
-        super::auth::verify_password(body.current_password.clone(), user.password_hash.clone())
-            .await?;
+        password::spawn_verify(body.current_password.clone(), user.password_hash.clone()).await?;
     if !ok {
         return Err(ApiError::field(
             "/current_password",
@@ -599,7 +555,7 @@ pub async fn change_password(
             "the current password is wrong",
         ));
     }
-    let hash = super::auth::hash_password(body.new_password.clone()).await?;
+    let hash = password::spawn_hash(body.new_password.clone()).await?;
     let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
     let user = users::update(&txn, user, |u| u.password_hash = Set(Some(hash))).await?;
     tokens::revoke_user(&txn, user.tenant_id, user.id).await?;
