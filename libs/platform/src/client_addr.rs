@@ -66,15 +66,10 @@ fn canonical(ip: IpAddr) -> IpAddr {
 pub struct TrustedProxies(Vec<Cidr>);
 
 impl TrustedProxies {
-    /// From `http_trusted_proxies` (validated when settings load).
-    pub fn from_settings(settings: &crate::settings::Settings) -> Self {
-        Self(
-            settings
-                .http_trusted_proxies
-                .iter()
-                .filter_map(|p| Cidr::parse(p).ok())
-                .collect(),
-        )
+    /// From the setting `http_trusted_proxies` (validated when settings load, so a block that
+    /// does not parse is skipped here).
+    pub fn new(proxies: &[String]) -> Self {
+        Self(proxies.iter().filter_map(|p| Cidr::parse(p).ok()).collect())
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {

@@ -64,7 +64,7 @@ impl CredentialGuard {
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
-            proxies: TrustedProxies::from_settings(settings),
+            proxies: TrustedProxies::new(&settings.http_trusted_proxies),
             limiter,
             verifications: Arc::new(Semaphore::new(cores)),
             in_flight: Arc::default(),

@@ -188,7 +188,7 @@ pub async fn assert_app_role_is_confined(db: &DatabaseConnection) -> Result<(), 
 /// Readiness check: `SELECT 1`.
 pub struct DbReadiness(pub DatabaseConnection);
 
-impl crate::http::ReadinessCheck for DbReadiness {
+impl crate::health::ReadinessCheck for DbReadiness {
     fn name(&self) -> &'static str {
         "database"
     }

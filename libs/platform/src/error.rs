@@ -289,7 +289,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        problem_response(self, crate::http::current_request_id())
+        problem_response(self, crate::request_id::current_request_id())
     }
 }
 

@@ -1,8 +1,10 @@
-//! HTTP bootstrap shared by every service: request ids, request spans with W3C trace context,
-//! metrics, handler timeout, body limit, problem+json for framework errors, health endpoints.
+//! HTTP bootstrap shared by every service: request spans with W3C trace context, metrics,
+//! handler timeout, body limit, problem+json for framework errors, security headers, and the
+//! server that serves a service's routes beside the health endpoints and the OpenAPI document.
+//! Request ids, health endpoints and the OpenAPI helpers live in their own modules and are
+//! re-exported here.
 use std::{
-    future::Future,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -16,36 +18,20 @@ use actix_web::{
     },
     web,
 };
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 
 use crate::error::{ApiError, problem_response};
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being served on this task, if any.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
+pub use crate::{
+    health::{
+        Health, ReadinessCheck, healthz, metrics_endpoint, operational_routes, prometheus, readyz,
+    },
+    openapi::{Register, openapi_base, openapi_of, with_edge_headers},
+    request_id::{RequestId, current_request_id},
+};
 
 /// Upper bound on a handler's run time; past it the client gets 503.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestTimeout(pub Duration);
-
-/// The request id as stored in request extensions.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
-
-fn accept_request_id(value: Option<&HeaderValue>) -> Option<String> {
-    let v = value?.to_str().ok()?;
-    let ok = !v.is_empty()
-        && v.len() <= 128
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    ok.then(|| v.to_string())
-}
 
 /// Request middleware: assigns the request id, opens the request span (child of an incoming
 /// `traceparent`), bounds the handler with `timeout`, records metrics and an access log line.
@@ -53,9 +39,8 @@ pub async fn observe<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: actix_web::middleware::Next<B>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, Error> {
-    let request_id = accept_request_id(req.headers().get("x-request-id"))
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let id = RequestId::accept_or_new(req.headers().get("x-request-id"));
+    req.extensions_mut().insert(id.clone());
     let timeout = req
         .app_data::<web::Data<RequestTimeout>>()
         .map(|t| t.0)
@@ -66,14 +51,14 @@ pub async fn observe<B: MessageBody + 'static>(
         http.target = %req.path(),
         http.route = tracing::field::Empty,
         http.status = tracing::field::Empty,
-        request_id = %request_id,
+        request_id = %id.0,
         tenant_id = tracing::field::Empty,
     );
     crate::telemetry::set_parent_from_headers(&span, req.headers());
     let started = Instant::now();
     let method = req.method().to_string();
     // The request must not be cloned before routing (actix needs it uniquely owned).
-    let fut = REQUEST_ID.scope(request_id.clone(), next.call(req));
+    let fut = id.scope(next.call(req));
     let mut res = match tokio::time::timeout(timeout, fut)
         .instrument(span.clone())
         .await
@@ -92,7 +77,7 @@ pub async fn observe<B: MessageBody + 'static>(
     let status = res.status().as_u16();
     span.record("http.route", route.as_str());
     span.record("http.status", status);
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(&id.0) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
     }
@@ -154,219 +139,11 @@ pub async fn not_found_route(req: HttpRequest) -> HttpResponse {
     )
 }
 
-/// A backend that `/readyz` checks.
-pub trait ReadinessCheck: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn check(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
-}
-
-/// Health state shared by `/healthz`, `/readyz` and `/metrics`.
-#[derive(Clone, Default)]
-pub struct Health {
-    checks: Vec<Arc<dyn ReadinessCheck>>,
-}
-
-impl Health {
-    pub fn with(mut self, check: Arc<dyn ReadinessCheck>) -> Self {
-        self.checks.push(check);
-        self
-    }
-}
-
-/// Liveness: the process serves requests.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
-
-/// Readiness: every backend answers within 2 s.
-pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
-    let mut ok = true;
-    let mut checks = serde_json::Map::new();
-    for check in &health.checks {
-        let result = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
-        let status = match result {
-            Ok(Ok(())) => "ok".to_string(),
-            Ok(Err(e)) => {
-                ok = false;
-                e
-            }
-            Err(_) => {
-                ok = false;
-                "timeout".to_string()
-            }
-        };
-        checks.insert(check.name().to_string(), status.into());
-    }
-    let body =
-        serde_json::json!({"status": if ok { "ok" } else { "unavailable" }, "checks": checks});
-    if ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "5"))
-            .json(body)
-    }
-}
-
-static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// The process-wide Prometheus recorder (installed on first use).
-pub fn prometheus() -> Option<&'static PrometheusHandle> {
-    PROMETHEUS
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
-        .as_ref()
-}
-
-/// Prometheus text exposition.
-pub async fn metrics_endpoint() -> HttpResponse {
-    let body = prometheus().map(|h| h.render()).unwrap_or_default();
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
-}
-
-/// Registers `/healthz`, `/readyz` and `/metrics`.
-pub fn operational_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_endpoint));
-}
-
 /// A running HTTP server.
 pub struct Server {
     pub port: u16,
     pub handle: actix_web::dev::ServerHandle,
     pub server: actix_web::dev::Server,
-}
-
-/// Route registration of one or more services (routes plus their state).
-pub type Register = Arc<dyn Fn(&mut utoipa_actix_web::service_config::ServiceConfig) + Send + Sync>;
-
-/// The base OpenAPI document: info and the security schemes every route refers to.
-pub fn openapi_base(title: &str) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::{
-        ComponentsBuilder, InfoBuilder, OpenApiBuilder,
-        security::{
-            ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
-        },
-    };
-    let scopes = Scopes::from_iter(
-        crate::auth::ALL_SCOPES
-            .iter()
-            .map(|s| (s.to_string(), format!("the {s} scope"))),
-    );
-    OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title(title)
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some(
-                    "Multi-tenant IT service management API. Errors are RFC 9457 problem+json; \
-                     lists use cursor pagination; act in a customer tenant with `X-Tenant`.",
-                ))
-                .build(),
-        )
-        .components(Some(
-            ComponentsBuilder::new()
-                .security_scheme(
-                    "bearer",
-                    SecurityScheme::Http(
-                        HttpBuilder::new()
-                            .scheme(HttpAuthScheme::Bearer)
-                            .bearer_format("JWT")
-                            .build(),
-                    ),
-                )
-                .security_scheme(
-                    "oauth2",
-                    SecurityScheme::OAuth2(OAuth2::new([Flow::ClientCredentials(
-                        ClientCredentials::new("/oauth/token", scopes),
-                    )])),
-                )
-                .build(),
-        ))
-        .build()
-}
-
-/// The OpenAPI document of `register`'s routes (no server needed).
-pub fn openapi_of(title: &str, register: &Register) -> utoipa::openapi::OpenApi {
-    use utoipa_actix_web::AppExt;
-    let reg = register.clone();
-    let (_, api) = actix_web::App::new()
-        .into_utoipa_app()
-        .openapi(openapi_base(title))
-        .configure(move |cfg| reg(cfg))
-        .split_for_parts();
-    with_edge_headers(api)
-}
-
-/// Documents what the edge adds to routes: `Idempotency-Key` on every authenticated `POST`
-/// (see [`crate::idempotency`]), and on every authenticated operation the `4XX` problem+json
-/// answer (bad input, a missing scope, another tenant's id), so no route repeats it.
-pub fn with_edge_headers(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::{
-        ObjectBuilder, Required, Type,
-        path::{ParameterBuilder, ParameterIn},
-    };
-    let key = ParameterBuilder::new()
-        .name("Idempotency-Key")
-        .parameter_in(ParameterIn::Header)
-        .required(Required::False)
-        .description(Some(
-            "Retries with the same key and request get the first response again \
-             (`Idempotent-Replayed: true`); kept 24 hours per principal",
-        ))
-        .schema(Some(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .min_length(Some(1))
-                .max_length(Some(255))
-                .pattern(Some("^[\\x21-\\x7e]+$")),
-        ))
-        .build();
-    let client_error = utoipa::openapi::ResponseBuilder::new()
-        .description("Client error: problem+json naming the field or reason")
-        .content(
-            "application/problem+json",
-            utoipa::openapi::ContentBuilder::new()
-                .schema(Some(utoipa::openapi::Ref::from_schema_name(
-                    <crate::error::Problem as utoipa::ToSchema>::name(),
-                )))
-                .build(),
-        )
-        .build();
-    let secured =
-        |op: &utoipa::openapi::path::Operation| op.security.as_ref().is_some_and(|s| !s.is_empty());
-    for item in api.paths.paths.values_mut() {
-        if let Some(op) = item.post.as_mut().filter(|op| secured(op)) {
-            op.parameters
-                .get_or_insert_with(Vec::new)
-                .push(utoipa::openapi::RefOr::T(key.clone()));
-        }
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in operations.into_iter().flatten().filter(|op| secured(op)) {
-            op.responses
-                .responses
-                .entry("4XX".into())
-                .or_insert_with(|| utoipa::openapi::RefOr::T(client_error.clone()));
-        }
-    }
-    let mut problem = vec![(
-        <crate::error::Problem as utoipa::ToSchema>::name().into_owned(),
-        <crate::error::Problem as utoipa::PartialSchema>::schema(),
-    )];
-    <crate::error::Problem as utoipa::ToSchema>::schemas(&mut problem);
-    let components = api.components.get_or_insert_with(Default::default);
-    for (name, schema) in problem {
-        components.schemas.entry(name).or_insert(schema);
-    }
-    api
 }
 
 /// Headers every response carries: no MIME sniffing, no referrer leaving the platform, never

@@ -1,7 +1,7 @@
 //! Lists in any order, a page at a time: how a sort key is written into a cursor and read back,
 //! and the row-value comparison that starts a page after the cursor, served by a
 //! `(…, key, id)` index on both databases.
-use crate::pagination::Position;
+use crate::cursor::Position;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, Select, Value,
