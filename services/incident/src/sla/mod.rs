@@ -24,7 +24,7 @@ use crate::{
     store::{
         incidents::{self, Incident},
         sla::{
-            self as sla_store, CalendarRow, ClockRow, DefinitionRow, MarkRow, SnapshotRow,
+            self as sla_store, CalendarRow, ClockRow, DefinitionRow, SnapshotRow, Started,
             kind_str, mark_row, parse_kind, parse_status, status_str,
         },
     },
@@ -411,27 +411,6 @@ pub async fn track_at(
     sla_store::add_marks(txn, &all_marks).await?;
     outbox.append(txn).await?;
     Ok(crate::domain::queue::sla_due(deadlines))
-}
-
-/// What starting clocks writes: the calendars they pin, the clocks, their first marks and
-/// what they announce; and the queue key they give the incident.
-pub struct Started {
-    pub snapshots: Vec<SnapshotRow>,
-    pub clocks: Vec<ClockRow>,
-    pub marks: Vec<MarkRow>,
-    pub outbox: bus::outbox::Batch,
-    pub due: DateTime<Utc>,
-}
-
-impl Started {
-    /// The name and kind of the clock whose deadline is the queue key (the first started, on
-    /// a tie), as a queue row shows it.
-    pub fn next_sla(&self) -> Option<(String, String)> {
-        self.clocks
-            .iter()
-            .find(|c| c.due_at == Some(self.due))
-            .map(|c| (c.name.clone(), c.kind.clone()))
-    }
 }
 
 impl Tracking<'_> {

@@ -14,13 +14,13 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::entities::{comment, incident, sla_calendar_snapshot, sla_clock, sla_clock_event};
+use super::sla::Started;
 use crate::domain::{
     incident::{IncidentChanges, NewIncident, Visibility},
     lifecycle::{HoldReason, Resolution, State, Status},
     priority::Priority,
     queue::{IncidentSort, no_sla_due},
 };
-use crate::sla::Started;
 use bus::BusError;
 use platform::keyset::{After, Key, ListOrder, time_key};
 use platform::scoped_write::ScopedWrite;

@@ -356,3 +356,24 @@ pub async fn events_of(txn: &DatabaseTransaction, clock: &ClockRow) -> Result<Ve
         })
         .collect()
 }
+
+/// What starting clocks writes: the calendars they pin, the clocks, their first marks and
+/// what they announce; and the queue key they give the incident.
+pub struct Started {
+    pub snapshots: Vec<SnapshotRow>,
+    pub clocks: Vec<ClockRow>,
+    pub marks: Vec<MarkRow>,
+    pub outbox: bus::outbox::Batch,
+    pub due: chrono::DateTime<chrono::Utc>,
+}
+
+impl Started {
+    /// The name and kind of the clock whose deadline is the queue key (the first started, on
+    /// a tie), as a queue row shows it.
+    pub fn next_sla(&self) -> Option<(String, String)> {
+        self.clocks
+            .iter()
+            .find(|c| c.due_at == Some(self.due))
+            .map(|c| (c.name.clone(), c.kind.clone()))
+    }
+}
