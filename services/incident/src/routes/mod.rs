@@ -16,8 +16,11 @@ use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::IncidentService;
 
+/// A resource's routes, registered under its prefix.
+type Routes = fn(&mut ServiceConfig);
+
 /// Each resource's path prefix and its routes.
-const RESOURCES: [(&str, fn(&mut ServiceConfig)); 3] = [
+const RESOURCES: [(&str, Routes); 3] = [
     ("/api/v1/problems", problems::routes),
     ("/api/v1/sla", sla::routes),
     ("/api/v1/incidents", incident_routes),
