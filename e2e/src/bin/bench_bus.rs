@@ -156,7 +156,10 @@ async fn main() -> anyhow::Result<()> {
     let amqp = testkit::fresh_vhost()
         .await
         .ok_or_else(|| anyhow::anyhow!("RabbitMQ is required"))?;
-    let app = testkit::TestApp::spawn_with(Some(amqp.clone()), false)
+    let app = testkit::TestApp::builder()
+        .rabbitmq(&amqp)
+        .without_workers()
+        .spawn()
         .await
         .ok_or_else(|| anyhow::anyhow!("PostgreSQL is required"))?;
     let db = app.identity_db.clone();

@@ -106,7 +106,9 @@ async fn count(su: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let app = testkit::TestApp::spawn_with(None, false)
+    let app = testkit::TestApp::builder()
+        .without_workers()
+        .spawn()
         .await
         .ok_or_else(|| anyhow::anyhow!("PostgreSQL is required"))?;
     let su = app.superuser().await;

@@ -32,7 +32,7 @@ struct Platform {
 impl Platform {
     async fn start() -> Option<Platform> {
         let amqp = testkit::fresh_vhost().await?;
-        let app = TestApp::spawn_with(Some(amqp.clone()), true).await?;
+        let app = TestApp::builder().rabbitmq(&amqp).spawn().await?;
         Some(Platform { app, amqp })
     }
 

@@ -14,6 +14,7 @@ use std::{collections::HashMap, sync::Arc};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::Value;
+use suite::SERVICES;
 use tokio::sync::Mutex;
 
 pub use reqwest;
@@ -164,42 +165,52 @@ impl Res {
 /// (`ITSM_KEY_ENCRYPTION_KEY`), which identity requires there.
 pub const KEY_ENCRYPTION_KEY: &str = "test:aXRzbSB0ZXN0IGtleS1lbmNyeXB0aW9uIGtleSAzMmI=";
 
-impl TestApp {
-    /// Spawns the platform on a fresh database; `None` (after a loud message) when PostgreSQL
-    /// is missing outside CI.
-    pub async fn spawn() -> Option<TestApp> {
-        Self::spawn_with(None, true).await
+/// A change to the settings a [`TestApp`] starts with.
+type SettingsTweak<'a> = Box<dyn FnOnce(&mut platform::settings::Settings) + 'a>;
+
+/// How a [`TestApp`] is started: `TestApp::builder()…spawn()`. By default on the PostgreSQL
+/// server of [`admin_url`], with the in-process bus and the background workers running.
+#[must_use]
+pub struct TestAppBuilder<'a> {
+    admin_url: String,
+    amqp_url: Option<String>,
+    workers: bool,
+    tweaks: Vec<SettingsTweak<'a>>,
+}
+
+impl<'a> TestAppBuilder<'a> {
+    /// On the PostgreSQL server at `admin` (a superuser URL), e.g. a [`PrivatePostgres`] a
+    /// test may restart.
+    pub fn postgres(mut self, admin: &str) -> Self {
+        self.admin_url = admin.to_string();
+        self
     }
 
-    /// Spawns with the RabbitMQ transport on the vhost of `amqp_url` (a [`fresh_vhost`] URL;
-    /// each service connects as its own user), else in-process, and without background
-    /// workers when `workers` is false (the test drives relays itself).
-    pub async fn spawn_with(amqp_url: Option<String>, workers: bool) -> Option<TestApp> {
-        Self::spawn_on(&admin_url(), amqp_url, workers).await
+    /// With the RabbitMQ transport on the vhost of `amqp_url` (a [`fresh_vhost`] URL); each
+    /// service connects as its own broker user, as in production (ADR 19).
+    pub fn rabbitmq(mut self, amqp_url: &str) -> Self {
+        self.amqp_url = Some(amqp_url.to_string());
+        self
     }
 
-    /// Like [`spawn_with`](Self::spawn_with), on the PostgreSQL server at `admin` (a superuser
-    /// URL), e.g. a [`PrivatePostgres`] a test may restart.
-    pub async fn spawn_on(admin: &str, amqp_url: Option<String>, workers: bool) -> Option<TestApp> {
-        Self::spawn_custom(admin, amqp_url, workers, |_| {}).await
+    /// Without relays, consumers and schedulers: the test drives them itself.
+    pub fn without_workers(mut self) -> Self {
+        self.workers = false;
+        self
     }
 
-    /// Like [`spawn`](Self::spawn) with settings changed by `tweak` (limits, Redis, …).
-    pub async fn spawn_tweaked(
-        tweak: impl FnOnce(&mut platform::settings::Settings),
-    ) -> Option<TestApp> {
-        Self::spawn_custom(&admin_url(), None, true, tweak).await
+    /// With settings changed by `tweak` (limits, Redis, …).
+    pub fn settings(mut self, tweak: impl FnOnce(&mut platform::settings::Settings) + 'a) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
     }
 
-    async fn spawn_custom(
-        admin: &str,
-        amqp_url: Option<String>,
-        workers: bool,
-        tweak: impl FnOnce(&mut platform::settings::Settings),
-    ) -> Option<TestApp> {
-        let admin_url = admin.to_string();
-        let admin = connect_admin(&admin_url).await?;
-        let (db_name, app_url, owner_url) = fresh_database_on(&admin, &admin_url).await;
+    /// Migrates a fresh database, starts every service of `suite::SERVICES`, seeds the demo
+    /// and serves on a free port; `None` (after a loud message) when PostgreSQL is missing
+    /// outside CI.
+    pub async fn spawn(self) -> Option<TestApp> {
+        let admin = connect_admin(&self.admin_url).await?;
+        let (db_name, app_url, owner_url) = fresh_database_on(&admin, &self.admin_url).await;
         admin.close().await.ok();
         let mut settings = platform::settings::Settings {
             listen: "127.0.0.1:0".into(),
@@ -211,43 +222,47 @@ impl TestApp {
             key_encryption_key: Some(platform::settings::Secret::new(
                 KEY_ENCRYPTION_KEY.to_string(),
             )),
-            // Each service connects as its own broker user, as in production (ADR 19).
-            amqp_urls: amqp_url
+            amqp_urls: self
+                .amqp_url
                 .map(|url| {
-                    itsm::SERVICES
+                    SERVICES
                         .iter()
                         .map(|s| {
-                            (
-                                s.to_string(),
-                                platform::settings::Secret::new(amqp_url_as(&url, s)),
-                            )
+                            let url = amqp_url_as(&url, s.name());
+                            (s.name().to_string(), platform::settings::Secret::new(url))
                         })
                         .collect()
                 })
                 .unwrap_or_default(),
             ..Default::default()
         };
-        tweak(&mut settings);
-        itsm::migrate(&settings).await.expect("migrations");
-        let settings_arc = Arc::new(settings.clone());
-        let app = itsm::build(settings_arc.clone(), None)
+        for tweak in self.tweaks {
+            tweak(&mut settings);
+        }
+        host::migrate(SERVICES, &settings)
+            .await
+            .expect("migrations");
+        let mut app = host::build(SERVICES, Arc::new(settings.clone()), None)
             .await
             .expect("build app");
-        let identity = app.identity.as_ref().expect("identity runs in tests");
-        identity::seed::seed_demo(&identity.db, PASSWORD)
+        host::demo::seed(app.services.iter().map(|(_, s)| s), PASSWORD)
             .await
             .expect("seed demo");
+        let identity_db = app
+            .service("identity")
+            .expect("identity runs in tests")
+            .db
+            .clone();
         let port = app.server.port;
-        if workers {
+        if self.workers {
             // The workers live as long as the test process.
             std::mem::forget(app.start_workers().await.expect("workers"));
         }
-        let identity_db = identity.db.clone();
         tokio::spawn(app.server.server);
         settings.listen = format!("127.0.0.1:{port}");
         Some(TestApp {
             base: format!("http://127.0.0.1:{port}"),
-            admin_url,
+            admin_url: self.admin_url,
             identity_db,
             client: reqwest::Client::new(),
             db_name,
@@ -255,6 +270,17 @@ impl TestApp {
             settings: Arc::new(settings),
             tokens: Mutex::new(HashMap::new()),
         })
+    }
+}
+
+impl TestApp {
+    pub fn builder<'a>() -> TestAppBuilder<'a> {
+        TestAppBuilder {
+            admin_url: admin_url(),
+            amqp_url: None,
+            workers: true,
+            tweaks: Vec::new(),
+        }
     }
 
     /// Runs SQL in this test's database as the superuser (bypasses RLS: for tampering and
@@ -416,7 +442,7 @@ impl TestApp {
 #[macro_export]
 macro_rules! app {
     () => {
-        match $crate::TestApp::spawn().await {
+        match $crate::TestApp::builder().spawn().await {
             Some(app) => app,
             None => return,
         }
@@ -512,7 +538,7 @@ fn vhost_definitions(vhost: &str) -> Value {
     let mut users = Vec::new();
     let mut permissions = vec![everything("guest")];
     let mut topic_permissions = Vec::new();
-    for service in itsm::SERVICES {
+    for service in SERVICES.iter().map(|s| s.name()) {
         let user = bus::provenance::amqp_user_of(service);
         users.push(json!({
             "name": user,

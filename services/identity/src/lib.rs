@@ -7,6 +7,7 @@ pub mod events;
 pub mod migration;
 pub mod routes;
 pub mod seed;
+pub mod service;
 pub mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -119,3 +120,4 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbSetupError> {
 }
 
 pub use routes::configure;
+pub use service::SERVICE;

@@ -6,11 +6,13 @@ use testkit::{PASSWORD, TestApp, json, reqwest::Method};
 
 /// The app behind a trusted proxy at 127.0.0.1, so `X-Forwarded-For` names the client.
 async fn behind_proxy(per_address: u32) -> Option<TestApp> {
-    TestApp::spawn_tweaked(|s| {
-        s.http_trusted_proxies = vec!["127.0.0.1".into()];
-        s.rate_limit_address_per_minute = per_address;
-    })
-    .await
+    TestApp::builder()
+        .settings(|s| {
+            s.http_trusted_proxies = vec!["127.0.0.1".into()];
+            s.rate_limit_address_per_minute = per_address;
+        })
+        .spawn()
+        .await
 }
 
 async fn login_from(app: &TestApp, address: &str, email: &str, password: &str) -> testkit::Res {
@@ -107,7 +109,11 @@ async fn an_address_over_its_budget_gets_429_before_any_password_check() {
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let Some(app) = TestApp::spawn_tweaked(|s| s.rate_limit_address_per_minute = 3).await else {
+    let Some(app) = TestApp::builder()
+        .settings(|s| s.rate_limit_address_per_minute = 3)
+        .spawn()
+        .await
+    else {
         return;
     };
     for forged in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {

@@ -47,7 +47,11 @@ async fn spend_and_check(app: &TestApp) {
 
 #[tokio::test]
 async fn a_tenant_over_its_limit_gets_429_and_others_are_served() {
-    let Some(app) = TestApp::spawn_tweaked(|s| s.rate_limit_tenant_per_minute = LIMIT).await else {
+    let Some(app) = TestApp::builder()
+        .settings(|s| s.rate_limit_tenant_per_minute = LIMIT)
+        .spawn()
+        .await
+    else {
         return;
     };
     spend_and_check(&app).await;
@@ -58,11 +62,13 @@ async fn limits_kept_in_redis_behave_the_same() {
     let Some(redis) = testkit::redis_url().await else {
         return;
     };
-    let Some(app) = TestApp::spawn_tweaked(|s| {
-        s.rate_limit_tenant_per_minute = LIMIT;
-        s.redis_url = Some(platform::settings::Secret::new(redis));
-    })
-    .await
+    let Some(app) = TestApp::builder()
+        .settings(|s| {
+            s.rate_limit_tenant_per_minute = LIMIT;
+            s.redis_url = Some(platform::settings::Secret::new(redis));
+        })
+        .spawn()
+        .await
     else {
         return;
     };
@@ -75,11 +81,13 @@ async fn a_redis_outage_lets_requests_through_and_limits_resume_when_it_is_back(
         return;
     }
     let redis = testkit::PrivateRedis::new();
-    let Some(app) = TestApp::spawn_tweaked(|s| {
-        s.rate_limit_tenant_per_minute = LIMIT;
-        s.redis_url = Some(platform::settings::Secret::new(redis.url()));
-    })
-    .await
+    let Some(app) = TestApp::builder()
+        .settings(|s| {
+            s.rate_limit_tenant_per_minute = LIMIT;
+            s.redis_url = Some(platform::settings::Secret::new(redis.url()));
+        })
+        .spawn()
+        .await
     else {
         return;
     };
@@ -104,7 +112,11 @@ async fn a_redis_outage_lets_requests_through_and_limits_resume_when_it_is_back(
 
 #[tokio::test]
 async fn a_tenant_limit_is_inherited_from_its_msp_and_applies_in_every_service() {
-    let Some(app) = TestApp::spawn_tweaked(|s| s.rate_limit_tenant_per_minute = 1000).await else {
+    let Some(app) = TestApp::builder()
+        .settings(|s| s.rate_limit_tenant_per_minute = 1000)
+        .spawn()
+        .await
+    else {
         return;
     };
     let msp = app.token("msp-admin@demo.test").await;

@@ -11,7 +11,10 @@ fn s(v: &Value) -> String {
 /// The app without the per-address budget of the sign-in endpoints: these tests send more
 /// than a minute's worth from one address on purpose.
 async fn spawn() -> Option<TestApp> {
-    TestApp::spawn_tweaked(|s| s.rate_limit_address_per_minute = 0).await
+    TestApp::builder()
+        .settings(|s| s.rate_limit_address_per_minute = 0)
+        .spawn()
+        .await
 }
 
 /// Sends every request of `requests` at once; returns (index, status, body) in any order.

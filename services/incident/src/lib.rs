@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod migration;
 pub mod routes;
 pub mod seed;
+pub mod service;
 pub mod sla;
 pub mod store;
 
@@ -31,6 +32,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use sea_orm_migration::MigratorTrait;
 
 pub use routes::{api, configure};
+pub use service::SERVICE;
 
 pub const SCHEMA: &str = "incident";
 /// The queue (RabbitMQ) / consumer name of this service.

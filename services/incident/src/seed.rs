@@ -35,20 +35,7 @@ use crate::{
     },
 };
 
-/// A demo customer as identity seeded it.
-#[derive(Debug, Clone)]
-pub struct DemoCustomer {
-    pub id: Uuid,
-    pub slug: String,
-    /// Ids from the root down to the customer.
-    pub path: Vec<Uuid>,
-    /// `agent@<slug>.demo.test`, a member of the service desk.
-    pub agent: Uuid,
-    /// `requester@<slug>.demo.test`, who raised the incidents.
-    pub requester: Uuid,
-    /// The "Service Desk" group.
-    pub desk: Uuid,
-}
+pub use host::DemoCustomer;
 
 /// What was seeded.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

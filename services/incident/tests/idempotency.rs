@@ -131,7 +131,7 @@ async fn retries_are_safe(app: &TestApp) {
 
 #[tokio::test]
 async fn retried_creates_are_safe_in_process() {
-    let Some(app) = TestApp::spawn().await else {
+    let Some(app) = TestApp::builder().spawn().await else {
         return;
     };
     retries_are_safe(&app).await;
@@ -142,10 +142,12 @@ async fn retried_creates_are_safe_in_redis() {
     let Some(redis) = testkit::redis_url().await else {
         return;
     };
-    let Some(app) = TestApp::spawn_tweaked(|s| {
-        s.redis_url = Some(platform::settings::Secret::new(redis));
-    })
-    .await
+    let Some(app) = TestApp::builder()
+        .settings(|s| {
+            s.redis_url = Some(platform::settings::Secret::new(redis));
+        })
+        .spawn()
+        .await
     else {
         return;
     };
@@ -159,10 +161,12 @@ async fn a_redis_restart_refuses_keyed_creates_meanwhile_and_recovers() {
     }
     let redis = testkit::PrivateRedis::new();
     redis.start();
-    let Some(app) = TestApp::spawn_tweaked(|s| {
-        s.redis_url = Some(platform::settings::Secret::new(redis.url()));
-    })
-    .await
+    let Some(app) = TestApp::builder()
+        .settings(|s| {
+            s.redis_url = Some(platform::settings::Secret::new(redis.url()));
+        })
+        .spawn()
+        .await
     else {
         return;
     };

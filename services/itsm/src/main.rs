@@ -4,6 +4,7 @@ use std::{path::PathBuf, sync::Arc};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use platform::settings::{Secret, Settings};
+use suite::SERVICES;
 
 #[derive(Parser)]
 #[command(
@@ -74,12 +75,8 @@ fn demo_password(settings: &Settings) -> (String, bool) {
     }
 }
 
-fn print_demo(
-    settings: &Settings,
-    logins: &[identity::seed::DemoLogin],
-    password: &str,
-    generated: bool,
-) {
+fn print_demo(settings: &Settings, demo: &host::Demo, generated: bool) {
+    let (logins, password) = (&demo.logins, &demo.password);
     let base = settings.public_base_url();
     println!();
     println!("  ITSM is running.");
@@ -95,7 +92,7 @@ fn print_demo(
         }
     );
     for l in logins {
-        println!("    {:<36} {:<10} {}", l.email, l.tenant, l.role.as_str());
+        println!("    {:<36} {:<10} {}", l.email, l.tenant, l.role);
     }
     println!();
 }
@@ -120,25 +117,21 @@ async fn main() -> anyhow::Result<()> {
             platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
             let embedded = settings.database_url.is_none();
             if embedded || settings.migration_database_url.is_some() {
-                itsm::migrate(&settings).await?;
+                host::migrate(SERVICES, &settings).await?;
             }
             let (password, generated) = demo_password(&settings);
             if demo && settings.demo_password.is_none() {
                 settings.demo_password = Some(Secret::new(password.clone()));
             }
             let settings = Arc::new(settings);
-            let app = itsm::build(settings.clone(), service.as_deref()).await?;
+            let mut app = host::build(SERVICES, settings.clone(), service.as_deref()).await?;
             if demo {
-                let identity = app.identity.as_ref().ok_or_else(|| {
-                    anyhow::anyhow!("--demo needs the identity service in this process")
-                })?;
-                let logins = identity::seed::seed_demo(&identity.db, &password)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
-                if let Some(incident) = &app.incident {
-                    itsm::demo::seed_work_data(identity, incident).await?;
+                if app.service(identity::SCHEMA).is_none() {
+                    anyhow::bail!("--demo needs the identity service in this process");
                 }
-                print_demo(&settings, &logins, &password, generated);
+                let seeded =
+                    host::demo::seed(app.services.iter().map(|(_, s)| s), &password).await?;
+                print_demo(&settings, &seeded, generated);
             }
             tracing::info!(listen = %settings.listen, port = app.server.port, "serving");
             let workers = app.start_workers().await?;
@@ -148,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => {
             platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
-            itsm::migrate(&settings).await?;
+            host::migrate(SERVICES, &settings).await?;
             println!("migrations applied");
         }
         Command::Seed {
@@ -165,41 +158,38 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("nothing to seed: pass --demo and/or --tenants N [--incidents M]");
             }
             if settings.database_url.is_none() || settings.migration_database_url.is_some() {
-                itsm::migrate(&settings).await?;
+                host::migrate(SERVICES, &settings).await?;
             }
-            let identity = identity::Identity::connect(Arc::new(settings.clone())).await?;
+            // The other services' part of the demo only with --demo: load tests seed the demo
+            // tenants as a prerequisite, not its work data.
+            let only = (!demo).then_some(identity::SCHEMA);
+            let services = host::start(SERVICES, Arc::new(settings.clone()), only).await?;
+            let identity_db = services
+                .iter()
+                .find_map(|(name, s)| (*name == identity::SCHEMA).then(|| s.db.clone()))
+                .ok_or_else(|| anyhow::anyhow!("identity did not start"))?;
             // The demo password, when known: set, or the one the demo is seeded with now.
             let mut password = settings
                 .demo_password
                 .as_ref()
                 .map(|p| p.expose().to_string());
-            let demo_missing = identity::seed::demo_msp(&identity.db)
+            let demo_missing = identity::seed::demo_msp(&identity_db)
                 .await
                 .map_err(|e| anyhow::anyhow!("reading the demo MSP: {e}"))?
                 .is_none();
             if demo || demo_missing {
                 let (demo_pw, generated) = demo_password(&settings);
-                let logins = identity::seed::seed_demo(&identity.db, &demo_pw)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
-                print_demo(&settings, &logins, &demo_pw, generated);
+                let seeded = host::demo::seed(services.iter().map(|(_, s)| s), &demo_pw).await?;
+                print_demo(&settings, &seeded, generated);
+                for line in &seeded.summaries {
+                    println!("  Demo work data: {line}.");
+                }
                 password = Some(demo_pw);
-            }
-            // The other services' part of the demo: with --demo only (load tests seed the
-            // demo tenants as a prerequisite, not its work data).
-            if demo {
-                let incident =
-                    incident::IncidentService::connect(&settings, identity.keys.clone()).await?;
-                let work = itsm::demo::seed_work_data(&identity, &incident).await?;
-                println!(
-                    "  Demo work data: {} incidents and {} problems in {} customers (new).",
-                    work.incidents, work.problems, work.customers
-                );
             }
             if let Some(tenants) = tenants {
                 let summary = itsm::load::run(
                     &settings,
-                    &identity.db,
+                    &identity_db,
                     itsm::load::Options {
                         tenants,
                         incidents: incidents.unwrap_or(0),
@@ -220,7 +210,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Openapi { out } => {
-            for path in itsm::write_openapi(&out)? {
+            for path in host::write_openapi(SERVICES, &out)? {
                 println!("wrote {}", path.display());
             }
         }

@@ -98,7 +98,12 @@ impl Rig {
     /// The same rig on the PostgreSQL server at `admin`.
     pub async fn on(admin: &str, bindings: &[&str], poison: &str) -> Option<Rig> {
         let amqp = testkit::fresh_vhost().await?;
-        let app = TestApp::spawn_on(admin, Some(amqp.clone()), false).await?;
+        let app = TestApp::builder()
+            .postgres(admin)
+            .rabbitmq(&amqp)
+            .without_workers()
+            .spawn()
+            .await?;
         let consumer_db = app.service_schema::<CounterMigrator>("counter").await;
         let fixed = Arc::new(AtomicBool::new(false));
         let handler = Counter {

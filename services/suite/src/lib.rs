@@ -1,0 +1,95 @@
+//! The services the platform is made of, in start order: `itsm serve`, `migrate`, `seed` and
+//! `openapi`, the chart check and the test harness all run this list. A new service adds its
+//! line here (docs/adding-a-service.md).
+
+/// Identity first: it issues the tokens the others verify and seeds the tenants and people
+/// their demo data belongs to.
+pub const SERVICES: &[&dyn host::Service] = &[identity::SERVICE, incident::SERVICE];
+
+#[cfg(test)]
+mod tests {
+    use host::amqp_urls;
+    use platform::settings::{Secret, Settings};
+
+    use super::SERVICES;
+
+    fn with(amqp_url: Option<&str>, per_service: &[(&str, &str)]) -> Settings {
+        Settings {
+            amqp_url: amqp_url.map(Secret::new),
+            amqp_urls: per_service
+                .iter()
+                .map(|(s, u)| (s.to_string(), Secret::new(*u)))
+                .collect(),
+            ..Settings::default()
+        }
+    }
+
+    fn urls(
+        settings: &Settings,
+        only: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, String> {
+        amqp_urls(SERVICES, settings, only)
+            .map(|m| m.into_iter().collect())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn without_amqp_urls_events_stay_in_process() {
+        assert_eq!(urls(&with(None, &[]), None), Ok(vec![]));
+    }
+
+    #[test]
+    fn each_service_connects_with_its_own_url() {
+        let settings = with(
+            None,
+            &[
+                ("identity", "amqp://itsm-identity:a@mq/%2f"),
+                ("incident", "amqp://itsm-incident:b@mq/%2f"),
+            ],
+        );
+        assert_eq!(
+            urls(&settings, None),
+            Ok(vec![
+                ("identity", "amqp://itsm-identity:a@mq/%2f".to_string()),
+                ("incident", "amqp://itsm-incident:b@mq/%2f".to_string()),
+            ])
+        );
+        // One service alone takes ITSM_AMQP_URL.
+        let alone = with(Some("amqps://itsm-incident:b@mq:5671/itsm"), &[]);
+        assert_eq!(
+            urls(&alone, Some("incident")),
+            Ok(vec![(
+                "incident",
+                "amqps://itsm-incident:b@mq:5671/itsm".to_string()
+            )])
+        );
+    }
+
+    #[test]
+    fn a_url_of_another_broker_user_is_refused_at_start() {
+        let shared = with(Some("amqp://guest:guest@mq/%2f"), &[]);
+        assert_eq!(
+            urls(&shared, None),
+            Err(
+                "the RabbitMQ URL of identity logs in as \"guest\"; identity must connect as \
+                 \"itsm-identity\", the only user other services accept its events from (ADR 19)"
+                    .into()
+            )
+        );
+        let swapped = with(Some("amqp://itsm-identity:a@mq/%2f"), &[]);
+        assert!(urls(&swapped, Some("incident")).is_err());
+        let unknown = with(None, &[("catalog", "amqp://itsm-catalog:c@mq/%2f")]);
+        assert_eq!(
+            urls(&unknown, None),
+            Err(
+                "ITSM_AMQP_URLS names unknown service \"catalog\"; known: identity, incident"
+                    .into()
+            )
+        );
+        let missing = with(None, &[("identity", "amqp://itsm-identity:a@mq/%2f")]);
+        assert_eq!(
+            urls(&missing, None),
+            Err("no RabbitMQ URL for incident: set it in ITSM_AMQP_URLS".into())
+        );
+    }
+}
