@@ -206,7 +206,7 @@ impl<'a> TestAppBuilder<'a> {
     }
 
     /// Migrates a fresh database, starts every service of `suite::SERVICES`, seeds the demo
-    /// and serves on a free port; `None` (after a loud message) when PostgreSQL is missing
+    /// tenants and people, and serves on a free port; `None` (after a loud message) when PostgreSQL is missing
     /// outside CI.
     pub async fn spawn(self) -> Option<TestApp> {
         let admin = connect_admin(&self.admin_url).await?;
@@ -245,14 +245,12 @@ impl<'a> TestAppBuilder<'a> {
         let mut app = host::build(SERVICES, Arc::new(settings.clone()), None)
             .await
             .expect("build app");
-        host::demo::seed(app.services.iter().map(|(_, s)| s), PASSWORD)
+        // The demo tenants and people only: tests make their own work data.
+        let identity = app.service("identity").expect("identity runs in tests");
+        host::demo::seed([identity], PASSWORD)
             .await
             .expect("seed demo");
-        let identity_db = app
-            .service("identity")
-            .expect("identity runs in tests")
-            .db
-            .clone();
+        let identity_db = identity.db.clone();
         let port = app.server.port;
         if self.workers {
             // The workers live as long as the test process.

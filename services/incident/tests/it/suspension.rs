@@ -1,10 +1,9 @@
 //! Suspension reaches down the tree in incident's projection too (ADR 20): identity's
 //! suspension of an MSP, arriving as an event, refuses the MSP's customers.
-mod common;
 
 use std::time::Duration;
 
-use common::ready;
+use crate::common::ready;
 use testkit::{TestApp, app, json};
 
 /// Waits until incident answers `token` with `status`.

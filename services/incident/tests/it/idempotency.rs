@@ -2,11 +2,10 @@
 //! concurrent tries with one key have one effect, another request under the same key is
 //! refused, keys are per principal; and a Redis restart refuses keyed requests (503) while
 //! serving the rest, then recovers without a restart.
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ready, s};
+use crate::common::{ready, s};
 use testkit::{Res, TestApp, json, reqwest::Method};
 
 async fn post(app: &TestApp, path: &str, token: &str, key: &str, body: serde_json::Value) -> Res {

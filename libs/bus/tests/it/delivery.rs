@@ -1,17 +1,17 @@
 //! Delivery guarantees over real RabbitMQ and PostgreSQL: identity's events reach another
 //! service, duplicates and crashes change nothing, poison goes to the DLQ and comes back after
 //! a fix, and stale versions are ignored.
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::{Rig, fill_outbox, peek, publish_as, publish_raw};
 use bus::{
     ConsumerRunner, Envelope,
     directory::{ProjectedDirectory, TenantDirectoryProjection},
     rabbit,
     relay::FaultPoint,
 };
-use common::{Rig, fill_outbox, peek, publish_as, publish_raw};
 use platform::tenancy::TenantDirectory;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use testkit::json;

@@ -1,5 +1,5 @@
 //! Helpers shared by the incident service's API tests.
-#![allow(dead_code)] // Each test binary uses its own subset.
+
 
 use std::time::Duration;
 

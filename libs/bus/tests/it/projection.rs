@@ -1,16 +1,15 @@
 //! The tenant-directory projection's invariants (ADR 19) and the suspension cascade (ADR 20),
 //! on PostgreSQL through the in-process transport: identity's outbox is relayed into the
 //! projection, then single messages are handed over as a relay would.
-mod common;
 
 use std::{sync::Arc, time::Duration};
 
+use crate::common::{Rig, created, micros_now, status, uuid};
 use bus::{
     ConsumerRunner, Envelope, Message, Relay,
     directory::{ProjectedDirectory, TenantDirectoryProjection},
     inprocess::InProcess,
 };
-use common::{Rig, created, micros_now, status, uuid};
 use platform::tenancy::TenantDirectory;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;

@@ -1,8 +1,7 @@
 //! Problems over HTTP on PostgreSQL: analysis, known errors, linked incidents, resolution that
 //! resolves incidents, and isolation.
-mod common;
 
-use common::{ready, s};
+use crate::common::{ready, s};
 use testkit::{app, json, reqwest::Method};
 
 #[tokio::test]

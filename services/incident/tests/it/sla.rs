@@ -3,12 +3,10 @@
 //! and thresholds fired exactly once by concurrent schedulers at fixed instants.
 #![allow(clippy::expect_used)] // A test fails loudly on a broken set-up.
 
-mod common;
-
 use std::{sync::Arc, time::Duration};
 
+use crate::common::{around_the_clock, ready, s};
 use chrono::Utc;
-use common::{around_the_clock, ready, s};
 use incident::sla::{Sla, scheduler::Scheduler};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use testkit::{app, json, reqwest::Method};

@@ -1,7 +1,7 @@
 //! A producer (identity, spawned for real) and a consumer service with its own schema, joined
 //! by a real RabbitMQ vhost. Identity publishes as its broker user `itsm-identity`; the test
 //! consumers connect as `guest`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     sync::{
@@ -255,7 +255,6 @@ pub struct DeadLetter {
     pub user_id: Option<String>,
     /// `x-original-user-id`: the `user_id` the delivery carried.
     pub original_user_id: Option<String>,
-    pub body: Vec<u8>,
 }
 
 /// Reads every message of `queue` (as `amqp`'s user) and puts them back, in order.
@@ -279,7 +278,6 @@ pub async fn peek(amqp: &str, queue: &str) -> Vec<DeadLetter> {
                 .as_ref()
                 .map(|u| u.as_str().to_string()),
             original_user_id: text(headers.inner().get(rabbit::ORIGINAL_USER_HEADER)),
-            body: m.delivery.data.clone(),
         });
         held.push(m.delivery.acker);
     }

@@ -3,9 +3,7 @@
 //! next SLA target, a cursor is read only under its sort, and no order leaks another tenant.
 #![allow(clippy::expect_used)] // A test fails loudly on a broken set-up.
 
-mod common;
-
-use common::{around_the_clock, ready, s};
+use crate::common::{around_the_clock, ready, s};
 use testkit::{TestApp, json};
 
 const SORTS: [&str; 5] = [

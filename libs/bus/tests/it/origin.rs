@@ -2,16 +2,16 @@
 //! message another service's broker user (or a stranger) publishes — through `itsm.events` or
 //! straight into a queue through the default exchange — changes nothing and is dead-lettered
 //! with the reason; replay keeps the proof of origin; identity's real events still apply.
-mod common;
+use crate::common;
 
 use std::{sync::Arc, time::Duration};
 
+use crate::common::{Rig, created, micros_now, peek, publish_as, publish_raw, status, uuid};
 use bus::{
     ConsumerRunner, Envelope,
     directory::{ProjectedDirectory, TenantDirectoryProjection},
     rabbit,
 };
-use common::{Rig, created, micros_now, peek, publish_as, publish_raw, status, uuid};
 use platform::tenancy::TenantDirectory;
 use testkit::{TestApp, json};
 use uuid::Uuid;

@@ -1,11 +1,10 @@
 //! Incidents over HTTP on PostgreSQL: lifecycle, numbers, priority, comments and work notes,
 //! tenant isolation.
 #![allow(clippy::expect_used)] // A test fails loudly on a broken set-up.
-mod common;
 
 use std::time::Duration;
 
-use common::{ready, s};
+use crate::common::{ready, s};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use testkit::{TestApp, app, json, reqwest::Method};
 

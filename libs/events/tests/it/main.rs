@@ -1,0 +1,3 @@
+//! events's integration tests: one binary, one module per area.
+mod envelope;
+mod schemas;

@@ -1,0 +1,10 @@
+//! incident's integration tests: one binary, one module per area.
+mod api;
+mod common;
+mod idempotency;
+mod lifecycle_properties;
+mod problems;
+mod queue;
+mod sla;
+mod sla_properties;
+mod suspension;
