@@ -93,3 +93,32 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod chart {
+    use super::SERVICES;
+
+    /// The keys of the chart's top-level `services:` map (two-space indented names).
+    fn chart_services() -> Vec<String> {
+        let values = include_str!("../../../charts/itsm/values.yaml");
+        values
+            .lines()
+            .skip_while(|l| *l != "services:")
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
+            .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+            .filter(|k| !k.starts_with([' ', '#']))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_chart_deploys_every_service_of_the_list() {
+        let listed: Vec<String> = SERVICES.iter().map(|s| s.name().to_string()).collect();
+        assert_eq!(
+            chart_services(),
+            listed,
+            "charts/itsm/values.yaml `services:` must have one entry per suite::SERVICES, in order"
+        );
+    }
+}
