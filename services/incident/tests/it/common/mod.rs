@@ -1,6 +1,5 @@
 //! Helpers shared by the incident service's API tests.
 
-
 use std::time::Duration;
 
 use testkit::TestApp;
