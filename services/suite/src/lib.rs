@@ -78,11 +78,11 @@ mod tests {
         );
         let swapped = with(Some("amqp://itsm-identity:a@mq/%2f"), &[]);
         assert!(urls(&swapped, Some("incident")).is_err());
-        let unknown = with(None, &[("catalog", "amqp://itsm-catalog:c@mq/%2f")]);
+        let unknown = with(None, &[("billing", "amqp://itsm-billing:c@mq/%2f")]);
         assert_eq!(
             urls(&unknown, None),
             Err(
-                "ITSM_AMQP_URLS names unknown service \"catalog\"; known: identity, incident"
+                "ITSM_AMQP_URLS names unknown service \"billing\"; known: identity, incident"
                     .into()
             )
         );
