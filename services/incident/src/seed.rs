@@ -21,6 +21,7 @@ use crate::{
     IncidentService,
     domain::{
         calendar::{CalendarSpec, Day, Holiday, WorkingHours},
+        incident::Visibility,
         lifecycle::{HoldReason, State},
         priority::{Level, Matrix},
         queue::no_sla_due,
@@ -355,13 +356,6 @@ fn plan(now: DateTime<Utc>) -> Vec<Story> {
         .collect()
 }
 
-fn hold_str(h: HoldReason) -> String {
-    serde_json::to_value(h)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Creates one incident and replays its story through the SLA engine.
 #[allow(clippy::too_many_arguments)]
 async fn replay(
@@ -389,7 +383,7 @@ async fn replay(
         impact: Set(i16::from(story.impact)),
         urgency: Set(i16::from(story.urgency)),
         priority: Set(i16::from(priority.get())),
-        state: Set(State::New.as_str().to_string()),
+        state: Set(State::New),
         hold_reason: Set(None),
         resolution_code: Set(None),
         resolution_notes: Set(None),
@@ -417,22 +411,22 @@ async fn replay(
         let mut am: incident::ActiveModel = inc.into();
         match step {
             Step::Work => {
-                am.state = Set(State::InProgress.as_str().to_string());
+                am.state = Set(State::InProgress);
                 am.hold_reason = Set(None);
                 am.assignee_id = Set(Some(customer.agent));
             }
             Step::Hold(reason) => {
-                am.state = Set(State::OnHold.as_str().to_string());
-                am.hold_reason = Set(Some(hold_str(*reason)));
+                am.state = Set(State::OnHold);
+                am.hold_reason = Set(Some(*reason));
             }
             Step::Resolve => {
-                am.state = Set(State::Resolved.as_str().to_string());
+                am.state = Set(State::Resolved);
                 am.hold_reason = Set(None);
                 am.resolution_code = Set(Some("solved".into()));
                 am.resolution_notes = Set(Some("Fixed and confirmed with the caller.".into()));
             }
-            Step::Close => am.state = Set(State::Closed.as_str().to_string()),
-            Step::Cancel => am.state = Set(State::Canceled.as_str().to_string()),
+            Step::Close => am.state = Set(State::Closed),
+            Step::Cancel => am.state = Set(State::Canceled),
         }
         am.version = Set(before.version + 1);
         am.updated_at = Set(at);
@@ -443,7 +437,7 @@ async fn replay(
                 txn,
                 &inc,
                 customer.agent,
-                "public",
+                Visibility::Public,
                 "Could you send a screenshot of the error?",
                 at,
             )
@@ -452,7 +446,7 @@ async fn replay(
                 txn,
                 &inc,
                 customer.agent,
-                "internal",
+                Visibility::Internal,
                 "Asked the caller for details.",
                 at,
             )
@@ -468,7 +462,7 @@ async fn comment(
     txn: &DatabaseTransaction,
     inc: &Incident,
     author: Uuid,
-    visibility: &str,
+    visibility: Visibility,
     body: &str,
     at: DateTime<Utc>,
 ) -> Result<(), SeedError> {
@@ -477,7 +471,7 @@ async fn comment(
         tenant_id: Set(inc.tenant_id),
         incident_id: Set(inc.id),
         author_id: Set(author),
-        visibility: Set(visibility.into()),
+        visibility: Set(visibility),
         body: Set(body.into()),
         created_at: Set(at),
     }
@@ -535,7 +529,7 @@ async fn seed_problems(
             root_cause: Set(root_cause.into()),
             workaround: Set(workaround.into()),
             known_error: Set(known_error),
-            state: Set("open".into()),
+            state: Set(problem::State::Open),
             resolution_notes: Set(None),
             version: Set(1),
             created_at: Set(at),

@@ -30,6 +30,7 @@ use crate::{
     events,
     idempotency::{self, Claim},
     store::{
+        entities::problem,
         incidents,
         problems::{self, NewProblem, Problem, ProblemChanges},
     },
@@ -97,7 +98,7 @@ fn out(p: &Problem, linked: Vec<Uuid>) -> ProblemOut {
         root_cause: p.root_cause.clone(),
         workaround: p.workaround.clone(),
         known_error: p.known_error,
-        state: p.state.clone(),
+        state: p.state.as_str().to_string(),
         resolution_notes: p.resolution_notes.clone(),
         linked_incidents: linked,
         version: p.version,
@@ -469,7 +470,7 @@ pub async fn resolve(
     let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let p = load(&txn, tenant, *id).await?;
-    if p.state != "open" {
+    if p.state != problem::State::Open {
         return Err(ApiError::conflict(
             "problem_not_open",
             "the problem is already resolved",

@@ -88,7 +88,7 @@ pub async fn move_to(
     next: &Status,
 ) -> Result<Incident, ApiError> {
     let before = inc.clone();
-    let from = inc.state.clone();
+    let from = inc.state;
     let updated = incidents::set_status(txn, inc, next).await?;
     events::incident_moved(txn, from, &updated, next).await?;
     Ok(sla.track_stored(txn, Some(&before), updated).await?)
@@ -101,7 +101,7 @@ pub async fn resolve_if_open(
     inc: Incident,
     resolution: &Transition,
 ) -> Result<bool, ApiError> {
-    let status = incidents::status_of(&inc)?;
+    let status = incidents::status_of(&inc);
     if !status.state.is_open() {
         return Ok(false);
     }

@@ -255,7 +255,7 @@ pub fn now() -> DateTime<Utc> {
 
 /// What an incident looks like to SLA conditions.
 pub fn facts(i: &Incident) -> Result<Facts, DbErr> {
-    let status = incidents::status_of(i)?;
+    let status = incidents::status_of(i);
     Ok(Facts {
         state: status.state,
         hold_reason: status.hold_reason,

@@ -7,6 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::Named;
 use super::entities::{problem, problem_incident as link};
 use crate::domain::queue::ProblemSort;
 use platform::keyset::{After, Key, ListOrder, time_key};
@@ -55,7 +56,7 @@ pub async fn insert(
     am.root_cause = Set(new.root_cause);
     am.workaround = Set(new.workaround);
     am.known_error = Set(false);
-    am.state = Set("open".into());
+    am.state = Set(problem::State::Open);
     am.resolution_notes = Set(None);
     am.insert(txn).await
 }
@@ -65,10 +66,12 @@ pub async fn find(
     tenant: Uuid,
     id: Uuid,
 ) -> Result<Option<Problem>, DbErr> {
-    problem::Entity::find_by_id(id)
+    let row = problem::Entity::find_by_id(id)
         .filter(problem::Column::TenantId.eq(tenant))
+        .into_model::<Named<problem::Entity>>()
         .one(txn)
-        .await
+        .await?;
+    Ok(row.map(|Named(p)| p))
 }
 
 /// `sort` as a list order.
@@ -106,8 +109,10 @@ pub async fn list(
     order(sort)
         .apply(q, txn.get_database_backend(), problem::Column::Id, after)
         .limit(limit)
+        .into_model::<Named<problem::Entity>>()
         .all(txn)
         .await
+        .map(|rows| rows.into_iter().map(|Named(p)| p).collect())
 }
 
 /// Writes a change of `p` (a new version; see `entities::problem`).
@@ -154,7 +159,7 @@ pub async fn resolve(
     notes: String,
 ) -> Result<Problem, DbErr> {
     update(txn, p, |a| {
-        a.state = Set("resolved".into());
+        a.state = Set(problem::State::Resolved);
         a.resolution_notes = Set(Some(notes));
     })
     .await
