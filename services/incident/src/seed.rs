@@ -10,6 +10,7 @@
 //! events (their aggregates start without history); SLA warnings and breaches are announced
 //! as the engine always does.
 use chrono::{DateTime, Duration, Utc};
+use platform::tenancy::TenantId;
 use platform::tenancy::{TenantInfo, TenantKind, begin_scoped};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -83,7 +84,7 @@ pub async fn seed_demo(
     let now = now.trunc_subsecs(0);
     let mut summary = DemoSummary::default();
     for customer in customers {
-        let txn = begin_scoped(&service.db, &[customer.id]).await?;
+        let txn = begin_scoped(&service.db, &[TenantId(customer.id)]).await?;
         let seeded = sla_definition::Entity::find()
             .filter(sla_definition::Column::TenantId.eq(customer.id))
             .filter(sla_definition::Column::Name.eq(MARKER))
@@ -96,7 +97,7 @@ pub async fn seed_demo(
         }
         sla_setup(
             &txn,
-            customer.id,
+            TenantId(customer.id),
             zone_of(&customer.slug),
             now - Duration::days(31),
         )
@@ -116,9 +117,14 @@ pub async fn seed_demo(
         for story in plan(now) {
             let number = service
                 .numbers
-                .next(&service.db, "incident_counters", "INC", customer.id)
+                .next(
+                    &service.db,
+                    "incident_counters",
+                    "INC",
+                    TenantId(customer.id),
+                )
                 .await?;
-            let txn = begin_scoped(&service.db, &[customer.id]).await?;
+            let txn = begin_scoped(&service.db, &[TenantId(customer.id)]).await?;
             let inc = replay(&txn, service, &config, customer, number, &story, now).await?;
             txn.commit().await?;
             incidents.push(inc);
@@ -174,7 +180,7 @@ fn office_hours(zone: &str) -> CalendarSpec {
 /// incidents (priority 1–2) on the clock around the clock, the rest in office hours.
 async fn sla_setup(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     zone: &str,
     at: DateTime<Utc>,
 ) -> Result<(), SeedError> {
@@ -182,7 +188,7 @@ async fn sla_setup(
         |s: &CalendarSpec| serde_json::to_string(s).map_err(|e| SeedError::Other(e.to_string()));
     let calendar = |name: &str, is_default: bool, spec: String| sla_calendar::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         name: Set(name.into()),
         is_default: Set(is_default),
         spec: Set(spec),
@@ -224,7 +230,7 @@ async fn sla_setup(
         }];
         sla_definition::ActiveModel {
             id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant),
+            tenant_id: Set(tenant.into()),
             name: Set(name.into()),
             kind: Set(kind_str(kind).into()),
             target_seconds: Set(target),
@@ -516,10 +522,15 @@ async fn seed_problems(
     for (title, root_cause, workaround, known_error, topic) in problems {
         let number = service
             .numbers
-            .next(&service.db, "problem_counters", "PRB", customer.id)
+            .next(
+                &service.db,
+                "problem_counters",
+                "PRB",
+                TenantId(customer.id),
+            )
             .await?;
         let at = now - Duration::days(10);
-        let txn = begin_scoped(&service.db, &[customer.id]).await?;
+        let txn = begin_scoped(&service.db, &[TenantId(customer.id)]).await?;
         let p = problem::ActiveModel {
             id: Set(uuid_at(at)),
             tenant_id: Set(customer.id),

@@ -2,6 +2,7 @@
 //! problem can resolve its open incidents.
 use actix_web::{HttpRequest, HttpResponse, delete, get, http::StatusCode, patch, post, put, web};
 use chrono::{DateTime, Utc};
+use platform::tenancy::TenantId;
 use platform::{
     ApiError,
     auth::{
@@ -119,7 +120,7 @@ async fn relinked(txn: &DatabaseTransaction, p: Problem) -> Result<(Problem, Vec
     Ok((p, linked))
 }
 
-async fn load(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Problem, ApiError> {
+async fn load(txn: &DatabaseTransaction, tenant: TenantId, id: Uuid) -> Result<Problem, ApiError> {
     problems::find(txn, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("problem"))

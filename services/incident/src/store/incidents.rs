@@ -1,6 +1,7 @@
 //! Incidents, their numbers and comments.
 use chrono::{DateTime, Utc};
 use platform::pagination::Position;
+use platform::tenancy::TenantId;
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -41,7 +42,7 @@ pub struct Numbers {
 }
 
 /// The counter table and the tenant.
-type BlockKey = (&'static str, Uuid);
+type BlockKey = (&'static str, TenantId);
 
 #[derive(Default)]
 struct Block {
@@ -59,7 +60,7 @@ impl Numbers {
         db: &sea_orm::DatabaseConnection,
         counter_table: &'static str,
         prefix: &str,
-        tenant: Uuid,
+        tenant: TenantId,
     ) -> Result<String, DbErr> {
         let slot = match self.blocks.lock() {
             Ok(mut blocks) => blocks.entry((counter_table, tenant)).or_default().clone(),
@@ -83,7 +84,7 @@ impl Numbers {
     async fn reserve(
         db: &sea_orm::DatabaseConnection,
         counter_table: &'static str,
-        tenant: Uuid,
+        tenant: TenantId,
     ) -> Result<i64, DbErr> {
         let txn = platform::tenancy::begin_scoped(db, &[tenant]).await?;
         let p = |n: usize| match txn.get_database_backend() {
@@ -139,7 +140,7 @@ pub async fn set_sla_due(
 
 pub async fn find(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Incident>, DbErr> {
     let row = incident::Entity::find_by_id(id)
@@ -281,7 +282,7 @@ pub async fn create(
     mut events: bus::outbox::Batch,
     started: Started,
 ) -> Result<Queued, BusError> {
-    let (tenant, id) = (incident.tenant_id, incident.id);
+    let (tenant, id) = (TenantId(incident.tenant_id), incident.id);
     let next_sla = started.next_sla();
     let mut write = ScopedWrite::new(conn.get_database_backend(), &[tenant])?;
     events.extend(started.outbox);
@@ -333,7 +334,7 @@ pub async fn create_alone(
 /// [`find`] with the queue row's names and next SLA target.
 pub async fn find_queued(
     txn: &impl ConnectionTrait,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Queued>, DbErr> {
     queued(incident::Entity::find_by_id(id).filter(incident::Column::TenantId.eq(tenant)))
@@ -343,7 +344,7 @@ pub async fn find_queued(
 
 /// `inc` as a queue row, as the transaction sees it now (after a write).
 pub async fn queued_view(txn: &DatabaseTransaction, inc: &Incident) -> Result<Queued, DbErr> {
-    find_queued(txn, inc.tenant_id, inc.id)
+    find_queued(txn, TenantId(inc.tenant_id), inc.id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("incident {}", inc.id)))
 }
@@ -375,7 +376,7 @@ pub fn position(sort: IncidentSort, i: &Incident) -> Position {
 
 pub async fn list(
     db: &DatabaseConnection,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
     filter: &Filter,
     sort: IncidentSort,
     after: Option<&After>,
@@ -528,12 +529,12 @@ pub fn status_of(inc: &Incident) -> Status {
 }
 
 /// A new incident's row: its id, number, first version and timestamps are given here.
-pub fn draft(tenant: Uuid, number: String, created_by: Uuid, new: NewIncident) -> Incident {
+pub fn draft(tenant: TenantId, number: String, created_by: Uuid, new: NewIncident) -> Incident {
     let now = super::now();
     let (matrix, priority) = (new.matrix_priority(), new.priority());
     Incident {
         id: Uuid::now_v7(),
-        tenant_id: tenant,
+        tenant_id: tenant.into(),
         number,
         title: new.title,
         description: new.description,

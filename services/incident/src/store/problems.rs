@@ -1,5 +1,6 @@
 //! Problems and their linked incidents.
 use platform::pagination::Position;
+use platform::tenancy::TenantId;
 use sea_orm::ConnectionTrait;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
@@ -44,12 +45,12 @@ impl ProblemChanges {
 
 pub async fn insert(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     number: String,
     new: NewProblem,
 ) -> Result<Problem, DbErr> {
     let mut am = problem::ActiveModel::new();
-    am.tenant_id = Set(tenant);
+    am.tenant_id = Set(tenant.into());
     am.number = Set(number);
     am.title = Set(new.title);
     am.description = Set(new.description);
@@ -63,7 +64,7 @@ pub async fn insert(
 
 pub async fn find(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Problem>, DbErr> {
     let row = problem::Entity::find_by_id(id)
@@ -96,7 +97,7 @@ pub fn position(sort: ProblemSort, p: &Problem) -> Position {
 
 pub async fn list(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     known_error: Option<bool>,
     sort: ProblemSort,
     after: Option<&After>,
@@ -198,14 +199,14 @@ pub async fn unlink(txn: &DatabaseTransaction, p: &Problem, incident: Uuid) -> R
 }
 
 pub async fn linked(txn: &DatabaseTransaction, p: &Problem) -> Result<Vec<Uuid>, DbErr> {
-    let mut by_problem = linked_to_each(txn, p.tenant_id, &[p.id]).await?;
+    let mut by_problem = linked_to_each(txn, TenantId(p.tenant_id), &[p.id]).await?;
     Ok(by_problem.remove(&p.id).unwrap_or_default())
 }
 
 /// The linked incidents of several problems of one tenant, in one query.
 pub async fn linked_to_each(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     problems: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<Uuid>>, DbErr> {
     let mut by_problem: std::collections::HashMap<Uuid, Vec<Uuid>> =

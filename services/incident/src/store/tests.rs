@@ -1,4 +1,5 @@
 //! Reading rows whose stored values this version does not know.
+use platform::tenancy::TenantId;
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Schema, TransactionTrait,
 };
@@ -47,7 +48,7 @@ fn new_incident() -> NewIncident {
     }
 }
 
-async fn stored(db: &DatabaseConnection, tenant: Uuid) -> Result<Incident, DbErr> {
+async fn stored(db: &DatabaseConnection, tenant: TenantId) -> Result<Incident, DbErr> {
     let txn = db.begin().await?;
     let draft = incidents::draft(tenant, "INC0001001".into(), Uuid::now_v7(), new_incident());
     let inc = incidents::insert(&txn, draft).await?;
@@ -58,7 +59,7 @@ async fn stored(db: &DatabaseConnection, tenant: Uuid) -> Result<Incident, DbErr
 #[tokio::test]
 async fn states_are_stored_as_their_names() -> Result<(), DbErr> {
     let db = db().await?;
-    let tenant = Uuid::now_v7();
+    let tenant = TenantId(Uuid::now_v7());
     let inc = stored(&db, tenant).await?;
     let txn = db.begin().await?;
     incidents::add_comment(&txn, &inc, Uuid::now_v7(), Visibility::Internal, "x".into()).await?;
@@ -81,7 +82,7 @@ async fn states_are_stored_as_their_names() -> Result<(), DbErr> {
 #[tokio::test]
 async fn an_unknown_stored_state_is_an_error_naming_the_row() -> Result<(), DbErr> {
     let db = db().await?;
-    let tenant = Uuid::now_v7();
+    let tenant = TenantId(Uuid::now_v7());
     let inc = stored(&db, tenant).await?;
     let txn = db.begin().await?;
     incidents::add_comment(&txn, &inc, Uuid::now_v7(), Visibility::Public, "x".into()).await?;
