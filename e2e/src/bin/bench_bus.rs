@@ -274,7 +274,8 @@ async fn main() -> anyhow::Result<()> {
         produced += 1;
         let db = db.clone();
         producers.push(tokio::spawn(async move {
-            let txn = platform::tenancy::begin_scoped(&db, &[tenant]).await?;
+            let txn = platform::tenancy::begin_scoped(&db, &[platform::tenancy::TenantId(tenant)])
+                .await?;
             bus::outbox::append(&txn, tenant, uuid::Uuid::now_v7(), 1, &Tick { n: produced })
                 .await?;
             txn.commit().await?;

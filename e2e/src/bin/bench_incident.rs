@@ -62,9 +62,9 @@ async fn explain(
     tenants: &[String],
     order: &str,
 ) -> anyhow::Result<(String, f64)> {
-    let ids: Vec<uuid::Uuid> = tenants
+    let ids: Vec<platform::tenancy::TenantId> = tenants
         .iter()
-        .map(|t| t.parse())
+        .map(|t| t.parse().map(platform::tenancy::TenantId))
         .collect::<Result<_, _>>()?;
     let filter = if platform::tenancy::filter_in_query(DbBackend::Postgres, &ids) {
         let list = tenants

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use events::Envelope;
-use platform::tenancy::begin_scoped;
+use platform::tenancy::{TenantId, begin_scoped};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
@@ -125,7 +125,7 @@ impl ConsumerRunner {
         );
         crate::trace::continue_trace(&span, env.traceparent.as_deref());
         async {
-            let txn = begin_scoped(&self.db, &[env.tenantid]).await?;
+            let txn = begin_scoped(&self.db, &[TenantId(env.tenantid)]).await?;
             let inserted = inbox::Entity::insert(inbox::ActiveModel {
                 consumer: Set(self.consumer().to_string()),
                 event_id: Set(env.id),

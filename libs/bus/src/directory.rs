@@ -8,7 +8,7 @@ use events::{
 use platform::{
     ApiError,
     ratelimit::TENANT_LIMIT_SETTING,
-    tenancy::{TenantDirectory, TenantInfo, TenantKind, begin_scoped, inherited_limit},
+    tenancy::{TenantDirectory, TenantId, TenantInfo, TenantKind, begin_scoped, inherited_limit},
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -263,14 +263,14 @@ impl TenantDirectory for ProjectedDirectory {
             Err(_) if platform::validate::Slug::parse("", key).is_err() => return Ok(None),
             Err(_) => Condition::all().add(Column::Slug.eq(key)),
         };
-        let txn = begin_scoped(&self.db, &[home]).await?;
+        let txn = begin_scoped(&self.db, &[TenantId(home)]).await?;
         let row = Entity::find().filter(cond).one(&txn).await?;
         txn.commit().await?;
         let Some(mut info) = row.map(|r| info(&r)).filter(|t| t.path.contains(&home)) else {
             return Ok(None);
         };
         // Settings are inherited: the path's rows are visible to the tenant at its end.
-        let txn = begin_scoped(&self.db, &info.path).await?;
+        let txn = begin_scoped(&self.db, &info.lineage()).await?;
         let path = Entity::find()
             .filter(Column::Id.is_in(info.path.clone()))
             .all(&txn)
@@ -287,7 +287,7 @@ impl TenantDirectory for ProjectedDirectory {
     }
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
-        let txn = begin_scoped(&self.db, &[root]).await?;
+        let txn = begin_scoped(&self.db, &[TenantId(root)]).await?;
         let rows = Entity::find().all(&txn).await?;
         txn.commit().await?;
         Ok(rows

@@ -27,9 +27,8 @@ use sea_orm::{
     sea_query::OnConflict,
 };
 use serde_json::Value as Json;
-use uuid::Uuid;
 
-use crate::tenancy::{LARGE_SCOPE, join_ids};
+use crate::tenancy::{LARGE_SCOPE, TenantId, join_ids};
 
 /// Inserts into several tables as one statement scoped to a tenant; see the module docs.
 pub struct ScopedWrite {
@@ -45,7 +44,7 @@ pub struct ScopedWrite {
 impl ScopedWrite {
     /// A write scoped to `tenants` (the writer's own tenant, usually). Large (MSP-wide) scopes
     /// are kept per connection (see `tenancy::scope_to`), which one statement cannot do.
-    pub fn new(backend: DbBackend, tenants: &[Uuid]) -> Result<Self, DbErr> {
+    pub fn new(backend: DbBackend, tenants: &[TenantId]) -> Result<Self, DbErr> {
         if tenants.is_empty() || tenants.len() >= LARGE_SCOPE {
             return Err(DbErr::Custom(format!(
                 "a scoped write is for 1 to {} tenants, not {}",

@@ -13,11 +13,66 @@ use sea_orm::{
     Statement, TransactionTrait,
     sea_query::{Expr, PostgresQueryBuilder, SelectStatement},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+
+/// A tenant's id: a uuid that cannot be passed where another kind of id is meant. Stored and
+/// serialized as the plain uuid.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    sea_orm::DeriveValueType,
+)]
+#[serde(transparent)]
+pub struct TenantId(pub Uuid);
+
+impl TenantId {
+    pub fn as_uuid(self) -> Uuid {
+        self.0
+    }
+
+    /// `ids` (a tenant path, say) as tenant ids.
+    pub fn many(ids: &[Uuid]) -> Vec<TenantId> {
+        ids.iter().copied().map(TenantId).collect()
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for TenantId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(TenantId)
+    }
+}
+
+impl From<Uuid> for TenantId {
+    fn from(id: Uuid) -> Self {
+        TenantId(id)
+    }
+}
+
+impl From<TenantId> for Uuid {
+    fn from(id: TenantId) -> Self {
+        id.0
+    }
+}
 
 /// Where a tenant sits in the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
@@ -62,6 +117,13 @@ pub struct TenantInfo {
     /// The tenant's request budget per minute: the lowest `api_rate_limit_per_minute` setting
     /// on its path (a provider's limit caps everything below it); None for the platform default.
     pub rate_limit_per_minute: Option<u32>,
+}
+
+impl TenantInfo {
+    /// Its `path` as tenant ids: the scope that sees it and the tenants above it.
+    pub fn lineage(&self) -> Vec<TenantId> {
+        TenantId::many(&self.path)
+    }
 }
 
 /// The per-minute limit of the tenant at the end of `path` (root first), given each tenant's
@@ -199,10 +261,10 @@ async fn set_local(txn: &DatabaseTransaction, name: &str, value: String) -> Resu
 }
 
 /// Joins ids the way the RLS policies split them: `,` and no spaces.
-pub(crate) fn join_ids(tenants: &[Uuid]) -> String {
+pub(crate) fn join_ids(tenants: &[TenantId]) -> String {
     tenants
         .iter()
-        .map(Uuid::to_string)
+        .map(TenantId::to_string)
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -216,7 +278,7 @@ pub const LARGE_SCOPE: usize = 64;
 /// every row to the scope; for a large scope repeating it as an `IN` list of a thousand ids
 /// costs more to send and plan than the page it selects, so only small scopes (where the list
 /// also guides the planner to the tenant's index) are repeated.
-pub fn filter_in_query(backend: DbBackend, tenants: &[Uuid]) -> bool {
+pub fn filter_in_query(backend: DbBackend, tenants: &[TenantId]) -> bool {
     backend != DbBackend::Postgres || tenants.len() < LARGE_SCOPE
 }
 
@@ -228,7 +290,7 @@ pub fn filter_in_query(backend: DbBackend, tenants: &[Uuid]) -> bool {
 /// SHA-256), and the transaction-local `app.tenant_ids` holds `#` and the digest. The policies
 /// accept the session list only while its digest matches the transaction's (see
 /// [`tenant_predicate`]); a transaction that sets nothing still sees nothing.
-pub async fn scope_to(txn: &DatabaseTransaction, tenants: &[Uuid]) -> Result<(), DbErr> {
+pub async fn scope_to(txn: &DatabaseTransaction, tenants: &[TenantId]) -> Result<(), DbErr> {
     let ids = join_ids(tenants);
     if tenants.len() < LARGE_SCOPE || txn.get_database_backend() != DbBackend::Postgres {
         return set_local(txn, "app.tenant_ids", ids).await;
@@ -263,7 +325,7 @@ pub async fn scope_to(txn: &DatabaseTransaction, tenants: &[Uuid]) -> Result<(),
 /// Begins a transaction that sees only `tenants`' rows.
 pub async fn begin_scoped(
     db: &DatabaseConnection,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
 ) -> Result<DatabaseTransaction, DbErr> {
     let txn = db.begin().await?;
     scope_to(&txn, tenants).await?;
@@ -279,7 +341,7 @@ pub async fn begin_scoped(
 /// scopes, cached per connection, and SQLite run the query in a scoped transaction.
 pub async fn scoped_all<M: FromQueryResult>(
     db: &DatabaseConnection,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
     mut select: SelectStatement,
 ) -> Result<Vec<M>, DbErr> {
     let backend = db.get_database_backend();
@@ -373,6 +435,21 @@ pub fn rls_ddl(table: &str, predicate: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_id_is_a_plain_uuid_outside() {
+        let id = Uuid::now_v7();
+        let tenant = TenantId(id);
+        assert_eq!(serde_json::json!(tenant), serde_json::json!(id.to_string()));
+        assert_eq!(
+            serde_json::from_value::<TenantId>(serde_json::json!(id)).ok(),
+            Some(tenant)
+        );
+        assert_eq!(tenant.to_string(), id.to_string());
+        assert_eq!(id.to_string().parse::<TenantId>().ok(), Some(tenant));
+        assert_eq!(sea_orm::Value::from(tenant), sea_orm::Value::from(id));
+        assert_eq!(join_ids(&[tenant, tenant]), format!("{id},{id}"));
+    }
 
     #[test]
     fn the_lowest_override_on_the_path_is_the_limit() {

@@ -3,7 +3,7 @@
 use platform::{
     ApiError,
     auth::Role,
-    tenancy::{TenantKind, begin_scoped},
+    tenancy::{TenantId, TenantKind, begin_scoped},
 };
 use sea_orm::{ActiveValue::Set, DatabaseConnection};
 use serde_json::json;
@@ -42,7 +42,7 @@ pub struct DemoLogin {
 /// Finds the root tenant, creating it on first start.
 pub async fn ensure_root(db: &DatabaseConnection) -> Result<Tenant, ApiError> {
     let id = root_id();
-    let txn = begin_scoped(db, &[id]).await?;
+    let txn = begin_scoped(db, &[TenantId(id)]).await?;
     let root = match tenants::find_within(&txn, id, id).await? {
         Some(r) => r,
         None => {
@@ -66,13 +66,13 @@ async fn ensure_child(
     slug: &str,
     name: &str,
 ) -> Result<Tenant, ApiError> {
-    let txn = begin_scoped(db, &[parent.id]).await?;
+    let txn = begin_scoped(db, &[TenantId(parent.id)]).await?;
     let existing = tenants::resolve_within(&txn, parent.id, slug).await?;
     let t = match existing {
         Some(t) => t,
         None => {
             let id = Uuid::now_v7();
-            platform::tenancy::scope_to(&txn, &[parent.id, id]).await?;
+            platform::tenancy::scope_to(&txn, &[TenantId(parent.id), TenantId(id)]).await?;
             let kind = if parent.kind() == TenantKind::Platform {
                 TenantKind::Msp
             } else {
@@ -114,11 +114,11 @@ async fn ensure_user(
     role: Role,
     hash: &str,
 ) -> Result<Uuid, ApiError> {
-    let txn = begin_scoped(db, &[tenant]).await?;
+    let txn = begin_scoped(db, &[TenantId(tenant)]).await?;
     let (user, created) = match users::find_by_email(&txn, email).await? {
         Some(u) => (u, false),
         None => {
-            let u = users::insert_invited(&txn, tenant, email, name).await?;
+            let u = users::insert_invited(&txn, TenantId(tenant), email, name).await?;
             seeded(
                 &txn,
                 tenant,
@@ -138,7 +138,7 @@ async fn ensure_user(
         u.locked_until = Set(None);
     })
     .await?;
-    users::set_roles(&txn, tenant, user.id, &[role]).await?;
+    users::set_roles(&txn, TenantId(tenant), user.id, &[role]).await?;
     if created {
         crate::events::user_created(&txn, &user, &[role]).await?;
     }
@@ -157,7 +157,7 @@ async fn seeded(
 ) -> Result<(), sea_orm::DbErr> {
     audit::append(
         txn,
-        tenant,
+        TenantId(tenant),
         audit::Entry {
             actor_id: None,
             action,
@@ -230,22 +230,27 @@ pub async fn seed_demo(
             }
             add(email, slug, role);
         }
-        let txn = begin_scoped(db, &[customer.id]).await?;
-        let existing = groups::list(&txn, &[customer.id], None, 10).await?;
+        let txn = begin_scoped(db, &[TenantId(customer.id)]).await?;
+        let existing = groups::list(&txn, &[TenantId(customer.id)], None, 10).await?;
         let desk = match existing.into_iter().find(|g| g.name == "Service Desk") {
             Some(g) => g,
             None => {
-                let g =
-                    groups::insert(&txn, customer.id, "Service Desk", "First-line support").await?;
+                let g = groups::insert(
+                    &txn,
+                    TenantId(customer.id),
+                    "Service Desk",
+                    "First-line support",
+                )
+                .await?;
                 crate::events::group_created(&txn, &g).await?;
                 g
             }
         };
         if let Some(agent) = agent
-            && groups::add_member(&txn, customer.id, desk.id, agent).await?
+            && groups::add_member(&txn, TenantId(customer.id), desk.id, agent).await?
         {
             let desk = groups::touch(&txn, desk).await?;
-            let members = groups::members(&txn, customer.id, desk.id).await?;
+            let members = groups::members(&txn, TenantId(customer.id), desk.id).await?;
             crate::events::group_members_changed(&txn, &desk, members).await?;
         }
         txn.commit().await?;
@@ -283,16 +288,16 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
     };
     let mut out = Vec::new();
     for (slug, _) in DEMO_CUSTOMERS {
-        let txn = begin_scoped(db, &[msp.id]).await?;
+        let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
         let tenant = tenants::resolve_within(&txn, msp.id, slug).await?;
         txn.commit().await?;
         let Some(tenant) = tenant else {
             continue;
         };
-        let txn = begin_scoped(db, &[tenant.id]).await?;
+        let txn = begin_scoped(db, &[TenantId(tenant.id)]).await?;
         let agent = users::find_by_email(&txn, &format!("agent@{slug}.demo.test")).await?;
         let requester = users::find_by_email(&txn, &format!("requester@{slug}.demo.test")).await?;
-        let desk = groups::list(&txn, &[tenant.id], None, 10)
+        let desk = groups::list(&txn, &[TenantId(tenant.id)], None, 10)
             .await?
             .into_iter()
             .find(|g| g.name == "Service Desk");
@@ -312,7 +317,7 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
 /// The demo MSP, if the demo data has been seeded.
 pub async fn demo_msp(db: &DatabaseConnection) -> Result<Option<Tenant>, ApiError> {
     let root = root_id();
-    let txn = begin_scoped(db, &[root]).await?;
+    let txn = begin_scoped(db, &[TenantId(root)]).await?;
     let msp = tenants::resolve_within(&txn, root, DEMO_MSP).await?;
     txn.commit().await?;
     Ok(msp)
@@ -452,7 +457,7 @@ pub async fn seed_load_tenants(
     })?;
 
     let slugs: Vec<String> = (1..=count).map(load_slug).collect();
-    let txn = begin_scoped(db, &[msp.id]).await?;
+    let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
     let existing: std::collections::HashMap<String, Tenant> = tenant_e::Entity::find()
         .filter(tenant_e::Column::ParentId.eq(msp.id))
         .filter(tenant_e::Column::Slug.starts_with("load-"))
@@ -472,7 +477,7 @@ pub async fn seed_load_tenants(
         .collect();
     for chunk in known.chunks(LOAD_CHUNK) {
         let ids: Vec<Uuid> = chunk.iter().map(|(_, t)| t.id).collect();
-        let txn = begin_scoped(db, &ids).await?;
+        let txn = begin_scoped(db, &TenantId::many(&ids)).await?;
         let users: std::collections::HashMap<String, users::User> =
             crate::store::entities::user::Entity::find()
                 .filter(crate::store::entities::user::Column::TenantId.is_in(ids.clone()))
@@ -699,7 +704,7 @@ async fn create_load_chunk(
 
     let mut scope = vec![msp.id];
     scope.extend(tenant_rows.iter().map(|t| t.id));
-    let txn = begin_scoped(db, &scope).await?;
+    let txn = begin_scoped(db, &TenantId::many(&scope)).await?;
     tenant_e::Entity::insert_many(tenant_rows.iter().cloned().map(tenant_e::ActiveModel::from))
         .exec_without_returning(&txn)
         .await?;

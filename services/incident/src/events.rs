@@ -37,7 +37,7 @@ pub fn incident_created(inc: &Incident, matrix_priority: u8) -> Result<Batch, Ap
         impact: inc.impact as u8,
         urgency: inc.urgency as u8,
         priority: inc.priority as u8,
-        state: inc.state.clone(),
+        state: inc.state.as_str().to_string(),
     };
     batch.push(inc.tenant_id, inc.id, inc.version, &created)?;
     if inc.priority_overridden {
@@ -55,16 +55,16 @@ pub fn incident_created(inc: &Incident, matrix_priority: u8) -> Result<Batch, Ap
 /// A move from `from` to `next`, and the resolution or closure it is.
 pub async fn incident_moved(
     txn: &DatabaseTransaction,
-    from: String,
+    from: State,
     inc: &Incident,
     next: &Status,
 ) -> Result<(), ApiError> {
     let (tenant, id, version) = (inc.tenant_id, inc.id, inc.version);
     let changed = IncidentStateChanged {
         incident_id: id,
-        from,
-        to: inc.state.clone(),
-        hold_reason: inc.hold_reason.clone(),
+        from: from.as_str().to_string(),
+        to: inc.state.as_str().to_string(),
+        hold_reason: inc.hold_reason.map(|h| h.as_str().to_string()),
         resolution_code: inc.resolution_code.clone(),
     };
     publish(txn, tenant, id, version, &changed).await?;
@@ -98,7 +98,7 @@ pub async fn incident_commented(
     let payload = IncidentCommented {
         incident_id: inc.id,
         comment_id: c.id,
-        visibility: c.visibility.clone(),
+        visibility: c.visibility.as_str().to_string(),
         body: public.then(|| c.body.clone()),
     };
     publish(txn, inc.tenant_id, inc.id, inc.version, &payload).await

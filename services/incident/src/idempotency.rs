@@ -7,6 +7,7 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode};
 use chrono::{DateTime, Utc};
 use platform::ApiError;
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, prelude::Expr,
 };
@@ -20,7 +21,7 @@ pub const RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
 /// A key this request claimed; the response is recorded with [`complete`].
 pub struct Claimed {
-    tenant: Uuid,
+    tenant: TenantId,
     principal: Uuid,
     key: String,
 }
@@ -50,7 +51,7 @@ pub fn requested(req: &HttpRequest) -> Result<bool, ApiError> {
 pub async fn claim(
     txn: &DatabaseTransaction,
     req: &HttpRequest,
-    tenant: Uuid,
+    tenant: TenantId,
     principal: Uuid,
     route: &str,
     body: &impl Serialize,
@@ -60,7 +61,7 @@ pub async fn claim(
         return Ok(Claim::Proceed(None));
     };
     let hash = fingerprint(route, body);
-    let pk = (tenant, principal, key.clone());
+    let pk = (tenant.as_uuid(), principal, key.clone());
     // An expired key is forgotten first, so it can be used again.
     row::Entity::delete_many()
         .filter(row::Column::TenantId.eq(tenant))
@@ -70,7 +71,7 @@ pub async fn claim(
         .exec(txn)
         .await?;
     let inserted = row::Entity::insert(row::ActiveModel {
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         principal_id: Set(principal),
         key: Set(key.clone()),
         request_hash: Set(hash.clone()),

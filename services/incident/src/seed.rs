@@ -10,6 +10,7 @@
 //! events (their aggregates start without history); SLA warnings and breaches are announced
 //! as the engine always does.
 use chrono::{DateTime, Duration, Utc};
+use platform::tenancy::TenantId;
 use platform::tenancy::{TenantInfo, TenantKind, begin_scoped};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -21,6 +22,7 @@ use crate::{
     IncidentService,
     domain::{
         calendar::{CalendarSpec, Day, Holiday, WorkingHours},
+        incident::Visibility,
         lifecycle::{HoldReason, State},
         priority::{Level, Matrix},
         queue::no_sla_due,
@@ -69,7 +71,7 @@ pub async fn seed_demo(
     let now = now.trunc_subsecs(0);
     let mut summary = DemoSummary::default();
     for customer in customers {
-        let txn = begin_scoped(&service.db, &[customer.id]).await?;
+        let txn = begin_scoped(&service.db, &[TenantId(customer.id)]).await?;
         let seeded = sla_definition::Entity::find()
             .filter(sla_definition::Column::TenantId.eq(customer.id))
             .filter(sla_definition::Column::Name.eq(MARKER))
@@ -82,7 +84,7 @@ pub async fn seed_demo(
         }
         sla_setup(
             &txn,
-            customer.id,
+            TenantId(customer.id),
             zone_of(&customer.slug),
             now - Duration::days(31),
         )
@@ -102,9 +104,14 @@ pub async fn seed_demo(
         for story in plan(now) {
             let number = service
                 .numbers
-                .next(&service.db, "incident_counters", "INC", customer.id)
+                .next(
+                    &service.db,
+                    "incident_counters",
+                    "INC",
+                    TenantId(customer.id),
+                )
                 .await?;
-            let txn = begin_scoped(&service.db, &[customer.id]).await?;
+            let txn = begin_scoped(&service.db, &[TenantId(customer.id)]).await?;
             let inc = replay(&txn, service, &config, customer, number, &story, now).await?;
             txn.commit().await?;
             incidents.push(inc);
@@ -160,7 +167,7 @@ fn office_hours(zone: &str) -> CalendarSpec {
 /// incidents (priority 1–2) on the clock around the clock, the rest in office hours.
 async fn sla_setup(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     zone: &str,
     at: DateTime<Utc>,
 ) -> Result<(), SeedError> {
@@ -168,7 +175,7 @@ async fn sla_setup(
         |s: &CalendarSpec| serde_json::to_string(s).map_err(|e| SeedError::Other(e.to_string()));
     let calendar = |name: &str, is_default: bool, spec: String| sla_calendar::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         name: Set(name.into()),
         is_default: Set(is_default),
         spec: Set(spec),
@@ -210,7 +217,7 @@ async fn sla_setup(
         }];
         sla_definition::ActiveModel {
             id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant),
+            tenant_id: Set(tenant.into()),
             name: Set(name.into()),
             kind: Set(kind_str(kind).into()),
             target_seconds: Set(target),
@@ -342,13 +349,6 @@ fn plan(now: DateTime<Utc>) -> Vec<Story> {
         .collect()
 }
 
-fn hold_str(h: HoldReason) -> String {
-    serde_json::to_value(h)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Creates one incident and replays its story through the SLA engine.
 #[allow(clippy::too_many_arguments)]
 async fn replay(
@@ -376,7 +376,7 @@ async fn replay(
         impact: Set(i16::from(story.impact)),
         urgency: Set(i16::from(story.urgency)),
         priority: Set(i16::from(priority.get())),
-        state: Set(State::New.as_str().to_string()),
+        state: Set(State::New),
         hold_reason: Set(None),
         resolution_code: Set(None),
         resolution_notes: Set(None),
@@ -404,22 +404,22 @@ async fn replay(
         let mut am: incident::ActiveModel = inc.into();
         match step {
             Step::Work => {
-                am.state = Set(State::InProgress.as_str().to_string());
+                am.state = Set(State::InProgress);
                 am.hold_reason = Set(None);
                 am.assignee_id = Set(Some(customer.agent));
             }
             Step::Hold(reason) => {
-                am.state = Set(State::OnHold.as_str().to_string());
-                am.hold_reason = Set(Some(hold_str(*reason)));
+                am.state = Set(State::OnHold);
+                am.hold_reason = Set(Some(*reason));
             }
             Step::Resolve => {
-                am.state = Set(State::Resolved.as_str().to_string());
+                am.state = Set(State::Resolved);
                 am.hold_reason = Set(None);
                 am.resolution_code = Set(Some("solved".into()));
                 am.resolution_notes = Set(Some("Fixed and confirmed with the caller.".into()));
             }
-            Step::Close => am.state = Set(State::Closed.as_str().to_string()),
-            Step::Cancel => am.state = Set(State::Canceled.as_str().to_string()),
+            Step::Close => am.state = Set(State::Closed),
+            Step::Cancel => am.state = Set(State::Canceled),
         }
         am.version = Set(before.version + 1);
         am.updated_at = Set(at);
@@ -430,7 +430,7 @@ async fn replay(
                 txn,
                 &inc,
                 customer.agent,
-                "public",
+                Visibility::Public,
                 "Could you send a screenshot of the error?",
                 at,
             )
@@ -439,7 +439,7 @@ async fn replay(
                 txn,
                 &inc,
                 customer.agent,
-                "internal",
+                Visibility::Internal,
                 "Asked the caller for details.",
                 at,
             )
@@ -455,7 +455,7 @@ async fn comment(
     txn: &DatabaseTransaction,
     inc: &Incident,
     author: Uuid,
-    visibility: &str,
+    visibility: Visibility,
     body: &str,
     at: DateTime<Utc>,
 ) -> Result<(), SeedError> {
@@ -464,7 +464,7 @@ async fn comment(
         tenant_id: Set(inc.tenant_id),
         incident_id: Set(inc.id),
         author_id: Set(author),
-        visibility: Set(visibility.into()),
+        visibility: Set(visibility),
         body: Set(body.into()),
         created_at: Set(at),
     }
@@ -509,10 +509,15 @@ async fn seed_problems(
     for (title, root_cause, workaround, known_error, topic) in problems {
         let number = service
             .numbers
-            .next(&service.db, "problem_counters", "PRB", customer.id)
+            .next(
+                &service.db,
+                "problem_counters",
+                "PRB",
+                TenantId(customer.id),
+            )
             .await?;
         let at = now - Duration::days(10);
-        let txn = begin_scoped(&service.db, &[customer.id]).await?;
+        let txn = begin_scoped(&service.db, &[TenantId(customer.id)]).await?;
         let p = problem::ActiveModel {
             id: Set(uuid_at(at)),
             tenant_id: Set(customer.id),
@@ -522,7 +527,7 @@ async fn seed_problems(
             root_cause: Set(root_cause.into()),
             workaround: Set(workaround.into()),
             known_error: Set(known_error),
-            state: Set("open".into()),
+            state: Set(problem::State::Open),
             resolution_notes: Set(None),
             version: Set(1),
             created_at: Set(at),

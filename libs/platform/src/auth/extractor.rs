@@ -10,7 +10,6 @@ use std::{
 };
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
-use uuid::Uuid;
 
 use super::{
     principal::Principal,
@@ -20,7 +19,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
-    tenancy::{TenantDirectory, TenantInfo},
+    tenancy::{TenantDirectory, TenantId, TenantInfo},
 };
 
 /// What the auth extractors need from the application.
@@ -60,24 +59,25 @@ pub struct Auth<S: RequiredScope> {
 
 impl<S: RequiredScope> Auth<S> {
     /// The acting tenant's id.
-    pub fn tenant_id(&self) -> Uuid {
-        self.tenant.id
+    pub fn tenant_id(&self) -> TenantId {
+        TenantId(self.tenant.id)
     }
 
     /// Tenants a list may span: `?tenant=*` gives the acting tenant's subtree to principals
     /// that reach descendants; otherwise just the acting tenant.
-    pub async fn list_scope(&self, tenant_param: Option<&str>) -> Result<Vec<Uuid>, ApiError> {
+    pub async fn list_scope(&self, tenant_param: Option<&str>) -> Result<Vec<TenantId>, ApiError> {
         match tenant_param {
-            None => Ok(vec![self.tenant.id]),
+            None => Ok(vec![self.tenant_id()]),
             Some("*") if self.principal.reaches_descendants() => {
-                self.directory.subtree(self.tenant.id).await
+                let subtree = self.directory.subtree(self.tenant.id).await?;
+                Ok(subtree.into_iter().map(TenantId).collect())
             }
-            Some("*") => Ok(vec![self.tenant.id]),
+            Some("*") => Ok(vec![self.tenant_id()]),
             Some(key) => {
                 let target = self.directory.resolve(self.tenant.id, key).await?;
                 match target {
                     Some(t) if t.id == self.tenant.id || self.principal.reaches_descendants() => {
-                        Ok(vec![t.id])
+                        Ok(vec![TenantId(t.id)])
                     }
                     _ => Err(ApiError::bad_query(
                         "tenant",

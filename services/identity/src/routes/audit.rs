@@ -129,7 +129,7 @@ pub async fn verify(
     let (checked, broken) = audit::verify(&txn, tenant).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(VerifyOut {
-        tenant_id: tenant,
+        tenant_id: tenant.as_uuid(),
         valid: broken.is_none(),
         checked,
         first_broken: broken.map(|b| BrokenRecordOut {

@@ -1,6 +1,7 @@
 //! Sessions: password login, logout, invitation acceptance and password reset. (The OAuth 2.0
 //! token endpoint is `oauth`.)
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use platform::tenancy::TenantId;
 use platform::{
     ApiError,
     error::Problem,
@@ -102,14 +103,14 @@ pub async fn login(
     let user = users::find_by_email(&txn, email.as_str()).await?;
     let context = match &user {
         Some(u) => {
-            scope_to(&txn, &[u.tenant_id]).await?;
+            scope_to(&txn, &[TenantId(u.tenant_id)]).await?;
             let tenant = tenants::find_within(&txn, u.tenant_id, u.tenant_id).await?;
             let active = match &tenant {
                 // Suspending an MSP stops its customers' sign-ins too (ADR 20).
                 Some(t) => directory::active_along(&txn, t).await?,
                 None => false,
             };
-            let roles = users::roles(&txn, u.tenant_id, u.id).await?;
+            let roles = users::roles(&txn, TenantId(u.tenant_id), u.id).await?;
             Some((active, roles))
         }
         None => None,
@@ -126,8 +127,8 @@ pub async fn login(
         let (failures, lock) =
             login_attempts::failed(&state.db, email.as_str(), &address, now).await?;
         if let Some(u) = &user {
-            let txn = begin_scoped(&state.db, &[u.tenant_id]).await?;
-            audit::append(&txn, u.tenant_id, audit::Entry {
+            let txn = begin_scoped(&state.db, &[TenantId(u.tenant_id)]).await?;
+            audit::append(&txn, TenantId(u.tenant_id), audit::Entry {
                 actor_id: Some(u.id),
                 action: "auth.login_failed",
                 target_type: "user",
@@ -150,10 +151,10 @@ pub async fn login(
         } else {
             "tenant_suspended"
         };
-        let txn = begin_scoped(&state.db, &[user.tenant_id]).await?;
+        let txn = begin_scoped(&state.db, &[TenantId(user.tenant_id)]).await?;
         audit::append(
             &txn,
-            user.tenant_id,
+            TenantId(user.tenant_id),
             audit::Entry {
                 actor_id: Some(user.id),
                 action: "auth.login_failed",
@@ -167,11 +168,11 @@ pub async fn login(
         return Err(invalid_credentials());
     }
     login_attempts::succeeded(&state.db, email.as_str(), &address).await?;
-    let txn = begin_scoped(&state.db, &[user.tenant_id]).await?;
+    let txn = begin_scoped(&state.db, &[TenantId(user.tenant_id)]).await?;
     let out = session(&state, &txn, &user, roles, Uuid::now_v7()).await?;
     audit::append(
         &txn,
-        user.tenant_id,
+        TenantId(user.tenant_id),
         audit::Entry {
             actor_id: Some(user.id),
             action: "auth.login",
@@ -226,10 +227,10 @@ pub async fn logout(
     if let Presented::Valid(t) | Presented::Reused(t) =
         tokens::present_refresh(&txn, &body.refresh_token).await?
     {
-        tokens::revoke_family(&txn, t.tenant_id, t.family_id).await?;
+        tokens::revoke_family(&txn, TenantId(t.tenant_id), t.family_id).await?;
         audit::append(
             &txn,
-            t.tenant_id,
+            TenantId(t.tenant_id),
             audit::Entry {
                 actor_id: Some(t.user_id),
                 action: "auth.logout",
@@ -302,8 +303,8 @@ async fn set_password_with_token(
             "the token is invalid, used or expired",
         ));
     };
-    scope_to(&txn, &[used.tenant_id]).await?;
-    let user = users::find(&txn, used.tenant_id, used.user_id).await?;
+    scope_to(&txn, &[TenantId(used.tenant_id)]).await?;
+    let user = users::find(&txn, TenantId(used.tenant_id), used.user_id).await?;
     let Some(user) = user.filter(|u| u.status != UserStatus::Deactivated.as_str()) else {
         txn.rollback().await?;
         return Err(ApiError::field(
@@ -330,7 +331,7 @@ async fn set_password_with_token(
         }
     })
     .await?;
-    tokens::revoke_user(&txn, user.tenant_id, user.id).await?;
+    tokens::revoke_user(&txn, TenantId(user.tenant_id), user.id).await?;
     crate::events::user_updated(&txn, &user).await?;
     let action = match purpose {
         Purpose::Invitation => "user.invitation_accepted",
@@ -338,7 +339,7 @@ async fn set_password_with_token(
     };
     audit::append(
         &txn,
-        user.tenant_id,
+        TenantId(user.tenant_id),
         audit::Entry {
             actor_id: Some(user.id),
             action,

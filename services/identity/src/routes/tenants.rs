@@ -2,6 +2,7 @@
 //! inherited down the tree.
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use platform::tenancy::TenantId;
 use platform::{
     ApiError, FieldError,
     auth::{
@@ -85,7 +86,7 @@ async fn reachable<S: platform::auth::RequiredScope>(
 ) -> Result<Tenant, ApiError> {
     let home = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[home]).await?;
-    let t = tenants::find_within(&txn, home, id).await?;
+    let t = tenants::find_within(&txn, home.as_uuid(), id).await?;
     txn.commit().await?;
     t.filter(|t| auth.reaches(&crate::store::directory::info(t)))
         .ok_or_else(|| ApiError::not_found("tenant"))
@@ -111,7 +112,7 @@ pub async fn list(
     let page = query.page()?;
     let home = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[home]).await?;
-    let root = tenants::find_within(&txn, home, home)
+    let root = tenants::find_within(&txn, home.as_uuid(), home.as_uuid())
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     let rows = if auth.principal.reaches_descendants() {
@@ -254,8 +255,8 @@ pub async fn onboard(
     let parent_id = auth.tenant_id();
     let id = Uuid::now_v7();
     taken::check_budget(&state, &auth.principal)?;
-    let txn = begin_scoped(&state.db, &[parent_id, id]).await?;
-    let parent = tenants::find_within(&txn, parent_id, parent_id)
+    let txn = begin_scoped(&state.db, &[parent_id, TenantId(id)]).await?;
+    let parent = tenants::find_within(&txn, parent_id.as_uuid(), parent_id.as_uuid())
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     let slug_taken = Taken {
@@ -295,7 +296,7 @@ pub async fn onboard(
         }
         Err(e) => return Err(e.into()),
     };
-    let admin = match users::insert_invited(&txn, id, email.as_str(), &admin_name).await {
+    let admin = match users::insert_invited(&txn, TenantId(id), email.as_str(), &admin_name).await {
         Ok(u) => u,
         Err(e) if is_unique_violation(&e) => {
             txn.rollback().await?;
@@ -308,9 +309,15 @@ pub async fn onboard(
     } else {
         Role::TenantAdmin
     };
-    users::set_roles(&txn, id, admin.id, &[admin_role]).await?;
-    let (token, expires_at) =
-        tokens::issue_one_time(&txn, id, admin.id, Purpose::Invitation, INVITATION_TTL).await?;
+    users::set_roles(&txn, TenantId(id), admin.id, &[admin_role]).await?;
+    let (token, expires_at) = tokens::issue_one_time(
+        &txn,
+        TenantId(id),
+        admin.id,
+        Purpose::Invitation,
+        INVITATION_TTL,
+    )
+    .await?;
     crate::events::tenant_created(&txn, &tenant).await?;
     crate::events::user_created(&txn, &admin, &[admin_role]).await?;
     let actor = Some(auth.principal.subject);
@@ -326,7 +333,7 @@ pub async fn onboard(
         },
     )
     .await?;
-    audit::append(&txn, id, audit::Entry {
+    audit::append(&txn, TenantId(id), audit::Entry {
         actor_id: actor,
         action: "tenant.created",
         target_type: "tenant",
@@ -354,13 +361,13 @@ async fn set_status(
     status: TenantStatus,
 ) -> Result<HttpResponse, ApiError> {
     let target = reachable(state, auth, id).await?;
-    if target.id == auth.tenant_id() {
+    if TenantId(target.id) == auth.tenant_id() {
         return Err(ApiError::conflict(
             "cannot_change_own_tenant",
             "a tenant is suspended or reactivated by its provider, not by itself",
         ));
     }
-    let txn = begin_scoped(&state.db, &[auth.tenant_id(), target.id]).await?;
+    let txn = begin_scoped(&state.db, &[auth.tenant_id(), TenantId(target.id)]).await?;
     let before = target.status.clone();
     let updated = tenants::set_status(&txn, target, status).await?;
     crate::events::tenant_status_changed(&txn, &updated).await?;
@@ -368,7 +375,7 @@ async fn set_status(
         TenantStatus::Active => "tenant.reactivated",
         TenantStatus::Suspended => "tenant.suspended",
     };
-    for tenant in [auth.tenant_id(), updated.id] {
+    for tenant in [auth.tenant_id(), TenantId(updated.id)] {
         audit::append(
             &txn,
             tenant,
@@ -452,8 +459,8 @@ pub struct SettingsOut {
 /// are meant to be visible to those who inherit them).
 async fn effective_settings(state: &Identity, tenant: &Tenant) -> Result<SettingsOut, ApiError> {
     let path = tenant.path_ids();
-    let txn = begin_scoped(&state.db, &path).await?;
-    let overrides = stored_settings::overrides(&txn, &path).await?;
+    let txn = begin_scoped(&state.db, &TenantId::many(&path)).await?;
+    let overrides = stored_settings::overrides(&txn, &TenantId::many(&path)).await?;
     txn.commit().await?;
     Ok(SettingsOut {
         tenant_id: tenant.id,
@@ -533,11 +540,11 @@ pub async fn update_settings(
     let tenant = reachable(&state, &auth, *id).await?;
     let current = effective_settings(&state, &tenant).await?;
     domain::settings::validate_patch(patch, &current.items).map_err(ApiError::validation)?;
-    let txn = begin_scoped(&state.db, &[tenant.id]).await?;
+    let txn = begin_scoped(&state.db, &[TenantId(tenant.id)]).await?;
     for (key, value) in patch {
         stored_settings::put(
             &txn,
-            tenant.id,
+            TenantId(tenant.id),
             key,
             (!value.is_null()).then(|| value.clone()),
         )
@@ -548,7 +555,7 @@ pub async fn update_settings(
     crate::events::tenant_settings_changed(&txn, &touched, patch.clone()).await?;
     audit::append(
         &txn,
-        tenant.id,
+        TenantId(tenant.id),
         audit::Entry {
             actor_id: Some(auth.principal.subject),
             action: "tenant.settings_changed",

@@ -1,5 +1,6 @@
 //! Users: invite, read, list, deactivate, roles, password change and admin-issued resets.
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use platform::tenancy::TenantId;
 use platform::{
     ApiError, FieldError,
     auth::{
@@ -110,7 +111,7 @@ pub async fn me(auth: Auth<Authenticated>) -> HttpResponse {
     HttpResponse::Ok().json(MeOut {
         id: p.subject,
         tenant_id: p.home_tenant,
-        acting_tenant_id: auth.tenant_id(),
+        acting_tenant_id: auth.tenant_id().as_uuid(),
         email: p.email.clone(),
         display_name: p.name.clone(),
         roles: p.roles.clone(),
@@ -148,7 +149,7 @@ pub async fn list(
     Ok(Page::from_rows(items, page.limit, |u| u.id).respond(&req))
 }
 
-async fn load(state: &Identity, tenant: Uuid, id: Uuid) -> Result<UserOut, ApiError> {
+async fn load(state: &Identity, tenant: TenantId, id: Uuid) -> Result<UserOut, ApiError> {
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let user = users::find(&txn, tenant, id)
         .await?
@@ -253,7 +254,7 @@ async fn refuse_stronger_target<S: platform::auth::RequiredScope>(
     let recorded = async {
         audit::append(
             &txn,
-            target.tenant_id,
+            TenantId(target.tenant_id),
             audit::Entry {
                 actor_id: Some(auth.principal.subject),
                 action: "user.action_refused",
@@ -530,8 +531,8 @@ pub async fn change_password(
             "API clients have no password",
         ));
     }
-    let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
-    let user = users::find(&txn, p.home_tenant, p.subject)
+    let txn = begin_scoped(&state.db, &[TenantId(p.home_tenant)]).await?;
+    let user = users::find(&txn, TenantId(p.home_tenant), p.subject)
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
     let tenant = tenants::find_within(&txn, p.home_tenant, p.home_tenant)
@@ -556,12 +557,12 @@ pub async fn change_password(
         ));
     }
     let hash = password::spawn_hash(body.new_password.clone()).await?;
-    let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
+    let txn = begin_scoped(&state.db, &[TenantId(p.home_tenant)]).await?;
     let user = users::update(&txn, user, |u| u.password_hash = Set(Some(hash))).await?;
-    tokens::revoke_user(&txn, user.tenant_id, user.id).await?;
+    tokens::revoke_user(&txn, TenantId(user.tenant_id), user.id).await?;
     audit::append(
         &txn,
-        user.tenant_id,
+        TenantId(user.tenant_id),
         audit::Entry {
             actor_id: Some(user.id),
             action: "user.password_changed",

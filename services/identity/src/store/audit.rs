@@ -1,4 +1,5 @@
 //! The audit log: appended in the same transaction as the change it records.
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -22,7 +23,7 @@ pub struct Entry<'a> {
 /// PostgreSQL; SQLite has a single writer), so the chain never forks.
 pub async fn append(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     entry: Entry<'_>,
 ) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
@@ -44,7 +45,7 @@ pub async fn append(
     };
     let at = super::now();
     let link = Link {
-        tenant_id: tenant,
+        tenant_id: tenant.into(),
         seq,
         at,
         actor_id: entry.actor_id,
@@ -57,7 +58,7 @@ pub async fn append(
     let hash = link.hash();
     Entity::insert(audit_record::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         seq: Set(seq),
         at: Set(at),
         actor_id: Set(entry.actor_id),
@@ -76,7 +77,7 @@ pub async fn append(
 /// A page of `tenant`'s records in chain order, after the record `after`.
 pub async fn list(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<audit_record::Model>, DbErr> {
@@ -100,7 +101,7 @@ pub struct Broken {
 /// first broken one, if any.
 pub async fn verify(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
 ) -> Result<(u64, Option<Broken>), DbErr> {
     const BATCH: u64 = 1000;
     let mut prev: Option<(i64, String)> = None;

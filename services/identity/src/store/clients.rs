@@ -1,4 +1,5 @@
 //! API clients (OAuth 2.0 client credentials). Secrets are argon2id-hashed and shown once.
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter,
@@ -14,7 +15,7 @@ pub const REVOKED: &str = "revoked";
 
 pub async fn find(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<ApiClient>, DbErr> {
     Entity::find_by_id(id)
@@ -33,7 +34,7 @@ pub async fn find_for_grant(
 
 pub async fn list(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<ApiClient>, DbErr> {
@@ -49,7 +50,7 @@ pub async fn list(
 
 pub async fn insert(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     name: &str,
     scopes: &[String],
     secret_hash: String,
@@ -58,7 +59,7 @@ pub async fn insert(
     let now = super::now();
     api_client::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         name: Set(name.to_string()),
         scopes: Set(scopes.join(" ")),
         secret_hash: Set(secret_hash),

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use platform::{
     ApiError,
     ratelimit::TENANT_LIMIT_SETTING,
-    tenancy::{TenantDirectory, TenantInfo, begin_scoped, inherited_limit},
+    tenancy::{TenantDirectory, TenantId, TenantInfo, begin_scoped, inherited_limit},
 };
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
@@ -39,7 +39,7 @@ pub fn info(t: &Tenant) -> TenantInfo {
 #[async_trait]
 impl TenantDirectory for DbDirectory {
     async fn resolve(&self, home: Uuid, key: &str) -> Result<Option<TenantInfo>, ApiError> {
-        let txn = begin_scoped(&self.db, &[home]).await?;
+        let txn = begin_scoped(&self.db, &[TenantId(home)]).await?;
         let found = tenants::resolve_within(&txn, home, key).await?;
         txn.commit().await?;
         let Some(mut info) = found.as_ref().map(info) else {
@@ -47,8 +47,9 @@ impl TenantDirectory for DbDirectory {
         };
         // Settings are inherited: the path's overrides are visible to the tenant at its end.
         // So are the path's tenants, whose suspension reaches down to this one.
-        let txn = begin_scoped(&self.db, &info.path).await?;
-        let overrides = settings::overrides(&txn, &info.path).await?;
+        let scope = info.lineage();
+        let txn = begin_scoped(&self.db, &scope).await?;
+        let overrides = settings::overrides(&txn, &scope).await?;
         info.active = all_active(&txn, &info.path).await?;
         txn.commit().await?;
         info.rate_limit_per_minute = inherited_limit(&info.path, |t| {
@@ -60,7 +61,7 @@ impl TenantDirectory for DbDirectory {
     }
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
-        let txn = begin_scoped(&self.db, &[root]).await?;
+        let txn = begin_scoped(&self.db, &[TenantId(root)]).await?;
         let ids = match tenants::find_within(&txn, root, root).await? {
             Some(r) => tenants::subtree(&txn, &r, None, None)
                 .await?
@@ -93,14 +94,14 @@ async fn all_active(txn: &DatabaseTransaction, path: &[Uuid]) -> Result<bool, Db
 /// the tenant's path, so later statements in it see the path's rows).
 pub async fn active_along(txn: &DatabaseTransaction, tenant: &Tenant) -> Result<bool, DbErr> {
     let path = tenant.path_ids();
-    platform::tenancy::scope_to(txn, &path).await?;
+    platform::tenancy::scope_to(txn, &TenantId::many(&path)).await?;
     all_active(txn, &path).await
 }
 
 /// Whether the tenant at the end of `path` may act: it and every tenant above it are active.
 /// For checks outside the auth extractors (sign-in, token refresh, client credentials).
 pub async fn path_is_active(db: &DatabaseConnection, path: &[Uuid]) -> Result<bool, DbErr> {
-    let txn = begin_scoped(db, path).await?;
+    let txn = begin_scoped(db, &TenantId::many(path)).await?;
     let active = all_active(&txn, path).await?;
     txn.commit().await?;
     Ok(active)

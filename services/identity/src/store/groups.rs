@@ -1,4 +1,5 @@
 //! Assignment groups and their members.
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter, QueryOrder,
@@ -14,7 +15,7 @@ pub use group::Model as Group;
 
 pub async fn find(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Group>, DbErr> {
     Entity::find_by_id(id)
@@ -25,7 +26,7 @@ pub async fn find(
 
 pub async fn list(
     txn: &DatabaseTransaction,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Group>, DbErr> {
@@ -41,14 +42,14 @@ pub async fn list(
 
 pub async fn insert(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     name: &str,
     description: &str,
 ) -> Result<Group, DbErr> {
     let now = super::now();
     group::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         name: Set(name.to_string()),
         description: Set(description.to_string()),
         created_at: Set(now),
@@ -60,7 +61,7 @@ pub async fn insert(
 
 pub async fn members(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     group: Uuid,
 ) -> Result<Vec<Uuid>, DbErr> {
     Ok(group_member::Entity::find()
@@ -98,11 +99,11 @@ pub async fn members_of(
 /// Adds a member; returns false if already a member.
 pub async fn add_member(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     group: Uuid,
     user: Uuid,
 ) -> Result<bool, DbErr> {
-    let exists = group_member::Entity::find_by_id((tenant, group, user))
+    let exists = group_member::Entity::find_by_id((tenant.as_uuid(), group, user))
         .one(txn)
         .await?
         .is_some();
@@ -110,7 +111,7 @@ pub async fn add_member(
         return Ok(false);
     }
     group_member::Entity::insert(group_member::ActiveModel {
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         group_id: Set(group),
         user_id: Set(user),
         created_at: Set(super::now()),
@@ -123,7 +124,7 @@ pub async fn add_member(
 /// Removes a member; returns false if it was not one.
 pub async fn remove_member(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     group: Uuid,
     user: Uuid,
 ) -> Result<bool, DbErr> {

@@ -14,6 +14,7 @@ pub mod tokens;
 pub mod users;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use platform::tenancy::TenantId;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Select, UpdateMany,
@@ -41,7 +42,7 @@ pub fn within<E: EntityTrait>(
     query: Select<E>,
     tenant_column: impl ColumnTrait,
     txn: &DatabaseTransaction,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
 ) -> Select<E> {
     if platform::tenancy::filter_in_query(txn.get_database_backend(), tenants) {
         query.filter(tenant_column.is_in(tenants.iter().copied()))

@@ -1,6 +1,7 @@
 //! Stored setting overrides per tenant.
 use std::collections::HashMap;
 
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
     sea_query::OnConflict,
@@ -13,7 +14,7 @@ use super::entities::tenant_setting::{self, Column, Entity};
 /// Every override stored by any of `tenants`.
 pub async fn overrides(
     txn: &DatabaseTransaction,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
 ) -> Result<HashMap<(Uuid, String), Value>, DbErr> {
     let rows = Entity::find()
         .filter(Column::TenantId.is_in(tenants.iter().copied()))
@@ -28,7 +29,7 @@ pub async fn overrides(
 /// Sets (`Some`) or clears (`None`) one override of `tenant`.
 pub async fn put(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     key: &str,
     value: Option<Value>,
 ) -> Result<(), DbErr> {
@@ -42,7 +43,7 @@ pub async fn put(
         }
         Some(value) => {
             Entity::insert(tenant_setting::ActiveModel {
-                tenant_id: Set(tenant),
+                tenant_id: Set(tenant.into()),
                 key: Set(key.to_string()),
                 value: Set(value),
                 updated_at: Set(super::now()),
@@ -67,9 +68,10 @@ pub async fn effective_value(
     key: &str,
 ) -> Result<Value, DbErr> {
     let path = tenant.path_ids();
-    platform::tenancy::scope_to(txn, &path).await?;
-    let stored = overrides(txn, &path).await?;
-    platform::tenancy::scope_to(txn, &[tenant.id]).await?;
+    let scope = TenantId::many(&path);
+    platform::tenancy::scope_to(txn, &scope).await?;
+    let stored = overrides(txn, &scope).await?;
+    platform::tenancy::scope_to(txn, &[TenantId(tenant.id)]).await?;
     let deployment = crate::domain::settings::Deployment::default();
     Ok(
         crate::domain::settings::effective(&path, &stored, &deployment)

@@ -6,6 +6,7 @@
 //! row; the others find it spent once the winner commits (PostgreSQL re-checks the condition
 //! on the row it waited for; SQLite has a single writer).
 use chrono::{DateTime, Duration, Utc};
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -41,7 +42,7 @@ impl Purpose {
 /// Issues a one-time token; earlier unused tokens of the same purpose for the user lapse.
 pub async fn issue_one_time(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     user: Uuid,
     purpose: Purpose,
     ttl: Duration,
@@ -59,7 +60,7 @@ pub async fn issue_one_time(
     let expires_at = now + ttl;
     one_time_token::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         user_id: Set(user),
         purpose: Set(purpose.as_str().to_string()),
         token_hash: Set(token::digest(&secret)),
@@ -96,7 +97,7 @@ pub async fn consume_one_time(
 /// Issues a refresh token in `family` (a new family at login).
 pub async fn issue_refresh(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     user: Uuid,
     family: Uuid,
     ttl: Duration,
@@ -105,7 +106,7 @@ pub async fn issue_refresh(
     let now = super::now();
     refresh_token::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         family_id: Set(family),
         user_id: Set(user),
         token_hash: Set(token::digest(&secret)),
@@ -141,7 +142,7 @@ pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<
     let Some(t) = found else {
         return Ok(Presented::Invalid);
     };
-    platform::tenancy::scope_to(txn, &[t.tenant_id]).await?;
+    platform::tenancy::scope_to(txn, &[TenantId(t.tenant_id)]).await?;
     if t.revoked_at.is_some() || t.expires_at <= now {
         return Ok(Presented::Invalid);
     }
@@ -172,7 +173,7 @@ pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<
     match spent {
         Some(t) => Ok(Presented::Valid(t)),
         None => {
-            revoke_family(txn, t.tenant_id, t.family_id).await?;
+            revoke_family(txn, TenantId(t.tenant_id), t.family_id).await?;
             Ok(Presented::Reused(t))
         }
     }
@@ -180,7 +181,7 @@ pub async fn present_refresh(txn: &DatabaseTransaction, secret: &str) -> Result<
 
 pub async fn revoke_family(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     family: Uuid,
 ) -> Result<u64, DbErr> {
     let res = refresh_token::Entity::update_many()
@@ -196,7 +197,7 @@ pub async fn revoke_family(
 /// Revokes every refresh token of a user (deactivation, password change).
 pub async fn revoke_user(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     user: Uuid,
 ) -> Result<u64, DbErr> {
     let res = refresh_token::Entity::update_many()
@@ -217,7 +218,7 @@ mod tests {
     use super::*;
 
     /// An embedded-mode (SQLite) database with one tenant and one user.
-    async fn sqlite_with_user() -> Result<(DatabaseConnection, Uuid, Uuid), DbErr> {
+    async fn sqlite_with_user() -> Result<(DatabaseConnection, TenantId, Uuid), DbErr> {
         let mut opt = ConnectOptions::new("sqlite::memory:");
         opt.max_connections(1)
             .min_connections(1)
@@ -225,8 +226,8 @@ mod tests {
         let db = Database::connect(opt).await?;
         crate::migration::Migrator::up(&db, None).await?;
         let txn = db.begin().await?;
-        let tenant = Uuid::now_v7();
-        crate::store::tenants::insert_root(&txn, tenant, "Root", "root").await?;
+        let tenant = TenantId(Uuid::now_v7());
+        crate::store::tenants::insert_root(&txn, tenant.as_uuid(), "Root", "root").await?;
         let user = crate::store::users::insert_invited(&txn, tenant, "u@example.test", "U").await?;
         txn.commit().await?;
         Ok((db, tenant, user.id))

@@ -1,5 +1,6 @@
 //! Users and their roles.
 use platform::auth::Role;
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter,
@@ -33,7 +34,7 @@ impl UserStatus {
 
 pub async fn find(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<User>, DbErr> {
     Entity::find_by_id(id)
@@ -46,7 +47,7 @@ pub async fn find(
 /// creator of an API client, who may be a provider's user acting in the client's tenant.
 pub async fn find_in(
     txn: &DatabaseTransaction,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
     id: Uuid,
 ) -> Result<Option<User>, DbErr> {
     Entity::find_by_id(id)
@@ -65,7 +66,7 @@ pub async fn find_by_email(txn: &DatabaseTransaction, email: &str) -> Result<Opt
 
 pub async fn list(
     txn: &DatabaseTransaction,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<User>, DbErr> {
@@ -81,14 +82,14 @@ pub async fn list(
 
 pub async fn insert_invited(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     email: &str,
     display_name: &str,
 ) -> Result<User, DbErr> {
     let now = super::now();
     user::ActiveModel {
         id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         email: Set(email.to_string()),
         display_name: Set(display_name.to_string()),
         password_hash: Set(None),
@@ -116,7 +117,7 @@ pub async fn update(
 
 pub async fn roles(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     user: Uuid,
 ) -> Result<Vec<Role>, DbErr> {
     let mut roles: Vec<Role> = user_role::Entity::find()
@@ -155,7 +156,7 @@ pub async fn roles_of(
 /// Replaces the user's roles.
 pub async fn set_roles(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     user: Uuid,
     roles: &[Role],
 ) -> Result<(), DbErr> {
@@ -168,7 +169,7 @@ pub async fn set_roles(
         return Ok(());
     }
     user_role::Entity::insert_many(roles.iter().map(|r| user_role::ActiveModel {
-        tenant_id: Set(tenant),
+        tenant_id: Set(tenant.into()),
         user_id: Set(user),
         role: Set(r.as_str().to_string()),
     }))

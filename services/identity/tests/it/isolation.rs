@@ -485,7 +485,11 @@ async fn a_scope_cached_on_a_connection_serves_only_its_own_transactions() {
             panic!("begin")
         };
         if let Some(scope) = &scope {
-            assert!(scope_to(&txn, scope).await.is_ok());
+            assert!(
+                scope_to(&txn, &platform::tenancy::TenantId::many(scope))
+                    .await
+                    .is_ok()
+            );
         }
         seen.push(owners(&txn).await);
         txn.commit().await.ok();

@@ -4,6 +4,7 @@ use platform::{
     FieldError,
     validate::{Validator, multiline, text},
 };
+use sea_orm::{DeriveActiveEnum, EnumIter, sea_query::StringLen};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -87,10 +88,15 @@ impl IncidentChanges {
 
 // Who reads a comment: `public`, the caller and the agents; `internal`, a work note for the
 // tenant's agents only. (Plain comments: the published schema has no description here.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum Visibility {
+    #[sea_orm(string_value = "public")]
     Public,
+    #[sea_orm(string_value = "internal")]
     Internal,
 }
 

@@ -1,18 +1,41 @@
 //! The incident lifecycle: New → In Progress → On Hold (with a reason) → Resolved → Closed, and
 //! Canceled; Resolved can be reopened; a caller's update ends "awaiting caller".
+//!
+//! `State` and `HoldReason` are also the incident row's column types: stored as the names
+//! `as_str` gives (the derive maps them; no logic here does I/O).
+use sea_orm::{DeriveActiveEnum, EnumIter, sea_query::StringLen};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum State {
+    #[sea_orm(string_value = "new")]
     New,
+    #[sea_orm(string_value = "in_progress")]
     InProgress,
+    #[sea_orm(string_value = "on_hold")]
     OnHold,
+    #[sea_orm(string_value = "resolved")]
     Resolved,
+    #[sea_orm(string_value = "closed")]
     Closed,
+    #[sea_orm(string_value = "canceled")]
     Canceled,
 }
 
@@ -65,12 +88,29 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
 #[serde(rename_all = "snake_case")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum HoldReason {
+    #[sea_orm(string_value = "awaiting_caller")]
     AwaitingCaller,
+    #[sea_orm(string_value = "awaiting_change")]
     AwaitingChange,
+    #[sea_orm(string_value = "awaiting_problem")]
     AwaitingProblem,
+    #[sea_orm(string_value = "awaiting_vendor")]
     AwaitingVendor,
 }
 

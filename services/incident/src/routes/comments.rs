@@ -94,7 +94,7 @@ fn comment_out(c: &Comment) -> CommentOut {
         id: c.id,
         incident_id: c.incident_id,
         author_id: c.author_id,
-        visibility: c.visibility.clone(),
+        visibility: c.visibility.as_str().to_string(),
         body: c.body.clone(),
         created_at: c.created_at,
     }
@@ -138,7 +138,7 @@ pub async fn comment(
     let c = incidents::add_comment(&txn, &inc, p.subject, new.visibility, new.body).await?;
     // The caller's public comment ends "awaiting caller".
     let resumed = if inc.caller_id == Some(p.subject) && public {
-        incidents::status_of(&inc)?.on_caller_comment()
+        incidents::status_of(&inc).on_caller_comment()
     } else {
         None
     };

@@ -141,7 +141,7 @@ platform::page_schema!(IncidentPage, IncidentOut);
 
 fn out(row: &Queued) -> Result<IncidentOut, ApiError> {
     let i = &row.incident;
-    let status = incidents::status_of(i)?;
+    let status = incidents::status_of(i);
     Ok(IncidentOut {
         id: i.id,
         tenant_id: i.tenant_id,
@@ -490,15 +490,12 @@ pub async fn list(
         cursor: query.cursor.clone(),
     }
     .validate_sorted(sort.name(), &incidents::order(sort))?;
-    if let Some(s) = &query.state
-        && State::parse(s).is_none()
-    {
-        return Err(ApiError::bad_query(
-            "state",
-            "unknown_state",
-            format!("no state named {s:?}"),
-        ));
-    }
+    let wanted_state = match query.state.as_deref() {
+        Some(s) => Some(State::parse(s).ok_or_else(|| {
+            ApiError::bad_query("state", "unknown_state", format!("no state named {s:?}"))
+        })?),
+        None => None,
+    };
     if let Some(p) = query.priority
         && !(1..=5).contains(&p)
     {
@@ -518,7 +515,7 @@ pub async fn list(
         ));
     }
     let filter = Filter {
-        state: query.state.clone(),
+        state: wanted_state,
         priority: query.priority,
         caller: if requester {
             Some(auth.principal.subject)
@@ -612,7 +609,7 @@ pub async fn transition(
     let inc = shared::find_visible(&txn, tenant, p, *id).await?;
     shared::check_works(p, &inc)?;
     check_version(&req, inc.version)?;
-    let current = incidents::status_of(&inc)?;
+    let current = incidents::status_of(&inc);
     if !works_all(p) && body.to == State::InProgress && current.state != State::Resolved {
         return Err(ApiError::forbidden(
             "requester_not_allowed",

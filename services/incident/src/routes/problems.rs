@@ -2,6 +2,7 @@
 //! problem can resolve its open incidents.
 use actix_web::{HttpRequest, HttpResponse, delete, get, http::StatusCode, patch, post, put, web};
 use chrono::{DateTime, Utc};
+use platform::tenancy::TenantId;
 use platform::{
     ApiError,
     auth::{
@@ -30,6 +31,7 @@ use crate::{
     events,
     idempotency::{self, Claim},
     store::{
+        entities::problem,
         incidents,
         problems::{self, NewProblem, Problem, ProblemChanges},
     },
@@ -97,7 +99,7 @@ fn out(p: &Problem, linked: Vec<Uuid>) -> ProblemOut {
         root_cause: p.root_cause.clone(),
         workaround: p.workaround.clone(),
         known_error: p.known_error,
-        state: p.state.clone(),
+        state: p.state.as_str().to_string(),
         resolution_notes: p.resolution_notes.clone(),
         linked_incidents: linked,
         version: p.version,
@@ -118,7 +120,7 @@ async fn relinked(txn: &DatabaseTransaction, p: Problem) -> Result<(Problem, Vec
     Ok((p, linked))
 }
 
-async fn load(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<Problem, ApiError> {
+async fn load(txn: &DatabaseTransaction, tenant: TenantId, id: Uuid) -> Result<Problem, ApiError> {
     problems::find(txn, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("problem"))
@@ -469,7 +471,7 @@ pub async fn resolve(
     let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let p = load(&txn, tenant, *id).await?;
-    if p.state != "open" {
+    if p.state != problem::State::Open {
         return Err(ApiError::conflict(
             "problem_not_open",
             "the problem is already resolved",

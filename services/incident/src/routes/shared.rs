@@ -2,6 +2,7 @@
 //! `If-Match` check, references to identity's users and groups, and moving an incident
 //! through its lifecycle.
 use actix_web::HttpRequest;
+use platform::tenancy::TenantId;
 use platform::{ApiError, FieldError, auth::Principal};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
@@ -37,7 +38,7 @@ pub fn visible(p: &Principal, i: &Incident) -> bool {
 /// Loads an incident the caller may see (requesters: only their own).
 pub async fn find_visible(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     p: &Principal,
     id: Uuid,
 ) -> Result<Incident, ApiError> {
@@ -88,7 +89,7 @@ pub async fn move_to(
     next: &Status,
 ) -> Result<Incident, ApiError> {
     let before = inc.clone();
-    let from = inc.state.clone();
+    let from = inc.state;
     let updated = incidents::set_status(txn, inc, next).await?;
     events::incident_moved(txn, from, &updated, next).await?;
     Ok(sla.track_stored(txn, Some(&before), updated).await?)
@@ -101,7 +102,7 @@ pub async fn resolve_if_open(
     inc: Incident,
     resolution: &Transition,
 ) -> Result<bool, ApiError> {
-    let status = incidents::status_of(&inc)?;
+    let status = incidents::status_of(&inc);
     if !status.state.is_open() {
         return Ok(false);
     }
@@ -140,7 +141,7 @@ pub async fn resolve_children(
 /// exist and an id of another tenant get the same answer (no existence oracle).
 pub async fn check_references(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     caller: Option<Uuid>,
     group: Option<Uuid>,
     assignee: Option<Uuid>,

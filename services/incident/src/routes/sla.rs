@@ -5,6 +5,7 @@
 //! own, and edits only its own.
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
+use platform::tenancy::TenantId;
 use platform::{
     ApiError, FieldError,
     auth::{
@@ -128,7 +129,7 @@ pub struct CalendarOut {
     pub updated_at: DateTime<Utc>,
 }
 
-fn calendar_out(row: &CalendarRow, acting: Uuid) -> Result<CalendarOut, ApiError> {
+fn calendar_out(row: &CalendarRow, acting: TenantId) -> Result<CalendarOut, ApiError> {
     let spec: CalendarSpec =
         serde_json::from_str(&row.spec).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(CalendarOut {
@@ -136,7 +137,7 @@ fn calendar_out(row: &CalendarRow, acting: Uuid) -> Result<CalendarOut, ApiError
         tenant_id: row.tenant_id,
         name: row.name.clone(),
         is_default: row.is_default,
-        inherited: row.tenant_id != acting,
+        inherited: TenantId(row.tenant_id) != acting,
         time_zone: spec.time_zone,
         weekly_hours: spec.weekly_hours,
         holidays: spec.holidays,
@@ -160,7 +161,7 @@ async fn begin_lineage<S: platform::auth::RequiredScope>(
     state: &IncidentService,
     auth: &Auth<S>,
 ) -> Result<DatabaseTransaction, ApiError> {
-    Ok(begin_scoped(&state.db, &auth.tenant.path).await?)
+    Ok(begin_scoped(&state.db, &auth.tenant.lineage()).await?)
 }
 
 impl TryFrom<CalendarIn> for NewCalendar {
@@ -246,7 +247,7 @@ pub async fn list_calendars(
     auth: Auth<IncidentRead>,
 ) -> Result<HttpResponse, ApiError> {
     let txn = begin_lineage(&state, &auth).await?;
-    let rows = sla_store::calendars(&txn, &auth.tenant.path).await?;
+    let rows = sla_store::calendars(&txn, &auth.tenant.lineage()).await?;
     txn.commit().await?;
     let out = rows
         .iter()
@@ -257,7 +258,7 @@ pub async fn list_calendars(
 
 async fn find_calendar(
     txn: &DatabaseTransaction,
-    path: &[Uuid],
+    path: &[TenantId],
     id: Uuid,
 ) -> Result<CalendarRow, ApiError> {
     sla_store::calendars(txn, path)
@@ -284,7 +285,7 @@ pub async fn get_calendar(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let txn = begin_lineage(&state, &auth).await?;
-    let row = find_calendar(&txn, &auth.tenant.path, *id).await?;
+    let row = find_calendar(&txn, &auth.tenant.lineage(), *id).await?;
     txn.commit().await?;
     Ok(respond(
         HttpResponse::Ok(),
@@ -324,8 +325,8 @@ pub async fn replace_calendar(
     let new = NewCalendar::try_from(body.0)?;
     let tenant = auth.tenant_id();
     let txn = begin_lineage(&state, &auth).await?;
-    let row = find_calendar(&txn, &auth.tenant.path, *id).await?;
-    if row.tenant_id != tenant {
+    let row = find_calendar(&txn, &auth.tenant.lineage(), *id).await?;
+    if TenantId(row.tenant_id) != tenant {
         return Err(inherited());
     }
     check_version(&req, row.version)?;
@@ -446,7 +447,7 @@ pub struct DefinitionOut {
     pub updated_at: DateTime<Utc>,
 }
 
-fn definition_out(row: &DefinitionRow, acting: Uuid) -> Result<DefinitionOut, ApiError> {
+fn definition_out(row: &DefinitionRow, acting: TenantId) -> Result<DefinitionOut, ApiError> {
     Ok(DefinitionOut {
         id: row.id,
         tenant_id: row.tenant_id,
@@ -456,7 +457,7 @@ fn definition_out(row: &DefinitionRow, acting: Uuid) -> Result<DefinitionOut, Ap
         calendar_id: row.calendar_id,
         rules: serde_json::from_str(&row.rules).map_err(|e| ApiError::internal(e.to_string()))?,
         active: row.active,
-        inherited: row.tenant_id != acting,
+        inherited: TenantId(row.tenant_id) != acting,
         version: row.version,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -468,7 +469,7 @@ const MAX_TARGET: i64 = 10 * 365 * 24 * 3600;
 /// Checks a definition; the calendar must be visible from the acting tenant.
 async fn checked_definition(
     txn: &DatabaseTransaction,
-    path: &[Uuid],
+    path: &[TenantId],
     body: DefinitionIn,
 ) -> Result<NewDefinition, ApiError> {
     let mut v = Validator::new();
@@ -527,7 +528,7 @@ pub async fn create_definition(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_lineage(&state, &auth).await?;
-    let new = checked_definition(&txn, &auth.tenant.path, body.0).await?;
+    let new = checked_definition(&txn, &auth.tenant.lineage(), body.0).await?;
     let row = sla_store::insert_definition(&txn, tenant, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();
@@ -551,7 +552,7 @@ pub async fn list_definitions(
     auth: Auth<IncidentRead>,
 ) -> Result<HttpResponse, ApiError> {
     let txn = begin_lineage(&state, &auth).await?;
-    let rows = sla_store::definitions(&txn, &auth.tenant.path).await?;
+    let rows = sla_store::definitions(&txn, &auth.tenant.lineage()).await?;
     txn.commit().await?;
     let out = rows
         .iter()
@@ -562,7 +563,7 @@ pub async fn list_definitions(
 
 async fn find_definition(
     txn: &DatabaseTransaction,
-    path: &[Uuid],
+    path: &[TenantId],
     id: Uuid,
 ) -> Result<DefinitionRow, ApiError> {
     sla_store::definitions(txn, path)
@@ -589,7 +590,7 @@ pub async fn get_definition(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let txn = begin_lineage(&state, &auth).await?;
-    let row = find_definition(&txn, &auth.tenant.path, *id).await?;
+    let row = find_definition(&txn, &auth.tenant.lineage(), *id).await?;
     txn.commit().await?;
     Ok(respond(
         HttpResponse::Ok(),
@@ -621,12 +622,12 @@ pub async fn replace_definition(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_lineage(&state, &auth).await?;
-    let row = find_definition(&txn, &auth.tenant.path, *id).await?;
-    if row.tenant_id != tenant {
+    let row = find_definition(&txn, &auth.tenant.lineage(), *id).await?;
+    if TenantId(row.tenant_id) != tenant {
         return Err(inherited());
     }
     check_version(&req, row.version)?;
-    let new = checked_definition(&txn, &auth.tenant.path, body.0).await?;
+    let new = checked_definition(&txn, &auth.tenant.lineage(), body.0).await?;
     let row = sla_store::replace_definition(&txn, row, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();

@@ -4,6 +4,7 @@
 pub mod scheduler;
 pub mod schema;
 
+use platform::tenancy::TenantId;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -149,7 +150,7 @@ impl Calendars {
     pub async fn get(
         &self,
         db: &impl ConnectionTrait,
-        tenant: Uuid,
+        tenant: TenantId,
         digest: &str,
     ) -> Result<Arc<Calendar>, DbErr> {
         if let Some(cal) = self.cached(digest) {
@@ -195,9 +196,10 @@ impl Sla {
             return Ok(config.clone());
         }
         // The tenant's and its ancestors' rows: a transaction scoped to the whole path.
-        let txn = begin_scoped(&self.db, &tenant.path).await?;
-        let calendars = sla_store::calendars(&txn, &tenant.path).await?;
-        let definitions = sla_store::definitions(&txn, &tenant.path).await?;
+        let lineage = tenant.lineage();
+        let txn = begin_scoped(&self.db, &lineage).await?;
+        let calendars = sla_store::calendars(&txn, &lineage).await?;
+        let definitions = sla_store::definitions(&txn, &lineage).await?;
         txn.commit().await?;
         let config = Arc::new(Config::resolve(&tenant.path, &calendars, &definitions)?);
         for def in &config.definitions {
@@ -255,7 +257,7 @@ pub fn now() -> DateTime<Utc> {
 
 /// What an incident looks like to SLA conditions.
 pub fn facts(i: &Incident) -> Result<Facts, DbErr> {
-    let status = incidents::status_of(i)?;
+    let status = incidents::status_of(i);
     Ok(Facts {
         state: status.state,
         hold_reason: status.hold_reason,
@@ -363,7 +365,7 @@ pub async fn track_at(
     let after_facts = facts(after)?;
     // A new incident (no `before`) has no clocks yet: nothing to read.
     let rows = match before {
-        Some(_) => sla_store::clocks_of(txn, after.tenant_id, after.id, true).await?,
+        Some(_) => sla_store::clocks_of(txn, TenantId(after.tenant_id), after.id, true).await?,
         None => Vec::new(),
     };
     let mut outbox = bus::outbox::Batch::default();
@@ -378,7 +380,7 @@ pub async fn track_at(
         }
         let cal = sla
             .calendars
-            .get(txn, row.tenant_id, &row.calendar_digest)
+            .get(txn, TenantId(row.tenant_id), &row.calendar_digest)
             .await?;
         let marks = clock.on_change(&rules, &cal, before_facts.as_ref(), &after_facts, now);
         if marks.is_empty() {
@@ -389,7 +391,11 @@ pub async fn track_at(
         deadlines.extend(row.due_at);
         sla_store::update_clock(txn, row.clone()).await?;
         announce(&mut outbox, &row, &marks)?;
-        all_marks.extend(marks.iter().map(|m| mark_row(row.tenant_id, row.id, m)));
+        all_marks.extend(
+            marks
+                .iter()
+                .map(|m| mark_row(TenantId(row.tenant_id), row.id, m)),
+        );
     }
     let started = start_clocks(
         config
@@ -468,9 +474,11 @@ fn start_clocks<'a>(
         };
         store_clock(&mut row, &clock, &pinned.parsed, now);
         announce(&mut started.outbox, &row, &marks)?;
-        started
-            .marks
-            .extend(marks.iter().map(|m| mark_row(row.tenant_id, row.id, m)));
+        started.marks.extend(
+            marks
+                .iter()
+                .map(|m| mark_row(TenantId(row.tenant_id), row.id, m)),
+        );
         started.clocks.push(row);
     }
     started.due = crate::domain::queue::sla_due(started.clocks.iter().filter_map(|c| c.due_at));

@@ -2,6 +2,7 @@
 //! clocks with `FOR UPDATE SKIP LOCKED`, records the thresholds and moves the clock's next
 //! firing time in the same transaction, so every threshold is recorded and announced exactly
 //! once. An incident change locks its clocks too, so a threshold and a stop never interleave.
+use platform::tenancy::TenantId;
 use std::{sync::Arc, time::Duration};
 
 use bus::BusError;
@@ -108,7 +109,7 @@ impl Scheduler {
         let mut tenants: Vec<_> = rows.iter().map(|r| r.tenant_id).collect();
         tenants.sort();
         tenants.dedup();
-        scope_to(txn, &tenants).await?;
+        scope_to(txn, &TenantId::many(&tenants)).await?;
         let mut done = Tick {
             clocks: rows.len(),
             thresholds: 0,
@@ -120,7 +121,7 @@ impl Scheduler {
             let cal = self
                 .sla
                 .calendars
-                .get(txn, row.tenant_id, &row.calendar_digest)
+                .get(txn, TenantId(row.tenant_id), &row.calendar_digest)
                 .await?;
             let mut clock = clock_of(&row);
             let marks = clock.reach(&cal, now);
@@ -130,7 +131,7 @@ impl Scheduler {
             all_marks.extend(
                 marks
                     .iter()
-                    .map(|m| sla_store::mark_row(row.tenant_id, row.id, m)),
+                    .map(|m| sla_store::mark_row(TenantId(row.tenant_id), row.id, m)),
             );
             fired.push(row);
         }

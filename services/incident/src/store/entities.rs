@@ -35,6 +35,7 @@ macro_rules! versioned_record {
 }
 
 pub mod incident {
+    use crate::domain::lifecycle::{HoldReason, State};
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -50,8 +51,8 @@ pub mod incident {
         pub impact: i16,
         pub urgency: i16,
         pub priority: i16,
-        pub state: String,
-        pub hold_reason: Option<String>,
+        pub state: State,
+        pub hold_reason: Option<HoldReason>,
         pub resolution_code: Option<String>,
         pub resolution_notes: Option<String>,
         pub created_by: Uuid,
@@ -79,6 +80,7 @@ pub mod incident {
 }
 
 pub mod comment {
+    use crate::domain::incident::Visibility;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -89,7 +91,7 @@ pub mod comment {
         pub tenant_id: Uuid,
         pub incident_id: Uuid,
         pub author_id: Uuid,
-        pub visibility: String,
+        pub visibility: Visibility,
         pub body: String,
         pub created_at: DateTimeUtc,
     }
@@ -154,6 +156,26 @@ pub mod directory_group {
 pub mod problem {
     use sea_orm::entity::prelude::*;
 
+    /// Where a problem is: open until resolved. Stored as its name (`open`, `resolved`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+    pub enum State {
+        #[sea_orm(string_value = "open")]
+        Open,
+        #[sea_orm(string_value = "resolved")]
+        Resolved,
+    }
+
+    impl State {
+        /// The name stored and shown.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                State::Open => "open",
+                State::Resolved => "resolved",
+            }
+        }
+    }
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "problems")]
     pub struct Model {
@@ -166,7 +188,7 @@ pub mod problem {
         pub root_cause: String,
         pub workaround: String,
         pub known_error: bool,
-        pub state: String,
+        pub state: State,
         pub resolution_notes: Option<String>,
         pub version: i64,
         pub created_at: DateTimeUtc,

@@ -1,6 +1,7 @@
 //! Incidents, their numbers and comments.
 use chrono::{DateTime, Utc};
 use platform::pagination::Position;
+use platform::tenancy::TenantId;
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -13,11 +14,12 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use super::Named;
 use super::entities::{comment, incident, sla_calendar_snapshot, sla_clock, sla_clock_event};
 use super::sla::Started;
 use crate::domain::{
     incident::{IncidentChanges, NewIncident, Visibility},
-    lifecycle::{HoldReason, Resolution, State, Status},
+    lifecycle::{Resolution, State, Status},
     priority::Priority,
     queue::{IncidentSort, no_sla_due},
 };
@@ -40,7 +42,7 @@ pub struct Numbers {
 }
 
 /// The counter table and the tenant.
-type BlockKey = (&'static str, Uuid);
+type BlockKey = (&'static str, TenantId);
 
 #[derive(Default)]
 struct Block {
@@ -58,7 +60,7 @@ impl Numbers {
         db: &sea_orm::DatabaseConnection,
         counter_table: &'static str,
         prefix: &str,
-        tenant: Uuid,
+        tenant: TenantId,
     ) -> Result<String, DbErr> {
         let slot = match self.blocks.lock() {
             Ok(mut blocks) => blocks.entry((counter_table, tenant)).or_default().clone(),
@@ -82,7 +84,7 @@ impl Numbers {
     async fn reserve(
         db: &sea_orm::DatabaseConnection,
         counter_table: &'static str,
-        tenant: Uuid,
+        tenant: TenantId,
     ) -> Result<i64, DbErr> {
         let txn = platform::tenancy::begin_scoped(db, &[tenant]).await?;
         let p = |n: usize| match txn.get_database_backend() {
@@ -138,19 +140,21 @@ pub async fn set_sla_due(
 
 pub async fn find(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Incident>, DbErr> {
-    incident::Entity::find_by_id(id)
+    let row = incident::Entity::find_by_id(id)
         .filter(incident::Column::TenantId.eq(tenant))
+        .into_model::<Named<incident::Entity>>()
         .one(txn)
-        .await
+        .await?;
+    Ok(row.map(|Named(inc)| inc))
 }
 
 /// Filters of the incident list.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
-    pub state: Option<String>,
+    pub state: Option<State>,
     pub priority: Option<i16>,
     /// Only incidents of this caller (a requester's own view, or a filter).
     pub caller: Option<Uuid>,
@@ -219,7 +223,7 @@ impl FromQueryResult for Queued {
         let sla_name: Option<String> = res.try_get(pre, "next_sla_name")?;
         let sla_kind: Option<String> = res.try_get(pre, "next_sla_kind")?;
         Ok(Queued {
-            incident: incident::Model::from_query_result(res, pre)?,
+            incident: Named::<incident::Entity>::from_query_result(res, pre)?.0,
             caller_name: res.try_get(pre, "caller_name")?,
             assignee_name: res.try_get(pre, "assignee_name")?,
             assignment_group_name: res.try_get(pre, "assignment_group_name")?,
@@ -278,7 +282,7 @@ pub async fn create(
     mut events: bus::outbox::Batch,
     started: Started,
 ) -> Result<Queued, BusError> {
-    let (tenant, id) = (incident.tenant_id, incident.id);
+    let (tenant, id) = (TenantId(incident.tenant_id), incident.id);
     let next_sla = started.next_sla();
     let mut write = ScopedWrite::new(conn.get_database_backend(), &[tenant])?;
     events.extend(started.outbox);
@@ -330,7 +334,7 @@ pub async fn create_alone(
 /// [`find`] with the queue row's names and next SLA target.
 pub async fn find_queued(
     txn: &impl ConnectionTrait,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Queued>, DbErr> {
     queued(incident::Entity::find_by_id(id).filter(incident::Column::TenantId.eq(tenant)))
@@ -340,7 +344,7 @@ pub async fn find_queued(
 
 /// `inc` as a queue row, as the transaction sees it now (after a write).
 pub async fn queued_view(txn: &DatabaseTransaction, inc: &Incident) -> Result<Queued, DbErr> {
-    find_queued(txn, inc.tenant_id, inc.id)
+    find_queued(txn, TenantId(inc.tenant_id), inc.id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("incident {}", inc.id)))
 }
@@ -372,7 +376,7 @@ pub fn position(sort: IncidentSort, i: &Incident) -> Position {
 
 pub async fn list(
     db: &DatabaseConnection,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
     filter: &Filter,
     sort: IncidentSort,
     after: Option<&After>,
@@ -383,8 +387,8 @@ pub async fn list(
     if platform::tenancy::filter_in_query(backend, tenants) {
         q = q.filter(incident::Column::TenantId.is_in(tenants.iter().copied()));
     }
-    if let Some(s) = &filter.state {
-        q = q.filter(incident::Column::State.eq(s.clone()));
+    if let Some(s) = filter.state {
+        q = q.filter(incident::Column::State.eq(s));
     }
     if let Some(p) = filter.priority {
         q = q.filter(incident::Column::Priority.eq(p));
@@ -449,8 +453,8 @@ pub async fn set_status(
     next: &Status,
 ) -> Result<Incident, DbErr> {
     update(txn, inc, |a| {
-        a.state = Set(next.state.as_str().to_string());
-        a.hold_reason = Set(next.hold_reason.map(|h| h.as_str().to_string()));
+        a.state = Set(next.state);
+        a.hold_reason = Set(next.hold_reason);
         a.resolution_code = Set(next.resolution.as_ref().map(|r| r.code.clone()));
         a.resolution_notes = Set(next.resolution.as_ref().map(|r| r.notes.clone()));
     })
@@ -511,37 +515,26 @@ fn set_some<V: Into<sea_orm::Value>>(column: &mut sea_orm::ActiveValue<V>, value
     }
 }
 
-/// The lifecycle status stored in `inc`; a value this version does not know is an error that
-/// names the incident (never silently `new`).
-pub fn status_of(inc: &Incident) -> Result<Status, DbErr> {
-    let unknown = |column: &str, value: &str| {
-        DbErr::Custom(format!(
-            "incident {}: unknown {column} {value:?} stored",
-            inc.id
-        ))
-    };
-    let state = State::parse(&inc.state).ok_or_else(|| unknown("state", &inc.state))?;
-    let hold_reason = match inc.hold_reason.as_deref() {
-        Some(raw) => Some(HoldReason::parse(raw).ok_or_else(|| unknown("hold_reason", raw))?),
-        None => None,
-    };
-    Ok(Status {
-        state,
-        hold_reason,
+/// The lifecycle status stored in `inc`. (A state this version does not know never gets this
+/// far: reading the row fails, naming it; see `store::Named`.)
+pub fn status_of(inc: &Incident) -> Status {
+    Status {
+        state: inc.state,
+        hold_reason: inc.hold_reason,
         resolution: inc.resolution_code.as_ref().map(|code| Resolution {
             code: code.clone(),
             notes: inc.resolution_notes.clone().unwrap_or_default(),
         }),
-    })
+    }
 }
 
 /// A new incident's row: its id, number, first version and timestamps are given here.
-pub fn draft(tenant: Uuid, number: String, created_by: Uuid, new: NewIncident) -> Incident {
+pub fn draft(tenant: TenantId, number: String, created_by: Uuid, new: NewIncident) -> Incident {
     let now = super::now();
     let (matrix, priority) = (new.matrix_priority(), new.priority());
     Incident {
         id: Uuid::now_v7(),
-        tenant_id: tenant,
+        tenant_id: tenant.into(),
         number,
         title: new.title,
         description: new.description,
@@ -549,7 +542,7 @@ pub fn draft(tenant: Uuid, number: String, created_by: Uuid, new: NewIncident) -
         impact: new.impact.get() as i16,
         urgency: new.urgency.get() as i16,
         priority: priority.get() as i16,
-        state: State::New.as_str().to_string(),
+        state: State::New,
         hold_reason: None,
         resolution_code: None,
         resolution_notes: None,
@@ -581,7 +574,7 @@ pub async fn add_comment(
     am.tenant_id = Set(inc.tenant_id);
     am.incident_id = Set(inc.id);
     am.author_id = Set(author);
-    am.visibility = Set(visibility.as_str().to_string());
+    am.visibility = Set(visibility);
     am.body = Set(body);
     am.insert(txn).await
 }
@@ -599,15 +592,18 @@ pub async fn comments(
         .filter(comment::Column::TenantId.eq(inc.tenant_id))
         .filter(comment::Column::IncidentId.eq(inc.id));
     if public_only {
-        q = q.filter(comment::Column::Visibility.eq("public"));
+        q = q.filter(comment::Column::Visibility.eq(Visibility::Public));
     }
     if let Some(after) = after {
         q = q.filter(comment::Column::Id.gt(after));
     }
-    q.order_by_asc(comment::Column::Id)
+    let rows = q
+        .order_by_asc(comment::Column::Id)
         .limit(limit)
+        .into_model::<Named<comment::Entity>>()
         .all(txn)
-        .await
+        .await?;
+    Ok(rows.into_iter().map(|Named(c)| c).collect())
 }
 
 /// Open children of `parent`.
@@ -618,8 +614,10 @@ pub async fn open_children(
     incident::Entity::find()
         .filter(incident::Column::TenantId.eq(parent.tenant_id))
         .filter(incident::Column::ParentId.eq(parent.id))
-        .filter(incident::Column::State.is_in(["new", "in_progress", "on_hold"]))
+        .filter(incident::Column::State.is_in(State::ALL.into_iter().filter(|s| s.is_open())))
         .order_by_asc(incident::Column::Id)
+        .into_model::<Named<incident::Entity>>()
         .all(txn)
         .await
+        .map(|rows| rows.into_iter().map(|Named(inc)| inc).collect())
 }

@@ -5,6 +5,7 @@ use events::{
     Event,
     identity::{GroupCreated, GroupMembersChanged, UserCreated, UserRolesChanged, UserUpdated},
 };
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
     QueryFilter,
@@ -18,7 +19,7 @@ use super::entities::{directory_group as group, directory_user as user};
 pub async fn apply(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
     bus::versions::check_lead(env)?;
     let t = env.event_type.as_str();
-    let tenant = env.tenantid;
+    let tenant = TenantId(env.tenantid);
     let v = env.aggregateversion;
     if t == UserCreated::event_type() {
         let e: UserCreated = env.payload()?;
@@ -60,7 +61,7 @@ pub async fn apply(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), Hand
 
 async fn upsert_user(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
     version: i64,
     name: Option<String>,
@@ -86,7 +87,7 @@ async fn upsert_user(
         None => {
             user::ActiveModel {
                 id: Set(id),
-                tenant_id: Set(tenant),
+                tenant_id: Set(tenant.into()),
                 display_name: Set(name.unwrap_or_default()),
                 status: Set(status.unwrap_or_else(|| "active".into())),
                 version: Set(version),
@@ -100,7 +101,7 @@ async fn upsert_user(
 
 async fn upsert_group(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
     version: i64,
     name: Option<String>,
@@ -127,7 +128,7 @@ async fn upsert_group(
         None => {
             group::ActiveModel {
                 id: Set(id),
-                tenant_id: Set(tenant),
+                tenant_id: Set(tenant.into()),
                 name: Set(name.unwrap_or_default()),
                 members: Set(members.unwrap_or_else(|| serde_json::json!([]))),
                 version: Set(version),
@@ -140,7 +141,11 @@ async fn upsert_group(
 }
 
 /// An active user of `tenant`.
-pub async fn active_user(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> Result<bool, DbErr> {
+pub async fn active_user(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<bool, DbErr> {
     Ok(user::Entity::find_by_id(id)
         .filter(user::Column::TenantId.eq(tenant))
         .one(txn)
@@ -151,7 +156,7 @@ pub async fn active_user(txn: &DatabaseTransaction, tenant: Uuid, id: Uuid) -> R
 /// The members of a group of `tenant`, if it exists.
 pub async fn group_members(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Vec<Uuid>>, DbErr> {
     Ok(group::Entity::find_by_id(id)

@@ -1,5 +1,6 @@
 //! Problems and their linked incidents.
 use platform::pagination::Position;
+use platform::tenancy::TenantId;
 use sea_orm::ConnectionTrait;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
@@ -7,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::Named;
 use super::entities::{problem, problem_incident as link};
 use crate::domain::queue::ProblemSort;
 use platform::keyset::{After, Key, ListOrder, time_key};
@@ -43,32 +45,34 @@ impl ProblemChanges {
 
 pub async fn insert(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     number: String,
     new: NewProblem,
 ) -> Result<Problem, DbErr> {
     let mut am = problem::ActiveModel::new();
-    am.tenant_id = Set(tenant);
+    am.tenant_id = Set(tenant.into());
     am.number = Set(number);
     am.title = Set(new.title);
     am.description = Set(new.description);
     am.root_cause = Set(new.root_cause);
     am.workaround = Set(new.workaround);
     am.known_error = Set(false);
-    am.state = Set("open".into());
+    am.state = Set(problem::State::Open);
     am.resolution_notes = Set(None);
     am.insert(txn).await
 }
 
 pub async fn find(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Problem>, DbErr> {
-    problem::Entity::find_by_id(id)
+    let row = problem::Entity::find_by_id(id)
         .filter(problem::Column::TenantId.eq(tenant))
+        .into_model::<Named<problem::Entity>>()
         .one(txn)
-        .await
+        .await?;
+    Ok(row.map(|Named(p)| p))
 }
 
 /// `sort` as a list order.
@@ -93,7 +97,7 @@ pub fn position(sort: ProblemSort, p: &Problem) -> Position {
 
 pub async fn list(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     known_error: Option<bool>,
     sort: ProblemSort,
     after: Option<&After>,
@@ -106,8 +110,10 @@ pub async fn list(
     order(sort)
         .apply(q, txn.get_database_backend(), problem::Column::Id, after)
         .limit(limit)
+        .into_model::<Named<problem::Entity>>()
         .all(txn)
         .await
+        .map(|rows| rows.into_iter().map(|Named(p)| p).collect())
 }
 
 /// Writes a change of `p` (a new version; see `entities::problem`).
@@ -154,7 +160,7 @@ pub async fn resolve(
     notes: String,
 ) -> Result<Problem, DbErr> {
     update(txn, p, |a| {
-        a.state = Set("resolved".into());
+        a.state = Set(problem::State::Resolved);
         a.resolution_notes = Set(Some(notes));
     })
     .await
@@ -193,14 +199,14 @@ pub async fn unlink(txn: &DatabaseTransaction, p: &Problem, incident: Uuid) -> R
 }
 
 pub async fn linked(txn: &DatabaseTransaction, p: &Problem) -> Result<Vec<Uuid>, DbErr> {
-    let mut by_problem = linked_to_each(txn, p.tenant_id, &[p.id]).await?;
+    let mut by_problem = linked_to_each(txn, TenantId(p.tenant_id), &[p.id]).await?;
     Ok(by_problem.remove(&p.id).unwrap_or_default())
 }
 
 /// The linked incidents of several problems of one tenant, in one query.
 pub async fn linked_to_each(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     problems: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<Uuid>>, DbErr> {
     let mut by_problem: std::collections::HashMap<Uuid, Vec<Uuid>> =

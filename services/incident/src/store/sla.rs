@@ -1,4 +1,5 @@
 //! SLA calendars, definitions, calendar snapshots, clocks and their marks.
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait,
     DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
@@ -23,7 +24,7 @@ pub use sla_definition::Model as DefinitionRow;
 /// Calendars of `tenants` (a tenant and its ancestors), oldest first.
 pub async fn calendars(
     txn: &DatabaseTransaction,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
 ) -> Result<Vec<CalendarRow>, DbErr> {
     sla_calendar::Entity::find()
         .filter(sla_calendar::Column::TenantId.is_in(tenants.iter().copied()))
@@ -35,7 +36,7 @@ pub async fn calendars(
 /// Definitions of `tenants` (a tenant and its ancestors), oldest first.
 pub async fn definitions(
     txn: &DatabaseTransaction,
-    tenants: &[Uuid],
+    tenants: &[TenantId],
 ) -> Result<Vec<DefinitionRow>, DbErr> {
     sla_definition::Entity::find()
         .filter(sla_definition::Column::TenantId.is_in(tenants.iter().copied()))
@@ -112,14 +113,14 @@ fn write_calendar(am: &mut sla_calendar::ActiveModel, new: &NewCalendar) -> Resu
 /// Creates `tenant`'s calendar; a new default one first stops the old default being one.
 pub async fn insert_calendar(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     new: &NewCalendar,
 ) -> Result<CalendarRow, DbErr> {
     if new.is_default {
         clear_default_calendar(txn, tenant).await?;
     }
     let mut am = sla_calendar::ActiveModel::new();
-    am.tenant_id = Set(tenant);
+    am.tenant_id = Set(tenant.into());
     write_calendar(&mut am, new)?;
     am.insert(txn).await
 }
@@ -131,7 +132,7 @@ pub async fn replace_calendar(
     new: &NewCalendar,
 ) -> Result<CalendarRow, DbErr> {
     if new.is_default && !row.is_default {
-        clear_default_calendar(txn, row.tenant_id).await?;
+        clear_default_calendar(txn, TenantId(row.tenant_id)).await?;
     }
     let mut am = row.into_active_model();
     write_calendar(&mut am, new)?;
@@ -154,11 +155,11 @@ fn write_definition(
 /// Creates `tenant`'s SLA definition.
 pub async fn insert_definition(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     new: &NewDefinition,
 ) -> Result<DefinitionRow, DbErr> {
     let mut am = sla_definition::ActiveModel::new();
-    am.tenant_id = Set(tenant);
+    am.tenant_id = Set(tenant.into());
     write_definition(&mut am, new)?;
     am.insert(txn).await
 }
@@ -175,7 +176,10 @@ pub async fn replace_definition(
 }
 
 /// Makes `tenant`'s default calendar not the default any more (before another becomes it).
-pub async fn clear_default_calendar(txn: &DatabaseTransaction, tenant: Uuid) -> Result<(), DbErr> {
+pub async fn clear_default_calendar(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+) -> Result<(), DbErr> {
     sla_calendar::Entity::update_many()
         .col_expr(
             sla_calendar::Column::IsDefault,
@@ -210,10 +214,10 @@ pub async fn pin_calendar(txn: &DatabaseTransaction, snapshot: SnapshotRow) -> R
 /// A pinned calendar.
 pub async fn snapshot(
     db: &impl ConnectionTrait,
-    tenant: Uuid,
+    tenant: TenantId,
     digest: &str,
 ) -> Result<Option<CalendarSpec>, DbErr> {
-    let row = sla_calendar_snapshot::Entity::find_by_id((tenant, digest.to_string()))
+    let row = sla_calendar_snapshot::Entity::find_by_id((tenant.as_uuid(), digest.to_string()))
         .one(db)
         .await?;
     row.map(|r| serde_json::from_str(&r.spec).map_err(|e| DbErr::Json(e.to_string())))
@@ -224,7 +228,7 @@ pub async fn snapshot(
 /// transaction at a time, and the scheduler skips locked clocks; SQLite has one writer anyway).
 pub async fn clocks_of(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     incident: Uuid,
     lock: bool,
 ) -> Result<Vec<ClockRow>, DbErr> {
@@ -271,10 +275,10 @@ async fn with_json_rows(
 }
 
 /// A mark of clock `clock` (of `tenant`) as its row.
-pub fn mark_row(tenant: Uuid, clock: Uuid, e: &Event) -> MarkRow {
+pub fn mark_row(tenant: TenantId, clock: Uuid, e: &Event) -> MarkRow {
     MarkRow {
         id: Uuid::now_v7(),
-        tenant_id: tenant,
+        tenant_id: tenant.into(),
         clock_id: clock,
         at: e.at,
         mark: serde_json::to_string(&e.mark).unwrap_or_default(),

@@ -493,7 +493,7 @@ async fn scoped_statements_touch_only_their_tenants_rows_and_leave_no_scope_behi
         let db = &db;
         async move {
             let rows: Vec<sea_orm::JsonValue> =
-                platform::tenancy::scoped_all(db, &[tenant], select)
+                platform::tenancy::scoped_all(db, &[tenant.into()], select)
                     .await
                     .expect("read");
             rows[0]["n"].as_i64().expect("count")

@@ -1,7 +1,7 @@
 //! The incident service's projections of the seeded tenants, users and groups.
 use identity::seed::LoadSet;
 use incident::store::entities::{directory_group, directory_user};
-use platform::tenancy::scope_to;
+use platform::tenancy::{TenantId, scope_to};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
 
 use super::incidents::TENANTS_PER_STATEMENT;
@@ -29,7 +29,7 @@ pub(super) async fn project_directory(
     };
     // Every path starts at the root, so scoping to it makes each row visible and writable.
     let txn = owner.begin().await?;
-    scope_to(&txn, &[set.root.id]).await?;
+    scope_to(&txn, &[TenantId(set.root.id)]).await?;
     for chunk in std::iter::once(&set.root)
         .chain(std::iter::once(&set.msp))
         .chain(set.tenants.iter().map(|t| &t.tenant))
@@ -45,7 +45,14 @@ pub(super) async fn project_directory(
 
     for chunk in set.tenants.chunks(TENANTS_PER_STATEMENT) {
         let txn = owner.begin().await?;
-        scope_to(&txn, &chunk.iter().map(|t| t.tenant.id).collect::<Vec<_>>()).await?;
+        scope_to(
+            &txn,
+            &chunk
+                .iter()
+                .map(|t| TenantId(t.tenant.id))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
         let users = chunk.iter().flat_map(|t| {
             [&t.agent, &t.requester].map(|u| directory_user::ActiveModel {
                 id: Set(u.id),

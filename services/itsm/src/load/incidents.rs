@@ -6,7 +6,7 @@ use chrono::Utc;
 use identity::seed::LoadTenant;
 use incident::{domain::priority::Matrix, store::entities::incident as incident_e};
 use indicatif::ProgressBar;
-use platform::tenancy::scope_to;
+use platform::tenancy::{TenantId, scope_to};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement, TransactionTrait,
 };
@@ -124,7 +124,7 @@ async fn insert_window(
     }
     for (tenant_ids, rows) in statements {
         let n = rows.len() as u64;
-        scope_to(&txn, &tenant_ids).await?;
+        scope_to(&txn, &TenantId::many(&tenant_ids)).await?;
         incident_e::Entity::insert_many(rows)
             .exec_without_returning(&txn)
             .await?;
@@ -152,7 +152,7 @@ async fn reserve_numbers(
     let todo: Vec<usize> = (0..tenants.len()).filter(|i| counts[*i] > 0).collect();
     for chunk in todo.chunks(TENANTS_PER_STATEMENT) {
         let ids: Vec<Uuid> = chunk.iter().map(|i| tenants[*i].tenant.id).collect();
-        scope_to(&txn, &ids).await?;
+        scope_to(&txn, &TenantId::many(&ids)).await?;
         let mut sql = String::from("INSERT INTO incident_counters (tenant_id, next) VALUES ");
         let mut values: Vec<sea_orm::Value> = Vec::new();
         for (k, i) in chunk.iter().enumerate() {

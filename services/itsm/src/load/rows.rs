@@ -32,20 +32,6 @@ fn level(rng: &mut Rng, weights: [f64; 3]) -> Level {
     Level::new(v).unwrap_or_else(|| unreachable!())
 }
 
-fn state_str(s: State) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-fn hold_str(h: HoldReason) -> String {
-    serde_json::to_value(h)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// The state an incident of `age_days` is in: recent ones are more often still open.
 fn state_for(rng: &mut Rng, age_days: f64) -> State {
     let open = if age_days < 7.0 {
@@ -152,8 +138,8 @@ pub(super) fn incident_row(
     row.impact = Set(impact.get() as i16);
     row.urgency = Set(urgency.get() as i16);
     row.priority = Set(priority.get() as i16);
-    row.state = Set(state_str(state));
-    row.hold_reason = Set(hold.map(hold_str));
+    row.state = Set(state);
+    row.hold_reason = Set(hold);
     row.resolution_code = Set(resolution.map(|(c, _)| c.to_string()));
     row.resolution_notes = Set(resolution.map(|(_, n)| n.to_string()));
     row.created_by = Set(if by_requester {
@@ -251,8 +237,11 @@ mod tests {
                 panic!("unset column");
             };
             assert!(updated >= created && updated <= now);
-            assert_eq!(hold.is_some(), state == "on_hold");
-            assert_eq!(code.is_some(), state == "resolved" || state == "closed");
+            assert_eq!(hold.is_some(), state.as_str() == "on_hold");
+            assert_eq!(
+                code.is_some(),
+                state.as_str() == "resolved" || state.as_str() == "closed"
+            );
             let expected = matrix.priority(
                 Level::new(impact as u8).unwrap_or_else(|| unreachable!()),
                 Level::new(urgency as u8).unwrap_or_else(|| unreachable!()),
