@@ -14,6 +14,7 @@ pub mod inprocess;
 pub mod migration;
 pub mod ops;
 pub mod outbox;
+pub mod people;
 pub mod provenance;
 pub mod rabbit;
 pub mod relay;

@@ -122,6 +122,41 @@ pub async fn create_tenant_directory(m: &SchemaManager<'_>) -> Result<(), DbErr>
     Ok(())
 }
 
+/// The people projection (`people`): identity's users and groups, each row visible to its own
+/// tenant only.
+pub async fn create_people(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table("directory_users")
+            .if_not_exists()
+            .col(pk_uuid("id"))
+            .col(uuid("tenant_id"))
+            .col(string_len("display_name", 200))
+            .col(string_len("status", 16))
+            .col(big_integer("version"))
+            .take(),
+    )
+    .await?;
+    m.create_table(
+        Table::create()
+            .table("directory_groups")
+            .if_not_exists()
+            .col(pk_uuid("id"))
+            .col(uuid("tenant_id"))
+            .col(string_len("name", 200))
+            .col(json("members"))
+            .col(big_integer("version"))
+            .take(),
+    )
+    .await?;
+    enforce_rls(
+        m.get_connection(),
+        &["directory_users", "directory_groups"],
+        &tenant_predicate("tenant_id"),
+    )
+    .await
+}
+
 /// Migrations of a service that keeps the tenant-directory projection (inbox, dead letters and
 /// `tenant_directory`). Consuming services list these among their own migrations.
 pub struct DirectoryMigrator;

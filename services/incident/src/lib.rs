@@ -3,7 +3,7 @@
 //! The incident lifecycle, priority matrix, business calendars and SLA clocks are pure domain
 //! code (`domain`); `routes` holds thin HTTP handlers, one module per resource, over `store`
 //! and `events`; `sla::scheduler` fires due SLA thresholds. Identity's tenant tree, users and groups arrive as
-//! events (the projections in `store::people` and the tenant directory), so `X-Tenant`,
+//! events (`bus::people`: the tenant directory, users and groups), so `X-Tenant`,
 //! suspension and assignment checks work without calling identity.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,18 +17,17 @@ pub mod service;
 pub mod sla;
 pub mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use bus::{ConsumerRunner, Envelope, Handler, HandlerError, directory};
+use bus::{ConsumerRunner, people::IdentityProjection};
 use platform::{
     auth::{AuthContext, KeySource, Verifier},
     db::{self, DbSetupError, Target},
     ratelimit::RateLimiter,
     settings::Settings,
-    tenancy::{CachedDirectory, TenantDirectory},
+    tenancy::TenantDirectory,
 };
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 
 pub use routes::{api, configure};
@@ -41,7 +40,7 @@ pub const CONSUMER: &str = "incident";
 pub struct IncidentService {
     pub db: DatabaseConnection,
     pub auth: AuthContext,
-    pub directory: Arc<CachedDirectory>,
+    pub identity: IdentityProjection,
     pub sla: Arc<sla::Sla>,
     pub numbers: Arc<store::incidents::Numbers>,
 }
@@ -55,11 +54,8 @@ impl IncidentService {
         let target = Target::from_settings(settings, SCHEMA)?;
         let db = db::connect_app(&target, SCHEMA, settings.database_max_connections).await?;
         db::assert_app_role_is_confined(&db).await?;
-        let directory = Arc::new(CachedDirectory::new(
-            Arc::new(directory::ProjectedDirectory { db: db.clone() }),
-            Duration::from_secs(5),
-        ));
-        let dyn_directory: Arc<dyn TenantDirectory> = directory.clone();
+        let identity = IdentityProjection::new(db.clone(), CONSUMER);
+        let dyn_directory: Arc<dyn TenantDirectory> = identity.directory.clone();
         let verifier = Arc::new(Verifier::new(
             settings.issuer(),
             settings.auth_audience.clone(),
@@ -71,7 +67,7 @@ impl IncidentService {
             numbers: Arc::default(),
             db,
             auth: AuthContext::new(verifier, dyn_directory).with_limiter(limiter),
-            directory,
+            identity,
         })
     }
 
@@ -85,45 +81,7 @@ impl IncidentService {
 
     /// The consumer of identity's events: the tenant tree, users and groups.
     pub fn identity_consumer(&self) -> Arc<ConsumerRunner> {
-        let handler = IdentityEvents {
-            tenants: directory::TenantDirectoryProjection { consumer: CONSUMER },
-            cache: self.directory.clone(),
-        };
-        Arc::new(ConsumerRunner::new(self.db.clone(), Arc::new(handler)))
-    }
-}
-
-/// Identity's events as this service needs them. Once a tenant change is committed the directory
-/// cache is dropped, so a new, suspended or re-limited tenant is seen at once.
-struct IdentityEvents {
-    tenants: directory::TenantDirectoryProjection,
-    cache: Arc<CachedDirectory>,
-}
-
-#[async_trait]
-impl Handler for IdentityEvents {
-    fn consumer(&self) -> &'static str {
-        CONSUMER
-    }
-    fn bindings(&self) -> Vec<String> {
-        vec![
-            "identity.tenant.*".into(),
-            "identity.user.*".into(),
-            "identity.group.*".into(),
-        ]
-    }
-    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        if env.event_type.starts_with("itsm.identity.tenant.") {
-            self.tenants.handle(txn, env).await
-        } else {
-            store::people::apply(txn, env).await
-        }
-    }
-    fn committed(&self, env: &Envelope) {
-        // A new, moved, suspended or re-limited tenant is seen by the next request.
-        if env.event_type.starts_with("itsm.identity.tenant.") {
-            self.cache.invalidate();
-        }
+        self.identity.consumer()
     }
 }
 

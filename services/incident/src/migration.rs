@@ -135,30 +135,7 @@ impl MigrationName for M0002People {
 #[async_trait::async_trait]
 impl MigrationTrait for M0002People {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("directory_users")
-                .if_not_exists()
-                .col(pk_uuid("id"))
-                .col(uuid("tenant_id"))
-                .col(string_len("display_name", 200))
-                .col(string_len("status", 16))
-                .col(big_integer("version"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("directory_groups")
-                .if_not_exists()
-                .col(pk_uuid("id"))
-                .col(uuid("tenant_id"))
-                .col(string_len("name", 200))
-                .col(json("members"))
-                .col(big_integer("version"))
-                .take(),
-        )
-        .await?;
+        bus::migration::create_people(m).await?;
         for col in ["assignment_group_id", "assignee_id"] {
             m.alter_table(
                 Table::alter()
@@ -168,12 +145,6 @@ impl MigrationTrait for M0002People {
             )
             .await?;
         }
-        enforce_rls(
-            m.get_connection(),
-            &["directory_users", "directory_groups"],
-            &tenant_predicate("tenant_id"),
-        )
-        .await?;
         Ok(())
     }
 }

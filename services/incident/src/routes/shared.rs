@@ -7,14 +7,13 @@ use platform::{ApiError, FieldError, auth::Principal};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
+use bus::people;
+
 use crate::{
     domain::lifecycle::{State, Status, Transition},
     events,
     sla::Tracking,
-    store::{
-        incidents::{self, Incident},
-        people,
-    },
+    store::incidents::{self, Incident},
 };
 
 /// Whether the caller reads every incident of the tenant, work notes included

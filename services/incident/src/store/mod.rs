@@ -2,7 +2,6 @@
 //! tenant itself too.
 pub mod entities;
 pub mod incidents;
-pub mod people;
 pub mod problems;
 pub mod sla;
 

@@ -5,7 +5,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{comment, directory_group, directory_user, incident, sla_clock};
+use bus::entities::{directory_group, directory_user};
+
+use super::entities::{comment, incident, sla_clock};
 use super::incidents::{self, Incident};
 use crate::domain::{
     incident::{NewIncident, Visibility},

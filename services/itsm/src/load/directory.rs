@@ -1,6 +1,6 @@
 //! The incident service's projections of the seeded tenants, users and groups.
+use bus::entities::{directory_group, directory_user};
 use identity::seed::LoadSet;
-use incident::store::entities::{directory_group, directory_user};
 use platform::tenancy::{TenantId, scope_to};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
 

@@ -1,23 +1,102 @@
-//! Identity's users and groups, projected from its events, for validating callers, groups and
-//! assignees without calling identity.
-use bus::{Envelope, HandlerError};
+//! Identity's users and groups, projected from its events, for services that check callers,
+//! owners, groups and assignees without calling identity; and the one consumer of identity's
+//! events each service runs (the tenant tree, users and groups).
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
 use events::{
     Event,
     identity::{GroupCreated, GroupMembersChanged, UserCreated, UserRolesChanged, UserUpdated},
 };
-use platform::tenancy::TenantId;
+use platform::tenancy::{CachedDirectory, TenantId};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
+    DbErr, EntityTrait, QueryFilter,
 };
 use uuid::Uuid;
 
-use super::entities::{directory_group as group, directory_user as user};
+use crate::{
+    ConsumerRunner, Envelope, Handler, HandlerError,
+    directory::{ProjectedDirectory, TenantDirectoryProjection},
+    entities::{directory_group as group, directory_user as user},
+};
+
+/// How long a resolved tenant is remembered; a tenant event drops the cache at once.
+const DIRECTORY_TTL: Duration = Duration::from_secs(5);
+
+/// What a service keeps of identity: the tenant directory its requests are authorized against
+/// (cached) and the consumer that projects identity's tenant, user and group events into its
+/// schema (`migration::create_people` and `create_tenant_directory`).
+pub struct IdentityProjection {
+    pub directory: Arc<CachedDirectory>,
+    consumer: &'static str,
+    db: DatabaseConnection,
+}
+
+impl IdentityProjection {
+    /// The projection in `db` (the service's schema), consumed as `consumer`.
+    pub fn new(db: DatabaseConnection, consumer: &'static str) -> Self {
+        let directory = Arc::new(CachedDirectory::new(
+            Arc::new(ProjectedDirectory { db: db.clone() }),
+            DIRECTORY_TTL,
+        ));
+        Self {
+            directory,
+            consumer,
+            db,
+        }
+    }
+
+    /// The consumer of identity's events for this service.
+    pub fn consumer(&self) -> Arc<ConsumerRunner> {
+        let handler = IdentityEvents {
+            tenants: TenantDirectoryProjection {
+                consumer: self.consumer,
+            },
+            cache: self.directory.clone(),
+        };
+        Arc::new(ConsumerRunner::new(self.db.clone(), Arc::new(handler)))
+    }
+}
+
+/// Identity's events as a service needs them. Once a tenant change is committed the directory
+/// cache is dropped, so a new, suspended or re-limited tenant is seen at once.
+struct IdentityEvents {
+    tenants: TenantDirectoryProjection,
+    cache: Arc<CachedDirectory>,
+}
+
+#[async_trait]
+impl Handler for IdentityEvents {
+    fn consumer(&self) -> &'static str {
+        self.tenants.consumer
+    }
+    fn bindings(&self) -> Vec<String> {
+        vec![
+            "identity.tenant.*".into(),
+            "identity.user.*".into(),
+            "identity.group.*".into(),
+        ]
+    }
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        if env.event_type.starts_with("itsm.identity.tenant.") {
+            self.tenants.handle(txn, env).await
+        } else {
+            apply(txn, env).await
+        }
+    }
+    fn committed(&self, env: &Envelope) {
+        // A new, moved, suspended or re-limited tenant is seen by the next request.
+        if env.event_type.starts_with("itsm.identity.tenant.") {
+            self.cache.invalidate();
+        }
+    }
+}
 
 /// Applies one of identity's user or group events; older versions change nothing, and a
 /// version too far ahead of this consumer's clock is refused (`bus::versions`).
 pub async fn apply(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-    bus::versions::check_lead(env)?;
+    crate::versions::check_lead(env)?;
     let t = env.event_type.as_str();
     let tenant = TenantId(env.tenantid);
     let v = env.aggregateversion;
@@ -72,7 +151,7 @@ async fn upsert_user(
         .one(txn)
         .await?
     {
-        Some(existing) if !bus::versions::supersedes(existing.version, version) => {}
+        Some(existing) if !crate::versions::supersedes(existing.version, version) => {}
         Some(existing) => {
             let mut am: user::ActiveModel = existing.into();
             if let Some(n) = name {
@@ -113,7 +192,7 @@ async fn upsert_group(
         .one(txn)
         .await?
     {
-        Some(existing) if !bus::versions::supersedes(existing.version, version) => {}
+        Some(existing) if !crate::versions::supersedes(existing.version, version) => {}
         Some(existing) => {
             let mut am: group::ActiveModel = existing.into();
             if let Some(n) = name {
