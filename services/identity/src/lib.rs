@@ -13,10 +13,10 @@ pub mod store;
 use std::{sync::Arc, time::Duration};
 
 use platform::{
-    auth::{AuthContext, KeySource, Verifier},
+    auth::AuthContext,
     credential_guard::CredentialGuard,
     db::{self, DbSetupError, Target},
-    ratelimit::{DisclosureBudget, RateLimiter},
+    ratelimit::DisclosureBudget,
     settings::Settings,
     tenancy::{CachedDirectory, TenantDirectory},
 };
@@ -81,13 +81,8 @@ impl Identity {
             DIRECTORY_TTL,
         ));
         let dyn_directory: Arc<dyn TenantDirectory> = directory.clone();
-        let source: Arc<dyn KeySource> = keys.clone();
-        let verifier = Arc::new(Verifier::new(
-            settings.issuer(),
-            settings.auth_audience.clone(),
-            source,
-        ));
-        let limiter = RateLimiter::from_settings(&settings).map_err(DbSetupError::Config)?;
+        let auth = AuthContext::from_settings(&settings, keys.clone(), dyn_directory)
+            .map_err(DbSetupError::Config)?;
         let disclosures =
             DisclosureBudget::from_settings(&settings).map_err(DbSetupError::Config)?;
         let credentials =
@@ -97,7 +92,7 @@ impl Identity {
             db,
             keys,
             settings,
-            auth: AuthContext::new(verifier, dyn_directory).with_limiter(limiter),
+            auth,
             directory,
             disclosures,
         })

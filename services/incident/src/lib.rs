@@ -21,11 +21,9 @@ use std::sync::Arc;
 
 use bus::{ConsumerRunner, people::IdentityProjection};
 use platform::{
-    auth::{AuthContext, KeySource, Verifier},
+    auth::{AuthContext, KeySource},
     db::{self, DbSetupError, Target},
-    ratelimit::RateLimiter,
     settings::Settings,
-    tenancy::TenantDirectory,
 };
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
@@ -55,18 +53,13 @@ impl IncidentService {
         let db = db::connect_app(&target, SCHEMA, settings.database_max_connections).await?;
         db::assert_app_role_is_confined(&db).await?;
         let identity = IdentityProjection::new(db.clone(), CONSUMER);
-        let dyn_directory: Arc<dyn TenantDirectory> = identity.directory.clone();
-        let verifier = Arc::new(Verifier::new(
-            settings.issuer(),
-            settings.auth_audience.clone(),
-            keys,
-        ));
-        let limiter = RateLimiter::from_settings(settings).map_err(DbSetupError::Config)?;
+        let auth = AuthContext::from_settings(settings, keys, identity.directory.clone())
+            .map_err(DbSetupError::Config)?;
         Ok(Self {
             sla: Arc::new(sla::Sla::new(db.clone())),
             numbers: Arc::default(),
             db,
-            auth: AuthContext::new(verifier, dyn_directory).with_limiter(limiter),
+            auth,
             identity,
         })
     }

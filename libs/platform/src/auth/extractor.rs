@@ -46,6 +46,22 @@ impl AuthContext {
         self.limiter = limiter;
         self
     }
+
+    /// A service's token verification as the settings configure it: the issuer and audience,
+    /// tokens signed by `keys`, tenants resolved by `directory`, and the request limits.
+    pub fn from_settings(
+        settings: &crate::settings::Settings,
+        keys: Arc<dyn super::KeySource>,
+        directory: Arc<dyn TenantDirectory>,
+    ) -> Result<Self, String> {
+        let verifier = Arc::new(Verifier::new(
+            settings.issuer(),
+            settings.auth_audience.clone(),
+            keys,
+        ));
+        let limiter = crate::ratelimit::RateLimiter::from_settings(settings)?;
+        Ok(Self::new(verifier, directory).with_limiter(limiter))
+    }
 }
 
 /// An authenticated, authorized request: the principal holds scope `S`, and `tenant` is the
