@@ -22,7 +22,9 @@ use tokio::sync::watch;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use demo::{Demo, DemoCustomer, DemoLogin, DemoSeed};
-pub use process::{Application, Workers, amqp_urls, build, migrate, start, write_openapi};
+pub use process::{
+    Application, Workers, amqp_urls, build, migrate, migrate_schema, start, write_openapi,
+};
 
 /// One service: its name, its documented routes, its migrations, and how it starts.
 #[async_trait]

@@ -47,6 +47,25 @@ pub async fn migrate(services: &[&'static dyn Service], settings: &Settings) -> 
     Ok(())
 }
 
+/// Runs a service's migrations `M` in its own schema as the owner role, then grants the
+/// application role (PostgreSQL) what it needs there.
+pub async fn migrate_schema<M: sea_orm_migration::MigratorTrait>(
+    settings: &Settings,
+    schema: &str,
+) -> anyhow::Result<()> {
+    use platform::db::{self, Target};
+    let target = Target::from_settings(settings, schema)?;
+    let owner = db::connect_owner(&target, schema).await?;
+    M::up(&owner, None).await?;
+    if let Target::Postgres { app_url, .. } = &target
+        && let Some(role) = db::role_of(app_url)
+    {
+        db::grant_app_role(&owner, schema, &role).await?;
+    }
+    owner.close().await?;
+    Ok(())
+}
+
 /// Starts the services (all, or `only`) in the list's order, without serving them: the
 /// service that issues tokens lends its keys to those after it.
 pub async fn start(

@@ -26,7 +26,6 @@ use platform::{
     settings::Settings,
 };
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 
 pub use routes::{api, configure};
 pub use service::SERVICE;
@@ -76,18 +75,4 @@ impl IncidentService {
     pub fn identity_consumer(&self) -> Arc<ConsumerRunner> {
         self.identity.consumer()
     }
-}
-
-/// Runs the migrations as the owner role and grants the application role.
-pub async fn migrate(settings: &Settings) -> Result<(), DbSetupError> {
-    let target = Target::from_settings(settings, SCHEMA)?;
-    let owner = db::connect_owner(&target, SCHEMA).await?;
-    migration::Migrator::up(&owner, None).await?;
-    if let Target::Postgres { app_url, .. } = &target
-        && let Some(role) = db::role_of(app_url)
-    {
-        db::grant_app_role(&owner, SCHEMA, &role).await?;
-    }
-    owner.close().await?;
-    Ok(())
 }

@@ -30,7 +30,7 @@ impl host::Service for Incident {
         routes::api(cfg);
     }
     async fn migrate(&self, settings: &Settings) -> anyhow::Result<()> {
-        Ok(crate::migrate(settings).await?)
+        host::migrate_schema::<crate::migration::Migrator>(settings, SCHEMA).await
     }
     async fn start(&self, ctx: &Context) -> anyhow::Result<Started> {
         let keys = ctx.verification_keys(SCHEMA)?;
