@@ -16,6 +16,7 @@ pub mod json;
 pub mod keyset;
 pub mod openapi;
 pub mod pagination;
+pub mod precondition;
 pub mod ratelimit;
 pub mod redis_client;
 pub mod request_id;

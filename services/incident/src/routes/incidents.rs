@@ -10,6 +10,7 @@ use platform::{
     error::Problem,
     json::Json,
     pagination::{Page, PageQuery, SortOrder, parse_sort},
+    precondition::check_if_match,
     tenancy::begin_scoped,
     validate::{Validator, with_more},
 };
@@ -19,7 +20,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{self, check_references, check_version, move_to, resolve_children, works_all};
+use super::shared::{self, check_references, move_to, resolve_children, works_all};
 use crate::{
     IncidentService,
     domain::{
@@ -608,7 +609,7 @@ pub async fn transition(
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = shared::find_visible(&txn, tenant, p, *id).await?;
     shared::check_works(p, &inc)?;
-    check_version(&req, inc.version)?;
+    check_if_match(&req, inc.version)?;
     let current = incidents::status_of(&inc);
     if !works_all(p) && body.to == State::InProgress && current.state != State::Resolved {
         return Err(ApiError::forbidden(
@@ -752,7 +753,7 @@ pub async fn update(
     let inc = incidents::find(&txn, tenant, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
-    check_version(&req, inc.version)?;
+    check_if_match(&req, inc.version)?;
     if changes.subcategory.is_some() && changes.category.is_none() && inc.category.is_none() {
         return Err(ApiError::field(
             "/subcategory",

@@ -1,7 +1,6 @@
 //! What several route modules do the same way: who may see and work an incident, the
 //! `If-Match` check, references to identity's users and groups, and moving an incident
 //! through its lifecycle.
-use actix_web::HttpRequest;
 use platform::tenancy::TenantId;
 use platform::{ApiError, FieldError, auth::Principal};
 use sea_orm::DatabaseTransaction;
@@ -56,26 +55,6 @@ pub fn check_works(p: &Principal, i: &Incident) -> Result<(), ApiError> {
             "not_your_incident",
             "you may change only the incidents you raised",
         ))
-    }
-}
-
-/// `If-Match` (optional): the `ETag` (`"<version>"`) the client read must still be current
-/// (412 otherwise).
-pub fn check_version(req: &HttpRequest, version: i64) -> Result<(), ApiError> {
-    match req
-        .headers()
-        .get("if-match")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-    {
-        Some(expected) if expected != "*" && expected != format!("\"{version}\"") => {
-            Err(ApiError::new(
-                actix_web::http::StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                "it changed since you read it; read it again",
-            ))
-        }
-        _ => Ok(()),
     }
 }
 

@@ -13,6 +13,7 @@ use platform::{
         scopes::{IncidentRead, SlaAdmin},
     },
     json::Json,
+    precondition::check_if_match,
     tenancy::begin_scoped,
     validate::{Validator, text},
 };
@@ -22,7 +23,6 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::check_version;
 use crate::{
     IncidentService,
     domain::{
@@ -329,7 +329,7 @@ pub async fn replace_calendar(
     if TenantId(row.tenant_id) != tenant {
         return Err(inherited());
     }
-    check_version(&req, row.version)?;
+    check_if_match(&req, row.version)?;
     let row = sla_store::replace_calendar(&txn, row, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();
@@ -626,7 +626,7 @@ pub async fn replace_definition(
     if TenantId(row.tenant_id) != tenant {
         return Err(inherited());
     }
-    check_version(&req, row.version)?;
+    check_if_match(&req, row.version)?;
     let new = checked_definition(&txn, &auth.tenant.lineage(), body.0).await?;
     let row = sla_store::replace_definition(&txn, row, &new).await?;
     txn.commit().await?;
