@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod precondition;
 pub mod ratelimit;
+pub mod record;
 pub mod redis_client;
 pub mod request_id;
 pub mod schema;
@@ -29,6 +30,8 @@ pub mod validate;
 
 pub use error::{ApiError, FieldError};
 
+#[doc(hidden)]
+pub use async_trait as __async_trait;
 /// For [`page_schema!`] and [`named_schema!`]: the services' own `utoipa` may be renamed.
 #[doc(hidden)]
 pub use utoipa as __utoipa;

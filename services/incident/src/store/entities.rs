@@ -1,39 +1,5 @@
 //! SeaORM entities (see `migration.rs`).
 
-/// A versioned record's bookkeeping, in one place: a new one (`ActiveModel::new()`) gets its
-/// id (UUIDv7), version 1 and timestamps; every update a new version and `updated_at`.
-macro_rules! versioned_record {
-    () => {
-        #[async_trait::async_trait]
-        impl ActiveModelBehavior for ActiveModel {
-            fn new() -> Self {
-                let now = crate::store::now();
-                Self {
-                    id: sea_orm::ActiveValue::Set(Uuid::now_v7()),
-                    version: sea_orm::ActiveValue::Set(1),
-                    created_at: sea_orm::ActiveValue::Set(now),
-                    updated_at: sea_orm::ActiveValue::Set(now),
-                    ..<Self as sea_orm::ActiveModelTrait>::default()
-                }
-            }
-
-            async fn before_save<C: ConnectionTrait>(
-                mut self,
-                _db: &C,
-                insert: bool,
-            ) -> Result<Self, DbErr> {
-                if !insert {
-                    if let Some(version) = self.version.try_as_ref().copied() {
-                        self.version = sea_orm::ActiveValue::Set(version + 1);
-                    }
-                    self.updated_at = sea_orm::ActiveValue::Set(crate::store::now());
-                }
-                Ok(self)
-            }
-        }
-    };
-}
-
 pub mod incident {
     use crate::domain::lifecycle::{HoldReason, State};
     use sea_orm::entity::prelude::*;
@@ -156,7 +122,7 @@ pub mod problem {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    versioned_record!();
+    platform::versioned_record!();
 }
 
 pub mod problem_incident {
@@ -200,7 +166,7 @@ pub mod sla_calendar {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    versioned_record!();
+    platform::versioned_record!();
 }
 
 pub mod sla_definition {
@@ -227,7 +193,7 @@ pub mod sla_definition {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
-    versioned_record!();
+    platform::versioned_record!();
 }
 
 pub mod sla_calendar_snapshot {

@@ -5,12 +5,7 @@ pub mod incidents;
 pub mod problems;
 pub mod sla;
 
-use chrono::{DateTime, SubsecRound, Utc};
-
-/// Now at the microsecond precision PostgreSQL keeps.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
+pub use platform::record::now;
 
 /// A row of `E` read as its model, where a value this version cannot read (a state it does
 /// not know, say) is an error that names the table and the row's id, never a default.
