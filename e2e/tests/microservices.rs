@@ -249,7 +249,7 @@ impl Api {
 }
 
 #[tokio::test]
-async fn identity_and_incident_as_separate_processes_survive_a_kill() {
+async fn each_service_as_its_own_process_survives_a_kill() {
     let Some(admin) = testkit::postgres_admin().await else {
         return;
     };
@@ -320,11 +320,21 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
         &backends,
         &[
             amqp_url_file("incident"),
+            ("ITSM_AUTH_JWKS_URL", jwks.clone()),
+            shared_key.clone(),
+        ],
+    );
+    incident.start(false).await;
+    let mut catalogue = Service::new(
+        "catalogue",
+        &backends,
+        &[
+            amqp_url_file("catalogue"),
             ("ITSM_AUTH_JWKS_URL", jwks),
             shared_key,
         ],
     );
-    incident.start(false).await;
+    catalogue.start(false).await;
     let api = Api {
         client: reqwest::Client::new(),
     };
@@ -362,7 +372,7 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
     let platform_admin = api
         .login(&identity, "platform-admin@demo.test", PASSWORD)
         .await;
-    for service in [&identity, &incident] {
+    for service in [&identity, &incident, &catalogue] {
         let status_url = format!("{}/api/v1/bus/status", service.base());
         let (status, body) = api.call(Method::GET, status_url.clone(), None, None).await;
         assert_eq!(status, 401, "{status_url} without a token: {body}");
@@ -390,6 +400,35 @@ async fn identity_and_incident_as_separate_processes_survive_a_kill() {
         status, 401,
         "incident's {status_url} as the operator: {body}"
     );
+
+    // Hooli's admin adds a service to its portfolio in the catalogue process, which learned
+    // Hooli from events too; the incident process does not serve the catalogue's routes.
+    let services = format!("{}/api/v1/services", catalogue.base());
+    let mut created = (StatusCode::NOT_FOUND, Value::Null);
+    for _ in 0..100 {
+        created = api
+            .post(
+                services.clone(),
+                Some(&hooli_admin),
+                json!({"name": "Payroll"}),
+            )
+            .await;
+        if created.0 == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(created.0, 201, "{}", created.1);
+    assert_eq!(created.1["stage"], "strategy");
+    let (status, _) = api
+        .call(
+            Method::GET,
+            format!("{}/api/v1/services", incident.base()),
+            Some(&hooli_admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
 
     // The agent opens an incident in the incident service, which learned Hooli from events.
     let opened = api.open_incident(&incident, &agent, "Mail is down").await;

@@ -44,6 +44,8 @@ pub struct DemoCustomer {
     pub agent: Uuid,
     /// `requester@<slug>.demo.test`.
     pub requester: Uuid,
+    /// `service-owner@<slug>.demo.test`.
+    pub service_owner: Uuid,
     /// The "Service Desk" group.
     pub desk: Uuid,
 }

@@ -23,13 +23,14 @@ pub const DEMO_MSP: &str = "demo";
 pub const DEMO_CUSTOMERS: [(&str, &str); 2] =
     [("globex", "Globex Corporation"), ("initech", "Initech")];
 /// Login prefix → role, for each demo customer (`<prefix>@<slug>.demo.test`).
-pub const CUSTOMER_LOGINS: [(&str, Role); 6] = [
+pub const CUSTOMER_LOGINS: [(&str, Role); 7] = [
     ("admin", Role::TenantAdmin),
     ("agent", Role::Agent),
     ("change-manager", Role::ChangeManager),
     ("approver", Role::Approver),
     ("requester", Role::Requester),
     ("analyst", Role::Analyst),
+    ("service-owner", Role::ServiceOwner),
 ];
 
 /// A demo login.
@@ -277,6 +278,8 @@ pub struct DemoCustomer {
     pub agent: Uuid,
     /// `requester@<slug>.demo.test`.
     pub requester: Uuid,
+    /// `service-owner@<slug>.demo.test`.
+    pub service_owner: Uuid,
     /// The "Service Desk" group.
     pub desk: Uuid,
 }
@@ -297,16 +300,21 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
         let txn = begin_scoped(db, &[TenantId(tenant.id)]).await?;
         let agent = users::find_by_email(&txn, &format!("agent@{slug}.demo.test")).await?;
         let requester = users::find_by_email(&txn, &format!("requester@{slug}.demo.test")).await?;
+        let service_owner =
+            users::find_by_email(&txn, &format!("service-owner@{slug}.demo.test")).await?;
         let desk = groups::list(&txn, &[TenantId(tenant.id)], None, 10)
             .await?
             .into_iter()
             .find(|g| g.name == "Service Desk");
         txn.commit().await?;
-        if let (Some(agent), Some(requester), Some(desk)) = (agent, requester, desk) {
+        if let (Some(agent), Some(requester), Some(service_owner), Some(desk)) =
+            (agent, requester, service_owner, desk)
+        {
             out.push(DemoCustomer {
                 tenant,
                 agent: agent.id,
                 requester: requester.id,
+                service_owner: service_owner.id,
                 desk: desk.id,
             });
         }

@@ -76,6 +76,7 @@ impl DemoSeed for IdentityDemo {
                 path: c.tenant.path_ids(),
                 agent: c.agent,
                 requester: c.requester,
+                service_owner: c.service_owner,
                 desk: c.desk,
             })
             .collect();

@@ -4,7 +4,8 @@
 
 /// Identity first: it issues the tokens the others verify and seeds the tenants and people
 /// their demo data belongs to.
-pub const SERVICES: &[&dyn host::Service] = &[identity::SERVICE, incident::SERVICE];
+pub const SERVICES: &[&dyn host::Service] =
+    &[identity::SERVICE, incident::SERVICE, catalogue::SERVICE];
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 //! snapshot in `schemas/<type>.json`; a change to a published shape must come as a new version
 //! (a new type), never as an edit. `UPDATE_EVENT_SCHEMAS=1` writes snapshots for *new* types
 //! only.
-use events::{Event, identity::*, incident::*, schema_of};
+use events::{Event, catalogue::*, identity::*, incident::*, schema_of};
 
 fn check<E: Event>(failures: &mut Vec<String>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
@@ -40,6 +40,9 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<GroupCreated>(&mut failures);
     check::<GroupMembersChanged>(&mut failures);
     check::<IncidentCreated>(&mut failures);
+    check::<ServiceCreated>(&mut failures);
+    check::<ServiceUpdated>(&mut failures);
+    check::<ServiceStageChanged>(&mut failures);
     check::<IncidentStateChanged>(&mut failures);
     check::<IncidentCommented>(&mut failures);
     check::<IncidentAssigned>(&mut failures);

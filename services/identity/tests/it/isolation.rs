@@ -223,7 +223,7 @@ async fn msp_agent_reaches_its_customers_but_not_another_msps() {
         .as_array()
         .map(|a| a.iter().map(|u| s(&u["email"])).collect())
         .unwrap_or_default();
-    assert_eq!(emails.len(), 14, "{emails:?}");
+    assert_eq!(emails.len(), 16, "{emails:?}");
     assert!(
         emails.iter().all(|e| e.ends_with("demo.test")),
         "{emails:?}"

@@ -1,0 +1,54 @@
+//! Events published by the catalogue service.
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::Event;
+
+macro_rules! event {
+    ($ty:ident, $aggregate:literal, $name:literal, $version:literal) => {
+        impl Event for $ty {
+            const SERVICE: &'static str = "catalogue";
+            const AGGREGATE: &'static str = $aggregate;
+            const NAME: &'static str = $name;
+            const VERSION: u32 = $version;
+        }
+    };
+}
+
+/// A service joined a tenant's portfolio (in `strategy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceCreated {
+    pub service_id: Uuid,
+    pub name: String,
+    pub stage: String,
+    pub owner_id: Option<Uuid>,
+    pub manager_id: Option<Uuid>,
+    pub support_group_id: Option<Uuid>,
+}
+event!(ServiceCreated, "service", "created", 1);
+
+/// A service's details changed (name, description, owner, manager, support group).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceUpdated {
+    pub service_id: Uuid,
+    pub name: String,
+    pub owner_id: Option<Uuid>,
+    pub manager_id: Option<Uuid>,
+    pub support_group_id: Option<Uuid>,
+}
+event!(ServiceUpdated, "service", "updated", 1);
+
+/// A service moved from one lifecycle stage to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceStageChanged {
+    pub service_id: Uuid,
+    pub from: String,
+    pub to: String,
+    pub rationale: String,
+    pub actor_id: Uuid,
+}
+event!(ServiceStageChanged, "service", "stage_changed", 1);

@@ -1,0 +1,2 @@
+//! The catalogue's rules, free of I/O.
+pub mod portfolio;

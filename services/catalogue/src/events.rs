@@ -1,0 +1,56 @@
+//! What the catalogue publishes, appended to the outbox in the same transaction as the change.
+use events::{
+    Event,
+    catalogue::{ServiceCreated, ServiceStageChanged, ServiceUpdated},
+};
+use platform::ApiError;
+use sea_orm::DatabaseTransaction;
+
+use crate::store::services::{Service, StageChange};
+
+async fn publish<E: Event>(
+    txn: &DatabaseTransaction,
+    s: &Service,
+    payload: &E,
+) -> Result<(), ApiError> {
+    bus::outbox::append(txn, s.tenant_id, s.id, s.version, payload).await?;
+    Ok(())
+}
+
+pub async fn service_created(txn: &DatabaseTransaction, s: &Service) -> Result<(), ApiError> {
+    let event = ServiceCreated {
+        service_id: s.id,
+        name: s.name.clone(),
+        stage: s.stage.as_str().into(),
+        owner_id: s.owner_id,
+        manager_id: s.manager_id,
+        support_group_id: s.support_group_id,
+    };
+    publish(txn, s, &event).await
+}
+
+pub async fn service_updated(txn: &DatabaseTransaction, s: &Service) -> Result<(), ApiError> {
+    let event = ServiceUpdated {
+        service_id: s.id,
+        name: s.name.clone(),
+        owner_id: s.owner_id,
+        manager_id: s.manager_id,
+        support_group_id: s.support_group_id,
+    };
+    publish(txn, s, &event).await
+}
+
+pub async fn stage_changed(
+    txn: &DatabaseTransaction,
+    s: &Service,
+    change: &StageChange,
+) -> Result<(), ApiError> {
+    let event = ServiceStageChanged {
+        service_id: s.id,
+        from: change.from_stage.as_str().into(),
+        to: change.to_stage.as_str().into(),
+        rationale: change.rationale.clone(),
+        actor_id: change.actor_id,
+    };
+    publish(txn, s, &event).await
+}

@@ -1,0 +1,94 @@
+//! The catalogue service's schema (SQLite and PostgreSQL), with forced RLS on PostgreSQL.
+use platform::tenancy::{enforce_rls, tenant_predicate};
+use sea_orm_migration::{prelude::*, schema::*};
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001Portfolio)]
+    }
+}
+
+struct M0001Portfolio;
+
+impl MigrationName for M0001Portfolio {
+    fn name(&self) -> &str {
+        "m20261205_000001_portfolio"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0001Portfolio {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::create_outbox(m).await?;
+        bus::migration::create_inbox(m).await?;
+        bus::migration::add_dead_letter_sender(m).await?;
+        bus::migration::create_tenant_directory(m).await?;
+        bus::migration::create_people(m).await?;
+        m.create_table(
+            Table::create()
+                .table("services")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("name", 200))
+                .col(text("description"))
+                .col(uuid_null("owner_id"))
+                .col(uuid_null("manager_id"))
+                .col(uuid_null("support_group_id"))
+                .col(string_len("stage", 16))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        // A service's name is unique in its tenant: two "Payroll" services would be one too
+        // many for whoever picks one on a form.
+        m.create_index(
+            Index::create()
+                .name("services_tenant_name")
+                .table("services")
+                .col("tenant_id")
+                .col("name")
+                .unique()
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("service_stage_changes")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("service_id"))
+                .col(string_len("from_stage", 16))
+                .col(string_len("to_stage", 16))
+                .col(text("rationale"))
+                .col(uuid("actor_id"))
+                .col(timestamp_with_time_zone("at"))
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("service_stage_changes_service")
+                .table("service_stage_changes")
+                .col("tenant_id")
+                .col("service_id")
+                .col("at")
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["services", "service_stage_changes"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}

@@ -1,0 +1,67 @@
+//! The catalogue as the process runs it: the service descriptor (docs/adding-a-service.md).
+use std::sync::Arc;
+
+use actix_web::web;
+use anyhow::{Context as _, anyhow};
+use async_trait::async_trait;
+use host::{Context, Demo, DemoSeed, Started};
+use platform::{auth::VerifierReadiness, settings::Settings};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::{CatalogueService, SCHEMA, routes, seed};
+
+/// The catalogue's descriptor.
+pub const SERVICE: &dyn host::Service = &Catalogue;
+
+struct Catalogue;
+
+#[async_trait]
+impl host::Service for Catalogue {
+    fn name(&self) -> &'static str {
+        SCHEMA
+    }
+    fn title(&self) -> &'static str {
+        "ITSM catalogue API"
+    }
+    fn api(&self, cfg: &mut ServiceConfig) {
+        routes::api(cfg);
+    }
+    async fn migrate(&self, settings: &Settings) -> anyhow::Result<()> {
+        host::migrate_schema::<crate::migration::Migrator>(settings, SCHEMA).await
+    }
+    async fn start(&self, ctx: &Context) -> anyhow::Result<Started> {
+        let keys = ctx.verification_keys(SCHEMA)?;
+        let catalogue = web::Data::new(
+            CatalogueService::connect(&ctx.settings, keys)
+                .await
+                .context("connecting catalogue")?,
+        );
+        let mut started = Started::new(
+            catalogue.db.clone(),
+            catalogue.auth.clone(),
+            routes::configure(catalogue.clone()),
+        );
+        // Not ready until the verification keys are held, so no request meets an empty set.
+        started
+            .readiness
+            .push(Arc::new(VerifierReadiness(catalogue.auth.verifier.clone())));
+        started.consumers.push(catalogue.identity.consumer());
+        started.demo = Some(Arc::new(CatalogueDemo(catalogue)));
+        Ok(started)
+    }
+}
+
+/// The demo portfolio of each demo customer.
+struct CatalogueDemo(web::Data<CatalogueService>);
+
+#[async_trait]
+impl DemoSeed for CatalogueDemo {
+    async fn seed_demo(&self, demo: &mut Demo) -> anyhow::Result<()> {
+        let seeded = seed::seed_demo(&self.0, &demo.customers)
+            .await
+            .map_err(|e| anyhow!("seeding the catalogue demo data: {e}"))?;
+        demo.summaries
+            .push(format!("{seeded} portfolio services (new)"));
+        Ok(())
+    }
+}

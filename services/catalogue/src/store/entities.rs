@@ -1,0 +1,56 @@
+//! SeaORM entities (see `migration.rs`).
+
+/// A service of a tenant's portfolio.
+pub mod service {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::portfolio::Stage;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "services")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub name: String,
+        pub description: String,
+        pub owner_id: Option<Uuid>,
+        pub manager_id: Option<Uuid>,
+        pub support_group_id: Option<Uuid>,
+        pub stage: Stage,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// A service's move from one stage to another: who, when and why.
+pub mod stage_change {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::portfolio::Stage;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "service_stage_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub service_id: Uuid,
+        pub from_stage: Stage,
+        pub to_stage: Stage,
+        pub rationale: String,
+        pub actor_id: Uuid,
+        pub at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,4 @@
+//! Persistence. Every function takes a transaction already scoped to the tenant and filters by
+//! tenant itself too.
+pub mod entities;
+pub mod services;

@@ -1,0 +1,2 @@
+//! catalogue's integration tests: one binary, one module per area.
+mod portfolio;
