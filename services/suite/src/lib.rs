@@ -46,11 +46,13 @@ mod tests {
             &[
                 ("identity", "amqp://itsm-identity:a@mq/%2f"),
                 ("incident", "amqp://itsm-incident:b@mq/%2f"),
+                ("catalogue", "amqp://itsm-catalogue:c@mq/%2f"),
             ],
         );
         assert_eq!(
             urls(&settings, None),
             Ok(vec![
+                ("catalogue", "amqp://itsm-catalogue:c@mq/%2f".to_string()),
                 ("identity", "amqp://itsm-identity:a@mq/%2f".to_string()),
                 ("incident", "amqp://itsm-incident:b@mq/%2f".to_string()),
             ])
@@ -83,7 +85,8 @@ mod tests {
         assert_eq!(
             urls(&unknown, None),
             Err(
-                "ITSM_AMQP_URLS names unknown service \"billing\"; known: identity, incident"
+                "ITSM_AMQP_URLS names unknown service \"billing\"; known: identity, incident, \
+                 catalogue"
                     .into()
             )
         );

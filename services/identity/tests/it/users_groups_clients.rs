@@ -405,7 +405,7 @@ async fn api_clients_use_client_credentials_and_can_be_rotated_and_revoked() {
     assert!(t.get("refresh_token").is_none());
     let token = s(&t["access_token"]);
     let users = app.get("/api/v1/users", &token).await;
-    assert_eq!(users.expect(200)["items"].as_array().map(Vec::len), Some(6));
+    assert_eq!(users.expect(200)["items"].as_array().map(Vec::len), Some(7));
     app.get("/api/v1/audit", &token).await.expect(403);
     let me = app.get("/api/v1/users/me", &token).await;
     assert_eq!(me.expect(200)["id"], id.as_str());
