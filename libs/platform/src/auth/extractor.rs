@@ -129,7 +129,7 @@ pub async fn authenticate(ctx: &AuthContext, req: &HttpRequest) -> Result<Princi
     };
     let principal = Principal {
         subject: claims.sub,
-        home_tenant: claims.tid,
+        home_tenant: TenantId(claims.tid),
         scopes,
         is_client: claims.client_id.is_some(),
         roles: claims.roles,
@@ -188,7 +188,7 @@ impl<S: RequiredScope + 'static> FromRequest for Auth<S> {
                     format!("this operation requires the `{}` scope", S::SCOPE),
                 ));
             }
-            let home = principal.home_tenant;
+            let home = principal.home_tenant.as_uuid();
             let home_info = ctx
                 .directory
                 .resolve(home, &home.to_string())

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::roles::Role;
+use crate::tenancy::TenantId;
 
 /// The JWT `typ` header of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -42,7 +43,7 @@ pub struct Claims {
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub subject: Uuid,
-    pub home_tenant: Uuid,
+    pub home_tenant: TenantId,
     pub roles: Vec<Role>,
     pub scopes: BTreeSet<String>,
     pub is_client: bool,
@@ -92,7 +93,7 @@ mod tests {
     fn principal(roles: &[Role], is_client: bool) -> Principal {
         Principal {
             subject: Uuid::now_v7(),
-            home_tenant: Uuid::now_v7(),
+            home_tenant: TenantId(Uuid::now_v7()),
             roles: roles.to_vec(),
             scopes: scopes_of(roles),
             is_client,

@@ -110,7 +110,7 @@ pub async fn me(auth: Auth<Authenticated>) -> HttpResponse {
     let p = &auth.principal;
     HttpResponse::Ok().json(MeOut {
         id: p.subject,
-        tenant_id: p.home_tenant,
+        tenant_id: p.home_tenant.as_uuid(),
         acting_tenant_id: auth.tenant_id().as_uuid(),
         email: p.email.clone(),
         display_name: p.name.clone(),
@@ -531,11 +531,11 @@ pub async fn change_password(
             "API clients have no password",
         ));
     }
-    let txn = begin_scoped(&state.db, &[TenantId(p.home_tenant)]).await?;
-    let user = users::find(&txn, TenantId(p.home_tenant), p.subject)
+    let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
+    let user = users::find(&txn, p.home_tenant, p.subject)
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
-    let tenant = tenants::find_within(&txn, p.home_tenant, p.home_tenant)
+    let tenant = tenants::find_within(&txn, p.home_tenant.as_uuid(), p.home_tenant.as_uuid())
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
     let min_len = stored_settings::password_min_length(&txn, &tenant).await?;
@@ -557,7 +557,7 @@ pub async fn change_password(
         ));
     }
     let hash = password::spawn_hash(body.new_password.clone()).await?;
-    let txn = begin_scoped(&state.db, &[TenantId(p.home_tenant)]).await?;
+    let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
     let user = users::update(&txn, user, |u| u.password_hash = Set(Some(hash))).await?;
     tokens::revoke_user(&txn, TenantId(user.tenant_id), user.id).await?;
     audit::append(
