@@ -22,7 +22,7 @@ use crate::{
     IncidentService,
     domain::{
         calendar::{CalendarSpec, Day, Holiday, WorkingHours},
-        incident::Visibility,
+        incident::{IncidentId, Visibility},
         lifecycle::{HoldReason, State},
         priority::{Level, Matrix},
         queue::no_sla_due,
@@ -549,7 +549,7 @@ async fn seed_problems(
         .insert(&txn)
         .await?;
         for inc in incidents.iter().filter(|i| i.title.contains(topic)) {
-            problem_store::link(&txn, &p, inc.id).await?;
+            problem_store::link(&txn, &p, IncidentId(inc.id)).await?;
         }
         txn.commit().await?;
     }

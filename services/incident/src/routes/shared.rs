@@ -7,6 +7,7 @@ use platform::{ApiError, FieldError, auth::Principal};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
+use crate::domain::incident::IncidentId;
 use crate::{
     domain::lifecycle::{State, Status, Transition},
     events,
@@ -42,7 +43,7 @@ pub async fn find_visible(
     p: &Principal,
     id: Uuid,
 ) -> Result<Incident, ApiError> {
-    incidents::find(txn, tenant, id)
+    incidents::find(txn, tenant, IncidentId(id))
         .await?
         .filter(|i| visible(p, i))
         .ok_or_else(|| ApiError::not_found("incident"))

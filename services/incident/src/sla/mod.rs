@@ -17,6 +17,7 @@ use platform::tenancy::{TenantInfo, begin_scoped};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
+use crate::domain::incident::IncidentId;
 use crate::{
     domain::{
         calendar::{Calendar, CalendarSpec},
@@ -365,7 +366,9 @@ pub async fn track_at(
     let after_facts = facts(after)?;
     // A new incident (no `before`) has no clocks yet: nothing to read.
     let rows = match before {
-        Some(_) => sla_store::clocks_of(txn, TenantId(after.tenant_id), after.id, true).await?,
+        Some(_) => {
+            sla_store::clocks_of(txn, TenantId(after.tenant_id), IncidentId(after.id), true).await?
+        }
         None => Vec::new(),
     };
     let mut outbox = bus::outbox::Batch::default();
