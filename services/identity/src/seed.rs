@@ -1,5 +1,6 @@
 //! Seeding: the platform root tenant, and the demo MSP with its customers and one user per
 //! role. Idempotent: running it again keeps the data and resets the demo passwords.
+use platform::auth::UserId;
 use platform::{
     ApiError,
     auth::Role,
@@ -138,7 +139,7 @@ async fn ensure_user(
         u.locked_until = Set(None);
     })
     .await?;
-    users::set_roles(&txn, TenantId(tenant), user.id, &[role]).await?;
+    users::set_roles(&txn, TenantId(tenant), UserId(user.id), &[role]).await?;
     if created {
         crate::events::user_created(&txn, &user, &[role]).await?;
     }
@@ -247,7 +248,7 @@ pub async fn seed_demo(
             }
         };
         if let Some(agent) = agent
-            && groups::add_member(&txn, TenantId(customer.id), desk.id, agent).await?
+            && groups::add_member(&txn, TenantId(customer.id), desk.id, UserId(agent)).await?
         {
             let desk = groups::touch(&txn, desk).await?;
             let members = groups::members(&txn, TenantId(customer.id), desk.id).await?;

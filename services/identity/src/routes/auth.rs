@@ -1,6 +1,7 @@
 //! Sessions: password login, logout, invitation acceptance and password reset. (The OAuth 2.0
 //! token endpoint is `oauth`.)
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use platform::{
     ApiError,
@@ -110,7 +111,7 @@ pub async fn login(
                 Some(t) => directory::active_along(&txn, t).await?,
                 None => false,
             };
-            let roles = users::roles(&txn, TenantId(u.tenant_id), u.id).await?;
+            let roles = users::roles(&txn, TenantId(u.tenant_id), UserId(u.id)).await?;
             Some((active, roles))
         }
         None => None,
@@ -304,7 +305,7 @@ async fn set_password_with_token(
         ));
     };
     scope_to(&txn, &[TenantId(used.tenant_id)]).await?;
-    let user = users::find(&txn, TenantId(used.tenant_id), used.user_id).await?;
+    let user = users::find(&txn, TenantId(used.tenant_id), UserId(used.user_id)).await?;
     let Some(user) = user.filter(|u| u.status != UserStatus::Deactivated.as_str()) else {
         txn.rollback().await?;
         return Err(ApiError::field(
@@ -331,7 +332,7 @@ async fn set_password_with_token(
         }
     })
     .await?;
-    tokens::revoke_user(&txn, TenantId(user.tenant_id), user.id).await?;
+    tokens::revoke_user(&txn, TenantId(user.tenant_id), UserId(user.id)).await?;
     crate::events::user_updated(&txn, &user).await?;
     let action = match purpose {
         Purpose::Invitation => "user.invitation_accepted",

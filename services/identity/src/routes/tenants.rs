@@ -2,6 +2,7 @@
 //! inherited down the tree.
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use platform::{
     ApiError, FieldError,
@@ -309,11 +310,11 @@ pub async fn onboard(
     } else {
         Role::TenantAdmin
     };
-    users::set_roles(&txn, TenantId(id), admin.id, &[admin_role]).await?;
+    users::set_roles(&txn, TenantId(id), UserId(admin.id), &[admin_role]).await?;
     let (token, expires_at) = tokens::issue_one_time(
         &txn,
         TenantId(id),
-        admin.id,
+        UserId(admin.id),
         Purpose::Invitation,
         INVITATION_TTL,
     )
