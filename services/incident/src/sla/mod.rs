@@ -316,7 +316,7 @@ pub(crate) fn announce(
             percent,
             reached_at: e.at,
         };
-        outbox.push(row.tenant_id, row.id, row.version, &warning)?;
+        outbox.push(TenantId(row.tenant_id), row.id, row.version, &warning)?;
         if percent == 100 {
             let breach = events::incident::SlaBreached {
                 clock_id: row.id,
@@ -327,7 +327,7 @@ pub(crate) fn announce(
                 target_seconds: row.target_seconds,
                 breached_at: e.at,
             };
-            outbox.push(row.tenant_id, row.id, row.version, &breach)?;
+            outbox.push(TenantId(row.tenant_id), row.id, row.version, &breach)?;
         }
     }
     Ok(())
