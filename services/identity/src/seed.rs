@@ -44,7 +44,7 @@ pub struct DemoLogin {
 pub async fn ensure_root(db: &DatabaseConnection) -> Result<Tenant, ApiError> {
     let id = root_id();
     let txn = begin_scoped(db, &[TenantId(id)]).await?;
-    let root = match tenants::find_within(&txn, id, id).await? {
+    let root = match tenants::find_within(&txn, TenantId(id), TenantId(id)).await? {
         Some(r) => r,
         None => {
             let root = tenants::insert_root(&txn, id, "Platform operator", ROOT_SLUG).await?;
@@ -68,7 +68,7 @@ async fn ensure_child(
     name: &str,
 ) -> Result<Tenant, ApiError> {
     let txn = begin_scoped(db, &[TenantId(parent.id)]).await?;
-    let existing = tenants::resolve_within(&txn, parent.id, slug).await?;
+    let existing = tenants::resolve_within(&txn, TenantId(parent.id), slug).await?;
     let t = match existing {
         Some(t) => t,
         None => {
@@ -290,7 +290,7 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
     let mut out = Vec::new();
     for (slug, _) in DEMO_CUSTOMERS {
         let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
-        let tenant = tenants::resolve_within(&txn, msp.id, slug).await?;
+        let tenant = tenants::resolve_within(&txn, TenantId(msp.id), slug).await?;
         txn.commit().await?;
         let Some(tenant) = tenant else {
             continue;
@@ -319,7 +319,7 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
 pub async fn demo_msp(db: &DatabaseConnection) -> Result<Option<Tenant>, ApiError> {
     let root = root_id();
     let txn = begin_scoped(db, &[TenantId(root)]).await?;
-    let msp = tenants::resolve_within(&txn, root, DEMO_MSP).await?;
+    let msp = tenants::resolve_within(&txn, TenantId(root), DEMO_MSP).await?;
     txn.commit().await?;
     Ok(msp)
 }

@@ -105,7 +105,8 @@ pub async fn login(
     let context = match &user {
         Some(u) => {
             scope_to(&txn, &[TenantId(u.tenant_id)]).await?;
-            let tenant = tenants::find_within(&txn, u.tenant_id, u.tenant_id).await?;
+            let tenant =
+                tenants::find_within(&txn, TenantId(u.tenant_id), TenantId(u.tenant_id)).await?;
             let active = match &tenant {
                 // Suspending an MSP stops its customers' sign-ins too (ADR 20).
                 Some(t) => directory::active_along(&txn, t).await?,
@@ -314,7 +315,7 @@ async fn set_password_with_token(
             "the token is invalid, used or expired",
         ));
     };
-    let tenant = tenants::find_within(&txn, user.tenant_id, user.tenant_id)
+    let tenant = tenants::find_within(&txn, TenantId(user.tenant_id), TenantId(user.tenant_id))
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     let min_len = store::settings::password_min_length(&txn, &tenant).await?;

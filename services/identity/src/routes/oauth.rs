@@ -183,7 +183,8 @@ async fn refresh_grant(
         }
         Presented::Valid(t) => {
             let user = users::find(&txn, TenantId(t.tenant_id), UserId(t.user_id)).await?;
-            let tenant = tenants::find_within(&txn, t.tenant_id, t.tenant_id).await?;
+            let tenant =
+                tenants::find_within(&txn, TenantId(t.tenant_id), TenantId(t.tenant_id)).await?;
             let Some(user) = user.filter(|u| u.status == UserStatus::Active.as_str()) else {
                 txn.rollback().await?;
                 return Err(invalid_grant());
@@ -213,7 +214,8 @@ async fn usable_creator_roles(
     client: &ApiClient,
 ) -> Result<Option<Vec<Role>>, ApiError> {
     scope_to(txn, &[TenantId(client.tenant_id)]).await?;
-    let tenant = tenants::find_within(txn, client.tenant_id, client.tenant_id).await?;
+    let tenant =
+        tenants::find_within(txn, TenantId(client.tenant_id), TenantId(client.tenant_id)).await?;
     let Some(tenant) = tenant else {
         return Ok(None);
     };

@@ -542,7 +542,7 @@ pub async fn change_password(
     let user = users::find(&txn, p.home_tenant, UserId(p.subject))
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
-    let tenant = tenants::find_within(&txn, p.home_tenant.as_uuid(), p.home_tenant.as_uuid())
+    let tenant = tenants::find_within(&txn, p.home_tenant, p.home_tenant)
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown tenant"))?;
     let min_len = stored_settings::password_min_length(&txn, &tenant).await?;

@@ -40,7 +40,7 @@ pub fn info(t: &Tenant) -> TenantInfo {
 impl TenantDirectory for DbDirectory {
     async fn resolve(&self, home: Uuid, key: &str) -> Result<Option<TenantInfo>, ApiError> {
         let txn = begin_scoped(&self.db, &[TenantId(home)]).await?;
-        let found = tenants::resolve_within(&txn, home, key).await?;
+        let found = tenants::resolve_within(&txn, TenantId(home), key).await?;
         txn.commit().await?;
         let Some(mut info) = found.as_ref().map(info) else {
             return Ok(None);
@@ -62,7 +62,7 @@ impl TenantDirectory for DbDirectory {
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
         let txn = begin_scoped(&self.db, &[TenantId(root)]).await?;
-        let ids = match tenants::find_within(&txn, root, root).await? {
+        let ids = match tenants::find_within(&txn, TenantId(root), TenantId(root)).await? {
             Some(r) => tenants::subtree(&txn, &r, None, None)
                 .await?
                 .into_iter()
