@@ -3,7 +3,10 @@
 //! through its lifecycle.
 use actix_web::HttpRequest;
 use platform::tenancy::TenantId;
-use platform::{ApiError, FieldError, auth::Principal};
+use platform::{
+    ApiError, FieldError,
+    auth::{Principal, UserId},
+};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
@@ -156,7 +159,7 @@ pub async fn check_references(
         )
     };
     if let Some(c) = caller
-        && !people::active_user(txn, tenant, c).await?
+        && !people::active_user(txn, tenant, UserId(c)).await?
     {
         errors.push(unknown("/caller_id", "active user"));
     }
@@ -182,7 +185,7 @@ pub async fn check_references(
                 "not_in_group",
                 "the assignee must be a member of the assignment group",
             )),
-            (Some(_), Some(_)) if !people::active_user(txn, tenant, a).await? => {
+            (Some(_), Some(_)) if !people::active_user(txn, tenant, UserId(a)).await? => {
                 errors.push(unknown("/assignee_id", "active user"))
             }
             _ => {}

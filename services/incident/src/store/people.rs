@@ -5,6 +5,7 @@ use events::{
     Event,
     identity::{GroupCreated, GroupMembersChanged, UserCreated, UserRolesChanged, UserUpdated},
 };
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
@@ -144,7 +145,7 @@ async fn upsert_group(
 pub async fn active_user(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    id: Uuid,
+    id: UserId,
 ) -> Result<bool, DbErr> {
     Ok(user::Entity::find_by_id(id)
         .filter(user::Column::TenantId.eq(tenant))
