@@ -105,10 +105,10 @@ pub async fn seed_demo(
         txn.commit().await?;
         service.sla.invalidate();
         let tenant = TenantInfo {
-            id: customer.id,
+            id: TenantId(customer.id),
             slug: customer.slug.clone(),
             kind: TenantKind::Customer,
-            path: customer.path.clone(),
+            path: TenantId::many(&customer.path),
             active: true,
             rate_limit_per_minute: None,
         };

@@ -81,19 +81,21 @@ fn parse_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, DbErr> {
 /// The calendar `tenant` uses by default: the default calendar of the nearest tenant on its
 /// path (itself, then its MSP, …), else around the clock in UTC.
 pub fn default_calendar<'a>(
-    path: &[Uuid],
+    path: &[TenantId],
     calendars: &'a [CalendarRow],
 ) -> Option<&'a CalendarRow> {
-    path.iter()
-        .rev()
-        .find_map(|t| calendars.iter().find(|c| c.tenant_id == *t && c.is_default))
+    path.iter().rev().find_map(|t| {
+        calendars
+            .iter()
+            .find(|c| c.tenant_id == t.as_uuid() && c.is_default)
+    })
 }
 
 impl Config {
     /// Active definitions of the tenant at the end of `path` and of its ancestors, each with
     /// its calendar (named, or the tenant's default).
     pub fn resolve(
-        path: &[Uuid],
+        path: &[TenantId],
         calendars: &[CalendarRow],
         definitions: &[DefinitionRow],
     ) -> Result<Config, DbErr> {
@@ -173,7 +175,7 @@ impl Calendars {
 /// dropped at once when this process changes it) and parsed calendars.
 pub struct Sla {
     db: DatabaseConnection,
-    configs: Mutex<HashMap<Uuid, (Instant, Arc<Config>)>>,
+    configs: Mutex<HashMap<TenantId, (Instant, Arc<Config>)>>,
     pub calendars: Calendars,
 }
 
@@ -198,9 +200,9 @@ impl Sla {
         }
         // The tenant's and its ancestors' rows: a transaction scoped to the whole path.
         let lineage = tenant.lineage();
-        let txn = begin_scoped(&self.db, &lineage).await?;
-        let calendars = sla_store::calendars(&txn, &lineage).await?;
-        let definitions = sla_store::definitions(&txn, &lineage).await?;
+        let txn = begin_scoped(&self.db, lineage).await?;
+        let calendars = sla_store::calendars(&txn, lineage).await?;
+        let definitions = sla_store::definitions(&txn, lineage).await?;
         txn.commit().await?;
         let config = Arc::new(Config::resolve(&tenant.path, &calendars, &definitions)?);
         for def in &config.definitions {
