@@ -263,7 +263,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .run(rx.clone()),
     );
-    let tenant = uuid::Uuid::now_v7();
+    let tenant = platform::tenancy::TenantId(uuid::Uuid::now_v7());
     let mut interval = tokio::time::interval(Duration::from_millis(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
@@ -274,8 +274,7 @@ async fn main() -> anyhow::Result<()> {
         produced += 1;
         let db = db.clone();
         producers.push(tokio::spawn(async move {
-            let txn = platform::tenancy::begin_scoped(&db, &[platform::tenancy::TenantId(tenant)])
-                .await?;
+            let txn = platform::tenancy::begin_scoped(&db, &[tenant]).await?;
             bus::outbox::append(&txn, tenant, uuid::Uuid::now_v7(), 1, &Tick { n: produced })
                 .await?;
             txn.commit().await?;

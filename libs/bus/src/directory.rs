@@ -53,10 +53,10 @@ fn path_ids(path: &str) -> Vec<Uuid> {
 
 fn info(m: &Model) -> TenantInfo {
     TenantInfo {
-        id: m.id,
+        id: TenantId(m.id),
         slug: m.slug.clone(),
         kind: TenantKind::parse(&m.kind).unwrap_or(TenantKind::Customer),
-        path: path_ids(&m.path),
+        path: TenantId::many(&path_ids(&m.path)),
         active: m.status == ACTIVE,
         rate_limit_per_minute: None,
     }
@@ -263,21 +263,22 @@ impl TenantDirectory for ProjectedDirectory {
             Err(_) if platform::validate::Slug::parse("", key).is_err() => return Ok(None),
             Err(_) => Condition::all().add(Column::Slug.eq(key)),
         };
-        let txn = begin_scoped(&self.db, &[TenantId(home)]).await?;
+        let home = TenantId(home);
+        let txn = begin_scoped(&self.db, &[home]).await?;
         let row = Entity::find().filter(cond).one(&txn).await?;
         txn.commit().await?;
         let Some(mut info) = row.map(|r| info(&r)).filter(|t| t.path.contains(&home)) else {
             return Ok(None);
         };
         // Settings are inherited: the path's rows are visible to the tenant at its end.
-        let txn = begin_scoped(&self.db, &info.lineage()).await?;
+        let txn = begin_scoped(&self.db, info.lineage()).await?;
         let path = Entity::find()
             .filter(Column::Id.is_in(info.path.clone()))
             .all(&txn)
             .await?;
         txn.commit().await?;
         info.rate_limit_per_minute = inherited_limit(&info.path, |t| {
-            let row = path.iter().find(|r| r.id == t)?;
+            let row = path.iter().find(|r| r.id == t.as_uuid())?;
             row.settings.get(TENANT_LIMIT_SETTING).cloned()
         });
         // A suspension reaches down the tree: a tenant under a suspended MSP is inactive too
@@ -287,24 +288,25 @@ impl TenantDirectory for ProjectedDirectory {
     }
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
-        let txn = begin_scoped(&self.db, &[TenantId(root)]).await?;
+        let root = TenantId(root);
+        let txn = begin_scoped(&self.db, &[root]).await?;
         let rows = Entity::find().all(&txn).await?;
         txn.commit().await?;
         Ok(rows
             .iter()
             .map(info)
             .filter(|t| t.path.contains(&root))
-            .map(|t| t.id)
+            .map(|t| t.id.as_uuid())
             .collect())
     }
 }
 
 /// Whether no tenant on `path` is suspended according to `rows` (the projected rows of the
 /// path; a missing ancestor is not known to be suspended).
-fn path_active(path: &[Uuid], rows: &[Model]) -> bool {
+fn path_active(path: &[TenantId], rows: &[Model]) -> bool {
     path.iter().all(|id| {
         rows.iter()
-            .find(|r| r.id == *id)
+            .find(|r| r.id == id.as_uuid())
             .is_none_or(|r| r.status == ACTIVE)
     })
 }

@@ -6,6 +6,7 @@ use sea_orm::{
 };
 use std::sync::{Arc, Mutex, Weak};
 
+use platform::tenancy::TenantId;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -34,7 +35,7 @@ fn wake_relays() {
 /// the caller's transaction: it is published if and only if the transaction commits.
 pub async fn append<E: Event>(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     subject: Uuid,
     version: i64,
     payload: &E,
@@ -53,13 +54,13 @@ impl Batch {
     /// Adds `payload` about aggregate `subject` (of `tenant`, at `version`); returns its id.
     pub fn push<E: Event>(
         &mut self,
-        tenant: Uuid,
+        tenant: TenantId,
         subject: Uuid,
         version: i64,
         payload: &E,
     ) -> Result<Uuid, BusError> {
         let env = Envelope::new(
-            tenant,
+            tenant.as_uuid(),
             subject,
             version,
             payload,
@@ -69,7 +70,7 @@ impl Batch {
         let body = serde_json::to_string(&env).map_err(|e| BusError::Event(e.to_string()))?;
         self.0.push(outbox::Model {
             id: env.id,
-            tenant_id: tenant,
+            tenant_id: tenant.as_uuid(),
             routing_key: E::routing_key(),
             envelope: body,
             created_at: env.time,

@@ -8,7 +8,10 @@ use events::{
     Event,
     identity::{GroupCreated, GroupMembersChanged, UserCreated, UserRolesChanged, UserUpdated},
 };
-use platform::tenancy::{CachedDirectory, TenantId};
+use platform::{
+    auth::UserId,
+    tenancy::{CachedDirectory, TenantId},
+};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
     DbErr, EntityTrait, QueryFilter,
@@ -223,7 +226,7 @@ async fn upsert_group(
 pub async fn active_user(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    id: Uuid,
+    id: UserId,
 ) -> Result<bool, DbErr> {
     Ok(user::Entity::find_by_id(id)
         .filter(user::Column::TenantId.eq(tenant))

@@ -255,7 +255,7 @@ impl RateLimiter {
     /// too. Returns the tightest decision; None when no limit applies.
     pub async fn check(
         &self,
-        tenant: uuid::Uuid,
+        tenant: crate::tenancy::TenantId,
         tenant_limit: Option<u32>,
         client: Option<uuid::Uuid>,
     ) -> Option<Decision> {
@@ -443,7 +443,7 @@ mod tests {
     async fn a_refused_key_is_refused_locally_until_its_retry_after() {
         let store = Arc::new(Refusing::default());
         let limiter = RateLimiter::new(store.clone(), Some(quota(10, 60)), None);
-        let tenant = uuid::Uuid::now_v7();
+        let tenant = crate::tenancy::TenantId(uuid::Uuid::now_v7());
         for _ in 0..5 {
             let d = limiter.check(tenant, None, None).await;
             assert!(d.is_some_and(|d| !d.allowed && d.retry_after <= Duration::from_secs(5)));

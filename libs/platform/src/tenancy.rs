@@ -108,11 +108,11 @@ impl TenantKind {
 /// What authorization needs to know about a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantInfo {
-    pub id: Uuid,
+    pub id: TenantId,
     pub slug: String,
     pub kind: TenantKind,
     /// Ids from the root down to this tenant, inclusive.
-    pub path: Vec<Uuid>,
+    pub path: Vec<TenantId>,
     pub active: bool,
     /// The tenant's request budget per minute: the lowest `api_rate_limit_per_minute` setting
     /// on its path (a provider's limit caps everything below it); None for the platform default.
@@ -120,9 +120,9 @@ pub struct TenantInfo {
 }
 
 impl TenantInfo {
-    /// Its `path` as tenant ids: the scope that sees it and the tenants above it.
-    pub fn lineage(&self) -> Vec<TenantId> {
-        TenantId::many(&self.path)
+    /// Its `path`: the scope that sees it and the tenants above it.
+    pub fn lineage(&self) -> &[TenantId] {
+        &self.path
     }
 }
 
@@ -131,8 +131,8 @@ impl TenantInfo {
 /// limit is owned by the providers above a tenant, which may only tighten it (ADR 17), so an
 /// override below a provider that lowered its own value later is capped by it.
 pub fn inherited_limit(
-    path: &[Uuid],
-    override_of: impl Fn(Uuid) -> Option<serde_json::Value>,
+    path: &[TenantId],
+    override_of: impl Fn(TenantId) -> Option<serde_json::Value>,
 ) -> Option<u32> {
     path.iter()
         .filter_map(|t| override_of(*t))
@@ -454,9 +454,9 @@ mod tests {
     #[test]
     fn the_lowest_override_on_the_path_is_the_limit() {
         let (root, msp, customer) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let path = [root, msp, customer];
+        let path = [root, msp, customer].map(TenantId);
         let limits = |own: &'static [(usize, u64)]| {
-            move |t: Uuid| {
+            move |t: TenantId| {
                 own.iter()
                     .find(|(i, _)| path[*i] == t)
                     .map(|(_, n)| serde_json::json!(n))

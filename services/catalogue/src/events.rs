@@ -3,7 +3,7 @@ use events::{
     Event,
     catalogue::{ServiceCreated, ServiceStageChanged, ServiceUpdated},
 };
-use platform::ApiError;
+use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
 
 use crate::store::services::{Service, StageChange};
@@ -13,7 +13,7 @@ async fn publish<E: Event>(
     s: &Service,
     payload: &E,
 ) -> Result<(), ApiError> {
-    bus::outbox::append(txn, s.tenant_id, s.id, s.version, payload).await?;
+    bus::outbox::append(txn, TenantId(s.tenant_id), s.id, s.version, payload).await?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! to the outbox in the same transaction as the change.
 use events::{Event, identity::*};
 use platform::ApiError;
+use platform::tenancy::TenantId;
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ pub use bus::outbox::version_of;
 
 async fn publish<E: Event>(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     subject: Uuid,
     version: i64,
     payload: &E,
@@ -30,7 +31,14 @@ pub async fn tenant_created(txn: &DatabaseTransaction, t: &Tenant) -> Result<(),
         slug: t.slug.clone(),
         status: t.status.clone(),
     };
-    publish(txn, t.id, t.id, version_of(t.updated_at), &payload).await
+    publish(
+        txn,
+        TenantId(t.id),
+        t.id,
+        version_of(t.updated_at),
+        &payload,
+    )
+    .await
 }
 
 pub async fn tenant_status_changed(txn: &DatabaseTransaction, t: &Tenant) -> Result<(), ApiError> {
@@ -38,7 +46,14 @@ pub async fn tenant_status_changed(txn: &DatabaseTransaction, t: &Tenant) -> Res
         tenant_id: t.id,
         status: t.status.clone(),
     };
-    publish(txn, t.id, t.id, version_of(t.updated_at), &payload).await
+    publish(
+        txn,
+        TenantId(t.id),
+        t.id,
+        version_of(t.updated_at),
+        &payload,
+    )
+    .await
 }
 
 pub async fn tenant_settings_changed(
@@ -50,7 +65,14 @@ pub async fn tenant_settings_changed(
         tenant_id: t.id,
         changes,
     };
-    publish(txn, t.id, t.id, version_of(t.updated_at), &payload).await
+    publish(
+        txn,
+        TenantId(t.id),
+        t.id,
+        version_of(t.updated_at),
+        &payload,
+    )
+    .await
 }
 
 pub async fn user_created(
@@ -65,7 +87,14 @@ pub async fn user_created(
         status: u.status.clone(),
         roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
     };
-    publish(txn, u.tenant_id, u.id, version_of(u.updated_at), &payload).await
+    publish(
+        txn,
+        TenantId(u.tenant_id),
+        u.id,
+        version_of(u.updated_at),
+        &payload,
+    )
+    .await
 }
 
 pub async fn user_updated(txn: &DatabaseTransaction, u: &User) -> Result<(), ApiError> {
@@ -74,7 +103,14 @@ pub async fn user_updated(txn: &DatabaseTransaction, u: &User) -> Result<(), Api
         display_name: u.display_name.clone(),
         status: u.status.clone(),
     };
-    publish(txn, u.tenant_id, u.id, version_of(u.updated_at), &payload).await
+    publish(
+        txn,
+        TenantId(u.tenant_id),
+        u.id,
+        version_of(u.updated_at),
+        &payload,
+    )
+    .await
 }
 
 pub async fn user_roles_changed(
@@ -86,7 +122,14 @@ pub async fn user_roles_changed(
         user_id: u.id,
         roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
     };
-    publish(txn, u.tenant_id, u.id, version_of(u.updated_at), &payload).await
+    publish(
+        txn,
+        TenantId(u.tenant_id),
+        u.id,
+        version_of(u.updated_at),
+        &payload,
+    )
+    .await
 }
 
 pub async fn group_created(txn: &DatabaseTransaction, g: &Group) -> Result<(), ApiError> {
@@ -94,7 +137,14 @@ pub async fn group_created(txn: &DatabaseTransaction, g: &Group) -> Result<(), A
         group_id: g.id,
         name: g.name.clone(),
     };
-    publish(txn, g.tenant_id, g.id, version_of(g.updated_at), &payload).await
+    publish(
+        txn,
+        TenantId(g.tenant_id),
+        g.id,
+        version_of(g.updated_at),
+        &payload,
+    )
+    .await
 }
 
 pub async fn group_members_changed(
@@ -106,5 +156,12 @@ pub async fn group_members_changed(
         group_id: g.id,
         members,
     };
-    publish(txn, g.tenant_id, g.id, version_of(g.updated_at), &payload).await
+    publish(
+        txn,
+        TenantId(g.tenant_id),
+        g.id,
+        version_of(g.updated_at),
+        &payload,
+    )
+    .await
 }

@@ -1,5 +1,6 @@
 //! Seeding: the platform root tenant, and the demo MSP with its customers and one user per
 //! role. Idempotent: running it again keeps the data and resets the demo passwords.
+use platform::auth::UserId;
 use platform::{
     ApiError,
     auth::Role,
@@ -44,7 +45,7 @@ pub struct DemoLogin {
 pub async fn ensure_root(db: &DatabaseConnection) -> Result<Tenant, ApiError> {
     let id = root_id();
     let txn = begin_scoped(db, &[TenantId(id)]).await?;
-    let root = match tenants::find_within(&txn, id, id).await? {
+    let root = match tenants::find_within(&txn, TenantId(id), TenantId(id)).await? {
         Some(r) => r,
         None => {
             let root = tenants::insert_root(&txn, id, "Platform operator", ROOT_SLUG).await?;
@@ -68,7 +69,7 @@ async fn ensure_child(
     name: &str,
 ) -> Result<Tenant, ApiError> {
     let txn = begin_scoped(db, &[TenantId(parent.id)]).await?;
-    let existing = tenants::resolve_within(&txn, parent.id, slug).await?;
+    let existing = tenants::resolve_within(&txn, TenantId(parent.id), slug).await?;
     let t = match existing {
         Some(t) => t,
         None => {
@@ -139,7 +140,7 @@ async fn ensure_user(
         u.locked_until = Set(None);
     })
     .await?;
-    users::set_roles(&txn, TenantId(tenant), user.id, &[role]).await?;
+    users::set_roles(&txn, TenantId(tenant), UserId(user.id), &[role]).await?;
     if created {
         crate::events::user_created(&txn, &user, &[role]).await?;
     }
@@ -248,7 +249,7 @@ pub async fn seed_demo(
             }
         };
         if let Some(agent) = agent
-            && groups::add_member(&txn, TenantId(customer.id), desk.id, agent).await?
+            && groups::add_member(&txn, TenantId(customer.id), desk.id, UserId(agent)).await?
         {
             let desk = groups::touch(&txn, desk).await?;
             let members = groups::members(&txn, TenantId(customer.id), desk.id).await?;
@@ -292,7 +293,7 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
     let mut out = Vec::new();
     for (slug, _) in DEMO_CUSTOMERS {
         let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
-        let tenant = tenants::resolve_within(&txn, msp.id, slug).await?;
+        let tenant = tenants::resolve_within(&txn, TenantId(msp.id), slug).await?;
         txn.commit().await?;
         let Some(tenant) = tenant else {
             continue;
@@ -326,7 +327,7 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
 pub async fn demo_msp(db: &DatabaseConnection) -> Result<Option<Tenant>, ApiError> {
     let root = root_id();
     let txn = begin_scoped(db, &[TenantId(root)]).await?;
-    let msp = tenants::resolve_within(&txn, root, DEMO_MSP).await?;
+    let msp = tenants::resolve_within(&txn, TenantId(root), DEMO_MSP).await?;
     txn.commit().await?;
     Ok(msp)
 }

@@ -3,6 +3,7 @@
 use bus::outbox::Batch;
 use events::{Event, incident::*};
 use platform::ApiError;
+use platform::tenancy::TenantId;
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ use crate::{
 
 async fn publish<E: Event>(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
+    tenant: TenantId,
     subject: Uuid,
     version: i64,
     payload: &E,
@@ -39,7 +40,7 @@ pub fn incident_created(inc: &Incident, matrix_priority: u8) -> Result<Batch, Ap
         priority: inc.priority as u8,
         state: inc.state.as_str().to_string(),
     };
-    batch.push(inc.tenant_id, inc.id, inc.version, &created)?;
+    batch.push(TenantId(inc.tenant_id), inc.id, inc.version, &created)?;
     if inc.priority_overridden {
         let overridden = IncidentPriorityOverridden {
             incident_id: inc.id,
@@ -47,7 +48,7 @@ pub fn incident_created(inc: &Incident, matrix_priority: u8) -> Result<Batch, Ap
             priority: inc.priority as u8,
             by: inc.created_by,
         };
-        batch.push(inc.tenant_id, inc.id, inc.version, &overridden)?;
+        batch.push(TenantId(inc.tenant_id), inc.id, inc.version, &overridden)?;
     }
     Ok(batch)
 }
@@ -59,7 +60,7 @@ pub async fn incident_moved(
     inc: &Incident,
     next: &Status,
 ) -> Result<(), ApiError> {
-    let (tenant, id, version) = (inc.tenant_id, inc.id, inc.version);
+    let (tenant, id, version) = (TenantId(inc.tenant_id), inc.id, inc.version);
     let changed = IncidentStateChanged {
         incident_id: id,
         from: from.as_str().to_string(),
@@ -101,7 +102,7 @@ pub async fn incident_commented(
         visibility: c.visibility.as_str().to_string(),
         body: public.then(|| c.body.clone()),
     };
-    publish(txn, inc.tenant_id, inc.id, inc.version, &payload).await
+    publish(txn, TenantId(inc.tenant_id), inc.id, inc.version, &payload).await
 }
 
 pub async fn incident_assigned(txn: &DatabaseTransaction, inc: &Incident) -> Result<(), ApiError> {
@@ -110,7 +111,7 @@ pub async fn incident_assigned(txn: &DatabaseTransaction, inc: &Incident) -> Res
         assignment_group_id: inc.assignment_group_id,
         assignee_id: inc.assignee_id,
     };
-    publish(txn, inc.tenant_id, inc.id, inc.version, &payload).await
+    publish(txn, TenantId(inc.tenant_id), inc.id, inc.version, &payload).await
 }
 
 pub async fn incident_updated(
@@ -123,7 +124,7 @@ pub async fn incident_updated(
         changed,
         priority: inc.priority as u8,
     };
-    publish(txn, inc.tenant_id, inc.id, inc.version, &payload).await
+    publish(txn, TenantId(inc.tenant_id), inc.id, inc.version, &payload).await
 }
 
 pub async fn problem_created(txn: &DatabaseTransaction, p: &Problem) -> Result<(), ApiError> {
@@ -132,7 +133,7 @@ pub async fn problem_created(txn: &DatabaseTransaction, p: &Problem) -> Result<(
         number: p.number.clone(),
         title: p.title.clone(),
     };
-    publish(txn, p.tenant_id, p.id, p.version, &payload).await
+    publish(txn, TenantId(p.tenant_id), p.id, p.version, &payload).await
 }
 
 pub async fn problem_updated(
@@ -145,7 +146,7 @@ pub async fn problem_updated(
         known_error: p.known_error,
         linked_incidents: linked.to_vec(),
     };
-    publish(txn, p.tenant_id, p.id, p.version, &payload).await
+    publish(txn, TenantId(p.tenant_id), p.id, p.version, &payload).await
 }
 
 pub async fn problem_resolved(
@@ -157,5 +158,5 @@ pub async fn problem_resolved(
         problem_id: p.id,
         resolved_incidents,
     };
-    publish(txn, p.tenant_id, p.id, p.version, &payload).await
+    publish(txn, TenantId(p.tenant_id), p.id, p.version, &payload).await
 }

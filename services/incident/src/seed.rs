@@ -22,7 +22,7 @@ use crate::{
     IncidentService,
     domain::{
         calendar::{CalendarSpec, Day, Holiday, WorkingHours},
-        incident::Visibility,
+        incident::{IncidentId, Visibility},
         lifecycle::{HoldReason, State},
         priority::{Level, Matrix},
         queue::no_sla_due,
@@ -92,10 +92,10 @@ pub async fn seed_demo(
         txn.commit().await?;
         service.sla.invalidate();
         let tenant = TenantInfo {
-            id: customer.id,
+            id: TenantId(customer.id),
             slug: customer.slug.clone(),
             kind: TenantKind::Customer,
-            path: customer.path.clone(),
+            path: TenantId::many(&customer.path),
             active: true,
             rate_limit_per_minute: None,
         };
@@ -536,7 +536,7 @@ async fn seed_problems(
         .insert(&txn)
         .await?;
         for inc in incidents.iter().filter(|i| i.title.contains(topic)) {
-            problem_store::link(&txn, &p, inc.id).await?;
+            problem_store::link(&txn, &p, IncidentId(inc.id)).await?;
         }
         txn.commit().await?;
     }

@@ -95,7 +95,7 @@ impl Projected {
             .resolve(home, slug)
             .await
             .unwrap_or_else(|e| panic!("{e:?}"))
-            .map(|t| (t.path, t.active))
+            .map(|t| (t.path.iter().map(|t| t.as_uuid()).collect(), t.active))
     }
 
     /// Whether the tenant with `slug` is active as seen from `home`.

@@ -76,7 +76,7 @@ pub struct Auth<S: RequiredScope> {
 impl<S: RequiredScope> Auth<S> {
     /// The acting tenant's id.
     pub fn tenant_id(&self) -> TenantId {
-        TenantId(self.tenant.id)
+        self.tenant.id
     }
 
     /// Tenants a list may span: `?tenant=*` gives the acting tenant's subtree to principals
@@ -85,15 +85,18 @@ impl<S: RequiredScope> Auth<S> {
         match tenant_param {
             None => Ok(vec![self.tenant_id()]),
             Some("*") if self.principal.reaches_descendants() => {
-                let subtree = self.directory.subtree(self.tenant.id).await?;
+                let subtree = self.directory.subtree(self.tenant.id.as_uuid()).await?;
                 Ok(subtree.into_iter().map(TenantId).collect())
             }
             Some("*") => Ok(vec![self.tenant_id()]),
             Some(key) => {
-                let target = self.directory.resolve(self.tenant.id, key).await?;
+                let target = self
+                    .directory
+                    .resolve(self.tenant.id.as_uuid(), key)
+                    .await?;
                 match target {
                     Some(t) if t.id == self.tenant.id || self.principal.reaches_descendants() => {
-                        Ok(vec![TenantId(t.id)])
+                        Ok(vec![t.id])
                     }
                     _ => Err(ApiError::bad_query(
                         "tenant",
@@ -145,7 +148,7 @@ pub async fn authenticate(ctx: &AuthContext, req: &HttpRequest) -> Result<Princi
     };
     let principal = Principal {
         subject: claims.sub,
-        home_tenant: claims.tid,
+        home_tenant: TenantId(claims.tid),
         scopes,
         is_client: claims.client_id.is_some(),
         roles: claims.roles,
@@ -207,7 +210,7 @@ impl<S: RequiredScope + 'static> FromRequest for Auth<S> {
             let home = principal.home_tenant;
             let home_info = ctx
                 .directory
-                .resolve(home, &home.to_string())
+                .resolve(home.as_uuid(), &home.to_string())
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the token's tenant no longer exists"))?;
             if !home_info.active {
@@ -244,7 +247,7 @@ impl<S: RequiredScope + 'static> FromRequest for Auth<S> {
                 None => home_info,
                 Some(Err(_)) => return Err(ApiError::not_found("tenant")),
                 Some(Ok(key)) => {
-                    let target = ctx.directory.resolve(home, &key).await?;
+                    let target = ctx.directory.resolve(home.as_uuid(), &key).await?;
                     match target {
                         Some(t) if t.id == home => t,
                         Some(t) if principal.reaches_descendants() => t,

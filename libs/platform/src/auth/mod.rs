@@ -16,7 +16,7 @@ mod verifier;
 
 pub use extractor::{Auth, AuthContext, PrincipalCache, authenticate};
 pub use jwks::{KeySource, RemoteJwks};
-pub use principal::{ACCESS_TOKEN_TYP, Claims, Principal, may_act_on};
+pub use principal::{ACCESS_TOKEN_TYP, Claims, Principal, UserId, may_act_on};
 pub use roles::{IMPLIED_SCOPES, Role, delegated_scopes, scopes_of, with_implied};
 pub use scopes::{ALL_SCOPES, RequiredScope};
 pub use verifier::{Verifier, VerifierReadiness};

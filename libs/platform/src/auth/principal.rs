@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::roles::Role;
+use crate::tenancy::TenantId;
 
 /// The JWT `typ` header of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -38,11 +39,53 @@ pub struct Claims {
     pub name: Option<String>,
 }
 
+/// A user's id: a uuid that cannot be passed where a tenant's or another record's is meant.
+/// Stored and serialized as the plain uuid.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    sea_orm::DeriveValueType,
+)]
+#[serde(transparent)]
+pub struct UserId(pub Uuid);
+
+impl UserId {
+    pub fn as_uuid(self) -> Uuid {
+        self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Uuid> for UserId {
+    fn from(id: Uuid) -> Self {
+        UserId(id)
+    }
+}
+
+impl From<UserId> for Uuid {
+    fn from(id: UserId) -> Self {
+        id.0
+    }
+}
+
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub subject: Uuid,
-    pub home_tenant: Uuid,
+    pub home_tenant: TenantId,
     pub roles: Vec<Role>,
     pub scopes: BTreeSet<String>,
     pub is_client: bool,
@@ -92,7 +135,7 @@ mod tests {
     fn principal(roles: &[Role], is_client: bool) -> Principal {
         Principal {
             subject: Uuid::now_v7(),
-            home_tenant: Uuid::now_v7(),
+            home_tenant: TenantId(Uuid::now_v7()),
             roles: roles.to_vec(),
             scopes: scopes_of(roles),
             is_client,

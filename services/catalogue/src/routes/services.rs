@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{
-        Auth,
+        Auth, UserId,
         scopes::{CatalogueRead, PortfolioWrite},
     },
     error::Problem as ProblemJson,
@@ -154,7 +154,7 @@ async fn check_people(
     let mut errors = Vec::new();
     for (pointer, user) in [("/owner_id", owner), ("/manager_id", manager)] {
         if let Some(id) = user
-            && !bus::people::active_user(txn, tenant, id).await?
+            && !bus::people::active_user(txn, tenant, UserId(id)).await?
         {
             errors.push(FieldError::new(
                 pointer,

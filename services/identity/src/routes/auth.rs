@@ -1,6 +1,7 @@
 //! Sessions: password login, logout, invitation acceptance and password reset. (The OAuth 2.0
 //! token endpoint is `oauth`.)
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use platform::{
     ApiError,
@@ -104,13 +105,14 @@ pub async fn login(
     let context = match &user {
         Some(u) => {
             scope_to(&txn, &[TenantId(u.tenant_id)]).await?;
-            let tenant = tenants::find_within(&txn, u.tenant_id, u.tenant_id).await?;
+            let tenant =
+                tenants::find_within(&txn, TenantId(u.tenant_id), TenantId(u.tenant_id)).await?;
             let active = match &tenant {
                 // Suspending an MSP stops its customers' sign-ins too (ADR 20).
                 Some(t) => directory::active_along(&txn, t).await?,
                 None => false,
             };
-            let roles = users::roles(&txn, TenantId(u.tenant_id), u.id).await?;
+            let roles = users::roles(&txn, TenantId(u.tenant_id), UserId(u.id)).await?;
             Some((active, roles))
         }
         None => None,
@@ -304,7 +306,7 @@ async fn set_password_with_token(
         ));
     };
     scope_to(&txn, &[TenantId(used.tenant_id)]).await?;
-    let user = users::find(&txn, TenantId(used.tenant_id), used.user_id).await?;
+    let user = users::find(&txn, TenantId(used.tenant_id), UserId(used.user_id)).await?;
     let Some(user) = user.filter(|u| u.status != UserStatus::Deactivated.as_str()) else {
         txn.rollback().await?;
         return Err(ApiError::field(
@@ -313,7 +315,7 @@ async fn set_password_with_token(
             "the token is invalid, used or expired",
         ));
     };
-    let tenant = tenants::find_within(&txn, user.tenant_id, user.tenant_id)
+    let tenant = tenants::find_within(&txn, TenantId(user.tenant_id), TenantId(user.tenant_id))
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     let min_len = store::settings::password_min_length(&txn, &tenant).await?;
@@ -331,7 +333,7 @@ async fn set_password_with_token(
         }
     })
     .await?;
-    tokens::revoke_user(&txn, TenantId(user.tenant_id), user.id).await?;
+    tokens::revoke_user(&txn, TenantId(user.tenant_id), UserId(user.id)).await?;
     crate::events::user_updated(&txn, &user).await?;
     let action = match purpose {
         Purpose::Invitation => "user.invitation_accepted",

@@ -1,6 +1,7 @@
 //! Assignment groups and their members.
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
+use platform::auth::UserId;
 use platform::{
     ApiError, FieldError,
     auth::{
@@ -211,13 +212,13 @@ async fn change_member(
     let group = groups::find(&txn, tenant, group_id)
         .await?
         .ok_or_else(|| ApiError::not_found("group"))?;
-    users::find(&txn, tenant, user_id)
+    users::find(&txn, tenant, UserId(user_id))
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     let changed = if add {
-        groups::add_member(&txn, tenant, group.id, user_id).await?
+        groups::add_member(&txn, tenant, group.id, UserId(user_id)).await?
     } else {
-        groups::remove_member(&txn, tenant, group.id, user_id).await?
+        groups::remove_member(&txn, tenant, group.id, UserId(user_id)).await?
     };
     if !add && !changed {
         return Err(ApiError::not_found("membership"));

@@ -1,5 +1,6 @@
 //! The OAuth 2.0 token endpoint (RFC 6749): the `refresh_token` grant (rotation with reuse
 //! detection) and the `client_credentials` grant for API clients.
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use std::collections::HashMap;
 
@@ -181,8 +182,9 @@ async fn refresh_grant(
             Err(invalid_grant())
         }
         Presented::Valid(t) => {
-            let user = users::find(&txn, TenantId(t.tenant_id), t.user_id).await?;
-            let tenant = tenants::find_within(&txn, t.tenant_id, t.tenant_id).await?;
+            let user = users::find(&txn, TenantId(t.tenant_id), UserId(t.user_id)).await?;
+            let tenant =
+                tenants::find_within(&txn, TenantId(t.tenant_id), TenantId(t.tenant_id)).await?;
             let Some(user) = user.filter(|u| u.status == UserStatus::Active.as_str()) else {
                 txn.rollback().await?;
                 return Err(invalid_grant());
@@ -195,7 +197,7 @@ async fn refresh_grant(
                 txn.rollback().await?;
                 return Err(invalid_grant());
             }
-            let roles = users::roles(&txn, TenantId(user.tenant_id), user.id).await?;
+            let roles = users::roles(&txn, TenantId(user.tenant_id), UserId(user.id)).await?;
             let out = session(state, &txn, &user, roles, t.family_id).await?;
             txn.commit().await?;
             Ok(token_response(&out))
@@ -212,7 +214,8 @@ async fn usable_creator_roles(
     client: &ApiClient,
 ) -> Result<Option<Vec<Role>>, ApiError> {
     scope_to(txn, &[TenantId(client.tenant_id)]).await?;
-    let tenant = tenants::find_within(txn, client.tenant_id, client.tenant_id).await?;
+    let tenant =
+        tenants::find_within(txn, TenantId(client.tenant_id), TenantId(client.tenant_id)).await?;
     let Some(tenant) = tenant else {
         return Ok(None);
     };
@@ -220,13 +223,13 @@ async fn usable_creator_roles(
         return Ok(None);
     }
     let path = tenant.path_ids();
-    let creator = users::find_in(txn, &TenantId::many(&path), client.created_by)
+    let creator = users::find_in(txn, &TenantId::many(&path), UserId(client.created_by))
         .await?
         .filter(|u| u.status == UserStatus::Active.as_str());
     let Some(creator) = creator else {
         return Ok(None);
     };
-    let roles = users::roles(txn, TenantId(creator.tenant_id), creator.id).await?;
+    let roles = users::roles(txn, TenantId(creator.tenant_id), UserId(creator.id)).await?;
     let reaches =
         creator.tenant_id == client.tenant_id || roles.iter().any(|r| r.reaches_descendants());
     Ok(Some(if reaches { roles } else { Vec::new() }))

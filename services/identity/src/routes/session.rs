@@ -3,6 +3,7 @@
 //! family), and the uncacheable token response.
 use actix_web::HttpResponse;
 use chrono::{Duration, Utc};
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use platform::{
     ApiError,
@@ -91,8 +92,14 @@ pub async fn session(
     family: Uuid,
 ) -> Result<TokenOut, ApiError> {
     let refresh_ttl = Duration::seconds(state.settings.auth_refresh_token_ttl_secs as i64);
-    let refresh =
-        tokens::issue_refresh(txn, TenantId(user.tenant_id), user.id, family, refresh_ttl).await?;
+    let refresh = tokens::issue_refresh(
+        txn,
+        TenantId(user.tenant_id),
+        UserId(user.id),
+        family,
+        refresh_ttl,
+    )
+    .await?;
     let scope = scopes_of(&roles).into_iter().collect::<Vec<_>>().join(" ");
     let (access, expires_in) =
         access_token(state, Subject::User(user), roles, scope.clone()).await?;

@@ -1,6 +1,5 @@
 //! Signing-key rotation (platform operators).
 use actix_web::{HttpResponse, post, web};
-use platform::tenancy::TenantId;
 use platform::{
     ApiError,
     auth::{Auth, scopes::SigningKeyRotate},
@@ -51,10 +50,10 @@ pub async fn rotate(
     let kid = state.keys.rotate().await?;
     state.auth.verifier.invalidate().await;
     let tenant = auth.principal.home_tenant;
-    let txn = begin_scoped(&state.db, &[TenantId(tenant)]).await?;
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
     audit::append(
         &txn,
-        TenantId(tenant),
+        tenant,
         audit::Entry {
             actor_id: Some(auth.principal.subject),
             action: "signing_key.rotated",

@@ -4,7 +4,6 @@
 //! budget (`platform::ratelimit::DisclosureBudget`): once it is spent the answer is 429, and
 //! the caller's creates are refused before anything is looked up until a unit comes back.
 use actix_web::http::StatusCode;
-use platform::tenancy::TenantId;
 use platform::{ApiError, auth::Principal, tenancy::begin_scoped};
 use serde_json::json;
 
@@ -51,10 +50,10 @@ pub async fn answer(state: &Identity, principal: &Principal, taken: Taken<'_>) -
     let status = if spent.is_ok() { 409 } else { 429 };
     let home = principal.home_tenant;
     let recorded = async {
-        let txn = begin_scoped(&state.db, &[TenantId(home)]).await?;
+        let txn = begin_scoped(&state.db, &[home]).await?;
         audit::append(
             &txn,
-            TenantId(home),
+            home,
             audit::Entry {
                 actor_id: Some(principal.subject),
                 action: "unique_value_taken",

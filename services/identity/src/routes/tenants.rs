@@ -2,6 +2,7 @@
 //! inherited down the tree.
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use platform::{
     ApiError, FieldError,
@@ -86,7 +87,7 @@ async fn reachable<S: platform::auth::RequiredScope>(
 ) -> Result<Tenant, ApiError> {
     let home = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[home]).await?;
-    let t = tenants::find_within(&txn, home.as_uuid(), id).await?;
+    let t = tenants::find_within(&txn, home, TenantId(id)).await?;
     txn.commit().await?;
     t.filter(|t| auth.reaches(&crate::store::directory::info(t)))
         .ok_or_else(|| ApiError::not_found("tenant"))
@@ -112,7 +113,7 @@ pub async fn list(
     let page = query.page()?;
     let home = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[home]).await?;
-    let root = tenants::find_within(&txn, home.as_uuid(), home.as_uuid())
+    let root = tenants::find_within(&txn, home, home)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     let rows = if auth.principal.reaches_descendants() {
@@ -256,7 +257,7 @@ pub async fn onboard(
     let id = Uuid::now_v7();
     taken::check_budget(&state, &auth.principal)?;
     let txn = begin_scoped(&state.db, &[parent_id, TenantId(id)]).await?;
-    let parent = tenants::find_within(&txn, parent_id.as_uuid(), parent_id.as_uuid())
+    let parent = tenants::find_within(&txn, parent_id, parent_id)
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     let slug_taken = Taken {
@@ -309,11 +310,11 @@ pub async fn onboard(
     } else {
         Role::TenantAdmin
     };
-    users::set_roles(&txn, TenantId(id), admin.id, &[admin_role]).await?;
+    users::set_roles(&txn, TenantId(id), UserId(admin.id), &[admin_role]).await?;
     let (token, expires_at) = tokens::issue_one_time(
         &txn,
         TenantId(id),
-        admin.id,
+        UserId(admin.id),
         Purpose::Invitation,
         INVITATION_TTL,
     )

@@ -1,6 +1,7 @@
 //! How a user, and a one-time token issued for one, are shown: by the users routes, by
 //! invitation acceptance (`auth`) and by onboarding (`tenants`).
 use chrono::{DateTime, Utc};
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use platform::{ApiError, auth::Role, tenancy::begin_scoped};
 use serde::Serialize;
@@ -55,7 +56,7 @@ impl UserOut {
     /// `user` with the roles it holds now, read in a transaction of its own.
     pub async fn read(state: &Identity, user: &User) -> Result<Self, ApiError> {
         let txn = begin_scoped(&state.db, &[TenantId(user.tenant_id)]).await?;
-        let roles = users::roles(&txn, TenantId(user.tenant_id), user.id).await?;
+        let roles = users::roles(&txn, TenantId(user.tenant_id), UserId(user.id)).await?;
         txn.commit().await?;
         Ok(Self::new(user, roles))
     }

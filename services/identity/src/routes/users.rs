@@ -1,5 +1,6 @@
 //! Users: invite, read, list, deactivate, roles, password change and admin-issued resets.
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use platform::{
     ApiError, FieldError,
@@ -110,7 +111,7 @@ pub async fn me(auth: Auth<Authenticated>) -> HttpResponse {
     let p = &auth.principal;
     HttpResponse::Ok().json(MeOut {
         id: p.subject,
-        tenant_id: p.home_tenant,
+        tenant_id: p.home_tenant.as_uuid(),
         acting_tenant_id: auth.tenant_id().as_uuid(),
         email: p.email.clone(),
         display_name: p.name.clone(),
@@ -151,10 +152,10 @@ pub async fn list(
 
 async fn load(state: &Identity, tenant: TenantId, id: Uuid) -> Result<UserOut, ApiError> {
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = users::find(&txn, tenant, id)
+    let user = users::find(&txn, tenant, UserId(id))
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let roles = users::roles(&txn, tenant, id).await?;
+    let roles = users::roles(&txn, tenant, UserId(id)).await?;
     txn.commit().await?;
     Ok(UserOut::new(&user, roles))
 }
@@ -328,9 +329,15 @@ pub async fn invite(
         Err(e) => return Err(e.into()),
     };
     let roles = new.roles.as_slice();
-    users::set_roles(&txn, tenant, user.id, roles).await?;
-    let (token, expires_at) =
-        tokens::issue_one_time(&txn, tenant, user.id, Purpose::Invitation, INVITATION_TTL).await?;
+    users::set_roles(&txn, tenant, UserId(user.id), roles).await?;
+    let (token, expires_at) = tokens::issue_one_time(
+        &txn,
+        tenant,
+        UserId(user.id),
+        Purpose::Invitation,
+        INVITATION_TTL,
+    )
+    .await?;
     crate::events::user_created(&txn, &user, roles).await?;
     audit::append(
         &txn,
@@ -383,10 +390,10 @@ pub async fn deactivate(
         ));
     }
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = users::find(&txn, tenant, *id)
+    let user = users::find(&txn, tenant, UserId(*id))
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let roles = users::roles(&txn, tenant, user.id).await?;
+    let roles = users::roles(&txn, tenant, UserId(user.id)).await?;
     if !may_act_on(&auth.principal, &roles) {
         return Err(refuse_stronger_target(txn, &auth, &user, &roles, "user.deactivate").await);
     }
@@ -394,7 +401,7 @@ pub async fn deactivate(
         u.status = Set(UserStatus::Deactivated.as_str().to_string())
     })
     .await?;
-    let revoked = tokens::revoke_user(&txn, tenant, user.id).await?;
+    let revoked = tokens::revoke_user(&txn, tenant, UserId(user.id)).await?;
     crate::events::user_updated(&txn, &user).await?;
     audit::append(
         &txn,
@@ -461,10 +468,10 @@ pub async fn set_roles(
     let roles = refusals.merge(RoleSet::try_from(body))?;
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = users::find(&txn, tenant, *id)
+    let user = users::find(&txn, tenant, UserId(*id))
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let before = users::roles(&txn, tenant, user.id).await?;
+    let before = users::roles(&txn, tenant, UserId(user.id)).await?;
     if !may_act_on(&auth.principal, &before) {
         return Err(refuse_stronger_target(txn, &auth, &user, &before, "user.set_roles").await);
     }
@@ -478,7 +485,7 @@ pub async fn set_roles(
         ));
     }
     let roles = roles.as_slice();
-    users::set_roles(&txn, tenant, user.id, roles).await?;
+    users::set_roles(&txn, tenant, UserId(user.id), roles).await?;
     let user = users::update(&txn, user, |_| {}).await?;
     crate::events::user_roles_changed(&txn, &user, roles).await?;
     audit::append(
@@ -531,8 +538,8 @@ pub async fn change_password(
             "API clients have no password",
         ));
     }
-    let txn = begin_scoped(&state.db, &[TenantId(p.home_tenant)]).await?;
-    let user = users::find(&txn, TenantId(p.home_tenant), p.subject)
+    let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
+    let user = users::find(&txn, p.home_tenant, UserId(p.subject))
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown user"))?;
     let tenant = tenants::find_within(&txn, p.home_tenant, p.home_tenant)
@@ -557,9 +564,9 @@ pub async fn change_password(
         ));
     }
     let hash = password::spawn_hash(body.new_password.clone()).await?;
-    let txn = begin_scoped(&state.db, &[TenantId(p.home_tenant)]).await?;
+    let txn = begin_scoped(&state.db, &[p.home_tenant]).await?;
     let user = users::update(&txn, user, |u| u.password_hash = Set(Some(hash))).await?;
-    tokens::revoke_user(&txn, TenantId(user.tenant_id), user.id).await?;
+    tokens::revoke_user(&txn, TenantId(user.tenant_id), UserId(user.id)).await?;
     audit::append(
         &txn,
         TenantId(user.tenant_id),
@@ -598,10 +605,10 @@ pub async fn issue_password_reset(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let user = users::find(&txn, tenant, *id)
+    let user = users::find(&txn, tenant, UserId(*id))
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let roles = users::roles(&txn, tenant, user.id).await?;
+    let roles = users::roles(&txn, tenant, UserId(user.id)).await?;
     if !may_act_on(&auth.principal, &roles) {
         return Err(refuse_stronger_target(txn, &auth, &user, &roles, "user.password_reset").await);
     }
@@ -611,8 +618,14 @@ pub async fn issue_password_reset(
             "the user is deactivated",
         ));
     }
-    let (token, expires_at) =
-        tokens::issue_one_time(&txn, tenant, user.id, Purpose::PasswordReset, RESET_TTL).await?;
+    let (token, expires_at) = tokens::issue_one_time(
+        &txn,
+        tenant,
+        UserId(user.id),
+        Purpose::PasswordReset,
+        RESET_TTL,
+    )
+    .await?;
     audit::append(
         &txn,
         tenant,

@@ -27,10 +27,10 @@ pub struct DbDirectory {
 /// [`DbDirectory::resolve`] (and [`path_is_active`]) also take its ancestors into account.
 pub fn info(t: &Tenant) -> TenantInfo {
     TenantInfo {
-        id: t.id,
+        id: TenantId(t.id),
         slug: t.slug.clone(),
         kind: t.kind(),
-        path: t.path_ids(),
+        path: TenantId::many(&t.path_ids()),
         active: t.is_active(),
         rate_limit_per_minute: None,
     }
@@ -39,7 +39,8 @@ pub fn info(t: &Tenant) -> TenantInfo {
 #[async_trait]
 impl TenantDirectory for DbDirectory {
     async fn resolve(&self, home: Uuid, key: &str) -> Result<Option<TenantInfo>, ApiError> {
-        let txn = begin_scoped(&self.db, &[TenantId(home)]).await?;
+        let home = TenantId(home);
+        let txn = begin_scoped(&self.db, &[home]).await?;
         let found = tenants::resolve_within(&txn, home, key).await?;
         txn.commit().await?;
         let Some(mut info) = found.as_ref().map(info) else {
@@ -47,21 +48,21 @@ impl TenantDirectory for DbDirectory {
         };
         // Settings are inherited: the path's overrides are visible to the tenant at its end.
         // So are the path's tenants, whose suspension reaches down to this one.
-        let scope = info.lineage();
-        let txn = begin_scoped(&self.db, &scope).await?;
-        let overrides = settings::overrides(&txn, &scope).await?;
+        let txn = begin_scoped(&self.db, info.lineage()).await?;
+        let overrides = settings::overrides(&txn, info.lineage()).await?;
         info.active = all_active(&txn, &info.path).await?;
         txn.commit().await?;
         info.rate_limit_per_minute = inherited_limit(&info.path, |t| {
             overrides
-                .get(&(t, TENANT_LIMIT_SETTING.to_string()))
+                .get(&(t.as_uuid(), TENANT_LIMIT_SETTING.to_string()))
                 .cloned()
         });
         Ok(Some(info))
     }
 
     async fn subtree(&self, root: Uuid) -> Result<Vec<Uuid>, ApiError> {
-        let txn = begin_scoped(&self.db, &[TenantId(root)]).await?;
+        let root = TenantId(root);
+        let txn = begin_scoped(&self.db, &[root]).await?;
         let ids = match tenants::find_within(&txn, root, root).await? {
             Some(r) => tenants::subtree(&txn, &r, None, None)
                 .await?
@@ -78,31 +79,32 @@ impl TenantDirectory for DbDirectory {
 /// Whether every tenant on `path` (root first, the tenant itself last) exists and is active, in
 /// a transaction that sees them (scoped to `path`). Fails closed: identity holds the whole tree,
 /// so a missing tenant means the path is not a real one.
-async fn all_active(txn: &DatabaseTransaction, path: &[Uuid]) -> Result<bool, DbErr> {
+async fn all_active(txn: &DatabaseTransaction, path: &[TenantId]) -> Result<bool, DbErr> {
     let rows = tenant::Entity::find()
-        .filter(tenant::Column::Id.is_in(path.to_vec()))
+        .filter(tenant::Column::Id.is_in(path.iter().copied()))
         .all(txn)
         .await?;
     Ok(!path.is_empty()
         && path.iter().all(|id| {
             rows.iter()
-                .any(|t| t.id == *id && t.status == TenantStatus::Active.as_str())
+                .any(|t| t.id == id.as_uuid() && t.status == TenantStatus::Active.as_str())
         }))
 }
 
 /// Whether `tenant` and every tenant above it are active, read in `txn` (which this scopes to
 /// the tenant's path, so later statements in it see the path's rows).
 pub async fn active_along(txn: &DatabaseTransaction, tenant: &Tenant) -> Result<bool, DbErr> {
-    let path = tenant.path_ids();
-    platform::tenancy::scope_to(txn, &TenantId::many(&path)).await?;
+    let path = TenantId::many(&tenant.path_ids());
+    platform::tenancy::scope_to(txn, &path).await?;
     all_active(txn, &path).await
 }
 
 /// Whether the tenant at the end of `path` may act: it and every tenant above it are active.
 /// For checks outside the auth extractors (sign-in, token refresh, client credentials).
 pub async fn path_is_active(db: &DatabaseConnection, path: &[Uuid]) -> Result<bool, DbErr> {
-    let txn = begin_scoped(db, &TenantId::many(path)).await?;
-    let active = all_active(&txn, path).await?;
+    let path = TenantId::many(path);
+    let txn = begin_scoped(db, &path).await?;
+    let active = all_active(&txn, &path).await?;
     txn.commit().await?;
     Ok(active)
 }

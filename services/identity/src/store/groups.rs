@@ -1,4 +1,5 @@
 //! Assignment groups and their members.
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
@@ -101,9 +102,9 @@ pub async fn add_member(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     group: Uuid,
-    user: Uuid,
+    user: UserId,
 ) -> Result<bool, DbErr> {
-    let exists = group_member::Entity::find_by_id((tenant.as_uuid(), group, user))
+    let exists = group_member::Entity::find_by_id((tenant.as_uuid(), group, user.as_uuid()))
         .one(txn)
         .await?
         .is_some();
@@ -113,7 +114,7 @@ pub async fn add_member(
     group_member::Entity::insert(group_member::ActiveModel {
         tenant_id: Set(tenant.into()),
         group_id: Set(group),
-        user_id: Set(user),
+        user_id: Set(user.into()),
         created_at: Set(super::now()),
     })
     .exec_without_returning(txn)
@@ -126,7 +127,7 @@ pub async fn remove_member(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     group: Uuid,
-    user: Uuid,
+    user: UserId,
 ) -> Result<bool, DbErr> {
     let res = group_member::Entity::delete_many()
         .filter(group_member::Column::TenantId.eq(tenant))

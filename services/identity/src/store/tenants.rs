@@ -1,6 +1,6 @@
 //! Tenants. Visibility follows the tree: a transaction scoped to tenant T sees T and every
 //! tenant below it (the RLS policy on `tenants` matches any id on the row's path).
-use platform::tenancy::TenantKind;
+use platform::tenancy::{TenantId, TenantKind};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseTransaction, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -31,19 +31,19 @@ impl Model {
 /// Finds `id` if it lies within `root`'s subtree.
 pub async fn find_within(
     txn: &DatabaseTransaction,
-    root: Uuid,
-    id: Uuid,
+    root: TenantId,
+    id: TenantId,
 ) -> Result<Option<Tenant>, DbErr> {
     Ok(Entity::find_by_id(id)
         .one(txn)
         .await?
-        .filter(|t| t.is_within(root)))
+        .filter(|t| t.is_within(root.as_uuid())))
 }
 
 /// Finds the tenant with id or slug `key` if it lies within `root`'s subtree.
 pub async fn resolve_within(
     txn: &DatabaseTransaction,
-    root: Uuid,
+    root: TenantId,
     key: &str,
 ) -> Result<Option<Tenant>, DbErr> {
     let cond = match Uuid::parse_str(key) {
@@ -56,7 +56,7 @@ pub async fn resolve_within(
         .filter(cond)
         .one(txn)
         .await?
-        .filter(|t| t.is_within(root)))
+        .filter(|t| t.is_within(root.as_uuid())))
 }
 
 /// `root` and its descendants, ordered by id, after `after`, at most `limit`.

@@ -6,6 +6,7 @@
 //! row; the others find it spent once the winner commits (PostgreSQL re-checks the condition
 //! on the row it waited for; SQLite has a single writer).
 use chrono::{DateTime, Duration, Utc};
+use platform::auth::UserId;
 use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait,
@@ -43,7 +44,7 @@ impl Purpose {
 pub async fn issue_one_time(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    user: Uuid,
+    user: UserId,
     purpose: Purpose,
     ttl: Duration,
 ) -> Result<(String, DateTime<Utc>), DbErr> {
@@ -61,7 +62,7 @@ pub async fn issue_one_time(
     one_time_token::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.into()),
-        user_id: Set(user),
+        user_id: Set(user.into()),
         purpose: Set(purpose.as_str().to_string()),
         token_hash: Set(token::digest(&secret)),
         expires_at: Set(expires_at),
@@ -98,7 +99,7 @@ pub async fn consume_one_time(
 pub async fn issue_refresh(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    user: Uuid,
+    user: UserId,
     family: Uuid,
     ttl: Duration,
 ) -> Result<String, DbErr> {
@@ -108,7 +109,7 @@ pub async fn issue_refresh(
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.into()),
         family_id: Set(family),
-        user_id: Set(user),
+        user_id: Set(user.into()),
         token_hash: Set(token::digest(&secret)),
         expires_at: Set(now + ttl),
         used_at: Set(None),
@@ -198,7 +199,7 @@ pub async fn revoke_family(
 pub async fn revoke_user(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    user: Uuid,
+    user: UserId,
 ) -> Result<u64, DbErr> {
     let res = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(super::now()))
@@ -240,7 +241,7 @@ mod tests {
         let (secret, _) = issue_one_time(
             &txn,
             tenant,
-            user,
+            UserId(user),
             Purpose::PasswordReset,
             Duration::hours(1),
         )
@@ -263,12 +264,18 @@ mod tests {
         let (db, tenant, user) = sqlite_with_user().await?;
         let txn = db.begin().await?;
         let family = Uuid::now_v7();
-        let first = issue_refresh(&txn, tenant, user, family, Duration::hours(1)).await?;
+        let first = issue_refresh(&txn, tenant, UserId(user), family, Duration::hours(1)).await?;
         let Presented::Valid(used) = present_refresh(&txn, &first).await? else {
             panic!("a fresh token is valid");
         };
-        let successor =
-            issue_refresh(&txn, tenant, user, used.family_id, Duration::hours(1)).await?;
+        let successor = issue_refresh(
+            &txn,
+            tenant,
+            UserId(user),
+            used.family_id,
+            Duration::hours(1),
+        )
+        .await?;
         assert!(matches!(
             present_refresh(&txn, &first).await?,
             Presented::Reused(_)
@@ -285,14 +292,14 @@ mod tests {
         let (db, tenant, user) = sqlite_with_user().await?;
         let txn = db.begin().await?;
         let family = Uuid::now_v7();
-        let first = issue_refresh(&txn, tenant, user, family, Duration::hours(1)).await?;
+        let first = issue_refresh(&txn, tenant, UserId(user), family, Duration::hours(1)).await?;
         assert!(matches!(
             present_refresh(&txn, &first).await?,
             Presented::Valid(_)
         ));
         // The reuse's revocation ran; a concurrent refresh then committed its successor.
         revoke_family(&txn, tenant, family).await?;
-        let escaped = issue_refresh(&txn, tenant, user, family, Duration::hours(1)).await?;
+        let escaped = issue_refresh(&txn, tenant, UserId(user), family, Duration::hours(1)).await?;
         assert!(matches!(
             present_refresh(&txn, &escaped).await?,
             Presented::Reused(_)

@@ -1,5 +1,5 @@
 //! Users and their roles.
-use platform::auth::Role;
+use platform::auth::{Role, UserId};
 use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
@@ -35,7 +35,7 @@ impl UserStatus {
 pub async fn find(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    id: Uuid,
+    id: UserId,
 ) -> Result<Option<User>, DbErr> {
     Entity::find_by_id(id)
         .filter(Column::TenantId.eq(tenant))
@@ -48,7 +48,7 @@ pub async fn find(
 pub async fn find_in(
     txn: &DatabaseTransaction,
     tenants: &[TenantId],
-    id: Uuid,
+    id: UserId,
 ) -> Result<Option<User>, DbErr> {
     Entity::find_by_id(id)
         .filter(Column::TenantId.is_in(tenants.iter().copied()))
@@ -118,7 +118,7 @@ pub async fn update(
 pub async fn roles(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    user: Uuid,
+    user: UserId,
 ) -> Result<Vec<Role>, DbErr> {
     let mut roles: Vec<Role> = user_role::Entity::find()
         .filter(user_role::Column::TenantId.eq(tenant))
@@ -157,7 +157,7 @@ pub async fn roles_of(
 pub async fn set_roles(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    user: Uuid,
+    user: UserId,
     roles: &[Role],
 ) -> Result<(), DbErr> {
     user_role::Entity::delete_many()
@@ -170,7 +170,7 @@ pub async fn set_roles(
     }
     user_role::Entity::insert_many(roles.iter().map(|r| user_role::ActiveModel {
         tenant_id: Set(tenant.into()),
-        user_id: Set(user),
+        user_id: Set(user.into()),
         role: Set(r.as_str().to_string()),
     }))
     .exec_without_returning(txn)

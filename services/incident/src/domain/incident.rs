@@ -11,6 +11,48 @@ use uuid::Uuid;
 
 use super::priority::{Level, Matrix, Priority};
 
+/// An incident's id: a uuid that cannot be passed where a tenant's or user's is meant. Stored
+/// and serialized as the plain uuid.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    sea_orm::DeriveValueType,
+)]
+#[serde(transparent)]
+pub struct IncidentId(pub Uuid);
+
+impl IncidentId {
+    pub fn as_uuid(self) -> Uuid {
+        self.0
+    }
+}
+
+impl std::fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Uuid> for IncidentId {
+    fn from(id: Uuid) -> Self {
+        IncidentId(id)
+    }
+}
+
+impl From<IncidentId> for Uuid {
+    fn from(id: IncidentId) -> Self {
+        id.0
+    }
+}
+
 /// A new incident, every field checked.
 #[derive(Debug, Clone)]
 pub struct NewIncident {

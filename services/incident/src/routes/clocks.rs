@@ -12,6 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::shared::find_visible;
+use crate::domain::incident::IncidentId;
 use crate::{
     IncidentService,
     domain::{
@@ -146,7 +147,7 @@ pub async fn incident_sla(
     let now = crate::sla::now();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, &auth.principal, *id).await?;
-    let rows = sla_store::clocks_of(&txn, tenant, inc.id, false).await?;
+    let rows = sla_store::clocks_of(&txn, tenant, IncidentId(inc.id), false).await?;
     let mut clocks = Vec::with_capacity(rows.len());
     for row in rows {
         // One read of the pinned calendar: shown as is, and parsed for the replay.

@@ -24,7 +24,7 @@ use super::shared::{self, check_references, move_to, resolve_children, works_all
 use crate::{
     IncidentService,
     domain::{
-        incident::{Fields, IncidentChanges, NewIncident},
+        incident::{Fields, IncidentChanges, IncidentId, NewIncident},
         lifecycle::{HoldReason, State, Transition, TransitionError},
         priority::{Level, Matrix},
         queue::{IncidentSort, NextSlaState},
@@ -336,7 +336,9 @@ pub async fn create(
         )
         .await?;
         if let Some(parent) = new.parent_id
-            && incidents::find(&check, tenant, parent).await?.is_none()
+            && incidents::find(&check, tenant, IncidentId(parent))
+                .await?
+                .is_none()
         {
             problems.push(FieldError::new(
                 "/parent_id",
@@ -418,7 +420,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let view = incidents::find_queued(&txn, tenant, *id)
+    let view = incidents::find_queued(&txn, tenant, IncidentId(*id))
         .await?
         .filter(|row| shared::visible(&auth.principal, &row.incident))
         .ok_or_else(|| ApiError::not_found("incident"))?;
@@ -662,7 +664,7 @@ pub async fn assign(
     let tenant = auth.tenant_id();
     let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let inc = incidents::find(&txn, tenant, *id)
+    let inc = incidents::find(&txn, tenant, IncidentId(*id))
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     let (group, assignee) = (body.assignment_group_id, body.assignee_id);
@@ -750,7 +752,7 @@ pub async fn update(
     let tenant = auth.tenant_id();
     let sla = state.sla.tracking(&auth.tenant).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let inc = incidents::find(&txn, tenant, *id)
+    let inc = incidents::find(&txn, tenant, IncidentId(*id))
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     check_if_match(&req, inc.version)?;

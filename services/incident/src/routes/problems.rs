@@ -22,6 +22,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::shared::resolve_if_open;
+use crate::domain::incident::IncidentId;
 use crate::{
     IncidentService,
     domain::{
@@ -396,10 +397,10 @@ pub async fn link(
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let p = load(&txn, tenant, id).await?;
-    incidents::find(&txn, tenant, incident_id)
+    incidents::find(&txn, tenant, IncidentId(incident_id))
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
-    problems::link(&txn, &p, incident_id).await?;
+    problems::link(&txn, &p, IncidentId(incident_id)).await?;
     let (p, linked) = relinked(&txn, p).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&p, linked)))
@@ -425,7 +426,7 @@ pub async fn unlink(
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let p = load(&txn, tenant, id).await?;
-    if !problems::unlink(&txn, &p, incident_id).await? {
+    if !problems::unlink(&txn, &p, IncidentId(incident_id)).await? {
         return Err(ApiError::not_found("link"));
     }
     let (p, linked) = relinked(&txn, p).await?;
@@ -487,7 +488,7 @@ pub async fn resolve(
             resolution_notes: Some(format!("Resolved by {}: {notes}", p.number)),
         };
         for incident_id in &linked {
-            let Some(inc) = incidents::find(&txn, tenant, *incident_id).await? else {
+            let Some(inc) = incidents::find(&txn, tenant, IncidentId(*incident_id)).await? else {
                 continue;
             };
             if resolve_if_open(&txn, &sla, inc, &transition).await? {

@@ -2,12 +2,16 @@
 //! `If-Match` check, references to identity's users and groups, and moving an incident
 //! through its lifecycle.
 use platform::tenancy::TenantId;
-use platform::{ApiError, FieldError, auth::Principal};
+use platform::{
+    ApiError, FieldError,
+    auth::{Principal, UserId},
+};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use bus::people;
 
+use crate::domain::incident::IncidentId;
 use crate::{
     domain::lifecycle::{State, Status, Transition},
     events,
@@ -40,7 +44,7 @@ pub async fn find_visible(
     p: &Principal,
     id: Uuid,
 ) -> Result<Incident, ApiError> {
-    incidents::find(txn, tenant, id)
+    incidents::find(txn, tenant, IncidentId(id))
         .await?
         .filter(|i| visible(p, i))
         .ok_or_else(|| ApiError::not_found("incident"))
@@ -133,7 +137,7 @@ pub async fn check_references(
         )
     };
     if let Some(c) = caller
-        && !people::active_user(txn, tenant, c).await?
+        && !people::active_user(txn, tenant, UserId(c)).await?
     {
         errors.push(unknown("/caller_id", "active user"));
     }
@@ -159,7 +163,7 @@ pub async fn check_references(
                 "not_in_group",
                 "the assignee must be a member of the assignment group",
             )),
-            (Some(_), Some(_)) if !people::active_user(txn, tenant, a).await? => {
+            (Some(_), Some(_)) if !people::active_user(txn, tenant, UserId(a)).await? => {
                 errors.push(unknown("/assignee_id", "active user"))
             }
             _ => {}

@@ -161,7 +161,7 @@ async fn begin_lineage<S: platform::auth::RequiredScope>(
     state: &IncidentService,
     auth: &Auth<S>,
 ) -> Result<DatabaseTransaction, ApiError> {
-    Ok(begin_scoped(&state.db, &auth.tenant.lineage()).await?)
+    Ok(begin_scoped(&state.db, auth.tenant.lineage()).await?)
 }
 
 impl TryFrom<CalendarIn> for NewCalendar {
@@ -247,7 +247,7 @@ pub async fn list_calendars(
     auth: Auth<IncidentRead>,
 ) -> Result<HttpResponse, ApiError> {
     let txn = begin_lineage(&state, &auth).await?;
-    let rows = sla_store::calendars(&txn, &auth.tenant.lineage()).await?;
+    let rows = sla_store::calendars(&txn, auth.tenant.lineage()).await?;
     txn.commit().await?;
     let out = rows
         .iter()
@@ -285,7 +285,7 @@ pub async fn get_calendar(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let txn = begin_lineage(&state, &auth).await?;
-    let row = find_calendar(&txn, &auth.tenant.lineage(), *id).await?;
+    let row = find_calendar(&txn, auth.tenant.lineage(), *id).await?;
     txn.commit().await?;
     Ok(respond(
         HttpResponse::Ok(),
@@ -325,7 +325,7 @@ pub async fn replace_calendar(
     let new = NewCalendar::try_from(body.0)?;
     let tenant = auth.tenant_id();
     let txn = begin_lineage(&state, &auth).await?;
-    let row = find_calendar(&txn, &auth.tenant.lineage(), *id).await?;
+    let row = find_calendar(&txn, auth.tenant.lineage(), *id).await?;
     if TenantId(row.tenant_id) != tenant {
         return Err(inherited());
     }
@@ -528,7 +528,7 @@ pub async fn create_definition(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_lineage(&state, &auth).await?;
-    let new = checked_definition(&txn, &auth.tenant.lineage(), body.0).await?;
+    let new = checked_definition(&txn, auth.tenant.lineage(), body.0).await?;
     let row = sla_store::insert_definition(&txn, tenant, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();
@@ -552,7 +552,7 @@ pub async fn list_definitions(
     auth: Auth<IncidentRead>,
 ) -> Result<HttpResponse, ApiError> {
     let txn = begin_lineage(&state, &auth).await?;
-    let rows = sla_store::definitions(&txn, &auth.tenant.lineage()).await?;
+    let rows = sla_store::definitions(&txn, auth.tenant.lineage()).await?;
     txn.commit().await?;
     let out = rows
         .iter()
@@ -590,7 +590,7 @@ pub async fn get_definition(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let txn = begin_lineage(&state, &auth).await?;
-    let row = find_definition(&txn, &auth.tenant.lineage(), *id).await?;
+    let row = find_definition(&txn, auth.tenant.lineage(), *id).await?;
     txn.commit().await?;
     Ok(respond(
         HttpResponse::Ok(),
@@ -622,12 +622,12 @@ pub async fn replace_definition(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
     let txn = begin_lineage(&state, &auth).await?;
-    let row = find_definition(&txn, &auth.tenant.lineage(), *id).await?;
+    let row = find_definition(&txn, auth.tenant.lineage(), *id).await?;
     if TenantId(row.tenant_id) != tenant {
         return Err(inherited());
     }
     check_if_match(&req, row.version)?;
-    let new = checked_definition(&txn, &auth.tenant.lineage(), body.0).await?;
+    let new = checked_definition(&txn, auth.tenant.lineage(), body.0).await?;
     let row = sla_store::replace_definition(&txn, row, &new).await?;
     txn.commit().await?;
     state.sla.invalidate();

@@ -17,6 +17,7 @@ use platform::tenancy::{TenantInfo, begin_scoped};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
+use crate::domain::incident::IncidentId;
 use crate::{
     domain::{
         calendar::{Calendar, CalendarSpec},
@@ -80,19 +81,21 @@ fn parse_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, DbErr> {
 /// The calendar `tenant` uses by default: the default calendar of the nearest tenant on its
 /// path (itself, then its MSP, …), else around the clock in UTC.
 pub fn default_calendar<'a>(
-    path: &[Uuid],
+    path: &[TenantId],
     calendars: &'a [CalendarRow],
 ) -> Option<&'a CalendarRow> {
-    path.iter()
-        .rev()
-        .find_map(|t| calendars.iter().find(|c| c.tenant_id == *t && c.is_default))
+    path.iter().rev().find_map(|t| {
+        calendars
+            .iter()
+            .find(|c| c.tenant_id == t.as_uuid() && c.is_default)
+    })
 }
 
 impl Config {
     /// Active definitions of the tenant at the end of `path` and of its ancestors, each with
     /// its calendar (named, or the tenant's default).
     pub fn resolve(
-        path: &[Uuid],
+        path: &[TenantId],
         calendars: &[CalendarRow],
         definitions: &[DefinitionRow],
     ) -> Result<Config, DbErr> {
@@ -172,7 +175,7 @@ impl Calendars {
 /// dropped at once when this process changes it) and parsed calendars.
 pub struct Sla {
     db: DatabaseConnection,
-    configs: Mutex<HashMap<Uuid, (Instant, Arc<Config>)>>,
+    configs: Mutex<HashMap<TenantId, (Instant, Arc<Config>)>>,
     pub calendars: Calendars,
 }
 
@@ -197,9 +200,9 @@ impl Sla {
         }
         // The tenant's and its ancestors' rows: a transaction scoped to the whole path.
         let lineage = tenant.lineage();
-        let txn = begin_scoped(&self.db, &lineage).await?;
-        let calendars = sla_store::calendars(&txn, &lineage).await?;
-        let definitions = sla_store::definitions(&txn, &lineage).await?;
+        let txn = begin_scoped(&self.db, lineage).await?;
+        let calendars = sla_store::calendars(&txn, lineage).await?;
+        let definitions = sla_store::definitions(&txn, lineage).await?;
         txn.commit().await?;
         let config = Arc::new(Config::resolve(&tenant.path, &calendars, &definitions)?);
         for def in &config.definitions {
@@ -315,7 +318,7 @@ pub(crate) fn announce(
             percent,
             reached_at: e.at,
         };
-        outbox.push(row.tenant_id, row.id, row.version, &warning)?;
+        outbox.push(TenantId(row.tenant_id), row.id, row.version, &warning)?;
         if percent == 100 {
             let breach = events::incident::SlaBreached {
                 clock_id: row.id,
@@ -326,7 +329,7 @@ pub(crate) fn announce(
                 target_seconds: row.target_seconds,
                 breached_at: e.at,
             };
-            outbox.push(row.tenant_id, row.id, row.version, &breach)?;
+            outbox.push(TenantId(row.tenant_id), row.id, row.version, &breach)?;
         }
     }
     Ok(())
@@ -365,7 +368,9 @@ pub async fn track_at(
     let after_facts = facts(after)?;
     // A new incident (no `before`) has no clocks yet: nothing to read.
     let rows = match before {
-        Some(_) => sla_store::clocks_of(txn, TenantId(after.tenant_id), after.id, true).await?,
+        Some(_) => {
+            sla_store::clocks_of(txn, TenantId(after.tenant_id), IncidentId(after.id), true).await?
+        }
         None => Vec::new(),
     };
     let mut outbox = bus::outbox::Batch::default();

@@ -18,7 +18,7 @@ use super::Named;
 use super::entities::{comment, incident, sla_calendar_snapshot, sla_clock, sla_clock_event};
 use super::sla::Started;
 use crate::domain::{
-    incident::{IncidentChanges, NewIncident, Visibility},
+    incident::{IncidentChanges, IncidentId, NewIncident, Visibility},
     lifecycle::{Resolution, State, Status},
     priority::Priority,
     queue::{IncidentSort, no_sla_due},
@@ -141,7 +141,7 @@ pub async fn set_sla_due(
 pub async fn find(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    id: Uuid,
+    id: IncidentId,
 ) -> Result<Option<Incident>, DbErr> {
     let row = incident::Entity::find_by_id(id)
         .filter(incident::Column::TenantId.eq(tenant))
@@ -307,7 +307,7 @@ pub async fn create(
             .first()
             .map(|row| Queued::from_query_result(row, ""))
             .transpose()?,
-        None => find_queued(conn, tenant, id).await?,
+        None => find_queued(conn, tenant, IncidentId(id)).await?,
     };
     let mut queued = queued.ok_or_else(|| DbErr::RecordNotFound(format!("incident {id}")))?;
     queued.next_sla = next_sla;
@@ -335,7 +335,7 @@ pub async fn create_alone(
 pub async fn find_queued(
     txn: &impl ConnectionTrait,
     tenant: TenantId,
-    id: Uuid,
+    id: IncidentId,
 ) -> Result<Option<Queued>, DbErr> {
     queued(incident::Entity::find_by_id(id).filter(incident::Column::TenantId.eq(tenant)))
         .one(txn)
@@ -344,7 +344,7 @@ pub async fn find_queued(
 
 /// `inc` as a queue row, as the transaction sees it now (after a write).
 pub async fn queued_view(txn: &DatabaseTransaction, inc: &Incident) -> Result<Queued, DbErr> {
-    find_queued(txn, TenantId(inc.tenant_id), inc.id)
+    find_queued(txn, TenantId(inc.tenant_id), IncidentId(inc.id))
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("incident {}", inc.id)))
 }

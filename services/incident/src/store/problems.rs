@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Named;
 use super::entities::{problem, problem_incident as link};
-use crate::domain::queue::ProblemSort;
+use crate::domain::{incident::IncidentId, queue::ProblemSort};
 use platform::keyset::{After, Key, ListOrder, time_key};
 
 pub use problem::Model as Problem;
@@ -167,11 +167,15 @@ pub async fn resolve(
 }
 
 /// Links an incident (idempotent).
-pub async fn link(txn: &DatabaseTransaction, p: &Problem, incident: Uuid) -> Result<(), DbErr> {
+pub async fn link(
+    txn: &DatabaseTransaction,
+    p: &Problem,
+    incident: IncidentId,
+) -> Result<(), DbErr> {
     link::Entity::insert(link::ActiveModel {
         tenant_id: Set(p.tenant_id),
         problem_id: Set(p.id),
-        incident_id: Set(incident),
+        incident_id: Set(incident.as_uuid()),
     })
     .on_conflict(
         OnConflict::columns([
@@ -188,7 +192,11 @@ pub async fn link(txn: &DatabaseTransaction, p: &Problem, incident: Uuid) -> Res
 }
 
 /// Unlinks an incident; false if it was not linked.
-pub async fn unlink(txn: &DatabaseTransaction, p: &Problem, incident: Uuid) -> Result<bool, DbErr> {
+pub async fn unlink(
+    txn: &DatabaseTransaction,
+    p: &Problem,
+    incident: IncidentId,
+) -> Result<bool, DbErr> {
     let res = link::Entity::delete_many()
         .filter(link::Column::TenantId.eq(p.tenant_id))
         .filter(link::Column::ProblemId.eq(p.id))

@@ -12,6 +12,7 @@ use super::entities::{
 };
 use crate::domain::{
     calendar::CalendarSpec,
+    incident::IncidentId,
     sla::{Event, Kind, Rules, Status},
 };
 
@@ -229,7 +230,7 @@ pub async fn snapshot(
 pub async fn clocks_of(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    incident: Uuid,
+    incident: IncidentId,
     lock: bool,
 ) -> Result<Vec<ClockRow>, DbErr> {
     let q = sla_clock::Entity::find()

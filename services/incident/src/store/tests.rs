@@ -10,7 +10,7 @@ use bus::entities::{directory_group, directory_user};
 use super::entities::{comment, incident, sla_clock};
 use super::incidents::{self, Incident};
 use crate::domain::{
-    incident::{NewIncident, Visibility},
+    incident::{IncidentId, NewIncident, Visibility},
     lifecycle::State,
     priority::Level,
 };
@@ -76,7 +76,7 @@ async fn states_are_stored_as_their_names() -> Result<(), DbErr> {
     assert_eq!(raw.try_get::<String>("", "state")?, "new");
     assert_eq!(raw.try_get::<Option<String>>("", "hold_reason")?, None);
     assert_eq!(raw.try_get::<String>("", "visibility")?, "internal");
-    let found = incidents::find(&txn, tenant, inc.id).await?;
+    let found = incidents::find(&txn, tenant, IncidentId(inc.id)).await?;
     assert_eq!(found.map(|i| i.state), Some(State::New));
     Ok(())
 }
@@ -95,12 +95,16 @@ async fn an_unknown_stored_state_is_an_error_naming_the_row() -> Result<(), DbEr
         txn.execute_unprepared(sql).await?;
     }
 
-    let err = incidents::find(&txn, tenant, inc.id).await.err();
+    let err = incidents::find(&txn, tenant, IncidentId(inc.id))
+        .await
+        .err();
     let err = err.map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains(&format!("incidents row {}", inc.id)), "{err}");
     assert!(err.contains("archived"), "{err}");
 
-    let err = incidents::find_queued(&txn, tenant, inc.id).await.err();
+    let err = incidents::find_queued(&txn, tenant, IncidentId(inc.id))
+        .await
+        .err();
     let err = err.map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains(&format!("incidents row {}", inc.id)), "{err}");
 
