@@ -86,7 +86,8 @@ pub struct Started {
     pub auth: AuthContext,
     /// Its routes with their state.
     pub routes: Register,
-    /// Readiness checks besides its database (e.g. verification keys held).
+    /// Readiness checks besides its database and its token verification keys, which every
+    /// service has.
     pub readiness: Vec<Arc<dyn ReadinessCheck>>,
     /// Its event consumers.
     pub consumers: Vec<Arc<bus::ConsumerRunner>>,

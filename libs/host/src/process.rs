@@ -4,6 +4,7 @@ use std::{collections::BTreeMap, net::TcpListener, path::Path, sync::Arc};
 
 use anyhow::Context as _;
 use platform::{
+    auth::VerifierReadiness,
     db::DbReadiness,
     http::{Health, Register, Server},
     settings::Settings,
@@ -167,9 +168,12 @@ pub async fn build(
         ..Default::default()
     };
     for (name, s) in &started {
-        health = health.with(Arc::new(DbReadiness(s.db.clone())));
+        health = health.with_service(name, Arc::new(DbReadiness(s.db.clone())));
+        // Not ready until the token verification keys are held, so no request meets an
+        // empty key set (a service alone fetches them from identity's JWKS).
+        health = health.with_service(name, Arc::new(VerifierReadiness(s.auth.verifier.clone())));
         for check in &s.readiness {
-            health = health.with(check.clone());
+            health = health.with_service(name, check.clone());
         }
         bus.producers.push((name, s.db.clone()));
         bus.consumers.extend(s.consumers.iter().cloned());

@@ -18,12 +18,21 @@ pub trait ReadinessCheck: Send + Sync {
 /// Health state shared by `/healthz`, `/readyz` and `/metrics`.
 #[derive(Clone, Default)]
 pub struct Health {
-    checks: Vec<Arc<dyn ReadinessCheck>>,
+    /// Each check with the name `/readyz` reports it under.
+    checks: Vec<(String, Arc<dyn ReadinessCheck>)>,
 }
 
 impl Health {
     pub fn with(mut self, check: Arc<dyn ReadinessCheck>) -> Self {
-        self.checks.push(check);
+        self.checks.push((check.name().to_string(), check));
+        self
+    }
+
+    /// A check of one of several services in the process, reported as `<service>.<name>` so
+    /// that two services' databases are two lines.
+    pub fn with_service(mut self, service: &str, check: Arc<dyn ReadinessCheck>) -> Self {
+        self.checks
+            .push((format!("{service}.{}", check.name()), check));
         self
     }
 }
@@ -37,7 +46,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
     let mut ok = true;
     let mut checks = serde_json::Map::new();
-    for check in &health.checks {
+    for (name, check) in &health.checks {
         let result = tokio::time::timeout(Duration::from_secs(2), check.check()).await;
         let status = match result {
             Ok(Ok(())) => "ok".to_string(),
@@ -50,7 +59,7 @@ pub async fn readyz(health: web::Data<Health>) -> HttpResponse {
                 "timeout".to_string()
             }
         };
-        checks.insert(check.name().to_string(), status.into());
+        checks.insert(name.clone(), status.into());
     }
     let body =
         serde_json::json!({"status": if ok { "ok" } else { "unavailable" }, "checks": checks});

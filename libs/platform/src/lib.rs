@@ -21,6 +21,7 @@ pub mod ratelimit;
 pub mod record;
 pub mod redis_client;
 pub mod request_id;
+pub mod resources;
 pub mod schema;
 pub mod scoped_write;
 pub mod settings;

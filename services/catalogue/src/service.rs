@@ -5,7 +5,7 @@ use actix_web::web;
 use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
 use host::{Context, Demo, DemoSeed, Started};
-use platform::{auth::VerifierReadiness, settings::Settings};
+use platform::settings::Settings;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::{CatalogueService, SCHEMA, routes, seed};
@@ -41,10 +41,6 @@ impl host::Service for Catalogue {
             catalogue.auth.clone(),
             routes::configure(catalogue.clone()),
         );
-        // Not ready until the verification keys are held, so no request meets an empty set.
-        started
-            .readiness
-            .push(Arc::new(VerifierReadiness(catalogue.auth.verifier.clone())));
         started.consumers.push(catalogue.identity.consumer());
         started.demo = Some(Arc::new(CatalogueDemo(catalogue)));
         Ok(started)

@@ -5,7 +5,7 @@ use actix_web::web;
 use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
 use host::{Context, Demo, DemoSeed, Started};
-use platform::{auth::VerifierReadiness, settings::Settings};
+use platform::settings::Settings;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::{IncidentService, SCHEMA, routes, seed};
@@ -44,10 +44,6 @@ impl host::Service for Incident {
             incident.auth.clone(),
             routes::configure(incident.clone()),
         );
-        // Not ready until the verification keys are held, so no request meets an empty set.
-        started
-            .readiness
-            .push(Arc::new(VerifierReadiness(incident.auth.verifier.clone())));
         started.consumers.push(incident.identity_consumer());
         let scheduler = incident.sla_scheduler();
         started.schedulers.push(Box::new(move |stop| {

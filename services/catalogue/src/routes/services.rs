@@ -323,6 +323,9 @@ pub async fn list(
 }
 
 /// Read a service with its stage history.
+///
+/// Its people, its stage, every stage move with its rationale, and its version (also the
+/// `ETag`, to send back as `If-Match`).
 #[utoipa::path(
     tag = "services",
     operation_id = "getService",

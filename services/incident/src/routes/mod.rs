@@ -9,18 +9,14 @@ pub mod problems;
 pub mod shared;
 pub mod sla;
 
-use std::sync::Arc;
-
 use actix_web::web;
-use utoipa_actix_web::{scope, service_config::ServiceConfig};
+use platform::resources::{self, Routes};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::IncidentService;
 
-/// A resource's routes, registered under its prefix.
-type Routes = fn(&mut ServiceConfig);
-
 /// Each resource's path prefix and its routes.
-const RESOURCES: [(&str, Routes); 3] = [
+const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/problems", problems::routes),
     ("/api/v1/sla", sla::routes),
     ("/api/v1/incidents", incident_routes),
@@ -36,23 +32,11 @@ fn incident_routes(cfg: &mut ServiceConfig) {
 
 /// Incident's routes (without state: enough to generate the OpenAPI document).
 pub fn api(cfg: &mut ServiceConfig) {
-    for (prefix, routes) in RESOURCES {
-        cfg.service(scope::scope(prefix).configure(routes));
-    }
+    resources::mount(cfg, RESOURCES);
 }
 
-/// Incident's routes with its state. Each scope carries the service and its `AuthContext`:
-/// in one process with identity, each service's routes verify with their own context.
+/// Incident's routes with its state.
 pub fn configure(state: web::Data<IncidentService>) -> platform::http::Register {
-    let auth = web::Data::new(state.auth.clone());
-    Arc::new(move |cfg: &mut ServiceConfig| {
-        for (prefix, routes) in RESOURCES {
-            cfg.service(
-                scope::scope(prefix)
-                    .app_data(state.clone())
-                    .app_data(auth.clone())
-                    .configure(routes),
-            );
-        }
-    })
+    let auth = state.auth.clone();
+    resources::mount_with(RESOURCES, state, auth)
 }
