@@ -52,11 +52,18 @@ impl IdentityProjection {
 
     /// The consumer of identity's events for this service.
     pub fn consumer(&self) -> Arc<ConsumerRunner> {
+        self.consumer_with(None)
+    }
+
+    /// The service's one consumer (its queue is named after the service): identity's events,
+    /// and those `also` binds (another service's projection).
+    pub fn consumer_with(&self, also: Option<Arc<dyn Handler>>) -> Arc<ConsumerRunner> {
         let handler = IdentityEvents {
             tenants: TenantDirectoryProjection {
                 consumer: self.consumer,
             },
             cache: self.directory.clone(),
+            also,
         };
         Arc::new(ConsumerRunner::new(self.db.clone(), Arc::new(handler)))
     }
@@ -67,6 +74,7 @@ impl IdentityProjection {
 struct IdentityEvents {
     tenants: TenantDirectoryProjection,
     cache: Arc<CachedDirectory>,
+    also: Option<Arc<dyn Handler>>,
 }
 
 #[async_trait]
@@ -75,23 +83,33 @@ impl Handler for IdentityEvents {
         self.tenants.consumer
     }
     fn bindings(&self) -> Vec<String> {
-        vec![
+        let mut bindings = vec![
             "identity.tenant.*".into(),
             "identity.user.*".into(),
             "identity.group.*".into(),
-        ]
+        ];
+        if let Some(also) = &self.also {
+            bindings.extend(also.bindings());
+        }
+        bindings
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
         if env.event_type.starts_with("itsm.identity.tenant.") {
             self.tenants.handle(txn, env).await
-        } else {
+        } else if env.event_type.starts_with("itsm.identity.") {
             apply(txn, env).await
+        } else if let Some(also) = &self.also {
+            also.handle(txn, env).await
+        } else {
+            Err(HandlerError::UnknownType(env.event_type.clone()))
         }
     }
     fn committed(&self, env: &Envelope) {
         // A new, moved, suspended or re-limited tenant is seen by the next request.
         if env.event_type.starts_with("itsm.identity.tenant.") {
             self.cache.invalidate();
+        } else if let Some(also) = &self.also {
+            also.committed(env);
         }
     }
 }

@@ -175,6 +175,7 @@ pub struct TestAppBuilder<'a> {
     admin_url: String,
     amqp_url: Option<String>,
     workers: bool,
+    work_data: bool,
     tweaks: Vec<SettingsTweak<'a>>,
 }
 
@@ -196,6 +197,13 @@ impl<'a> TestAppBuilder<'a> {
     /// Without relays, consumers and schedulers: the test drives them itself.
     pub fn without_workers(mut self) -> Self {
         self.workers = false;
+        self
+    }
+
+    /// With every service's part of the demo (`itsm seed --demo`), not only identity's tenants
+    /// and people: the portfolio, SLA set-up, incidents and problems.
+    pub fn demo_work_data(mut self) -> Self {
+        self.work_data = true;
         self
     }
 
@@ -245,9 +253,14 @@ impl<'a> TestAppBuilder<'a> {
         let mut app = host::build(SERVICES, Arc::new(settings.clone()), None)
             .await
             .expect("build app");
-        // The demo tenants and people only: tests make their own work data.
+        // By default the demo tenants and people only: tests make their own work data.
         let identity = app.service("identity").expect("identity runs in tests");
-        host::demo::seed([identity], PASSWORD)
+        let seeding: Vec<&host::Started> = if self.work_data {
+            app.services.iter().map(|(_, s)| s).collect()
+        } else {
+            vec![identity]
+        };
+        host::demo::seed(seeding, PASSWORD)
             .await
             .expect("seed demo");
         let identity_db = identity.db.clone();
@@ -277,6 +290,7 @@ impl TestApp {
             admin_url: admin_url(),
             amqp_url: None,
             workers: true,
+            work_data: false,
             tweaks: Vec::new(),
         }
     }

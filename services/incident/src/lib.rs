@@ -19,13 +19,13 @@ pub mod store;
 
 use std::sync::Arc;
 
-use bus::{ConsumerRunner, people::IdentityProjection};
+use bus::{ConsumerRunner, Envelope, Handler, HandlerError, people::IdentityProjection};
 use platform::{
     auth::{AuthContext, KeySource},
     db::{self, DbSetupError, Target},
     settings::Settings,
 };
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 pub use routes::{api, configure};
 pub use service::SERVICE;
@@ -71,8 +71,25 @@ impl IncidentService {
         ))
     }
 
-    /// The consumer of identity's events: the tenant tree, users and groups.
-    pub fn identity_consumer(&self) -> Arc<ConsumerRunner> {
-        self.identity.consumer()
+    /// This service's consumer: identity's events (the tenant tree, users and groups) and the
+    /// catalogue's (the portfolio).
+    pub fn consumer(&self) -> Arc<ConsumerRunner> {
+        self.identity.consumer_with(Some(Arc::new(PortfolioEvents)))
+    }
+}
+
+/// The catalogue's service events, for the portfolio incidents may name.
+struct PortfolioEvents;
+
+#[async_trait::async_trait]
+impl Handler for PortfolioEvents {
+    fn consumer(&self) -> &'static str {
+        CONSUMER
+    }
+    fn bindings(&self) -> Vec<String> {
+        vec!["catalogue.service.*".into()]
+    }
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        store::portfolio::apply(txn, env).await
     }
 }

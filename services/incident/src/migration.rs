@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0007Idempotency),
             Box::new(M0008DeadLetterSender),
             Box::new(M0009Queue),
+            Box::new(M0010Portfolio),
         ]
     }
 }
@@ -567,5 +568,39 @@ impl MigrationTrait for M0009Queue {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// The catalogue's portfolio as projected from its events: which services an incident may
+/// name (one in `transition` or `live`).
+struct M0010Portfolio;
+
+impl MigrationName for M0010Portfolio {
+    fn name(&self) -> &str {
+        "m20261205_000010_portfolio"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0010Portfolio {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("portfolio_services")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("name", 200))
+                .col(string_len("stage", 16))
+                .col(big_integer("version"))
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["portfolio_services"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
     }
 }

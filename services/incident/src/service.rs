@@ -44,7 +44,7 @@ impl host::Service for Incident {
             incident.auth.clone(),
             routes::configure(incident.clone()),
         );
-        started.consumers.push(incident.identity_consumer());
+        started.consumers.push(incident.consumer());
         let scheduler = incident.sla_scheduler();
         started.schedulers.push(Box::new(move |stop| {
             Box::pin(scheduler.run(SLA_TICK, stop))

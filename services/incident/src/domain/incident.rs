@@ -89,6 +89,7 @@ impl NewIncident {
             || self.assignment_group_id.is_some()
             || self.assignee_id.is_some()
             || self.parent_id.is_some()
+            || self.service_id.is_some()
     }
 }
 

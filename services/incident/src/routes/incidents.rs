@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{self, check_references, move_to, resolve_children, works_all};
+use super::shared::{self, check_references, check_service, move_to, resolve_children, works_all};
 use crate::{
     IncidentService,
     domain::{
@@ -335,6 +335,7 @@ pub async fn create(
             new.assignee_id,
         )
         .await?;
+        problems.extend(check_service(&check, tenant, new.service_id).await?);
         if let Some(parent) = new.parent_id
             && incidents::find(&check, tenant, IncidentId(parent))
                 .await?
@@ -756,6 +757,9 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     check_if_match(&req, inc.version)?;
+    if let Some(problem) = check_service(&txn, tenant, changes.service_id).await? {
+        return Err(vec![problem].into());
+    }
     if changes.subcategory.is_some() && changes.category.is_none() && inc.category.is_none() {
         return Err(ApiError::field(
             "/subcategory",

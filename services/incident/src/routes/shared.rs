@@ -119,6 +119,33 @@ pub async fn resolve_children(
     Ok(())
 }
 
+/// An incident names a service of its tenant's portfolio that takes incidents (`transition` or
+/// `live`): another tenant's service and an unknown id are the same `unknown_reference`.
+pub async fn check_service(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    service: Option<Uuid>,
+) -> Result<Option<FieldError>, ApiError> {
+    let Some(id) = service else {
+        return Ok(None);
+    };
+    Ok(
+        match crate::store::portfolio::takes_incidents(txn, tenant, id).await? {
+            Some(true) => None,
+            Some(false) => Some(FieldError::new(
+                "/service_id",
+                "service_not_live",
+                "the service takes incidents once it is in transition or live",
+            )),
+            None => Some(FieldError::new(
+                "/service_id",
+                "unknown_reference",
+                "no such service in this tenant",
+            )),
+        },
+    )
+}
+
 /// Checks references against identity's projected users and groups. An id that does not
 /// exist and an id of another tenant get the same answer (no existence oracle).
 pub async fn check_references(

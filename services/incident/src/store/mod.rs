@@ -2,6 +2,7 @@
 //! tenant itself too.
 pub mod entities;
 pub mod incidents;
+pub mod portfolio;
 pub mod problems;
 pub mod sla;
 

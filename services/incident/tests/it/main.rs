@@ -3,6 +3,7 @@ mod api;
 mod common;
 mod idempotency;
 mod lifecycle_properties;
+mod portfolio;
 mod problems;
 mod queue;
 mod sla;
