@@ -52,3 +52,25 @@ pub struct ServiceStageChanged {
     pub actor_id: Uuid,
 }
 event!(ServiceStageChanged, "service", "stage_changed", 1);
+
+/// A service got an offering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferingCreated {
+    pub offering_id: Uuid,
+    pub service_id: Uuid,
+    pub name: String,
+    pub support_group_id: Option<Uuid>,
+}
+event!(OfferingCreated, "offering", "created", 1);
+
+/// An offering's details changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferingUpdated {
+    pub offering_id: Uuid,
+    pub service_id: Uuid,
+    pub name: String,
+    pub support_group_id: Option<Uuid>,
+}
+event!(OfferingUpdated, "offering", "updated", 1);

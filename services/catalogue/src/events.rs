@@ -1,12 +1,17 @@
 //! What the catalogue publishes, appended to the outbox in the same transaction as the change.
 use events::{
     Event,
-    catalogue::{ServiceCreated, ServiceStageChanged, ServiceUpdated},
+    catalogue::{
+        OfferingCreated, OfferingUpdated, ServiceCreated, ServiceStageChanged, ServiceUpdated,
+    },
 };
 use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
 
-use crate::store::services::{Service, StageChange};
+use crate::store::{
+    offerings::Offering,
+    services::{Service, StageChange},
+};
 
 async fn publish<E: Event>(
     txn: &DatabaseTransaction,
@@ -14,6 +19,33 @@ async fn publish<E: Event>(
     payload: &E,
 ) -> Result<(), ApiError> {
     bus::outbox::append(txn, TenantId(s.tenant_id), s.id, s.version, payload).await?;
+    Ok(())
+}
+
+/// A new (`created`) or changed offering.
+pub async fn offering_changed(
+    txn: &DatabaseTransaction,
+    o: &Offering,
+    created: bool,
+) -> Result<(), ApiError> {
+    let tenant = TenantId(o.tenant_id);
+    if created {
+        let event = OfferingCreated {
+            offering_id: o.id,
+            service_id: o.service_id,
+            name: o.name.clone(),
+            support_group_id: o.support_group_id,
+        };
+        bus::outbox::append(txn, tenant, o.id, o.version, &event).await?;
+    } else {
+        let event = OfferingUpdated {
+            offering_id: o.id,
+            service_id: o.service_id,
+            name: o.name.clone(),
+            support_group_id: o.support_group_id,
+        };
+        bus::outbox::append(txn, tenant, o.id, o.version, &event).await?;
+    }
     Ok(())
 }
 

@@ -7,7 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Portfolio)]
+        vec![Box::new(M0001Portfolio), Box::new(M0002Offerings)]
     }
 }
 
@@ -87,6 +87,57 @@ impl MigrationTrait for M0001Portfolio {
         enforce_rls(
             m.get_connection(),
             &["services", "service_stage_changes"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+struct M0002Offerings;
+
+impl MigrationName for M0002Offerings {
+    fn name(&self) -> &str {
+        "m20261205_000002_offerings"
+    }
+}
+
+/// Service offerings: what a service offers (a package of it, say "Payroll — EMEA"), with the
+/// group that supports it.
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Offerings {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("offerings")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("service_id"))
+                .col(string_len("name", 200))
+                .col(text("description"))
+                .col(uuid_null("support_group_id"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        // An offering's name is unique within its service.
+        m.create_index(
+            Index::create()
+                .name("offerings_service_name")
+                .table("offerings")
+                .col("tenant_id")
+                .col("service_id")
+                .col("name")
+                .unique()
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["offerings"],
             &tenant_predicate("tenant_id"),
         )
         .await

@@ -43,6 +43,8 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<ServiceCreated>(&mut failures);
     check::<ServiceUpdated>(&mut failures);
     check::<ServiceStageChanged>(&mut failures);
+    check::<OfferingCreated>(&mut failures);
+    check::<OfferingUpdated>(&mut failures);
     check::<IncidentStateChanged>(&mut failures);
     check::<IncidentCommented>(&mut failures);
     check::<IncidentAssigned>(&mut failures);

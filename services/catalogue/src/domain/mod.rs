@@ -1,2 +1,3 @@
 //! The catalogue's rules, free of I/O.
+pub mod offering;
 pub mod portfolio;

@@ -2,7 +2,9 @@
 //! parse the request into domain values, authorize (the `Auth<Scope>` extractor), call the
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
+pub mod offerings;
 pub mod services;
+pub mod shared;
 
 use actix_web::web;
 use platform::resources::{self, Routes};
@@ -11,7 +13,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::CatalogueService;
 
 /// Each resource's path prefix and its routes.
-const RESOURCES: &[(&str, Routes)] = &[("/api/v1/services", services::routes)];
+const RESOURCES: &[(&str, Routes)] = &[
+    ("/api/v1/services", services::routes),
+    ("/api/v1/catalogue/offerings", offerings::routes),
+];
 
 /// The catalogue's routes (without state: enough to generate the OpenAPI document).
 pub fn api(cfg: &mut ServiceConfig) {

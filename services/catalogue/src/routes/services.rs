@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{
-        Auth, UserId,
+        Auth,
         scopes::{CatalogueRead, PortfolioWrite},
     },
     error::Problem as ProblemJson,
@@ -17,7 +17,7 @@ use platform::{
     validate::{Validator, multiline, text},
 };
 use sea_orm::DatabaseTransaction;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -29,6 +29,8 @@ use crate::{
     events,
     store::services::{self as store, Service, StageChange},
 };
+
+use super::shared::{check_people, nullable};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(create)
@@ -140,39 +142,6 @@ async fn load(txn: &DatabaseTransaction, tenant: TenantId, id: Uuid) -> Result<S
     store::find(txn, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("service"))
-}
-
-/// The owner, manager and support group must be identity's, of this tenant (a user another
-/// tenant's id names is unknown here, never found).
-async fn check_people(
-    txn: &DatabaseTransaction,
-    tenant: TenantId,
-    owner: Option<Uuid>,
-    manager: Option<Uuid>,
-    group: Option<Uuid>,
-) -> Result<Vec<FieldError>, ApiError> {
-    let mut errors = Vec::new();
-    for (pointer, user) in [("/owner_id", owner), ("/manager_id", manager)] {
-        if let Some(id) = user
-            && !bus::people::active_user(txn, tenant, UserId(id)).await?
-        {
-            errors.push(FieldError::new(
-                pointer,
-                "unknown_reference",
-                "no such active user in this tenant",
-            ));
-        }
-    }
-    if let Some(id) = group
-        && bus::people::group_members(txn, tenant, id).await?.is_none()
-    {
-        errors.push(FieldError::new(
-            "/support_group_id",
-            "unknown_reference",
-            "no such group in this tenant",
-        ));
-    }
-    Ok(errors)
 }
 
 /// A name another service of the tenant has is refused (409 `name_taken`).
@@ -345,11 +314,6 @@ pub async fn get(
     respond(txn, tenant, s, actix_web::http::StatusCode::OK).await
 }
 
-/// A field that may be sent as `null` (to clear it): absent is `None`, `null` is `Some(None)`.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
-    Ok(Some(Option::deserialize(d)?))
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"manager_id": "01a24233-c4f0-7d1e-8f3a-2b6c9d0e1f22"}))]
@@ -434,7 +398,7 @@ pub async fn update(
     }
     let s = store::change(&txn, s, changes).await?;
     // The gates of the stage it is at still hold after the change.
-    let blockers = portfolio::blockers(s.stage, &store::readiness(&s));
+    let blockers = portfolio::blockers(s.stage, &store::readiness(&txn, &s).await?);
     let people = [
         "owner_required",
         "manager_required",
@@ -501,7 +465,7 @@ pub async fn move_stage(
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let s = load(&txn, tenant, *id).await?;
     check_if_match(&req, s.version)?;
-    match portfolio::check_move(s.stage, body.to, &store::readiness(&s)) {
+    match portfolio::check_move(s.stage, body.to, &store::readiness(&txn, &s).await?) {
         Ok(()) => {}
         Err(StageRefusal::NotAllowed { allowed }) => {
             return Err(ApiError::conflict(

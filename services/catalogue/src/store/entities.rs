@@ -54,3 +54,28 @@ pub mod stage_change {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// An offering of a service.
+pub mod offering {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "offerings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub service_id: Uuid,
+        pub name: String,
+        pub description: String,
+        pub support_group_id: Option<Uuid>,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}

@@ -1,4 +1,5 @@
 //! Persistence. Every function takes a transaction already scoped to the tenant and filters by
 //! tenant itself too.
 pub mod entities;
+pub mod offerings;
 pub mod services;

@@ -154,15 +154,15 @@ pub async fn history(
     Ok(out)
 }
 
-/// What the stage gates read about `s`. Offerings, items and requests arrive with the
-/// catalogue; until then a service has none.
-pub fn readiness(s: &Service) -> Readiness {
-    Readiness {
+/// What the stage gates read about `s`. Catalogue items and requests arrive with the next
+/// slices of the catalogue; until then a service has none.
+pub async fn readiness(txn: &DatabaseTransaction, s: &Service) -> Result<Readiness, DbErr> {
+    Ok(Readiness {
         owner: s.owner_id.is_some(),
         manager: s.manager_id.is_some(),
         support_group: s.support_group_id.is_some(),
-        offerings: 0,
+        offerings: super::offerings::count_of(txn, TenantId(s.tenant_id), s.id).await?,
         published_items: 0,
         open_request_items: 0,
-    }
+    })
 }

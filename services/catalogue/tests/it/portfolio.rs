@@ -7,12 +7,12 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use testkit::{TestApp, app, json, reqwest::Method};
 
-fn s(v: &serde_json::Value) -> String {
+pub fn s(v: &serde_json::Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
 /// The id of the user `email` (read from identity as `token`'s tenant admin).
-async fn user_id(app: &TestApp, token: &str, email: &str) -> String {
+pub async fn user_id(app: &TestApp, token: &str, email: &str) -> String {
     let users = app.get("/api/v1/users?limit=200", token).await;
     users.expect(200)["items"]
         .as_array()
@@ -21,7 +21,7 @@ async fn user_id(app: &TestApp, token: &str, email: &str) -> String {
         .expect("the demo user")
 }
 
-async fn group_id(app: &TestApp, token: &str, name: &str) -> String {
+pub async fn group_id(app: &TestApp, token: &str, name: &str) -> String {
     let groups = app.get("/api/v1/groups?limit=200", token).await;
     groups.expect(200)["items"]
         .as_array()
@@ -32,7 +32,7 @@ async fn group_id(app: &TestApp, token: &str, name: &str) -> String {
 
 /// Creates a service once the catalogue has learned the tenant and its people from identity's
 /// events (a reference it does not know yet is a 422 until then).
-async fn create_when_known(
+pub async fn create_when_known(
     app: &TestApp,
     token: &str,
     body: serde_json::Value,
@@ -47,7 +47,7 @@ async fn create_when_known(
     panic!("the catalogue never learned the tenant's people");
 }
 
-async fn patch(
+pub async fn patch(
     app: &TestApp,
     path: &str,
     token: &str,
