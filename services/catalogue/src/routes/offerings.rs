@@ -13,7 +13,7 @@ use platform::{
     pagination::{Page, PageQuery},
     precondition::check_if_match,
     tenancy::{TenantId, begin_scoped},
-    validate::{Validator, multiline, text},
+    validate::Validator,
 };
 use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{check_people, nullable};
+use super::shared::{changed_name_and_description, check_people, name_and_description, nullable};
 use crate::{
     CatalogueService,
     domain::{
@@ -139,16 +139,14 @@ impl TryFrom<OfferingIn> for NewOffering {
 
     fn try_from(input: OfferingIn) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
-        let name = v.check(text("/name", &input.name, 200));
-        let description = v.check(multiline("/description", &input.description, 20_000));
-        let parsed = name
-            .zip(description)
-            .map(|(name, description)| NewOffering {
+        let parsed = name_and_description(&mut v, &input.name, &input.description).map(
+            |(name, description)| NewOffering {
                 service_id: input.service_id,
                 name,
                 description,
                 support_group_id: input.support_group_id,
-            });
+            },
+        );
         v.finish_with(parsed)
     }
 }
@@ -281,19 +279,13 @@ impl TryFrom<OfferingPatch> for OfferingChanges {
 
     fn try_from(input: OfferingPatch) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
-        let name = input.name.map(|n| v.check(text("/name", &n, 200)));
-        let description = input
-            .description
-            .map(|d| v.check(multiline("/description", &d, 20_000)));
-        // A given field that did not parse is `Some(None)`: the whole change is refused.
-        let parsed = match (name, description) {
-            (Some(None), _) | (_, Some(None)) => None,
-            (name, description) => Some(OfferingChanges {
-                name: name.flatten(),
-                description: description.flatten(),
+        let parsed = changed_name_and_description(&mut v, input.name, input.description).map(
+            |(name, description)| OfferingChanges {
+                name,
+                description,
                 support_group_id: input.support_group_id,
-            }),
-        };
+            },
+        );
         v.finish_with(parsed)
     }
 }

@@ -14,7 +14,7 @@ use platform::{
     pagination::{Page, PageQuery},
     precondition::check_if_match,
     tenancy::{TenantId, begin_scoped},
-    validate::{Validator, multiline, text},
+    validate::{Validator, text},
 };
 use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ use crate::{
     store::services::{self as store, Service, StageChange},
 };
 
-use super::shared::{check_people, nullable};
+use super::shared::{changed_name_and_description, check_people, name_and_description, nullable};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(create)
@@ -182,15 +182,15 @@ impl TryFrom<ServiceIn> for NewService {
 
     fn try_from(input: ServiceIn) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
-        let name = v.check(text("/name", &input.name, 200));
-        let description = v.check(multiline("/description", &input.description, 20_000));
-        let parsed = name.zip(description).map(|(name, description)| NewService {
-            name,
-            description,
-            owner_id: input.owner_id,
-            manager_id: input.manager_id,
-            support_group_id: input.support_group_id,
-        });
+        let parsed = name_and_description(&mut v, &input.name, &input.description).map(
+            |(name, description)| NewService {
+                name,
+                description,
+                owner_id: input.owner_id,
+                manager_id: input.manager_id,
+                support_group_id: input.support_group_id,
+            },
+        );
         v.finish_with(parsed)
     }
 }
@@ -337,21 +337,15 @@ impl TryFrom<ServicePatch> for ServiceChanges {
 
     fn try_from(input: ServicePatch) -> Result<Self, Self::Error> {
         let mut v = Validator::new();
-        let name = input.name.map(|n| v.check(text("/name", &n, 200)));
-        let description = input
-            .description
-            .map(|d| v.check(multiline("/description", &d, 20_000)));
-        // A given field that did not parse is `Some(None)`: the whole change is refused.
-        let parsed = match (name, description) {
-            (Some(None), _) | (_, Some(None)) => None,
-            (name, description) => Some(ServiceChanges {
-                name: name.flatten(),
-                description: description.flatten(),
+        let parsed = changed_name_and_description(&mut v, input.name, input.description).map(
+            |(name, description)| ServiceChanges {
+                name,
+                description,
                 owner_id: input.owner_id,
                 manager_id: input.manager_id,
                 support_group_id: input.support_group_id,
-            }),
-        };
+            },
+        );
         v.finish_with(parsed)
     }
 }

@@ -1,5 +1,10 @@
 //! What several route modules check the same way.
-use platform::{ApiError, FieldError, auth::UserId, tenancy::TenantId};
+use platform::{
+    ApiError, FieldError,
+    auth::UserId,
+    tenancy::TenantId,
+    validate::{Validator, multiline, text},
+};
 use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Deserializer};
 use uuid::Uuid;
@@ -40,4 +45,30 @@ pub async fn check_people(
 /// A field that may be sent as `null` (to clear it): absent is `None`, `null` is `Some(None)`.
 pub fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
+}
+
+/// A name (1–200 characters) and a description (up to 20,000), checked into `v`.
+pub fn name_and_description(
+    v: &mut Validator,
+    name: &str,
+    description: &str,
+) -> Option<(String, String)> {
+    let name = v.check(text("/name", name, 200));
+    let description = v.check(multiline("/description", description, 20_000));
+    name.zip(description)
+}
+
+/// The same for a change, where each is optional: `None` when a field sent did not parse
+/// (the whole change is refused), else the fields to change.
+pub fn changed_name_and_description(
+    v: &mut Validator,
+    name: Option<String>,
+    description: Option<String>,
+) -> Option<(Option<String>, Option<String>)> {
+    let name = name.map(|n| v.check(text("/name", &n, 200)));
+    let description = description.map(|d| v.check(multiline("/description", &d, 20_000)));
+    match (name, description) {
+        (Some(None), _) | (_, Some(None)) => None,
+        (name, description) => Some((name.flatten(), description.flatten())),
+    }
 }
