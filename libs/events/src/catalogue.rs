@@ -74,3 +74,23 @@ pub struct OfferingUpdated {
     pub support_group_id: Option<Uuid>,
 }
 event!(OfferingUpdated, "offering", "updated", 1);
+
+/// A category was added to a tenant's catalogue tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryCreated {
+    pub category_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub name: String,
+}
+event!(CategoryCreated, "category", "created", 1);
+
+/// A category was renamed or moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryUpdated {
+    pub category_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub name: String,
+}
+event!(CategoryUpdated, "category", "updated", 1);

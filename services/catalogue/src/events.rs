@@ -2,13 +2,15 @@
 use events::{
     Event,
     catalogue::{
-        OfferingCreated, OfferingUpdated, ServiceCreated, ServiceStageChanged, ServiceUpdated,
+        CategoryCreated, CategoryUpdated, OfferingCreated, OfferingUpdated, ServiceCreated,
+        ServiceStageChanged, ServiceUpdated,
     },
 };
 use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
 
 use crate::store::{
+    categories::Category,
     offerings::Offering,
     services::{Service, StageChange},
 };
@@ -85,4 +87,30 @@ pub async fn stage_changed(
         actor_id: change.actor_id,
     };
     publish(txn, s, &event).await
+}
+
+/// A new (`created`) or changed category.
+pub async fn category_changed(
+    txn: &DatabaseTransaction,
+    c: &Category,
+    created: bool,
+) -> Result<(), ApiError> {
+    let tenant = TenantId(c.tenant_id);
+    let (id, parent_id, name) = (c.id, c.parent_id, c.name.clone());
+    if created {
+        let event = CategoryCreated {
+            category_id: id,
+            parent_id,
+            name,
+        };
+        bus::outbox::append(txn, tenant, c.id, c.version, &event).await?;
+    } else {
+        let event = CategoryUpdated {
+            category_id: id,
+            parent_id,
+            name,
+        };
+        bus::outbox::append(txn, tenant, c.id, c.version, &event).await?;
+    }
+    Ok(())
 }

@@ -7,7 +7,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Portfolio), Box::new(M0002Offerings)]
+        vec![
+            Box::new(M0001Portfolio),
+            Box::new(M0002Offerings),
+            Box::new(M0003Categories),
+        ]
     }
 }
 
@@ -138,6 +142,52 @@ impl MigrationTrait for M0002Offerings {
         enforce_rls(
             m.get_connection(),
             &["offerings"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+struct M0003Categories;
+
+impl MigrationName for M0003Categories {
+    fn name(&self) -> &str {
+        "m20261206_000003_categories"
+    }
+}
+
+/// The catalogue's categories: a tree per tenant.
+#[async_trait::async_trait]
+impl MigrationTrait for M0003Categories {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("categories")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid_null("parent_id"))
+                .col(string_len("name", 200))
+                .col(text("description"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("categories_parent")
+                .table("categories")
+                .col("tenant_id")
+                .col("parent_id")
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["categories"],
             &tenant_predicate("tenant_id"),
         )
         .await

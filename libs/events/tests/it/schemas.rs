@@ -45,6 +45,8 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<ServiceStageChanged>(&mut failures);
     check::<OfferingCreated>(&mut failures);
     check::<OfferingUpdated>(&mut failures);
+    check::<CategoryCreated>(&mut failures);
+    check::<CategoryUpdated>(&mut failures);
     check::<IncidentStateChanged>(&mut failures);
     check::<IncidentCommented>(&mut failures);
     check::<IncidentAssigned>(&mut failures);

@@ -2,6 +2,7 @@
 //! parse the request into domain values, authorize (the `Auth<Scope>` extractor), call the
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
+pub mod categories;
 pub mod offerings;
 pub mod services;
 pub mod shared;
@@ -16,6 +17,7 @@ use crate::CatalogueService;
 const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/services", services::routes),
     ("/api/v1/catalogue/offerings", offerings::routes),
+    ("/api/v1/catalogue/categories", categories::routes),
 ];
 
 /// The catalogue's routes (without state: enough to generate the OpenAPI document).

@@ -1,5 +1,6 @@
 //! Persistence. Every function takes a transaction already scoped to the tenant and filters by
 //! tenant itself too.
+pub mod categories;
 pub mod entities;
 pub mod offerings;
 pub mod services;

@@ -1,3 +1,4 @@
 //! catalogue's integration tests: one binary, one module per area.
+mod categories;
 mod offerings;
 mod portfolio;
