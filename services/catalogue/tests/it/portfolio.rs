@@ -47,6 +47,17 @@ pub async fn create_when_known(
     panic!("the catalogue never learned the tenant's people");
 }
 
+/// Waits until the catalogue has learned the tenant `token` acts in from identity's events.
+pub async fn known(app: &TestApp, token: &str) {
+    for _ in 0..100 {
+        if app.get("/api/v1/services", token).await.status.as_u16() == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the catalogue never learned the tenant");
+}
+
 pub async fn patch(
     app: &TestApp,
     path: &str,
@@ -302,6 +313,7 @@ async fn another_tenants_services_are_404_and_scopes_are_enforced() {
 
     // Initech's admin: not found anywhere, and its own list is empty.
     let theirs = app.token("admin@initech.demo.test").await;
+    known(&app, &theirs).await;
     app.get(&path, &theirs).await.expect(404);
     patch(&app, &path, &theirs, json!({"name": "Mine"}), None)
         .await

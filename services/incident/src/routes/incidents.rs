@@ -26,7 +26,7 @@ use crate::{
     domain::{
         incident::{Fields, IncidentChanges, IncidentId, NewIncident},
         lifecycle::{HoldReason, State, Transition, TransitionError},
-        priority::{Level, Matrix},
+        priority::{Level, Matrix, Priority},
         queue::{IncidentSort, NextSlaState},
     },
     events,
@@ -775,7 +775,7 @@ pub async fn update(
         return Err(ApiError::internal("stored impact/urgency out of range"));
     };
     let priority = if inc.priority_overridden {
-        platform_priority(inc.priority)?
+        stored_priority(inc.priority)?
     } else {
         Matrix::default().priority(impact, urgency)
     };
@@ -793,9 +793,7 @@ pub async fn update(
 }
 
 /// An overridden priority as stored.
-fn platform_priority(raw: i16) -> Result<crate::domain::priority::Priority, ApiError> {
-    u8::try_from(raw)
-        .ok()
-        .and_then(crate::domain::priority::Priority::new)
-        .ok_or_else(|| ApiError::internal("stored priority out of range"))
+fn stored_priority(raw: i16) -> Result<Priority, ApiError> {
+    let priority = u8::try_from(raw).ok().and_then(Priority::new);
+    priority.ok_or_else(|| ApiError::internal("stored priority out of range"))
 }

@@ -8,14 +8,21 @@ use testkit::{TestApp, json};
 
 use crate::common::s;
 
-/// The id of the demo service `name` of the tenant `token` acts in, read from the catalogue.
+/// The id of the demo service `name` of the tenant `token` acts in, read from the catalogue
+/// once it has learned the tenant from identity's events.
 async fn service_id(app: &TestApp, token: &str, name: &str) -> String {
-    let services = app.get("/api/v1/services", token).await;
-    services.expect(200)["items"]
-        .as_array()
-        .and_then(|a| a.iter().find(|i| i["name"] == name))
-        .map(|i| s(&i["id"]))
-        .unwrap_or_default()
+    for _ in 0..100 {
+        let services = app.get("/api/v1/services", token).await;
+        if services.status.as_u16() == 200 {
+            return services.body["items"]
+                .as_array()
+                .and_then(|a| a.iter().find(|i| i["name"] == name))
+                .map(|i| s(&i["id"]))
+                .unwrap_or_default();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the catalogue never learned the tenant");
 }
 
 #[tokio::test]
