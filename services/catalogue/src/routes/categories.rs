@@ -22,7 +22,9 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{changed_name_and_description, name_and_description, nullable};
+use super::shared::{
+    changed_name_and_description, name_and_description, name_taken, nullable, versioned,
+};
 use crate::{
     CatalogueService,
     domain::category::{CategoryChanges, MAX_DEPTH, NewCategory, Placement, check_placement},
@@ -77,12 +79,7 @@ fn out(c: Category) -> CategoryOut {
 }
 
 fn respond(c: Category, status: StatusCode) -> HttpResponse {
-    let mut res = HttpResponse::build(status);
-    res.insert_header(("ETag", format!("\"{}\"", c.version)));
-    if status == StatusCode::CREATED {
-        res.insert_header(("Location", format!("/api/v1/catalogue/categories/{}", c.id)));
-    }
-    res.json(out(c))
+    versioned(status, c.version, "/api/v1/catalogue/categories", c.id).json(out(c))
 }
 
 async fn load(txn: &DatabaseTransaction, tenant: TenantId, id: Uuid) -> Result<Category, ApiError> {
@@ -138,10 +135,7 @@ async fn check_name(
     except: Option<Uuid>,
 ) -> Result<(), ApiError> {
     if store::name_taken(txn, tenant, parent, name, except).await? {
-        return Err(
-            ApiError::conflict("name_taken", "a sibling category has that name")
-                .with_extra(json!({"pointer": "/name"})),
-        );
+        return Err(name_taken("a sibling category has that name"));
     }
     Ok(())
 }

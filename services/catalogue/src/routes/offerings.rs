@@ -17,12 +17,14 @@ use platform::{
 };
 use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{changed_name_and_description, check_people, name_and_description, nullable};
+use super::shared::{
+    changed_name_and_description, check_people, name_and_description, name_taken, nullable,
+    versioned,
+};
 use crate::{
     CatalogueService,
     domain::{
@@ -87,12 +89,7 @@ fn out(o: Offering) -> OfferingOut {
 }
 
 fn respond(o: Offering, status: StatusCode) -> HttpResponse {
-    let mut res = HttpResponse::build(status);
-    res.insert_header(("ETag", format!("\"{}\"", o.version)));
-    if status == StatusCode::CREATED {
-        res.insert_header(("Location", format!("/api/v1/catalogue/offerings/{}", o.id)));
-    }
-    res.json(out(o))
+    versioned(status, o.version, "/api/v1/catalogue/offerings", o.id).json(out(o))
 }
 
 async fn load(txn: &DatabaseTransaction, tenant: TenantId, id: Uuid) -> Result<Offering, ApiError> {
@@ -110,11 +107,7 @@ async fn check_name(
     except: Option<Uuid>,
 ) -> Result<(), ApiError> {
     if store::name_taken(txn, tenant, service, name, except).await? {
-        return Err(ApiError::conflict(
-            "name_taken",
-            "another offering of this service has that name",
-        )
-        .with_extra(json!({"pointer": "/name"})));
+        return Err(name_taken("another offering of this service has that name"));
     }
     Ok(())
 }

@@ -30,7 +30,10 @@ use crate::{
     store::services::{self as store, Service, StageChange},
 };
 
-use super::shared::{changed_name_and_description, check_people, name_and_description, nullable};
+use super::shared::{
+    changed_name_and_description, check_people, name_and_description, name_taken, nullable,
+    versioned,
+};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(create)
@@ -130,12 +133,7 @@ async fn respond(
     let mut history = store::history(&txn, tenant, &[s.id]).await?;
     txn.commit().await?;
     let history = history.remove(&s.id).unwrap_or_default();
-    let mut res = HttpResponse::build(status);
-    res.insert_header(("ETag", format!("\"{}\"", s.version)));
-    if status == actix_web::http::StatusCode::CREATED {
-        res.insert_header(("Location", format!("/api/v1/services/{}", s.id)));
-    }
-    Ok(res.json(out(s, history)))
+    Ok(versioned(status, s.version, "/api/v1/services", s.id).json(out(s, history)))
 }
 
 async fn load(txn: &DatabaseTransaction, tenant: TenantId, id: Uuid) -> Result<Service, ApiError> {
@@ -152,11 +150,7 @@ async fn check_name(
     except: Option<Uuid>,
 ) -> Result<(), ApiError> {
     if store::name_taken(txn, tenant, name, except).await? {
-        return Err(ApiError::conflict(
-            "name_taken",
-            "another service of this tenant has that name",
-        )
-        .with_extra(json!({"pointer": "/name"})));
+        return Err(name_taken("another service of this tenant has that name"));
     }
     Ok(())
 }

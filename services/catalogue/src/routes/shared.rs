@@ -1,4 +1,5 @@
 //! What several route modules check the same way.
+use actix_web::{HttpResponse, HttpResponseBuilder, http::StatusCode};
 use platform::{
     ApiError, FieldError,
     auth::UserId,
@@ -7,6 +8,7 @@ use platform::{
 };
 use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Deserializer};
+use serde_json::json;
 use uuid::Uuid;
 
 /// The owner, manager and support group must be identity's, of this tenant (a user another
@@ -71,4 +73,25 @@ pub fn changed_name_and_description(
         (Some(None), _) | (_, Some(None)) => None,
         (name, description) => Some((name.flatten(), description.flatten())),
     }
+}
+
+/// The answer for a versioned record: its `ETag` (`"<version>"`, to send back as `If-Match`)
+/// and, on a create, its `Location` under `collection`.
+pub fn versioned(
+    status: StatusCode,
+    version: i64,
+    collection: &str,
+    id: Uuid,
+) -> HttpResponseBuilder {
+    let mut res = HttpResponse::build(status);
+    res.insert_header(("ETag", format!("\"{version}\"")));
+    if status == StatusCode::CREATED {
+        res.insert_header(("Location", format!("{collection}/{id}")));
+    }
+    res
+}
+
+/// 409 `name_taken`, pointing at `/name`.
+pub fn name_taken(detail: &'static str) -> ApiError {
+    ApiError::conflict("name_taken", detail).with_extra(json!({"pointer": "/name"}))
 }
