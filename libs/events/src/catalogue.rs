@@ -94,3 +94,26 @@ pub struct CategoryUpdated {
     pub name: String,
 }
 event!(CategoryUpdated, "category", "updated", 1);
+
+/// A catalogue item became orderable (its tenant's requesters and, for a provider's item, its
+/// customers' see it in their effective catalogue).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemPublished {
+    pub item_id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub service_id: Uuid,
+    pub version: i64,
+}
+event!(ItemPublished, "item", "published", 1);
+
+/// A catalogue item stopped being orderable; requests already made go on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRetired {
+    pub item_id: Uuid,
+    pub key: String,
+    pub service_id: Uuid,
+}
+event!(ItemRetired, "item", "retired", 1);

@@ -2,15 +2,17 @@
 use events::{
     Event,
     catalogue::{
-        CategoryCreated, CategoryUpdated, OfferingCreated, OfferingUpdated, ServiceCreated,
-        ServiceStageChanged, ServiceUpdated,
+        CategoryCreated, CategoryUpdated, ItemPublished, ItemRetired, OfferingCreated,
+        OfferingUpdated, ServiceCreated, ServiceStageChanged, ServiceUpdated,
     },
 };
 use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
 
+use crate::domain::item::ItemState;
 use crate::store::{
     categories::Category,
+    items::Item,
     offerings::Offering,
     services::{Service, StageChange},
 };
@@ -111,6 +113,34 @@ pub async fn category_changed(
             name,
         };
         bus::outbox::append(txn, tenant, c.id, c.version, &event).await?;
+    }
+    Ok(())
+}
+
+/// An item was published or retired (going back to draft is not announced: a draft is
+/// nobody's business but its editors').
+pub async fn item_state_changed(txn: &DatabaseTransaction, i: &Item) -> Result<(), ApiError> {
+    let tenant = TenantId(i.tenant_id);
+    match i.state {
+        ItemState::Published => {
+            let event = ItemPublished {
+                item_id: i.id,
+                key: i.key.clone(),
+                name: i.name.clone(),
+                service_id: i.service_id,
+                version: i.version,
+            };
+            bus::outbox::append(txn, tenant, i.id, i.version, &event).await?;
+        }
+        ItemState::Retired => {
+            let event = ItemRetired {
+                item_id: i.id,
+                key: i.key.clone(),
+                service_id: i.service_id,
+            };
+            bus::outbox::append(txn, tenant, i.id, i.version, &event).await?;
+        }
+        ItemState::Draft => {}
     }
     Ok(())
 }

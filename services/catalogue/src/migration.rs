@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Portfolio),
             Box::new(M0002Offerings),
             Box::new(M0003Categories),
+            Box::new(M0004Items),
         ]
     }
 }
@@ -188,6 +189,79 @@ impl MigrationTrait for M0003Categories {
         enforce_rls(
             m.get_connection(),
             &["categories"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+struct M0004Items;
+
+impl MigrationName for M0004Items {
+    fn name(&self) -> &str {
+        "m20261206_000004_items"
+    }
+}
+
+/// Catalogue items: what requesters order, each on its form, with its price, approval policy
+/// and fulfilment plan.
+#[async_trait::async_trait]
+impl MigrationTrait for M0004Items {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("items")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("key", 64))
+                .col(string_len("name", 200))
+                .col(text("description"))
+                .col(uuid("service_id"))
+                .col(uuid_null("offering_id"))
+                .col(uuid_null("category_id"))
+                .col(string_len("state", 16))
+                .col(json("form_schema"))
+                .col(string_len_null("price_amount", 16))
+                .col(string_len_null("currency", 3))
+                .col(string_len_null("cost_amount", 16))
+                .col(integer("max_quantity"))
+                .col(json("availability"))
+                .col(json_null("approval_policy"))
+                .col(json("fulfilment_plan"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        // Integrations and the demo data name an item by its key, unique in its tenant.
+        m.create_index(
+            Index::create()
+                .name("items_tenant_key")
+                .table("items")
+                .col("tenant_id")
+                .col("key")
+                .unique()
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        // The effective catalogue reads the published items of a tenant's lineage.
+        m.create_index(
+            Index::create()
+                .name("items_tenant_state")
+                .table("items")
+                .col("tenant_id")
+                .col("state")
+                .col("id")
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["items"],
             &tenant_predicate("tenant_id"),
         )
         .await

@@ -47,6 +47,8 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<OfferingUpdated>(&mut failures);
     check::<CategoryCreated>(&mut failures);
     check::<CategoryUpdated>(&mut failures);
+    check::<ItemPublished>(&mut failures);
+    check::<ItemRetired>(&mut failures);
     check::<IncidentStateChanged>(&mut failures);
     check::<IncidentCommented>(&mut failures);
     check::<IncidentAssigned>(&mut failures);

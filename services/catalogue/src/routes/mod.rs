@@ -3,6 +3,7 @@
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
 pub mod categories;
+pub mod items;
 pub mod offerings;
 pub mod services;
 pub mod shared;
@@ -18,6 +19,7 @@ const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/services", services::routes),
     ("/api/v1/catalogue/offerings", offerings::routes),
     ("/api/v1/catalogue/categories", categories::routes),
+    ("/api/v1/catalogue/items", items::routes),
 ];
 
 /// The catalogue's routes (without state: enough to generate the OpenAPI document).

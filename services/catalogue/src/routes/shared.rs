@@ -45,7 +45,9 @@ pub async fn check_people(
 }
 
 /// A field that may be sent as `null` (to clear it): absent is `None`, `null` is `Some(None)`.
-pub fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
 }
 

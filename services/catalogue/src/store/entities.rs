@@ -103,3 +103,41 @@ pub mod category {
 
     platform::versioned_record!();
 }
+
+/// A catalogue item: what a requester orders, on a form.
+pub mod item {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::item::ItemState;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "items")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub key: String,
+        pub name: String,
+        pub description: String,
+        pub service_id: Uuid,
+        pub offering_id: Option<Uuid>,
+        pub category_id: Option<Uuid>,
+        pub state: ItemState,
+        pub form_schema: Json,
+        pub price_amount: Option<String>,
+        pub currency: Option<String>,
+        pub cost_amount: Option<String>,
+        pub max_quantity: i32,
+        pub availability: Json,
+        pub approval_policy: Option<Json>,
+        pub fulfilment_plan: Json,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}

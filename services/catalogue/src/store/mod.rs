@@ -2,5 +2,6 @@
 //! tenant itself too.
 pub mod categories;
 pub mod entities;
+pub mod items;
 pub mod offerings;
 pub mod services;

@@ -154,15 +154,15 @@ pub async fn history(
     Ok(out)
 }
 
-/// What the stage gates read about `s`. Catalogue items and requests arrive with the next
-/// slices of the catalogue; until then a service has none.
+/// What the stage gates read about `s`. Requests arrive with the next slice of the catalogue;
+/// until then a service has no open request items.
 pub async fn readiness(txn: &DatabaseTransaction, s: &Service) -> Result<Readiness, DbErr> {
     Ok(Readiness {
         owner: s.owner_id.is_some(),
         manager: s.manager_id.is_some(),
         support_group: s.support_group_id.is_some(),
         offerings: super::offerings::count_of(txn, TenantId(s.tenant_id), s.id).await?,
-        published_items: 0,
+        published_items: super::items::published_count(txn, TenantId(s.tenant_id), s.id).await?,
         open_request_items: 0,
     })
 }

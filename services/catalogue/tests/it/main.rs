@@ -1,4 +1,5 @@
 //! catalogue's integration tests: one binary, one module per area.
 mod categories;
+mod items;
 mod offerings;
 mod portfolio;
