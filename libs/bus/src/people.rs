@@ -265,3 +265,26 @@ pub async fn group_members(
         .await?
         .map(|g| serde_json::from_value(g.members).unwrap_or_default()))
 }
+
+/// Which of `groups` (of any tenant the transaction is scoped to) have `user` as a member.
+pub async fn member_of(
+    txn: &DatabaseTransaction,
+    user: UserId,
+    groups: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    if groups.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = group::Entity::find()
+        .filter(group::Column::Id.is_in(groups.iter().copied()))
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|g| {
+            serde_json::from_value::<Vec<Uuid>>(g.members.clone())
+                .is_ok_and(|m| m.contains(&user.as_uuid()))
+        })
+        .map(|g| g.id)
+        .collect())
+}

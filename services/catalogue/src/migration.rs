@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Offerings),
             Box::new(M0003Categories),
             Box::new(M0004Items),
+            Box::new(M0005ItemOverrides),
         ]
     }
 }
@@ -262,6 +263,55 @@ impl MigrationTrait for M0004Items {
         enforce_rls(
             m.get_connection(),
             &["items"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+struct M0005ItemOverrides;
+
+impl MigrationName for M0005ItemOverrides {
+    fn name(&self) -> &str {
+        "m20261206_000005_item_overrides"
+    }
+}
+
+/// A tenant's overrides of the items it inherits: one row per tenant and item.
+#[async_trait::async_trait]
+impl MigrationTrait for M0005ItemOverrides {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("item_overrides")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("item_id"))
+                .col(boolean_null("hidden"))
+                .col(string_len_null("name", 200))
+                .col(json_null("approval_policy"))
+                .col(string_len_null("price_amount", 16))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("item_overrides_tenant_item")
+                .table("item_overrides")
+                .col("tenant_id")
+                .col("item_id")
+                .unique()
+                .if_not_exists()
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["item_overrides"],
             &tenant_predicate("tenant_id"),
         )
         .await

@@ -1,5 +1,6 @@
 //! The catalogue's rules, free of I/O.
 pub mod category;
+pub mod effective;
 pub mod form;
 pub mod item;
 pub mod offering;

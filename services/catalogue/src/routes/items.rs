@@ -1,21 +1,19 @@
 //! `/api/v1/catalogue/items`: what requesters order, each on its form (JSON Schema 2020-12),
 //! with its price, who may order it, its approval policy and its fulfilment plan. A provider's
 //! published items reach every tenant below it (see `effective`).
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, patch, post, web};
 use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{
-        Auth, RequiredScope, UserId,
+        Auth,
         scopes::{CatalogueRead, CatalogueWrite},
     },
     error::Problem as ProblemJson,
     json::Json,
     pagination::{Page, PageQuery},
     precondition::check_if_match,
-    tenancy::{TenantId, TenantKind, begin_scoped},
+    tenancy::{TenantId, begin_scoped},
     validate::{Validator, multiline, text},
 };
 use sea_orm::DatabaseTransaction;
@@ -25,20 +23,22 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{nullable, versioned};
+use super::{
+    references::{References, check_references, sees_cost},
+    shared::{nullable, versioned},
+};
 use crate::{
     CatalogueService,
     domain::{
         form::Form,
         item::{
-            self as rules, ApprovalPolicy, Availability, FulfilmentPlan, ItemChanges, ItemState,
-            NewItem, parse_amount, parse_currency, parse_key,
+            ApprovalPolicy, Availability, FulfilmentPlan, ItemChanges, ItemState, NewItem,
+            parse_amount, parse_currency, parse_key,
         },
         portfolio::Stage,
     },
     events,
     store::{
-        categories,
         items::{self as store, Item, ItemFilter},
         offerings, services,
     },
@@ -104,12 +104,6 @@ pub struct ItemOut {
 }
 
 platform::page_schema!(ItemPage, ItemOut);
-
-/// Whether the caller sees what an item costs its provider: the provider's own staff
-/// (roles that act for the tenants below), never a customer.
-pub fn sees_cost<S: RequiredScope>(auth: &Auth<S>) -> bool {
-    auth.principal.reaches_descendants() && auth.tenant.kind != TenantKind::Customer
-}
 
 pub fn out(i: Item, with_cost: bool) -> Result<ItemOut, ApiError> {
     Ok(ItemOut {
@@ -264,87 +258,6 @@ impl TryFrom<ItemIn> for NewItem {
         })();
         v.finish_with(parsed)
     }
-}
-
-/// What an item names beyond its own fields, to look up in the acting tenant.
-struct References<'a> {
-    policy: Option<&'a ApprovalPolicy>,
-    plan: Option<&'a FulfilmentPlan>,
-    availability: Option<&'a Availability>,
-    category: Option<Uuid>,
-    cost: bool,
-}
-
-/// Every reference an item makes, checked: its groups, users, category and tenants must be the
-/// acting tenant's (or within its reach), and only a provider's staff set a cost.
-async fn check_references<S: RequiredScope>(
-    txn: &DatabaseTransaction,
-    auth: &Auth<S>,
-    refs: References<'_>,
-) -> Result<Vec<FieldError>, ApiError> {
-    let tenant = auth.tenant_id();
-    let mut errors = Vec::new();
-    let mut sizes = HashMap::new();
-    let groups = refs
-        .policy
-        .into_iter()
-        .flat_map(ApprovalPolicy::groups)
-        .chain(refs.plan.into_iter().flat_map(FulfilmentPlan::groups));
-    for group in groups {
-        if let Some(members) = bus::people::group_members(txn, tenant, group).await? {
-            sizes.insert(group, u32::try_from(members.len()).unwrap_or(u32::MAX));
-        }
-    }
-    if let Some(policy) = refs.policy {
-        errors.extend(rules::check_policy("/approval_policy", policy, &sizes));
-        for (i, step) in policy.steps.iter().enumerate() {
-            for (j, approver) in step.approvers.iter().enumerate() {
-                if let rules::Approver::User { user_id } = approver
-                    && !bus::people::active_user(txn, tenant, UserId(*user_id)).await?
-                {
-                    errors.push(FieldError::new(
-                        format!("/approval_policy/steps/{i}/approvers/{j}/user_id"),
-                        "unknown_reference",
-                        "no such active user in this tenant",
-                    ));
-                }
-            }
-        }
-    }
-    if let Some(plan) = refs.plan {
-        errors.extend(rules::check_plan("/fulfilment_plan", plan, |g| {
-            sizes.contains_key(&g)
-        }));
-    }
-    if let Some(availability) = refs.availability {
-        let reach = auth.list_scope(Some("*")).await?;
-        for (i, t) in availability.tenant_ids.iter().enumerate() {
-            if !reach.contains(&TenantId(*t)) {
-                errors.push(FieldError::new(
-                    format!("/availability/tenant_ids/{i}"),
-                    "unknown_reference",
-                    "no such tenant within your reach",
-                ));
-            }
-        }
-    }
-    if let Some(category) = refs.category
-        && categories::find(txn, tenant, category).await?.is_none()
-    {
-        errors.push(FieldError::new(
-            "/category_id",
-            "unknown_reference",
-            "no such category in this tenant",
-        ));
-    }
-    if refs.cost && !sees_cost(auth) {
-        errors.push(FieldError::new(
-            "/cost_amount",
-            "provider_only",
-            "only a provider's staff set what an item costs",
-        ));
-    }
-    Ok(errors)
 }
 
 /// Add an item to the acting tenant's catalogue, as a draft.

@@ -3,8 +3,11 @@
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
 pub mod categories;
+pub mod effective;
 pub mod items;
 pub mod offerings;
+pub mod overrides;
+pub mod references;
 pub mod services;
 pub mod shared;
 
@@ -19,8 +22,15 @@ const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/services", services::routes),
     ("/api/v1/catalogue/offerings", offerings::routes),
     ("/api/v1/catalogue/categories", categories::routes),
-    ("/api/v1/catalogue/items", items::routes),
+    ("/api/v1/catalogue/items", items_and_overrides),
+    ("/api/v1/catalogue/effective", effective::routes),
 ];
+
+/// An item's routes and those of the overrides of it, under one prefix.
+fn items_and_overrides(cfg: &mut ServiceConfig) {
+    items::routes(cfg);
+    overrides::routes(cfg);
+}
 
 /// The catalogue's routes (without state: enough to generate the OpenAPI document).
 pub fn api(cfg: &mut ServiceConfig) {

@@ -141,3 +141,29 @@ pub mod item {
 
     platform::versioned_record!();
 }
+
+/// A tenant's override of an item it inherits from a provider above it.
+pub mod item_override {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "item_overrides")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub item_id: Uuid,
+        pub hidden: Option<bool>,
+        pub name: Option<String>,
+        pub approval_policy: Option<Json>,
+        pub price_amount: Option<String>,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}

@@ -186,3 +186,35 @@ pub async fn published_count(
         .count(txn)
         .await
 }
+
+/// An item of one of `tenants` (the acting tenant's lineage): its own or one it inherits.
+pub async fn find_in(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    id: Uuid,
+) -> Result<Option<Item>, DbErr> {
+    item::Entity::find_by_id(id)
+        .filter(item::Column::TenantId.is_in(tenants.iter().map(|t| t.as_uuid())))
+        .one(txn)
+        .await
+}
+
+/// Up to `limit` published items of `tenants` (a lineage) after `after`, in id order.
+pub async fn published_in(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    category: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Item>, DbErr> {
+    let mut q = item::Entity::find()
+        .filter(item::Column::TenantId.is_in(tenants.iter().map(|t| t.as_uuid())))
+        .filter(item::Column::State.eq(ItemState::Published));
+    if let Some(category) = category {
+        q = q.filter(item::Column::CategoryId.eq(category));
+    }
+    if let Some(after) = after {
+        q = q.filter(item::Column::Id.gt(after));
+    }
+    q.order_by_asc(item::Column::Id).limit(limit).all(txn).await
+}

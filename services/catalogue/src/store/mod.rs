@@ -4,4 +4,5 @@ pub mod categories;
 pub mod entities;
 pub mod items;
 pub mod offerings;
+pub mod overrides;
 pub mod services;

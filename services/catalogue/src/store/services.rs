@@ -166,3 +166,20 @@ pub async fn readiness(txn: &DatabaseTransaction, s: &Service) -> Result<Readine
         open_request_items: 0,
     })
 }
+
+/// The stage of each of `ids` that belongs to one of `tenants` (a lineage).
+pub async fn stages_of(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Stage>, DbErr> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = service::Entity::find()
+        .filter(service::Column::TenantId.is_in(tenants.iter().map(|t| t.as_uuid())))
+        .filter(service::Column::Id.is_in(ids.iter().copied()))
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().map(|s| (s.id, s.stage)).collect())
+}
