@@ -38,6 +38,7 @@ pub struct Inherited {
 /// Why an item the acting tenant inherits is not orderable by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = HiddenReason)]
 pub enum Hidden {
     HiddenByTenant,
     NotAvailableToTenant,
@@ -48,6 +49,7 @@ pub enum Hidden {
 /// Where a field's effective value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ExplainRule)]
 pub enum Rule {
     /// The acting tenant's own item.
     Own,
@@ -61,8 +63,8 @@ pub enum Rule {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Explained {
     pub field: &'static str,
-    #[schema(value_type = Object)]
-    pub value: Value,
+    /// The effective value as JSON text (`"\"1150.00\""`, `"true"`, `"null"`, a policy).
+    pub value: String,
     pub from_tenant_id: Uuid,
     pub rule: Rule,
 }
@@ -112,7 +114,7 @@ pub fn resolve(
         };
         explain.push(Explained {
             field,
-            value,
+            value: value.to_string(),
             from_tenant_id,
             rule,
         });

@@ -134,6 +134,7 @@ pub enum Approver {
 /// How many of a step's M eligible approvers must approve: one, all, or N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = ApprovalRule)]
 pub enum Rule {
     Any,
     All,
@@ -173,13 +174,27 @@ pub fn quorum(rule: Rule, m: u32, approvals: u32, rejections: u32) -> Quorum {
     }
 }
 
+platform::named_schema!(
+    /// A JSON Schema 2020-12 document (documentation only): a request form, or a condition
+    /// over a request's variables.
+    FormSchema,
+    platform::schema::free_form(
+        "A JSON Schema 2020-12 document: an object whose `properties` are the form's variables.",
+        serde_json::json!({
+            "type": "object",
+            "properties": {"model": {"type": "string", "enum": ["standard-14", "performance-16"]}},
+            "required": ["model"]
+        }),
+    )
+);
+
 /// One approval step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub name: String,
     pub approvers: Vec<Approver>,
-    #[schema(value_type = Object, example = json!("any"))]
+    #[schema(example = json!("any"))]
     pub rule: Rule,
 }
 
@@ -197,7 +212,7 @@ fn default_expire() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct ApprovalPolicy {
     pub steps: Vec<Step>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<FormSchema>)]
     pub auto_approve_when: Option<Value>,
     /// Hours before a pending approver is reminded (default 24).
     #[serde(default = "default_remind")]

@@ -20,6 +20,7 @@ use crate::{
     CatalogueService,
     domain::{
         effective::{self, Explained, Hidden, Inherited, Viewer},
+        item::FormSchema,
         portfolio::Stage,
     },
     store::{items, overrides, services},
@@ -51,7 +52,7 @@ pub struct EffectiveItemOut {
     pub description: String,
     pub service_id: Uuid,
     pub category_id: Option<Uuid>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = FormSchema)]
     pub form_schema: Value,
     pub price_amount: Option<String>,
     pub currency: Option<String>,

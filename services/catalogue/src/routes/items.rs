@@ -32,8 +32,8 @@ use crate::{
     domain::{
         form::Form,
         item::{
-            ApprovalPolicy, Availability, FulfilmentPlan, ItemChanges, ItemState, NewItem,
-            parse_amount, parse_currency, parse_key,
+            ApprovalPolicy, Availability, FormSchema, FulfilmentPlan, ItemChanges, ItemState,
+            NewItem, parse_amount, parse_currency, parse_key,
         },
         portfolio::Stage,
     },
@@ -85,7 +85,7 @@ pub struct ItemOut {
     pub category_id: Option<Uuid>,
     pub state: ItemState,
     /// The request form: a JSON Schema 2020-12 whose properties are the variables.
-    #[schema(value_type = Object)]
+    #[schema(value_type = FormSchema)]
     pub form_schema: Value,
     /// Decimal string, two decimals.
     pub price_amount: Option<String>,
@@ -170,7 +170,7 @@ pub struct ItemIn {
     pub category_id: Option<Uuid>,
     /// JSON Schema 2020-12, at most 64 KiB, local `$ref` only (default: no variables).
     #[serde(default = "default_form")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = FormSchema)]
     pub form_schema: Value,
     pub price_amount: Option<String>,
     pub currency: Option<String>,
@@ -419,7 +419,7 @@ pub struct ItemPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Uuid>)]
     pub category_id: Option<Option<Uuid>>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<FormSchema>)]
     pub form_schema: Option<Value>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
