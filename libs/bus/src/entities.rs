@@ -101,6 +101,8 @@ pub mod directory_user {
         pub tenant_id: Uuid,
         pub display_name: String,
         pub status: String,
+        /// The user's line manager.
+        pub manager_id: Option<Uuid>,
         pub version: i64,
     }
 

@@ -157,6 +157,18 @@ pub async fn create_people(m: &SchemaManager<'_>) -> Result<(), DbErr> {
     .await
 }
 
+/// Adds each user's line manager to the people projection (`directory_users.manager_id`), from
+/// identity's `user.manager_changed` events.
+pub async fn add_user_manager(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.alter_table(
+        Table::alter()
+            .table("directory_users")
+            .add_column(uuid_null("manager_id"))
+            .take(),
+    )
+    .await
+}
+
 /// Migrations of a service that keeps the tenant-directory projection (inbox, dead letters and
 /// `tenant_directory`). Consuming services list these among their own migrations.
 pub struct DirectoryMigrator;

@@ -6,7 +6,10 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use events::{
     Event,
-    identity::{GroupCreated, GroupMembersChanged, UserCreated, UserRolesChanged, UserUpdated},
+    identity::{
+        GroupCreated, GroupMembersChanged, UserCreated, UserManagerChanged, UserRolesChanged,
+        UserUpdated,
+    },
 };
 use platform::{
     auth::UserId,
@@ -130,6 +133,7 @@ pub async fn apply(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), Hand
             v,
             Some(e.display_name),
             Some(e.status),
+            None,
         )
         .await?;
     } else if t == UserUpdated::event_type() {
@@ -141,12 +145,16 @@ pub async fn apply(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), Hand
             v,
             Some(e.display_name),
             Some(e.status),
+            None,
         )
         .await?;
     } else if t == UserRolesChanged::event_type() {
         // Roles do not matter for assignment here; the version still moves on.
         let e: UserRolesChanged = env.payload()?;
-        upsert_user(txn, tenant, e.user_id, v, None, None).await?;
+        upsert_user(txn, tenant, e.user_id, v, None, None, None).await?;
+    } else if t == UserManagerChanged::event_type() {
+        let e: UserManagerChanged = env.payload()?;
+        upsert_user(txn, tenant, e.user_id, v, None, None, Some(e.manager_id)).await?;
     } else if t == GroupCreated::event_type() {
         let e: GroupCreated = env.payload()?;
         upsert_group(txn, tenant, e.group_id, v, Some(e.name), None).await?;
@@ -166,6 +174,7 @@ async fn upsert_user(
     version: i64,
     name: Option<String>,
     status: Option<String>,
+    manager: Option<Option<Uuid>>,
 ) -> Result<(), DbErr> {
     match user::Entity::find_by_id(id)
         .filter(user::Column::TenantId.eq(tenant))
@@ -181,6 +190,9 @@ async fn upsert_user(
             if let Some(s) = status {
                 am.status = Set(s);
             }
+            if let Some(m) = manager {
+                am.manager_id = Set(m);
+            }
             am.version = Set(version);
             am.update(txn).await?;
         }
@@ -190,6 +202,7 @@ async fn upsert_user(
                 tenant_id: Set(tenant.into()),
                 display_name: Set(name.unwrap_or_default()),
                 status: Set(status.unwrap_or_else(|| "active".into())),
+                manager_id: Set(manager.flatten()),
                 version: Set(version),
             }
             .insert(txn)
@@ -251,6 +264,19 @@ pub async fn active_user(
         .one(txn)
         .await?
         .is_some_and(|u| u.status != "deactivated"))
+}
+
+/// The line manager of `id`, a user of `tenant`, if it has one.
+pub async fn manager_of(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: UserId,
+) -> Result<Option<Uuid>, DbErr> {
+    Ok(user::Entity::find_by_id(id)
+        .filter(user::Column::TenantId.eq(tenant))
+        .one(txn)
+        .await?
+        .and_then(|u| u.manager_id))
 }
 
 /// The members of a group of `tenant`, if it exists.

@@ -76,6 +76,15 @@ pub struct UserUpdated {
 }
 event!(UserUpdated, "user", "updated", 1);
 
+/// A user's line manager was set or cleared (`null`): who approves what they request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserManagerChanged {
+    pub user_id: Uuid,
+    pub manager_id: Option<Uuid>,
+}
+event!(UserManagerChanged, "user", "manager_changed", 1);
+
 /// A user's roles were replaced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Categories),
             Box::new(M0004Items),
             Box::new(M0005ItemOverrides),
+            Box::new(M0006Requests),
         ]
     }
 }
@@ -313,6 +314,214 @@ impl MigrationTrait for M0005ItemOverrides {
             m.get_connection(),
             &["item_overrides"],
             &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+struct M0006Requests;
+
+impl MigrationName for M0006Requests {
+    fn name(&self) -> &str {
+        "m20261206_000006_requests"
+    }
+}
+
+/// Requests, their items (RITMs) with what was ordered pinned, approvals, fulfilment tasks,
+/// approval delegations, the per-tenant number counters, and users' managers in the people
+/// projection.
+#[async_trait::async_trait]
+impl MigrationTrait for M0006Requests {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for counter in ["request_numbers", "request_item_numbers", "task_numbers"] {
+            m.create_table(
+                Table::create()
+                    .table(counter)
+                    .if_not_exists()
+                    .col(pk_uuid("tenant_id"))
+                    .col(big_integer("next"))
+                    .take(),
+            )
+            .await?;
+        }
+        m.create_table(
+            Table::create()
+                .table("requests")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("number", 16))
+                .col(uuid("requester_id"))
+                .col(string_len("state", 16))
+                .col(uuid_null("suggestion_session_id"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("request_items")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("request_id"))
+                .col(string_len("number", 16))
+                .col(uuid("requester_id"))
+                .col(uuid("item_id"))
+                .col(uuid("item_tenant_id"))
+                .col(big_integer("item_version"))
+                .col(uuid("service_id"))
+                .col(string_len("name", 200))
+                .col(integer("quantity"))
+                .col(json("variables"))
+                .col(json_null("approval_policy"))
+                .col(json("fulfilment_plan"))
+                .col(string_len_null("price_amount", 16))
+                .col(string_len_null("currency", 3))
+                .col(string_len("state", 24))
+                .col(string_len("approval_state", 16))
+                .col(integer("approval_step"))
+                .col(integer("fulfilment_stage"))
+                .col(string_len_null("close_reason", 32))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("approvals")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("request_item_id"))
+                .col(integer("step"))
+                .col(uuid("approver_id"))
+                .col(string_len("state", 16))
+                .col(uuid_null("decided_by"))
+                .col(uuid_null("on_behalf_of"))
+                .col(text_null("comment"))
+                .col(timestamp_with_time_zone_null("decided_at"))
+                .col(timestamp_with_time_zone("remind_at"))
+                .col(timestamp_with_time_zone_null("reminded_at"))
+                .col(timestamp_with_time_zone("expires_at"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("fulfilment_tasks")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("request_item_id"))
+                .col(string_len("number", 16))
+                .col(integer("stage"))
+                .col(string_len("name", 200))
+                .col(uuid("group_id"))
+                .col(string_len("state", 16))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("approval_delegations")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("delegator_id"))
+                .col(uuid("delegate_id"))
+                .col(timestamp_with_time_zone("starts_at"))
+                .col(timestamp_with_time_zone("ends_at"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        bus::migration::add_user_manager(m).await?;
+        for (name, table, cols) in [
+            (
+                "requests_requester",
+                "requests",
+                &["tenant_id", "requester_id", "id"][..],
+            ),
+            (
+                "request_items_request",
+                "request_items",
+                &["tenant_id", "request_id"][..],
+            ),
+            (
+                "request_items_service_state",
+                "request_items",
+                &["service_id", "state"][..],
+            ),
+            (
+                "approvals_item",
+                "approvals",
+                &["tenant_id", "request_item_id", "step"][..],
+            ),
+            (
+                "approvals_approver",
+                "approvals",
+                &["tenant_id", "approver_id", "state"][..],
+            ),
+            ("approvals_remind", "approvals", &["state", "remind_at"][..]),
+            (
+                "approvals_expire",
+                "approvals",
+                &["state", "expires_at"][..],
+            ),
+            (
+                "fulfilment_tasks_item",
+                "fulfilment_tasks",
+                &["tenant_id", "request_item_id", "stage"][..],
+            ),
+            (
+                "approval_delegations_delegate",
+                "approval_delegations",
+                &["tenant_id", "delegate_id"][..],
+            ),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(table).if_not_exists();
+            for col in cols {
+                index.col(*col);
+            }
+            m.create_index(index.take()).await?;
+        }
+        enforce_rls(
+            m.get_connection(),
+            &[
+                "request_numbers",
+                "request_item_numbers",
+                "task_numbers",
+                "requests",
+                "request_items",
+                "fulfilment_tasks",
+                "approval_delegations",
+            ],
+            &tenant_predicate("tenant_id"),
+        )
+        .await?;
+        // The approval workers claim due approvals across tenants by declaring
+        // `app.approval_worker` (and nothing else may); everything else is scoped.
+        enforce_rls(
+            m.get_connection(),
+            &["approvals"],
+            &format!(
+                "{} OR current_setting('app.approval_worker', true) = 'on'",
+                tenant_predicate("tenant_id")
+            ),
         )
         .await
     }

@@ -113,6 +113,22 @@ pub async fn user_updated(txn: &DatabaseTransaction, u: &User) -> Result<(), Api
     .await
 }
 
+/// A user's line manager changed.
+pub async fn user_manager_changed(txn: &DatabaseTransaction, u: &User) -> Result<(), ApiError> {
+    let payload = UserManagerChanged {
+        user_id: u.id,
+        manager_id: u.manager_id,
+    };
+    publish(
+        txn,
+        TenantId(u.tenant_id),
+        u.id,
+        version_of(u.updated_at),
+        &payload,
+    )
+    .await
+}
+
 pub async fn user_roles_changed(
     txn: &DatabaseTransaction,
     u: &User,

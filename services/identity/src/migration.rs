@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Outbox),
             Box::new(M0003LoginAttempts),
             Box::new(M0004SealedSigningKeys),
+            Box::new(M0005UserManagers),
         ]
     }
 }
@@ -400,6 +401,28 @@ impl MigrationTrait for M0004SealedSigningKeys {
             Table::alter()
                 .table("signing_keys")
                 .add_column(string_len_null("sealed_with", 32))
+                .take(),
+        )
+        .await
+    }
+}
+
+struct M0005UserManagers;
+
+impl MigrationName for M0005UserManagers {
+    fn name(&self) -> &str {
+        "m20261206_000005_user_managers"
+    }
+}
+
+/// Each user's line manager (a user of the same tenant): who approves what they request.
+#[async_trait::async_trait]
+impl MigrationTrait for M0005UserManagers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("users")
+                .add_column(uuid_null("manager_id"))
                 .take(),
         )
         .await

@@ -216,6 +216,8 @@ pub async fn seed_demo(
     for (slug, name) in DEMO_CUSTOMERS {
         let customer = ensure_child(db, &msp, slug, name).await?;
         let mut agent = None;
+        let mut approver = None;
+        let mut requester = None;
         for (prefix, role) in CUSTOMER_LOGINS {
             let email = format!("{prefix}@{slug}.demo.test");
             let id = ensure_user(
@@ -227,12 +229,23 @@ pub async fn seed_demo(
                 &hash,
             )
             .await?;
-            if role == Role::Agent {
-                agent = Some(id);
+            match role {
+                Role::Agent => agent = Some(id),
+                Role::Approver => approver = Some(id),
+                Role::Requester => requester = Some(id),
+                _ => {}
             }
             add(email, slug, role);
         }
         let txn = begin_scoped(db, &[TenantId(customer.id)]).await?;
+        // The approver is the requester's line manager: they approve what the requester orders.
+        if let (Some(approver), Some(requester)) = (approver, requester)
+            && let Some(user) = users::find(&txn, TenantId(customer.id), UserId(requester)).await?
+            && user.manager_id != Some(approver)
+        {
+            let user = users::update(&txn, user, |u| u.manager_id = Set(Some(approver))).await?;
+            crate::events::user_manager_changed(&txn, &user).await?;
+        }
         let existing = groups::list(&txn, &[TenantId(customer.id)], None, 10).await?;
         let desk = match existing.into_iter().find(|g| g.name == "Service Desk") {
             Some(g) => g,
@@ -626,6 +639,7 @@ async fn create_load_chunk(
                 display_name: format!("{name} {prefix}"),
                 password_hash: Some(hash.to_string()),
                 status: UserStatus::Active.as_str().to_string(),
+                manager_id: None,
                 failed_logins: 0,
                 locked_until: None,
                 created_at: now,

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0008DeadLetterSender),
             Box::new(M0009Queue),
             Box::new(M0010Portfolio),
+            Box::new(M0011UserManagers),
         ]
     }
 }
@@ -602,5 +603,21 @@ impl MigrationTrait for M0010Portfolio {
             &tenant_predicate("tenant_id"),
         )
         .await
+    }
+}
+
+struct M0011UserManagers;
+
+impl MigrationName for M0011UserManagers {
+    fn name(&self) -> &str {
+        "m20261206_000011_user_managers"
+    }
+}
+
+/// Users' line managers in the people projection (identity's `user.manager_changed`).
+#[async_trait::async_trait]
+impl MigrationTrait for M0011UserManagers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::add_user_manager(m).await
     }
 }

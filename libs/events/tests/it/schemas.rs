@@ -37,6 +37,7 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<UserCreated>(&mut failures);
     check::<UserUpdated>(&mut failures);
     check::<UserRolesChanged>(&mut failures);
+    check::<UserManagerChanged>(&mut failures);
     check::<GroupCreated>(&mut failures);
     check::<GroupMembersChanged>(&mut failures);
     check::<IncidentCreated>(&mut failures);

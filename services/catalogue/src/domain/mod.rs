@@ -5,3 +5,4 @@ pub mod form;
 pub mod item;
 pub mod offering;
 pub mod portfolio;
+pub mod request;

@@ -167,3 +167,159 @@ pub mod item_override {
 
     platform::versioned_record!();
 }
+
+/// A request: what one requester ordered at once.
+pub mod request {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub number: String,
+        pub requester_id: Uuid,
+        /// `open` until every item of it is closed.
+        pub state: String,
+        pub suggestion_session_id: Option<Uuid>,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// A request item (RITM): one catalogue item ordered, with what it was ordered on pinned.
+pub mod request_item {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::request::{ApprovalState, RitmState};
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "request_items")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub request_id: Uuid,
+        pub number: String,
+        pub requester_id: Uuid,
+        pub item_id: Uuid,
+        pub item_tenant_id: Uuid,
+        pub item_version: i64,
+        pub service_id: Uuid,
+        pub name: String,
+        pub quantity: i32,
+        pub variables: Json,
+        pub approval_policy: Option<Json>,
+        pub fulfilment_plan: Json,
+        pub price_amount: Option<String>,
+        pub currency: Option<String>,
+        pub state: RitmState,
+        pub approval_state: ApprovalState,
+        pub approval_step: i32,
+        pub fulfilment_stage: i32,
+        pub close_reason: Option<String>,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// One approver's vote on one step of a request item's approval.
+pub mod approval {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::request::VoteState;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "approvals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub request_item_id: Uuid,
+        pub step: i32,
+        pub approver_id: Uuid,
+        pub state: VoteState,
+        pub decided_by: Option<Uuid>,
+        pub on_behalf_of: Option<Uuid>,
+        pub comment: Option<String>,
+        pub decided_at: Option<DateTimeUtc>,
+        pub remind_at: DateTimeUtc,
+        pub reminded_at: Option<DateTimeUtc>,
+        pub expires_at: DateTimeUtc,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// A fulfilment task of a request item's stage.
+pub mod fulfilment_task {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::request::TaskState;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fulfilment_tasks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub request_item_id: Uuid,
+        pub number: String,
+        pub stage: i32,
+        pub name: String,
+        pub group_id: Uuid,
+        pub state: TaskState,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// An approver's stand-in for a period.
+pub mod delegation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "approval_delegations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub delegator_id: Uuid,
+        pub delegate_id: Uuid,
+        pub starts_at: DateTimeUtc,
+        pub ends_at: DateTimeUtc,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}

@@ -55,6 +55,7 @@ pub fn api(cfg: &mut ServiceConfig) {
                 .service(users::get)
                 .service(users::deactivate)
                 .service(users::set_roles)
+                .service(users::set_manager)
                 .service(users::issue_password_reset)
                 .service(groups::list)
                 .service(groups::create)

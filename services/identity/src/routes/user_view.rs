@@ -23,6 +23,7 @@ use crate::{
     "roles": [
         "agent"
     ],
+    "manager_id": null,
     "created_at": "2026-12-04T17:56:58.591796Z",
     "updated_at": "2026-12-04T17:56:58.592940Z"
 }))]
@@ -34,6 +35,8 @@ pub struct UserOut {
     /// `invited`, `active` or `deactivated`.
     pub status: String,
     pub roles: Vec<Role>,
+    /// The user's line manager: who approves what they request.
+    pub manager_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -48,6 +51,7 @@ impl UserOut {
             display_name: user.display_name.clone(),
             status: user.status.clone(),
             roles,
+            manager_id: user.manager_id,
             created_at: user.created_at,
             updated_at: user.updated_at,
         }

@@ -506,6 +506,81 @@ pub async fn set_roles(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"manager_id": "01a24233-c45f-769f-8803-48c30e8f1d49"}))]
+pub struct ManagerIn {
+    /// An active user of the same tenant, or `null` to clear it.
+    pub manager_id: Option<Uuid>,
+}
+
+/// Set or clear a user's line manager.
+///
+/// The manager approves what the user requests (catalogue approval steps of type `manager`).
+/// It must be an active user of the same tenant, not the user, and not someone the user
+/// manages, directly or not (422 `unknown_reference`, `self_manager` or `manager_cycle` on
+/// `/manager_id`). Recorded in the audit chain and announced
+/// (`itsm.identity.user.manager_changed.v1`).
+#[utoipa::path(
+    tag = "users",
+    operation_id = "setUserManager",
+    params(("id" = Uuid, Path, description = "The user's id.")),
+    request_body = ManagerIn,
+    responses((status = 200, description = "OK", body = UserOut)),
+    security(("bearer" = ["user:write"]))
+)]
+#[put("/users/{id}/manager")]
+pub async fn set_manager(
+    state: web::Data<Identity>,
+    auth: Auth<UserWrite>,
+    id: web::Path<Uuid>,
+    body: Json<ManagerIn>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let user = users::find(&txn, tenant, UserId(*id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if let Some(manager) = body.manager_id {
+        let refused =
+            |code, detail| ApiError::validation(vec![FieldError::new("/manager_id", code, detail)]);
+        let found = users::find(&txn, tenant, UserId(manager)).await?;
+        if found.is_none_or(|m| m.status != UserStatus::Active.as_str()) {
+            return Err(refused(
+                "unknown_reference",
+                "no such active user in this tenant",
+            ));
+        }
+        if manager == user.id {
+            return Err(refused("self_manager", "nobody is their own manager"));
+        }
+        if users::manages_indirectly(&txn, tenant, UserId(user.id), UserId(manager)).await? {
+            return Err(refused(
+                "manager_cycle",
+                "the user already manages that user, directly or through others",
+            ));
+        }
+    }
+    let before = user.manager_id;
+    let user = users::update(&txn, user, |u| u.manager_id = Set(body.manager_id)).await?;
+    crate::events::user_manager_changed(&txn, &user).await?;
+    audit::append(
+        &txn,
+        tenant,
+        audit::Entry {
+            actor_id: Some(auth.principal.subject),
+            action: "user.manager_changed",
+            target_type: "user",
+            target_id: Some(user.id),
+            data: json!({"before": before, "after": user.manager_id}),
+        },
+    )
+    .await?;
+    let roles = users::roles(&txn, tenant, UserId(user.id)).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(UserOut::new(&user, roles)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "current_password": "correct horse battery staple",
     "new_password": "tr0ub4dor & 3 more words"

@@ -57,6 +57,8 @@ pub mod user {
         pub display_name: String,
         pub password_hash: Option<String>,
         pub status: String,
+        /// The user's line manager, a user of the same tenant.
+        pub manager_id: Option<Uuid>,
         pub failed_logins: i32,
         pub locked_until: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,

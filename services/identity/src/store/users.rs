@@ -94,6 +94,7 @@ pub async fn insert_invited(
         display_name: Set(display_name.to_string()),
         password_hash: Set(None),
         status: Set(UserStatus::Invited.as_str().to_string()),
+        manager_id: Set(None),
         failed_logins: Set(0),
         locked_until: Set(None),
         created_at: Set(now),
@@ -176,4 +177,27 @@ pub async fn set_roles(
     .exec_without_returning(txn)
     .await?;
     Ok(())
+}
+
+/// Whether making `manager` the manager of `user` would close a loop: `user` is `manager` or
+/// one of `manager`'s managers (up to 100 levels, deeper than any real organisation).
+pub async fn manages_indirectly(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    user: UserId,
+    manager: UserId,
+) -> Result<bool, DbErr> {
+    let mut next = Some(manager.as_uuid());
+    for _ in 0..100 {
+        match next {
+            None => return Ok(false),
+            Some(id) if id == user.as_uuid() => return Ok(true),
+            Some(id) => {
+                next = find(txn, tenant, UserId(id))
+                    .await?
+                    .and_then(|u| u.manager_id)
+            }
+        }
+    }
+    Ok(true)
 }

@@ -566,3 +566,75 @@ async fn api_client_scopes_cannot_exceed_the_creator() {
     .await
     .expect(403);
 }
+
+/// The id of `email`, read as `token`'s tenant admin.
+async fn user_id(app: &testkit::TestApp, token: &str, email: &str) -> String {
+    let users = app.get("/api/v1/users?limit=200", token).await;
+    users.expect(200)["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|u| u["email"] == email))
+        .map(|u| s(&u["id"]))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_users_manager_is_an_active_colleague_and_never_closes_a_loop() {
+    let app = app!();
+    let admin = app.token("admin@globex.demo.test").await;
+    let requester = user_id(&app, &admin, "requester@globex.demo.test").await;
+    let approver = user_id(&app, &admin, "approver@globex.demo.test").await;
+    let agent = user_id(&app, &admin, "agent@globex.demo.test").await;
+    // The demo data makes the approver the requester's manager.
+    let read = app.get(&format!("/api/v1/users/{requester}"), &admin).await;
+    assert_eq!(read.expect(200)["manager_id"], approver.as_str());
+
+    let put = |user: String, manager: serde_json::Value| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/users/{user}/manager"),
+                Some(&admin),
+                Some(json!({"manager_id": manager})),
+                &[],
+            )
+            .await
+        }
+    };
+    let set = put(approver.clone(), json!(agent)).await;
+    assert_eq!(set.expect(200)["manager_id"], agent.as_str());
+    // agent → approver → requester: the agent cannot report to the requester.
+    let cycle = put(agent.clone(), json!(requester)).await;
+    assert_eq!(cycle.expect(422)["errors"][0]["code"], "manager_cycle");
+    let own = put(agent.clone(), json!(agent)).await;
+    assert_eq!(own.expect(422)["errors"][0]["code"], "self_manager");
+    let initech = app.token("admin@initech.demo.test").await;
+    let foreign = user_id(&app, &initech, "approver@initech.demo.test").await;
+    let other = put(agent.clone(), json!(foreign)).await;
+    assert_eq!(other.expect(422)["errors"][0]["pointer"], "/manager_id");
+    // Another tenant's admin cannot touch globex's users.
+    let refused = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{agent}/manager"),
+            Some(&initech),
+            Some(json!({"manager_id": null})),
+            &[],
+        )
+        .await;
+    refused.expect(404);
+    let cleared = put(approver.clone(), json!(null)).await;
+    assert_eq!(cleared.expect(200)["manager_id"], json!(null));
+    let requester_token = app.token("requester@globex.demo.test").await;
+    let forbidden = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{agent}/manager"),
+            Some(&requester_token),
+            Some(json!({"manager_id": null})),
+            &[],
+        )
+        .await;
+    forbidden.expect(403);
+}

@@ -59,6 +59,7 @@ pub(super) async fn project_directory(
                 tenant_id: Set(t.tenant.id),
                 display_name: Set(u.display_name.clone()),
                 status: Set(u.status.clone()),
+                manager_id: Set(None),
                 version: Set(u.version),
             })
         });
