@@ -314,3 +314,17 @@ pub async fn member_of(
         .map(|g| g.id)
         .collect())
 }
+
+/// The members of group `id` if it belongs to one of `tenants` (say, a request's lineage: a
+/// provider's group approving a customer's request).
+pub async fn group_members_within(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    id: Uuid,
+) -> Result<Option<Vec<Uuid>>, DbErr> {
+    Ok(group::Entity::find_by_id(id)
+        .filter(group::Column::TenantId.is_in(tenants.iter().map(|t| t.as_uuid())))
+        .one(txn)
+        .await?
+        .map(|g| serde_json::from_value(g.members).unwrap_or_default()))
+}

@@ -117,3 +117,113 @@ pub struct ItemRetired {
     pub service_id: Uuid,
 }
 event!(ItemRetired, "item", "retired", 1);
+
+/// A requester submitted a request of one or more items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSubmitted {
+    pub request_id: Uuid,
+    pub number: String,
+    pub requester_id: Uuid,
+    pub request_item_ids: Vec<Uuid>,
+}
+event!(RequestSubmitted, "request", "submitted", 1);
+
+/// Every item of a request is closed (fulfilled, rejected or canceled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestClosed {
+    pub request_id: Uuid,
+    pub number: String,
+}
+event!(RequestClosed, "request", "closed", 1);
+
+/// A request item moved (`from` is null when it was just submitted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestItemStateChanged {
+    pub request_item_id: Uuid,
+    pub request_id: Uuid,
+    pub number: String,
+    pub item_id: Uuid,
+    pub from: Option<String>,
+    pub to: String,
+    pub approval_state: String,
+    pub close_reason: Option<String>,
+}
+event!(RequestItemStateChanged, "request_item", "state_changed", 1);
+
+/// An approver was asked to approve a step of a request item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequested {
+    pub approval_id: Uuid,
+    pub request_item_id: Uuid,
+    pub step: i32,
+    pub approver_id: Uuid,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+event!(ApprovalRequested, "approval", "requested", 1);
+
+/// An approver (or their delegate) decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalDecided {
+    pub approval_id: Uuid,
+    pub request_item_id: Uuid,
+    pub step: i32,
+    /// `approved` or `rejected`.
+    pub decision: String,
+    pub decided_by: Uuid,
+    pub on_behalf_of: Option<Uuid>,
+}
+event!(ApprovalDecided, "approval", "decided", 1);
+
+/// A pending approval is due a reminder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalReminderDue {
+    pub approval_id: Uuid,
+    pub request_item_id: Uuid,
+    pub approver_id: Uuid,
+}
+event!(ApprovalReminderDue, "approval", "reminder_due", 1);
+
+/// A pending approval expired; its request item is rejected (`approval_expired`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalExpired {
+    pub approval_id: Uuid,
+    pub request_item_id: Uuid,
+    pub approver_id: Uuid,
+}
+event!(ApprovalExpired, "approval", "expired", 1);
+
+/// A fulfilment task was opened for a stage of a request item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilmentTaskCreated {
+    pub task_id: Uuid,
+    pub number: String,
+    pub request_item_id: Uuid,
+    pub stage: i32,
+    pub name: String,
+    pub group_id: Uuid,
+}
+event!(FulfilmentTaskCreated, "fulfilment_task", "created", 1);
+
+/// A fulfilment task moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilmentTaskStateChanged {
+    pub task_id: Uuid,
+    pub request_item_id: Uuid,
+    pub from: String,
+    pub to: String,
+}
+event!(
+    FulfilmentTaskStateChanged,
+    "fulfilment_task",
+    "state_changed",
+    1
+);

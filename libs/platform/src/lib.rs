@@ -14,6 +14,7 @@ pub mod http;
 pub mod idempotency;
 pub mod json;
 pub mod keyset;
+pub mod numbers;
 pub mod openapi;
 pub mod pagination;
 pub mod precondition;

@@ -2,19 +2,24 @@
 use events::{
     Event,
     catalogue::{
-        CategoryCreated, CategoryUpdated, ItemPublished, ItemRetired, OfferingCreated,
-        OfferingUpdated, ServiceCreated, ServiceStageChanged, ServiceUpdated,
+        ApprovalDecided, ApprovalExpired, ApprovalReminderDue, ApprovalRequested, CategoryCreated,
+        CategoryUpdated, FulfilmentTaskCreated, FulfilmentTaskStateChanged, ItemPublished,
+        ItemRetired, OfferingCreated, OfferingUpdated, RequestClosed, RequestItemStateChanged,
+        RequestSubmitted, ServiceCreated, ServiceStageChanged, ServiceUpdated,
     },
 };
 use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
 
-use crate::domain::item::ItemState;
+use crate::domain::{item::ItemState, request::VoteState};
 use crate::store::{
+    approvals::Approval,
     categories::Category,
     items::Item,
     offerings::Offering,
+    requests::{Request, RequestItem},
     services::{Service, StageChange},
+    tasks::Task,
 };
 
 async fn publish<E: Event>(
@@ -142,5 +147,121 @@ pub async fn item_state_changed(txn: &DatabaseTransaction, i: &Item) -> Result<(
         }
         ItemState::Draft => {}
     }
+    Ok(())
+}
+
+pub async fn request_submitted(
+    txn: &DatabaseTransaction,
+    r: &Request,
+    items: &[RequestItem],
+) -> Result<(), ApiError> {
+    let event = RequestSubmitted {
+        request_id: r.id,
+        number: r.number.clone(),
+        requester_id: r.requester_id,
+        request_item_ids: items.iter().map(|i| i.id).collect(),
+    };
+    bus::outbox::append(txn, TenantId(r.tenant_id), r.id, r.version, &event).await?;
+    Ok(())
+}
+
+pub async fn request_closed(txn: &DatabaseTransaction, r: &Request) -> Result<(), ApiError> {
+    let event = RequestClosed {
+        request_id: r.id,
+        number: r.number.clone(),
+    };
+    bus::outbox::append(txn, TenantId(r.tenant_id), r.id, r.version, &event).await?;
+    Ok(())
+}
+
+/// A request item moved from `from` (`None`: just submitted) to where it is now.
+pub async fn request_item_moved(
+    txn: &DatabaseTransaction,
+    i: &RequestItem,
+    from: Option<&str>,
+) -> Result<(), ApiError> {
+    let event = RequestItemStateChanged {
+        request_item_id: i.id,
+        request_id: i.request_id,
+        number: i.number.clone(),
+        item_id: i.item_id,
+        from: from.map(str::to_string),
+        to: i.state.as_str().into(),
+        approval_state: i.approval_state.as_str().into(),
+        close_reason: i.close_reason.clone(),
+    };
+    bus::outbox::append(txn, TenantId(i.tenant_id), i.id, i.version, &event).await?;
+    Ok(())
+}
+
+pub async fn approval_requested(txn: &DatabaseTransaction, a: &Approval) -> Result<(), ApiError> {
+    let event = ApprovalRequested {
+        approval_id: a.id,
+        request_item_id: a.request_item_id,
+        step: a.step,
+        approver_id: a.approver_id,
+        expires_at: a.expires_at,
+    };
+    bus::outbox::append(txn, TenantId(a.tenant_id), a.id, a.version, &event).await?;
+    Ok(())
+}
+
+/// A vote's outcome: decided (approved or rejected), expired, or a reminder due.
+pub async fn approval_changed(txn: &DatabaseTransaction, a: &Approval) -> Result<(), ApiError> {
+    let tenant = TenantId(a.tenant_id);
+    match (a.state, a.decided_by) {
+        (VoteState::Approved | VoteState::Rejected, Some(decided_by)) => {
+            let event = ApprovalDecided {
+                approval_id: a.id,
+                request_item_id: a.request_item_id,
+                step: a.step,
+                decision: a.state.as_str().into(),
+                decided_by,
+                on_behalf_of: a.on_behalf_of,
+            };
+            bus::outbox::append(txn, tenant, a.id, a.version, &event).await?;
+        }
+        (VoteState::Expired, _) => {
+            let event = ApprovalExpired {
+                approval_id: a.id,
+                request_item_id: a.request_item_id,
+                approver_id: a.approver_id,
+            };
+            bus::outbox::append(txn, tenant, a.id, a.version, &event).await?;
+        }
+        (VoteState::Pending, _) if a.reminded_at.is_some() => {
+            let event = ApprovalReminderDue {
+                approval_id: a.id,
+                request_item_id: a.request_item_id,
+                approver_id: a.approver_id,
+            };
+            bus::outbox::append(txn, tenant, a.id, a.version, &event).await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+pub async fn task_created(txn: &DatabaseTransaction, t: &Task) -> Result<(), ApiError> {
+    let event = FulfilmentTaskCreated {
+        task_id: t.id,
+        number: t.number.clone(),
+        request_item_id: t.request_item_id,
+        stage: t.stage,
+        name: t.name.clone(),
+        group_id: t.group_id,
+    };
+    bus::outbox::append(txn, TenantId(t.tenant_id), t.id, t.version, &event).await?;
+    Ok(())
+}
+
+pub async fn task_moved(txn: &DatabaseTransaction, t: &Task, from: &str) -> Result<(), ApiError> {
+    let event = FulfilmentTaskStateChanged {
+        task_id: t.id,
+        request_item_id: t.request_item_id,
+        from: from.into(),
+        to: t.state.as_str().into(),
+    };
+    bus::outbox::append(txn, TenantId(t.tenant_id), t.id, t.version, &event).await?;
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod routes;
 pub mod seed;
 pub mod service;
 pub mod store;
+pub mod workflow;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub const CONSUMER: &str = "catalogue";
 
 pub struct CatalogueService {
     pub db: DatabaseConnection,
+    /// Request, request item and task numbers (`REQ0001001`, `RITM0001001`, `TASK0001001`).
+    pub numbers: Arc<platform::numbers::Numbers>,
     pub auth: AuthContext,
     pub identity: IdentityProjection,
 }
@@ -50,6 +53,11 @@ impl CatalogueService {
         let identity = IdentityProjection::new(db.clone(), CONSUMER);
         let auth = AuthContext::from_settings(settings, keys, identity.directory.clone())
             .map_err(DbSetupError::Config)?;
-        Ok(Self { db, auth, identity })
+        Ok(Self {
+            db,
+            auth,
+            identity,
+            numbers: Arc::default(),
+        })
     }
 }

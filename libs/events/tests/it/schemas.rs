@@ -50,6 +50,15 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<CategoryUpdated>(&mut failures);
     check::<ItemPublished>(&mut failures);
     check::<ItemRetired>(&mut failures);
+    check::<RequestSubmitted>(&mut failures);
+    check::<RequestClosed>(&mut failures);
+    check::<RequestItemStateChanged>(&mut failures);
+    check::<ApprovalRequested>(&mut failures);
+    check::<ApprovalDecided>(&mut failures);
+    check::<ApprovalReminderDue>(&mut failures);
+    check::<ApprovalExpired>(&mut failures);
+    check::<FulfilmentTaskCreated>(&mut failures);
+    check::<FulfilmentTaskStateChanged>(&mut failures);
     check::<IncidentStateChanged>(&mut failures);
     check::<IncidentCommented>(&mut failures);
     check::<IncidentAssigned>(&mut failures);

@@ -72,6 +72,19 @@ pub enum ApprovalState {
     Expired,
 }
 
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::NotRequired => "not_required",
+            ApprovalState::AutoApproved => "auto_approved",
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Rejected => "rejected",
+            ApprovalState::Expired => "expired",
+        }
+    }
+}
+
 /// One approver's vote on one step.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
@@ -90,6 +103,18 @@ pub enum VoteState {
     NotRequired,
     #[sea_orm(string_value = "expired")]
     Expired,
+}
+
+impl VoteState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoteState::Pending => "pending",
+            VoteState::Approved => "approved",
+            VoteState::Rejected => "rejected",
+            VoteState::NotRequired => "not_required",
+            VoteState::Expired => "expired",
+        }
+    }
 }
 
 /// A fulfilment task's state.
@@ -116,6 +141,15 @@ impl TaskState {
             TaskState::Open => &[TaskState::InProgress, TaskState::Canceled],
             TaskState::InProgress => &[TaskState::Done, TaskState::Canceled],
             TaskState::Done | TaskState::Canceled => &[],
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Open => "open",
+            TaskState::InProgress => "in_progress",
+            TaskState::Done => "done",
+            TaskState::Canceled => "canceled",
         }
     }
 

@@ -6,10 +6,11 @@ use std::collections::HashSet;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use platform::{
     ApiError,
-    auth::{Auth, UserId, scopes::CatalogueRead},
+    auth::{Auth, Principal, UserId, scopes::CatalogueRead},
     pagination::{Page, PageQuery},
     tenancy::{TenantId, begin_scoped},
 };
+use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -19,11 +20,14 @@ use uuid::Uuid;
 use crate::{
     CatalogueService,
     domain::{
-        effective::{self, Explained, Hidden, Inherited, Viewer},
+        effective::{self, Effective, Explained, Hidden, Inherited, Viewer},
         item::FormSchema,
         portfolio::Stage,
     },
-    store::{items, overrides, services},
+    store::{
+        items::{self, Item},
+        overrides, services,
+    },
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -124,7 +128,6 @@ pub async fn list(
         ));
     }
     let lineage = auth.tenant.lineage();
-    let acting = auth.tenant_id().as_uuid();
     let txn = begin_scoped(&state.db, lineage).await?;
     // Overrides hide items, so a page is filled from as many batches as it takes.
     let batch = (page.limit + 1).max(100);
@@ -134,44 +137,7 @@ pub async fn list(
         let rows = items::published_in(&txn, lineage, query.category_id, after, batch).await?;
         let exhausted = (rows.len() as u64) < batch;
         after = rows.last().map(|i| i.id);
-        let ids: Vec<Uuid> = rows.iter().map(|i| i.id).collect();
-        let service_ids: Vec<Uuid> = rows.iter().map(|i| i.service_id).collect();
-        let stages = services::stages_of(&txn, lineage, &service_ids).await?;
-        let found = overrides::of_items(&txn, lineage, &ids).await?;
-        let found = found
-            .iter()
-            .map(|o| o.parsed().map(|p| (o.item_id, p)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut group_ids = Vec::new();
-        for i in &rows {
-            group_ids.extend(i.availability()?.group_ids);
-        }
-        let groups = if auth.principal.is_client {
-            HashSet::new()
-        } else {
-            bus::people::member_of(&txn, UserId(auth.principal.subject), &group_ids).await?
-        };
-        for i in rows {
-            let path = below(lineage, i.tenant_id);
-            let base = Inherited {
-                tenant_id: i.tenant_id,
-                name: i.name.clone(),
-                approval_policy: i.approval_policy()?,
-                price_amount: i.price_amount.clone(),
-                availability: i.availability()?,
-            };
-            let on_item: Vec<_> = found
-                .iter()
-                .filter(|(item, _)| *item == i.id)
-                .map(|(_, o)| o.clone())
-                .collect();
-            let live = stages.get(&i.service_id) == Some(&Stage::Live);
-            let viewer = Viewer {
-                acting,
-                path: &path,
-                groups: &groups,
-            };
-            let e = effective::resolve(&base, &on_item, live, &viewer);
+        for (i, e) in view(&txn, lineage, &auth.principal, rows).await? {
             if e.hidden.is_some() && !query.explain {
                 continue;
             }
@@ -199,6 +165,59 @@ pub async fn list(
     }
     txn.commit().await?;
     Ok(Page::from_rows(kept, page.limit, |i| i.id).respond(&req))
+}
+
+/// `rows` (published items of `lineage`, the acting tenant last) as `caller` sees them in the
+/// acting tenant: three queries (overrides, service stages, the caller's groups) for them all.
+pub async fn view(
+    txn: &DatabaseTransaction,
+    lineage: &[TenantId],
+    caller: &Principal,
+    rows: Vec<Item>,
+) -> Result<Vec<(Item, Effective)>, ApiError> {
+    let acting = lineage.last().map_or(Uuid::nil(), |t| t.as_uuid());
+    let ids: Vec<Uuid> = rows.iter().map(|i| i.id).collect();
+    let service_ids: Vec<Uuid> = rows.iter().map(|i| i.service_id).collect();
+    let stages = services::stages_of(txn, lineage, &service_ids).await?;
+    let found = overrides::of_items(txn, lineage, &ids).await?;
+    let found = found
+        .iter()
+        .map(|o| o.parsed().map(|p| (o.item_id, p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut group_ids = Vec::new();
+    for i in &rows {
+        group_ids.extend(i.availability()?.group_ids);
+    }
+    let groups = if caller.is_client {
+        HashSet::new()
+    } else {
+        bus::people::member_of(txn, UserId(caller.subject), &group_ids).await?
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for i in rows {
+        let path = below(lineage, i.tenant_id);
+        let base = Inherited {
+            tenant_id: i.tenant_id,
+            name: i.name.clone(),
+            approval_policy: i.approval_policy()?,
+            price_amount: i.price_amount.clone(),
+            availability: i.availability()?,
+        };
+        let on_item: Vec<_> = found
+            .iter()
+            .filter(|(item, _)| *item == i.id)
+            .map(|(_, o)| o.clone())
+            .collect();
+        let live = stages.get(&i.service_id) == Some(&Stage::Live);
+        let viewer = Viewer {
+            acting,
+            path: &path,
+            groups: &groups,
+        };
+        let e = effective::resolve(&base, &on_item, live, &viewer);
+        out.push((i, e));
+    }
+    Ok(out)
 }
 
 /// The tenants of `lineage` (root first) below `owner`: those whose overrides apply to an item

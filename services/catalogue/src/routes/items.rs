@@ -553,7 +553,7 @@ pub async fn update(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"to": "published"}))]
-pub struct TransitionIn {
+pub struct ItemTransitionIn {
     pub to: ItemState,
 }
 
@@ -567,7 +567,7 @@ pub struct TransitionIn {
     tag = "items",
     operation_id = "transitionItem",
     params(("id" = Uuid, Path, description = "The item's id.")),
-    request_body = TransitionIn,
+    request_body = ItemTransitionIn,
     responses((status = 200, description = "OK", body = ItemOut), (status = 409, description = "`transition_not_allowed` (with `allowed`) or `service_retired`", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["catalogue:write"]))
 )]
@@ -576,7 +576,7 @@ pub async fn transition(
     state: web::Data<CatalogueService>,
     auth: Auth<CatalogueWrite>,
     id: web::Path<Uuid>,
-    body: Json<TransitionIn>,
+    body: Json<ItemTransitionIn>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();

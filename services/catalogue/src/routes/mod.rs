@@ -2,14 +2,17 @@
 //! parse the request into domain values, authorize (the `Auth<Scope>` extractor), call the
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
+pub mod approvals;
 pub mod categories;
 pub mod effective;
 pub mod items;
 pub mod offerings;
 pub mod overrides;
 pub mod references;
+pub mod requests;
 pub mod services;
 pub mod shared;
+pub mod tasks;
 
 use actix_web::web;
 use platform::resources::{self, Routes};
@@ -24,6 +27,11 @@ const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/catalogue/categories", categories::routes),
     ("/api/v1/catalogue/items", items_and_overrides),
     ("/api/v1/catalogue/effective", effective::routes),
+    ("/api/v1/requests", requests::routes),
+    ("/api/v1/request-items", requests::item_routes),
+    ("/api/v1/approvals", approvals::routes),
+    ("/api/v1/approval-delegations", approvals::delegation_routes),
+    ("/api/v1/fulfilment-tasks", tasks::routes),
 ];
 
 /// An item's routes and those of the overrides of it, under one prefix.

@@ -386,7 +386,7 @@ pub async fn update(
     }
     let s = store::change(&txn, s, changes).await?;
     // The gates of the stage it is at still hold after the change.
-    let blockers = portfolio::blockers(s.stage, &store::readiness(&txn, &s).await?);
+    let blockers = portfolio::blockers(s.stage, &store::readiness(&txn, &s, &[tenant]).await?);
     let people = [
         "owner_required",
         "manager_required",
@@ -450,10 +450,12 @@ pub async fn move_stage(
     let rationale =
         text("/rationale", &body.rationale, 2_000).map_err(|e| ApiError::validation(vec![e]))?;
     let tenant = auth.tenant_id();
-    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    // A provider's service is ordered below it: its open request items are counted there too.
+    let reach = auth.list_scope(Some("*")).await?;
+    let txn = begin_scoped(&state.db, &reach).await?;
     let s = load(&txn, tenant, *id).await?;
     check_if_match(&req, s.version)?;
-    match portfolio::check_move(s.stage, body.to, &store::readiness(&txn, &s).await?) {
+    match portfolio::check_move(s.stage, body.to, &store::readiness(&txn, &s, &reach).await?) {
         Ok(()) => {}
         Err(StageRefusal::NotAllowed { allowed }) => {
             return Err(ApiError::conflict(

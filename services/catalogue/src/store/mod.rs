@@ -1,8 +1,11 @@
 //! Persistence. Every function takes a transaction already scoped to the tenant and filters by
 //! tenant itself too.
+pub mod approvals;
 pub mod categories;
 pub mod entities;
 pub mod items;
 pub mod offerings;
 pub mod overrides;
+pub mod requests;
 pub mod services;
+pub mod tasks;

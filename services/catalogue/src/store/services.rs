@@ -154,16 +154,20 @@ pub async fn history(
     Ok(out)
 }
 
-/// What the stage gates read about `s`. Requests arrive with the next slice of the catalogue;
-/// until then a service has no open request items.
-pub async fn readiness(txn: &DatabaseTransaction, s: &Service) -> Result<Readiness, DbErr> {
+/// What the stage gates read about `s`; its open request items are counted in `reach` (the
+/// tenants the transaction sees: a provider's service is ordered by its customers).
+pub async fn readiness(
+    txn: &DatabaseTransaction,
+    s: &Service,
+    reach: &[TenantId],
+) -> Result<Readiness, DbErr> {
     Ok(Readiness {
         owner: s.owner_id.is_some(),
         manager: s.manager_id.is_some(),
         support_group: s.support_group_id.is_some(),
         offerings: super::offerings::count_of(txn, TenantId(s.tenant_id), s.id).await?,
         published_items: super::items::published_count(txn, TenantId(s.tenant_id), s.id).await?,
-        open_request_items: 0,
+        open_request_items: super::requests::open_items_of_service(txn, reach, s.id).await?,
     })
 }
 

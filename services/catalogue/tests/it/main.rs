@@ -4,3 +4,4 @@ mod effective;
 mod items;
 mod offerings;
 mod portfolio;
+mod requests;

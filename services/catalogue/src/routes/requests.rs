@@ -1,0 +1,547 @@
+//! `/api/v1/requests` and `/api/v1/request-items/{id}`: what requesters order from the effective
+//! catalogue, each item (RITM) through its approval steps and fulfilment stages.
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
+use chrono::{DateTime, Utc};
+use platform::{
+    ApiError, FieldError,
+    auth::{
+        Auth, RequiredScope, UserId,
+        scopes::{RequestRead, RequestSubmit},
+    },
+    json::Json,
+    pagination::{Page, PageQuery},
+    tenancy::{TenantId, begin_scoped},
+};
+use sea_orm::DatabaseTransaction;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::effective::view;
+use crate::{
+    CatalogueService,
+    domain::{
+        form::{self, Form, RefKind},
+        item::ApprovalPolicy,
+        request::{ApprovalState, RitmState},
+    },
+    events,
+    store::{
+        approvals, items,
+        requests::{self as store, NewRequestItem, Request, RequestItem},
+    },
+    workflow::{self, Ctx},
+};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(submit).service(list).service(get);
+}
+
+pub fn item_routes(cfg: &mut ServiceConfig) {
+    cfg.service(get_item);
+}
+
+/// At most this many items per request.
+const MAX_LINES: usize = 20;
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestItemOut {
+    pub id: Uuid,
+    /// `RITM0001001`.
+    pub number: String,
+    pub request_id: Uuid,
+    pub item_id: Uuid,
+    /// The item's name as the requester saw it.
+    pub name: String,
+    pub quantity: i32,
+    #[schema(value_type = Variables)]
+    pub variables: Value,
+    pub price_amount: Option<String>,
+    pub currency: Option<String>,
+    pub state: RitmState,
+    pub approval_state: ApprovalState,
+    /// `rejected`, `approval_expired`, `no_eligible_approver`, `fulfilled` or `canceled` once
+    /// closed.
+    pub close_reason: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+platform::named_schema!(
+    /// A request item's variables: what the requester filled in on the item's form.
+    Variables,
+    platform::schema::free_form(
+        "The variables of the item's form, by name.",
+        serde_json::json!({"model": "performance-16", "justification": "3D rendering", "cost_center": "CC-1234"}),
+    )
+);
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24b5e-9a20-7b1e-8c2d-3e4f5a6b7c82",
+    "number": "REQ0001001",
+    "requester_id": "01a24233-c45f-769f-8803-48c30e8f1d48",
+    "state": "open",
+    "items": [{"id": "01a24b5e-9a21-7b1e-8c2d-3e4f5a6b7c83", "number": "RITM0001001", "state": "pending_approval", "approval_state": "pending"}]
+}))]
+pub struct RequestOut {
+    pub id: Uuid,
+    /// `REQ0001001`.
+    pub number: String,
+    pub requester_id: Uuid,
+    /// `open` until every item is closed, then `closed`.
+    pub state: String,
+    pub suggestion_session_id: Option<Uuid>,
+    pub items: Vec<RequestItemOut>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+platform::page_schema!(RequestPage, RequestOut);
+
+pub fn item_out(i: RequestItem) -> RequestItemOut {
+    RequestItemOut {
+        id: i.id,
+        number: i.number,
+        request_id: i.request_id,
+        item_id: i.item_id,
+        name: i.name,
+        quantity: i.quantity,
+        variables: i.variables,
+        price_amount: i.price_amount,
+        currency: i.currency,
+        state: i.state,
+        approval_state: i.approval_state,
+        close_reason: i.close_reason,
+        version: i.version,
+        created_at: i.created_at,
+        updated_at: i.updated_at,
+    }
+}
+
+fn out(r: Request, items: Vec<RequestItem>) -> RequestOut {
+    RequestOut {
+        items: items
+            .into_iter()
+            .filter(|i| i.request_id == r.id)
+            .map(item_out)
+            .collect(),
+        id: r.id,
+        number: r.number,
+        requester_id: r.requester_id,
+        state: r.state,
+        suggestion_session_id: r.suggestion_session_id,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn no_variables() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestLineIn {
+    pub item_id: Uuid,
+    /// 1 to the item's `max_quantity` (default 1).
+    #[serde(default = "one")]
+    pub quantity: i64,
+    #[serde(default = "no_variables")]
+    #[schema(value_type = Variables)]
+    pub variables: Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "items": [{"item_id": "01a24b5e-8a20-7b1e-8c2d-3e4f5a6b7c81", "quantity": 1,
+               "variables": {"model": "performance-16", "justification": "3D rendering", "cost_center": "CC-1234"}}]
+}))]
+pub struct RequestIn {
+    pub items: Vec<RequestLineIn>,
+    /// The knowledge suggestion session the requester saw before ordering, if any.
+    pub suggestion_session_id: Option<Uuid>,
+}
+
+/// One line, checked: the item as the requester sees it and how its approval starts.
+struct Line {
+    item: items::Item,
+    name: String,
+    price: Option<String>,
+    policy: Option<ApprovalPolicy>,
+    quantity: i32,
+    variables: Value,
+    approval: ApprovalState,
+}
+
+/// The lines of `body`, each checked against the acting tenant's effective catalogue; every
+/// error at once.
+async fn check_lines<S: RequiredScope>(
+    txn: &DatabaseTransaction,
+    auth: &Auth<S>,
+    state: &CatalogueService,
+    body: RequestIn,
+) -> Result<Vec<Line>, ApiError> {
+    let tenant = auth.tenant_id();
+    let lineage = auth.tenant.lineage();
+    let requester = auth.principal.subject;
+    let mut errors = Vec::new();
+    if body.items.is_empty() || body.items.len() > MAX_LINES {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/items",
+            "invalid_length",
+            format!("a request has 1–{MAX_LINES} items"),
+        )]));
+    }
+    let ctx = Ctx {
+        db: &state.db,
+        numbers: &state.numbers,
+        lineage,
+        now: platform::record::now(),
+    };
+    let mut lines = Vec::new();
+    for (n, line) in body.items.into_iter().enumerate() {
+        let at = format!("/items/{n}");
+        let found = items::find_in(txn, lineage, line.item_id)
+            .await?
+            .filter(|i| i.state == crate::domain::item::ItemState::Published);
+        let Some(item) = found else {
+            errors.push(FieldError::new(
+                format!("{at}/item_id"),
+                "unknown_reference",
+                "no such item in this tenant's catalogue",
+            ));
+            continue;
+        };
+        let Some((item, seen)) = view(txn, lineage, &auth.principal, vec![item])
+            .await?
+            .into_iter()
+            .next()
+        else {
+            continue;
+        };
+        if let Some(reason) = seen.hidden {
+            errors.push(FieldError::new(
+                format!("{at}/item_id"),
+                "not_orderable",
+                format!(
+                    "the item is not orderable here: {}",
+                    serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ),
+            ));
+            continue;
+        }
+        let quantity = match i32::try_from(line.quantity) {
+            Ok(q) if (1..=item.max_quantity).contains(&q) => q,
+            _ => {
+                errors.push(FieldError::new(
+                    format!("{at}/quantity"),
+                    "out_of_range",
+                    format!("quantity is 1–{}", item.max_quantity),
+                ));
+                0
+            }
+        };
+        let form = Form::parse("/form_schema", item.form_schema.clone()).map_err(|_| {
+            ApiError::internal(format!("item {} has an invalid stored form", item.id))
+        })?;
+        let refs = match form.check(&format!("{at}/variables"), &line.variables) {
+            Ok(refs) => refs,
+            Err(more) => {
+                errors.extend(more);
+                continue;
+            }
+        };
+        for r in refs {
+            let known = match r.kind {
+                RefKind::User => bus::people::active_user(txn, tenant, UserId(r.id)).await?,
+                RefKind::Group => bus::people::group_members(txn, tenant, r.id)
+                    .await?
+                    .is_some(),
+                // Configuration items are checked once the CMDB projects them.
+                RefKind::Ci => true,
+            };
+            if !known {
+                errors.push(FieldError::new(
+                    r.pointer,
+                    "unknown_reference",
+                    "no such user or group in this tenant",
+                ));
+            }
+        }
+        let approval = match &seen.approval_policy {
+            None => ApprovalState::NotRequired,
+            Some(p) => {
+                let auto = match &p.auto_approve_when {
+                    Some(when) => form::parse_condition("/auto_approve_when", when.clone())
+                        .is_ok_and(|c| c.matches(&line.variables)),
+                    None => false,
+                };
+                if auto {
+                    ApprovalState::AutoApproved
+                } else {
+                    for step in 0..p.steps.len() {
+                        if workflow::eligible(txn, &ctx, tenant, requester, p, step)
+                            .await?
+                            .is_empty()
+                        {
+                            errors.push(FieldError::new(
+                                format!("{at}/item_id"),
+                                "no_eligible_approver",
+                                format!(
+                                    "nobody can approve step {} ({}) for you: is your manager set?",
+                                    step + 1,
+                                    p.steps[step].name
+                                ),
+                            ));
+                        }
+                    }
+                    ApprovalState::Pending
+                }
+            }
+        };
+        lines.push(Line {
+            item,
+            name: seen.name,
+            price: seen.price_amount,
+            policy: seen.approval_policy,
+            quantity,
+            variables: line.variables,
+            approval,
+        });
+    }
+    if errors.is_empty() {
+        Ok(lines)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// Order items from the effective catalogue.
+///
+/// Each item must be orderable by the caller in the acting tenant (`GET
+/// /api/v1/catalogue/effective`); `quantity` 1 to its `max_quantity`; `variables` valid against
+/// its form: every missing, mistyped, out-of-enum, pattern-failing or unknown variable and every
+/// reference to another tenant's user or group is reported at once, each at its pointer
+/// (`/items/0/variables/justification`), and nothing is written. Each item becomes a request
+/// item (RITM) that pins the item's version, form answers, price and approval policy: with no
+/// policy, or variables matching `auto_approve_when`, it goes straight to fulfilment; otherwise
+/// its first approval step's approvers are asked (never the requester).
+#[utoipa::path(
+    tag = "requests",
+    operation_id = "submitRequest",
+    request_body = RequestIn,
+    responses((status = 201, description = "Created", body = RequestOut)),
+    security(("bearer" = ["request:submit"]))
+)]
+#[post("")]
+pub async fn submit(
+    state: web::Data<CatalogueService>,
+    auth: Auth<RequestSubmit>,
+    body: Json<RequestIn>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let lineage = auth.tenant.lineage();
+    let suggestion = body.suggestion_session_id;
+    let txn = begin_scoped(&state.db, lineage).await?;
+    let lines = check_lines(&txn, &auth, &state, body.0).await?;
+    let ctx = Ctx {
+        db: &state.db,
+        numbers: &state.numbers,
+        lineage,
+        now: platform::record::now(),
+    };
+    let number = state
+        .numbers
+        .next(&state.db, "request_numbers", "REQ", tenant)
+        .await?;
+    let request =
+        store::insert_request(&txn, tenant, number, auth.principal.subject, suggestion).await?;
+    let mut made = Vec::new();
+    for line in lines {
+        let number = state
+            .numbers
+            .next(&state.db, "request_item_numbers", "RITM", tenant)
+            .await?;
+        let first = match line.approval {
+            ApprovalState::Pending => RitmState::PendingApproval,
+            _ => RitmState::InFulfilment,
+        };
+        let ritm = store::insert_item(
+            &txn,
+            &request,
+            NewRequestItem {
+                number,
+                item_id: line.item.id,
+                item_tenant_id: line.item.tenant_id,
+                item_version: line.item.version,
+                service_id: line.item.service_id,
+                name: line.name,
+                quantity: line.quantity,
+                variables: line.variables,
+                approval_policy: line.policy.clone(),
+                fulfilment_plan: line.item.fulfilment_plan()?,
+                price_amount: line.price,
+                currency: line.item.currency.clone(),
+                state: first,
+                approval_state: line.approval,
+            },
+        )
+        .await?;
+        events::request_item_moved(&txn, &ritm, None).await?;
+        let ritm = match (&line.policy, line.approval) {
+            (Some(policy), ApprovalState::Pending) => {
+                workflow::begin_step(&txn, &ctx, ritm, policy, 0).await?
+            }
+            (_, approval) => workflow::begin_stage(&txn, &ctx, ritm, approval, 0).await?,
+        };
+        made.push(ritm);
+    }
+    events::request_submitted(&txn, &request, &made).await?;
+    txn.commit().await?;
+    let location = format!("/api/v1/requests/{}", request.id);
+    Ok(HttpResponse::build(StatusCode::CREATED)
+        .insert_header(("Location", location))
+        .json(out(request, made)))
+}
+
+/// Whether the caller sees every request of the tenant (fulfilment staff) or only their own.
+fn sees_all<S: RequiredScope>(auth: &Auth<S>) -> bool {
+    auth.principal.has_scope("request:fulfil")
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Requests of the acting tenant, a page at a time, with their items.
+///
+/// A requester sees their own; fulfilment staff (`request:fulfil`) every request of the tenant.
+#[utoipa::path(
+    tag = "requests",
+    operation_id = "listRequests",
+    params(ListQuery),
+    responses((status = 200, description = "OK", body = RequestPage)),
+    security(("bearer" = ["request:read"]))
+)]
+#[get("")]
+pub async fn list(
+    state: web::Data<CatalogueService>,
+    auth: Auth<RequestRead>,
+    query: web::Query<ListQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .validate()?;
+    let tenant = auth.tenant_id();
+    let mine = (!sees_all(&auth)).then_some(auth.principal.subject);
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let rows = store::list(&txn, tenant, mine, page.after, page.limit + 1).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let items = store::items_of(&txn, tenant, &ids).await?;
+    txn.commit().await?;
+    Ok(Page::from_rows(rows, page.limit, |r| r.id)
+        .map(|r| out(r, items.clone()))
+        .respond(&req))
+}
+
+/// Read a request with its items.
+///
+/// A requester reads their own (another's is 404), fulfilment staff any of the tenant's.
+#[utoipa::path(
+    tag = "requests",
+    operation_id = "getRequest",
+    params(("id" = Uuid, Path, description = "The request's id.")),
+    responses((status = 200, description = "OK", body = RequestOut)),
+    security(("bearer" = ["request:read"]))
+)]
+#[get("/{id}")]
+pub async fn get(
+    state: web::Data<CatalogueService>,
+    auth: Auth<RequestRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let r = store::find(&txn, tenant, *id)
+        .await?
+        .filter(|r| sees_all(&auth) || r.requester_id == auth.principal.subject)
+        .ok_or_else(|| ApiError::not_found("request"))?;
+    let items = store::items_of(&txn, tenant, &[r.id]).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(out(r, items)))
+}
+
+/// The request item `id` if the caller may see it: its requester, fulfilment staff, or one of
+/// its approvers (or their delegate).
+pub async fn visible_item<S: RequiredScope>(
+    txn: &DatabaseTransaction,
+    auth: &Auth<S>,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<RequestItem, ApiError> {
+    let me = auth.principal.subject;
+    let Some(item) = store::find_item(txn, tenant, id).await? else {
+        return Err(ApiError::not_found("request item"));
+    };
+    if sees_all(auth) || item.requester_id == me {
+        return Ok(item);
+    }
+    let mut approvers = approvals::delegators_of(txn, tenant, me, platform::record::now()).await?;
+    approvers.push(me);
+    let filter = approvals::ApprovalFilter {
+        approvers: Some(approvers),
+        state: None,
+        request_item: Some(item.id),
+    };
+    if approvals::list(txn, tenant, &filter, None, 1)
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::not_found("request item"));
+    }
+    Ok(item)
+}
+
+/// Read a request item (RITM).
+///
+/// Its pinned name, quantity, variables and price, its state and approval state. Visible to its
+/// requester, fulfilment staff and its approvers; 404 to anyone else.
+#[utoipa::path(
+    tag = "requests",
+    operation_id = "getRequestItem",
+    params(("id" = Uuid, Path, description = "The request item's id.")),
+    responses((status = 200, description = "OK", body = RequestItemOut)),
+    security(("bearer" = ["request:read"]))
+)]
+#[get("/{id}")]
+pub async fn get_item(
+    state: web::Data<CatalogueService>,
+    auth: Auth<RequestRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let item = visible_item(&txn, &auth, tenant, *id).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(item_out(item)))
+}

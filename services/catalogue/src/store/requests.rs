@@ -1,0 +1,229 @@
+//! Requests and their items (RITMs).
+use platform::tenancy::TenantId;
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::LockType,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::entities::{request, request_item};
+use crate::domain::{
+    item::{ApprovalPolicy, FulfilmentPlan},
+    request::{ApprovalState, RitmState},
+};
+
+pub type Request = request::Model;
+pub type RequestItem = request_item::Model;
+
+/// A request item about to be recorded: what was ordered, pinned as it was at submission.
+pub struct NewRequestItem {
+    pub number: String,
+    pub item_id: Uuid,
+    pub item_tenant_id: Uuid,
+    pub item_version: i64,
+    pub service_id: Uuid,
+    pub name: String,
+    pub quantity: i32,
+    pub variables: Value,
+    pub approval_policy: Option<ApprovalPolicy>,
+    pub fulfilment_plan: FulfilmentPlan,
+    pub price_amount: Option<String>,
+    pub currency: Option<String>,
+    pub state: RitmState,
+    pub approval_state: ApprovalState,
+}
+
+fn json_err(e: serde_json::Error) -> DbErr {
+    DbErr::Json(e.to_string())
+}
+
+impl request_item::Model {
+    pub fn approval_policy(&self) -> Result<Option<ApprovalPolicy>, DbErr> {
+        self.approval_policy
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| DbErr::Json(format!("request_items.approval_policy of {}: {e}", self.id)))
+    }
+    pub fn fulfilment_plan(&self) -> Result<FulfilmentPlan, DbErr> {
+        serde_json::from_value(self.fulfilment_plan.clone())
+            .map_err(|e| DbErr::Json(format!("request_items.fulfilment_plan of {}: {e}", self.id)))
+    }
+}
+
+pub async fn insert_request(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    number: String,
+    requester: Uuid,
+    suggestion_session: Option<Uuid>,
+) -> Result<Request, DbErr> {
+    request::ActiveModel {
+        tenant_id: Set(tenant.as_uuid()),
+        number: Set(number),
+        requester_id: Set(requester),
+        state: Set("open".into()),
+        suggestion_session_id: Set(suggestion_session),
+        ..request::ActiveModel::new()
+    }
+    .insert(txn)
+    .await
+}
+
+pub async fn insert_item(
+    txn: &DatabaseTransaction,
+    r: &Request,
+    new: NewRequestItem,
+) -> Result<RequestItem, DbErr> {
+    request_item::ActiveModel {
+        tenant_id: Set(r.tenant_id),
+        request_id: Set(r.id),
+        number: Set(new.number),
+        requester_id: Set(r.requester_id),
+        item_id: Set(new.item_id),
+        item_tenant_id: Set(new.item_tenant_id),
+        item_version: Set(new.item_version),
+        service_id: Set(new.service_id),
+        name: Set(new.name),
+        quantity: Set(new.quantity),
+        variables: Set(new.variables),
+        approval_policy: Set(new
+            .approval_policy
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(json_err)?),
+        fulfilment_plan: Set(serde_json::to_value(&new.fulfilment_plan).map_err(json_err)?),
+        price_amount: Set(new.price_amount),
+        currency: Set(new.currency),
+        state: Set(new.state),
+        approval_state: Set(new.approval_state),
+        approval_step: Set(0),
+        fulfilment_stage: Set(0),
+        close_reason: Set(None),
+        ..request_item::ActiveModel::new()
+    }
+    .insert(txn)
+    .await
+}
+
+pub async fn find(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Request>, DbErr> {
+    request::Entity::find_by_id(id)
+        .filter(request::Column::TenantId.eq(tenant.as_uuid()))
+        .one(txn)
+        .await
+}
+
+/// Up to `limit` requests of `tenant` after `after` (in id order), optionally one requester's.
+pub async fn list(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    requester: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Request>, DbErr> {
+    let mut q = request::Entity::find().filter(request::Column::TenantId.eq(tenant.as_uuid()));
+    if let Some(requester) = requester {
+        q = q.filter(request::Column::RequesterId.eq(requester));
+    }
+    if let Some(after) = after {
+        q = q.filter(request::Column::Id.gt(after));
+    }
+    q.order_by_asc(request::Column::Id)
+        .limit(limit)
+        .all(txn)
+        .await
+}
+
+pub async fn items_of(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    requests: &[Uuid],
+) -> Result<Vec<RequestItem>, DbErr> {
+    request_item::Entity::find()
+        .filter(request_item::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(request_item::Column::RequestId.is_in(requests.iter().copied()))
+        .order_by_asc(request_item::Column::Id)
+        .all(txn)
+        .await
+}
+
+/// The request item `id`, locked for the rest of the transaction: its approvals and tasks move
+/// it one decision at a time, however many approvers vote at once.
+pub async fn lock_item(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<RequestItem>, DbErr> {
+    let q = request_item::Entity::find_by_id(id)
+        .filter(request_item::Column::TenantId.eq(tenant.as_uuid()));
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        q.lock(LockType::Update).one(txn).await
+    } else {
+        q.one(txn).await
+    }
+}
+
+pub async fn find_item(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<RequestItem>, DbErr> {
+    request_item::Entity::find_by_id(id)
+        .filter(request_item::Column::TenantId.eq(tenant.as_uuid()))
+        .one(txn)
+        .await
+}
+
+/// What a request item's move changes.
+pub struct ItemMove {
+    pub state: RitmState,
+    pub approval_state: ApprovalState,
+    pub approval_step: i32,
+    pub fulfilment_stage: i32,
+    pub close_reason: Option<String>,
+}
+
+pub async fn move_item(
+    txn: &DatabaseTransaction,
+    i: RequestItem,
+    to: ItemMove,
+) -> Result<RequestItem, DbErr> {
+    let mut am: request_item::ActiveModel = i.into();
+    am.state = Set(to.state);
+    am.approval_state = Set(to.approval_state);
+    am.approval_step = Set(to.approval_step);
+    am.fulfilment_stage = Set(to.fulfilment_stage);
+    am.close_reason = Set(to.close_reason);
+    am.update(txn).await
+}
+
+pub async fn close_request(txn: &DatabaseTransaction, r: Request) -> Result<Request, DbErr> {
+    let mut am: request::ActiveModel = r.into();
+    am.state = Set("closed".into());
+    am.update(txn).await
+}
+
+/// How many request items of `service` (in the tenants the transaction sees) are still open.
+pub async fn open_items_of_service(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    service: Uuid,
+) -> Result<u64, DbErr> {
+    request_item::Entity::find()
+        .filter(request_item::Column::TenantId.is_in(tenants.iter().map(|t| t.as_uuid())))
+        .filter(request_item::Column::ServiceId.eq(service))
+        .filter(request_item::Column::State.is_not_in([
+            RitmState::Fulfilled,
+            RitmState::Rejected,
+            RitmState::Canceled,
+        ]))
+        .count(txn)
+        .await
+}
