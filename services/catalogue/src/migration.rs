@@ -333,7 +333,7 @@ impl MigrationName for M0006Requests {
 #[async_trait::async_trait]
 impl MigrationTrait for M0006Requests {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for counter in ["request_numbers", "request_item_numbers", "task_numbers"] {
+        for counter in ["request_numbers", "request_item_numbers"] {
             m.create_table(
                 Table::create()
                     .table(counter)
@@ -504,7 +504,6 @@ impl MigrationTrait for M0006Requests {
             &[
                 "request_numbers",
                 "request_item_numbers",
-                "task_numbers",
                 "requests",
                 "request_items",
                 "fulfilment_tasks",

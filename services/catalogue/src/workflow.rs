@@ -2,8 +2,8 @@
 //! fulfilment stages one after another, each move recorded and announced in the caller's
 //! transaction. The rules are `domain::request`'s; this module applies them to stored rows.
 use chrono::{DateTime, Duration, Utc};
-use platform::{ApiError, auth::UserId, numbers::Numbers, tenancy::TenantId};
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use platform::{ApiError, auth::UserId, tenancy::TenantId};
+use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::{
@@ -19,11 +19,9 @@ use crate::{
     },
 };
 
-/// Where numbers come from and the transaction's tenant lineage (the requester's tenant and the
-/// providers above it, whose groups may approve or fulfil).
+/// The transaction's tenant lineage (the requester's tenant and the providers above it, whose
+/// groups may approve or fulfil) and the time of the change.
 pub struct Ctx<'a> {
-    pub db: &'a DatabaseConnection,
-    pub numbers: &'a Numbers,
     pub lineage: &'a [TenantId],
     pub now: DateTime<Utc>,
 }
@@ -105,7 +103,6 @@ pub async fn begin_step(
 /// Opens the tasks of fulfilment stage `stage` (approval done as `approval`).
 pub async fn begin_stage(
     txn: &DatabaseTransaction,
-    ctx: &Ctx<'_>,
     item: RequestItem,
     approval: ApprovalState,
     stage: usize,
@@ -114,11 +111,15 @@ pub async fn begin_stage(
     let plan = item.fulfilment_plan()?;
     let stage_i32 = i32::try_from(stage).unwrap_or(i32::MAX);
     if let Some(planned) = plan.stages.get(stage) {
-        for task in &planned.tasks {
-            let number = ctx
-                .numbers
-                .next(ctx.db, "task_numbers", "TASK", tenant)
-                .await?;
+        // A task is numbered after its request item and its place in the plan (`TASK0001001-3`
+        // is RITM0001001's third task): unique without a counter, so a stage starts inside the
+        // transaction that finished the one before.
+        let before: usize = plan.stages[..stage].iter().map(|s| s.tasks.len()).sum();
+        let digits = item
+            .number
+            .trim_start_matches(|c: char| c.is_ascii_alphabetic());
+        for (j, task) in planned.tasks.iter().enumerate() {
+            let number = format!("TASK{digits}-{}", before + j + 1);
             let t = tasks::open(
                 txn,
                 tenant,
@@ -211,7 +212,7 @@ pub async fn after_vote(
         Quorum::Approved if step + 1 < policy.steps.len() => {
             begin_step(txn, ctx, item, &policy, step + 1).await
         }
-        Quorum::Approved => begin_stage(txn, ctx, item, ApprovalState::Approved, 0).await,
+        Quorum::Approved => begin_stage(txn, item, ApprovalState::Approved, 0).await,
         _ => {
             close(
                 txn,
@@ -252,7 +253,6 @@ async fn settle_pending(
 /// this one is finished, and the item is fulfilled after the last.
 pub async fn after_task(
     txn: &DatabaseTransaction,
-    ctx: &Ctx<'_>,
     item: RequestItem,
 ) -> Result<RequestItem, ApiError> {
     let tenant = TenantId(item.tenant_id);
@@ -264,7 +264,7 @@ pub async fn after_task(
         Progress::Waiting => Ok(item),
         Progress::Start(next) => {
             let approval = item.approval_state;
-            begin_stage(txn, ctx, item, approval, next).await
+            begin_stage(txn, item, approval, next).await
         }
         Progress::Fulfilled => {
             let approval = item.approval_state;

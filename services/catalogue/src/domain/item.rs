@@ -120,7 +120,7 @@ pub struct Availability {
 }
 
 /// Who approves one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Approver {
     /// The requester's line manager (identity's `manager_id`).
@@ -132,9 +132,8 @@ pub enum Approver {
 }
 
 /// How many of a step's M eligible approvers must approve: one, all, or N.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[schema(as = ApprovalRule)]
 pub enum Rule {
     Any,
     All,
@@ -193,9 +192,86 @@ platform::named_schema!(
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub name: String,
+    #[schema(value_type = Vec<ApproverDoc>)]
     pub approvers: Vec<Approver>,
-    #[schema(example = json!("any"))]
+    #[schema(value_type = ApprovalRuleDoc, example = json!("any"))]
     pub rule: Rule,
+}
+
+/// What kind of approver: the requester's line manager, a group's members, or one user.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // Documentation of [`Approver`]'s wire shape.
+enum ApproverKind {
+    Manager,
+    Group,
+    User,
+}
+
+/// An approver of a step: `{"type": "manager"}`, `{"type": "group", "group_id"}` or
+/// `{"type": "user", "user_id"}`.
+// The documented wire shape of `Approver`: one object rather than a `oneOf`, so every SDK
+// generator names it the same.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Approver)]
+#[allow(dead_code)]
+struct ApproverDoc {
+    #[serde(rename = "type")]
+    kind: ApproverKind,
+    /// With `type: group`.
+    group_id: Option<Uuid>,
+    /// With `type: user`.
+    user_id: Option<Uuid>,
+}
+
+/// `any` or `all` of a step's approvers.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ApprovalRuleName {
+    Any,
+    All,
+}
+
+/// N of a step's M approvers (1 ≤ N ≤ M).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct ApprovalNOf {
+    #[schema(minimum = 1)]
+    n_of: u32,
+}
+
+/// The documented shape of [`Rule`]: `"any"`, `"all"` or `{"n_of": N}`, each a named schema.
+pub enum ApprovalRuleDoc {}
+
+impl utoipa::PartialSchema for ApprovalRuleDoc {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{Ref, schema::OneOfBuilder};
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name("ApprovalRuleName"))
+            .item(Ref::from_schema_name("ApprovalNOf"))
+            .description(Some(
+                "How many of a step's M eligible approvers must approve: `any`, `all` or \
+                 `{\"n_of\": N}`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ApprovalRuleDoc {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ApprovalRule")
+    }
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("ApprovalRuleName".into(), ApprovalRuleName::schema()));
+        schemas.push(("ApprovalNOf".into(), ApprovalNOf::schema()));
+    }
 }
 
 fn default_remind() -> u32 {

@@ -37,6 +37,20 @@ pub fn delegation_routes(cfg: &mut ServiceConfig) {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24b5e-9c20-7b1e-8c2d-3e4f5a6b7c91",
+    "request_item_id": "01a24b5e-9a21-7b1e-8c2d-3e4f5a6b7c83",
+    "step": 0,
+    "approver_id": "01a24233-c45f-769f-8803-48c30e8f1d49",
+    "state": "approved",
+    "decided_by": "01a24233-c45f-769f-8803-48c30e8f1d49",
+    "on_behalf_of": null,
+    "comment": "Fine",
+    "decided_at": "2026-12-06T10:00:00Z",
+    "remind_at": "2026-12-07T09:00:00Z",
+    "expires_at": "2026-12-11T09:00:00Z",
+    "version": 2
+}))]
 pub struct ApprovalOut {
     pub id: Uuid,
     pub request_item_id: Uuid,
@@ -83,7 +97,9 @@ pub struct ListQuery {
     /// The caller's own (and those of whoever delegated to them now); default `true`.
     /// `false` needs `request:fulfil`.
     pub mine: Option<bool>,
+    /// Only approvals in this state (`pending` for what awaits a decision).
     pub state: Option<VoteState>,
+    /// Only the approvals of this request item.
     pub request_item_id: Option<Uuid>,
 }
 
@@ -244,18 +260,20 @@ pub async fn decide(
     };
     let a = store::record(&txn, a, vote).await?;
     events::approval_changed(&txn, &a).await?;
-    let ctx = Ctx {
-        db: &state.db,
-        numbers: &state.numbers,
-        lineage,
-        now,
-    };
+    let ctx = Ctx { lineage, now };
     workflow::after_vote(&txn, &ctx, item).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(a)))
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24b5e-9d20-7b1e-8c2d-3e4f5a6b7c92",
+    "delegator_id": "01a24233-c45f-769f-8803-48c30e8f1d49",
+    "delegate_id": "01a24233-c45f-769f-8803-48c30e8f1d4a",
+    "starts_at": "2026-12-20T00:00:00Z",
+    "ends_at": "2027-01-04T00:00:00Z"
+}))]
 pub struct DelegationOut {
     pub id: Uuid,
     pub delegator_id: Uuid,

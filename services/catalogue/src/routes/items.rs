@@ -284,6 +284,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewItem::try_from(body.0)?;
     let tenant = auth.tenant_id();
+    let reach = auth.list_scope(Some("*")).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let refs = References {
         policy: new.approval_policy.as_ref(),
@@ -291,6 +292,7 @@ pub async fn create(
         availability: Some(&new.availability),
         category: new.category_id,
         cost: new.cost_amount.is_some(),
+        reach: &reach,
     };
     let mut errors = check_references(&txn, &auth, refs).await?;
     match services::find(&txn, tenant, new.service_id).await? {
@@ -513,6 +515,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = ItemChanges::try_from(body.0)?;
     let tenant = auth.tenant_id();
+    let reach = auth.list_scope(Some("*")).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let i = load(&txn, tenant, *id).await?;
     check_if_match(&req, i.version)?;
@@ -522,6 +525,7 @@ pub async fn update(
         availability: changes.availability.as_ref(),
         category: changes.category_id.flatten(),
         cost: matches!(changes.cost_amount, Some(Some(_))),
+        reach: &reach,
     };
     let mut errors = check_references(&txn, &auth, refs).await?;
     let currency = changes.currency.clone().unwrap_or(i.currency.clone());

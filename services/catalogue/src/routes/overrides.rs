@@ -177,6 +177,7 @@ pub async fn put_override(
         availability: None,
         category: None,
         cost: false,
+        reach: &[],
     };
     let errors = check_references(&txn, &auth, refs).await?;
     if !errors.is_empty() {
@@ -187,7 +188,10 @@ pub async fn put_override(
     respond(saved)
 }
 
-/// Read the acting tenant's override of an item it inherits (404 when it has none).
+/// Read the acting tenant's override of an item it inherits.
+///
+/// The fields it sets (the others are inherited); 404 when the tenant has none, or the item
+/// does not reach the tenant.
 #[utoipa::path(
     tag = "items",
     operation_id = "getItemOverride",
@@ -208,7 +212,10 @@ pub async fn get_override(
     respond(found.ok_or_else(|| ApiError::not_found("override"))?)
 }
 
-/// Drop the acting tenant's override: the item is inherited as its provider set it.
+/// Drop the acting tenant's override of an item it inherits.
+///
+/// The item is inherited again as its provider (and the tenants in between) left it. Send
+/// `If-Match` with the override's `ETag`.
 #[utoipa::path(
     tag = "items",
     operation_id = "deleteItemOverride",

@@ -26,6 +26,9 @@ pub struct References<'a> {
     pub policy: Option<&'a ApprovalPolicy>,
     pub plan: Option<&'a FulfilmentPlan>,
     pub availability: Option<&'a Availability>,
+    /// The tenants the caller reaches (`Auth::list_scope(Some("*"))`, read before the
+    /// transaction: the directory must not wait for the transaction's connection).
+    pub reach: &'a [TenantId],
     pub category: Option<Uuid>,
     pub cost: bool,
 }
@@ -72,9 +75,8 @@ pub async fn check_references<S: RequiredScope>(
         }));
     }
     if let Some(availability) = refs.availability {
-        let reach = auth.list_scope(Some("*")).await?;
         for (i, t) in availability.tenant_ids.iter().enumerate() {
-            if !reach.contains(&TenantId(*t)) {
+            if !refs.reach.contains(&TenantId(*t)) {
                 errors.push(FieldError::new(
                     format!("/availability/tenant_ids/{i}"),
                     "unknown_reference",

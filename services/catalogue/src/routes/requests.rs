@@ -47,6 +47,23 @@ pub fn item_routes(cfg: &mut ServiceConfig) {
 const MAX_LINES: usize = 20;
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24b5e-9a21-7b1e-8c2d-3e4f5a6b7c83",
+    "number": "RITM0001001",
+    "request_id": "01a24b5e-9a20-7b1e-8c2d-3e4f5a6b7c82",
+    "item_id": "01a24b5e-8a20-7b1e-8c2d-3e4f5a6b7c81",
+    "name": "New laptop",
+    "quantity": 1,
+    "variables": {"model": "performance-16", "justification": "3D rendering", "cost_center": "CC-1234"},
+    "price_amount": "1150.00",
+    "currency": "EUR",
+    "state": "pending_approval",
+    "approval_state": "pending",
+    "close_reason": null,
+    "version": 1,
+    "created_at": "2026-12-06T09:00:00Z",
+    "updated_at": "2026-12-06T09:00:00Z"
+}))]
 pub struct RequestItemOut {
     pub id: Uuid,
     /// `RITM0001001`.
@@ -187,7 +204,6 @@ struct Line {
 async fn check_lines<S: RequiredScope>(
     txn: &DatabaseTransaction,
     auth: &Auth<S>,
-    state: &CatalogueService,
     body: RequestIn,
 ) -> Result<Vec<Line>, ApiError> {
     let tenant = auth.tenant_id();
@@ -202,8 +218,6 @@ async fn check_lines<S: RequiredScope>(
         )]));
     }
     let ctx = Ctx {
-        db: &state.db,
-        numbers: &state.numbers,
         lineage,
         now: platform::record::now(),
     };
@@ -354,26 +368,31 @@ pub async fn submit(
     let tenant = auth.tenant_id();
     let lineage = auth.tenant.lineage();
     let suggestion = body.suggestion_session_id;
-    let txn = begin_scoped(&state.db, lineage).await?;
-    let lines = check_lines(&txn, &auth, &state, body.0).await?;
-    let ctx = Ctx {
-        db: &state.db,
-        numbers: &state.numbers,
-        lineage,
-        now: platform::record::now(),
-    };
+    // Numbers come from their own short transactions, before this one: a request's and one per
+    // line (a refused request leaves a gap; numbers are unique, not gapless).
     let number = state
         .numbers
         .next(&state.db, "request_numbers", "REQ", tenant)
         .await?;
+    let mut item_numbers = Vec::with_capacity(body.items.len());
+    for _ in 0..body.items.len().min(MAX_LINES) {
+        item_numbers.push(
+            state
+                .numbers
+                .next(&state.db, "request_item_numbers", "RITM", tenant)
+                .await?,
+        );
+    }
+    let txn = begin_scoped(&state.db, lineage).await?;
+    let lines = check_lines(&txn, &auth, body.0).await?;
+    let ctx = Ctx {
+        lineage,
+        now: platform::record::now(),
+    };
     let request =
         store::insert_request(&txn, tenant, number, auth.principal.subject, suggestion).await?;
     let mut made = Vec::new();
-    for line in lines {
-        let number = state
-            .numbers
-            .next(&state.db, "request_item_numbers", "RITM", tenant)
-            .await?;
+    for (line, number) in lines.into_iter().zip(item_numbers) {
         let first = match line.approval {
             ApprovalState::Pending => RitmState::PendingApproval,
             _ => RitmState::InFulfilment,
@@ -404,7 +423,7 @@ pub async fn submit(
             (Some(policy), ApprovalState::Pending) => {
                 workflow::begin_step(&txn, &ctx, ritm, policy, 0).await?
             }
-            (_, approval) => workflow::begin_stage(&txn, &ctx, ritm, approval, 0).await?,
+            (_, approval) => workflow::begin_stage(&txn, ritm, approval, 0).await?,
         };
         made.push(ritm);
     }

@@ -25,7 +25,7 @@ use crate::{
         requests,
         tasks::{self as store, Task},
     },
-    workflow::{self, Ctx},
+    workflow,
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -33,9 +33,21 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01a24b5e-9b20-7b1e-8c2d-3e4f5a6b7c90",
+    "number": "TASK0001001-1",
+    "request_item_id": "01a24b5e-9a21-7b1e-8c2d-3e4f5a6b7c83",
+    "stage": 0,
+    "name": "Image the laptop",
+    "group_id": "01a24233-c4f0-7d1e-8f3a-2b6c9d0e1f23",
+    "state": "open",
+    "version": 1,
+    "created_at": "2026-12-06T09:00:00Z",
+    "updated_at": "2026-12-06T09:00:00Z"
+}))]
 pub struct TaskOut {
     pub id: Uuid,
-    /// `TASK0001001`.
+    /// `TASK0001001-1`: the request item's number and the task's place in its plan.
     pub number: String,
     pub request_item_id: Uuid,
     /// The fulfilment stage (0 = first) it belongs to.
@@ -72,7 +84,9 @@ pub struct ListQuery {
     pub limit: Option<u64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only the tasks of this request item.
     pub request_item_id: Option<Uuid>,
+    /// Only the tasks of this group (its queue).
     pub group_id: Option<Uuid>,
 }
 
@@ -146,8 +160,7 @@ pub async fn transition(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = auth.tenant_id();
-    let lineage = auth.tenant.lineage();
-    let txn = begin_scoped(&state.db, lineage).await?;
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
     let found = store::find(&txn, tenant, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("task"))?;
@@ -181,13 +194,7 @@ pub async fn transition(
     let t = store::set_state(&txn, t, body.to).await?;
     events::task_moved(&txn, &t, from.as_str()).await?;
     if t.state.is_finished() {
-        let ctx = Ctx {
-            db: &state.db,
-            numbers: &state.numbers,
-            lineage,
-            now: platform::record::now(),
-        };
-        workflow::after_task(&txn, &ctx, item).await?;
+        workflow::after_task(&txn, item).await?;
     }
     txn.commit().await?;
     let (version, id) = (t.version, t.id);
