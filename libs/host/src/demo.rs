@@ -48,6 +48,11 @@ pub struct DemoCustomer {
     pub service_owner: Uuid,
     /// The "Service Desk" group.
     pub desk: Uuid,
+    /// `msp-admin@demo.test`, who owns the provider's services.
+    pub provider_admin: Uuid,
+    /// The provider's "Service Desk" group (`msp-agent@demo.test`), which fulfils its
+    /// catalogue items.
+    pub provider_desk: Uuid,
 }
 
 /// A service's part of the demo data set. Seeding twice changes nothing.

@@ -14,6 +14,7 @@ pub mod routes;
 pub mod seed;
 pub mod service;
 pub mod store;
+pub mod workers;
 pub mod workflow;
 
 use std::sync::Arc;

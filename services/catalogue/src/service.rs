@@ -8,7 +8,10 @@ use host::{Context, Demo, DemoSeed, Started};
 use platform::settings::Settings;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::{CatalogueService, SCHEMA, routes, seed};
+use crate::{
+    CatalogueService, SCHEMA, routes, seed,
+    workers::{self, ApprovalWorkers, Job},
+};
 
 /// The catalogue's descriptor.
 pub const SERVICE: &dyn host::Service = &Catalogue;
@@ -42,6 +45,13 @@ impl host::Service for Catalogue {
             routes::configure(catalogue.clone()),
         );
         started.consumers.push(catalogue.identity.consumer());
+        let workers = Arc::new(ApprovalWorkers::new(catalogue.db.clone()));
+        for job in [Job::Reminder, Job::Expiry] {
+            let workers = workers.clone();
+            started.schedulers.push(Box::new(move |stop| {
+                Box::pin(workers.run(job, workers::TICK, stop))
+            }));
+        }
         started.demo = Some(Arc::new(CatalogueDemo(catalogue)));
         Ok(started)
     }
@@ -56,8 +66,10 @@ impl DemoSeed for CatalogueDemo {
         let seeded = seed::seed_demo(&self.0, &demo.customers)
             .await
             .map_err(|e| anyhow!("seeding the catalogue demo data: {e}"))?;
-        demo.summaries
-            .push(format!("{seeded} portfolio services (new)"));
+        demo.summaries.push(format!(
+            "{} portfolio services, {} catalogue items, {} customer overrides (new)",
+            seeded.services, seeded.items, seeded.overrides
+        ));
         Ok(())
     }
 }

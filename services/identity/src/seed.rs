@@ -206,13 +206,21 @@ pub async fn seed_demo(
         Role::PlatformAdmin,
     );
     let msp = ensure_child(db, &root, DEMO_MSP, "Demo MSP").await?;
+    let mut msp_agent = None;
     for (email, name, role) in [
         ("msp-admin@demo.test", "MSP Admin", Role::MspAdmin),
         ("msp-agent@demo.test", "MSP Agent", Role::MspAgent),
     ] {
-        ensure_user(db, msp.id, email, name, role, &hash).await?;
+        let id = ensure_user(db, msp.id, email, name, role, &hash).await?;
+        if role == Role::MspAgent {
+            msp_agent = Some(id);
+        }
         add(email.into(), DEMO_MSP, role);
     }
+    // The provider's own desk fulfils what its customers order from its catalogue.
+    let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
+    ensure_desk(&txn, TenantId(msp.id), msp_agent).await?;
+    txn.commit().await?;
     for (slug, name) in DEMO_CUSTOMERS {
         let customer = ensure_child(db, &msp, slug, name).await?;
         let mut agent = None;
@@ -246,31 +254,36 @@ pub async fn seed_demo(
             let user = users::update(&txn, user, |u| u.manager_id = Set(Some(approver))).await?;
             crate::events::user_manager_changed(&txn, &user).await?;
         }
-        let existing = groups::list(&txn, &[TenantId(customer.id)], None, 10).await?;
-        let desk = match existing.into_iter().find(|g| g.name == "Service Desk") {
-            Some(g) => g,
-            None => {
-                let g = groups::insert(
-                    &txn,
-                    TenantId(customer.id),
-                    "Service Desk",
-                    "First-line support",
-                )
-                .await?;
-                crate::events::group_created(&txn, &g).await?;
-                g
-            }
-        };
-        if let Some(agent) = agent
-            && groups::add_member(&txn, TenantId(customer.id), desk.id, UserId(agent)).await?
-        {
-            let desk = groups::touch(&txn, desk).await?;
-            let members = groups::members(&txn, TenantId(customer.id), desk.id).await?;
-            crate::events::group_members_changed(&txn, &desk, members).await?;
-        }
+        ensure_desk(&txn, TenantId(customer.id), agent).await?;
         txn.commit().await?;
     }
     Ok(logins)
+}
+
+/// The tenant's "Service Desk" group, created if missing, with `member` in it.
+async fn ensure_desk(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant: TenantId,
+    member: Option<Uuid>,
+) -> Result<groups::Group, ApiError> {
+    let existing = groups::list(txn, &[tenant], None, 10).await?;
+    let desk = match existing.into_iter().find(|g| g.name == "Service Desk") {
+        Some(g) => g,
+        None => {
+            let g = groups::insert(txn, tenant, "Service Desk", "First-line support").await?;
+            crate::events::group_created(txn, &g).await?;
+            g
+        }
+    };
+    if let Some(member) = member
+        && groups::add_member(txn, tenant, desk.id, UserId(member)).await?
+    {
+        let desk = groups::touch(txn, desk).await?;
+        let members = groups::members(txn, tenant, desk.id).await?;
+        crate::events::group_members_changed(txn, &desk, members).await?;
+        return Ok(desk);
+    }
+    Ok(desk)
 }
 
 /// Why the load-test customers could not be seeded.
@@ -296,11 +309,25 @@ pub struct DemoCustomer {
     pub service_owner: Uuid,
     /// The "Service Desk" group.
     pub desk: Uuid,
+    /// `msp-admin@demo.test`, who owns the provider's services.
+    pub provider_admin: Uuid,
+    /// The provider's "Service Desk" group, which fulfils its catalogue items.
+    pub provider_desk: Uuid,
 }
 
 /// The demo customers seeded so far, for the other services' part of the demo data.
 pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>, ApiError> {
     let Some(msp) = demo_msp(db).await? else {
+        return Ok(Vec::new());
+    };
+    let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
+    let provider_admin = users::find_by_email(&txn, "msp-admin@demo.test").await?;
+    let provider_desk = groups::list(&txn, &[TenantId(msp.id)], None, 10)
+        .await?
+        .into_iter()
+        .find(|g| g.name == "Service Desk");
+    txn.commit().await?;
+    let (Some(provider_admin), Some(provider_desk)) = (provider_admin, provider_desk) else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
@@ -330,6 +357,8 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
                 requester: requester.id,
                 service_owner: service_owner.id,
                 desk: desk.id,
+                provider_admin: provider_admin.id,
+                provider_desk: provider_desk.id,
             });
         }
     }

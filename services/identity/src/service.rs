@@ -78,6 +78,8 @@ impl DemoSeed for IdentityDemo {
                 requester: c.requester,
                 service_owner: c.service_owner,
                 desk: c.desk,
+                provider_admin: c.provider_admin,
+                provider_desk: c.provider_desk,
             })
             .collect();
         Ok(())

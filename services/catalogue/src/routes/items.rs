@@ -326,7 +326,7 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    if store::key_taken(&txn, tenant, &new.key).await? {
+    if store::find_by_key(&txn, tenant, &new.key).await?.is_some() {
         return Err(ApiError::conflict("key_taken", "another item has that key")
             .with_extra(json!({"pointer": "/key"})));
     }

@@ -79,18 +79,17 @@ pub async fn find(
         .await
 }
 
-/// Whether `tenant` has another item keyed `key`.
-pub async fn key_taken(
+/// The item of `tenant` keyed `key`.
+pub async fn find_by_key(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     key: &str,
-) -> Result<bool, DbErr> {
-    Ok(item::Entity::find()
+) -> Result<Option<Item>, DbErr> {
+    item::Entity::find()
         .filter(item::Column::TenantId.eq(tenant.as_uuid()))
         .filter(item::Column::Key.eq(key))
         .one(txn)
-        .await?
-        .is_some())
+        .await
 }
 
 /// Which items a list keeps.

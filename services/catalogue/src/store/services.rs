@@ -187,3 +187,16 @@ pub async fn stages_of(
         .await?;
     Ok(rows.into_iter().map(|s| (s.id, s.stage)).collect())
 }
+
+/// The service of `tenant` called `name`.
+pub async fn find_by_name(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    name: &str,
+) -> Result<Option<Service>, DbErr> {
+    service::Entity::find()
+        .filter(service::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(service::Column::Name.eq(name))
+        .one(txn)
+        .await
+}

@@ -5,3 +5,4 @@ mod items;
 mod offerings;
 mod portfolio;
 mod requests;
+mod workers;
