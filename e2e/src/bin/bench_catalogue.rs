@@ -1,0 +1,444 @@
+//! Catalogue benchmarks on real PostgreSQL, in one run:
+//!
+//! 1. submitting the demo `new-laptop` (standard model: auto-approved, straight to its first
+//!    fulfilment stage) over HTTP vs `pgbench` inserting the same rows (the request, its item,
+//!    two tasks and four outbox events) in one transaction;
+//! 2. a customer's `GET /api/v1/catalogue/effective?limit=50` while its provider has 50 items
+//!    and 10 customers, then again after the provider grows to 5,000 items and 1,000 customers
+//!    (each customer overriding five items). The page must cost the same whatever the size.
+//!
+//! `cargo build --release -p itsm -p e2e && cargo run --release -p e2e --bin bench_catalogue`
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "bench-catalogue-password-1";
+const CONCURRENCY: usize = 8;
+const ROUND: Duration = Duration::from_secs(10);
+
+async fn exec(db: &DatabaseConnection, sql: &str) -> anyhow::Result<()> {
+    db.execute_unprepared(sql).await?;
+    Ok(())
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+    expect: u16,
+) -> anyhow::Result<Value> {
+    let mut req = client.request(method, &url).bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await?;
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    anyhow::ensure!(status == expect, "{url}: {status} {body}");
+    Ok(body)
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap_or_default().to_string()
+}
+
+/// A live provider service with one published item (the template the rest are copied from).
+async fn provider_item(client: &reqwest::Client, base: &str, msp: &str) -> anyhow::Result<String> {
+    use reqwest::Method;
+    let me = call(
+        client,
+        Method::GET,
+        format!("{base}/api/v1/users/me"),
+        msp,
+        None,
+        200,
+    )
+    .await?;
+    let group = call(
+        client,
+        Method::POST,
+        format!("{base}/api/v1/groups"),
+        msp,
+        Some(json!({"name": "Bench fulfilment"})),
+        201,
+    )
+    .await?;
+    let (owner, group) = (me["id"].clone(), id(&group));
+    // The catalogue learns the new group from identity's events: retry until it does.
+    let mut service = Value::Null;
+    for _ in 0..100 {
+        let res = client
+            .post(format!("{base}/api/v1/services"))
+            .bearer_auth(msp)
+            .json(&json!({"name": "Bench workplace", "owner_id": owner, "manager_id": owner, "support_group_id": group}))
+            .send()
+            .await?;
+        if res.status().as_u16() == 201 {
+            service = res.json().await?;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let service = id(&service);
+    anyhow::ensure!(
+        !service.is_empty(),
+        "the catalogue never learned the provider's group"
+    );
+    call(
+        client,
+        Method::POST,
+        format!("{base}/api/v1/catalogue/offerings"),
+        msp,
+        Some(json!({"service_id": service, "name": "Bench workplace — standard"})),
+        201,
+    )
+    .await?;
+    let item = call(client, Method::POST, format!("{base}/api/v1/catalogue/items"), msp, Some(json!({
+        "key": "bench-0", "name": "Bench laptop", "service_id": service,
+        "form_schema": {"type": "object", "properties": {
+            "model": {"type": "string", "enum": ["standard-14", "performance-16"]},
+            "justification": {"type": "string", "minLength": 1},
+            "cost_center": {"type": "string", "pattern": "^CC-[0-9]{4}$"}
+        }, "required": ["model", "cost_center"]},
+        "price_amount": "1200.00", "currency": "EUR", "cost_amount": "950.00",
+        "fulfilment_plan": {"stages": [{"name": "Deliver", "tasks": [{"name": "Hand over", "group_id": group}]}]}
+    })), 201).await?;
+    let item = id(&item);
+    call(
+        client,
+        Method::POST,
+        format!("{base}/api/v1/catalogue/items/{item}/transitions"),
+        msp,
+        Some(json!({"to": "published"})),
+        200,
+    )
+    .await?;
+    for to in ["design", "transition", "live"] {
+        call(
+            client,
+            Method::POST,
+            format!("{base}/api/v1/services/{service}/stage"),
+            msp,
+            Some(json!({"to": to, "rationale": "Bench"})),
+            200,
+        )
+        .await?;
+    }
+    Ok(item)
+}
+
+/// Grows the provider to `items` items (copies of the template) and `customers` customers
+/// (projected directory rows beside globex and initech), each new customer overriding five
+/// items.
+async fn grow(
+    su: &DatabaseConnection,
+    template: &str,
+    items: usize,
+    customers: usize,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let have: i64 = count(su, "SELECT count(*) AS n FROM catalogue.items").await?;
+    let more_items = items as i64 - have;
+    if more_items > 0 {
+        su.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "INSERT INTO catalogue.items SELECT gen_random_uuid(), tenant_id, 'bench-' || (g + {have}), \
+                 name || ' ' || (g + {have}), description, service_id, offering_id, category_id, state, \
+                 form_schema, price_amount, currency, cost_amount, max_quantity, availability, \
+                 approval_policy, fulfilment_plan, version, created_at, updated_at \
+                 FROM catalogue.items, generate_series(1, {more_items}) g WHERE id = $1::uuid"
+            ),
+            [template.into()],
+        ))
+        .await?;
+    }
+    let have: i64 = count(
+        su,
+        "SELECT count(*) AS n FROM catalogue.tenant_directory WHERE kind = 'customer'",
+    )
+    .await?;
+    let more = customers as i64 - have;
+    if more > 0 {
+        exec(su, &format!(
+            "INSERT INTO catalogue.tenant_directory (id, parent_id, path, kind, slug, status, settings, version) \
+             SELECT c.id, m.id, m.path || '/' || c.id::text, 'customer', 'bench-' || c.g || '-' || {have}, 'active', '{{}}', 1 \
+             FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, {more}) g) c, \
+             catalogue.tenant_directory m WHERE m.slug = 'demo'"
+        )).await?;
+        exec(su,
+            "INSERT INTO catalogue.item_overrides (id, tenant_id, item_id, hidden, name, approval_policy, \
+             price_amount, version, created_at, updated_at) \
+             SELECT gen_random_uuid(), c.id, i.id, (random() < 0.5), NULL, NULL, '999.00', 1, now(), now() \
+             FROM catalogue.tenant_directory c \
+             CROSS JOIN LATERAL (SELECT id FROM catalogue.items WHERE c.id IS NOT NULL ORDER BY random() LIMIT 5) i \
+             WHERE c.kind = 'customer' AND c.slug LIKE 'bench-%' \
+             AND NOT EXISTS (SELECT 1 FROM catalogue.item_overrides o WHERE o.tenant_id = c.id) \
+             ON CONFLICT DO NOTHING",
+        ).await?;
+    }
+    exec(su, "VACUUM ANALYZE catalogue.items").await?;
+    exec(su, "VACUUM ANALYZE catalogue.item_overrides").await?;
+    exec(su, "VACUUM ANALYZE catalogue.tenant_directory").await?;
+    eprintln!(
+        "  {items} items, {customers} customers ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `pgbench` running `script` with [`CONCURRENCY`] clients for `secs`: transactions per second.
+fn pgbench(db_url: &str, script: &std::path::Path, secs: u64) -> anyhow::Result<f64> {
+    let out = std::process::Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &CONCURRENCY.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &secs.to_string(),
+            "-f",
+        ])
+        .arg(script)
+        .arg(db_url)
+        .stderr(std::process::Stdio::null())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "pgbench failed: {text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+}
+
+async fn scalar(su: &DatabaseConnection, sql: &str) -> anyhow::Result<String> {
+    let row = su
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row: {sql}"))?;
+    Ok(row.try_get::<String>("", "v")?)
+}
+
+/// Submits over HTTP and runs pgbench on the same rows, in alternating rounds: HTTP req/s,
+/// p50 and p95 (ms), pgbench transactions/s.
+async fn submit(
+    su: &DatabaseConnection,
+    db_url: &str,
+    base: &str,
+    requester: &str,
+) -> anyhow::Result<(f64, f64, f64, f64)> {
+    let client = reqwest::Client::new();
+    let page = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/api/v1/catalogue/effective"),
+        requester,
+        None,
+        200,
+    )
+    .await?;
+    let laptop = page["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["key"] == "new-laptop"))
+        .map(id)
+        .ok_or_else(|| anyhow::anyhow!("the demo laptop"))?;
+    let body = json!({"items": [{"item_id": laptop, "variables": {"model": "standard-14", "cost_center": "CC-1234"}}]});
+    let made = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/requests"),
+        requester,
+        Some(body.clone()),
+        201,
+    )
+    .await?;
+    anyhow::ensure!(
+        made["items"][0]["approval_state"] == "auto_approved",
+        "{made}"
+    );
+    let ritm = made["items"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let request = id(&made);
+    let tenant = scalar(
+        su,
+        &format!("SELECT tenant_id::text AS v FROM catalogue.requests WHERE id = '{request}'"),
+    )
+    .await?;
+    let requester_id = scalar(
+        su,
+        &format!("SELECT requester_id::text AS v FROM catalogue.requests WHERE id = '{request}'"),
+    )
+    .await?;
+    for (copy, table) in [
+        ("bench_requests", "requests"),
+        ("bench_request_items", "request_items"),
+        ("bench_tasks", "fulfilment_tasks"),
+        ("bench_outbox", "outbox"),
+    ] {
+        exec(su, &format!("DROP TABLE IF EXISTS public.{copy}")).await?;
+        exec(
+            su,
+            &format!("CREATE TABLE public.{copy} (LIKE catalogue.{table} INCLUDING ALL)"),
+        )
+        .await?;
+    }
+    exec(su, "DROP SEQUENCE IF EXISTS public.bench_numbers").await?;
+    exec(su, "CREATE SEQUENCE public.bench_numbers").await?;
+    let envelope = format!(
+        "{{\"specversion\":\"1.0\",\"data\":\"{}\"}}",
+        "x".repeat(600)
+    );
+    let outbox_row = |key: &str| {
+        format!("(gen_random_uuid(), '{tenant}', 'catalogue.{key}', '{envelope}', now())")
+    };
+    // The request, its item (copied from the one just submitted: same variables, policy and
+    // plan), the first stage's two tasks and the four events, scoped like the service's.
+    let script = std::env::temp_dir().join(format!("bench_catalogue_{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            "BEGIN;\nSELECT set_config('app.tenant_ids', '{tenant}', true);\n\
+             INSERT INTO public.bench_requests (id, tenant_id, number, requester_id, state, version, created_at, updated_at) \
+             VALUES (gen_random_uuid(), '{tenant}', 'REQ' || nextval('public.bench_numbers'), '{requester_id}', 'open', 1, now(), now());\n\
+             INSERT INTO public.bench_request_items (id, tenant_id, request_id, number, requester_id, item_id, item_tenant_id, \
+             item_version, service_id, name, quantity, variables, approval_policy, fulfilment_plan, price_amount, currency, \
+             state, approval_state, approval_step, fulfilment_stage, close_reason, version, created_at, updated_at) \
+             SELECT gen_random_uuid(), tenant_id, request_id, 'RITM' || nextval('public.bench_numbers'), requester_id, item_id, \
+             item_tenant_id, item_version, service_id, name, quantity, variables, approval_policy, fulfilment_plan, price_amount, \
+             currency, state, approval_state, approval_step, fulfilment_stage, close_reason, 1, now(), now() \
+             FROM catalogue.request_items WHERE id = '{ritm}';\n\
+             INSERT INTO public.bench_tasks (id, tenant_id, request_item_id, number, stage, name, group_id, state, version, created_at, updated_at) \
+             SELECT gen_random_uuid(), tenant_id, request_item_id, number || '-' || nextval('public.bench_numbers'), stage, name, \
+             group_id, state, 1, now(), now() FROM catalogue.fulfilment_tasks WHERE request_item_id = '{ritm}';\n\
+             INSERT INTO public.bench_outbox (id, tenant_id, routing_key, envelope, created_at) VALUES {}, {}, {}, {};\n\
+             COMMIT;\n",
+            outbox_row("request_item.state_changed"),
+            outbox_row("fulfilment_task.created"),
+            outbox_row("fulfilment_task.created"),
+            outbox_row("request.submitted"),
+        ),
+    )?;
+    let url = format!("{base}/api/v1/requests");
+    let token = requester.to_string();
+    let make =
+        move |client: &reqwest::Client| client.post(url.as_str()).bearer_auth(&token).json(&body);
+    eprintln!("  submit: warming up");
+    let make = std::sync::Arc::new(make);
+    let m = make.clone();
+    e2e::load_with(CONCURRENCY, Duration::from_secs(2), move |c| m(c)).await;
+    pgbench(db_url, &script, 2)?;
+    let (mut http, mut pg) = (Vec::new(), Vec::new());
+    for round in 1..=2 {
+        let m = make.clone();
+        let run = e2e::load_with(CONCURRENCY, ROUND, move |c| m(c)).await;
+        anyhow::ensure!(run.errors == 0, "{} submissions failed", run.errors);
+        let tps = pgbench(db_url, &script, ROUND.as_secs())?;
+        eprintln!(
+            "  submit round {round}: HTTP {:.0}/s (p95 {:.1} ms), pgbench {tps:.0}/s",
+            run.rps(),
+            run.percentile_ms(95.0)
+        );
+        http.push(run);
+        pg.push(tps);
+    }
+    let best = http
+        .iter()
+        .max_by(|a, b| a.rps().total_cmp(&b.rps()))
+        .ok_or_else(|| anyhow::anyhow!("no round"))?;
+    let pg_best = pg.iter().copied().fold(0.0, f64::max);
+    Ok((
+        best.rps(),
+        best.percentile_ms(50.0),
+        best.percentile_ms(95.0),
+        pg_best,
+    ))
+}
+
+async fn count(su: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
+    let row = su
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    Ok(row.try_get::<i64>("", "n")?)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let admin = testkit::postgres_admin()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("PostgreSQL is required"))?;
+    let (db_name, app_url, owner_url) = testkit::fresh_database(&admin).await;
+    let itsm = e2e::start_on(&app_url, &owner_url, PASSWORD, 1, true).await?;
+    let mut su_url = reqwest::Url::parse(&testkit::admin_url())?;
+    su_url.set_path(&format!("/{db_name}"));
+    let su = Database::connect(su_url.as_str()).await?;
+    let client = reqwest::Client::new();
+    let base = itsm.base.clone();
+    let msp = e2e::login(&client, &base, "msp-admin@demo.test", PASSWORD).await?;
+    let customer = e2e::login(&client, &base, "requester@globex.demo.test", PASSWORD).await?;
+    let (http, p50, p95_submit, pg) = submit(&su, su_url.as_str(), &base, &customer).await?;
+    println!("### Submit `new-laptop` (standard, auto-approved): HTTP vs pgbench\n");
+    println!(
+        "| measure | HTTP `POST /api/v1/requests` | pgbench, the same rows in one transaction |"
+    );
+    println!("|---|---|---|");
+    println!("| throughput (per s) | {http:.0} | {pg:.0} |");
+    println!("| p50 / p95 latency (ms) | {p50:.1} / {p95_submit:.1} | |");
+    println!(
+        "\nRatio HTTP / pgbench: **{:.2}** (goal ≥ 0.4, p95 ≤ 25 ms)\n",
+        http / pg
+    );
+
+    let template = provider_item(&client, &base, &msp).await?;
+    let url = format!("{base}/api/v1/catalogue/effective?limit=50");
+
+    println!("### Effective catalogue page as the provider grows\n");
+    println!(
+        "| provider items × customers | requests | p50 (ms) | p95 (ms) | p99 (ms) | req/s | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut p95 = Vec::new();
+    for (items, customers) in [(50, 10), (5_000, 1_000)] {
+        grow(&su, &template, items, customers).await?;
+        let page = call(
+            &client,
+            reqwest::Method::GET,
+            url.clone(),
+            &customer,
+            None,
+            200,
+        )
+        .await?;
+        let shown = page["items"].as_array().map_or(0, Vec::len);
+        anyhow::ensure!(shown == 50, "a full page of 50, got {shown}");
+        anyhow::ensure!(
+            !page.to_string().contains("cost_amount"),
+            "a customer never sees the cost"
+        );
+        // Warm-up, then the measured run: 4 concurrent clients.
+        e2e::load(&url, Some(&customer), 4, Duration::from_secs(2)).await;
+        let run = e2e::load(&url, Some(&customer), 4, ROUND).await;
+        println!(
+            "| {items} × {customers} | {} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+            run.requests,
+            run.percentile_ms(50.0),
+            run.percentile_ms(95.0),
+            run.percentile_ms(99.0),
+            run.rps(),
+            run.errors
+        );
+        p95.push(run.percentile_ms(95.0));
+    }
+    println!(
+        "\np95 ratio (5,000 × 1,000) / (50 × 10): **{:.2}** (goal ≤ 1.5)",
+        p95[1] / p95[0]
+    );
+    Ok(())
+}
