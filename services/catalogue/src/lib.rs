@@ -9,6 +9,7 @@
 
 pub mod domain;
 pub mod events;
+pub mod form_cache;
 pub mod migration;
 pub mod routes;
 pub mod seed;
@@ -38,6 +39,8 @@ pub struct CatalogueService {
     pub db: DatabaseConnection,
     /// Request, request item and task numbers (`REQ0001001`, `RITM0001001`, `TASK0001001`).
     pub numbers: Arc<platform::numbers::Numbers>,
+    /// Compiled request forms and approval conditions.
+    pub forms: Arc<form_cache::FormCache>,
     pub auth: AuthContext,
     pub identity: IdentityProjection,
 }
@@ -59,6 +62,7 @@ impl CatalogueService {
             auth,
             identity,
             numbers: Arc::default(),
+            forms: Arc::default(),
         })
     }
 }

@@ -421,7 +421,7 @@ impl MigrationTrait for M0006Requests {
                 .col(pk_uuid("id"))
                 .col(uuid("tenant_id"))
                 .col(uuid("request_item_id"))
-                .col(string_len("number", 16))
+                .col(string_len("number", 24))
                 .col(integer("stage"))
                 .col(string_len("name", 200))
                 .col(uuid("group_id"))

@@ -82,6 +82,10 @@ pub async fn begin_step(
     {
         events::approval_requested(txn, &a).await?;
     }
+    if from == RitmState::PendingApproval && item.approval_step == step_i32 {
+        // Just submitted into this step: nothing about the item changes.
+        return Ok(item);
+    }
     let moved = requests::move_item(
         txn,
         item,
@@ -134,6 +138,14 @@ pub async fn begin_stage(
         }
     }
     let from = item.state;
+    if from == RitmState::InFulfilment
+        && item.approval_state == approval
+        && item.fulfilment_stage == stage_i32
+        && item.approval_step == 0
+    {
+        // Just submitted straight into this stage: nothing about the item changes.
+        return Ok(item);
+    }
     let moved = requests::move_item(
         txn,
         item,

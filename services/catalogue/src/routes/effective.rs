@@ -130,7 +130,7 @@ pub async fn list(
     let lineage = auth.tenant.lineage();
     let txn = begin_scoped(&state.db, lineage).await?;
     // Overrides hide items, so a page is filled from as many batches as it takes.
-    let batch = (page.limit + 1).max(100);
+    let batch = page.limit + 1;
     let mut after = page.after;
     let mut kept = Vec::new();
     while kept.len() as u64 <= page.limit {

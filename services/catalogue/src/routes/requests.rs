@@ -23,11 +23,12 @@ use super::effective::view;
 use crate::{
     CatalogueService,
     domain::{
-        form::{self, Form, RefKind},
+        form::RefKind,
         item::ApprovalPolicy,
         request::{ApprovalState, RitmState},
     },
     events,
+    form_cache::FormCache,
     store::{
         approvals, items,
         requests::{self as store, NewRequestItem, Request, RequestItem},
@@ -204,6 +205,7 @@ struct Line {
 async fn check_lines<S: RequiredScope>(
     txn: &DatabaseTransaction,
     auth: &Auth<S>,
+    forms: &FormCache,
     body: RequestIn,
 ) -> Result<Vec<Line>, ApiError> {
     let tenant = auth.tenant_id();
@@ -267,9 +269,7 @@ async fn check_lines<S: RequiredScope>(
                 0
             }
         };
-        let form = Form::parse("/form_schema", item.form_schema.clone()).map_err(|_| {
-            ApiError::internal(format!("item {} has an invalid stored form", item.id))
-        })?;
+        let form = forms.form(item.id, item.version, &item.form_schema)?;
         let refs = match form.check(&format!("{at}/variables"), &line.variables) {
             Ok(refs) => refs,
             Err(more) => {
@@ -298,8 +298,7 @@ async fn check_lines<S: RequiredScope>(
             None => ApprovalState::NotRequired,
             Some(p) => {
                 let auto = match &p.auto_approve_when {
-                    Some(when) => form::parse_condition("/auto_approve_when", when.clone())
-                        .is_ok_and(|c| c.matches(&line.variables)),
+                    Some(when) => forms.condition(when)?.matches(&line.variables),
                     None => false,
                 };
                 if auto {
@@ -384,7 +383,7 @@ pub async fn submit(
         );
     }
     let txn = begin_scoped(&state.db, lineage).await?;
-    let lines = check_lines(&txn, &auth, body.0).await?;
+    let lines = check_lines(&txn, &auth, &state.forms, body.0).await?;
     let ctx = Ctx {
         lineage,
         now: platform::record::now(),
