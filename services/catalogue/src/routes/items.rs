@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::{
     references::{References, check_references, sees_cost},
-    shared::{nullable, versioned},
+    shared::{nullable, open_service, versioned},
 };
 use crate::{
     CatalogueService,
@@ -295,19 +295,7 @@ pub async fn create(
         reach: &reach,
     };
     let mut errors = check_references(&txn, &auth, refs).await?;
-    match services::find(&txn, tenant, new.service_id).await? {
-        None => errors.push(FieldError::new(
-            "/service_id",
-            "unknown_reference",
-            "no such service in this tenant",
-        )),
-        Some(s) if s.stage == Stage::Retired => errors.push(FieldError::new(
-            "/service_id",
-            "service_retired",
-            "a retired service takes no new items",
-        )),
-        Some(_) => {}
-    }
+    errors.extend(open_service(&txn, tenant, new.service_id, "items").await?);
     if let Some(offering) = new.offering_id {
         match offerings::find(&txn, tenant, offering).await? {
             Some(o) if o.service_id == new.service_id => {}

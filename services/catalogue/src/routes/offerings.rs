@@ -23,19 +23,13 @@ use uuid::Uuid;
 
 use super::shared::{
     changed_name_and_description, check_people, name_and_description, name_taken, nullable,
-    versioned,
+    open_service, versioned,
 };
 use crate::{
     CatalogueService,
-    domain::{
-        offering::{NewOffering, OfferingChanges},
-        portfolio::Stage,
-    },
+    domain::offering::{NewOffering, OfferingChanges},
     events,
-    store::{
-        offerings::{self as store, Offering},
-        services,
-    },
+    store::offerings::{self as store, Offering},
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -166,19 +160,7 @@ pub async fn create(
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let mut errors = check_people(&txn, tenant, None, None, new.support_group_id).await?;
-    match services::find(&txn, tenant, new.service_id).await? {
-        None => errors.push(FieldError::new(
-            "/service_id",
-            "unknown_reference",
-            "no such service in this tenant",
-        )),
-        Some(s) if s.stage == Stage::Retired => errors.push(FieldError::new(
-            "/service_id",
-            "service_retired",
-            "a retired service takes no new offerings",
-        )),
-        Some(_) => {}
-    }
+    errors.extend(open_service(&txn, tenant, new.service_id, "offerings").await?);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }

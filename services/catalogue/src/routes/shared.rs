@@ -11,6 +11,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::{domain::portfolio::Stage, store::services};
+
 /// The owner, manager and support group must be identity's, of this tenant (a user another
 /// tenant's id names is unknown here, never found).
 pub async fn check_people(
@@ -42,6 +44,29 @@ pub async fn check_people(
         ));
     }
     Ok(errors)
+}
+
+/// Why a new offering or item cannot belong to `service` (`what` it is): the service must be
+/// one of the tenant's (`unknown_reference`) and not retired (`service_retired`).
+pub async fn open_service(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    service: Uuid,
+    what: &str,
+) -> Result<Option<FieldError>, ApiError> {
+    Ok(match services::find(txn, tenant, service).await? {
+        None => Some(FieldError::new(
+            "/service_id",
+            "unknown_reference",
+            "no such service in this tenant",
+        )),
+        Some(s) if s.stage == Stage::Retired => Some(FieldError::new(
+            "/service_id",
+            "service_retired",
+            format!("a retired service takes no new {what}"),
+        )),
+        Some(_) => None,
+    })
 }
 
 /// A field that may be sent as `null` (to clear it): absent is `None`, `null` is `Some(None)`.
