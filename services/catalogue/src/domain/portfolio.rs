@@ -175,6 +175,7 @@ pub struct ServiceChanges {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
 
     use super::*;
 
@@ -294,24 +295,103 @@ mod tests {
             })
     }
 
-    proptest! {
-        /// Whatever the facts and the moves tried, a service only ever moves one stage, and
-        /// never forward into a stage whose gates are unmet.
-        #[test]
-        fn a_walk_never_skips_a_stage_nor_passes_a_closed_gate(
-            steps in proptest::collection::vec((0usize..5, readiness()), 0..40)
-        ) {
-            let mut at = Stage::Strategy;
-            for (target, facts) in steps {
-                let to = Stage::ORDER[target];
-                if check_move(at, to, &facts).is_ok() {
-                    prop_assert_eq!(at.index().abs_diff(to.index()), 1);
-                    if to > at {
-                        prop_assert!(blockers(to, &facts).is_empty());
+    /// What can happen to a service: the facts its gates read change, or someone asks for a
+    /// stage.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Facts(Readiness),
+        Move(usize),
+    }
+
+    /// The lifecycle written down a second time, as a table, independently of `check_move`:
+    /// one stage at a time, back freely, forward only through the target's gates.
+    struct Lifecycle;
+
+    fn gates_hold(target: usize, r: &Readiness) -> bool {
+        let people = r.owner && r.manager;
+        match target {
+            0 => true,
+            1 => people,
+            2 => people && r.offerings > 0,
+            3 => people && r.offerings > 0 && r.support_group && r.published_items > 0,
+            _ => r.open_request_items == 0,
+        }
+    }
+
+    impl ReferenceStateMachine for Lifecycle {
+        type State = (usize, Readiness);
+        type Transition = Step;
+
+        fn init_state() -> BoxedStrategy<Self::State> {
+            readiness().prop_map(|r| (0, r)).boxed()
+        }
+
+        fn transitions(_: &Self::State) -> BoxedStrategy<Step> {
+            prop_oneof![
+                readiness().prop_map(Step::Facts),
+                (0usize..5).prop_map(Step::Move),
+            ]
+            .boxed()
+        }
+
+        fn apply((at, facts): Self::State, step: &Step) -> Self::State {
+            match step {
+                Step::Facts(r) => (at, r.clone()),
+                Step::Move(to) if *to + 1 == at => (*to, facts),
+                Step::Move(to) if *to == at + 1 && gates_hold(*to, &facts) => (*to, facts),
+                Step::Move(_) => (at, facts),
+            }
+        }
+    }
+
+    /// The system under test: a service's stage moved by `check_move`.
+    struct Service;
+
+    impl StateMachineTest for Service {
+        type SystemUnderTest = (Stage, Readiness);
+        type Reference = Lifecycle;
+
+        fn init_test(reference: &(usize, Readiness)) -> Self::SystemUnderTest {
+            (Stage::ORDER[reference.0], reference.1.clone())
+        }
+
+        fn apply(
+            (at, facts): Self::SystemUnderTest,
+            _: &(usize, Readiness),
+            step: Step,
+        ) -> Self::SystemUnderTest {
+            match step {
+                Step::Facts(r) => (at, r),
+                Step::Move(to) => {
+                    let to = Stage::ORDER[to];
+                    match check_move(at, to, &facts) {
+                        Ok(()) => (to, facts),
+                        Err(StageRefusal::Blocked { blockers: b }) => {
+                            assert!(!b.is_empty(), "a refusal names what is missing");
+                            (at, facts)
+                        }
+                        Err(StageRefusal::NotAllowed { allowed }) => {
+                            assert!(!allowed.contains(&to));
+                            (at, facts)
+                        }
                     }
-                    at = to;
                 }
             }
         }
+
+        fn check_invariants(sut: &Self::SystemUnderTest, reference: &(usize, Readiness)) {
+            assert_eq!(
+                sut.0,
+                Stage::ORDER[reference.0],
+                "the stage the model reached"
+            );
+        }
+    }
+
+    prop_state_machine! {
+        /// Any sequence of fact changes and stage requests leaves a service where the lifecycle
+        /// table says: one stage at a time, back freely, forward only through closed gates.
+        #[test]
+        fn the_stage_machine_follows_the_lifecycle_table(sequential 1..60 => Service);
     }
 }
