@@ -285,11 +285,7 @@ pub async fn group_members(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Vec<Uuid>>, DbErr> {
-    Ok(group::Entity::find_by_id(id)
-        .filter(group::Column::TenantId.eq(tenant))
-        .one(txn)
-        .await?
-        .map(|g| serde_json::from_value(g.members).unwrap_or_default()))
+    group_members_within(txn, &[tenant], id).await
 }
 
 /// Which of `groups` (of any tenant the transaction is scoped to) have `user` as a member.

@@ -22,7 +22,8 @@ use crate::{
     events,
     store::{
         approvals,
-        entities::{approval, request_item},
+        entities::approval,
+        requests::{self, Busy},
     },
     workflow,
 };
@@ -123,15 +124,7 @@ impl ApprovalWorkers {
             let txn = self.db.begin().await?;
             scope_to(&txn, &[tenant]).await?;
             // The item first, as a decision locks it; one busy elsewhere is skipped this time.
-            let q = request_item::Entity::find_by_id(a.request_item_id)
-                .filter(request_item::Column::TenantId.eq(tenant.as_uuid()));
-            let item = if txn.get_database_backend() == DbBackend::Postgres {
-                q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                    .one(&txn)
-                    .await?
-            } else {
-                q.one(&txn).await?
-            };
+            let item = requests::lock_item(&txn, tenant, a.request_item_id, Busy::Skip).await?;
             let current = approvals::find(&txn, tenant, a.id).await?;
             match (item, current) {
                 (Some(item), Some(a)) if a.state == VoteState::Pending && a.expires_at <= now => {

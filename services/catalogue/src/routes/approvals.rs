@@ -216,7 +216,7 @@ pub async fn decide(
         .await?
         .ok_or_else(|| ApiError::not_found("approval"))?;
     // One decision at a time per request item: the item's row is the lock.
-    let item = requests::lock_item(&txn, tenant, found.request_item_id)
+    let item = requests::lock_item(&txn, tenant, found.request_item_id, requests::Busy::Wait)
         .await?
         .ok_or_else(|| ApiError::not_found("approval"))?;
     let a = store::find(&txn, tenant, *id)

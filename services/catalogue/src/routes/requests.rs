@@ -1,5 +1,7 @@
 //! `/api/v1/requests` and `/api/v1/request-items/{id}`: what requesters order from the effective
 //! catalogue, each item (RITM) through its approval steps and fulfilment stages.
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
 use chrono::{DateTime, Utc};
 use platform::{
@@ -140,13 +142,10 @@ pub fn item_out(i: RequestItem) -> RequestItemOut {
     }
 }
 
+/// `r` with its items.
 fn out(r: Request, items: Vec<RequestItem>) -> RequestOut {
     RequestOut {
-        items: items
-            .into_iter()
-            .filter(|i| i.request_id == r.id)
-            .map(item_out)
-            .collect(),
+        items: items.into_iter().map(item_out).collect(),
         id: r.id,
         number: r.number,
         requester_id: r.requester_id,
@@ -212,13 +211,6 @@ async fn check_lines<S: RequiredScope>(
     let lineage = auth.tenant.lineage();
     let requester = auth.principal.subject;
     let mut errors = Vec::new();
-    if body.items.is_empty() || body.items.len() > MAX_LINES {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "/items",
-            "invalid_length",
-            format!("a request has 1–{MAX_LINES} items"),
-        )]));
-    }
     let ctx = Ctx {
         lineage,
         now: platform::record::now(),
@@ -367,6 +359,13 @@ pub async fn submit(
     let tenant = auth.tenant_id();
     let lineage = auth.tenant.lineage();
     let suggestion = body.suggestion_session_id;
+    if body.items.is_empty() || body.items.len() > MAX_LINES {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/items",
+            "invalid_length",
+            format!("a request has 1–{MAX_LINES} items"),
+        )]));
+    }
     // Numbers come from their own short transactions, before this one: a request's and one per
     // line (a refused request leaves a gap; numbers are unique, not gapless).
     let number = state
@@ -374,7 +373,7 @@ pub async fn submit(
         .next(&state.db, "request_numbers", "REQ", tenant)
         .await?;
     let mut item_numbers = Vec::with_capacity(body.items.len());
-    for _ in 0..body.items.len().min(MAX_LINES) {
+    for _ in 0..body.items.len() {
         item_numbers.push(
             state
                 .numbers
@@ -475,10 +474,16 @@ pub async fn list(
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let rows = store::list(&txn, tenant, mine, page.after, page.limit + 1).await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let items = store::items_of(&txn, tenant, &ids).await?;
+    let mut items: HashMap<Uuid, Vec<RequestItem>> = HashMap::new();
+    for i in store::items_of(&txn, tenant, &ids).await? {
+        items.entry(i.request_id).or_default().push(i);
+    }
     txn.commit().await?;
     Ok(Page::from_rows(rows, page.limit, |r| r.id)
-        .map(|r| out(r, items.clone()))
+        .map(|r| {
+            let mine = items.remove(&r.id).unwrap_or_default();
+            out(r, mine)
+        })
         .respond(&req))
 }
 

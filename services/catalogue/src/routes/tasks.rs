@@ -165,7 +165,7 @@ pub async fn transition(
         .await?
         .ok_or_else(|| ApiError::not_found("task"))?;
     // The item's row is the lock: two tasks of a stage finishing at once start the next once.
-    let item = requests::lock_item(&txn, tenant, found.request_item_id)
+    let item = requests::lock_item(&txn, tenant, found.request_item_id, requests::Busy::Wait)
         .await?
         .ok_or_else(|| ApiError::not_found("task"))?;
     let t = store::find(&txn, tenant, *id)

@@ -4,39 +4,32 @@ use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
     DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde::{Serialize, de::DeserializeOwned};
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::entities::item;
+use super::{
+    entities::item,
+    json::{from_json, from_json_opt, to_json, to_json_opt},
+};
 use crate::domain::item::{
     ApprovalPolicy, Availability, FulfilmentPlan, ItemChanges, ItemState, NewItem,
 };
 
 pub type Item = item::Model;
 
-fn to_json<T: Serialize>(value: &T) -> Result<Value, DbErr> {
-    serde_json::to_value(value).map_err(|e| DbErr::Json(e.to_string()))
-}
-
-/// A stored JSON column read back as its type; a row that does not parse is an error naming it.
-fn from_json<T: DeserializeOwned>(item: &Item, column: &str, value: &Value) -> Result<T, DbErr> {
-    serde_json::from_value(value.clone())
-        .map_err(|e| DbErr::Json(format!("items.{column} of {}: {e}", item.id)))
-}
-
 impl item::Model {
     pub fn availability(&self) -> Result<Availability, DbErr> {
-        from_json(self, "availability", &self.availability)
+        from_json("items", "availability", self.id, &self.availability)
     }
     pub fn approval_policy(&self) -> Result<Option<ApprovalPolicy>, DbErr> {
-        self.approval_policy
-            .as_ref()
-            .map(|p| from_json(self, "approval_policy", p))
-            .transpose()
+        from_json_opt(
+            "items",
+            "approval_policy",
+            self.id,
+            self.approval_policy.as_ref(),
+        )
     }
     pub fn fulfilment_plan(&self) -> Result<FulfilmentPlan, DbErr> {
-        from_json(self, "fulfilment_plan", &self.fulfilment_plan)
+        from_json("items", "fulfilment_plan", self.id, &self.fulfilment_plan)
     }
 }
 
@@ -60,7 +53,7 @@ pub async fn insert(
         cost_amount: Set(new.cost_amount),
         max_quantity: Set(new.max_quantity),
         availability: Set(to_json(&new.availability)?),
-        approval_policy: Set(new.approval_policy.as_ref().map(to_json).transpose()?),
+        approval_policy: Set(to_json_opt(new.approval_policy.as_ref())?),
         fulfilment_plan: Set(to_json(&new.fulfilment_plan)?),
         ..item::ActiveModel::new()
     }
@@ -158,7 +151,7 @@ pub async fn change(
         am.availability = Set(to_json(&availability)?);
     }
     if let Some(policy) = changes.approval_policy {
-        am.approval_policy = Set(policy.as_ref().map(to_json).transpose()?);
+        am.approval_policy = Set(to_json_opt(policy.as_ref())?);
     }
     if let Some(plan) = changes.fulfilment_plan {
         am.fulfilment_plan = Set(to_json(&plan)?);

@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod categories;
 pub mod entities;
 pub mod items;
+mod json;
 pub mod offerings;
 pub mod overrides;
 pub mod requests;

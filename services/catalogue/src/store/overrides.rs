@@ -6,25 +6,23 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::item_override;
-use crate::domain::{effective::Override, item::ApprovalPolicy};
+use super::{
+    entities::item_override,
+    json::{from_json_opt, to_json_opt},
+};
+use crate::domain::effective::Override;
 
 pub type ItemOverride = item_override::Model;
 
 impl item_override::Model {
     /// The override as the effective catalogue reads it.
     pub fn parsed(&self) -> Result<Override, DbErr> {
-        let approval_policy: Option<ApprovalPolicy> = self
-            .approval_policy
-            .clone()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| {
-                DbErr::Json(format!(
-                    "item_overrides.approval_policy of {}: {e}",
-                    self.id
-                ))
-            })?;
+        let approval_policy = from_json_opt(
+            "item_overrides",
+            "approval_policy",
+            self.id,
+            self.approval_policy.as_ref(),
+        )?;
         Ok(Override {
             tenant_id: self.tenant_id,
             hidden: self.hidden,
@@ -54,12 +52,7 @@ pub async fn put(
     item: Uuid,
     o: Override,
 ) -> Result<ItemOverride, DbErr> {
-    let policy = o
-        .approval_policy
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| DbErr::Json(e.to_string()))?;
+    let policy = to_json_opt(o.approval_policy.as_ref())?;
     let existing = find(txn, tenant, item).await?;
     let insert = existing.is_none();
     let mut am = match existing {

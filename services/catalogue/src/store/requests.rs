@@ -1,14 +1,19 @@
 //! Requests and their items (RITMs).
 use platform::tenancy::TenantId;
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait,
-    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::LockType,
+    ActiveModelBehavior, ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{LockBehavior, LockType},
 };
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::entities::{request, request_item};
+use super::{
+    entities::{request, request_item},
+    json::{from_json, from_json_opt, to_json, to_json_opt},
+};
 use crate::domain::{
     item::{ApprovalPolicy, FulfilmentPlan},
     request::{ApprovalState, RitmState},
@@ -35,21 +40,22 @@ pub struct NewRequestItem {
     pub approval_state: ApprovalState,
 }
 
-fn json_err(e: serde_json::Error) -> DbErr {
-    DbErr::Json(e.to_string())
-}
-
 impl request_item::Model {
     pub fn approval_policy(&self) -> Result<Option<ApprovalPolicy>, DbErr> {
-        self.approval_policy
-            .clone()
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| DbErr::Json(format!("request_items.approval_policy of {}: {e}", self.id)))
+        from_json_opt(
+            "request_items",
+            "approval_policy",
+            self.id,
+            self.approval_policy.as_ref(),
+        )
     }
     pub fn fulfilment_plan(&self) -> Result<FulfilmentPlan, DbErr> {
-        serde_json::from_value(self.fulfilment_plan.clone())
-            .map_err(|e| DbErr::Json(format!("request_items.fulfilment_plan of {}: {e}", self.id)))
+        from_json(
+            "request_items",
+            "fulfilment_plan",
+            self.id,
+            &self.fulfilment_plan,
+        )
     }
 }
 
@@ -89,13 +95,8 @@ pub async fn insert_item(
         name: Set(new.name),
         quantity: Set(new.quantity),
         variables: Set(new.variables),
-        approval_policy: Set(new
-            .approval_policy
-            .as_ref()
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(json_err)?),
-        fulfilment_plan: Set(serde_json::to_value(&new.fulfilment_plan).map_err(json_err)?),
+        approval_policy: Set(to_json_opt(new.approval_policy.as_ref())?),
+        fulfilment_plan: Set(to_json(&new.fulfilment_plan)?),
         price_amount: Set(new.price_amount),
         currency: Set(new.currency),
         state: Set(new.state),
@@ -154,19 +155,36 @@ pub async fn items_of(
         .await
 }
 
+/// How [`lock_item`] treats an item another transaction holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// Wait for it (a decision or a task move).
+    Wait,
+    /// Pass it over: `None` (a worker, which comes back on its next tick).
+    Skip,
+}
+
 /// The request item `id`, locked for the rest of the transaction: its approvals and tasks move
-/// it one decision at a time, however many approvers vote at once.
+/// it one decision at a time, however many approvers vote at once. (SQLite has one writer and
+/// no row locks.)
 pub async fn lock_item(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     id: Uuid,
+    busy: Busy,
 ) -> Result<Option<RequestItem>, DbErr> {
     let q = request_item::Entity::find_by_id(id)
         .filter(request_item::Column::TenantId.eq(tenant.as_uuid()));
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        q.lock(LockType::Update).one(txn).await
-    } else {
-        q.one(txn).await
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return q.one(txn).await;
+    }
+    match busy {
+        Busy::Wait => q.lock(LockType::Update).one(txn).await,
+        Busy::Skip => {
+            q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .one(txn)
+                .await
+        }
     }
 }
 
