@@ -227,3 +227,46 @@ event!(
     "state_changed",
     1
 );
+
+/// A knowledge article version was published (superseding the one published before, if any).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArticlePublished {
+    pub article_id: Uuid,
+    /// Per-tenant number, e.g. `KB0001001`.
+    pub number: String,
+    pub version: i32,
+    pub title: String,
+    /// `requesters` or `agents`.
+    pub audience: String,
+    pub share_with_customers: bool,
+    pub published_by: Uuid,
+    /// The version this one replaced, if one was published.
+    pub supersedes_version: Option<i32>,
+}
+event!(ArticlePublished, "article", "published", 1);
+
+/// A knowledge article was withdrawn: no version of it is published any more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArticleRetired {
+    pub article_id: Uuid,
+    pub number: String,
+    pub version: i32,
+    pub retired_by: Uuid,
+}
+event!(ArticleRetired, "article", "retired", 1);
+
+/// The knowledge suggested to a requester answered them: they marked an article solved, or
+/// raised no request or incident within the deflection window after viewing one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestionDeflected {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    /// The article credited: the one marked solved, else the last one viewed.
+    pub article_id: Option<Uuid>,
+    /// `solved` or `no_ticket_in_window`.
+    pub reason: String,
+}
+event!(SuggestionDeflected, "suggestion", "deflected", 1);

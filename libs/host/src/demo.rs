@@ -53,6 +53,8 @@ pub struct DemoCustomer {
     /// The provider's "Service Desk" group (`msp-agent@demo.test`), which fulfils its
     /// catalogue items.
     pub provider_desk: Uuid,
+    /// `msp-agent@demo.test`, who writes the provider's knowledge.
+    pub provider_agent: Uuid,
 }
 
 /// A service's part of the demo data set. Seeding twice changes nothing.

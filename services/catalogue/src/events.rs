@@ -2,23 +2,26 @@
 use events::{
     Event,
     catalogue::{
-        ApprovalDecided, ApprovalExpired, ApprovalReminderDue, ApprovalRequested, CategoryCreated,
-        CategoryUpdated, FulfilmentTaskCreated, FulfilmentTaskStateChanged, ItemPublished,
-        ItemRetired, OfferingCreated, OfferingUpdated, RequestClosed, RequestItemStateChanged,
-        RequestSubmitted, ServiceCreated, ServiceStageChanged, ServiceUpdated,
+        ApprovalDecided, ApprovalExpired, ApprovalReminderDue, ApprovalRequested, ArticlePublished,
+        ArticleRetired, CategoryCreated, CategoryUpdated, FulfilmentTaskCreated,
+        FulfilmentTaskStateChanged, ItemPublished, ItemRetired, OfferingCreated, OfferingUpdated,
+        RequestClosed, RequestItemStateChanged, RequestSubmitted, ServiceCreated,
+        ServiceStageChanged, ServiceUpdated, SuggestionDeflected,
     },
 };
 use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
 
-use crate::domain::{item::ItemState, request::VoteState};
+use crate::domain::{deflection::Decision, item::ItemState, request::VoteState};
 use crate::store::{
     approvals::Approval,
+    articles::Article,
     categories::Category,
     items::Item,
     offerings::Offering,
     requests::{Request, RequestItem},
     services::{Service, StageChange},
+    suggestions::Session,
     tasks::Task,
 };
 
@@ -263,5 +266,71 @@ pub async fn task_moved(txn: &DatabaseTransaction, t: &Task, from: &str) -> Resu
         to: t.state.as_str().into(),
     };
     bus::outbox::append(txn, TenantId(t.tenant_id), t.id, t.version, &event).await?;
+    Ok(())
+}
+
+/// An article's aggregate version: its version number, then the row's revision, so the events
+/// of a later version always rank above those of an earlier one.
+fn article_version(a: &Article) -> i64 {
+    (i64::from(a.article_version) << 32) | a.version
+}
+
+/// Version `a` was published, replacing `supersedes` (the version published before, if any).
+pub async fn article_published(
+    txn: &DatabaseTransaction,
+    a: &Article,
+    supersedes: Option<i32>,
+) -> Result<(), ApiError> {
+    let event = ArticlePublished {
+        article_id: a.article_id,
+        number: a.number.clone(),
+        version: a.article_version,
+        title: a.title.clone(),
+        audience: a.audience.as_str().into(),
+        share_with_customers: a.share_with_customers,
+        published_by: a.published_by.unwrap_or_default(),
+        supersedes_version: supersedes,
+    };
+    let tenant = TenantId(a.tenant_id);
+    bus::outbox::append(txn, tenant, a.article_id, article_version(a), &event).await?;
+    Ok(())
+}
+
+/// The published version `a` was retired by `by`: the article is no longer published.
+pub async fn article_retired(
+    txn: &DatabaseTransaction,
+    a: &Article,
+    by: uuid::Uuid,
+) -> Result<(), ApiError> {
+    let event = ArticleRetired {
+        article_id: a.article_id,
+        number: a.number.clone(),
+        version: a.article_version,
+        retired_by: by,
+    };
+    let tenant = TenantId(a.tenant_id);
+    bus::outbox::append(txn, tenant, a.article_id, article_version(a), &event).await?;
+    Ok(())
+}
+
+/// Session `s` was deflected (`decision` is a deflection; anything else announces nothing).
+pub async fn suggestion_decided(
+    txn: &DatabaseTransaction,
+    s: &Session,
+    decision: &Decision,
+) -> Result<(), ApiError> {
+    let Decision::Deflected {
+        article_id, reason, ..
+    } = decision
+    else {
+        return Ok(());
+    };
+    let event = SuggestionDeflected {
+        session_id: s.id,
+        user_id: s.user_id,
+        article_id: *article_id,
+        reason: reason.as_str().into(),
+    };
+    bus::outbox::append(txn, TenantId(s.tenant_id), s.id, 1, &event).await?;
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod form_cache;
 pub mod migration;
 pub mod routes;
 pub mod seed;
+pub mod seed_knowledge;
 pub mod service;
 pub mod store;
 pub mod workers;

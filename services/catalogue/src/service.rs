@@ -8,8 +8,14 @@ use host::{Context, Demo, DemoSeed, Started};
 use platform::settings::Settings;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use bus::consumer::{Handler, HandlerError};
+use events::{Envelope, incident::IncidentCreated};
+use platform::tenancy::TenantId;
+use sea_orm::DatabaseTransaction;
+
 use crate::{
-    CatalogueService, SCHEMA, routes, seed,
+    CatalogueService, SCHEMA, routes, seed, seed_knowledge,
+    store::suggestions,
     workers::{self, ApprovalWorkers, Job},
 };
 
@@ -44,9 +50,13 @@ impl host::Service for Catalogue {
             catalogue.auth.clone(),
             routes::configure(catalogue.clone()),
         );
-        started.consumers.push(catalogue.identity.consumer());
+        started.consumers.push(
+            catalogue
+                .identity
+                .consumer_with(Some(Arc::new(IncidentEvents))),
+        );
         let workers = Arc::new(ApprovalWorkers::new(catalogue.db.clone()));
-        for job in [Job::Reminder, Job::Expiry] {
+        for job in [Job::Reminder, Job::Expiry, Job::Deflection] {
             let workers = workers.clone();
             started.schedulers.push(Box::new(move |stop| {
                 Box::pin(workers.run(job, workers::TICK, stop))
@@ -54,6 +64,39 @@ impl host::Service for Catalogue {
         }
         started.demo = Some(Arc::new(CatalogueDemo(catalogue)));
         Ok(started)
+    }
+}
+
+/// The incident service's `created` events: an incident a requester raised counts against
+/// the deflection of the suggestions they viewed.
+struct IncidentEvents;
+
+#[async_trait]
+impl Handler for IncidentEvents {
+    fn consumer(&self) -> &'static str {
+        crate::CONSUMER
+    }
+    fn bindings(&self) -> Vec<String> {
+        vec!["incident.incident.created".into()]
+    }
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        let created: IncidentCreated = env
+            .payload()
+            .map_err(|e| HandlerError::Invalid(e.to_string()))?;
+        if let Some(caller) = created.caller_id {
+            let tenant = TenantId(env.tenantid);
+            suggestions::raised(
+                txn,
+                tenant,
+                created.incident_id,
+                caller,
+                "incident",
+                env.time,
+                None,
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 
@@ -66,9 +109,12 @@ impl DemoSeed for CatalogueDemo {
         let seeded = seed::seed_demo(&self.0, &demo.customers)
             .await
             .map_err(|e| anyhow!("seeding the catalogue demo data: {e}"))?;
+        let articles = seed_knowledge::seed_demo(&self.0, &demo.customers)
+            .await
+            .map_err(|e| anyhow!("seeding the knowledge demo data: {e}"))?;
         demo.summaries.push(format!(
-            "{} portfolio services, {} catalogue items, {} customer overrides (new)",
-            seeded.services, seeded.items, seeded.overrides
+            "{} portfolio services, {} catalogue items, {} customer overrides, {} articles (new)",
+            seeded.services, seeded.items, seeded.overrides, articles
         ));
         Ok(())
     }

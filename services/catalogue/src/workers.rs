@@ -1,6 +1,7 @@
-//! The approval workers: `approval-reminder` announces approvals pending past their reminder
-//! time, `approval-expiry` rejects request items whose approval expired. Any number may run
-//! (one per replica). Reminders are claimed with `FOR UPDATE SKIP LOCKED`; an expiry takes its
+//! The catalogue's workers: `approval-reminder` announces approvals pending past their
+//! reminder time, `approval-expiry` rejects request items whose approval expired, and
+//! `deflection-sweeper` decides suggestion sessions whose deflection window closed. Any number
+//! may run (one per replica); sessions are claimed with `FOR UPDATE SKIP LOCKED`. Reminders are claimed with `FOR UPDATE SKIP LOCKED`; an expiry takes its
 //! request item's lock first (`SKIP LOCKED` too), in the order a decision takes them, so an
 //! expiry and a decision never deadlock and each approval fires once.
 use std::{sync::Arc, time::Duration};
@@ -18,12 +19,13 @@ use sea_orm::{
 use tokio::sync::watch;
 
 use crate::{
-    domain::request::VoteState,
+    domain::{deflection, request::VoteState},
     events,
     store::{
         approvals,
         entities::approval,
         requests::{self, Busy},
+        suggestions,
     },
     workflow,
 };
@@ -35,6 +37,8 @@ pub enum Job {
     Reminder,
     /// `approval-expiry`.
     Expiry,
+    /// `deflection-sweeper`.
+    Deflection,
 }
 
 impl Job {
@@ -42,9 +46,17 @@ impl Job {
         match self {
             Job::Reminder => "approval-reminder",
             Job::Expiry => "approval-expiry",
+            Job::Deflection => "deflection-sweeper",
         }
     }
 }
+
+const APPROVALS: &str = "app.approval_worker";
+const DEFLECTION: &str = "app.deflection_worker";
+
+/// A session's ticket may reach us as an event a little after it was raised: sessions are
+/// decided this long after their window closed.
+const EVENT_GRACE: chrono::Duration = chrono::Duration::minutes(2);
 
 /// Approvals handled per transaction.
 const BATCH: u64 = 200;
@@ -61,11 +73,13 @@ impl ApprovalWorkers {
         Self { db }
     }
 
-    /// A transaction that may read every tenant's approvals (and nothing else of theirs).
-    async fn across_tenants(&self) -> Result<DatabaseTransaction, ApiError> {
+    /// A transaction that may read every tenant's rows of the tables `flag` opens (approvals
+    /// with `app.approval_worker`, suggestion sessions and raised tickets with
+    /// `app.deflection_worker`), and nothing else of theirs.
+    async fn across_tenants(&self, flag: &str) -> Result<DatabaseTransaction, ApiError> {
         let txn = self.db.begin().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
-            txn.execute_unprepared("SELECT set_config('app.approval_worker', 'on', true)")
+            txn.execute_unprepared(&format!("SELECT set_config('{flag}', 'on', true)"))
                 .await?;
         }
         Ok(txn)
@@ -75,7 +89,7 @@ impl ApprovalWorkers {
     pub async fn remind(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
         let mut total = 0;
         loop {
-            let txn = self.across_tenants().await?;
+            let txn = self.across_tenants(APPROVALS).await?;
             let q = approval::Entity::find()
                 .filter(approval::Column::State.eq(VoteState::Pending))
                 .filter(approval::Column::RemindAt.lte(now))
@@ -109,7 +123,7 @@ impl ApprovalWorkers {
     /// Expires every approval pending past its expiry at `now`: its request item is rejected
     /// (`approval_expired`), once.
     pub async fn expire(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
-        let txn = self.across_tenants().await?;
+        let txn = self.across_tenants(APPROVALS).await?;
         let due = approval::Entity::find()
             .filter(approval::Column::State.eq(VoteState::Pending))
             .filter(approval::Column::ExpiresAt.lte(now))
@@ -138,11 +152,49 @@ impl ApprovalWorkers {
         Ok(expired)
     }
 
-    /// One pass of `job` at `now`: the approvals it handled.
+    /// Decides every viewed suggestion session whose window closed by `now` (less the grace
+    /// for late events): `raised` if its requester raised a ticket within the window, else
+    /// `deflected` (announced). Each session is decided once.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<usize, ApiError> {
+        let mut total = 0;
+        loop {
+            let txn = self.across_tenants(DEFLECTION).await?;
+            let due = suggestions::claim_due(&txn, now - EVENT_GRACE, BATCH).await?;
+            let n = due.len();
+            let mut tenants: Vec<_> = due.iter().map(|s| TenantId(s.tenant_id)).collect();
+            tenants.sort();
+            tenants.dedup();
+            scope_to(&txn, &tenants).await?;
+            for s in due {
+                let Some(first) = s.first_viewed_at else {
+                    continue;
+                };
+                let raised = suggestions::raised_between(
+                    &txn,
+                    s.tenant_id,
+                    s.user_id,
+                    first,
+                    first + s.window(),
+                )
+                .await?;
+                let decision = deflection::decide(&s.facts(), &raised, now - EVENT_GRACE);
+                let s = suggestions::decide(&txn, s, &decision, now).await?;
+                events::suggestion_decided(&txn, &s, &decision).await?;
+            }
+            txn.commit().await?;
+            total += n;
+            if (n as u64) < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One pass of `job` at `now`: the approvals or sessions it handled.
     pub async fn tick(&self, job: Job, now: DateTime<Utc>) -> Result<usize, ApiError> {
         match job {
             Job::Reminder => self.remind(now).await,
             Job::Expiry => self.expire(now).await,
+            Job::Deflection => self.sweep(now).await,
         }
     }
 
@@ -165,8 +217,10 @@ impl ApprovalWorkers {
             }
             match self.tick(job, platform::record::now()).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(worker = job.name(), approvals = n, "approval worker"),
-                Err(e) => tracing::warn!(worker = job.name(), error = %e, "approval worker failed"),
+                Ok(n) => tracing::info!(worker = job.name(), handled = n, "catalogue worker"),
+                Err(e) => {
+                    tracing::warn!(worker = job.name(), error = %e, "catalogue worker failed")
+                }
             }
         }
     }

@@ -297,37 +297,22 @@ pub enum LoadError {
     Db(#[from] sea_orm::DbErr),
 }
 
-/// A demo customer and the people the other services' demo data refers to.
-#[derive(Debug, Clone)]
-pub struct DemoCustomer {
-    pub tenant: Tenant,
-    /// `agent@<slug>.demo.test`.
-    pub agent: Uuid,
-    /// `requester@<slug>.demo.test`.
-    pub requester: Uuid,
-    /// `service-owner@<slug>.demo.test`.
-    pub service_owner: Uuid,
-    /// The "Service Desk" group.
-    pub desk: Uuid,
-    /// `msp-admin@demo.test`, who owns the provider's services.
-    pub provider_admin: Uuid,
-    /// The provider's "Service Desk" group, which fulfils its catalogue items.
-    pub provider_desk: Uuid,
-}
-
 /// The demo customers seeded so far, for the other services' part of the demo data.
-pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>, ApiError> {
+pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<host::DemoCustomer>, ApiError> {
     let Some(msp) = demo_msp(db).await? else {
         return Ok(Vec::new());
     };
     let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
     let provider_admin = users::find_by_email(&txn, "msp-admin@demo.test").await?;
+    let provider_agent = users::find_by_email(&txn, "msp-agent@demo.test").await?;
     let provider_desk = groups::list(&txn, &[TenantId(msp.id)], None, 10)
         .await?
         .into_iter()
         .find(|g| g.name == "Service Desk");
     txn.commit().await?;
-    let (Some(provider_admin), Some(provider_desk)) = (provider_admin, provider_desk) else {
+    let (Some(provider_admin), Some(provider_desk), Some(provider_agent)) =
+        (provider_admin, provider_desk, provider_agent)
+    else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
@@ -351,14 +336,17 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<DemoCustomer>
         if let (Some(agent), Some(requester), Some(service_owner), Some(desk)) =
             (agent, requester, service_owner, desk)
         {
-            out.push(DemoCustomer {
-                tenant,
+            out.push(host::DemoCustomer {
+                id: tenant.id,
+                slug: tenant.slug.clone(),
+                path: tenant.path_ids(),
                 agent: agent.id,
                 requester: requester.id,
                 service_owner: service_owner.id,
                 desk: desk.id,
                 provider_admin: provider_admin.id,
                 provider_desk: provider_desk.id,
+                provider_agent: provider_agent.id,
             });
         }
     }

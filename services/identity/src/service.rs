@@ -4,7 +4,7 @@ use std::sync::Arc;
 use actix_web::web;
 use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
-use host::{Context, Demo, DemoCustomer, DemoLogin, DemoSeed, Started};
+use host::{Context, Demo, DemoLogin, DemoSeed, Started};
 use platform::settings::Settings;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -68,20 +68,7 @@ impl DemoSeed for IdentityDemo {
             .collect();
         demo.customers = seed::demo_customers(&self.0.db)
             .await
-            .map_err(|e| anyhow!("reading the demo customers: {e}"))?
-            .into_iter()
-            .map(|c| DemoCustomer {
-                id: c.tenant.id,
-                slug: c.tenant.slug.clone(),
-                path: c.tenant.path_ids(),
-                agent: c.agent,
-                requester: c.requester,
-                service_owner: c.service_owner,
-                desk: c.desk,
-                provider_admin: c.provider_admin,
-                provider_desk: c.provider_desk,
-            })
-            .collect();
+            .map_err(|e| anyhow!("reading the demo customers: {e}"))?;
         Ok(())
     }
 }

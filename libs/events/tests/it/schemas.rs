@@ -49,6 +49,9 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<CategoryCreated>(&mut failures);
     check::<CategoryUpdated>(&mut failures);
     check::<ItemPublished>(&mut failures);
+    check::<ArticlePublished>(&mut failures);
+    check::<ArticleRetired>(&mut failures);
+    check::<SuggestionDeflected>(&mut failures);
     check::<ItemRetired>(&mut failures);
     check::<RequestSubmitted>(&mut failures);
     check::<RequestClosed>(&mut failures);

@@ -1,5 +1,7 @@
 //! The catalogue's rules, free of I/O.
+pub mod article;
 pub mod category;
+pub mod deflection;
 pub mod effective;
 pub mod form;
 pub mod item;

@@ -3,6 +3,7 @@
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
 pub mod approvals;
+pub mod articles;
 pub mod categories;
 pub mod effective;
 pub mod items;
@@ -12,6 +13,7 @@ pub mod references;
 pub mod requests;
 pub mod services;
 pub mod shared;
+pub mod suggestions;
 pub mod tasks;
 
 use actix_web::web;
@@ -32,6 +34,12 @@ const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/approvals", approvals::routes),
     ("/api/v1/approval-delegations", approvals::delegation_routes),
     ("/api/v1/fulfilment-tasks", tasks::routes),
+    ("/api/v1/knowledge/articles", articles::routes),
+    ("/api/v1/knowledge/suggestions", suggestions::routes),
+    (
+        "/api/v1/knowledge/deflection",
+        suggestions::deflection_routes,
+    ),
 ];
 
 /// An item's routes and those of the overrides of it, under one prefix.

@@ -34,6 +34,7 @@ use crate::{
     store::{
         approvals, items,
         requests::{self as store, NewRequestItem, Request, RequestItem},
+        suggestions,
     },
     workflow::{self, Ctx},
 };
@@ -387,8 +388,30 @@ pub async fn submit(
         lineage,
         now: platform::record::now(),
     };
+    if let Some(session) = suggestion
+        && suggestions::lock_own(&txn, tenant, auth.principal.subject, session)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/suggestion_session_id",
+            "unknown_reference",
+            "no such suggestion session of yours",
+        )]));
+    }
     let request =
         store::insert_request(&txn, tenant, number, auth.principal.subject, suggestion).await?;
+    // A request counts against the deflection of the suggestions its requester just read.
+    suggestions::raised(
+        &txn,
+        tenant,
+        request.id,
+        request.requester_id,
+        "request",
+        request.created_at,
+        suggestion,
+    )
+    .await?;
     let mut made = Vec::new();
     for (line, number) in lines.into_iter().zip(item_numbers) {
         let first = match line.approval {

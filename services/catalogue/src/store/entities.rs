@@ -323,3 +323,148 @@ pub mod delegation {
 
     platform::versioned_record!();
 }
+
+/// One version of a knowledge article.
+pub mod article {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::article::{ArticleState, Audience};
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "knowledge_articles")]
+    pub struct Model {
+        /// The version's own id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        /// The article's id, shared by its versions.
+        pub article_id: Uuid,
+        pub number: String,
+        pub article_version: i32,
+        /// Whether this is the article's newest version.
+        pub newest: bool,
+        pub state: ArticleState,
+        pub title: String,
+        pub body: String,
+        pub audience: Audience,
+        pub share_with_customers: bool,
+        /// Who wrote or edited this version (`[uuid]`).
+        pub contributor_ids: Json,
+        pub author_id: Uuid,
+        pub published_by: Option<Uuid>,
+        pub published_at: Option<DateTimeUtc>,
+        pub retired_at: Option<DateTimeUtc>,
+        /// The row's revision (its `ETag`).
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// An article version linked to an incident or problem.
+pub mod article_link {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "knowledge_links")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub article_id: Uuid,
+        pub article_tenant_id: Uuid,
+        pub article_version: i32,
+        pub target_type: String,
+        pub target_id: Uuid,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The articles suggested to one requester for one text, and what became of it.
+pub mod suggestion_session {
+    use sea_orm::entity::prelude::*;
+
+    use crate::domain::deflection::Outcome;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "knowledge_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub user_id: Uuid,
+        pub context: String,
+        pub text: String,
+        /// The articles suggested (`[uuid]`).
+        pub article_ids: Json,
+        pub window_minutes: i32,
+        pub first_viewed_at: Option<DateTimeUtc>,
+        pub last_viewed_article_id: Option<Uuid>,
+        pub solved_article_id: Option<Uuid>,
+        pub solved_at: Option<DateTimeUtc>,
+        pub outcome: Outcome,
+        pub deflected_article_id: Option<Uuid>,
+        pub decided_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A suggested article a requester opened.
+pub mod suggestion_view {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "knowledge_views")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub session_id: Uuid,
+        pub article_id: Uuid,
+        pub solved: bool,
+        pub at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A request or incident a user raised (the request's or incident's id).
+pub mod raised {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "knowledge_raised")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub user_id: Uuid,
+        /// `request` or `incident`.
+        pub kind: String,
+        pub at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

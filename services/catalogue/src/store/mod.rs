@@ -1,6 +1,7 @@
 //! Persistence. Every function takes a transaction already scoped to the tenant and filters by
 //! tenant itself too.
 pub mod approvals;
+pub mod articles;
 pub mod categories;
 pub mod entities;
 pub mod items;
@@ -9,4 +10,5 @@ pub mod offerings;
 pub mod overrides;
 pub mod requests;
 pub mod services;
+pub mod suggestions;
 pub mod tasks;

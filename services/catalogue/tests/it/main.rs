@@ -2,6 +2,7 @@
 mod categories;
 mod effective;
 mod items;
+mod knowledge;
 mod offerings;
 mod portfolio;
 mod requests;

@@ -2,6 +2,8 @@
 use platform::tenancy::{enforce_rls, tenant_predicate};
 use sea_orm_migration::{prelude::*, schema::*};
 
+mod knowledge;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -14,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Items),
             Box::new(M0005ItemOverrides),
             Box::new(M0006Requests),
+            Box::new(knowledge::M0007Knowledge),
         ]
     }
 }
