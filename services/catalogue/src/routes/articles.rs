@@ -60,6 +60,7 @@ const COLLECTION: &str = "/api/v1/knowledge/articles";
     "published_at": "2026-12-06T09:00:00Z",
     "retired_at": null,
     "published_version": 2,
+    "inherited": true,
     "created_at": "2026-12-06T08:00:00Z",
     "updated_at": "2026-12-06T09:00:00Z"
 }))]
@@ -81,16 +82,19 @@ pub struct ArticleOut {
     pub published_by: Option<Uuid>,
     pub published_at: Option<DateTime<Utc>>,
     pub retired_at: Option<DateTime<Utc>>,
-    /// The version readers see, if one is published (staff only; `null` otherwise).
+    /// The version readers see, if one is published.
     pub published_version: Option<i32>,
+    /// A provider's article shared with the acting tenant (read-only here).
+    pub inherited: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 platform::page_schema!(ArticlePage, ArticleOut);
 
-fn out(a: Article, published_version: Option<i32>) -> ArticleOut {
+fn out(a: Article, published_version: Option<i32>, acting: TenantId) -> ArticleOut {
     ArticleOut {
+        inherited: a.tenant_id != acting.as_uuid(),
         id: a.article_id,
         tenant_id: a.tenant_id,
         number: a.number,
@@ -111,8 +115,13 @@ fn out(a: Article, published_version: Option<i32>) -> ArticleOut {
 }
 
 /// The answer for one version; its `ETag` is the row's revision (for `If-Match`).
-fn respond(a: Article, published_version: Option<i32>, status: StatusCode) -> HttpResponse {
-    versioned(status, a.version, COLLECTION, a.article_id).json(out(a, published_version))
+fn respond(
+    a: Article,
+    published_version: Option<i32>,
+    acting: TenantId,
+    status: StatusCode,
+) -> HttpResponse {
+    versioned(status, a.version, COLLECTION, a.article_id).json(out(a, published_version, acting))
 }
 
 /// The published version, among `rows`.
@@ -222,7 +231,7 @@ pub async fn create(
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let a = store::insert(&txn, tenant, number, content, auth.principal.subject).await?;
     txn.commit().await?;
-    Ok(respond(a, None, StatusCode::CREATED))
+    Ok(respond(a, None, tenant, StatusCode::CREATED))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -270,10 +279,11 @@ pub async fn list(
         store::list_published(&txn, &reach(&auth), page.after, page.limit + 1).await?
     };
     txn.commit().await?;
+    let acting = auth.tenant_id();
     Ok(Page::from_rows(rows, page.limit, |a| a.article_id)
         .map(|a| {
             let published = (a.state == ArticleState::Published).then_some(a.article_version);
-            out(a, published)
+            out(a, published, acting)
         })
         .respond(&req))
 }
@@ -302,7 +312,7 @@ pub async fn get(
         let published = published_of(&rows);
         if let Some(newest) = rows.into_iter().last() {
             txn.commit().await?;
-            return Ok(respond(newest, published, StatusCode::OK));
+            return Ok(respond(newest, published, auth.tenant_id(), StatusCode::OK));
         }
     }
     let a = store::published(&txn, &reach(&auth), *id)
@@ -310,7 +320,7 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("article"))?;
     txn.commit().await?;
     let version = a.article_version;
-    Ok(respond(a, Some(version), StatusCode::OK))
+    Ok(respond(a, Some(version), auth.tenant_id(), StatusCode::OK))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -399,7 +409,7 @@ pub async fn update(
         .into_iter()
         .last()
         .ok_or_else(|| ApiError::not_found("article"))?;
-    Ok(respond(newest, published, StatusCode::OK))
+    Ok(respond(newest, published, tenant, StatusCode::OK))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -468,7 +478,7 @@ pub async fn transition(
         .into_iter()
         .last()
         .ok_or_else(|| ApiError::not_found("article"))?;
-    Ok(respond(newest, after, StatusCode::OK))
+    Ok(respond(newest, after, tenant, StatusCode::OK))
 }
 
 /// Every version of an article.
@@ -495,7 +505,7 @@ pub async fn versions(
     let published = published_of(&rows);
     let n = rows.len() as u64;
     Ok(Page::from_rows(rows, n, |a| a.id)
-        .map(|a| out(a, published))
+        .map(|a| out(a, published, tenant))
         .respond(&req))
 }
 

@@ -345,6 +345,9 @@ pub async fn list_newest(
         .await
 }
 
+/// How many rows each tier of a PostgreSQL search ranks at most.
+const CANDIDATES: u64 = 100;
+
 /// A search hit: the published version and a plain-text snippet around the matched words.
 #[derive(Debug, Clone)]
 pub struct Hit {
@@ -370,8 +373,9 @@ fn fts5_any(text: &str) -> Option<String> {
 }
 
 /// The best `limit` published articles `reach` sees for `text`, best first. PostgreSQL parses
-/// `text` with `websearch_to_tsquery` (quoted phrases and `-word` work) and then lets any of
-/// its words match, ranked by `ts_rank_cd` (title above body); SQLite ranks FTS5 `bm25` over
+/// `text` with `websearch_to_tsquery` (quoted phrases and `-word` work); articles with all its
+/// words come first, then those with any, each ranked by `ts_rank_cd` (title above body) over
+/// a bounded set of candidates; SQLite ranks FTS5 `bm25` over
 /// any of the words.
 pub async fn search(
     txn: &DatabaseTransaction,
@@ -387,15 +391,24 @@ pub async fn search(
         let condition = reach.condition(&mut values, &p);
         values.push((limit as i64).into());
         let limit = p(values.len());
-        // An AND between two terms becomes an OR (a negated term stays required); the best
-        // rows are found first, and only they get a headline.
+        // Articles with every word (`all_words`) rank above those with some (`q_any`: each
+        // AND between two terms becomes an OR; a negated term stays required), which are
+        // only looked for when too few have them all. Ranking is costly, so each tier ranks at
+        // most `CANDIDATES` rows the index finds: common words match most of a large
+        // knowledge base, and requesters type them. Only the winners get a headline.
         format!(
-            "WITH q AS (SELECT regexp_replace(websearch_to_tsquery('english', $1)::text, \
-             ' & (?!!)', ' | ', 'g')::tsquery AS q), \
-             best AS (SELECT a.id, ts_rank_cd(a.search, q.q) AS rank \
-             FROM knowledge_articles a, q WHERE a.search @@ q.q AND {condition} \
-             ORDER BY rank DESC, a.id LIMIT {limit}) \
-             SELECT a.*, ts_headline('english', a.body, q.q, \
+            "WITH q AS (SELECT websearch_to_tsquery('english', $1) AS q_all, \
+             regexp_replace(websearch_to_tsquery('english', $1)::text, \
+             ' & (?!!)', ' | ', 'g')::tsquery AS q_any), \
+             all_words AS MATERIALIZED (SELECT a.id, a.search FROM knowledge_articles a, q \
+             WHERE a.search @@ q.q_all AND {condition} LIMIT {CANDIDATES}), \
+             cand AS (SELECT id, search, 1 AS tier FROM all_words UNION ALL \
+             (SELECT a.id, a.search, 0 AS tier FROM knowledge_articles a, q \
+             WHERE (SELECT count(*) FROM all_words) < {limit} \
+             AND a.search @@ q.q_any AND {condition} LIMIT {CANDIDATES})), \
+             best AS (SELECT cand.id, max(cand.tier + ts_rank_cd(cand.search, q.q_any, 32)) AS rank \
+             FROM cand, q GROUP BY cand.id ORDER BY rank DESC, cand.id LIMIT {limit}) \
+             SELECT a.*, ts_headline('english', a.body, q.q_any, \
              'StartSel=\"\", StopSel=\"\", MaxWords=30, MinWords=12, MaxFragments=1') AS snippet \
              FROM best JOIN knowledge_articles a ON a.id = best.id, q \
              ORDER BY best.rank DESC, a.id"

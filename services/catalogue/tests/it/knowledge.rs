@@ -296,6 +296,14 @@ async fn suggestions_deflect_when_solved_or_quiet_and_not_when_a_ticket_follows(
         "{seen}"
     );
     assert!(!s(&seen["articles"][0]["snippet"]).is_empty());
+    let read = app.get(&format!("{ARTICLES}/{shared}"), &requester).await;
+    assert_eq!(
+        read.expect(200)["inherited"],
+        true,
+        "the provider's, shared"
+    );
+    let read = app.get(&format!("{ARTICLES}/{own}"), &requester).await;
+    assert_eq!(read.expect(200)["inherited"], false);
     // An agent also gets the agents' article.
     let staff = suggest(agent.clone(), "vpn password").await;
     assert!(ids(&staff).contains(&for_agents), "{staff}");
