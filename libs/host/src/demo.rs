@@ -10,7 +10,7 @@ pub struct Demo {
     pub password: String,
     /// Filled by identity.
     pub logins: Vec<DemoLogin>,
-    /// Filled by identity: the demo MSP's customers.
+    /// Filled by identity: every demo MSP's customers, one MSP after another.
     pub customers: Vec<DemoCustomer>,
     /// One line per service that seeded work data, for the operator.
     pub summaries: Vec<String>,
@@ -48,13 +48,20 @@ pub struct DemoCustomer {
     pub service_owner: Uuid,
     /// The "Service Desk" group.
     pub desk: Uuid,
-    /// `msp-admin@demo.test`, who owns the provider's services.
+    /// The provider's `msp-admin@…`, who owns the provider's services.
     pub provider_admin: Uuid,
-    /// The provider's "Service Desk" group (`msp-agent@demo.test`), which fulfils its
+    /// The provider's "Service Desk" group (its `msp-agent@…`), which fulfils its
     /// catalogue items.
     pub provider_desk: Uuid,
-    /// `msp-agent@demo.test`, who writes the provider's knowledge.
+    /// The provider's `msp-agent@…`, who writes the provider's knowledge.
     pub provider_agent: Uuid,
+}
+
+impl DemoCustomer {
+    /// The MSP the customer belongs to.
+    pub fn provider(&self) -> platform::tenancy::TenantId {
+        platform::tenancy::TenantId(self.path[self.path.len().saturating_sub(2)])
+    }
 }
 
 /// A service's part of the demo data set. Seeding twice changes nothing.

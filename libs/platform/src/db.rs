@@ -157,6 +157,32 @@ pub async fn grant_app_role(
     Ok(())
 }
 
+/// Run once per database, as a superuser, before `itsm migrate` (README, "PostgreSQL").
+/// Row-level security keeps a query's conditions that are not LEAKPROOF out of index scans, and
+/// the full-text match `tsvector @@ tsquery` is not marked so: without this statement a
+/// knowledge search reads every row the tenant may see instead of its GIN index (ADR 30). The
+/// function only compares its two arguments and raises no error that depends on them.
+pub const TEXT_MATCH_LEAKPROOF: &str =
+    "ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF";
+
+/// Whether [`TEXT_MATCH_LEAKPROOF`] holds in this database (always on SQLite).
+pub async fn text_match_is_leakproof(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(true);
+    }
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT proleakproof FROM pg_proc \
+             WHERE oid = 'pg_catalog.ts_match_vq(tsvector, tsquery)'::regprocedure",
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("", "proleakproof")?,
+        None => false,
+    })
+}
+
 /// Refuses to serve as a role that would bypass row-level security.
 pub async fn assert_app_role_is_confined(db: &DatabaseConnection) -> Result<(), DbSetupError> {
     if db.get_database_backend() != DbBackend::Postgres {

@@ -98,11 +98,31 @@ async fn fresh_database_on(admin: &DatabaseConnection, base: &str) -> (String, S
         .execute_unprepared(&format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}"))
         .await
         .expect("create database");
+    mark_text_match_leakproof(&with_database(base, &name)).await;
     (
         name.clone(),
         with_role(base, APP_ROLE, &name),
         with_role(base, OWNER_ROLE, &name),
     )
+}
+
+/// `base` (a superuser URL) pointed at database `db`.
+fn with_database(base: &str, db: &str) -> String {
+    let mut u = reqwest::Url::parse(base).expect("TESTKIT_PG_URL is a URL");
+    u.set_path(&format!("/{db}"));
+    u.to_string()
+}
+
+/// The one superuser step a database needs before `itsm migrate` (README, "PostgreSQL"): it
+/// lets row-level security use the knowledge search index (ADR 30).
+async fn mark_text_match_leakproof(db_url: &str) {
+    let db = Database::connect(db_url)
+        .await
+        .expect("superuser connection");
+    db.execute_unprepared(platform::db::TEXT_MATCH_LEAKPROOF)
+        .await
+        .expect("mark ts_match_vq leakproof");
+    db.close().await.expect("close superuser connection");
 }
 
 /// A running platform on PostgreSQL with the demo data.

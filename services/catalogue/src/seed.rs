@@ -66,16 +66,29 @@ pub struct Seeded {
     pub overrides: usize,
 }
 
-/// Seeds the provider's services and items once, then each customer's portfolio and overrides.
+/// Seeds each provider's services and items once, then each customer's portfolio and
+/// overrides.
 pub async fn seed_demo(
     service: &CatalogueService,
     customers: &[DemoCustomer],
 ) -> Result<Seeded, ApiError> {
     let mut seeded = Seeded::default();
+    for of_provider in customers.chunk_by(|a, b| a.provider() == b.provider()) {
+        seed_provider(service, of_provider, &mut seeded).await?;
+    }
+    Ok(seeded)
+}
+
+/// One provider's part: `customers` all have the same provider.
+async fn seed_provider(
+    service: &CatalogueService,
+    customers: &[DemoCustomer],
+    seeded: &mut Seeded,
+) -> Result<(), ApiError> {
     let Some(first) = customers.first() else {
-        return Ok(seeded);
+        return Ok(());
     };
-    let provider = TenantId(first.path[first.path.len().saturating_sub(2)]);
+    let provider = first.provider();
     let txn = begin_scoped(&service.db, &[provider]).await?;
     let mut ids = std::collections::HashMap::new();
     for s in PROVIDER_SERVICES {
@@ -128,7 +141,7 @@ pub async fn seed_demo(
         }
         txn.commit().await?;
     }
-    Ok(seeded)
+    Ok(())
 }
 
 fn nothing(tenant: TenantId) -> Override {

@@ -43,7 +43,7 @@ pub async fn seed_demo(
     let Some(first) = customers.first() else {
         return Ok(0);
     };
-    let provider = TenantId(first.path[first.path.len().saturating_sub(2)]);
+    let provider = first.provider();
     let mut seeded = usize::from(
         ensure(
             service,

@@ -45,6 +45,13 @@ impl host::Service for Catalogue {
                 .await
                 .context("connecting catalogue")?,
         );
+        if !platform::db::text_match_is_leakproof(&catalogue.db).await? {
+            tracing::warn!(
+                statement = platform::db::TEXT_MATCH_LEAKPROOF,
+                "knowledge search cannot use its index under row-level security: run the \
+                 statement once in this database as a superuser (README, PostgreSQL)"
+            );
+        }
         let mut started = Started::new(
             catalogue.db.clone(),
             catalogue.auth.clone(),

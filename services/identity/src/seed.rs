@@ -8,6 +8,7 @@ use platform::{
 };
 use sea_orm::{ActiveValue::Set, DatabaseConnection};
 use serde_json::json;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::{
@@ -20,19 +21,62 @@ use crate::{
 };
 
 pub const ROOT_SLUG: &str = "platform";
-pub const DEMO_MSP: &str = "demo";
-pub const DEMO_CUSTOMERS: [(&str, &str); 2] =
-    [("globex", "Globex Corporation"), ("initech", "Initech")];
+
+/// A demo MSP and its customers (`../shared/DEMO.md`).
+pub struct DemoProvider {
+    pub slug: &'static str,
+    pub name: &'static str,
+    /// Domain of its staff's logins (`msp-admin@<domain>`, `msp-agent@<domain>`).
+    pub domain: &'static str,
+    /// Its customers' slugs and names.
+    pub customers: &'static [(&'static str, &'static str)],
+}
+
+/// The demo MSPs: a second one exists so that every isolation test also covers an MSP reaching
+/// for another MSP's customer.
+pub const DEMO_PROVIDERS: [DemoProvider; 2] = [
+    DemoProvider {
+        slug: "demo",
+        name: "Demo MSP",
+        domain: "demo.test",
+        customers: &[("globex", "Globex Corporation"), ("initech", "Initech")],
+    },
+    DemoProvider {
+        slug: "umbrella",
+        name: "Umbrella MSP",
+        domain: "umbrella.demo.test",
+        customers: &[("soylent", "Soylent")],
+    },
+];
+/// The first demo MSP, which load-test customers join.
+pub const DEMO_MSP: &str = DEMO_PROVIDERS[0].slug;
 /// Login prefix → role, for each demo customer (`<prefix>@<slug>.demo.test`).
-pub const CUSTOMER_LOGINS: [(&str, Role); 7] = [
+pub const CUSTOMER_LOGINS: [(&str, Role); 8] = [
     ("admin", Role::TenantAdmin),
     ("agent", Role::Agent),
     ("change-manager", Role::ChangeManager),
     ("approver", Role::Approver),
     ("requester", Role::Requester),
     ("analyst", Role::Analyst),
+    ("configuration-manager", Role::ConfigurationManager),
     ("service-owner", Role::ServiceOwner),
 ];
+/// Each demo customer's groups: name, description and the login prefixes of its members.
+const CUSTOMER_GROUPS: [(&str, &str, &[&str]); 3] = [
+    (DESK, "First-line support", &["agent"]),
+    (
+        "Infrastructure",
+        "Servers, networks and configuration",
+        &["agent", "configuration-manager"],
+    ),
+    (
+        "CAB",
+        "Change advisory board",
+        &["approver", "change-manager"],
+    ),
+];
+/// The group that works a tenant's tickets.
+const DESK: &str = "Service Desk";
 
 /// A demo login.
 pub struct DemoLogin {
@@ -205,85 +249,100 @@ pub async fn seed_demo(
         ROOT_SLUG,
         Role::PlatformAdmin,
     );
-    let msp = ensure_child(db, &root, DEMO_MSP, "Demo MSP").await?;
-    let mut msp_agent = None;
-    for (email, name, role) in [
-        ("msp-admin@demo.test", "MSP Admin", Role::MspAdmin),
-        ("msp-agent@demo.test", "MSP Agent", Role::MspAgent),
-    ] {
-        let id = ensure_user(db, msp.id, email, name, role, &hash).await?;
-        if role == Role::MspAgent {
-            msp_agent = Some(id);
-        }
-        add(email.into(), DEMO_MSP, role);
-    }
-    // The provider's own desk fulfils what its customers order from its catalogue.
-    let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
-    ensure_desk(&txn, TenantId(msp.id), msp_agent).await?;
-    txn.commit().await?;
-    for (slug, name) in DEMO_CUSTOMERS {
-        let customer = ensure_child(db, &msp, slug, name).await?;
-        let mut agent = None;
-        let mut approver = None;
-        let mut requester = None;
-        for (prefix, role) in CUSTOMER_LOGINS {
-            let email = format!("{prefix}@{slug}.demo.test");
-            let id = ensure_user(
-                db,
-                customer.id,
-                &email,
-                &format!("{name} {prefix}"),
-                role,
-                &hash,
-            )
-            .await?;
-            match role {
-                Role::Agent => agent = Some(id),
-                Role::Approver => approver = Some(id),
-                Role::Requester => requester = Some(id),
-                _ => {}
+    for provider in &DEMO_PROVIDERS {
+        let msp = ensure_child(db, &root, provider.slug, provider.name).await?;
+        let mut msp_agent = None;
+        for (prefix, name, role) in [
+            ("msp-admin", "MSP Admin", Role::MspAdmin),
+            ("msp-agent", "MSP Agent", Role::MspAgent),
+        ] {
+            let email = format!("{prefix}@{}", provider.domain);
+            let id = ensure_user(db, msp.id, &email, name, role, &hash).await?;
+            if role == Role::MspAgent {
+                msp_agent = Some(id);
             }
-            add(email, slug, role);
+            add(email, provider.slug, role);
         }
-        let txn = begin_scoped(db, &[TenantId(customer.id)]).await?;
-        // The approver is the requester's line manager: they approve what the requester orders.
-        if let (Some(approver), Some(requester)) = (approver, requester)
-            && let Some(user) = users::find(&txn, TenantId(customer.id), UserId(requester)).await?
-            && user.manager_id != Some(approver)
-        {
-            let user = users::update(&txn, user, |u| u.manager_id = Set(Some(approver))).await?;
-            crate::events::user_manager_changed(&txn, &user).await?;
-        }
-        ensure_desk(&txn, TenantId(customer.id), agent).await?;
+        // The provider's own desk fulfils what its customers order from its catalogue.
+        let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
+        ensure_group(
+            &txn,
+            TenantId(msp.id),
+            DESK,
+            "First-line support",
+            msp_agent,
+        )
+        .await?;
         txn.commit().await?;
+        for (slug, name) in provider.customers {
+            let customer = ensure_child(db, &msp, slug, name).await?;
+            let mut ids = HashMap::new();
+            for (prefix, role) in CUSTOMER_LOGINS {
+                let email = format!("{prefix}@{slug}.demo.test");
+                let name = format!("{name} {prefix}");
+                let id = ensure_user(db, customer.id, &email, &name, role, &hash).await?;
+                ids.insert(prefix, id);
+                add(email, slug, role);
+            }
+            let tenant = TenantId(customer.id);
+            let txn = begin_scoped(db, &[tenant]).await?;
+            // The approver is the requester's line manager: they approve what the requester
+            // orders.
+            if let Some(user) = users::find(&txn, tenant, UserId(ids["requester"])).await?
+                && user.manager_id != Some(ids["approver"])
+            {
+                let user = users::update(&txn, user, |u| u.manager_id = Set(Some(ids["approver"])))
+                    .await?;
+                crate::events::user_manager_changed(&txn, &user).await?;
+            }
+            for (group, description, members) in CUSTOMER_GROUPS {
+                for member in members {
+                    ensure_group(&txn, tenant, group, description, Some(ids[member])).await?;
+                }
+            }
+            txn.commit().await?;
+        }
     }
     Ok(logins)
 }
 
-/// The tenant's "Service Desk" group, created if missing, with `member` in it.
-async fn ensure_desk(
+/// The tenant's group `name`, created if missing, with `member` in it.
+async fn ensure_group(
     txn: &sea_orm::DatabaseTransaction,
     tenant: TenantId,
+    name: &str,
+    description: &str,
     member: Option<Uuid>,
 ) -> Result<groups::Group, ApiError> {
-    let existing = groups::list(txn, &[tenant], None, 10).await?;
-    let desk = match existing.into_iter().find(|g| g.name == "Service Desk") {
+    let group = match find_group(txn, tenant, name).await? {
         Some(g) => g,
         None => {
-            let g = groups::insert(txn, tenant, "Service Desk", "First-line support").await?;
+            let g = groups::insert(txn, tenant, name, description).await?;
             crate::events::group_created(txn, &g).await?;
             g
         }
     };
     if let Some(member) = member
-        && groups::add_member(txn, tenant, desk.id, UserId(member)).await?
+        && groups::add_member(txn, tenant, group.id, UserId(member)).await?
     {
-        let desk = groups::touch(txn, desk).await?;
-        let members = groups::members(txn, tenant, desk.id).await?;
-        crate::events::group_members_changed(txn, &desk, members).await?;
-        return Ok(desk);
+        let group = groups::touch(txn, group).await?;
+        let members = groups::members(txn, tenant, group.id).await?;
+        crate::events::group_members_changed(txn, &group, members).await?;
+        return Ok(group);
     }
-    Ok(desk)
+    Ok(group)
+}
+
+/// The tenant's group called `name`, if any.
+async fn find_group(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant: TenantId,
+    name: &str,
+) -> Result<Option<groups::Group>, ApiError> {
+    Ok(groups::list(txn, &[tenant], None, 100)
+        .await?
+        .into_iter()
+        .find(|g| g.name == name))
 }
 
 /// Why the load-test customers could not be seeded.
@@ -297,57 +356,55 @@ pub enum LoadError {
     Db(#[from] sea_orm::DbErr),
 }
 
-/// The demo customers seeded so far, for the other services' part of the demo data.
+/// The demo customers seeded so far, each MSP's in turn, for the other services' part of the
+/// demo data.
 pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<host::DemoCustomer>, ApiError> {
-    let Some(msp) = demo_msp(db).await? else {
-        return Ok(Vec::new());
-    };
-    let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
-    let provider_admin = users::find_by_email(&txn, "msp-admin@demo.test").await?;
-    let provider_agent = users::find_by_email(&txn, "msp-agent@demo.test").await?;
-    let provider_desk = groups::list(&txn, &[TenantId(msp.id)], None, 10)
-        .await?
-        .into_iter()
-        .find(|g| g.name == "Service Desk");
-    txn.commit().await?;
-    let (Some(provider_admin), Some(provider_desk), Some(provider_agent)) =
-        (provider_admin, provider_desk, provider_agent)
-    else {
-        return Ok(Vec::new());
-    };
     let mut out = Vec::new();
-    for (slug, _) in DEMO_CUSTOMERS {
-        let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
-        let tenant = tenants::resolve_within(&txn, TenantId(msp.id), slug).await?;
-        txn.commit().await?;
-        let Some(tenant) = tenant else {
+    for provider in &DEMO_PROVIDERS {
+        let Some(msp) = demo_provider(db, provider.slug).await? else {
             continue;
         };
-        let txn = begin_scoped(db, &[TenantId(tenant.id)]).await?;
-        let agent = users::find_by_email(&txn, &format!("agent@{slug}.demo.test")).await?;
-        let requester = users::find_by_email(&txn, &format!("requester@{slug}.demo.test")).await?;
-        let service_owner =
-            users::find_by_email(&txn, &format!("service-owner@{slug}.demo.test")).await?;
-        let desk = groups::list(&txn, &[TenantId(tenant.id)], None, 10)
-            .await?
-            .into_iter()
-            .find(|g| g.name == "Service Desk");
+        let scope = TenantId(msp.id);
+        let txn = begin_scoped(db, &[scope]).await?;
+        let admin = users::find_by_email(&txn, &format!("msp-admin@{}", provider.domain)).await?;
+        let agent = users::find_by_email(&txn, &format!("msp-agent@{}", provider.domain)).await?;
+        let desk = find_group(&txn, scope, DESK).await?;
         txn.commit().await?;
-        if let (Some(agent), Some(requester), Some(service_owner), Some(desk)) =
-            (agent, requester, service_owner, desk)
-        {
-            out.push(host::DemoCustomer {
-                id: tenant.id,
-                slug: tenant.slug.clone(),
-                path: tenant.path_ids(),
-                agent: agent.id,
-                requester: requester.id,
-                service_owner: service_owner.id,
-                desk: desk.id,
-                provider_admin: provider_admin.id,
-                provider_desk: provider_desk.id,
-                provider_agent: provider_agent.id,
-            });
+        let (Some(provider_admin), Some(provider_desk), Some(provider_agent)) =
+            (admin, desk, agent)
+        else {
+            continue;
+        };
+        for (slug, _) in provider.customers {
+            let txn = begin_scoped(db, &[scope]).await?;
+            let tenant = tenants::resolve_within(&txn, scope, slug).await?;
+            txn.commit().await?;
+            let Some(tenant) = tenant else {
+                continue;
+            };
+            let txn = begin_scoped(db, &[TenantId(tenant.id)]).await?;
+            let login = |prefix: &str| format!("{prefix}@{slug}.demo.test");
+            let agent = users::find_by_email(&txn, &login("agent")).await?;
+            let requester = users::find_by_email(&txn, &login("requester")).await?;
+            let service_owner = users::find_by_email(&txn, &login("service-owner")).await?;
+            let desk = find_group(&txn, TenantId(tenant.id), DESK).await?;
+            txn.commit().await?;
+            if let (Some(agent), Some(requester), Some(service_owner), Some(desk)) =
+                (agent, requester, service_owner, desk)
+            {
+                out.push(host::DemoCustomer {
+                    id: tenant.id,
+                    slug: tenant.slug.clone(),
+                    path: tenant.path_ids(),
+                    agent: agent.id,
+                    requester: requester.id,
+                    service_owner: service_owner.id,
+                    desk: desk.id,
+                    provider_admin: provider_admin.id,
+                    provider_desk: provider_desk.id,
+                    provider_agent: provider_agent.id,
+                });
+            }
         }
     }
     Ok(out)
@@ -355,9 +412,13 @@ pub async fn demo_customers(db: &DatabaseConnection) -> Result<Vec<host::DemoCus
 
 /// The demo MSP, if the demo data has been seeded.
 pub async fn demo_msp(db: &DatabaseConnection) -> Result<Option<Tenant>, ApiError> {
+    demo_provider(db, DEMO_MSP).await
+}
+
+async fn demo_provider(db: &DatabaseConnection, slug: &str) -> Result<Option<Tenant>, ApiError> {
     let root = root_id();
     let txn = begin_scoped(db, &[TenantId(root)]).await?;
-    let msp = tenants::resolve_within(&txn, TenantId(root), DEMO_MSP).await?;
+    let msp = tenants::resolve_within(&txn, TenantId(root), slug).await?;
     txn.commit().await?;
     Ok(msp)
 }
@@ -497,7 +558,7 @@ pub async fn seed_load_tenants(
 
     let slugs: Vec<String> = (1..=count).map(load_slug).collect();
     let txn = begin_scoped(db, &[TenantId(msp.id)]).await?;
-    let existing: std::collections::HashMap<String, Tenant> = tenant_e::Entity::find()
+    let existing: HashMap<String, Tenant> = tenant_e::Entity::find()
         .filter(tenant_e::Column::ParentId.eq(msp.id))
         .filter(tenant_e::Column::Slug.starts_with("load-"))
         .all(&txn)
@@ -517,17 +578,16 @@ pub async fn seed_load_tenants(
     for chunk in known.chunks(LOAD_CHUNK) {
         let ids: Vec<Uuid> = chunk.iter().map(|(_, t)| t.id).collect();
         let txn = begin_scoped(db, &TenantId::many(&ids)).await?;
-        let users: std::collections::HashMap<String, users::User> =
-            crate::store::entities::user::Entity::find()
-                .filter(crate::store::entities::user::Column::TenantId.is_in(ids.clone()))
-                .all(&txn)
-                .await?
-                .into_iter()
-                .map(|u| (u.email.clone(), u))
-                .collect();
-        let desks: std::collections::HashMap<Uuid, groups::Group> = group_e::Entity::find()
+        let users: HashMap<String, users::User> = crate::store::entities::user::Entity::find()
+            .filter(crate::store::entities::user::Column::TenantId.is_in(ids.clone()))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|u| (u.email.clone(), u))
+            .collect();
+        let desks: HashMap<Uuid, groups::Group> = group_e::Entity::find()
             .filter(group_e::Column::TenantId.is_in(ids.clone()))
-            .filter(group_e::Column::Name.eq("Service Desk"))
+            .filter(group_e::Column::Name.eq(DESK))
             .all(&txn)
             .await?
             .into_iter()
@@ -679,7 +739,7 @@ async fn create_load_chunk(
         let desk = group_e::Model {
             id: Uuid::now_v7(),
             tenant_id: id,
-            name: "Service Desk".into(),
+            name: DESK.into(),
             description: "First-line support".into(),
             created_at: now,
             updated_at: desk_touched,

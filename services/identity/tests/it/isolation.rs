@@ -174,58 +174,68 @@ async fn lists_never_return_another_tenants_rows() {
 #[tokio::test]
 async fn msp_agent_reaches_its_customers_but_not_another_msps() {
     let app = app!();
-    let platform = app.token("platform-admin@demo.test").await;
-    let other = app
-        .post(
-            "/api/v1/tenants",
-            &platform,
-            json!({"name": "Other MSP", "slug": "other-msp", "admin_email": "boss@other.example"}),
-        )
-        .await;
-    let other_msp = s(&other.expect(201)["tenant"]["id"]);
-    let customer = app.call(Method::POST, "/api/v1/tenants", Some(&platform), Some(json!({"name": "Their Customer", "slug": "their-customer", "admin_email": "it@their.example"})), &[("x-tenant", &other_msp)]).await;
-    let their_customer = s(&customer.expect(201)["tenant"]["id"]);
-    assert_eq!(customer.body["tenant"]["parent_id"], other_msp.as_str());
-
-    let agent = app.token("msp-agent@demo.test").await;
+    // The demo data's second MSP, umbrella, and its customer soylent (DEMO.md).
+    let umbrella = app.tenant_id("umbrella").await;
+    let soylent = app.tenant_id("soylent").await;
     let globex = app.tenant_id("globex").await;
-    app.call(
-        Method::GET,
-        "/api/v1/users",
-        Some(&agent),
-        None,
-        &[("x-tenant", &globex)],
-    )
-    .await
-    .expect(200);
-    for target in [
-        other_msp.as_str(),
-        their_customer.as_str(),
-        "their-customer",
-        "other-msp",
+    let demo = app.tenant_id("demo").await;
+    for (agent, own, foreign) in [
+        ("msp-agent@demo.test", &globex, [&umbrella, &soylent]),
+        ("msp-agent@umbrella.demo.test", &soylent, [&demo, &globex]),
     ] {
+        let agent = app.token(agent).await;
+        app.call(
+            Method::GET,
+            "/api/v1/users",
+            Some(&agent),
+            None,
+            &[("x-tenant", own)],
+        )
+        .await
+        .expect(200);
+        for target in foreign {
+            let r = app
+                .call(
+                    Method::GET,
+                    "/api/v1/users",
+                    Some(&agent),
+                    None,
+                    &[("x-tenant", target)],
+                )
+                .await;
+            assert_eq!(r.status.as_u16(), 404, "{target}");
+            app.get(&format!("/api/v1/tenants/{target}"), &agent)
+                .await
+                .expect(404);
+        }
+    }
+    let agent = app.token("msp-agent@demo.test").await;
+    for slug in ["soylent", "umbrella"] {
         let r = app
             .call(
                 Method::GET,
                 "/api/v1/users",
                 Some(&agent),
                 None,
-                &[("x-tenant", target)],
+                &[("x-tenant", slug)],
             )
             .await;
-        assert_eq!(r.status.as_u16(), 404, "{target}");
+        assert_eq!(r.status.as_u16(), 404, "{slug}");
     }
-    app.get(&format!("/api/v1/tenants/{their_customer}"), &agent)
-        .await
-        .expect(404);
     let all = app.get("/api/v1/users?tenant=*&limit=200", &agent).await;
     let emails: Vec<String> = all.expect(200)["items"]
         .as_array()
         .map(|a| a.iter().map(|u| s(&u["email"])).collect())
         .unwrap_or_default();
-    assert_eq!(emails.len(), 16, "{emails:?}");
+    assert_eq!(
+        emails.len(),
+        2 + 2 * identity::seed::CUSTOMER_LOGINS.len(),
+        "{emails:?}"
+    );
     assert!(
-        emails.iter().all(|e| e.ends_with("demo.test")),
+        emails.iter().all(|e| e.ends_with("@demo.test")
+            || e.ends_with("@globex.demo.test")
+            || e.ends_with("@initech.demo.test")),
         "{emails:?}"
     );
     let tenants = app.get("/api/v1/tenants?limit=200", &agent).await;

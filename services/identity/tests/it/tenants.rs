@@ -417,7 +417,7 @@ async fn msp_acts_in_a_customer_with_x_tenant() {
         emails.iter().all(|e| e.ends_with("@globex.demo.test")),
         "{emails:?}"
     );
-    assert_eq!(emails.len(), 7);
+    assert_eq!(emails.len(), identity::seed::CUSTOMER_LOGINS.len());
     // A customer user cannot use X-Tenant to reach a sibling or its provider.
     let customer = app.token("agent@globex.demo.test").await;
     app.call(

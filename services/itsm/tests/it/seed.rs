@@ -205,7 +205,7 @@ async fn demo_work_data_is_seeded_once_with_clocks_in_mixed_states() {
     };
     let first = seed().await;
     assert!(
-        first.contains("Demo work data: 50 incidents and 4 problems in 2 customers"),
+        first.contains("Demo work data: 75 incidents and 6 problems in 3 customers"),
         "{first}"
     );
     let db = app.superuser().await;
@@ -219,7 +219,8 @@ async fn demo_work_data_is_seeded_once_with_clocks_in_mixed_states() {
     for sql in counts {
         before.push(scalar(&db, sql).await);
     }
-    assert_eq!(before[..3], [50, 4, 8]);
+    // Three customers (globex, initech; soylent of the second MSP), 25 incidents each.
+    assert_eq!(before[..3], [75, 6, 12]);
     for (what, sql) in [
         (
             "breached",
