@@ -11,8 +11,8 @@ use platform::{
     tenancy::{TenantDirectory, TenantId, TenantInfo, TenantKind, begin_scoped, inherited_limit},
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -64,6 +64,18 @@ fn info(m: &Model) -> TenantInfo {
 
 async fn current(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<Model>, HandlerError> {
     Ok(Entity::find_by_id(id).one(txn).await?)
+}
+
+/// The path (root first, the tenant last) of `tenant` as projected, read in `txn` (which must
+/// be scoped to it): for a consumer that needs a tenant's ancestors within its own transaction.
+pub async fn path_in(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+) -> Result<Option<Vec<TenantId>>, DbErr> {
+    Ok(Entity::find_by_id(tenant)
+        .one(txn)
+        .await?
+        .map(|m| info(&m).path))
 }
 
 /// The envelope must be about the tenant its payload names.

@@ -172,3 +172,18 @@ pub struct SlaBreached {
     pub breached_at: chrono::DateTime<chrono::Utc>,
 }
 event!(SlaBreached, "sla_clock", "breached", 1);
+
+/// A request item's SLA clocks moved (started, paused, resumed, stopped, or passed a
+/// threshold): where the item now stands. The aggregate is the request item; the catalogue
+/// shows the standing as the item's `sla_state` and `sla_due_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestItemSlaChanged {
+    pub request_item_id: Uuid,
+    /// `pending`, `on_track`, `at_risk`, `paused`, `breached`, `met` or `canceled`.
+    pub sla_state: String,
+    /// The earliest deadline of its running clocks.
+    pub sla_due_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub as_of: chrono::DateTime<chrono::Utc>,
+}
+event!(RequestItemSlaChanged, "request_item_sla", "changed", 1);

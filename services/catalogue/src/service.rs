@@ -9,13 +9,16 @@ use platform::settings::Settings;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use bus::consumer::{Handler, HandlerError};
-use events::{Envelope, incident::IncidentCreated};
+use events::{
+    Envelope, Event,
+    incident::{IncidentCreated, RequestItemSlaChanged},
+};
 use platform::tenancy::TenantId;
 use sea_orm::DatabaseTransaction;
 
 use crate::{
     CatalogueService, SCHEMA, routes, seed, seed_knowledge,
-    store::suggestions,
+    store::{requests, suggestions},
     workers::{self, ApprovalWorkers, Job},
 };
 
@@ -74,8 +77,8 @@ impl host::Service for Catalogue {
     }
 }
 
-/// The incident service's `created` events: an incident a requester raised counts against
-/// the deflection of the suggestions they viewed.
+/// The incident service's events: an incident a requester raised counts against the
+/// deflection of the suggestions they viewed; a request item's SLA standing is shown on it.
 struct IncidentEvents;
 
 #[async_trait]
@@ -84,14 +87,26 @@ impl Handler for IncidentEvents {
         crate::CONSUMER
     }
     fn bindings(&self) -> Vec<String> {
-        vec!["incident.incident.created".into()]
+        vec![
+            "incident.incident.created".into(),
+            "incident.request_item_sla.changed".into(),
+        ]
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        let tenant = TenantId(env.tenantid);
+        if env.event_type == RequestItemSlaChanged::event_type() {
+            bus::versions::check_lead(env)?;
+            let sla: RequestItemSlaChanged = env.payload()?;
+            requests::record_sla(txn, tenant, &sla, env.aggregateversion).await?;
+            return Ok(());
+        }
+        if env.event_type != IncidentCreated::event_type() {
+            return Err(HandlerError::UnknownType(env.event_type.clone()));
+        }
         let created: IncidentCreated = env
             .payload()
             .map_err(|e| HandlerError::Invalid(e.to_string()))?;
         if let Some(caller) = created.caller_id {
-            let tenant = TenantId(env.tenantid);
             suggestions::raised(
                 txn,
                 tenant,

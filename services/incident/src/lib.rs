@@ -72,24 +72,34 @@ impl IncidentService {
     }
 
     /// This service's consumer: identity's events (the tenant tree, users and groups) and the
-    /// catalogue's (the portfolio).
+    /// catalogue's (the portfolio, and request items for their SLA clocks).
     pub fn consumer(&self) -> Arc<ConsumerRunner> {
-        self.identity.consumer_with(Some(Arc::new(PortfolioEvents)))
+        self.identity
+            .consumer_with(Some(Arc::new(CatalogueEvents(self.sla.clone()))))
     }
 }
 
-/// The catalogue's service events, for the portfolio incidents may name.
-struct PortfolioEvents;
+/// The catalogue's events: its services, for the portfolio incidents may name, and its
+/// request items' state changes, which move their SLA clocks.
+struct CatalogueEvents(Arc<sla::Sla>);
 
 #[async_trait::async_trait]
-impl Handler for PortfolioEvents {
+impl Handler for CatalogueEvents {
     fn consumer(&self) -> &'static str {
         CONSUMER
     }
     fn bindings(&self) -> Vec<String> {
-        vec!["catalogue.service.*".into()]
+        vec![
+            "catalogue.service.*".into(),
+            "catalogue.request_item.state_changed".into(),
+        ]
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        store::portfolio::apply(txn, env).await
+        use ::events::{Event, catalogue::RequestItemStateChanged};
+        if env.event_type == RequestItemStateChanged::event_type() {
+            sla::request_items::apply(&self.0, txn, env).await
+        } else {
+            store::portfolio::apply(txn, env).await
+        }
     }
 }

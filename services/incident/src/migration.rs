@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0009Queue),
             Box::new(M0010Portfolio),
             Box::new(M0011UserManagers),
+            Box::new(M0012RequestItemSla),
         ]
     }
 }
@@ -619,5 +620,61 @@ impl MigrationName for M0011UserManagers {
 impl MigrationTrait for M0011UserManagers {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         bus::migration::add_user_manager(m).await
+    }
+}
+
+/// SLA clocks of the catalogue's request items: definitions say what they apply to, a clock
+/// names its subject (an incident or a request item), and the request items' states are
+/// projected from the catalogue's events.
+struct M0012RequestItemSla;
+
+impl MigrationName for M0012RequestItemSla {
+    fn name(&self) -> &str {
+        "m20261206_000012_request_item_sla"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0012RequestItemSla {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("sla_definitions")
+                .add_column(string_len("applies_to", 16).default("incident"))
+                .take(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("sla_clocks")
+                .rename_column("incident_id", "subject_id")
+                .take(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("sla_clocks")
+                .add_column(string_len("subject", 16).default("incident"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("sla_request_items")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("number", 32))
+                .col(string_len("state", 32))
+                .col(big_integer("version"))
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["sla_request_items"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
     }
 }

@@ -26,7 +26,7 @@ use crate::{
         lifecycle::{HoldReason, State},
         priority::{Level, Matrix},
         queue::no_sla_due,
-        sla::{Condition, Field, Kind, Op, Rules},
+        sla::{Condition, Field, Kind, Op, Rules, Subject},
     },
     sla::track_stored_at,
     store::sla::kind_str,
@@ -189,6 +189,22 @@ async fn sla_setup(
     let always = calendar("Around the clock", false, spec(&CalendarSpec::always())?)
         .insert(txn)
         .await?;
+    let definition = |name: &str, subject: Subject, kind: Kind, target: i64, calendar, rules| {
+        Ok::<_, SeedError>(sla_definition::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant.into()),
+            name: Set(name.into()),
+            applies_to: Set(subject.as_str().into()),
+            kind: Set(kind_str(kind).into()),
+            target_seconds: Set(target),
+            calendar_id: Set(calendar),
+            rules: Set(serde_json::to_string(&rules).map_err(|e| SeedError::Other(e.to_string()))?),
+            active: Set(true),
+            version: Set(1),
+            created_at: Set(at),
+            updated_at: Set(at),
+        })
+    };
     let urgent = json!([1, 2]);
     let other = json!([3, 4, 5]);
     for (name, kind, target, priorities, calendar) in [
@@ -215,22 +231,21 @@ async fn sla_setup(
             op: Op::In,
             value: priorities.clone(),
         }];
-        sla_definition::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant.into()),
-            name: Set(name.into()),
-            kind: Set(kind_str(kind).into()),
-            target_seconds: Set(target),
-            calendar_id: Set(calendar),
-            rules: Set(serde_json::to_string(&rules).map_err(|e| SeedError::Other(e.to_string()))?),
-            active: Set(true),
-            version: Set(1),
-            created_at: Set(at),
-            updated_at: Set(at),
-        }
-        .insert(txn)
-        .await?;
+        definition(name, Subject::Incident, kind, target, calendar, rules)?
+            .insert(txn)
+            .await?;
     }
+    // Request items: three office days (of eight hours) in fulfilment.
+    definition(
+        "Request fulfilment",
+        Subject::RequestItem,
+        Kind::Resolution,
+        3 * 8 * 3600,
+        None,
+        Rules::for_request_item(),
+    )?
+    .insert(txn)
+    .await?;
     Ok(())
 }
 

@@ -71,6 +71,7 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<IncidentClosed>(&mut failures);
     check::<SlaWarning>(&mut failures);
     check::<SlaBreached>(&mut failures);
+    check::<RequestItemSlaChanged>(&mut failures);
     check::<ProblemCreated>(&mut failures);
     check::<ProblemUpdated>(&mut failures);
     check::<ProblemResolved>(&mut failures);

@@ -3,6 +3,7 @@ use platform::tenancy::{enforce_rls, tenant_predicate};
 use sea_orm_migration::{prelude::*, schema::*};
 
 mod knowledge;
+mod request_item_sla;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005ItemOverrides),
             Box::new(M0006Requests),
             Box::new(knowledge::M0007Knowledge),
+            Box::new(request_item_sla::M0008RequestItemSla),
         ]
     }
 }

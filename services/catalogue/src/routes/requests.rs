@@ -64,6 +64,8 @@ const MAX_LINES: usize = 20;
     "state": "pending_approval",
     "approval_state": "pending",
     "close_reason": null,
+    "sla_state": null,
+    "sla_due_at": null,
     "version": 1,
     "created_at": "2026-12-06T09:00:00Z",
     "updated_at": "2026-12-06T09:00:00Z"
@@ -86,6 +88,12 @@ pub struct RequestItemOut {
     /// `rejected`, `approval_expired`, `no_eligible_approver`, `fulfilled` or `canceled` once
     /// closed.
     pub close_reason: Option<String>,
+    /// Where the item stands against its SLA: `pending`, `on_track`, `at_risk`, `paused`,
+    /// `breached`, `met` or `canceled`; null while no SLA definition covers it. Its clocks:
+    /// `GET /api/v1/sla/clocks?subject=request_item:{id}`.
+    pub sla_state: Option<String>,
+    /// The earliest deadline of its running clocks.
+    pub sla_due_at: Option<DateTime<Utc>>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -137,6 +145,8 @@ pub fn item_out(i: RequestItem) -> RequestItemOut {
         state: i.state,
         approval_state: i.approval_state,
         close_reason: i.close_reason,
+        sla_state: i.sla_state,
+        sla_due_at: i.sla_due_at,
         version: i.version,
         created_at: i.created_at,
         updated_at: i.updated_at,

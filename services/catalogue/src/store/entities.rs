@@ -225,6 +225,13 @@ pub mod request_item {
         pub approval_step: i32,
         pub fulfilment_stage: i32,
         pub close_reason: Option<String>,
+        /// Where the item stands against its SLA (`pending`, `on_track`, `at_risk`, `paused`,
+        /// `breached`, `met`, `canceled`), as the incident service's SLA engine announced it;
+        /// None while no clock runs for it.
+        pub sla_state: Option<String>,
+        pub sla_due_at: Option<DateTimeUtc>,
+        /// The version of the announcement `sla_state` comes from.
+        pub sla_version: i64,
         pub version: i64,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,

@@ -245,3 +245,28 @@ pub async fn open_items_of_service(
         .count(txn)
         .await
 }
+
+/// Records a request item's SLA standing as the incident service announced it (`version`:
+/// the announcement's); an older announcement than the one recorded changes nothing. The
+/// standing is derived, so the item's own version stays.
+pub async fn record_sla(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    sla: &events::incident::RequestItemSlaChanged,
+    version: i64,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::Expr;
+    request_item::Entity::update_many()
+        .col_expr(
+            request_item::Column::SlaState,
+            Expr::value(sla.sla_state.clone()),
+        )
+        .col_expr(request_item::Column::SlaDueAt, Expr::value(sla.sla_due_at))
+        .col_expr(request_item::Column::SlaVersion, Expr::value(version))
+        .filter(request_item::Column::Id.eq(sla.request_item_id))
+        .filter(request_item::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(request_item::Column::SlaVersion.lt(version))
+        .exec(txn)
+        .await?;
+    Ok(())
+}

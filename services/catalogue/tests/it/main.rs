@@ -5,5 +5,6 @@ mod items;
 mod knowledge;
 mod offerings;
 mod portfolio;
+mod request_sla;
 mod requests;
 mod workers;

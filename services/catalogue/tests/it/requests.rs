@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// Globex's live "Workplace" service with a published `new-laptop`: the item's and service's ids.
-async fn laptop(app: &TestApp, admin: &str) -> (String, String) {
+pub async fn laptop(app: &TestApp, admin: &str) -> (String, String) {
     let owner = user_id(app, admin, "service-owner@globex.demo.test").await;
     let desk = group_id(app, admin, "Service Desk").await;
     let service = create_when_known(
@@ -64,7 +64,7 @@ async fn laptop(app: &TestApp, admin: &str) -> (String, String) {
     (item, service)
 }
 
-fn errors(res: &Res) -> Vec<(String, String)> {
+pub fn errors(res: &Res) -> Vec<(String, String)> {
     res.expect(422)["errors"]
         .as_array()
         .expect("errors")
@@ -73,7 +73,7 @@ fn errors(res: &Res) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn tasks_of(app: &TestApp, token: &str, ritm: &str) -> Vec<serde_json::Value> {
+pub async fn tasks_of(app: &TestApp, token: &str, ritm: &str) -> Vec<serde_json::Value> {
     let listed = app
         .get(
             &format!("/api/v1/fulfilment-tasks?request_item_id={ritm}"),
@@ -86,7 +86,7 @@ async fn tasks_of(app: &TestApp, token: &str, ritm: &str) -> Vec<serde_json::Val
         .clone()
 }
 
-async fn move_task(app: &TestApp, token: &str, task: &str, to: &str) -> Res {
+pub async fn move_task(app: &TestApp, token: &str, task: &str, to: &str) -> Res {
     app.post(
         &format!("/api/v1/fulfilment-tasks/{task}/transitions"),
         token,

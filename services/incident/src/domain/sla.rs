@@ -10,10 +10,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
-    calendar::{Calendar, Hours},
-    lifecycle::{HoldReason, State},
-};
+use super::calendar::{Calendar, Hours};
 
 /// Warning thresholds, in percent of the target; the last one is the breach.
 pub const THRESHOLDS: [u8; 3] = [50, 75, 100];
@@ -27,11 +24,73 @@ pub enum Kind {
     Resolution,
 }
 
-/// What an incident looks like to conditions.
+/// What a clock measures: an incident, or a request item of the catalogue (whose state
+/// changes arrive as the catalogue's events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = SlaSubject)]
+pub enum Subject {
+    Incident,
+    RequestItem,
+}
+
+impl Subject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subject::Incident => "incident",
+            Subject::RequestItem => "request_item",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Subject> {
+        match raw {
+            "incident" => Some(Subject::Incident),
+            "request_item" => Some(Subject::RequestItem),
+            _ => None,
+        }
+    }
+
+    /// The states a `state` condition may name.
+    fn states(self) -> &'static [&'static str] {
+        match self {
+            Subject::Incident => &[
+                "new",
+                "in_progress",
+                "on_hold",
+                "resolved",
+                "closed",
+                "canceled",
+            ],
+            Subject::RequestItem => &REQUEST_ITEM_STATES,
+        }
+    }
+}
+
+/// A request item's states, as the catalogue publishes them.
+pub const REQUEST_ITEM_STATES: [&str; 6] = [
+    "pending_approval",
+    "in_fulfilment",
+    "awaiting_requester",
+    "fulfilled",
+    "rejected",
+    "canceled",
+];
+
+/// The name an enum serializes to (`State::OnHold` → `on_hold`).
+pub fn name_of<T: Serialize>(v: T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// What an incident (or a request item) looks like to conditions. A request item has only a
+/// state; its other facts are never tested (its definitions may test `state` alone).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
-    pub state: State,
-    pub hold_reason: Option<HoldReason>,
+    /// The state's name: `on_hold`, `in_fulfilment`.
+    pub state: String,
+    pub hold_reason: Option<String>,
     pub priority: u8,
     pub impact: u8,
     pub urgency: u8,
@@ -85,15 +144,29 @@ pub struct Condition {
     pub value: Value,
 }
 
-fn name_of<T: Serialize>(v: T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
 impl Facts {
+    /// A request item in `state`.
+    pub fn request_item(state: &str) -> Facts {
+        Facts {
+            state: state.to_string(),
+            hold_reason: None,
+            priority: 0,
+            impact: 0,
+            urgency: 0,
+            category: None,
+            subcategory: None,
+            major: false,
+            assignment_group_id: None,
+            assignee_id: None,
+            service_id: None,
+            configuration_item_id: None,
+        }
+    }
+
     fn get(&self, field: Field) -> Value {
         match field {
-            Field::State => name_of(self.state),
-            Field::HoldReason => name_of(self.hold_reason),
+            Field::State => json!(self.state),
+            Field::HoldReason => json!(self.hold_reason),
             Field::Priority => json!(self.priority),
             Field::Impact => json!(self.impact),
             Field::Urgency => json!(self.urgency),
@@ -109,13 +182,9 @@ impl Facts {
 
     /// A short account for timelines: `on_hold (awaiting_caller)`.
     pub fn describe(&self) -> String {
-        match self.hold_reason {
-            Some(r) => format!(
-                "{} ({})",
-                name_of(self.state).as_str().unwrap_or_default(),
-                name_of(r).as_str().unwrap_or_default()
-            ),
-            None => name_of(self.state).as_str().unwrap_or_default().to_string(),
+        match &self.hold_reason {
+            Some(r) => format!("{} ({r})", self.state),
+            None => self.state.clone(),
         }
     }
 }
@@ -132,17 +201,10 @@ impl Condition {
     }
 
     /// Whether `value` is something `field` can hold.
-    fn accepts(field: Field, value: &Value) -> bool {
+    fn accepts(subject: Subject, field: Field, value: &Value) -> bool {
         let one_of = |names: &[&str]| value.as_str().is_some_and(|s| names.contains(&s));
         match field {
-            Field::State => one_of(&[
-                "new",
-                "in_progress",
-                "on_hold",
-                "resolved",
-                "closed",
-                "canceled",
-            ]),
+            Field::State => one_of(subject.states()),
             Field::HoldReason => {
                 value.is_null()
                     || one_of(&[
@@ -162,7 +224,14 @@ impl Condition {
         }
     }
 
-    fn check(&self, pointer: &str) -> Option<FieldError> {
+    fn check(&self, subject: Subject, pointer: &str) -> Option<FieldError> {
+        if subject == Subject::RequestItem && self.field != Field::State {
+            return Some(FieldError::new(
+                format!("{pointer}/field"),
+                "not_applicable",
+                "a request item's conditions test its `state` only",
+            ));
+        }
         let values: Vec<&Value> = match (self.op, &self.value) {
             (Op::In | Op::NotIn, Value::Array(list)) if !list.is_empty() => list.iter().collect(),
             (Op::In | Op::NotIn, _) => {
@@ -176,7 +245,7 @@ impl Condition {
         };
         values
             .into_iter()
-            .any(|v| !Self::accepts(self.field, v))
+            .any(|v| !Self::accepts(subject, self.field, v))
             .then(|| {
                 FieldError::new(
                     format!("{pointer}/value"),
@@ -237,8 +306,26 @@ impl Rules {
         }
     }
 
-    /// Every condition's value must fit its field; a clock must be able to stop.
-    pub fn check(&self, prefix: &str) -> Vec<FieldError> {
+    /// The usual rules of a request item's fulfilment clock: it runs while the item is in
+    /// fulfilment, pauses while waiting for the requester and stops once the item is settled.
+    pub fn for_request_item() -> Rules {
+        let cond = |field, op, value| Condition { field, op, value };
+        Rules {
+            applies_when: vec![],
+            start_when: vec![cond(Field::State, Op::Eq, json!("in_fulfilment"))],
+            pause_when: vec![cond(Field::State, Op::Eq, json!("awaiting_requester"))],
+            stop_when: vec![cond(
+                Field::State,
+                Op::In,
+                json!(["fulfilled", "rejected", "canceled"]),
+            )],
+            reset_when: vec![],
+        }
+    }
+
+    /// Every condition's value must fit its field (and the subject); a clock must be able to
+    /// stop.
+    pub fn check(&self, subject: Subject, prefix: &str) -> Vec<FieldError> {
         let mut errors = Vec::new();
         for (name, list) in [
             ("applies_when", &self.applies_when),
@@ -248,7 +335,7 @@ impl Rules {
             ("reset_when", &self.reset_when),
         ] {
             for (i, c) in list.iter().enumerate() {
-                errors.extend(c.check(&format!("{prefix}/{name}/{i}")));
+                errors.extend(c.check(subject, &format!("{prefix}/{name}/{i}")));
             }
         }
         if self.stop_when.is_empty() {
@@ -276,6 +363,48 @@ pub enum Status {
     Stopped,
     /// The definition stopped applying to the incident.
     Canceled,
+}
+
+/// Where a request item stands against its SLA, summed up from its clocks (the catalogue shows
+/// it as the item's `sla_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// No clock has started yet (e.g. the item awaits approval).
+    Pending,
+    OnTrack,
+    /// A running clock passed 75 % of its target.
+    AtRisk,
+    Paused,
+    /// A clock reached its target (whether or not it has stopped since).
+    Breached,
+    /// Every clock stopped within its target.
+    Met,
+    /// Every clock was canceled.
+    Canceled,
+}
+
+/// The standing of clocks given as `(status, thresholds reached)`; None without clocks.
+pub fn standing(clocks: &[(Status, u8)]) -> Option<Standing> {
+    const BREACH: u8 = THRESHOLDS.len() as u8;
+    let any = |test: fn(Status, u8) -> bool| clocks.iter().any(|&(s, r)| test(s, r));
+    if clocks.is_empty() {
+        None
+    } else if any(|_, reached| reached >= BREACH) {
+        Some(Standing::Breached)
+    } else if any(|s, reached| s == Status::Running && reached + 1 >= BREACH) {
+        Some(Standing::AtRisk)
+    } else if any(|s, _| s == Status::Running) {
+        Some(Standing::OnTrack)
+    } else if any(|s, _| s == Status::Paused) {
+        Some(Standing::Paused)
+    } else if any(|s, _| s == Status::Pending) {
+        Some(Standing::Pending)
+    } else if any(|s, _| s == Status::Stopped) {
+        Some(Standing::Met)
+    } else {
+        Some(Standing::Canceled)
+    }
 }
 
 /// What happened to a clock, when. The API documents an [`Event`] as the discriminated union

@@ -1,30 +1,43 @@
-//! `/api/v1/incidents/{id}/sla`: an incident's SLA clocks, each explained second by second.
+//! `/api/v1/incidents/{id}/sla` and `/api/v1/sla/clocks?subject=`: the SLA clocks of an
+//! incident or a request item, each explained second by second.
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use platform::{
-    ApiError,
-    auth::{Auth, scopes::IncidentReadOwn},
-    tenancy::begin_scoped,
+    ApiError, FieldError,
+    auth::{
+        Auth,
+        scopes::{IncidentReadOwn, RequestFulfil},
+    },
+    tenancy::{TenantId, begin_scoped},
 };
-use serde::Serialize;
+use sea_orm::{DatabaseTransaction, EntityTrait};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::shared::find_visible;
-use crate::domain::incident::IncidentId;
 use crate::{
     IncidentService,
     domain::{
         calendar::{Calendar, CalendarSpec},
-        sla::{Event, Kind, Segment, Status, timeline},
+        sla::{Event, Kind, Segment, Status, Subject, timeline},
     },
     sla::clock_of,
-    store::sla::{self as sla_store, parse_kind},
+    store::{
+        entities::sla_request_item,
+        sla::{self as sla_store, ClockRow, parse_kind},
+    },
 };
 
+/// Under `/api/v1/incidents`.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(incident_sla);
+}
+
+/// Under `/api/v1/sla`.
+pub fn subject_routes(cfg: &mut ServiceConfig) {
+    cfg.service(subject_clocks);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -147,16 +160,32 @@ pub async fn incident_sla(
     let now = crate::sla::now();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let inc = find_visible(&txn, tenant, &auth.principal, *id).await?;
-    let rows = sla_store::clocks_of(&txn, tenant, IncidentId(inc.id), false).await?;
+    let rows = sla_store::clocks_of(&txn, tenant, Subject::Incident, inc.id, false).await?;
+    let clocks = clocks_out(&txn, tenant, rows, now).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(IncidentSlaOut {
+        incident_id: inc.id,
+        as_of: now,
+        clocks,
+    }))
+}
+
+/// Each clock with its marks and the timeline they explain, as of `now`.
+async fn clocks_out(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    rows: Vec<ClockRow>,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClockOut>, ApiError> {
     let mut clocks = Vec::with_capacity(rows.len());
     for row in rows {
         // One read of the pinned calendar: shown as is, and parsed for the replay.
-        let spec = sla_store::snapshot(&txn, tenant, &row.calendar_digest)
+        let spec = sla_store::snapshot(txn, tenant, &row.calendar_digest)
             .await?
             .ok_or_else(|| ApiError::internal("calendar snapshot missing"))?;
         let cal = Calendar::parse(&spec, "")
             .map_err(|_| ApiError::internal("stored calendar is invalid"))?;
-        let marks = sla_store::events_of(&txn, &row).await?;
+        let marks = sla_store::events_of(txn, &row).await?;
         let replay = timeline(&cal, &marks, now);
         let clock = clock_of(&row);
         let running = clock.elapsed_at(&cal, now);
@@ -181,10 +210,89 @@ pub async fn incident_sla(
             timeline: replay.segments,
         });
     }
+    Ok(clocks)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubjectQuery {
+    /// `request_item:{id}`: a request item of the catalogue.
+    #[param(example = "request_item:01a24b5e-9a21-7b1e-8c2d-3e4f5a6b7c83")]
+    pub subject: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "subject": "request_item:01a24b5e-9a21-7b1e-8c2d-3e4f5a6b7c83",
+    "number": "RITM0001001",
+    "state": "in_fulfilment",
+    "as_of": "2026-12-06T17:57:00Z",
+    "clocks": []
+}))]
+pub struct SubjectSlaOut {
+    pub subject: String,
+    /// The request item's number.
+    pub number: String,
+    /// Its state as the SLA engine last saw it.
+    pub state: String,
+    /// The instant the running clocks were read at.
+    pub as_of: DateTime<Utc>,
+    pub clocks: Vec<ClockOut>,
+}
+
+/// The SLA clocks of a request item, with their timelines.
+///
+/// A request item's clocks run on the definitions with `applies_to: request_item` (its own
+/// tenant's and its MSP's): by default from `in_fulfilment`, paused while
+/// `awaiting_requester`, stopped once `fulfilled`, `rejected` or `canceled`. The item's
+/// `sla_state` and `sla_due_at` sum them up. An incident's clocks are at
+/// `/api/v1/incidents/{id}/sla`.
+#[utoipa::path(
+    tag = "sla",
+    operation_id = "getSubjectSlaClocks",
+    params(SubjectQuery),
+    responses((status = 200, description = "OK", body = SubjectSlaOut)),
+    security(("bearer" = ["request:fulfil"]))
+)]
+#[get("/clocks")]
+pub async fn subject_clocks(
+    state: web::Data<IncidentService>,
+    auth: Auth<RequestFulfil>,
+    query: web::Query<SubjectQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = request_item_of(&query.subject)?;
+    let tenant = auth.tenant_id();
+    let now = crate::sla::now();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let item = sla_request_item::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .filter(|i| i.tenant_id == tenant.as_uuid())
+        .ok_or_else(|| ApiError::not_found("request item"))?;
+    let rows = sla_store::clocks_of(&txn, tenant, Subject::RequestItem, id, false).await?;
+    let clocks = clocks_out(&txn, tenant, rows, now).await?;
     txn.commit().await?;
-    Ok(HttpResponse::Ok().json(IncidentSlaOut {
-        incident_id: inc.id,
+    Ok(HttpResponse::Ok().json(SubjectSlaOut {
+        subject: format!("{}:{id}", Subject::RequestItem.as_str()),
+        number: item.number,
+        state: item.state,
         as_of: now,
         clocks,
     }))
+}
+
+/// The request item named by `subject` (`request_item:{uuid}`).
+fn request_item_of(subject: &str) -> Result<Uuid, ApiError> {
+    let wrong = |detail: &str| {
+        ApiError::validation(vec![FieldError::new("/subject", "invalid_subject", detail)])
+    };
+    match subject.split_once(':') {
+        Some(("request_item", id)) => {
+            Uuid::parse_str(id).map_err(|_| wrong("the id after `request_item:` is not a UUID"))
+        }
+        Some(("incident", _)) => Err(wrong(
+            "an incident's clocks are at /api/v1/incidents/{id}/sla",
+        )),
+        _ => Err(wrong("expected `request_item:{id}`")),
+    }
 }

@@ -18,9 +18,15 @@ use crate::IncidentService;
 /// Each resource's path prefix and its routes.
 const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/problems", problems::routes),
-    ("/api/v1/sla", sla::routes),
+    ("/api/v1/sla", sla_routes),
     ("/api/v1/incidents", incident_routes),
 ];
+
+/// Everything under `/api/v1/sla`: calendars, definitions and any subject's clocks.
+fn sla_routes(cfg: &mut ServiceConfig) {
+    sla::routes(cfg);
+    clocks::subject_routes(cfg);
+}
 
 /// Everything under `/api/v1/incidents`: one scope, as actix routes a request into the first
 /// scope whose prefix matches.

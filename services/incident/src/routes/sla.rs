@@ -27,7 +27,7 @@ use crate::{
     IncidentService,
     domain::{
         calendar::{Calendar, CalendarSpec, Holiday, WorkingHours},
-        sla::{Kind, Rules},
+        sla::{Kind, Rules, Subject},
     },
     store::sla::{
         self as sla_store, CalendarRow, DefinitionRow, NewCalendar, NewDefinition, parse_kind,
@@ -378,6 +378,10 @@ pub async fn replace_calendar(
 pub struct DefinitionIn {
     #[schema(example = "P1 resolution")]
     pub name: String,
+    /// What its clocks measure: incidents (the default) or the catalogue's request items
+    /// (whose conditions test their `state` only, and whose kind is `resolution`).
+    #[serde(default = "incidents")]
+    pub applies_to: Subject,
     pub kind: Kind,
     /// Working seconds of the calendar, from 60 to ten years.
     #[schema(example = 14400)]
@@ -395,11 +399,16 @@ fn yes() -> bool {
     true
 }
 
+fn incidents() -> Subject {
+    Subject::Incident
+}
+
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "01a24233-c4ac-7093-ab3c-ad83f45635b3",
     "tenant_id": "01a24233-c456-7186-af34-ba4716863c54",
     "name": "P1/P2 response",
+    "applies_to": "incident",
     "kind": "response",
     "target_seconds": 1800,
     "calendar_id": "01a24233-c4ac-7093-ab3c-ad823daba007",
@@ -435,6 +444,7 @@ pub struct DefinitionOut {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
+    pub applies_to: Subject,
     pub kind: Kind,
     pub target_seconds: i64,
     pub calendar_id: Option<Uuid>,
@@ -452,6 +462,8 @@ fn definition_out(row: &DefinitionRow, acting: TenantId) -> Result<DefinitionOut
         id: row.id,
         tenant_id: row.tenant_id,
         name: row.name.clone(),
+        applies_to: Subject::parse(&row.applies_to)
+            .ok_or_else(|| ApiError::internal("stored applies_to"))?,
         kind: parse_kind(&row.kind).ok_or_else(|| ApiError::internal("stored kind"))?,
         target_seconds: row.target_seconds,
         calendar_id: row.calendar_id,
@@ -481,9 +493,19 @@ async fn checked_definition(
             "from 60 seconds to ten years",
         ));
     }
-    let rules = body.rules.unwrap_or_else(|| Rules::default_for(body.kind));
-    for e in rules.check("/rules") {
+    let rules = body.rules.unwrap_or_else(|| match body.applies_to {
+        Subject::Incident => Rules::default_for(body.kind),
+        Subject::RequestItem => Rules::for_request_item(),
+    });
+    for e in rules.check(body.applies_to, "/rules") {
         v.push(e);
+    }
+    if body.applies_to == Subject::RequestItem && body.kind != Kind::Resolution {
+        v.push(FieldError::new(
+            "/kind",
+            "not_applicable",
+            "a request item's clock measures its fulfilment: `resolution`",
+        ));
     }
     if let Some(c) = body.calendar_id
         && !sla_store::calendars(txn, path)
@@ -499,6 +521,7 @@ async fn checked_definition(
     }
     let parsed = name.map(|name| NewDefinition {
         name,
+        applies_to: body.applies_to,
         kind: body.kind,
         target_seconds: body.target_seconds,
         calendar_id: body.calendar_id,

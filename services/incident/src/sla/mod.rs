@@ -1,6 +1,7 @@
 //! The SLA engine's glue: which definitions apply to a tenant (its own and its ancestors'),
 //! which calendar each uses, and moving an incident's clocks whenever the incident changes, in
 //! the incident's own transaction. The rules themselves live in `domain::sla`.
+pub mod request_items;
 pub mod scheduler;
 pub mod schema;
 
@@ -17,11 +18,10 @@ use platform::tenancy::{TenantInfo, begin_scoped};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
-use crate::domain::incident::IncidentId;
 use crate::{
     domain::{
         calendar::{Calendar, CalendarSpec},
-        sla::{Clock, Event, Facts, Kind, Mark, Rules, Status},
+        sla::{Clock, Event, Facts, Kind, Mark, Rules, Status, Subject, name_of},
     },
     store::{
         incidents::{self, Incident},
@@ -68,10 +68,12 @@ impl PinnedCalendar {
     }
 }
 
-/// The SLA set-up a tenant's incidents follow.
+/// The SLA set-up a tenant's incidents and request items follow.
 #[derive(Debug, Default)]
 pub struct Config {
+    /// For incidents.
     pub definitions: Vec<Definition>,
+    pub request_item_definitions: Vec<Definition>,
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, DbErr> {
@@ -103,7 +105,7 @@ impl Config {
             Some(c) => parse_json(&c.spec)?,
             None => CalendarSpec::always(),
         })?;
-        let mut out = Vec::new();
+        let mut config = Config::default();
         for d in definitions.iter().filter(|d| d.active) {
             let calendar = match d
                 .calendar_id
@@ -116,7 +118,12 @@ impl Config {
                 continue;
             };
             let rules: Rules = parse_json(&d.rules)?;
-            out.push(Definition {
+            let list = match Subject::parse(&d.applies_to) {
+                Some(Subject::Incident) => &mut config.definitions,
+                Some(Subject::RequestItem) => &mut config.request_item_definitions,
+                None => continue,
+            };
+            list.push(Definition {
                 id: d.id,
                 name: d.name.clone(),
                 kind,
@@ -127,7 +134,7 @@ impl Config {
                 calendar,
             });
         }
-        Ok(Config { definitions: out })
+        Ok(config)
     }
 }
 
@@ -262,8 +269,8 @@ pub fn now() -> DateTime<Utc> {
 pub fn facts(i: &Incident) -> Result<Facts, DbErr> {
     let status = incidents::status_of(i);
     Ok(Facts {
-        state: status.state,
-        hold_reason: status.hold_reason,
+        state: name_of(status.state),
+        hold_reason: status.hold_reason.map(name_of),
         priority: i.priority as u8,
         impact: i.impact as u8,
         urgency: i.urgency as u8,
@@ -299,19 +306,24 @@ pub(crate) fn store_clock(row: &mut ClockRow, clock: &Clock, cal: &Calendar, now
     row.updated_at = now;
 }
 
-/// Announces the thresholds among `marks`: a warning for each, and the breach at 100 %.
+/// Announces the thresholds among `marks` of an incident's clock: a warning for each, and the
+/// breach at 100 %. A request item's clocks are announced as its standing
+/// ([`request_items::announce`]).
 pub(crate) fn announce(
     outbox: &mut bus::outbox::Batch,
     row: &ClockRow,
     marks: &[Event],
 ) -> Result<(), BusError> {
+    if row.subject != Subject::Incident.as_str() {
+        return Ok(());
+    }
     for e in marks {
         let Mark::Threshold { percent } = e.mark else {
             continue;
         };
         let warning = events::incident::SlaWarning {
             clock_id: row.id,
-            incident_id: row.incident_id,
+            incident_id: row.subject_id,
             definition_id: row.definition_id,
             name: row.name.clone(),
             kind: row.kind.clone(),
@@ -322,7 +334,7 @@ pub(crate) fn announce(
         if percent == 100 {
             let breach = events::incident::SlaBreached {
                 clock_id: row.id,
-                incident_id: row.incident_id,
+                incident_id: row.subject_id,
                 definition_id: row.definition_id,
                 name: row.name.clone(),
                 kind: row.kind.clone(),
@@ -365,35 +377,74 @@ pub async fn track_at(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, BusError> {
     let before_facts = before.map(facts).transpose()?;
-    let after_facts = facts(after)?;
+    let target = Target {
+        subject: Subject::Incident,
+        tenant: TenantId(after.tenant_id),
+        id: after.id,
+    };
     // A new incident (no `before`) has no clocks yet: nothing to read.
+    let moved = move_clocks(
+        txn,
+        sla,
+        &config.definitions,
+        target,
+        before_facts.as_ref(),
+        &facts(after)?,
+        now,
+    )
+    .await?;
+    Ok(crate::domain::queue::sla_due(
+        moved.iter().filter_map(|c| c.due_at),
+    ))
+}
+
+/// What clocks run for: an incident or a request item of a tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub subject: Subject,
+    pub tenant: TenantId,
+    pub id: Uuid,
+}
+
+/// Moves `target`'s clocks for a change from `before` (None: just created, so it has no
+/// clocks yet) to `after`, made at `now`, and starts the clocks of those of `definitions` that
+/// now apply. Returns every clock of `target` as it now stands.
+pub async fn move_clocks(
+    txn: &DatabaseTransaction,
+    sla: &Sla,
+    definitions: &[Definition],
+    target: Target,
+    before: Option<&Facts>,
+    after: &Facts,
+    now: DateTime<Utc>,
+) -> Result<Vec<ClockRow>, BusError> {
     let rows = match before {
         Some(_) => {
-            sla_store::clocks_of(txn, TenantId(after.tenant_id), IncidentId(after.id), true).await?
+            sla_store::clocks_of(txn, target.tenant, target.subject, target.id, true).await?
         }
         None => Vec::new(),
     };
     let mut outbox = bus::outbox::Batch::default();
     let mut all_marks = Vec::new();
-    let mut deadlines = Vec::new();
+    let mut moved = Vec::with_capacity(rows.len());
     for mut row in rows.iter().cloned() {
         let rules: Rules = parse_json(&row.rules)?;
         let mut clock = clock_of(&row);
         let settled = matches!(clock.status, Status::Stopped | Status::Canceled);
         if settled && rules.reset_when.is_empty() {
+            moved.push(row);
             continue;
         }
         let cal = sla
             .calendars
             .get(txn, TenantId(row.tenant_id), &row.calendar_digest)
             .await?;
-        let marks = clock.on_change(&rules, &cal, before_facts.as_ref(), &after_facts, now);
+        let marks = clock.on_change(&rules, &cal, before, after, now);
         if marks.is_empty() {
-            deadlines.extend(row.due_at);
+            moved.push(row);
             continue;
         }
         store_clock(&mut row, &clock, &cal, now);
-        deadlines.extend(row.due_at);
         sla_store::update_clock(txn, row.clone()).await?;
         announce(&mut outbox, &row, &marks)?;
         all_marks.extend(
@@ -401,44 +452,55 @@ pub async fn track_at(
                 .iter()
                 .map(|m| mark_row(TenantId(row.tenant_id), row.id, m)),
         );
+        moved.push(row);
     }
     let started = start_clocks(
-        config
-            .definitions
+        definitions
             .iter()
             .filter(|def| !rows.iter().any(|r| r.definition_id == def.id)),
+        target,
         after,
         now,
     )?;
-    deadlines.extend(started.clocks.iter().filter_map(|c| c.due_at));
     for snapshot in started.snapshots {
         sla_store::pin_calendar(txn, snapshot).await?;
     }
-    for clock in started.clocks {
-        sla_store::insert_clock(txn, clock).await?;
+    for clock in &started.clocks {
+        sla_store::insert_clock(txn, clock.clone()).await?;
     }
+    moved.extend(started.clocks);
     outbox.extend(started.outbox);
     all_marks.extend(started.marks);
     sla_store::add_marks(txn, &all_marks).await?;
     outbox.append(txn).await?;
-    Ok(crate::domain::queue::sla_due(deadlines))
+    Ok(moved)
 }
 
 impl Tracking<'_> {
     /// The clocks a new incident starts at `now` (whole seconds), without writing anything.
     pub fn start(&self, incident: &Incident, now: DateTime<Utc>) -> Result<Started, BusError> {
-        start_clocks(self.config.definitions.iter(), incident, now)
+        let target = Target {
+            subject: Subject::Incident,
+            tenant: TenantId(incident.tenant_id),
+            id: incident.id,
+        };
+        start_clocks(
+            self.config.definitions.iter(),
+            target,
+            &facts(incident)?,
+            now,
+        )
     }
 }
 
-/// Starts the clocks of those of `definitions` that apply to `after`, at `now`. No I/O: each
-/// definition carries its calendar parsed.
+/// Starts the clocks of those of `definitions` that apply to `target` (now `after`), at `now`.
+/// No I/O: each definition carries its calendar parsed.
 fn start_clocks<'a>(
     definitions: impl Iterator<Item = &'a Definition>,
-    after: &Incident,
+    target: Target,
+    after_facts: &Facts,
     now: DateTime<Utc>,
 ) -> Result<Started, BusError> {
-    let after_facts = facts(after)?;
     let mut started = Started {
         snapshots: Vec::new(),
         clocks: Vec::new(),
@@ -446,21 +508,22 @@ fn start_clocks<'a>(
         outbox: bus::outbox::Batch::default(),
         due: crate::domain::queue::no_sla_due(),
     };
-    for def in definitions.filter(|def| def.rules.applies(&after_facts)) {
+    for def in definitions.filter(|def| def.rules.applies(after_facts)) {
         let pinned = &def.calendar;
         if !started.snapshots.iter().any(|s| s.digest == pinned.digest) {
             started.snapshots.push(SnapshotRow {
-                tenant_id: after.tenant_id,
+                tenant_id: target.tenant.as_uuid(),
                 digest: pinned.digest.clone(),
                 spec: pinned.spec.clone(),
             });
         }
         let mut clock = Clock::new(def.target_seconds, now);
-        let marks = clock.on_change(&def.rules, &pinned.parsed, None, &after_facts, now);
+        let marks = clock.on_change(&def.rules, &pinned.parsed, None, after_facts, now);
         let mut row = ClockRow {
             id: Uuid::now_v7(),
-            tenant_id: after.tenant_id,
-            incident_id: after.id,
+            tenant_id: target.tenant.as_uuid(),
+            subject_id: target.id,
+            subject: target.subject.as_str().to_string(),
             definition_id: def.id,
             name: def.name.clone(),
             kind: kind_str(def.kind).to_string(),

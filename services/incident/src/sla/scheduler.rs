@@ -137,6 +137,7 @@ impl Scheduler {
         }
         // Three statements per batch, however many clocks fired.
         sla_store::update_fired(txn, &fired).await?;
+        super::request_items::announce_fired(txn, &mut outbox, &fired, now).await?;
         sla_store::add_marks(txn, &all_marks).await?;
         outbox.append(txn).await?;
         Ok(done)

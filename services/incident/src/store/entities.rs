@@ -179,6 +179,8 @@ pub mod sla_definition {
         pub id: Uuid,
         pub tenant_id: Uuid,
         pub name: String,
+        /// `incident` or `request_item` (`domain::sla::Subject`).
+        pub applies_to: String,
         pub kind: String,
         pub target_seconds: i64,
         pub calendar_id: Option<Uuid>,
@@ -224,7 +226,10 @@ pub mod sla_clock {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub tenant_id: Uuid,
-        pub incident_id: Uuid,
+        /// The incident's or request item's id (see `subject`).
+        pub subject_id: Uuid,
+        /// `incident` or `request_item` (`domain::sla::Subject`).
+        pub subject: String,
         pub definition_id: Uuid,
         pub name: String,
         pub kind: String,
@@ -309,6 +314,29 @@ pub mod portfolio_service {
         pub name: String,
         /// The catalogue's stage name (`strategy` … `retired`).
         pub stage: String,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The catalogue's request items as their SLA clocks need them: the state each was last seen
+/// in (a clock moves on the change from it) and the version of that event.
+pub mod sla_request_item {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sla_request_items")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        /// `RITM0001001`.
+        pub number: String,
+        pub state: String,
         pub version: i64,
     }
 

@@ -163,7 +163,7 @@ fn queue_columns() -> [(String, &'static str); 5] {
     let clock = |col: &str| {
         format!(
             "(SELECT c.{col} FROM sla_clocks c WHERE c.tenant_id = incidents.tenant_id \
-             AND c.incident_id = incidents.id AND c.due_at = incidents.sla_due_at \
+             AND c.subject_id = incidents.id AND c.due_at = incidents.sla_due_at \
              ORDER BY c.id LIMIT 1)"
         )
     };

@@ -12,8 +12,7 @@ use super::entities::{
 };
 use crate::domain::{
     calendar::CalendarSpec,
-    incident::IncidentId,
-    sla::{Event, Kind, Rules, Status},
+    sla::{Event, Kind, Rules, Status, Subject},
 };
 
 pub use sla_calendar::Model as CalendarRow;
@@ -93,6 +92,7 @@ pub struct NewCalendar {
 /// A checked SLA definition, as created or replaced.
 pub struct NewDefinition {
     pub name: String,
+    pub applies_to: Subject,
     pub kind: Kind,
     pub target_seconds: i64,
     pub calendar_id: Option<Uuid>,
@@ -145,6 +145,7 @@ fn write_definition(
     new: &NewDefinition,
 ) -> Result<(), DbErr> {
     am.name = Set(new.name.clone());
+    am.applies_to = Set(new.applies_to.as_str().to_string());
     am.kind = Set(kind_str(new.kind).to_string());
     am.target_seconds = Set(new.target_seconds);
     am.calendar_id = Set(new.calendar_id);
@@ -225,17 +226,20 @@ pub async fn snapshot(
         .transpose()
 }
 
-/// The incident's clocks, with `lock` locked for update (an incident's clocks change in one
-/// transaction at a time, and the scheduler skips locked clocks; SQLite has one writer anyway).
+/// The clocks of an incident or request item, with `lock` locked for update (a subject's
+/// clocks change in one transaction at a time, and the scheduler skips locked clocks; SQLite
+/// has one writer anyway).
 pub async fn clocks_of(
     txn: &DatabaseTransaction,
     tenant: TenantId,
-    incident: IncidentId,
+    subject: Subject,
+    id: Uuid,
     lock: bool,
 ) -> Result<Vec<ClockRow>, DbErr> {
     let q = sla_clock::Entity::find()
         .filter(sla_clock::Column::TenantId.eq(tenant))
-        .filter(sla_clock::Column::IncidentId.eq(incident))
+        .filter(sla_clock::Column::SubjectId.eq(id))
+        .filter(sla_clock::Column::Subject.eq(subject.as_str()))
         .order_by_asc(sla_clock::Column::CreatedAt)
         .order_by_asc(sla_clock::Column::Id);
     let q = if lock {
@@ -381,4 +385,17 @@ impl Started {
             .find(|c| c.due_at == Some(self.due))
             .map(|c| (c.name.clone(), c.kind.clone()))
     }
+}
+
+/// The clocks of the request items `ids` (of the tenants the transaction is scoped to).
+pub async fn request_item_clocks(
+    txn: &DatabaseTransaction,
+    ids: &[Uuid],
+) -> Result<Vec<ClockRow>, DbErr> {
+    sla_clock::Entity::find()
+        .filter(sla_clock::Column::Subject.eq(Subject::RequestItem.as_str()))
+        .filter(sla_clock::Column::SubjectId.is_in(ids.iter().copied()))
+        .order_by_asc(sla_clock::Column::Id)
+        .all(txn)
+        .await
 }

@@ -38,8 +38,9 @@ fn calendar(tz: &str) -> Calendar {
 
 fn facts(state: State) -> Facts {
     Facts {
-        state,
-        hold_reason: (state == State::OnHold).then_some(HoldReason::AwaitingVendor),
+        state: incident::domain::sla::name_of(state),
+        hold_reason: (state == State::OnHold)
+            .then(|| incident::domain::sla::name_of(HoldReason::AwaitingVendor)),
         priority: 2,
         impact: 1,
         urgency: 2,

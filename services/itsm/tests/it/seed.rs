@@ -219,8 +219,9 @@ async fn demo_work_data_is_seeded_once_with_clocks_in_mixed_states() {
     for sql in counts {
         before.push(scalar(&db, sql).await);
     }
-    // Three customers (globex, initech; soylent of the second MSP), 25 incidents each.
-    assert_eq!(before[..3], [75, 6, 12]);
+    // Three customers (globex, initech; soylent of the second MSP), 25 incidents each, and
+    // five SLA definitions each (four for incidents, one for request items).
+    assert_eq!(before[..3], [75, 6, 15]);
     for (what, sql) in [
         (
             "breached",

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::calendar::{CalendarSpec, Day, Holiday, WorkingHours};
+use crate::domain::lifecycle::{HoldReason, State};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -37,8 +38,8 @@ fn office(tz: &str, holidays: &[&str]) -> Calendar {
 
 fn facts(state: State) -> Facts {
     Facts {
-        state,
-        hold_reason: (state == State::OnHold).then_some(HoldReason::AwaitingCaller),
+        state: name_of(state),
+        hold_reason: (state == State::OnHold).then(|| name_of(HoldReason::AwaitingCaller)),
         priority: 3,
         impact: 2,
         urgency: 2,
@@ -253,7 +254,11 @@ fn conditions_check_values_against_fields() {
             value: json!(true),
         },
     ];
-    let pointers: Vec<String> = rules.check("").into_iter().map(|e| e.pointer).collect();
+    let pointers: Vec<String> = rules
+        .check(Subject::Incident, "")
+        .into_iter()
+        .map(|e| e.pointer)
+        .collect();
     assert_eq!(
         pointers,
         vec![
@@ -262,4 +267,90 @@ fn conditions_check_values_against_fields() {
             "/applies_when/2/value"
         ]
     );
+}
+
+#[test]
+fn request_item_rules_test_its_states_only() {
+    assert!(
+        Rules::for_request_item()
+            .check(Subject::RequestItem, "")
+            .is_empty()
+    );
+    let mut rules = Rules::for_request_item();
+    rules.applies_when = vec![
+        Condition {
+            field: Field::Priority,
+            op: Op::Eq,
+            value: json!(1),
+        },
+        Condition {
+            field: Field::State,
+            op: Op::Eq,
+            value: json!("on_hold"),
+        },
+    ];
+    let errors = rules.check(Subject::RequestItem, "");
+    let found: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.pointer.as_str(), e.code.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("/applies_when/0/field", "not_applicable"),
+            ("/applies_when/1/value", "invalid_value")
+        ]
+    );
+    // An incident's definition may not name a request item's state.
+    let pointers = Rules::for_request_item().check(Subject::Incident, "");
+    assert_eq!(pointers.len(), 3);
+}
+
+#[test]
+fn a_request_items_clock_runs_in_fulfilment_and_pauses_for_the_requester() {
+    let rules = Rules::for_request_item();
+    let cal = Calendar::parse(&CalendarSpec::always(), "").unwrap_or_else(|e| panic!("{e:?}"));
+    let at = |h: i64| utc("2026-11-23T09:00:00Z") + chrono::Duration::hours(h);
+    let mut clock = Clock::new(8 * 3600, at(0));
+    let pending = Facts::request_item("pending_approval");
+    clock.on_change(&rules, &cal, None, &pending, at(0));
+    assert_eq!(clock.status, Status::Pending);
+    let working = Facts::request_item("in_fulfilment");
+    clock.on_change(&rules, &cal, Some(&pending), &working, at(1));
+    assert_eq!(clock.status, Status::Running);
+    let waiting = Facts::request_item("awaiting_requester");
+    clock.on_change(&rules, &cal, Some(&working), &waiting, at(3));
+    assert_eq!(clock.status, Status::Paused);
+    clock.on_change(&rules, &cal, Some(&waiting), &working, at(10));
+    let done = Facts::request_item("fulfilled");
+    clock.on_change(&rules, &cal, Some(&working), &done, at(11));
+    assert_eq!(clock.status, Status::Stopped);
+    // In fulfilment from 1 to 3 and from 10 to 11: three hours.
+    assert_eq!(clock.elapsed, 3 * 3600);
+    assert_eq!(
+        standing(&[(clock.status, clock.reached)]),
+        Some(Standing::Met)
+    );
+}
+
+#[test]
+fn standing_sums_up_clocks() {
+    use Status::*;
+    assert_eq!(standing(&[]), None);
+    assert_eq!(standing(&[(Pending, 0)]), Some(Standing::Pending));
+    assert_eq!(standing(&[(Running, 1)]), Some(Standing::OnTrack));
+    assert_eq!(
+        standing(&[(Running, 2), (Paused, 0)]),
+        Some(Standing::AtRisk)
+    );
+    assert_eq!(standing(&[(Paused, 2)]), Some(Standing::Paused));
+    assert_eq!(
+        standing(&[(Stopped, 3), (Running, 0)]),
+        Some(Standing::Breached)
+    );
+    assert_eq!(
+        standing(&[(Stopped, 1), (Canceled, 0)]),
+        Some(Standing::Met)
+    );
+    assert_eq!(standing(&[(Canceled, 0)]), Some(Standing::Canceled));
 }
