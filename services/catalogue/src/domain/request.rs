@@ -42,6 +42,17 @@ impl RitmState {
         }
     }
 
+    /// The moves fulfilment staff make by hand: an item in fulfilment waits for its requester
+    /// (its SLA clock pauses) and goes back to fulfilment. Every other move follows from
+    /// approvals and tasks.
+    pub fn manual_moves(self) -> &'static [RitmState] {
+        match self {
+            RitmState::InFulfilment => &[RitmState::AwaitingRequester],
+            RitmState::AwaitingRequester => &[RitmState::InFulfilment],
+            _ => &[],
+        }
+    }
+
     /// Fulfilled, rejected and canceled items are done with.
     pub fn is_closed(self) -> bool {
         matches!(

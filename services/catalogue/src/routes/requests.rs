@@ -8,7 +8,7 @@ use platform::{
     ApiError, FieldError,
     auth::{
         Auth, RequiredScope, UserId,
-        scopes::{RequestRead, RequestSubmit},
+        scopes::{RequestFulfil, RequestRead, RequestSubmit},
     },
     json::Json,
     pagination::{Page, PageQuery},
@@ -44,7 +44,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 pub fn item_routes(cfg: &mut ServiceConfig) {
-    cfg.service(get_item);
+    cfg.service(get_item).service(transition_item);
 }
 
 /// At most this many items per request.
@@ -600,4 +600,71 @@ pub async fn get_item(
     let item = visible_item(&txn, &auth, tenant, *id).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(item_out(item)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"to": "awaiting_requester"}))]
+pub struct RequestItemTransitionIn {
+    /// `awaiting_requester` (from `in_fulfilment`) or `in_fulfilment` (from
+    /// `awaiting_requester`).
+    pub to: RitmState,
+}
+
+/// Move a request item by hand: wait for the requester, or resume fulfilment.
+///
+/// `in_fulfilment` → `awaiting_requester` (its SLA clock pauses, and its tasks wait) →
+/// `in_fulfilment`. Approvals and tasks make every other move; asking for one is 409
+/// `transition_not_allowed` with `allowed`. Send `If-Match` with the item's `version` to
+/// guard against a concurrent change.
+#[utoipa::path(
+    tag = "requests",
+    operation_id = "transitionRequestItem",
+    params(("id" = Uuid, Path, description = "The request item's id.")),
+    request_body = RequestItemTransitionIn,
+    responses((status = 200, description = "OK", body = RequestItemOut), (status = 409, description = "`transition_not_allowed` (with `allowed`)", body = platform::error::Problem, content_type = "application/problem+json")),
+    security(("bearer" = ["request:fulfil"]))
+)]
+#[post("/{id}/transitions")]
+pub async fn transition_item(
+    state: web::Data<CatalogueService>,
+    auth: Auth<RequestFulfil>,
+    id: web::Path<Uuid>,
+    body: Json<RequestItemTransitionIn>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let item = store::lock_item(&txn, tenant, *id, store::Busy::Wait)
+        .await?
+        .ok_or_else(|| ApiError::not_found("request item"))?;
+    platform::precondition::check_if_match(&req, item.version)?;
+    let allowed = item.state.manual_moves();
+    if !allowed.contains(&body.to) {
+        return Err(ApiError::conflict(
+            "transition_not_allowed",
+            format!(
+                "a request item {} cannot be moved to {} by hand",
+                item.state.as_str(),
+                body.to.as_str()
+            ),
+        )
+        .with_extra(serde_json::json!({"allowed": allowed})));
+    }
+    let from = item.state;
+    let moved = store::move_item(
+        &txn,
+        item.clone(),
+        store::ItemMove {
+            state: body.to,
+            approval_state: item.approval_state,
+            approval_step: item.approval_step,
+            fulfilment_stage: item.fulfilment_stage,
+            close_reason: None,
+        },
+    )
+    .await?;
+    events::request_item_moved(&txn, &moved, Some(from.as_str())).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(item_out(moved)))
 }

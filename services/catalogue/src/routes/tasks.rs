@@ -140,7 +140,7 @@ pub struct TaskTransitionIn {
 /// Move a task: `open` → `in_progress` → `done`, or `canceled` before it is done.
 ///
 /// Any other move is 409 `transition_not_allowed` with `allowed`; a task of a closed request
-/// item is 409 `request_item_closed`. When the last task of a stage finishes, the next stage's
+/// item is 409 `request_item_closed`, of one awaiting its requester 409 `awaiting_requester`. When the last task of a stage finishes, the next stage's
 /// tasks open; after the last stage the request item is `fulfilled` (and its request closed
 /// once all its items are). Send `If-Match` with the task's `ETag`.
 #[utoipa::path(
@@ -148,7 +148,7 @@ pub struct TaskTransitionIn {
     operation_id = "transitionFulfilmentTask",
     params(("id" = Uuid, Path, description = "The task's id.")),
     request_body = TaskTransitionIn,
-    responses((status = 200, description = "OK", body = TaskOut), (status = 409, description = "`transition_not_allowed` (with `allowed`) or `request_item_closed`", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "OK", body = TaskOut), (status = 409, description = "`transition_not_allowed` (with `allowed`), `request_item_closed` or `awaiting_requester`", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["request:fulfil"]))
 )]
 #[post("/{id}/transitions")]
@@ -183,6 +183,12 @@ pub async fn transition(
             ),
         )
         .with_extra(json!({"allowed": allowed})));
+    }
+    if item.state == RitmState::AwaitingRequester {
+        return Err(ApiError::conflict(
+            "awaiting_requester",
+            "the request item waits for its requester: move it back to in_fulfilment first",
+        ));
     }
     if item.state != RitmState::InFulfilment {
         return Err(ApiError::conflict(

@@ -88,10 +88,9 @@ async fn a_request_items_clock_runs_in_fulfilment_and_its_standing_reaches_the_i
     let agent = app.token("agent@globex.demo.test").await;
     let clocks_path = format!("/api/v1/sla/clocks?subject=request_item:{ritm}");
     let running = until(&app, &agent, &clocks_path, |b| {
-        b["clocks"][0]["status"] == "running"
+        b["state"] == "in_fulfilment" && b["clocks"][0]["status"] == "running"
     })
     .await;
-    assert_eq!(running["state"], "in_fulfilment");
     assert_eq!(running["clocks"].as_array().map(Vec::len), Some(1));
     assert_eq!(running["clocks"][0]["name"], "Laptop fulfilment");
     assert_eq!(running["clocks"][0]["marks"][0]["mark"], "started");
@@ -101,6 +100,42 @@ async fn a_request_items_clock_runs_in_fulfilment_and_its_standing_reaches_the_i
     })
     .await;
     assert!(on_track["sla_due_at"].is_string(), "{on_track}");
+
+    // Waiting for the requester pauses the clock, and the tasks wait too.
+    let moves = format!("/api/v1/request-items/{ritm}/transitions");
+    let skip = app.post(&moves, &agent, json!({"to": "fulfilled"})).await;
+    assert_eq!(
+        skip.expect(409)["extra"]["allowed"],
+        json!(["awaiting_requester"])
+    );
+    app.post(&moves, &requester, json!({"to": "awaiting_requester"}))
+        .await
+        .expect(403);
+    let initech = app.token("agent@initech.demo.test").await;
+    app.post(&moves, &initech, json!({"to": "awaiting_requester"}))
+        .await
+        .expect(404);
+    let waiting = app
+        .post(&moves, &agent, json!({"to": "awaiting_requester"}))
+        .await;
+    assert_eq!(waiting.expect(200)["state"], "awaiting_requester");
+    let task = s(&tasks_of(&app, &agent, &ritm).await[0]["id"]);
+    let held = move_task(&app, &agent, &task, "in_progress").await;
+    assert_eq!(held.expect(409)["code"], "awaiting_requester");
+    let paused = until(&app, &agent, &clocks_path, |b| {
+        b["state"] == "awaiting_requester" && b["clocks"][0]["status"] == "paused"
+    })
+    .await;
+    assert_eq!(paused["clocks"][0]["marks"][1]["mark"], "paused");
+    until(&app, &requester, &item_path, |b| b["sla_state"] == "paused").await;
+    let resumed = app
+        .post(&moves, &agent, json!({"to": "in_fulfilment"}))
+        .await;
+    assert_eq!(resumed.expect(200)["state"], "in_fulfilment");
+    until(&app, &agent, &clocks_path, |b| {
+        b["clocks"][0]["status"] == "running"
+    })
+    .await;
 
     // Fulfilled: the clock stops within its target, and the item says so.
     for stage in 0..2 {
@@ -134,7 +169,6 @@ async fn a_request_items_clock_runs_in_fulfilment_and_its_standing_reaches_the_i
     )
     .await
     .expect(404);
-    let initech = app.token("agent@initech.demo.test").await;
     app.get(&clocks_path, &initech).await.expect(404);
     app.get(&clocks_path, &requester).await.expect(403);
 }
