@@ -143,11 +143,24 @@ impl Relay {
                 body: r.envelope.into_bytes(),
             })
             .collect();
+        // On PostgreSQL the claim (row locks) lasts until the rows are marked. SQLite has one
+        // connection per database and no row locks: holding it while consumers apply the batch
+        // would deadlock two services whose events flow both ways (each relay holding its own
+        // database while the other's consumer waits for it), so it is released first; a batch
+        // published twice (a crash before marking) is deduplicated by the consumers' inbox.
+        let claim = if pg {
+            Some(txn)
+        } else {
+            txn.commit().await?;
+            None
+        };
         // Every early return rolls back explicitly, so the claimed rows are unlocked at once for
         // the next claim (a dropped transaction would release them only eventually).
         if let Err(e) = self.transport.publish(&batch).await {
             metrics::counter!("bus_publish_failed_total").increment(batch.len() as u64);
-            txn.rollback().await?;
+            if let Some(txn) = claim {
+                txn.rollback().await?;
+            }
             return Err(e);
         }
         if self
@@ -155,11 +168,17 @@ impl Relay {
             .as_ref()
             .is_some_and(|f| f(FaultPoint::AfterPublishBeforeMark))
         {
-            txn.rollback().await?;
+            if let Some(txn) = claim {
+                txn.rollback().await?;
+            }
             return Err(BusError::Fault(
                 "relay stopped after publishing, before marking",
             ));
         }
+        let txn = match claim {
+            Some(txn) => txn,
+            None => relay_txn(&self.db).await?,
+        };
         let ids: Vec<uuid::Uuid> = batch.iter().map(|m| m.id).collect();
         outbox::Entity::update_many()
             .col_expr(outbox::Column::SentAt, Expr::value(chrono::Utc::now()))

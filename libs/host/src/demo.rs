@@ -70,14 +70,47 @@ pub trait DemoSeed: Send + Sync {
     async fn seed_demo(&self, demo: &mut Demo) -> anyhow::Result<()>;
 }
 
-/// Seeds the demo with every started service that has a part, in the list's order.
+/// Seeds the demo with every started service that has a part, in the list's order. Before each
+/// part after the first, the events written so far are delivered to the services' consumers
+/// (in process, whatever the configured transport), so a part sees what earlier parts
+/// announced: the catalogue's demo requests need identity's line managers in its projection.
 pub async fn seed<'a>(
-    services: impl IntoIterator<Item = &'a crate::Started>,
+    services: impl IntoIterator<Item = (&'static str, &'a crate::Started)>,
     password: &str,
 ) -> anyhow::Result<Demo> {
+    let services: Vec<_> = services.into_iter().collect();
+    let mut transport = bus::inprocess::InProcess::new();
+    for (_, s) in &services {
+        for consumer in &s.consumers {
+            transport = transport.subscribe(consumer.clone());
+        }
+    }
+    let transport: std::sync::Arc<dyn bus::Transport> = std::sync::Arc::new(transport);
+    let relays: Vec<bus::Relay> = services
+        .iter()
+        .map(|(name, s)| bus::Relay::new(name, s.db.clone(), transport.clone()))
+        .collect();
     let mut demo = Demo::new(password);
-    for seed in services.into_iter().filter_map(|s| s.demo.as_ref()) {
-        seed.seed_demo(&mut demo).await?;
+    let parts = services.iter().filter_map(|(_, s)| s.demo.as_ref());
+    for (i, part) in parts.enumerate() {
+        if i > 0 {
+            settle(&relays).await?;
+        }
+        part.seed_demo(&mut demo).await?;
     }
     Ok(demo)
+}
+
+/// Delivers every event waiting in the outboxes, and those their effects write, until none is
+/// left.
+async fn settle(relays: &[bus::Relay]) -> anyhow::Result<()> {
+    loop {
+        let mut sent = 0;
+        for relay in relays {
+            sent += relay.tick().await?;
+        }
+        if sent == 0 {
+            return Ok(());
+        }
+    }
 }

@@ -275,10 +275,10 @@ impl<'a> TestAppBuilder<'a> {
             .expect("build app");
         // By default the demo tenants and people only: tests make their own work data.
         let identity = app.service("identity").expect("identity runs in tests");
-        let seeding: Vec<&host::Started> = if self.work_data {
-            app.services.iter().map(|(_, s)| s).collect()
+        let seeding: Vec<(&'static str, &host::Started)> = if self.work_data {
+            app.services.iter().map(|(n, s)| (*n, s)).collect()
         } else {
-            vec![identity]
+            vec![("identity", identity)]
         };
         host::demo::seed(seeding, PASSWORD)
             .await

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod events;
 pub mod form_cache;
 pub mod migration;
+pub mod ordering;
 pub mod routes;
 pub mod seed;
 pub mod seed_knowledge;

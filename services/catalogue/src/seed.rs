@@ -1,9 +1,10 @@
 //! The catalogue's part of the demo data set (`../shared/DEMO.md`): each demo customer's
-//! portfolio, the provider's services and catalogue items, and the customers' overrides of
-//! them. Seeding twice changes nothing.
+//! portfolio, the provider's services and catalogue items, the customers' overrides of them,
+//! and three requests per customer. Seeding twice changes nothing.
 use host::DemoCustomer;
 use platform::{
     ApiError,
+    auth::{Principal, Role},
     tenancy::{TenantId, begin_scoped},
 };
 use sea_orm::DatabaseTransaction;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     CatalogueService,
+    domain::request::RitmState,
     domain::{
         effective::Override,
         form::Form,
@@ -22,7 +24,9 @@ use crate::{
         portfolio::{NewService, Stage},
     },
     events,
-    store::{items, overrides, services as store},
+    ordering::{self, Orderer, RequestIn, RequestLineIn},
+    store::{items, overrides, requests, services as store},
+    workflow,
 };
 
 /// A demo service: its name, what it is, and the stage it has reached.
@@ -64,6 +68,7 @@ pub struct Seeded {
     pub services: usize,
     pub items: usize,
     pub overrides: usize,
+    pub requests: usize,
 }
 
 /// Seeds each provider's services and items once, then each customer's portfolio and
@@ -76,7 +81,89 @@ pub async fn seed_demo(
     for of_provider in customers.chunk_by(|a, b| a.provider() == b.provider()) {
         seed_provider(service, of_provider, &mut seeded).await?;
     }
+    for customer in customers {
+        seeded.requests += seed_requests(service, customer).await?;
+    }
     Ok(seeded)
+}
+
+/// The requester's three laptop requests, placed as the API places them: a standard laptop
+/// (auto-approved, its "Prepare" tasks open), a performance laptop waiting for the line
+/// manager (`approver@`), and a standard laptop the desk put on `awaiting_requester`. Needs
+/// identity's people in the projection (the demo settles the bus before this part). Returns
+/// how many requests it placed: none for a customer that has requests already.
+async fn seed_requests(
+    service: &CatalogueService,
+    customer: &DemoCustomer,
+) -> Result<usize, ApiError> {
+    let tenant = TenantId(customer.id);
+    let lineage = TenantId::many(&customer.path);
+    let txn = begin_scoped(&service.db, &lineage).await?;
+    let placed = !requests::list(&txn, tenant, None, None, 1)
+        .await?
+        .is_empty();
+    let laptop = items::find_by_key(&txn, customer.provider(), "new-laptop").await?;
+    txn.commit().await?;
+    let Some(laptop) = laptop.filter(|_| !placed) else {
+        return Ok(0);
+    };
+    let requester = Principal {
+        subject: customer.requester,
+        home_tenant: tenant,
+        roles: vec![Role::Requester],
+        scopes: Default::default(),
+        is_client: false,
+        email: None,
+        name: None,
+        expires_at: 0,
+    };
+    let orderer = Orderer {
+        tenant,
+        lineage: &lineage,
+        principal: &requester,
+    };
+    let standard = json!({"model": "standard-14", "cost_center": "CC-1234"});
+    let performance = json!({"model": "performance-16", "cost_center": "CC-1234",
+                             "justification": "Video editing for the marketing team"});
+    for (variables, waits_for_requester) in [
+        (standard.clone(), false),
+        (performance, false),
+        (standard, true),
+    ] {
+        let number = service
+            .numbers
+            .next(&service.db, "request_numbers", "REQ", tenant)
+            .await?;
+        let item_number = service
+            .numbers
+            .next(&service.db, "request_item_numbers", "RITM", tenant)
+            .await?;
+        let body = RequestIn {
+            items: vec![RequestLineIn {
+                item_id: laptop.id,
+                quantity: 1,
+                variables,
+            }],
+            suggestion_session_id: None,
+        };
+        let txn = begin_scoped(&service.db, &lineage).await?;
+        let (_, made) = ordering::place(
+            &txn,
+            &service.forms,
+            &orderer,
+            body,
+            number,
+            vec![item_number],
+        )
+        .await?;
+        if waits_for_requester {
+            for item in made {
+                workflow::move_by_hand(&txn, item, RitmState::AwaitingRequester).await?;
+            }
+        }
+        txn.commit().await?;
+    }
+    Ok(3)
 }
 
 /// One provider's part: `customers` all have the same provider.

@@ -135,8 +135,9 @@ impl DemoSeed for CatalogueDemo {
             .await
             .map_err(|e| anyhow!("seeding the knowledge demo data: {e}"))?;
         demo.summaries.push(format!(
-            "{} portfolio services, {} catalogue items, {} customer overrides, {} articles (new)",
-            seeded.services, seeded.items, seeded.overrides, articles
+            "{} portfolio services, {} catalogue items, {} customer overrides, {} requests, {} \
+             articles (new)",
+            seeded.services, seeded.items, seeded.overrides, seeded.requests, articles
         ));
         Ok(())
     }

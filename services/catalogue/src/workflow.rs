@@ -164,6 +164,26 @@ pub async fn begin_stage(
     Ok(moved)
 }
 
+/// Moves `item` as fulfilment staff do by hand (`RitmState::manual_moves`: waiting for the
+/// requester, and back), keeping its approval and stage. The caller checked the move.
+pub async fn move_by_hand(
+    txn: &DatabaseTransaction,
+    item: RequestItem,
+    to: RitmState,
+) -> Result<RequestItem, ApiError> {
+    let from = item.state;
+    let keep = ItemMove {
+        state: to,
+        approval_state: item.approval_state,
+        approval_step: item.approval_step,
+        fulfilment_stage: item.fulfilment_stage,
+        close_reason: None,
+    };
+    let moved = requests::move_item(txn, item, keep).await?;
+    events::request_item_moved(txn, &moved, Some(from.as_str())).await?;
+    Ok(moved)
+}
+
 /// Closes `item` (fulfilled, rejected or canceled) and its request once every item is closed.
 pub async fn close(
     txn: &DatabaseTransaction,

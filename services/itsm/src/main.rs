@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
                     anyhow::bail!("--demo needs the identity service in this process");
                 }
                 let seeded =
-                    host::demo::seed(app.services.iter().map(|(_, s)| s), &password).await?;
+                    host::demo::seed(app.services.iter().map(|(n, s)| (*n, s)), &password).await?;
                 print_demo(&settings, &seeded, generated);
             }
             tracing::info!(listen = %settings.listen, port = app.server.port, "serving");
@@ -179,7 +179,8 @@ async fn main() -> anyhow::Result<()> {
                 .is_none();
             if demo || demo_missing {
                 let (demo_pw, generated) = demo_password(&settings);
-                let seeded = host::demo::seed(services.iter().map(|(_, s)| s), &demo_pw).await?;
+                let seeded =
+                    host::demo::seed(services.iter().map(|(n, s)| (*n, s)), &demo_pw).await?;
                 print_demo(&settings, &seeded, generated);
                 for line in &seeded.summaries {
                     println!("  Demo work data: {line}.");

@@ -213,7 +213,9 @@ async fn demo_work_data_is_seeded_once_with_clocks_in_mixed_states() {
         "SELECT count(*) FROM incident.incidents",
         "SELECT count(*) FROM incident.problems",
         "SELECT count(*) FROM incident.sla_definitions",
-        "SELECT count(*) FROM incident.sla_clocks",
+        // The incidents' clocks: the requests' start once their events arrive.
+        "SELECT count(*) FROM incident.sla_clocks WHERE subject = 'incident'",
+        "SELECT count(*) FROM catalogue.request_items",
     ];
     let mut before = Vec::new();
     for sql in counts {
@@ -222,6 +224,33 @@ async fn demo_work_data_is_seeded_once_with_clocks_in_mixed_states() {
     // Three customers (globex, initech; soylent of the second MSP), 25 incidents each, and
     // five SLA definitions each (four for incidents, one for request items).
     assert_eq!(before[..3], [75, 6, 15]);
+    // Three laptop requests per customer: in fulfilment, awaiting the line manager (asked
+    // through identity's people, delivered before the catalogue seeds), awaiting the requester.
+    assert_eq!(before[4], 9);
+    for (sql, n) in [
+        (
+            "SELECT count(*) FROM catalogue.request_items WHERE state = 'in_fulfilment'",
+            3,
+        ),
+        (
+            "SELECT count(*) FROM catalogue.request_items WHERE state = 'pending_approval'",
+            3,
+        ),
+        (
+            "SELECT count(*) FROM catalogue.request_items WHERE state = 'awaiting_requester'",
+            3,
+        ),
+        (
+            "SELECT count(*) FROM catalogue.approvals WHERE state = 'pending'",
+            3,
+        ),
+        (
+            "SELECT count(*) FROM catalogue.fulfilment_tasks WHERE state = 'open'",
+            12,
+        ),
+    ] {
+        assert_eq!(scalar(&db, sql).await, n, "{sql}");
+    }
     for (what, sql) in [
         (
             "breached",
@@ -242,6 +271,28 @@ async fn demo_work_data_is_seeded_once_with_clocks_in_mixed_states() {
     ] {
         assert!(scalar(&db, sql).await > 0, "no {what} clock");
     }
+    // The requests' events reach the incident service, whose "Request fulfilment" clocks
+    // start (pending until fulfilment, running, paused), and their standing reaches the items.
+    let standing = "SELECT count(*) FROM catalogue.request_items WHERE sla_state IN \
+                    ('pending', 'on_track', 'paused')";
+    let mut settled = 0;
+    for _ in 0..100 {
+        settled = scalar(&db, standing).await;
+        if settled == 9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(settled, 9, "the requests' SLA standing never arrived");
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM incident.sla_clocks WHERE subject = 'request_item' \
+             AND status = 'paused'"
+        )
+        .await,
+        3
+    );
     let again = seed().await;
     assert!(
         again.contains("Demo work data: 0 incidents and 0 problems in 0 customers"),
