@@ -1,8 +1,10 @@
 //! Catalogue benchmarks on real PostgreSQL, in one run:
 //!
 //! 1. submitting the demo `new-laptop` (standard model: auto-approved, straight to its first
-//!    fulfilment stage) over HTTP vs `pgbench` inserting the same rows (the request, its item,
-//!    two tasks and four outbox events) in one transaction;
+//!    fulfilment stage) over HTTP vs `pgbench` writing the same rows: those of the submission's
+//!    own transaction (the request, its item, two tasks, four outbox events, the knowledge
+//!    record), and everything the submission causes (the relays marking events sent, the
+//!    incident service starting the item's SLA clock, the catalogue recording its standing);
 //! 2. `GET /api/v1/catalogue/effective?limit=50` for a customer of a small provider (50 items,
 //!    10 customers) and for a customer of a large one (5,000 items, 1,000 customers, each
 //!    overriding five items), side by side in alternating rounds. The page must cost the same
@@ -292,14 +294,197 @@ async fn scalar(su: &DatabaseConnection, sql: &str) -> anyhow::Result<String> {
     Ok(row.try_get::<String>("", "v")?)
 }
 
-/// Submits over HTTP and runs pgbench on the same rows, in alternating rounds: HTTP req/s,
-/// p50 and p95 (ms), pgbench transactions/s.
+/// What one submission round measured: HTTP, and pgbench on the submission's rows alone and on
+/// everything a submission causes.
+struct SubmitFigures {
+    http: f64,
+    p50: f64,
+    p95: f64,
+    pg_submission: f64,
+    pg_whole: f64,
+}
+
+/// Waits until the incident service has started `ritm`'s clock and the catalogue recorded its
+/// standing, so their rows can be copied; returns the clock's id.
+async fn settled_clock(su: &DatabaseConnection, ritm: &str) -> anyhow::Result<String> {
+    for _ in 0..100 {
+        let n = count(
+            su,
+            &format!(
+                "SELECT count(*) AS n FROM incident.sla_clocks c JOIN catalogue.request_items i \
+                 ON i.id = c.subject_id WHERE c.subject_id = '{ritm}' AND i.sla_state IS NOT NULL"
+            ),
+        )
+        .await?;
+        if n == 1 {
+            return scalar(
+                su,
+                &format!(
+                    "SELECT id::text AS v FROM incident.sla_clocks WHERE subject_id = '{ritm}'"
+                ),
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("request item {ritm} got no clock")
+}
+
+/// Commits in this database and WAL flushes so far (the statistics other backends report
+/// about once a second, hence the pause).
+async fn database_work(su: &DatabaseConnection) -> anyhow::Result<(i64, i64)> {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let commits = count(
+        su,
+        "SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .await?;
+    let flushes = count(su, "SELECT wal_sync AS n FROM pg_stat_wal").await?;
+    Ok((commits, flushes))
+}
+
+/// How long after the load the consumers took to give every request item its SLA standing,
+/// so the next measure does not share the machine with their backlog.
+async fn caught_up(su: &DatabaseConnection) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    while count(
+        su,
+        "SELECT count(*) AS n FROM catalogue.request_items WHERE sla_state IS NULL",
+    )
+    .await?
+        > 0
+    {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "the consumers did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(started.elapsed())
+}
+
+/// The pgbench scripts: the rows a submission writes in its own transaction (`.0`), and all the
+/// rows it causes, in the transactions the services commit them (`.1`): the submission, the
+/// catalogue's relay marking its four events sent, the incident service's consumer recording
+/// the item and starting its clock (inbox row, projection row, calendar pin, clock, its
+/// marks, the standing event), its relay, and the catalogue's consumer recording the standing
+/// on the item. Reads the services make are left out: the reference is the writes alone.
+async fn scripts(
+    su: &DatabaseConnection,
+    ritm: &str,
+    clock: &str,
+) -> anyhow::Result<(String, String)> {
+    let value = |sql: String| async move { scalar(su, &sql).await };
+    let tenant = value(format!(
+        "SELECT tenant_id::text AS v FROM catalogue.request_items WHERE id = '{ritm}'"
+    ))
+    .await?;
+    let requester = value(format!(
+        "SELECT requester_id::text AS v FROM catalogue.request_items WHERE id = '{ritm}'"
+    ))
+    .await?;
+    for (copy, table) in [
+        ("bench_requests", "catalogue.requests"),
+        ("bench_request_items", "catalogue.request_items"),
+        ("bench_tasks", "catalogue.fulfilment_tasks"),
+        ("bench_outbox", "catalogue.outbox"),
+        ("bench_raised", "catalogue.knowledge_raised"),
+        ("bench_sessions", "catalogue.knowledge_sessions"),
+        ("bench_catalogue_inbox", "catalogue.inbox"),
+        ("bench_incident_inbox", "incident.inbox"),
+        ("bench_sla_items", "incident.sla_request_items"),
+        ("bench_snapshots", "incident.sla_calendar_snapshots"),
+        ("bench_clocks", "incident.sla_clocks"),
+        ("bench_clock_events", "incident.sla_clock_events"),
+        ("bench_incident_outbox", "incident.outbox"),
+    ] {
+        exec(su, &format!("DROP TABLE IF EXISTS public.{copy}")).await?;
+        exec(
+            su,
+            &format!("CREATE TABLE public.{copy} (LIKE {table} INCLUDING ALL)"),
+        )
+        .await?;
+    }
+    exec(
+        su,
+        "INSERT INTO public.bench_snapshots SELECT * FROM incident.sla_calendar_snapshots",
+    )
+    .await?;
+    exec(su, "DROP SEQUENCE IF EXISTS public.bench_numbers").await?;
+    exec(su, "CREATE SEQUENCE public.bench_numbers").await?;
+    let envelope = format!(
+        "{{\"specversion\":\"1.0\",\"data\":\"{}\"}}",
+        "x".repeat(600)
+    );
+    let outbox_row =
+        |id: &str, key: &str| format!("('{id}', '{tenant}', '{key}', '{envelope}', now())");
+    // The request, its item (copied from the one just submitted: same variables, policy and
+    // plan), the first stage's two tasks, the four events and the knowledge record of a
+    // request raised, scoped like the service's.
+    let submission = format!(
+        "SELECT gen_random_uuid() AS request, gen_random_uuid() AS ritm, gen_random_uuid() AS e1, \
+         gen_random_uuid() AS e2, gen_random_uuid() AS e3, gen_random_uuid() AS e4, \
+         gen_random_uuid() AS clock, gen_random_uuid() AS standing \\gset\n\
+         BEGIN;\nSELECT set_config('app.tenant_ids', '{tenant}', true);\n\
+         INSERT INTO public.bench_requests (id, tenant_id, number, requester_id, state, version, created_at, updated_at) \
+         VALUES (':request', '{tenant}', 'REQ' || nextval('public.bench_numbers'), '{requester}', 'open', 1, now(), now());\n\
+         INSERT INTO public.bench_request_items (id, tenant_id, request_id, number, requester_id, item_id, item_tenant_id, \
+         item_version, service_id, name, quantity, variables, approval_policy, fulfilment_plan, price_amount, currency, \
+         state, approval_state, approval_step, fulfilment_stage, close_reason, version, created_at, updated_at) \
+         SELECT ':ritm', tenant_id, ':request', 'RITM' || nextval('public.bench_numbers'), requester_id, item_id, \
+         item_tenant_id, item_version, service_id, name, quantity, variables, approval_policy, fulfilment_plan, price_amount, \
+         currency, state, approval_state, approval_step, fulfilment_stage, close_reason, 1, now(), now() \
+         FROM catalogue.request_items WHERE id = '{ritm}';\n\
+         INSERT INTO public.bench_tasks (id, tenant_id, request_item_id, number, stage, name, group_id, state, version, created_at, updated_at) \
+         SELECT gen_random_uuid(), tenant_id, ':ritm', 'TASK' || nextval('public.bench_numbers'), stage, name, \
+         group_id, state, 1, now(), now() FROM catalogue.fulfilment_tasks WHERE request_item_id = '{ritm}';\n\
+         INSERT INTO public.bench_outbox (id, tenant_id, routing_key, envelope, created_at) VALUES {}, {}, {}, {};\n\
+         INSERT INTO public.bench_raised (id, tenant_id, user_id, kind, at) VALUES (':request', '{tenant}', '{requester}', 'request', now());\n\
+         UPDATE public.bench_sessions SET outcome = 'raised', decided_at = now() WHERE tenant_id = '{tenant}' \
+         AND user_id = '{requester}' AND outcome = 'pending' AND solved_at IS NULL \
+         AND first_viewed_at BETWEEN now() - interval '30 minutes' AND now();\n\
+         COMMIT;\n",
+        outbox_row(":e1", "catalogue.request_item.state_changed"),
+        outbox_row(":e2", "catalogue.fulfilment_task.created"),
+        outbox_row(":e3", "catalogue.fulfilment_task.created"),
+        outbox_row(":e4", "catalogue.request.submitted"),
+    );
+    let caused = format!(
+        "BEGIN;\nSELECT id FROM public.bench_outbox WHERE id IN (':e1', ':e2', ':e3', ':e4') FOR UPDATE;\n\
+         UPDATE public.bench_outbox SET sent_at = now() WHERE id IN (':e1', ':e2', ':e3', ':e4');\nCOMMIT;\n\
+         BEGIN;\nSELECT set_config('app.tenant_ids', '{tenant}', true);\n\
+         INSERT INTO public.bench_incident_inbox (consumer, event_id, processed_at) VALUES ('incident', ':e1', now());\n\
+         INSERT INTO public.bench_sla_items (id, tenant_id, number, state, version) \
+         SELECT ':ritm', tenant_id, number, state, version FROM incident.sla_request_items WHERE id = '{ritm}';\n\
+         INSERT INTO public.bench_snapshots SELECT * FROM incident.sla_calendar_snapshots \
+         WHERE digest = (SELECT calendar_digest FROM incident.sla_clocks WHERE id = '{clock}') ON CONFLICT DO NOTHING;\n\
+         INSERT INTO public.bench_clocks (id, tenant_id, subject_id, definition_id, name, kind, target_seconds, \
+         calendar_digest, rules, status, elapsed_seconds, since, reached, due_at, next_fire_at, version, created_at, \
+         updated_at, subject) SELECT ':clock', tenant_id, ':ritm', definition_id, name, kind, target_seconds, \
+         calendar_digest, rules, status, elapsed_seconds, now(), reached, due_at, next_fire_at, 1, now(), now(), subject \
+         FROM incident.sla_clocks WHERE id = '{clock}';\n\
+         INSERT INTO public.bench_clock_events (id, tenant_id, clock_id, at, mark) SELECT gen_random_uuid(), tenant_id, \
+         ':clock', now(), mark FROM incident.sla_clock_events WHERE clock_id = '{clock}';\n\
+         INSERT INTO public.bench_incident_outbox (id, tenant_id, routing_key, envelope, created_at) VALUES {};\n\
+         COMMIT;\n\
+         BEGIN;\nUPDATE public.bench_incident_outbox SET sent_at = now() WHERE id = ':standing';\nCOMMIT;\n\
+         BEGIN;\nSELECT set_config('app.tenant_ids', '{tenant}', true);\n\
+         INSERT INTO public.bench_catalogue_inbox (consumer, event_id, processed_at) VALUES ('catalogue', ':standing', now());\n\
+         UPDATE public.bench_request_items SET sla_state = 'on_track', sla_due_at = now() + interval '1 day', \
+         sla_version = 1 WHERE id = ':ritm';\nCOMMIT;\n",
+        outbox_row(":standing", "incident.request_item_sla.changed"),
+    );
+    Ok((submission.clone(), format!("{submission}{caused}")))
+}
+
+/// Submits over HTTP and runs pgbench on the submission's rows and on all the rows it causes,
+/// in alternating rounds; the best round of each.
 async fn submit(
     su: &DatabaseConnection,
     db_url: &str,
     base: &str,
     requester: &str,
-) -> anyhow::Result<(f64, f64, f64, f64)> {
+) -> anyhow::Result<SubmitFigures> {
     let client = reqwest::Client::new();
     let page = call(
         &client,
@@ -333,66 +518,13 @@ async fn submit(
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let request = id(&made);
-    let tenant = scalar(
-        su,
-        &format!("SELECT tenant_id::text AS v FROM catalogue.requests WHERE id = '{request}'"),
-    )
-    .await?;
-    let requester_id = scalar(
-        su,
-        &format!("SELECT requester_id::text AS v FROM catalogue.requests WHERE id = '{request}'"),
-    )
-    .await?;
-    for (copy, table) in [
-        ("bench_requests", "requests"),
-        ("bench_request_items", "request_items"),
-        ("bench_tasks", "fulfilment_tasks"),
-        ("bench_outbox", "outbox"),
-    ] {
-        exec(su, &format!("DROP TABLE IF EXISTS public.{copy}")).await?;
-        exec(
-            su,
-            &format!("CREATE TABLE public.{copy} (LIKE catalogue.{table} INCLUDING ALL)"),
-        )
-        .await?;
-    }
-    exec(su, "DROP SEQUENCE IF EXISTS public.bench_numbers").await?;
-    exec(su, "CREATE SEQUENCE public.bench_numbers").await?;
-    let envelope = format!(
-        "{{\"specversion\":\"1.0\",\"data\":\"{}\"}}",
-        "x".repeat(600)
-    );
-    let outbox_row = |key: &str| {
-        format!("(gen_random_uuid(), '{tenant}', 'catalogue.{key}', '{envelope}', now())")
-    };
-    // The request, its item (copied from the one just submitted: same variables, policy and
-    // plan), the first stage's two tasks and the four events, scoped like the service's.
-    let script = std::env::temp_dir().join(format!("bench_catalogue_{}.sql", std::process::id()));
-    std::fs::write(
-        &script,
-        format!(
-            "BEGIN;\nSELECT set_config('app.tenant_ids', '{tenant}', true);\n\
-             INSERT INTO public.bench_requests (id, tenant_id, number, requester_id, state, version, created_at, updated_at) \
-             VALUES (gen_random_uuid(), '{tenant}', 'REQ' || nextval('public.bench_numbers'), '{requester_id}', 'open', 1, now(), now());\n\
-             INSERT INTO public.bench_request_items (id, tenant_id, request_id, number, requester_id, item_id, item_tenant_id, \
-             item_version, service_id, name, quantity, variables, approval_policy, fulfilment_plan, price_amount, currency, \
-             state, approval_state, approval_step, fulfilment_stage, close_reason, version, created_at, updated_at) \
-             SELECT gen_random_uuid(), tenant_id, request_id, 'RITM' || nextval('public.bench_numbers'), requester_id, item_id, \
-             item_tenant_id, item_version, service_id, name, quantity, variables, approval_policy, fulfilment_plan, price_amount, \
-             currency, state, approval_state, approval_step, fulfilment_stage, close_reason, 1, now(), now() \
-             FROM catalogue.request_items WHERE id = '{ritm}';\n\
-             INSERT INTO public.bench_tasks (id, tenant_id, request_item_id, number, stage, name, group_id, state, version, created_at, updated_at) \
-             SELECT gen_random_uuid(), tenant_id, request_item_id, 'TASK' || nextval('public.bench_numbers'), stage, name, \
-             group_id, state, 1, now(), now() FROM catalogue.fulfilment_tasks WHERE request_item_id = '{ritm}';\n\
-             INSERT INTO public.bench_outbox (id, tenant_id, routing_key, envelope, created_at) VALUES {}, {}, {}, {};\n\
-             COMMIT;\n",
-            outbox_row("request_item.state_changed"),
-            outbox_row("fulfilment_task.created"),
-            outbox_row("fulfilment_task.created"),
-            outbox_row("request.submitted"),
-        ),
-    )?;
+    let clock = settled_clock(su, &ritm).await?;
+    let (submission, whole) = scripts(su, &ritm, &clock).await?;
+    let dir = std::env::temp_dir();
+    let submission_script = dir.join(format!("bench_submission_{}.sql", std::process::id()));
+    let whole_script = dir.join(format!("bench_submission_whole_{}.sql", std::process::id()));
+    std::fs::write(&submission_script, submission)?;
+    std::fs::write(&whole_script, whole)?;
     let url = format!("{base}/api/v1/requests");
     let token = requester.to_string();
     let make =
@@ -401,32 +533,46 @@ async fn submit(
     let make = std::sync::Arc::new(make);
     let m = make.clone();
     e2e::load_with(CONCURRENCY, Duration::from_secs(2), move |c| m(c)).await;
-    pgbench(db_url, &script, 2)?;
-    let (mut http, mut pg) = (Vec::new(), Vec::new());
+    pgbench(db_url, &submission_script, 2)?;
+    pgbench(db_url, &whole_script, 2)?;
+    let (mut http, mut pg, mut pg_whole) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=2 {
         let m = make.clone();
+        let before = database_work(su).await?;
         let run = e2e::load_with(CONCURRENCY, ROUND, move |c| m(c)).await;
         anyhow::ensure!(run.errors == 0, "{} submissions failed", run.errors);
-        let tps = pgbench(db_url, &script, ROUND.as_secs())?;
+        let caught_up = caught_up(su).await?;
+        let after = database_work(su).await?;
         eprintln!(
-            "  submit round {round}: HTTP {:.0}/s (p95 {:.1} ms), pgbench {tps:.0}/s",
+            "  submit round {round}: consumers caught up {:.1} s after the round; per submission \
+             {:.2} commits, {:.2} WAL flushes",
+            caught_up.as_secs_f64(),
+            (after.0 - before.0) as f64 / run.requests as f64,
+            (after.1 - before.1) as f64 / run.requests as f64,
+        );
+        let tps = pgbench(db_url, &submission_script, ROUND.as_secs())?;
+        let whole_tps = pgbench(db_url, &whole_script, ROUND.as_secs())?;
+        eprintln!(
+            "  submit round {round}: HTTP {:.0}/s (p95 {:.1} ms), pgbench {tps:.0}/s, \
+             whole work {whole_tps:.0}/s",
             run.rps(),
             run.percentile_ms(95.0)
         );
         http.push(run);
         pg.push(tps);
+        pg_whole.push(whole_tps);
     }
     let best = http
         .iter()
         .max_by(|a, b| a.rps().total_cmp(&b.rps()))
         .ok_or_else(|| anyhow::anyhow!("no round"))?;
-    let pg_best = pg.iter().copied().fold(0.0, f64::max);
-    Ok((
-        best.rps(),
-        best.percentile_ms(50.0),
-        best.percentile_ms(95.0),
-        pg_best,
-    ))
+    Ok(SubmitFigures {
+        http: best.rps(),
+        p50: best.percentile_ms(50.0),
+        p95: best.percentile_ms(95.0),
+        pg_submission: pg.iter().copied().fold(0.0, f64::max),
+        pg_whole: pg_whole.iter().copied().fold(0.0, f64::max),
+    })
 }
 
 async fn count(su: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
@@ -451,17 +597,25 @@ async fn main() -> anyhow::Result<()> {
     let base = itsm.base.clone();
     let msp = e2e::login(&client, &base, "msp-admin@demo.test", PASSWORD).await?;
     let customer = e2e::login(&client, &base, "requester@globex.demo.test", PASSWORD).await?;
-    let (http, p50, p95_submit, pg) = submit(&su, su_url.as_str(), &base, &customer).await?;
+    let f = submit(&su, su_url.as_str(), &base, &customer).await?;
     println!("### Submit `new-laptop` (standard, auto-approved): HTTP vs pgbench\n");
     println!(
-        "| measure | HTTP `POST /api/v1/requests` | pgbench, the same rows in one transaction |"
+        "| measure | HTTP `POST /api/v1/requests` | pgbench, the submission's rows | pgbench, all the rows a submission causes |"
     );
-    println!("|---|---|---|");
-    println!("| throughput (per s) | {http:.0} | {pg:.0} |");
-    println!("| p50 / p95 latency (ms) | {p50:.1} / {p95_submit:.1} | |");
+    println!("|---|---|---|---|");
     println!(
-        "\nRatio HTTP / pgbench: **{:.2}** (goal ≥ 0.4, p95 ≤ 25 ms)\n",
-        http / pg
+        "| throughput (per s) | {:.0} | {:.0} | {:.0} |",
+        f.http, f.pg_submission, f.pg_whole
+    );
+    println!(
+        "| p50 / p95 latency (ms) | {:.1} / {:.1} | | |",
+        f.p50, f.p95
+    );
+    println!(
+        "\nRatio HTTP / pgbench: **{:.2}** against the submission's rows, **{:.2}** against all \
+         the rows it causes (goal ≥ 0.4, p95 ≤ 25 ms)\n",
+        f.http / f.pg_submission,
+        f.http / f.pg_whole
     );
 
     // Two providers side by side: the demo MSP grown to 5,000 items and 1,000 customers, and a

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use events::Envelope;
-use platform::tenancy::{TenantId, begin_scoped};
+use platform::tenancy::{TenantId, begin_scoped, scope_to};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
@@ -116,6 +116,19 @@ impl ConsumerRunner {
     /// Applies `env` once: inbox row and effect in one transaction. Only for an event whose
     /// sender was verified.
     async fn apply(&self, env: &Envelope) -> Result<Applied, HandlerError> {
+        let txn = begin_scoped(&self.db, &[TenantId(env.tenantid)]).await?;
+        let applied = self.apply_in(&txn, env).instrument(self.span(env)).await?;
+        match applied {
+            Applied::Done => {
+                txn.commit().await?;
+                self.committed(env);
+            }
+            Applied::Duplicate => txn.rollback().await?,
+        }
+        Ok(applied)
+    }
+
+    fn span(&self, env: &Envelope) -> tracing::Span {
         let span = tracing::info_span!(
             "event.consume",
             consumer = self.consumer(),
@@ -124,37 +137,96 @@ impl ConsumerRunner {
             tenant_id = %env.tenantid,
         );
         crate::trace::continue_trace(&span, env.traceparent.as_deref());
-        async {
-            let txn = begin_scoped(&self.db, &[TenantId(env.tenantid)]).await?;
-            let inserted = inbox::Entity::insert(inbox::ActiveModel {
-                consumer: Set(self.consumer().to_string()),
-                event_id: Set(env.id),
-                processed_at: Set(chrono::Utc::now()),
-            })
-            .on_conflict(
-                OnConflict::columns([inbox::Column::Consumer, inbox::Column::EventId])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-            if inserted == 0 {
-                txn.rollback().await?;
-                metrics::counter!("bus_consumed_duplicates_total", "consumer" => self.consumer())
-                    .increment(1);
-                return Ok(Applied::Duplicate);
-            }
-            self.handler.handle(&txn, env).await?;
-            txn.commit().await?;
-            self.handler.committed(env);
-            let lag = (chrono::Utc::now() - env.time).num_milliseconds().max(0) as f64 / 1000.0;
-            metrics::counter!("bus_consumed_total", "consumer" => self.consumer()).increment(1);
-            metrics::histogram!("bus_consumer_lag_seconds", "consumer" => self.consumer())
-                .record(lag);
-            Ok(Applied::Done)
+        span
+    }
+
+    /// Records `env` in the inbox and applies its effect in `txn`, scoped to its tenant first;
+    /// a duplicate changes nothing.
+    async fn apply_in(
+        &self,
+        txn: &DatabaseTransaction,
+        env: &Envelope,
+    ) -> Result<Applied, HandlerError> {
+        scope_to(txn, &[TenantId(env.tenantid)]).await?;
+        let inserted = inbox::Entity::insert(inbox::ActiveModel {
+            consumer: Set(self.consumer().to_string()),
+            event_id: Set(env.id),
+            processed_at: Set(chrono::Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::columns([inbox::Column::Consumer, inbox::Column::EventId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+        if inserted == 0 {
+            metrics::counter!("bus_consumed_duplicates_total", "consumer" => self.consumer())
+                .increment(1);
+            return Ok(Applied::Duplicate);
         }
-        .instrument(span)
-        .await
+        self.handler.handle(txn, env).await?;
+        Ok(Applied::Done)
+    }
+
+    /// After `env`'s effect committed: the handler's hook and the metrics.
+    fn committed(&self, env: &Envelope) {
+        self.handler.committed(env);
+        let lag = (chrono::Utc::now() - env.time).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::counter!("bus_consumed_total", "consumer" => self.consumer()).increment(1);
+        metrics::histogram!("bus_consumer_lag_seconds", "consumer" => self.consumer()).record(lag);
+    }
+
+    /// In-process delivery of several messages: all applied in one transaction (one commit
+    /// instead of one per event, so a consumer keeps up with a busy producer), each scoped to
+    /// its own tenant. Should any of them be refused or fail, or the database be unavailable,
+    /// nothing of the batch is kept and each message goes through [`deliver`](Self::deliver)
+    /// alone, with its retries and dead letter.
+    pub async fn deliver_all(&self, msgs: &[&Message]) -> Result<(), BusError> {
+        if msgs.len() > 1 && self.apply_together(msgs).await {
+            return Ok(());
+        }
+        for msg in msgs {
+            self.deliver(msg).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies `msgs` in one transaction; false (with nothing kept) if any cannot be.
+    async fn apply_together(&self, msgs: &[&Message]) -> bool {
+        let mut envs = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            let sender = Sender::Service(Some(msg.producer.to_string()));
+            match Envelope::parse(&msg.body) {
+                Ok(env) if provenance::verify(&env, &sender).is_ok() => envs.push(env),
+                _ => return false,
+            }
+        }
+        let Some(first) = envs.first() else {
+            return true;
+        };
+        let Ok(txn) = begin_scoped(&self.db, &[TenantId(first.tenantid)]).await else {
+            return false;
+        };
+        let mut done = Vec::with_capacity(envs.len());
+        for env in &envs {
+            match self.apply_in(&txn, env).instrument(self.span(env)).await {
+                Ok(Applied::Done) => done.push(env),
+                Ok(Applied::Duplicate) => {}
+                Err(e) => {
+                    tracing::debug!(consumer = self.consumer(), event_id = %env.id, error = %e, "batch falls back to one event at a time");
+                    let _ = txn.rollback().await;
+                    return false;
+                }
+            }
+        }
+        if txn.commit().await.is_err() {
+            return false;
+        }
+        for env in done {
+            self.committed(env);
+        }
+        true
     }
 
     /// [`apply`](Self::apply), waiting out database outages (up to two minutes) without

@@ -1,8 +1,10 @@
 //! The in-process transport of the embedded mode: "publishing" hands each message to every
 //! local consumer bound to its routing key and returns once each has applied (or dead-lettered)
 //! it — so the relay marks a row sent only after its effects are committed, exactly like a
-//! broker confirm followed by a consumer ack. Each message names the service whose outbox the
-//! relay drains; consumers apply only the types that service owns, as on RabbitMQ (ADR 19).
+//! broker confirm followed by a consumer ack. A consumer applies its part of a batch in one
+//! transaction where it can (`ConsumerRunner::deliver_all`). Each message names the service
+//! whose outbox the relay drains; consumers apply only the types that service owns, as on
+//! RabbitMQ (ADR 19).
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,12 +30,12 @@ impl InProcess {
 #[async_trait]
 impl Transport for InProcess {
     async fn publish(&self, batch: &[Message]) -> Result<(), BusError> {
-        for msg in batch {
-            for (bindings, runner) in &self.consumers {
-                if bindings.iter().any(|b| topic_matches(b, &msg.routing_key)) {
-                    runner.deliver(msg).await?;
-                }
-            }
+        for (bindings, runner) in &self.consumers {
+            let bound: Vec<&Message> = batch
+                .iter()
+                .filter(|msg| bindings.iter().any(|b| topic_matches(b, &msg.routing_key)))
+                .collect();
+            runner.deliver_all(&bound).await?;
         }
         Ok(())
     }

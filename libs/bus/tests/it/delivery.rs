@@ -682,3 +682,131 @@ async fn the_in_process_transport_has_the_same_semantics() {
         1
     );
 }
+
+/// Records the tenant scope each event was applied under, as its `subject`.
+struct ScopeRecorder;
+
+#[async_trait::async_trait]
+impl bus::Handler for ScopeRecorder {
+    fn consumer(&self) -> &'static str {
+        "scopes"
+    }
+    fn bindings(&self) -> Vec<String> {
+        vec!["#".into()]
+    }
+    async fn handle(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        env: &Envelope,
+    ) -> Result<(), bus::HandlerError> {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO effects (event_id, subject) \
+             VALUES ($1, current_setting('app.tenant_ids', true))",
+            [env.id.into()],
+        ))
+        .await?;
+        Ok(())
+    }
+}
+
+fn message(env: &Envelope) -> bus::Message {
+    bus::Message {
+        id: env.id,
+        producer: "identity",
+        routing_key: "identity.tenant.status_changed".into(),
+        body: serde_json::to_vec(env).unwrap_or_default(),
+    }
+}
+
+#[tokio::test]
+async fn an_in_process_batch_commits_once_each_event_in_its_tenants_scope() {
+    let Some(rig) = Rig::new(&["identity.#"], "").await else {
+        return;
+    };
+    let runner =
+        bus::ConsumerRunner::new(rig.consumer_db.clone(), std::sync::Arc::new(ScopeRecorder));
+    let tenants: Vec<uuid::Uuid> = (0..4).map(|_| uuid::Uuid::now_v7()).collect();
+    let envs: Vec<Envelope> = tenants
+        .iter()
+        .map(|t| common::status(*t, "active", 1))
+        .collect();
+    let msgs: Vec<bus::Message> = envs.iter().map(message).collect();
+    let batch: Vec<&bus::Message> = msgs.iter().collect();
+    assert!(runner.deliver_all(&batch).await.is_ok());
+    let ids: Vec<String> = envs.iter().map(|e| format!("'{}'", e.id)).collect();
+    let among = format!("event_id IN ({})", ids.join(","));
+    assert_eq!(
+        rig.count(&format!("SELECT count(*) FROM effects WHERE {among}"))
+            .await,
+        4
+    );
+    assert_eq!(
+        rig.count(&format!(
+            "SELECT count(DISTINCT xmin::text) FROM effects WHERE {among}"
+        ))
+        .await,
+        1,
+        "one transaction for the batch"
+    );
+    for env in &envs {
+        assert_eq!(
+            rig.count(&format!(
+                "SELECT count(*) FROM effects WHERE event_id = '{}' AND subject = '{}'",
+                env.id, env.tenantid
+            ))
+            .await,
+            1,
+            "each event applied in its own tenant's scope only"
+        );
+    }
+    // Delivered again: the inbox knows them all, nothing is applied twice.
+    assert!(runner.deliver_all(&batch).await.is_ok());
+    assert_eq!(
+        rig.count(&format!("SELECT count(*) FROM effects WHERE {among}"))
+            .await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_failing_event_in_an_in_process_batch_leaves_the_others_applied_once() {
+    let Some(rig) = Rig::new(&["identity.#"], "").await else {
+        return;
+    };
+    let poison = uuid::Uuid::now_v7();
+    let mut runner = bus::ConsumerRunner::new(
+        rig.consumer_db.clone(),
+        std::sync::Arc::new(common::Counter {
+            bindings: vec!["#".into()],
+            poison: poison.to_string(),
+            fixed: rig.fixed.clone(),
+        }),
+    );
+    runner.max_attempts = 2;
+    runner.retry_base = Duration::from_millis(10);
+    let good: Vec<Envelope> = (0..3)
+        .map(|_| common::status(uuid::Uuid::now_v7(), "active", 1))
+        .collect();
+    let bad = common::status(poison, "active", 1);
+    let msgs: Vec<bus::Message> = [&good[0], &bad, &good[1], &good[2]]
+        .into_iter()
+        .map(message)
+        .collect();
+    let batch: Vec<&bus::Message> = msgs.iter().collect();
+    assert!(runner.deliver_all(&batch).await.is_ok());
+    for env in &good {
+        assert_eq!(
+            rig.count(&format!(
+                "SELECT count(*) FROM effects WHERE event_id = '{}'",
+                env.id
+            ))
+            .await,
+            1,
+            "applied once, after the batch fell back to one event at a time"
+        );
+    }
+    let dead = runner.dead_letters().await.unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body.contains(&poison.to_string()));
+}
