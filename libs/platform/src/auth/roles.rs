@@ -99,6 +99,8 @@ impl Role {
                 "change:approve",
                 "cmdb:read",
                 "cmdb:write",
+                "cmdb:import",
+                "cmdb:admin",
                 "knowledge:read",
                 "knowledge:write",
                 "knowledge:publish",
@@ -148,6 +150,8 @@ impl Role {
                 "change:read",
                 "cmdb:read",
                 "cmdb:write",
+                "cmdb:import",
+                "cmdb:admin",
                 "catalogue:read",
             ],
             Role::ChangeManager => vec![

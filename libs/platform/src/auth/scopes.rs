@@ -56,6 +56,8 @@ declare_scopes!(
     ChangeApprove = "change:approve",
     CmdbRead = "cmdb:read",
     CmdbWrite = "cmdb:write",
+    CmdbImport = "cmdb:import",
+    CmdbAdmin = "cmdb:admin",
     KnowledgeRead = "knowledge:read",
     KnowledgeWrite = "knowledge:write",
     KnowledgePublish = "knowledge:publish",

@@ -1,6 +1,8 @@
 //! The catalogue's rules, free of I/O.
 pub mod article;
 pub mod category;
+pub mod cmdb;
+pub mod cmdb_graph;
 pub mod deflection;
 pub mod effective;
 pub mod form;

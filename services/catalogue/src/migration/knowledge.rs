@@ -115,72 +115,66 @@ impl MigrationTrait for M0007Knowledge {
                 .take(),
         )
         .await?;
-        for (name, table, cols, unique) in [
-            (
-                "knowledge_articles_version",
-                "knowledge_articles",
-                &["tenant_id", "article_id", "article_version"][..],
-                true,
-            ),
-            (
-                "knowledge_articles_state",
-                "knowledge_articles",
-                &["tenant_id", "state", "article_id"][..],
-                false,
-            ),
-            (
-                "knowledge_articles_newest",
-                "knowledge_articles",
-                &["tenant_id", "newest", "article_id"][..],
-                false,
-            ),
-            (
-                "knowledge_links_target",
-                "knowledge_links",
-                &["tenant_id", "article_id", "target_type", "target_id"][..],
-                true,
-            ),
-            (
-                "knowledge_sessions_due",
-                "knowledge_sessions",
-                &["outcome", "first_viewed_at"][..],
-                false,
-            ),
-            (
-                "knowledge_sessions_user",
-                "knowledge_sessions",
-                &["tenant_id", "user_id", "outcome"][..],
-                false,
-            ),
-            (
-                "knowledge_sessions_created",
-                "knowledge_sessions",
-                &["tenant_id", "created_at"][..],
-                false,
-            ),
-            (
-                "knowledge_views_session",
-                "knowledge_views",
-                &["tenant_id", "session_id"][..],
-                false,
-            ),
-            (
-                "knowledge_raised_user",
-                "knowledge_raised",
-                &["tenant_id", "user_id", "at"][..],
-                false,
-            ),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table(table).if_not_exists();
-            if unique {
-                index.unique();
-            }
-            for col in cols {
-                index.col(*col);
-            }
-            m.create_index(index.take()).await?;
-        }
+        super::create_indexes(
+            m,
+            &[
+                (
+                    "knowledge_articles_version",
+                    "knowledge_articles",
+                    &["tenant_id", "article_id", "article_version"][..],
+                    true,
+                ),
+                (
+                    "knowledge_articles_state",
+                    "knowledge_articles",
+                    &["tenant_id", "state", "article_id"][..],
+                    false,
+                ),
+                (
+                    "knowledge_articles_newest",
+                    "knowledge_articles",
+                    &["tenant_id", "newest", "article_id"][..],
+                    false,
+                ),
+                (
+                    "knowledge_links_target",
+                    "knowledge_links",
+                    &["tenant_id", "article_id", "target_type", "target_id"][..],
+                    true,
+                ),
+                (
+                    "knowledge_sessions_due",
+                    "knowledge_sessions",
+                    &["outcome", "first_viewed_at"][..],
+                    false,
+                ),
+                (
+                    "knowledge_sessions_user",
+                    "knowledge_sessions",
+                    &["tenant_id", "user_id", "outcome"][..],
+                    false,
+                ),
+                (
+                    "knowledge_sessions_created",
+                    "knowledge_sessions",
+                    &["tenant_id", "created_at"][..],
+                    false,
+                ),
+                (
+                    "knowledge_views_session",
+                    "knowledge_views",
+                    &["tenant_id", "session_id"][..],
+                    false,
+                ),
+                (
+                    "knowledge_raised_user",
+                    "knowledge_raised",
+                    &["tenant_id", "user_id", "at"][..],
+                    false,
+                ),
+            ],
+        )
+        .await?;
         search_index(m.get_connection()).await?;
         enforce_rls(
             m.get_connection(),

@@ -2,10 +2,30 @@
 use platform::tenancy::{enforce_rls, tenant_predicate};
 use sea_orm_migration::{prelude::*, schema::*};
 
+mod cmdb;
 mod knowledge;
 mod request_item_sla;
 
 pub struct Migrator;
+
+/// Creates each `(name, table, columns, unique)` index unless it exists.
+async fn create_indexes(
+    m: &SchemaManager<'_>,
+    indexes: &[(&'static str, &'static str, &'static [&'static str], bool)],
+) -> Result<(), DbErr> {
+    for (name, table, cols, unique) in indexes {
+        let mut index = Index::create();
+        index.name(*name).table(*table).if_not_exists();
+        if *unique {
+            index.unique();
+        }
+        for col in *cols {
+            index.col(*col);
+        }
+        m.create_index(index.take()).await?;
+    }
+    Ok(())
+}
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
@@ -19,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006Requests),
             Box::new(knowledge::M0007Knowledge),
             Box::new(request_item_sla::M0008RequestItemSla),
+            Box::new(cmdb::M0009Cmdb),
         ]
     }
 }

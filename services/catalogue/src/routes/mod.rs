@@ -5,6 +5,10 @@
 pub mod approvals;
 pub mod articles;
 pub mod categories;
+pub mod cmdb_cis;
+pub mod cmdb_classes;
+pub mod cmdb_impact;
+pub mod cmdb_relationships;
 pub mod effective;
 pub mod items;
 pub mod offerings;
@@ -35,6 +39,9 @@ const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/approval-delegations", approvals::delegation_routes),
     ("/api/v1/fulfilment-tasks", tasks::routes),
     ("/api/v1/knowledge/articles", articles::routes),
+    ("/api/v1/cmdb/classes", cmdb_classes::routes),
+    ("/api/v1/cmdb/cis", cis_and_impact),
+    ("/api/v1/cmdb/relationships", cmdb_relationships::routes),
     ("/api/v1/knowledge/suggestions", suggestions::routes),
     (
         "/api/v1/knowledge/deflection",
@@ -46,6 +53,12 @@ const RESOURCES: &[(&str, Routes)] = &[
 fn items_and_overrides(cfg: &mut ServiceConfig) {
     items::routes(cfg);
     overrides::routes(cfg);
+}
+
+/// A CI's routes and its impact, under one prefix.
+fn cis_and_impact(cfg: &mut ServiceConfig) {
+    cmdb_cis::routes(cfg);
+    cfg.service(cmdb_impact::impact);
 }
 
 /// The catalogue's routes (without state: enough to generate the OpenAPI document).

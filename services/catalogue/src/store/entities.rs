@@ -475,3 +475,113 @@ pub mod raised {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A tenant's own CMDB class (the built-in ones live in code: `domain::cmdb::built_in`).
+pub mod cmdb_class {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cmdb_classes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub key: String,
+        pub name: String,
+        pub parent: Option<String>,
+        pub path: String,
+        /// The attributes it adds to its parent's.
+        pub attribute_schema: Json,
+        pub identification_rules: Json,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// A configuration item.
+pub mod ci {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cmdb_cis")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub class: String,
+        pub class_path: String,
+        pub name: String,
+        pub status: String,
+        pub service_id: Option<Uuid>,
+        pub attributes: Json,
+        /// `{attribute: {source, updated_at}}`.
+        pub attribute_sources: Json,
+        pub shared: bool,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// One changed field of a CI: who, when, from which source, old and new.
+pub mod ci_history {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cmdb_ci_history")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub ci_id: Uuid,
+        pub at: DateTimeUtc,
+        pub actor_id: Option<Uuid>,
+        pub source: String,
+        pub import_id: Option<Uuid>,
+        pub field: String,
+        pub old: Option<Json>,
+        pub new: Option<Json>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A relationship between two CIs, in its type's forward direction.
+pub mod ci_relationship {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cmdb_relationships")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub source_id: Uuid,
+        #[sea_orm(column_name = "type")]
+        pub rel_type: String,
+        pub target_id: Uuid,
+        /// `manual` for the API, else the import's source.
+        pub source: String,
+        pub created_by: Option<Uuid>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

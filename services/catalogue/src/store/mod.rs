@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod articles;
 pub mod categories;
+pub mod cmdb;
 pub mod entities;
 pub mod items;
 mod json;

@@ -1,5 +1,6 @@
 //! catalogue's integration tests: one binary, one module per area.
 mod categories;
+mod cmdb;
 mod effective;
 mod items;
 mod knowledge;

@@ -1,0 +1,430 @@
+//! The CMDB's classes, CIs, their history and their relationships.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use platform::tenancy::TenantId;
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::entities::{ci, ci_history, ci_relationship, cmdb_class};
+use crate::domain::{
+    cmdb::{ClassDef, ClassTree, FieldChange},
+    cmdb_graph::RelType,
+};
+
+pub type Ci = ci::Model;
+pub type HistoryRow = ci_history::Model;
+
+/// The classes `lineage` (the acting tenant and its ancestors, in its scope) sees.
+pub async fn classes(txn: &DatabaseTransaction, lineage: &[TenantId]) -> Result<ClassTree, DbErr> {
+    let ids: Vec<Uuid> = lineage.iter().map(|t| t.as_uuid()).collect();
+    let rows = cmdb_class::Entity::find()
+        .filter(cmdb_class::Column::TenantId.is_in(ids))
+        .all(txn)
+        .await?;
+    let defined = rows
+        .into_iter()
+        .map(|r| {
+            let rules: Vec<Vec<String>> =
+                serde_json::from_value(r.identification_rules).unwrap_or_default();
+            (
+                ClassDef {
+                    key: r.key,
+                    name: r.name,
+                    parent: r.parent,
+                    attribute_schema: r.attribute_schema,
+                    identification_rules: rules,
+                },
+                r.tenant_id,
+                r.path,
+            )
+        })
+        .collect();
+    Ok(ClassTree::new(defined))
+}
+
+pub async fn insert_class(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    def: ClassDef,
+    path: String,
+) -> Result<cmdb_class::Model, DbErr> {
+    cmdb_class::ActiveModel {
+        tenant_id: Set(tenant.as_uuid()),
+        key: Set(def.key),
+        name: Set(def.name),
+        parent: Set(def.parent),
+        path: Set(path),
+        attribute_schema: Set(def.attribute_schema),
+        identification_rules: Set(serde_json::json!(def.identification_rules)),
+        ..cmdb_class::ActiveModel::new()
+    }
+    .insert(txn)
+    .await
+}
+
+/// A new CI's fields, checked.
+pub struct NewCiRow {
+    pub class: String,
+    pub class_path: String,
+    pub name: String,
+    pub status: String,
+    pub service_id: Option<Uuid>,
+    pub attributes: Value,
+    pub attribute_sources: Value,
+}
+
+pub async fn insert_ci(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    new: NewCiRow,
+) -> Result<Ci, DbErr> {
+    ci::ActiveModel {
+        tenant_id: Set(tenant.as_uuid()),
+        class: Set(new.class),
+        class_path: Set(new.class_path),
+        name: Set(new.name),
+        status: Set(new.status),
+        service_id: Set(new.service_id),
+        attributes: Set(new.attributes),
+        attribute_sources: Set(new.attribute_sources),
+        shared: Set(false),
+        ..ci::ActiveModel::new()
+    }
+    .insert(txn)
+    .await
+}
+
+pub async fn find_ci(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Ci>, DbErr> {
+    ci::Entity::find_by_id(id)
+        .filter(ci::Column::TenantId.eq(tenant.as_uuid()))
+        .one(txn)
+        .await
+}
+
+/// What a list keeps.
+#[derive(Debug, Default)]
+pub struct CiFilter {
+    /// A class path: CIs of that class and its subclasses.
+    pub class_path: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+}
+
+/// The CIs of `tenants` that `filter` keeps, oldest first.
+pub async fn list_cis(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    filter: &CiFilter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Ci>, DbErr> {
+    let ids: Vec<Uuid> = tenants.iter().map(|t| t.as_uuid()).collect();
+    let mut q = ci::Entity::find().filter(ci::Column::TenantId.is_in(ids));
+    if let Some(path) = &filter.class_path {
+        q = q.filter(
+            Condition::any()
+                .add(ci::Column::ClassPath.eq(path.as_str()))
+                .add(ci::Column::ClassPath.starts_with(format!("{path}/"))),
+        );
+    }
+    if let Some(name) = &filter.name {
+        q = q.filter(ci::Column::Name.eq(name.as_str()));
+    }
+    if let Some(status) = &filter.status {
+        q = q.filter(ci::Column::Status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        q = q.filter(ci::Column::Id.gt(after));
+    }
+    q.order_by_asc(ci::Column::Id).limit(limit).all(txn).await
+}
+
+/// Stores `ci` changed to `name`, `status` and `attributes` (the version moves on).
+pub async fn update_ci(
+    txn: &DatabaseTransaction,
+    ci: Ci,
+    name: String,
+    status: String,
+    attributes: Value,
+    attribute_sources: Value,
+) -> Result<Ci, DbErr> {
+    let mut am: ci::ActiveModel = ci.into();
+    am.name = Set(name);
+    am.status = Set(status);
+    am.attributes = Set(attributes);
+    am.attribute_sources = Set(attribute_sources);
+    am.update(txn).await
+}
+
+/// Who made a change, and through what.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    pub actor_id: Option<Uuid>,
+    pub source: String,
+    pub import_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn append_history(
+    txn: &DatabaseTransaction,
+    ci: &Ci,
+    by: &Provenance,
+    changes: Vec<FieldChange>,
+) -> Result<(), DbErr> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let rows = changes.into_iter().map(|c| ci_history::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(ci.tenant_id),
+        ci_id: Set(ci.id),
+        at: Set(by.at),
+        actor_id: Set(by.actor_id),
+        source: Set(by.source.clone()),
+        import_id: Set(by.import_id),
+        field: Set(c.field),
+        old: Set((!c.old.is_null()).then_some(c.old)),
+        new: Set((!c.new.is_null()).then_some(c.new)),
+    });
+    ci_history::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// A CI's history, oldest first: up to `limit` entries after `after`, or every entry up to
+/// `until` (inclusive).
+pub async fn history(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    ci: Uuid,
+    after: Option<Uuid>,
+    until: Option<DateTime<Utc>>,
+    limit: Option<u64>,
+) -> Result<Vec<HistoryRow>, DbErr> {
+    let mut q = ci_history::Entity::find()
+        .filter(ci_history::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(ci_history::Column::CiId.eq(ci));
+    if let Some(after) = after {
+        q = q.filter(ci_history::Column::Id.gt(after));
+    }
+    if let Some(until) = until {
+        q = q.filter(ci_history::Column::At.lte(until));
+    }
+    let q = q.order_by_asc(ci_history::Column::Id);
+    match limit {
+        Some(limit) => q.limit(limit).all(txn).await,
+        None => q.all(txn).await,
+    }
+}
+
+pub type Relationship = ci_relationship::Model;
+
+/// Stores `source` `rel_type` `target` (forward); a unique violation means it exists.
+pub async fn insert_relationship(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    edge: (Uuid, RelType, Uuid),
+    by: &Provenance,
+) -> Result<Relationship, DbErr> {
+    let (source_id, rel_type, target_id) = edge;
+    ci_relationship::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant.as_uuid()),
+        source_id: Set(source_id),
+        rel_type: Set(rel_type.as_str().into()),
+        target_id: Set(target_id),
+        source: Set(by.source.clone()),
+        created_by: Set(by.actor_id),
+        created_at: Set(by.at),
+    }
+    .insert(txn)
+    .await
+}
+
+pub async fn find_relationship(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Relationship>, DbErr> {
+    ci_relationship::Entity::find_by_id(id)
+        .filter(ci_relationship::Column::TenantId.eq(tenant.as_uuid()))
+        .one(txn)
+        .await
+}
+
+pub async fn delete_relationship(txn: &DatabaseTransaction, r: Relationship) -> Result<(), DbErr> {
+    ci_relationship::Entity::delete_by_id(r.id)
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// How many `rel_type` edges leave `ci` (`outgoing`) or arrive at it.
+pub async fn degree(
+    txn: &DatabaseTransaction,
+    ci: Uuid,
+    rel_type: RelType,
+    outgoing: bool,
+) -> Result<u64, DbErr> {
+    let end = if outgoing {
+        ci_relationship::Column::SourceId
+    } else {
+        ci_relationship::Column::TargetId
+    };
+    ci_relationship::Entity::find()
+        .filter(end.eq(ci))
+        .filter(ci_relationship::Column::RelType.eq(rel_type.as_str()))
+        .count(txn)
+        .await
+}
+
+/// The hosts above `ci`, `hosted_on` edge by edge (bounded: a stored loop cannot spin), as
+/// the map `closes_cycle` walks.
+pub async fn hosting_above(
+    txn: &DatabaseTransaction,
+    ci: Uuid,
+) -> Result<BTreeMap<Uuid, Vec<Uuid>>, DbErr> {
+    let mut map: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+    let mut frontier = vec![ci];
+    for _ in 0..64 {
+        if frontier.is_empty() {
+            break;
+        }
+        let rows = ci_relationship::Entity::find()
+            .filter(ci_relationship::Column::SourceId.is_in(frontier.clone()))
+            .filter(ci_relationship::Column::RelType.eq(RelType::HostedOn.as_str()))
+            .all(txn)
+            .await?;
+        frontier = rows
+            .iter()
+            .map(|r| r.target_id)
+            .filter(|t| !map.contains_key(t))
+            .collect();
+        for r in rows {
+            map.entry(r.source_id).or_default().push(r.target_id);
+        }
+    }
+    Ok(map)
+}
+
+/// The relationships of `tenants` touching `ci` (either end) or all, oldest first.
+pub async fn list_relationships(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    ci: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Relationship>, DbErr> {
+    let ids: Vec<Uuid> = tenants.iter().map(|t| t.as_uuid()).collect();
+    let mut q =
+        ci_relationship::Entity::find().filter(ci_relationship::Column::TenantId.is_in(ids));
+    if let Some(ci) = ci {
+        q = q.filter(
+            Condition::any()
+                .add(ci_relationship::Column::SourceId.eq(ci))
+                .add(ci_relationship::Column::TargetId.eq(ci)),
+        );
+    }
+    if let Some(after) = after {
+        q = q.filter(ci_relationship::Column::Id.gt(after));
+    }
+    q.order_by_asc(ci_relationship::Column::Id)
+        .limit(limit)
+        .all(txn)
+        .await
+}
+
+/// One step of an impact walk as the database found it: `ci` reached at `depth` by edge `via`
+/// (of type `rel_type`) from `from_ci`. A CI reached several ways appears once per way.
+#[derive(Debug, Clone, sea_orm::FromQueryResult)]
+pub struct Step {
+    pub ci: Uuid,
+    pub depth: i32,
+    pub via: Uuid,
+    pub rel_type: String,
+    pub from_ci: Uuid,
+}
+
+/// Every way to reach a CI from `root` within `depth` edges of `types` (all when empty) in
+/// `direction`, among `tenants`' relationships: one recursive query. Upstream follows an edge
+/// from its target to its source (who needs the CI); `connected_to` is followed both ways.
+pub async fn walk(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    root: Uuid,
+    upstream: bool,
+    depth: u32,
+    types: &[RelType],
+) -> Result<Vec<Step>, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value as SqlValue};
+    let backend = txn.get_database_backend();
+    let mut values: Vec<SqlValue> = Vec::new();
+    let mut param = |v: SqlValue| {
+        values.push(v);
+        match backend {
+            DbBackend::Postgres => format!("${}", values.len()),
+            _ => "?".to_string(),
+        }
+    };
+    let root_p = param(root.into());
+    let depth_p = param(i64::from(depth).into());
+    let tenant_ps: Vec<String> = tenants.iter().map(|t| param(t.as_uuid().into())).collect();
+    let type_ps: Vec<String> = types.iter().map(|t| param(t.as_str().into())).collect();
+    let (near, far) = if upstream {
+        ("target_id", "source_id")
+    } else {
+        ("source_id", "target_id")
+    };
+    let type_filter = if type_ps.is_empty() {
+        String::new()
+    } else {
+        format!(" AND r.type IN ({})", type_ps.join(", "))
+    };
+    let sql = format!(
+        "WITH RECURSIVE walk(ci, depth, via, rel_type, from_ci) AS ( \
+           SELECT {root_p}, 0, {root_p}, CAST('' AS TEXT), {root_p} \
+           UNION \
+           SELECT CASE WHEN r.{near} = w.ci THEN r.{far} ELSE r.{near} END, w.depth + 1, r.id, \
+             CAST(r.type AS TEXT), w.ci \
+           FROM walk w JOIN cmdb_relationships r \
+             ON (r.{near} = w.ci OR (r.type = 'connected_to' AND r.{far} = w.ci)) \
+           WHERE w.depth < {depth_p} AND r.tenant_id IN ({tenants}){type_filter} \
+         ) \
+         SELECT ci, depth, via, rel_type, from_ci FROM walk WHERE depth > 0",
+        tenants = tenant_ps.join(", "),
+    );
+    Step::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(txn)
+        .await
+}
+
+/// The CIs with `ids` among `tenants`'.
+pub async fn cis_by_id(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    ids: Vec<Uuid>,
+) -> Result<Vec<Ci>, DbErr> {
+    let tenant_ids: Vec<Uuid> = tenants.iter().map(|t| t.as_uuid()).collect();
+    let mut out = Vec::with_capacity(ids.len());
+    // Bounded lists keep each statement within every backend's parameter limit.
+    for chunk in ids.chunks(500) {
+        out.extend(
+            ci::Entity::find()
+                .filter(ci::Column::TenantId.is_in(tenant_ids.clone()))
+                .filter(ci::Column::Id.is_in(chunk.to_vec()))
+                .all(txn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
