@@ -270,3 +270,62 @@ pub struct SuggestionDeflected {
     pub reason: String,
 }
 event!(SuggestionDeflected, "suggestion", "deflected", 1);
+
+/// A configuration item was recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiCreated {
+    pub ci_id: Uuid,
+    pub name: String,
+    pub class: String,
+    pub class_path: String,
+    pub status: String,
+    pub service_id: Option<Uuid>,
+}
+event!(CiCreated, "ci", "created", 1);
+
+/// A configuration item changed; `changed` names the fields that did (`name`, `status`,
+/// `attributes.<name>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiUpdated {
+    pub ci_id: Uuid,
+    pub name: String,
+    pub class_path: String,
+    pub status: String,
+    pub changed: Vec<String>,
+}
+event!(CiUpdated, "ci", "updated", 1);
+
+/// A configuration item was retired: it stays, and still counts for impact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiRetired {
+    pub ci_id: Uuid,
+    pub class_path: String,
+}
+event!(CiRetired, "ci", "retired", 1);
+
+/// Two configuration items were related (`source_id` `type` `target_id`, forward).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiRelationshipCreated {
+    pub relationship_id: Uuid,
+    pub source_id: Uuid,
+    #[serde(rename = "type")]
+    pub rel_type: String,
+    pub target_id: Uuid,
+}
+event!(CiRelationshipCreated, "ci_relationship", "created", 1);
+
+/// A relationship between two configuration items was removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiRelationshipDeleted {
+    pub relationship_id: Uuid,
+    pub source_id: Uuid,
+    #[serde(rename = "type")]
+    pub rel_type: String,
+    pub target_id: Uuid,
+}
+event!(CiRelationshipDeleted, "ci_relationship", "deleted", 1);

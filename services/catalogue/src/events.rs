@@ -3,7 +3,8 @@ use events::{
     Event,
     catalogue::{
         ApprovalDecided, ApprovalExpired, ApprovalReminderDue, ApprovalRequested, ArticlePublished,
-        ArticleRetired, CategoryCreated, CategoryUpdated, FulfilmentTaskCreated,
+        ArticleRetired, CategoryCreated, CategoryUpdated, CiCreated, CiRelationshipCreated,
+        CiRelationshipDeleted, CiRetired, CiUpdated, FulfilmentTaskCreated,
         FulfilmentTaskStateChanged, ItemPublished, ItemRetired, OfferingCreated, OfferingUpdated,
         RequestClosed, RequestItemStateChanged, RequestSubmitted, ServiceCreated,
         ServiceStageChanged, ServiceUpdated, SuggestionDeflected,
@@ -17,6 +18,7 @@ use crate::store::{
     approvals::Approval,
     articles::Article,
     categories::Category,
+    cmdb::{Ci, Relationship},
     items::Item,
     offerings::Offering,
     requests::{Request, RequestItem},
@@ -332,5 +334,74 @@ pub async fn suggestion_decided(
         reason: reason.as_str().into(),
     };
     bus::outbox::append(txn, TenantId(s.tenant_id), s.id, 1, &event).await?;
+    Ok(())
+}
+
+/// A CI was recorded.
+pub async fn ci_created(txn: &DatabaseTransaction, ci: &Ci) -> Result<(), ApiError> {
+    let event = CiCreated {
+        ci_id: ci.id,
+        name: ci.name.clone(),
+        class: ci.class.clone(),
+        class_path: ci.class_path.clone(),
+        status: ci.status.clone(),
+        service_id: ci.service_id,
+    };
+    bus::outbox::append(txn, TenantId(ci.tenant_id), ci.id, ci.version, &event).await?;
+    Ok(())
+}
+
+/// A CI changed `changed` (its fields' names); retiring it is announced as such too.
+pub async fn ci_updated(
+    txn: &DatabaseTransaction,
+    ci: &Ci,
+    changed: Vec<String>,
+    retired: bool,
+) -> Result<(), ApiError> {
+    let tenant = TenantId(ci.tenant_id);
+    let event = CiUpdated {
+        ci_id: ci.id,
+        name: ci.name.clone(),
+        class_path: ci.class_path.clone(),
+        status: ci.status.clone(),
+        changed,
+    };
+    bus::outbox::append(txn, tenant, ci.id, ci.version, &event).await?;
+    if retired {
+        let event = CiRetired {
+            ci_id: ci.id,
+            class_path: ci.class_path.clone(),
+        };
+        bus::outbox::append(txn, tenant, ci.id, ci.version, &event).await?;
+    }
+    Ok(())
+}
+
+/// A relationship was created (version 1) or deleted (version 2).
+pub async fn relationship_changed(
+    txn: &DatabaseTransaction,
+    r: &Relationship,
+    created: bool,
+) -> Result<(), ApiError> {
+    let tenant = TenantId(r.tenant_id);
+    let (relationship_id, source_id, rel_type, target_id) =
+        (r.id, r.source_id, r.rel_type.clone(), r.target_id);
+    if created {
+        let event = CiRelationshipCreated {
+            relationship_id,
+            source_id,
+            rel_type,
+            target_id,
+        };
+        bus::outbox::append(txn, tenant, r.id, 1, &event).await?;
+    } else {
+        let event = CiRelationshipDeleted {
+            relationship_id,
+            source_id,
+            rel_type,
+            target_id,
+        };
+        bus::outbox::append(txn, tenant, r.id, 2, &event).await?;
+    }
     Ok(())
 }

@@ -75,5 +75,10 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<ProblemCreated>(&mut failures);
     check::<ProblemUpdated>(&mut failures);
     check::<ProblemResolved>(&mut failures);
+    check::<CiCreated>(&mut failures);
+    check::<CiUpdated>(&mut failures);
+    check::<CiRetired>(&mut failures);
+    check::<CiRelationshipCreated>(&mut failures);
+    check::<CiRelationshipDeleted>(&mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

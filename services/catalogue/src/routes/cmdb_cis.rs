@@ -32,6 +32,7 @@ use crate::{
         cmdb::{CiFields, CiStatus, Class, ClassTree, FieldChange, changes, replay},
         form::Form,
     },
+    events,
     store::cmdb::{self as store, Ci, CiFilter, NewCiRow, Provenance},
 };
 
@@ -119,14 +120,24 @@ fn check_attributes(class: &Class, attributes: &Value) -> Result<(), Vec<FieldEr
     form.check("/attributes", attributes).map(|_| ())
 }
 
-/// `{attribute: {source, updated_at}}` for `names`, over `sources`.
-fn sourced<'a>(sources: &Value, names: impl Iterator<Item = &'a String>, by: &Provenance) -> Value {
+/// `sources` (`{attribute: {source, updated_at}}`) after `by` set the attributes `names`:
+/// each one still in `attributes` is now `by`'s, each removed one has no source.
+fn sourced<'a>(
+    sources: &Value,
+    names: impl Iterator<Item = &'a String>,
+    attributes: &Value,
+    by: &Provenance,
+) -> Value {
     let mut map = sources.as_object().cloned().unwrap_or_default();
     for name in names {
-        map.insert(
-            name.clone(),
-            json!({"source": by.source, "updated_at": by.at}),
-        );
+        if attributes.get(name).is_some() {
+            map.insert(
+                name.clone(),
+                json!({"source": by.source, "updated_at": by.at}),
+            );
+        } else {
+            map.remove(name);
+        }
     }
     Value::Object(map)
 }
@@ -216,7 +227,7 @@ pub async fn create(
     platform::tenancy::scope_to(&txn, &[tenant]).await?;
     let by = manual(auth.principal.subject);
     let after = fields(&name, status.as_str(), &input.attributes);
-    let attribute_sources = sourced(&json!({}), after.attributes.keys(), &by);
+    let attribute_sources = sourced(&json!({}), after.attributes.keys(), &input.attributes, &by);
     let ci = store::insert_ci(
         &txn,
         tenant,
@@ -232,6 +243,7 @@ pub async fn create(
     )
     .await?;
     store::append_history(&txn, &ci, &by, changes(None, &after)).await?;
+    events::ci_created(&txn, &ci).await?;
     txn.commit().await?;
     let (version, id) = (ci.version, ci.id);
     Ok(versioned(StatusCode::CREATED, version, "/api/v1/cmdb/cis", id).json(out(ci, tenant)))
@@ -456,7 +468,7 @@ pub async fn update(
         );
     }
     let by = manual(auth.principal.subject);
-    let sources = sourced(&ci.attribute_sources, touched.iter(), &by);
+    let sources = sourced(&ci.attribute_sources, touched.iter(), &attributes, &by);
     let ci = store::update_ci(
         &txn,
         ci,
@@ -466,7 +478,10 @@ pub async fn update(
         sources,
     )
     .await?;
+    let names = changed.iter().map(|c| c.field.clone()).collect();
+    let retired = before.status != after.status && after.status == CiStatus::Retired.as_str();
     store::append_history(&txn, &ci, &by, changed).await?;
+    events::ci_updated(&txn, &ci, names, retired).await?;
     txn.commit().await?;
     let version = ci.version;
     Ok(versioned(StatusCode::OK, version, "/api/v1/cmdb/cis", ci.id).json(out(ci, tenant)))

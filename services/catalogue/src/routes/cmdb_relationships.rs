@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::{
     CatalogueService,
     domain::cmdb_graph::{RelType, allowing, built_in_rules, closes_cycle},
+    events,
     store::cmdb::{self as store, Ci, Provenance, Relationship},
 };
 
@@ -193,6 +194,7 @@ pub async fn create(
         }
         other => other?,
     };
+    events::relationship_changed(&txn, &r, true).await?;
     txn.commit().await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header(("Location", format!("/api/v1/cmdb/relationships/{}", r.id)))
@@ -290,6 +292,7 @@ pub async fn remove(
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let r = load(&txn, tenant, *id).await?;
+    events::relationship_changed(&txn, &r, false).await?;
     store::delete_relationship(&txn, r).await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())

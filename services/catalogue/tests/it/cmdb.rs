@@ -4,7 +4,10 @@
 #![allow(clippy::expect_used)]
 use testkit::{TestApp, app, json};
 
-use crate::portfolio::{patch, s};
+use crate::{
+    knowledge::outbox_count,
+    portfolio::{patch, s},
+};
 
 /// Creates a CI (once the catalogue knows the tenant) and returns it.
 async fn ci(app: &TestApp, token: &str, body: serde_json::Value) -> serde_json::Value {
@@ -231,6 +234,10 @@ async fn cis_are_checked_against_their_class_and_keep_their_history() {
     let changed = changed.expect(200).clone();
     assert_eq!(changed["version"], 2);
     assert_eq!(changed["attributes"], json!({"cpu_count": 4}));
+    assert!(
+        changed["attribute_sources"]["hostname"].is_null(),
+        "a removed attribute has no source"
+    );
     let history = app.get(&format!("{path}/history"), &cm).await;
     let fields: Vec<String> = history.expect(200)["items"]
         .as_array()
@@ -282,6 +289,13 @@ async fn cis_are_checked_against_their_class_and_keep_their_history() {
     assert_eq!(listed.expect(200)["items"], json!([]));
     let requester = app.token("requester@globex.demo.test").await;
     app.get(&path, &requester).await.expect(403);
+
+    // Each change is announced; retiring keeps the CI and says so.
+    let retired = patch(&app, &path, &cm, json!({"status": "retired"}), Some(2)).await;
+    assert_eq!(retired.expect(200)["status"], "retired");
+    assert_eq!(outbox_count(&app, "ci.created").await, 2);
+    assert_eq!(outbox_count(&app, "ci.updated").await, 2);
+    assert_eq!(outbox_count(&app, "ci.retired").await, 1);
 }
 
 #[tokio::test]
@@ -370,6 +384,8 @@ async fn relationships_follow_the_class_rules_their_limits_and_never_loop() {
     app.post(path, &cm, relate(&web, "hosted_on", &hv2))
         .await
         .expect(201);
+    assert_eq!(outbox_count(&app, "ci_relationship.created").await, 4);
+    assert_eq!(outbox_count(&app, "ci_relationship.deleted").await, 1);
 }
 
 #[tokio::test]

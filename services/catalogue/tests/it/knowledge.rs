@@ -33,7 +33,7 @@ async fn published(
     id
 }
 
-async fn outbox_count(app: &TestApp, event: &str) -> i64 {
+pub(crate) async fn outbox_count(app: &TestApp, event: &str) -> i64 {
     let su = app.superuser().await;
     let row = su
         .query_one_raw(Statement::from_string(
