@@ -260,6 +260,7 @@ pub struct ListQuery {
     pub class: Option<String>,
     /// Only CIs with exactly this name.
     pub name: Option<String>,
+    /// Only CIs in this status: `planned`, `operational`, `maintenance` or `retired`.
     pub status: Option<String>,
     /// `*`: the acting tenant's and its customers' (MSP roles).
     pub tenant: Option<String>,
@@ -391,8 +392,9 @@ fn as_change(row: store::HistoryRow) -> FieldChange {
 pub struct CiPatch {
     pub name: Option<String>,
     pub status: Option<String>,
-    /// Merged into the CI's attributes; `null` removes one.
-    pub attributes: Option<Map<String, Value>>,
+    /// An object merged into the CI's attributes; an attribute set to `null` is removed.
+    #[serde(default)]
+    pub attributes: Value,
 }
 
 /// Change a configuration item.
@@ -435,12 +437,19 @@ pub async fn update(
     let ci = load(&txn, tenant, *id).await?;
     check_if_match(&req, ci.version)?;
     let mut attributes = attribute_map(&ci.attributes);
-    let touched: Vec<String> = patch
-        .attributes
-        .as_ref()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    for (k, val) in patch.attributes.unwrap_or_default() {
+    let sent = match patch.attributes {
+        Value::Null => Map::new(),
+        Value::Object(m) => m,
+        _ => {
+            return Err(ApiError::validation(vec![FieldError::new(
+                "/attributes",
+                "invalid_type",
+                "attributes are an object of name → value",
+            )]));
+        }
+    };
+    let touched: Vec<String> = sent.keys().cloned().collect();
+    for (k, val) in sent {
         if val.is_null() {
             attributes.remove(&k);
         } else {

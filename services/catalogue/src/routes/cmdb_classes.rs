@@ -65,6 +65,13 @@ pub struct ClassOut {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "items": [{"key": "server", "name": "Server", "parent": null, "path": "server", "built_in": true, "tenant_id": null,
+               "attribute_schema": {"type": "object", "properties": {"hostname": {"type": "string"}}},
+               "effective_schema": {"type": "object", "properties": {"hostname": {"type": "string"}}},
+               "identification_rules": [["serial_number"], ["hostname"]]}],
+    "next_cursor": null
+}))]
 pub struct ClassList {
     pub items: Vec<ClassOut>,
     /// Always `null`: every class fits on one page.
@@ -110,6 +117,9 @@ pub async fn list(
 }
 
 /// Read a class.
+///
+/// Its own attributes, those it has with its ancestors' (`effective_schema`) and its
+/// identification rules; 404 for a class the acting tenant does not see.
 #[utoipa::path(
     tag = "cmdb",
     operation_id = "getCmdbClass",

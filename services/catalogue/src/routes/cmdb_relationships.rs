@@ -214,7 +214,10 @@ pub struct ListQuery {
     pub tenant: Option<String>,
 }
 
-/// The tenant's relationships, a page at a time, oldest first.
+/// The tenant's relationships, a page at a time.
+///
+/// Oldest first; `ci_id` keeps those with that CI at either end; `?tenant=*` spans an MSP's
+/// customers.
 #[utoipa::path(
     tag = "cmdb",
     operation_id = "listCiRelationships",
@@ -255,6 +258,8 @@ async fn load(
 }
 
 /// Read a relationship.
+///
+/// Its ends and type in the forward direction, and the source that made it.
 #[utoipa::path(
     tag = "cmdb",
     operation_id = "getCiRelationship",
@@ -276,6 +281,9 @@ pub async fn get(
 }
 
 /// Remove a relationship.
+///
+/// The CIs stay; impact no longer follows the edge. Announced as
+/// `ci_relationship.deleted`.
 #[utoipa::path(
     tag = "cmdb",
     operation_id = "deleteCiRelationship",

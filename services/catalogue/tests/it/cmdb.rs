@@ -221,6 +221,8 @@ async fn cis_are_checked_against_their_class_and_keep_their_history() {
     )
     .await;
     assert_eq!(pointers(bad.expect(422)), ["/attributes/cpu_count"]);
+    let not_object = patch(&app, &path, &cm, json!({"attributes": "many"}), Some(1)).await;
+    assert_eq!(pointers(not_object.expect(422)), ["/attributes"]);
     let before_change = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let changed = patch(
