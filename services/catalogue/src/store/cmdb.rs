@@ -371,9 +371,10 @@ pub async fn walk(
     let mut values: Vec<SqlValue> = Vec::new();
     let mut param = |v: SqlValue| {
         values.push(v);
+        // Numbered, so a value may be used more than once (the root is, three times).
         match backend {
             DbBackend::Postgres => format!("${}", values.len()),
-            _ => "?".to_string(),
+            _ => format!("?{}", values.len()),
         }
     };
     let root_p = param(root.into());

@@ -195,6 +195,7 @@ async fn serve_demo_on_sqlite_logs_in_and_onboards_a_tenant() {
     };
     assert_eq!(none["items"].as_array().map(Vec::len), Some(0), "{none}");
     queue_orders_page_on_sqlite(&client, &base, &agent).await;
+    impact_walks_on_sqlite(&client, &base).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -382,4 +383,96 @@ fn every_route_handler_is_in_the_committed_document() {
         handlers,
         "the committed document and the route handlers differ in number"
     );
+}
+
+/// The CMDB's impact query (one recursive CTE) on SQLite: a hypervisor, two servers on it and
+/// an application on one of them.
+async fn impact_walks_on_sqlite(client: &reqwest::Client, base: &str) {
+    let login: serde_json::Value = match client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "configuration-manager@globex.demo.test", "password": "embedded-demo-pass"}))
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    let token = login["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let post = |path: &'static str, body: serde_json::Value| {
+        let token = token.clone();
+        async move {
+            match client
+                .post(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(r) => (
+                    r.status().as_u16(),
+                    r.json::<serde_json::Value>().await.unwrap_or_default(),
+                ),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    let mut ids = Vec::new();
+    for (class, name) in [
+        ("hypervisor", "hv-s"),
+        ("virtual", "web-s"),
+        ("virtual", "db-s"),
+        ("application", "app-s"),
+    ] {
+        let (status, body) = post(
+            "/api/v1/cmdb/cis",
+            serde_json::json!({"class": class, "name": name}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["id"].as_str().unwrap_or_default().to_string());
+    }
+    for (source, rel, target) in [(1, "hosted_on", 0), (2, "hosted_on", 0), (3, "runs_on", 1)] {
+        let (status, body) = post(
+            "/api/v1/cmdb/relationships",
+            serde_json::json!({"source_id": ids[source], "type": rel, "target_id": ids[target]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let impact: serde_json::Value = match client
+        .get(format!("{base}/api/v1/cmdb/cis/{}/impact", ids[0]))
+        .bearer_auth(&token)
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(e) => panic!("{e}"),
+    };
+    let mut reached: Vec<(String, i64)> = impact["nodes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|n| {
+                    (
+                        n["name"].as_str().unwrap_or_default().to_string(),
+                        n["depth"].as_i64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    reached.sort();
+    assert_eq!(
+        reached,
+        [
+            ("app-s".to_string(), 2),
+            ("db-s".to_string(), 1),
+            ("web-s".to_string(), 1)
+        ],
+        "{impact}"
+    );
+    assert_eq!(impact["truncated"], false);
 }
