@@ -1,7 +1,8 @@
 //! The CMDB's graph, free of I/O: relationship types and their inverse names, the rules that
 //! say which classes may be related and how often, and impact (who is affected if a CI fails,
-//! what it needs) as a breadth-first walk.
-use std::collections::{BTreeMap, HashSet, VecDeque};
+//! what it needs): each CI once, at its shortest depth, from the ways the database's walk
+//! found.
+use std::collections::{BTreeMap, HashSet};
 
 use uuid::Uuid;
 
@@ -172,76 +173,6 @@ impl Direction {
     }
 }
 
-/// One edge as stored: `source` `rel_type` `target`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Edge {
-    pub id: Uuid,
-    pub source: Uuid,
-    pub rel_type: RelType,
-    pub target: Uuid,
-}
-
-/// A CI impact reached: how deep, and by which edge from which CI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reached {
-    pub id: Uuid,
-    pub depth: u32,
-    pub via: Uuid,
-    pub from: Uuid,
-}
-
-/// Impact by breadth-first walk from `root` over `edges` in `direction`, up to `depth` levels
-/// and `max_nodes` CIs: each CI once, at its shortest depth (the first edge found at that
-/// depth, by edge id); the root is never listed. The reference the database's query is
-/// tested against. `truncated` when a cut left CIs out.
-pub fn impact(
-    edges: &[Edge],
-    root: Uuid,
-    direction: Direction,
-    depth: u32,
-    max_nodes: usize,
-) -> (Vec<Reached>, bool) {
-    // Upstream walks an edge from its target to its source; a symmetric edge both ways.
-    let mut next: BTreeMap<Uuid, Vec<&Edge>> = BTreeMap::new();
-    for e in edges {
-        let (from, _) = ends(e, direction);
-        next.entry(from).or_default().push(e);
-        if e.rel_type.symmetric() {
-            let (_, to) = ends(e, direction);
-            next.entry(to).or_default().push(e);
-        }
-    }
-    for list in next.values_mut() {
-        list.sort_by_key(|e| e.id);
-    }
-    let mut seen: HashSet<Uuid> = [root].into();
-    let mut out = Vec::new();
-    let mut queue = VecDeque::from([(root, 0u32)]);
-    let mut truncated = false;
-    while let Some((at, d)) = queue.pop_front() {
-        for e in next.get(&at).into_iter().flatten() {
-            let (from, to) = ends(e, direction);
-            let other = if from == at { to } else { from };
-            if seen.contains(&other) {
-                continue;
-            }
-            if d + 1 > depth || out.len() >= max_nodes {
-                truncated = true;
-                continue;
-            }
-            seen.insert(other);
-            out.push(Reached {
-                id: other,
-                depth: d + 1,
-                via: e.id,
-                from: at,
-            });
-            queue.push_back((other, d + 1));
-        }
-    }
-    (out, truncated)
-}
-
 /// One way a walk reached a CI: at `depth`, by edge `via` (of `rel_type`) from `from`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -280,17 +211,91 @@ pub fn nearest(steps: Vec<Step>, root: Uuid, depth: u32, max_nodes: usize) -> (V
     (within, truncated)
 }
 
-/// The end an impact walk leaves from and the end it reaches, in `direction`.
-fn ends(e: &Edge, direction: Direction) -> (Uuid, Uuid) {
-    match direction {
-        Direction::Upstream => (e.target, e.source),
-        Direction::Downstream => (e.source, e.target),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+
     use super::*;
+
+    // The reference the database's walk must agree with: a plain breadth-first search.
+
+    /// One edge as stored: `source` `rel_type` `target`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Edge {
+        id: Uuid,
+        source: Uuid,
+        rel_type: RelType,
+        target: Uuid,
+    }
+
+    /// A CI impact reached: how deep, and by which edge from which CI.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Reached {
+        id: Uuid,
+        depth: u32,
+        via: Uuid,
+        from: Uuid,
+    }
+
+    /// Impact by breadth-first walk from `root` over `edges` in `direction`, up to `depth` levels
+    /// and `max_nodes` CIs: each CI once, at its shortest depth (the first edge found at that
+    /// depth, by edge id); the root is never listed. The reference the database's query is
+    /// tested against. `truncated` when a cut left CIs out.
+    fn impact(
+        edges: &[Edge],
+        root: Uuid,
+        direction: Direction,
+        depth: u32,
+        max_nodes: usize,
+    ) -> (Vec<Reached>, bool) {
+        // Upstream walks an edge from its target to its source; a symmetric edge both ways.
+        let mut next: BTreeMap<Uuid, Vec<&Edge>> = BTreeMap::new();
+        for e in edges {
+            let (from, _) = ends(e, direction);
+            next.entry(from).or_default().push(e);
+            if e.rel_type.symmetric() {
+                let (_, to) = ends(e, direction);
+                next.entry(to).or_default().push(e);
+            }
+        }
+        for list in next.values_mut() {
+            list.sort_by_key(|e| e.id);
+        }
+        let mut seen: HashSet<Uuid> = [root].into();
+        let mut out = Vec::new();
+        let mut queue = VecDeque::from([(root, 0u32)]);
+        let mut truncated = false;
+        while let Some((at, d)) = queue.pop_front() {
+            for e in next.get(&at).into_iter().flatten() {
+                let (from, to) = ends(e, direction);
+                let other = if from == at { to } else { from };
+                if seen.contains(&other) {
+                    continue;
+                }
+                if d + 1 > depth || out.len() >= max_nodes {
+                    truncated = true;
+                    continue;
+                }
+                seen.insert(other);
+                out.push(Reached {
+                    id: other,
+                    depth: d + 1,
+                    via: e.id,
+                    from: at,
+                });
+                queue.push_back((other, d + 1));
+            }
+        }
+        (out, truncated)
+    }
+
+    /// The end an impact walk leaves from and the end it reaches, in `direction`.
+    fn ends(e: &Edge, direction: Direction) -> (Uuid, Uuid) {
+        match direction {
+            Direction::Upstream => (e.target, e.source),
+            Direction::Downstream => (e.source, e.target),
+        }
+    }
 
     fn edge(source: Uuid, rel_type: RelType, target: Uuid) -> Edge {
         Edge {

@@ -36,9 +36,6 @@ use crate::{
     store::cmdb::{self as store, Ci, CiFilter, NewCiRow, Provenance},
 };
 
-/// The source of changes made through this API (imports name their own).
-const MANUAL: &str = "manual";
-
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(create)
         .service(list)
@@ -107,6 +104,10 @@ fn out(c: Ci, acting: TenantId) -> CiOut {
     }
 }
 
+fn respond(ci: Ci, acting: TenantId, status: StatusCode) -> HttpResponse {
+    versioned(status, ci.version, "/api/v1/cmdb/cis", ci.id).json(out(ci, acting))
+}
+
 async fn load(txn: &DatabaseTransaction, tenant: TenantId, id: Uuid) -> Result<Ci, ApiError> {
     store::find_ci(txn, tenant, id)
         .await?
@@ -154,15 +155,6 @@ fn fields(name: &str, status: &str, attributes: &Value) -> CiFields {
         name: name.to_string(),
         status: status.to_string(),
         attributes: attribute_map(attributes),
-    }
-}
-
-fn manual(auth_subject: Uuid) -> Provenance {
-    Provenance {
-        actor_id: Some(auth_subject),
-        source: MANUAL.into(),
-        import_id: None,
-        at: platform::record::now(),
     }
 }
 
@@ -225,7 +217,7 @@ pub async fn create(
     let class = class_of(&tree, &input.class)?;
     check_attributes(class, &input.attributes)?;
     platform::tenancy::scope_to(&txn, &[tenant]).await?;
-    let by = manual(auth.principal.subject);
+    let by = Provenance::manual(auth.principal.subject);
     let after = fields(&name, status.as_str(), &input.attributes);
     let attribute_sources = sourced(&json!({}), after.attributes.keys(), &input.attributes, &by);
     let ci = store::insert_ci(
@@ -245,8 +237,7 @@ pub async fn create(
     store::append_history(&txn, &ci, &by, changes(None, &after)).await?;
     events::ci_created(&txn, &ci).await?;
     txn.commit().await?;
-    let (version, id) = (ci.version, ci.id);
-    Ok(versioned(StatusCode::CREATED, version, "/api/v1/cmdb/cis", id).json(out(ci, tenant)))
+    Ok(respond(ci, tenant, StatusCode::CREATED))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -374,8 +365,7 @@ pub async fn get(
         ci.attributes = Value::Object(was.attributes.into_iter().collect());
     }
     txn.commit().await?;
-    let version = ci.version;
-    Ok(versioned(StatusCode::OK, version, "/api/v1/cmdb/cis", ci.id).json(out(ci, tenant)))
+    Ok(respond(ci, tenant, StatusCode::OK))
 }
 
 fn as_change(row: store::HistoryRow) -> FieldChange {
@@ -471,12 +461,9 @@ pub async fn update(
     let changed = changes(Some(&before), &after);
     if changed.is_empty() {
         txn.commit().await?;
-        let version = ci.version;
-        return Ok(
-            versioned(StatusCode::OK, version, "/api/v1/cmdb/cis", ci.id).json(out(ci, tenant)),
-        );
+        return Ok(respond(ci, tenant, StatusCode::OK));
     }
-    let by = manual(auth.principal.subject);
+    let by = Provenance::manual(auth.principal.subject);
     let sources = sourced(&ci.attribute_sources, touched.iter(), &attributes, &by);
     let ci = store::update_ci(
         &txn,
@@ -492,8 +479,7 @@ pub async fn update(
     store::append_history(&txn, &ci, &by, changed).await?;
     events::ci_updated(&txn, &ci, names, retired).await?;
     txn.commit().await?;
-    let version = ci.version;
-    Ok(versioned(StatusCode::OK, version, "/api/v1/cmdb/cis", ci.id).json(out(ci, tenant)))
+    Ok(respond(ci, tenant, StatusCode::OK))
 }
 
 #[derive(Serialize, ToSchema)]

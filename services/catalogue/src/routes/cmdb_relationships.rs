@@ -178,12 +178,7 @@ pub async fn create(
             "the target is already hosted, directly or not, on the source",
         ));
     }
-    let by = Provenance {
-        actor_id: Some(auth.principal.subject),
-        source: "manual".into(),
-        import_id: None,
-        at: platform::record::now(),
-    };
+    let by = Provenance::manual(auth.principal.subject);
     let edge = (source.id, rel_type, target.id);
     let r = match store::insert_relationship(&txn, tenant, edge, &by).await {
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {

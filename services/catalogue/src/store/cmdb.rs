@@ -174,6 +174,18 @@ pub struct Provenance {
     pub at: DateTime<Utc>,
 }
 
+impl Provenance {
+    /// A change made through the API by `actor`, now.
+    pub fn manual(actor: Uuid) -> Provenance {
+        Provenance {
+            actor_id: Some(actor),
+            source: "manual".into(),
+            import_id: None,
+            at: platform::record::now(),
+        }
+    }
+}
+
 pub async fn append_history(
     txn: &DatabaseTransaction,
     ci: &Ci,
