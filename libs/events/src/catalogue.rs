@@ -318,6 +318,33 @@ pub struct CiRelationshipCreated {
 }
 event!(CiRelationshipCreated, "ci_relationship", "created", 1);
 
+/// A provider's CI is shared with exactly `tenant_ids` now (empty: no longer shared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiGrantChanged {
+    pub ci_id: Uuid,
+    pub class_path: String,
+    pub tenant_ids: Vec<Uuid>,
+    pub version: i64,
+}
+event!(CiGrantChanged, "ci_grant", "changed", 1);
+
+/// A CMDB import finished: how its rows ended (the four counts sum to `rows_total`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiImportCompleted {
+    pub import_id: Uuid,
+    pub source: String,
+    /// `completed` or `failed`.
+    pub status: String,
+    pub rows_total: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub failed: i64,
+}
+event!(CiImportCompleted, "ci_import", "completed", 1);
+
 /// A relationship between two configuration items was removed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -3,15 +3,16 @@ use events::{
     Event,
     catalogue::{
         ApprovalDecided, ApprovalExpired, ApprovalReminderDue, ApprovalRequested, ArticlePublished,
-        ArticleRetired, CategoryCreated, CategoryUpdated, CiCreated, CiRelationshipCreated,
-        CiRelationshipDeleted, CiRetired, CiUpdated, FulfilmentTaskCreated,
-        FulfilmentTaskStateChanged, ItemPublished, ItemRetired, OfferingCreated, OfferingUpdated,
-        RequestClosed, RequestItemStateChanged, RequestSubmitted, ServiceCreated,
-        ServiceStageChanged, ServiceUpdated, SuggestionDeflected,
+        ArticleRetired, CategoryCreated, CategoryUpdated, CiCreated, CiGrantChanged,
+        CiImportCompleted, CiRelationshipCreated, CiRelationshipDeleted, CiRetired, CiUpdated,
+        FulfilmentTaskCreated, FulfilmentTaskStateChanged, ItemPublished, ItemRetired,
+        OfferingCreated, OfferingUpdated, RequestClosed, RequestItemStateChanged, RequestSubmitted,
+        ServiceCreated, ServiceStageChanged, ServiceUpdated, SuggestionDeflected,
     },
 };
 use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
+use uuid::Uuid;
 
 use crate::domain::{deflection::Decision, item::ItemState, request::VoteState};
 use crate::store::{
@@ -19,6 +20,7 @@ use crate::store::{
     articles::Article,
     categories::Category,
     cmdb::{Ci, Relationship},
+    cmdb_import::CmdbImport,
     items::Item,
     offerings::Offering,
     requests::{Request, RequestItem},
@@ -339,15 +341,24 @@ pub async fn suggestion_decided(
 
 /// A CI was recorded.
 pub async fn ci_created(txn: &DatabaseTransaction, ci: &Ci) -> Result<(), ApiError> {
-    let event = CiCreated {
-        ci_id: ci.id,
-        name: ci.name.clone(),
-        class: ci.class.clone(),
-        class_path: ci.class_path.clone(),
-        status: ci.status.clone(),
-        service_id: ci.service_id,
-    };
-    bus::outbox::append(txn, TenantId(ci.tenant_id), ci.id, ci.version, &event).await?;
+    cis_created(txn, std::slice::from_ref(ci)).await
+}
+
+/// CIs were recorded (an import's, appended with one statement).
+pub async fn cis_created(txn: &DatabaseTransaction, cis: &[Ci]) -> Result<(), ApiError> {
+    let mut batch = bus::outbox::Batch::default();
+    for ci in cis {
+        let event = CiCreated {
+            ci_id: ci.id,
+            name: ci.name.clone(),
+            class: ci.class.clone(),
+            class_path: ci.class_path.clone(),
+            status: ci.status.clone(),
+            service_id: ci.service_id,
+        };
+        batch.push(TenantId(ci.tenant_id), ci.id, ci.version, &event)?;
+    }
+    batch.append(txn).await?;
     Ok(())
 }
 
@@ -403,5 +414,40 @@ pub async fn relationship_changed(
         };
         bus::outbox::append(txn, tenant, r.id, 2, &event).await?;
     }
+    Ok(())
+}
+
+/// A CI's grants changed: it is shared with exactly `tenant_ids` now.
+pub async fn ci_grant_changed(
+    txn: &DatabaseTransaction,
+    ci: &Ci,
+    tenant_ids: &[Uuid],
+) -> Result<(), ApiError> {
+    let event = CiGrantChanged {
+        ci_id: ci.id,
+        class_path: ci.class_path.clone(),
+        tenant_ids: tenant_ids.to_vec(),
+        version: ci.version,
+    };
+    bus::outbox::append(txn, TenantId(ci.tenant_id), ci.id, ci.version, &event).await?;
+    Ok(())
+}
+
+/// An import finished.
+pub async fn ci_import_completed(
+    txn: &DatabaseTransaction,
+    i: &CmdbImport,
+) -> Result<(), ApiError> {
+    let event = CiImportCompleted {
+        import_id: i.id,
+        source: i.source.clone(),
+        status: i.status.clone(),
+        rows_total: i.rows_total,
+        created: i.created,
+        updated: i.updated,
+        unchanged: i.unchanged,
+        failed: i.failed,
+    };
+    bus::outbox::append(txn, TenantId(i.tenant_id), i.id, 1, &event).await?;
     Ok(())
 }

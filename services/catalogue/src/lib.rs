@@ -10,6 +10,7 @@
 pub mod domain;
 pub mod events;
 pub mod form_cache;
+pub mod importer;
 pub mod migration;
 pub mod ordering;
 pub mod routes;
@@ -45,6 +46,8 @@ pub struct CatalogueService {
     pub forms: Arc<form_cache::FormCache>,
     pub auth: AuthContext,
     pub identity: IdentityProjection,
+    /// Wakes the `cmdb-import` worker when an import is queued.
+    pub imports: Arc<tokio::sync::Notify>,
 }
 
 impl CatalogueService {
@@ -65,6 +68,7 @@ impl CatalogueService {
             identity,
             numbers: Arc::default(),
             forms: Arc::default(),
+            imports: Arc::default(),
         })
     }
 }

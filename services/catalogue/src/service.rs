@@ -17,10 +17,15 @@ use platform::tenancy::TenantId;
 use sea_orm::DatabaseTransaction;
 
 use crate::{
-    CatalogueService, SCHEMA, routes, seed, seed_knowledge,
+    CatalogueService, SCHEMA,
+    importer::Importer,
+    routes, seed, seed_knowledge,
     store::{requests, suggestions},
     workers::{self, ApprovalWorkers, Job},
 };
+
+/// `cmdb-import` workers per process.
+const IMPORT_WORKERS: usize = 2;
 
 /// The catalogue's descriptor.
 pub const SERVICE: &dyn host::Service = &Catalogue;
@@ -71,6 +76,16 @@ impl host::Service for Catalogue {
             started.schedulers.push(Box::new(move |stop| {
                 Box::pin(workers.run(job, workers::TICK, stop))
             }));
+        }
+        // Two import workers per process: a large import does not hold up a small one.
+        for _ in 0..IMPORT_WORKERS {
+            let importer = Arc::new(Importer::new(
+                catalogue.db.clone(),
+                catalogue.imports.clone(),
+            ));
+            started
+                .schedulers
+                .push(Box::new(move |stop| Box::pin(importer.run(stop))));
         }
         started.demo = Some(Arc::new(CatalogueDemo(catalogue)));
         Ok(started)

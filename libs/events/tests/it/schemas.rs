@@ -79,6 +79,8 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<CiUpdated>(&mut failures);
     check::<CiRetired>(&mut failures);
     check::<CiRelationshipCreated>(&mut failures);
+    check::<CiGrantChanged>(&mut failures);
+    check::<CiImportCompleted>(&mut failures);
     check::<CiRelationshipDeleted>(&mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

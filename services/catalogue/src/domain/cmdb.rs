@@ -280,6 +280,19 @@ impl ClassTree {
         self.classes.get(key)
     }
 
+    /// The identification rules a CI of `class` is matched by: the nearest class on its path,
+    /// itself first, that has any.
+    pub fn identification_rules(&self, class: &Class) -> Vec<Vec<String>> {
+        class
+            .path
+            .rsplit('/')
+            .filter_map(|key| self.classes.get(key))
+            .map(|c| &c.def.identification_rules)
+            .find(|rules| !rules.is_empty())
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Every class, root classes first, then by key.
     pub fn all(&self) -> Vec<&Class> {
         let mut all: Vec<&Class> = self.classes.values().collect();

@@ -3,6 +3,8 @@ pub mod article;
 pub mod category;
 pub mod cmdb;
 pub mod cmdb_graph;
+pub mod cmdb_import;
+pub mod cmdb_reconcile;
 pub mod deflection;
 pub mod effective;
 pub mod form;

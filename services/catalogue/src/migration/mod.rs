@@ -3,6 +3,7 @@ use platform::tenancy::{enforce_rls, tenant_predicate};
 use sea_orm_migration::{prelude::*, schema::*};
 
 mod cmdb;
+mod cmdb_sharing;
 mod knowledge;
 mod request_item_sla;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(knowledge::M0007Knowledge),
             Box::new(request_item_sla::M0008RequestItemSla),
             Box::new(cmdb::M0009Cmdb),
+            Box::new(cmdb_sharing::M0010CmdbSharing),
         ]
     }
 }

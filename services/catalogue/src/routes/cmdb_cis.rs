@@ -3,7 +3,7 @@
 //! is retired.
 use std::collections::BTreeMap;
 
-use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, patch, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
@@ -33,7 +33,10 @@ use crate::{
         form::Form,
     },
     events,
-    store::cmdb::{self as store, Ci, CiFilter, NewCiRow, Provenance},
+    store::{
+        cmdb::{self as store, Ci, CiFilter, NewCiRow, Provenance},
+        cmdb_sharing::{self as sharing, Identity},
+    },
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -41,7 +44,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(list)
         .service(get)
         .service(update)
-        .service(history);
+        .service(history)
+        .service(grants)
+        .service(set_grants);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -112,6 +117,41 @@ async fn load(txn: &DatabaseTransaction, tenant: TenantId, id: Uuid) -> Result<C
     store::find_ci(txn, tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("ci"))
+}
+
+/// A CI the acting tenant may change: its own (one shared with it is read-only: 403).
+async fn load_writable(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Ci, ApiError> {
+    let ci = store::find_visible_ci(txn, &[tenant], id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("ci"))?;
+    if ci.tenant_id != tenant.as_uuid() {
+        return Err(ApiError::forbidden(
+            "read_only",
+            "this CI is shared with you by its provider, who alone changes it",
+        ));
+    }
+    Ok(ci)
+}
+
+/// The write refused because `taken`'s identity belongs to another CI: 409 naming the
+/// attribute (or the name) that identifies it.
+pub fn duplicate_identity(taken: &(Identity, Uuid)) -> ApiError {
+    let ((_, key), holder) = taken;
+    let first = key.rule.split('+').next().unwrap_or(&key.rule);
+    let pointer = if key.rule == crate::domain::cmdb_reconcile::NAME_RULE {
+        "/name".to_string()
+    } else {
+        format!("/attributes/{first}")
+    };
+    ApiError::conflict(
+        "duplicate_identity",
+        format!("another CI is already identified by its {}", key.rule),
+    )
+    .with_extra(json!({"pointer": pointer, "ci_id": holder}))
 }
 
 /// `attributes` (sent at `/attributes`) satisfy `class`: every problem, each naming the
@@ -234,6 +274,9 @@ pub async fn create(
         },
     )
     .await?;
+    if let Some(taken) = sharing::reidentify(&txn, &tree, &ci).await?.first() {
+        return Err(duplicate_identity(taken));
+    }
     store::append_history(&txn, &ci, &by, changes(None, &after)).await?;
     events::ci_created(&txn, &ci).await?;
     txn.commit().await?;
@@ -353,8 +396,11 @@ pub async fn get(
     };
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let mut ci = load(&txn, tenant, *id).await?;
+    let mut ci = store::find_visible_ci(&txn, &[tenant], *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("ci"))?;
     if let Some(as_of) = as_of {
+        // A CI's history is its owner's: one shared with the acting tenant has none here.
         let rows = store::history(&txn, tenant, ci.id, None, Some(as_of), None).await?;
         if rows.is_empty() {
             return Err(ApiError::not_found("ci"));
@@ -424,7 +470,7 @@ pub async fn update(
     let txn = begin_scoped(&state.db, lineage).await?;
     let tree = store::classes(&txn, lineage).await?;
     platform::tenancy::scope_to(&txn, &[tenant]).await?;
-    let ci = load(&txn, tenant, *id).await?;
+    let ci = load_writable(&txn, tenant, *id).await?;
     check_if_match(&req, ci.version)?;
     let mut attributes = attribute_map(&ci.attributes);
     let sent = match patch.attributes {
@@ -476,6 +522,9 @@ pub async fn update(
     .await?;
     let names = changed.iter().map(|c| c.field.clone()).collect();
     let retired = before.status != after.status && after.status == CiStatus::Retired.as_str();
+    if let Some(taken) = sharing::reidentify(&txn, &tree, &ci).await?.first() {
+        return Err(duplicate_identity(taken));
+    }
     store::append_history(&txn, &ci, &by, changed).await?;
     events::ci_updated(&txn, &ci, names, retired).await?;
     txn.commit().await?;
@@ -557,4 +606,87 @@ pub async fn history(
             new: h.new,
         })
         .respond(&req))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"tenant_ids": ["01a24233-c456-7186-af34-ba4716863c55"]}))]
+pub struct Grants {
+    /// The customers the CI is shared with (read-only to them); empty: not shared.
+    pub tenant_ids: Vec<Uuid>,
+}
+
+/// The customers a CI is shared with.
+///
+/// Only the CI's owner sees them (404 otherwise).
+#[utoipa::path(
+    tag = "cmdb",
+    operation_id = "getCiGrants",
+    params(("id" = Uuid, Path, description = "The CI's id.")),
+    responses((status = 200, description = "OK", body = Grants), (status = 404, description = "No such CI", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["cmdb:read"]))
+)]
+#[get("/{id}/grants")]
+pub async fn grants(
+    state: web::Data<CatalogueService>,
+    auth: Auth<CmdbRead>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let ci = load(&txn, tenant, *id).await?;
+    let tenant_ids = sharing::grantees(&txn, ci.id).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(Grants { tenant_ids }))
+}
+
+/// Share a CI with customers.
+///
+/// The CI's owner (an MSP) lists the customers, within its reach, that may read it and relate
+/// their CIs to it; they cannot change it (403 `read_only`). The list replaces the previous
+/// one; an empty list stops sharing. Each customer out of reach is named (422).
+#[utoipa::path(
+    tag = "cmdb",
+    operation_id = "setCiGrants",
+    params(("id" = Uuid, Path, description = "The CI's id.")),
+    request_body = Grants,
+    responses((status = 200, description = "OK", body = Grants), (status = 403, description = "Shared with you, not yours", body = ProblemJson, content_type = "application/problem+json"), (status = 422, description = "A tenant out of reach", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["cmdb:write"]))
+)]
+#[put("/{id}/grants")]
+pub async fn set_grants(
+    state: web::Data<CatalogueService>,
+    auth: Auth<CmdbWrite>,
+    id: web::Path<Uuid>,
+    body: Json<Grants>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let reach = auth.list_scope(Some("*")).await?;
+    let mut wanted = body.0.tenant_ids;
+    let errors: Vec<FieldError> = wanted
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t == tenant.as_uuid() || !reach.contains(&TenantId(**t)))
+        .map(|(i, _)| {
+            FieldError::new(
+                format!("/tenant_ids/{i}"),
+                "unknown_tenant",
+                "not a customer within your reach",
+            )
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    wanted.sort();
+    wanted.dedup();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let ci = load_writable(&txn, tenant, *id).await?;
+    let before = sharing::grantees(&txn, ci.id).await?;
+    if before != wanted {
+        let ci = sharing::set_grants(&txn, ci, &wanted).await?;
+        events::ci_grant_changed(&txn, &ci, &wanted).await?;
+    }
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(Grants { tenant_ids: wanted }))
 }

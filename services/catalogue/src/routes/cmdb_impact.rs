@@ -34,6 +34,9 @@ pub struct ImpactQuery {
     pub types: Option<String>,
     /// 1–10,000 (default 1,000).
     pub max_nodes: Option<usize>,
+    /// `*`: follow the relationships of the acting tenant's customers too (MSP roles); by
+    /// default only the acting tenant's own.
+    pub tenant: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -91,7 +94,8 @@ pub struct Impact {
 ///
 /// Follows relationships from the CI: `upstream` to those that depend on it, run or are hosted
 /// on it; `downstream` to what it needs; `connected_to` both ways. Retired CIs count. Each CI
-/// once, at its shortest depth; cycles end.
+/// once, at its shortest depth; cycles end. A CI shared by the provider is walked through the
+/// acting tenant's relationships (`?tenant=*`: its customers' too).
 #[utoipa::path(
     tag = "cmdb",
     operation_id = "getCiImpact",
@@ -137,10 +141,11 @@ pub async fn impact(
             }
         }
     }
-    let tenant = auth.tenant_id();
-    let tenants = [tenant];
+    // A customer walks its own relationships only: a CI its provider shares with several
+    // customers never shows one customer another's CIs.
+    let tenants = auth.list_scope(query.tenant.as_deref()).await?;
     let txn = begin_scoped(&state.db, &tenants).await?;
-    store::find_ci(&txn, tenant, *id)
+    store::find_visible_ci(&txn, &tenants, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("ci"))?;
     // One level deeper than asked: what appears only there shows the depth cut something.

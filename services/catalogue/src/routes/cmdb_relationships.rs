@@ -22,9 +22,12 @@ use uuid::Uuid;
 
 use crate::{
     CatalogueService,
-    domain::cmdb_graph::{RelType, allowing, built_in_rules, closes_cycle},
+    domain::cmdb_graph::{RelRule, RelType, allowing, closes_cycle},
     events,
-    store::cmdb::{self as store, Ci, Provenance, Relationship},
+    store::{
+        cmdb::{self as store, Ci, Provenance, Relationship},
+        cmdb_sharing as sharing,
+    },
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -71,16 +74,90 @@ fn out(r: Relationship) -> RelationshipOut {
     }
 }
 
-/// A CI of the acting tenant, or 404 naming the field that referred to it.
+/// A CI the acting tenant may read (its own or one shared with it), or 404 naming the field
+/// that referred to it.
 async fn end(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     id: Uuid,
     pointer: &str,
 ) -> Result<Ci, ApiError> {
-    store::find_ci(txn, tenant, id)
+    store::find_visible_ci(txn, &[tenant], id)
         .await?
         .ok_or_else(|| ApiError::not_found("ci").with_extra(json!({"pointer": pointer})))
+}
+
+/// What relating two CIs came to.
+pub enum Related {
+    Created(Relationship),
+    /// The same edge was already there (an import counts it unchanged).
+    Existed(Uuid),
+}
+
+/// Relates `source` `rel_type` `target` (forward) for `tenant`, announced in `txn`: allowed by
+/// one of `rules` (422 `relationship_not_allowed`), within its limits (409
+/// `cardinality_exceeded`) and never closing a hosting loop (409 `cycle`).
+pub async fn relate(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    rules: &[RelRule],
+    (source, rel_type, target): (&Ci, RelType, &Ci),
+    by: &Provenance,
+) -> Result<Related, ApiError> {
+    let rule =
+        allowing(rules, &source.class_path, rel_type, &target.class_path).ok_or_else(|| {
+            ApiError::validation(vec![FieldError::new(
+                "/type",
+                "relationship_not_allowed",
+                format!(
+                    "no rule allows {} {} {}",
+                    source.class,
+                    rel_type.as_str(),
+                    target.class
+                ),
+            )])
+        })?;
+    if let Some(existing) = store::find_edge(txn, tenant, (source.id, rel_type, target.id)).await? {
+        return Ok(Related::Existed(existing.id));
+    }
+    for (limit, ci, outgoing) in [
+        (rule.max_targets, source.id, true),
+        (rule.max_sources, target.id, false),
+    ] {
+        if let Some(limit) = limit
+            && store::degree(txn, ci, rel_type, outgoing).await? >= u64::from(limit)
+        {
+            return Err(ApiError::conflict(
+                "cardinality_exceeded",
+                format!("at most {limit} {} per CI here", rel_type.as_str()),
+            )
+            .with_extra(json!({"limit": limit})));
+        }
+    }
+    if rel_type == RelType::HostedOn
+        && closes_cycle(
+            &store::hosting_above(txn, target.id).await?,
+            source.id,
+            target.id,
+        )
+    {
+        return Err(ApiError::conflict(
+            "cycle",
+            "the target is already hosted, directly or not, on the source",
+        ));
+    }
+    let edge = (source.id, rel_type, target.id);
+    let r = match store::insert_relationship(txn, tenant, edge, by).await {
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(ApiError::conflict(
+                "relationship_exists",
+                "these CIs are already related so",
+            ));
+        }
+        other => other?,
+    };
+    events::relationship_changed(txn, &r, true).await?;
+    Ok(Related::Created(r))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -130,7 +207,10 @@ pub async fn create(
         )]));
     }
     let tenant = auth.tenant_id();
-    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let lineage = auth.tenant.lineage();
+    let txn = begin_scoped(&state.db, lineage).await?;
+    let rules = sharing::all_rel_rules(&txn, lineage).await?;
+    platform::tenancy::scope_to(&txn, &[tenant]).await?;
     let named_source = end(&txn, tenant, input.source_id, "/source_id").await?;
     let named_target = end(&txn, tenant, input.target_id, "/target_id").await?;
     let (source, target) = if inverse {
@@ -138,58 +218,16 @@ pub async fn create(
     } else {
         (named_source, named_target)
     };
-    let rules = built_in_rules();
-    let rule =
-        allowing(&rules, &source.class_path, rel_type, &target.class_path).ok_or_else(|| {
-            ApiError::validation(vec![FieldError::new(
-                "/type",
-                "relationship_not_allowed",
-                format!(
-                    "no rule allows {} {} {}",
-                    source.class,
-                    rel_type.as_str(),
-                    target.class
-                ),
-            )])
-        })?;
-    for (limit, ci, outgoing) in [
-        (rule.max_targets, source.id, true),
-        (rule.max_sources, target.id, false),
-    ] {
-        if let Some(limit) = limit
-            && store::degree(&txn, ci, rel_type, outgoing).await? >= u64::from(limit)
-        {
-            return Err(ApiError::conflict(
-                "cardinality_exceeded",
-                format!("at most {limit} {} per CI here", rel_type.as_str()),
-            )
-            .with_extra(json!({"limit": limit})));
-        }
-    }
-    if rel_type == RelType::HostedOn
-        && closes_cycle(
-            &store::hosting_above(&txn, target.id).await?,
-            source.id,
-            target.id,
-        )
-    {
-        return Err(ApiError::conflict(
-            "cycle",
-            "the target is already hosted, directly or not, on the source",
-        ));
-    }
     let by = Provenance::manual(auth.principal.subject);
-    let edge = (source.id, rel_type, target.id);
-    let r = match store::insert_relationship(&txn, tenant, edge, &by).await {
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+    let r = match relate(&txn, tenant, &rules, (&source, rel_type, &target), &by).await? {
+        Related::Created(r) => r,
+        Related::Existed(_) => {
             return Err(ApiError::conflict(
                 "relationship_exists",
                 "these CIs are already related so",
             ));
         }
-        other => other?,
     };
-    events::relationship_changed(&txn, &r, true).await?;
     txn.commit().await?;
     Ok(HttpResponse::build(StatusCode::CREATED)
         .insert_header(("Location", format!("/api/v1/cmdb/relationships/{}", r.id)))

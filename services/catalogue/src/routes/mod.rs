@@ -8,7 +8,9 @@ pub mod categories;
 pub mod cmdb_cis;
 pub mod cmdb_classes;
 pub mod cmdb_impact;
+pub mod cmdb_imports;
 pub mod cmdb_relationships;
+pub mod cmdb_rules;
 pub mod effective;
 pub mod items;
 pub mod offerings;
@@ -42,6 +44,16 @@ const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/cmdb/classes", cmdb_classes::routes),
     ("/api/v1/cmdb/cis", cis_and_impact),
     ("/api/v1/cmdb/relationships", cmdb_relationships::routes),
+    (
+        "/api/v1/cmdb/relationship-rules",
+        cmdb_rules::relationship_rule_routes,
+    ),
+    (
+        "/api/v1/cmdb/reconciliation-rules",
+        cmdb_rules::reconciliation_rule_routes,
+    ),
+    ("/api/v1/cmdb/imports", cmdb_imports::routes),
+    ("/api/v1/cmdb/export", cmdb_imports::export_routes),
     ("/api/v1/knowledge/suggestions", suggestions::routes),
     (
         "/api/v1/knowledge/deflection",

@@ -10,7 +10,10 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::entities::{ci, ci_history, ci_relationship, cmdb_class};
+use super::{
+    cmdb_entities::ci_grant,
+    entities::{ci, ci_history, ci_relationship, cmdb_class},
+};
 use crate::domain::{
     cmdb::{ClassDef, ClassTree, FieldChange},
     cmdb_graph::RelType,
@@ -99,6 +102,92 @@ pub async fn insert_ci(
     .await
 }
 
+/// The CIs `tenants` may read: their own, and those shared with one of them. (Row-level
+/// security says the same on PostgreSQL; this is the application's half.)
+pub fn visible_to(tenants: &[TenantId]) -> Condition {
+    let uuids =
+        |tenants: &[TenantId]| -> Vec<Uuid> { tenants.iter().map(|t| t.as_uuid()).collect() };
+    let granted = sea_orm::sea_query::Query::select()
+        .column(ci_grant::Column::CiId)
+        .from(ci_grant::Entity)
+        .and_where(ci_grant::Column::TenantId.is_in(uuids(tenants)))
+        .to_owned();
+    Condition::any()
+        .add(ci::Column::TenantId.is_in(uuids(tenants)))
+        .add(
+            Condition::all()
+                .add(ci::Column::Shared.eq(true))
+                .add(ci::Column::Id.in_subquery(granted)),
+        )
+}
+
+/// A CI `tenants` may read.
+pub async fn find_visible_ci(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    id: Uuid,
+) -> Result<Option<Ci>, DbErr> {
+    ci::Entity::find_by_id(id)
+        .filter(visible_to(tenants))
+        .one(txn)
+        .await
+}
+
+/// A new CI of `tenant` made at `at`, not yet stored (see [`insert_cis`]).
+pub fn new_ci(tenant: TenantId, new: NewCiRow, at: DateTime<Utc>) -> Ci {
+    Ci {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.as_uuid(),
+        class: new.class,
+        class_path: new.class_path,
+        name: new.name,
+        status: new.status,
+        service_id: new.service_id,
+        attributes: new.attributes,
+        attribute_sources: new.attribute_sources,
+        shared: false,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// Stores `cis` (made by [`new_ci`]) with as few statements as the backend allows.
+pub async fn insert_cis(txn: &DatabaseTransaction, cis: &[Ci]) -> Result<(), DbErr> {
+    use sea_orm::IntoActiveModel;
+    for chunk in cis.chunks(500) {
+        ci::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|c| c.clone().into_active_model().reset_all()),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The CIs of `tenant` under class `path` whose name, case-folded, is `name`.
+pub async fn cis_named(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    path: &str,
+    name: &str,
+) -> Result<Vec<Ci>, DbErr> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    ci::Entity::find()
+        .filter(ci::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(
+            Condition::any()
+                .add(ci::Column::ClassPath.eq(path))
+                .add(ci::Column::ClassPath.starts_with(format!("{path}/"))),
+        )
+        .filter(Expr::expr(Func::lower(Expr::col(ci::Column::Name))).eq(name))
+        .limit(2)
+        .all(txn)
+        .await
+}
+
 pub async fn find_ci(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -119,7 +208,7 @@ pub struct CiFilter {
     pub status: Option<String>,
 }
 
-/// The CIs of `tenants` that `filter` keeps, oldest first.
+/// The CIs `tenants` may read that `filter` keeps, oldest first.
 pub async fn list_cis(
     txn: &DatabaseTransaction,
     tenants: &[TenantId],
@@ -127,8 +216,7 @@ pub async fn list_cis(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Ci>, DbErr> {
-    let ids: Vec<Uuid> = tenants.iter().map(|t| t.as_uuid()).collect();
-    let mut q = ci::Entity::find().filter(ci::Column::TenantId.is_in(ids));
+    let mut q = ci::Entity::find().filter(visible_to(tenants));
     if let Some(path) = &filter.class_path {
         q = q.filter(
             Condition::any()
@@ -195,7 +283,33 @@ pub async fn append_history(
     if changes.is_empty() {
         return Ok(());
     }
-    let rows = changes.into_iter().map(|c| ci_history::ActiveModel {
+    let rows = changes.into_iter().map(|c| history_row(ci, by, c));
+    ci_history::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// The history of many CIs, one statement per few hundred entries.
+pub async fn append_histories(
+    txn: &DatabaseTransaction,
+    entries: &[(Ci, Vec<FieldChange>)],
+    by: &Provenance,
+) -> Result<(), DbErr> {
+    let rows: Vec<ci_history::ActiveModel> = entries
+        .iter()
+        .flat_map(|(ci, changes)| changes.iter().map(move |c| history_row(ci, by, c.clone())))
+        .collect();
+    for chunk in rows.chunks(500) {
+        ci_history::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn history_row(ci: &Ci, by: &Provenance, c: FieldChange) -> ci_history::ActiveModel {
+    ci_history::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(ci.tenant_id),
         ci_id: Set(ci.id),
@@ -206,11 +320,7 @@ pub async fn append_history(
         field: Set(c.field),
         old: Set((!c.old.is_null()).then_some(c.old)),
         new: Set((!c.new.is_null()).then_some(c.new)),
-    });
-    ci_history::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+    }
 }
 
 /// A CI's history, oldest first: up to `limit` entries after `after`, or every entry up to
@@ -261,6 +371,21 @@ pub async fn insert_relationship(
     }
     .insert(txn)
     .await
+}
+
+/// The relationship `source` `rel_type` `target` of `tenant`, if recorded.
+pub async fn find_edge(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    (source, rel_type, target): (Uuid, RelType, Uuid),
+) -> Result<Option<Relationship>, DbErr> {
+    ci_relationship::Entity::find()
+        .filter(ci_relationship::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(ci_relationship::Column::SourceId.eq(source))
+        .filter(ci_relationship::Column::RelType.eq(rel_type.as_str()))
+        .filter(ci_relationship::Column::TargetId.eq(target))
+        .one(txn)
+        .await
 }
 
 pub async fn find_relationship(
@@ -421,19 +546,18 @@ pub async fn walk(
         .await
 }
 
-/// The CIs with `ids` among `tenants`'.
+/// The CIs with `ids` that `tenants` may read.
 pub async fn cis_by_id(
     txn: &DatabaseTransaction,
     tenants: &[TenantId],
     ids: Vec<Uuid>,
 ) -> Result<Vec<Ci>, DbErr> {
-    let tenant_ids: Vec<Uuid> = tenants.iter().map(|t| t.as_uuid()).collect();
     let mut out = Vec::with_capacity(ids.len());
     // Bounded lists keep each statement within every backend's parameter limit.
     for chunk in ids.chunks(500) {
         out.extend(
             ci::Entity::find()
-                .filter(ci::Column::TenantId.is_in(tenant_ids.clone()))
+                .filter(visible_to(tenants))
                 .filter(ci::Column::Id.is_in(chunk.to_vec()))
                 .all(txn)
                 .await?,

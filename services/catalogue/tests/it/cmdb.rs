@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// Creates a CI (once the catalogue knows the tenant) and returns it.
-async fn ci(app: &TestApp, token: &str, body: serde_json::Value) -> serde_json::Value {
+pub async fn ci(app: &TestApp, token: &str, body: serde_json::Value) -> serde_json::Value {
     for _ in 0..100 {
         let res = app.post("/api/v1/cmdb/cis", token, body.clone()).await;
         if res.status.as_u16() == 201 {
@@ -23,7 +23,7 @@ async fn ci(app: &TestApp, token: &str, body: serde_json::Value) -> serde_json::
 }
 
 /// Waits until the catalogue knows `token`'s tenant (identity's events arrive asynchronously).
-async fn known(app: &TestApp, token: &str) {
+pub async fn known(app: &TestApp, token: &str) {
     for _ in 0..100 {
         if app.get("/api/v1/cmdb/classes", token).await.status.as_u16() == 200 {
             return;
@@ -33,7 +33,7 @@ async fn known(app: &TestApp, token: &str) {
     panic!("the catalogue never learned the tenant");
 }
 
-fn pointers(body: &serde_json::Value) -> Vec<String> {
+pub fn pointers(body: &serde_json::Value) -> Vec<String> {
     body["errors"]
         .as_array()
         .map(|a| a.iter().map(|e| s(&e["pointer"])).collect())

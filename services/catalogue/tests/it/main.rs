@@ -1,6 +1,8 @@
 //! catalogue's integration tests: one binary, one module per area.
 mod categories;
 mod cmdb;
+mod cmdb_import;
+mod cmdb_sharing;
 mod effective;
 mod items;
 mod knowledge;
