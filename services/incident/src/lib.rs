@@ -79,8 +79,8 @@ impl IncidentService {
     }
 }
 
-/// The catalogue's events: its services, for the portfolio incidents may name, and its
-/// request items' state changes, which move their SLA clocks.
+/// The catalogue's events: its services and CIs, which incidents may name, and its request
+/// items' state changes, which move their SLA clocks.
 struct CatalogueEvents(Arc<sla::Sla>);
 
 #[async_trait::async_trait]
@@ -92,12 +92,21 @@ impl Handler for CatalogueEvents {
         vec![
             "catalogue.service.*".into(),
             "catalogue.request_item.state_changed".into(),
+            "catalogue.ci.*".into(),
+            "catalogue.ci_grant.changed".into(),
         ]
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        use ::events::{Event, catalogue::RequestItemStateChanged};
+        use ::events::{
+            Event,
+            catalogue::{CiGrantChanged, RequestItemStateChanged},
+        };
         if env.event_type == RequestItemStateChanged::event_type() {
             sla::request_items::apply(&self.0, txn, env).await
+        } else if env.event_type.starts_with("itsm.catalogue.ci.")
+            || env.event_type == CiGrantChanged::event_type()
+        {
+            store::cmdb::apply(txn, env).await
         } else {
             store::portfolio::apply(txn, env).await
         }

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0010Portfolio),
             Box::new(M0011UserManagers),
             Box::new(M0012RequestItemSla),
+            Box::new(M0013CmdbCis),
         ]
     }
 }
@@ -673,6 +674,43 @@ impl MigrationTrait for M0012RequestItemSla {
         enforce_rls(
             m.get_connection(),
             &["sla_request_items"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// The catalogue's CIs as projected from its events: which CI an incident may name.
+struct M0013CmdbCis;
+
+impl MigrationName for M0013CmdbCis {
+    fn name(&self) -> &str {
+        "m20261206_000013_cmdb_cis"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0013CmdbCis {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("cmdb_cis")
+                .if_not_exists()
+                .col(uuid("ci_id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("owner_id"))
+                .col(string_len("name", 200))
+                .col(string_len("class_path", 512))
+                .col(string_len("status", 16))
+                .col(json("grantees"))
+                .col(big_integer("version"))
+                .primary_key(Index::create().col("ci_id").col("tenant_id"))
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["cmdb_cis"],
             &tenant_predicate("tenant_id"),
         )
         .await

@@ -280,3 +280,73 @@ async fn identities_keep_cis_unique_whatever_their_case_or_spacing() {
     )
     .await;
 }
+
+/// Posts an incident on `ci` until incident has projected the CI (its events arrive
+/// asynchronously) and the answer stops being `unknown_reference`.
+async fn incident_on(app: &TestApp, token: &str, ci: &str) -> testkit::Res {
+    let body = json!({"title": "Down", "impact": 2, "urgency": 2, "configuration_item_id": ci});
+    for _ in 0..100 {
+        let res = app.post("/api/v1/incidents", token, body.clone()).await;
+        if res.body["errors"][0]["code"] != "unknown_reference" {
+            return res;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("incident never learned CI {ci}");
+}
+
+#[tokio::test]
+async fn an_incident_names_a_ci_its_tenant_sees_and_never_a_retired_one() {
+    let app = app!();
+    let msp = app.token("msp-admin@demo.test").await;
+    let cm = app.token("configuration-manager@globex.demo.test").await;
+    let agent = app.token("agent@globex.demo.test").await;
+    let initech = app.token("agent@initech.demo.test").await;
+    let web = ci(&app, &cm, json!({"class": "virtual", "name": "inc-web"})).await;
+    let web = s(&web["id"]);
+    incident_on(&app, &agent, &web).await.expect(201);
+    // Another tenant's CI is as unknown as none.
+    let theirs = app
+        .post(
+            "/api/v1/incidents",
+            &initech,
+            json!({"title": "Down", "impact": 2, "urgency": 2, "configuration_item_id": web}),
+        )
+        .await;
+    assert_eq!(
+        theirs.expect(422)["errors"][0]["pointer"],
+        "/configuration_item_id"
+    );
+    // Retired: 422 once incident has heard.
+    patch(
+        &app,
+        &format!("/api/v1/cmdb/cis/{web}"),
+        &cm,
+        json!({"status": "retired"}),
+        Some(1),
+    )
+    .await
+    .expect(200);
+    let mut answer = json!(null);
+    for _ in 0..100 {
+        let res = incident_on(&app, &agent, &web).await;
+        answer = res.body.clone();
+        if res.status.as_u16() == 422 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer["errors"][0]["code"], "ci_retired", "{answer}");
+    // A provider's CI shared with the customer may be named by it.
+    let hv = s(&ci(&app, &msp, json!({"class": "hypervisor", "name": "inc-hv"})).await["id"]);
+    let globex_id = app.tenant_id("globex").await;
+    put(
+        &app,
+        &format!("/api/v1/cmdb/cis/{hv}/grants"),
+        &msp,
+        json!({"tenant_ids": [globex_id]}),
+    )
+    .await
+    .expect(200);
+    incident_on(&app, &agent, &hv).await.expect(201);
+}

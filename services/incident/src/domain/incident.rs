@@ -90,6 +90,7 @@ impl NewIncident {
             || self.assignee_id.is_some()
             || self.parent_id.is_some()
             || self.service_id.is_some()
+            || self.configuration_item_id.is_some()
     }
 }
 

@@ -20,7 +20,9 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{self, check_references, check_service, move_to, resolve_children, works_all};
+use super::shared::{
+    self, check_ci, check_references, check_service, move_to, resolve_children, works_all,
+};
 use crate::{
     IncidentService,
     domain::{
@@ -336,6 +338,7 @@ pub async fn create(
         )
         .await?;
         problems.extend(check_service(&check, tenant, new.service_id).await?);
+        problems.extend(check_ci(&check, tenant, new.configuration_item_id).await?);
         if let Some(parent) = new.parent_id
             && incidents::find(&check, tenant, IncidentId(parent))
                 .await?
@@ -757,8 +760,15 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     check_if_match(&req, inc.version)?;
-    if let Some(problem) = check_service(&txn, tenant, changes.service_id).await? {
-        return Err(vec![problem].into());
+    let problems: Vec<FieldError> = [
+        check_service(&txn, tenant, changes.service_id).await?,
+        check_ci(&txn, tenant, changes.configuration_item_id).await?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !problems.is_empty() {
+        return Err(problems.into());
     }
     if changes.subcategory.is_some() && changes.category.is_none() && inc.category.is_none() {
         return Err(ApiError::field(

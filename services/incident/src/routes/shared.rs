@@ -146,6 +146,31 @@ pub async fn check_service(
     )
 }
 
+/// The problem with naming CI `ci` on an incident of `tenant`, if any: it must be one the
+/// tenant owns or is granted (the same answer for one of another tenant), and not retired.
+pub async fn check_ci(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    ci: Option<Uuid>,
+) -> Result<Option<FieldError>, ApiError> {
+    let Some(id) = ci else {
+        return Ok(None);
+    };
+    Ok(match crate::store::cmdb::retired(txn, tenant, id).await? {
+        Some(false) => None,
+        Some(true) => Some(FieldError::new(
+            "/configuration_item_id",
+            "ci_retired",
+            "the configuration item is retired",
+        )),
+        None => Some(FieldError::new(
+            "/configuration_item_id",
+            "unknown_reference",
+            "no such configuration item in this tenant",
+        )),
+    })
+}
+
 /// Checks references against identity's projected users and groups. An id that does not
 /// exist and an id of another tenant get the same answer (no existence oracle).
 pub async fn check_references(
