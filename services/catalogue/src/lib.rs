@@ -15,6 +15,7 @@ pub mod migration;
 pub mod ordering;
 pub mod routes;
 pub mod seed;
+pub mod seed_cmdb;
 pub mod seed_knowledge;
 pub mod service;
 pub mod store;

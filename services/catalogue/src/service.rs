@@ -19,7 +19,7 @@ use sea_orm::DatabaseTransaction;
 use crate::{
     CatalogueService, SCHEMA,
     importer::Importer,
-    routes, seed, seed_knowledge,
+    routes, seed, seed_cmdb, seed_knowledge,
     store::{requests, suggestions},
     workers::{self, ApprovalWorkers, Job},
 };
@@ -149,10 +149,13 @@ impl DemoSeed for CatalogueDemo {
         let articles = seed_knowledge::seed_demo(&self.0, &demo.customers)
             .await
             .map_err(|e| anyhow!("seeding the knowledge demo data: {e}"))?;
+        let cis = seed_cmdb::seed_demo(&self.0, &demo.customers)
+            .await
+            .map_err(|e| anyhow!("seeding the CMDB demo data: {e}"))?;
         demo.summaries.push(format!(
             "{} portfolio services, {} catalogue items, {} customer overrides, {} requests, {} \
-             articles (new)",
-            seeded.services, seeded.items, seeded.overrides, seeded.requests, articles
+             articles, {} CIs (new)",
+            seeded.services, seeded.items, seeded.overrides, seeded.requests, articles, cis
         ));
         Ok(())
     }

@@ -475,4 +475,35 @@ async fn impact_walks_on_sqlite(client: &reqwest::Client, base: &str) {
         "{impact}"
     );
     assert_eq!(impact["truncated"], false);
+
+    // The demo CMDB: the MSP's hv-01, shared read-only with globex, carries globex's payroll.
+    let get = |path: String| {
+        let token = token.clone();
+        async move {
+            match client
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+            {
+                Ok(r) => r.json::<serde_json::Value>().await.unwrap_or_default(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    let hv = get("/api/v1/cmdb/cis?name=hv-01".into()).await["items"][0].clone();
+    assert_eq!(hv["read_only"], true, "{hv}");
+    let hv_id = hv["id"].as_str().unwrap_or_default();
+    let impact = get(format!("/api/v1/cmdb/cis/{hv_id}/impact")).await;
+    let mut names: Vec<&str> = impact["nodes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|n| n["name"].as_str()).collect())
+        .unwrap_or_default();
+    names.sort();
+    assert_eq!(
+        names,
+        ["Payroll", "db-01", "payroll-app", "web-01"],
+        "{impact}"
+    );
+    assert_eq!(impact["services"][0]["name"], "Payroll");
 }
