@@ -2,4 +2,5 @@
 //! Which services run, and how, is `suite::SERVICES` run by `host`.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cmdb;
 pub mod load;

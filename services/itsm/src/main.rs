@@ -49,14 +49,81 @@ enum Command {
         /// Incidents to add, spread over the load-test customers (needs --tenants).
         #[arg(long, value_name = "M", requires = "tenants")]
         incidents: Option<u64>,
+        /// A benchmark CMDB graph: N applications `bench-<run>-<n>` …
+        #[arg(long, value_name = "N")]
+        cmdb_cis: Option<usize>,
+        /// … and M distinct `depends_on` edges between them (a twentieth to 10 hubs).
+        #[arg(long, value_name = "M", requires = "cmdb_cis")]
+        cmdb_edges: Option<usize>,
+        /// The tenant (slug) the graph is written for.
+        #[arg(long, value_name = "SLUG", default_value = "globex")]
+        cmdb_tenant: String,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// The CMDB from the command line.
+    Cmdb {
+        #[command(subcommand)]
+        command: CmdbCommand,
     },
     /// Write the OpenAPI documents (one per service and the merged itsm.json).
     Openapi {
         #[arg(long, default_value = "openapi")]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum CmdbCommand {
+    /// Import a CSV or JSON file of CIs or relationships (as `POST /api/v1/cmdb/imports`),
+    /// showing progress; exits non-zero if the import failed.
+    Import {
+        file: PathBuf,
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The source the values come from (reconciliation ranks sources).
+        #[arg(long)]
+        source: String,
+        /// `csv` or `json` (default: by the file's extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// `partial` (default) or `atomic`.
+        #[arg(long)]
+        mode: Option<String>,
+        /// `ignore` (default) or `clear`.
+        #[arg(long)]
+        empty_values: Option<String>,
+    },
+}
+
+/// Starts the services this process needs for a command-line tool; returns identity's and
+/// the catalogue's databases.
+async fn tool_databases(
+    settings: &Settings,
+) -> anyhow::Result<(sea_orm::DatabaseConnection, sea_orm::DatabaseConnection)> {
+    if settings.database_url.is_none() || settings.migration_database_url.is_some() {
+        host::migrate(SERVICES, settings).await?;
+    }
+    let services = host::start(SERVICES, Arc::new(settings.clone()), None).await?;
+    let db = |name: &str| {
+        services
+            .iter()
+            .find_map(|(n, s)| (*n == name).then(|| s.db.clone()))
+            .ok_or_else(|| anyhow::anyhow!("{name} did not start"))
+    };
+    Ok((db(identity::SCHEMA)?, db(catalogue::SCHEMA)?))
+}
+
+async fn tenant_id(
+    identity_db: &sea_orm::DatabaseConnection,
+    slug: &str,
+) -> anyhow::Result<uuid::Uuid> {
+    Ok(identity::seed::tenant_by_slug(identity_db, slug)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading tenant {slug}: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("no tenant {slug}"))?
+        .id)
 }
 
 fn demo_password(settings: &Settings) -> (String, bool) {
@@ -148,21 +215,27 @@ async fn main() -> anyhow::Result<()> {
             demo,
             tenants,
             incidents,
+            cmdb_cis,
+            cmdb_edges,
+            cmdb_tenant,
             data_dir,
         } => {
             if let Some(d) = data_dir {
                 settings.data_dir = d;
             }
             platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
-            if !demo && tenants.is_none() {
-                anyhow::bail!("nothing to seed: pass --demo and/or --tenants N [--incidents M]");
+            if !demo && tenants.is_none() && cmdb_cis.is_none() {
+                anyhow::bail!(
+                    "nothing to seed: pass --demo, --tenants N [--incidents M] and/or \
+                     --cmdb-cis N [--cmdb-edges M]"
+                );
             }
             if settings.database_url.is_none() || settings.migration_database_url.is_some() {
                 host::migrate(SERVICES, &settings).await?;
             }
             // The other services' part of the demo only with --demo: load tests seed the demo
             // tenants as a prerequisite, not its work data.
-            let only = (!demo).then_some(identity::SCHEMA);
+            let only = (!demo && cmdb_cis.is_none()).then_some(identity::SCHEMA);
             let services = host::start(SERVICES, Arc::new(settings.clone()), only).await?;
             let identity_db = services
                 .iter()
@@ -208,6 +281,65 @@ async fn main() -> anyhow::Result<()> {
                     summary.incidents_elapsed.as_secs_f64(),
                     summary.incidents_per_sec(),
                 );
+            }
+            if let Some(cis) = cmdb_cis {
+                let catalogue_db = services
+                    .iter()
+                    .find_map(|(name, s)| (*name == catalogue::SCHEMA).then(|| s.db.clone()));
+                let Some(catalogue_db) = catalogue_db else {
+                    anyhow::bail!(
+                        "--cmdb-cis needs the catalogue: pass --demo too on a fresh database"
+                    );
+                };
+                let tenant = tenant_id(&identity_db, &cmdb_tenant).await?;
+                let g = itsm::cmdb::seed_graph(&catalogue_db, tenant, cis, cmdb_edges.unwrap_or(0))
+                    .await?;
+                println!(
+                    "seeded {} CIs and {} relationships for {cmdb_tenant} in {:.1} s",
+                    g.cis, g.edges, g.seconds
+                );
+            }
+        }
+        Command::Cmdb {
+            command:
+                CmdbCommand::Import {
+                    file,
+                    tenant,
+                    source,
+                    format,
+                    mode,
+                    empty_values,
+                },
+        } => {
+            platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
+            let (identity_db, catalogue_db) = tool_databases(&settings).await?;
+            let tenant = tenant_id(&identity_db, &tenant).await?;
+            let args = itsm::cmdb::ImportArgs {
+                file: &file,
+                tenant,
+                source,
+                format,
+                mode,
+                empty_values,
+            };
+            let done = itsm::cmdb::import(&catalogue_db, args).await?;
+            println!(
+                "import {} {}: {} rows, {} created, {} updated, {} unchanged, {} failed, {} values \
+                 kept from higher sources",
+                done.id,
+                done.status,
+                done.rows_total,
+                done.created,
+                done.updated,
+                done.unchanged,
+                done.failed,
+                done.skipped_attributes
+            );
+            if done.failed > 0 {
+                println!("  errors: GET /api/v1/cmdb/imports/{}/errors", done.id);
+            }
+            if done.status != "completed" {
+                anyhow::bail!("the import failed");
             }
         }
         Command::Openapi { out } => {

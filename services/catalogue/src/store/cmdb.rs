@@ -388,6 +388,34 @@ pub async fn find_edge(
         .await
 }
 
+/// Stores `edges` (`source`, type, `target`, forward; checked by the caller) with as few
+/// statements as the backend allows: how bulk loads write a graph.
+pub async fn insert_relationships(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    edges: &[(Uuid, RelType, Uuid)],
+    by: &Provenance,
+) -> Result<(), DbErr> {
+    for chunk in edges.chunks(500) {
+        ci_relationship::Entity::insert_many(chunk.iter().map(
+            |(source_id, rel_type, target_id)| ci_relationship::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                tenant_id: Set(tenant.as_uuid()),
+                source_id: Set(*source_id),
+                rel_type: Set(rel_type.as_str().into()),
+                target_id: Set(*target_id),
+                source: Set(by.source.clone()),
+                created_by: Set(by.actor_id),
+                created_at: Set(by.at),
+            },
+        ))
+        .on_conflict_do_nothing()
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn find_relationship(
     txn: &DatabaseTransaction,
     tenant: TenantId,

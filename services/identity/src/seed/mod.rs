@@ -404,6 +404,14 @@ pub async fn demo_msp(db: &DatabaseConnection) -> Result<Option<Tenant>, ApiErro
     demo_provider(db, DEMO_MSP).await
 }
 
+/// The tenant with `slug` anywhere in the tree (for command-line tools).
+pub async fn tenant_by_slug(
+    db: &DatabaseConnection,
+    slug: &str,
+) -> Result<Option<Tenant>, ApiError> {
+    demo_provider(db, slug).await
+}
+
 async fn demo_provider(db: &DatabaseConnection, slug: &str) -> Result<Option<Tenant>, ApiError> {
     let root = root_id();
     let txn = begin_scoped(db, &[TenantId(root)]).await?;

@@ -33,7 +33,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 use directory::project_directory;
 use incidents::seed_incidents;
-use progress::bar;
+pub(crate) use progress::bar;
+pub(crate) use rng::Rng;
 
 /// What to seed.
 #[derive(Debug, Clone, Copy)]
