@@ -313,7 +313,7 @@ const EXPORT_PAGE: u64 = 1_000;
     tag = "cmdb",
     operation_id = "exportCmdb",
     params(ExportQuery),
-    responses((status = 200, description = "The file", body = inline(CmdbFile), content_type = "text/csv"), (status = 400, description = "Invalid query", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "The file: JSON (the default) or CSV", content((inline(CmdbFile) = "application/json"), (inline(CmdbFile) = "text/csv"))), (status = 400, description = "Invalid query", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["cmdb:read"]))
 )]
 #[get("")]

@@ -2,6 +2,7 @@
 mod categories;
 mod cmdb;
 mod cmdb_import;
+mod cmdb_properties;
 mod cmdb_sharing;
 mod effective;
 mod items;
