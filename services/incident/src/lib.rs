@@ -94,6 +94,7 @@ impl Handler for CatalogueEvents {
             "catalogue.request_item.state_changed".into(),
             "catalogue.ci.*".into(),
             "catalogue.ci_grant.changed".into(),
+            "catalogue.ci_relationship.*".into(),
         ]
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
@@ -104,6 +105,9 @@ impl Handler for CatalogueEvents {
         if env.event_type == RequestItemStateChanged::event_type() {
             sla::request_items::apply(&self.0, txn, env).await
         } else if env.event_type.starts_with("itsm.catalogue.ci.")
+            || env
+                .event_type
+                .starts_with("itsm.catalogue.ci_relationship.")
             || env.event_type == CiGrantChanged::event_type()
         {
             store::cmdb::apply(txn, env).await

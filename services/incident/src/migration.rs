@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0011UserManagers),
             Box::new(M0012RequestItemSla),
             Box::new(M0013CmdbCis),
+            Box::new(M0014CmdbGraph),
         ]
     }
 }
@@ -711,6 +712,68 @@ impl MigrationTrait for M0013CmdbCis {
         enforce_rls(
             m.get_connection(),
             &["cmdb_cis"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// The catalogue's relationships and each business service CI's portfolio service, as
+/// projected from its events: an incident's affected services are the business services
+/// upstream of its CI.
+struct M0014CmdbGraph;
+
+impl MigrationName for M0014CmdbGraph {
+    fn name(&self) -> &str {
+        "m20261207_000014_cmdb_graph"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0014CmdbGraph {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("cmdb_cis")
+                .add_column_if_not_exists(uuid_null("service_id"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("cmdb_relationships")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("source_id"))
+                .col(string_len("type", 24))
+                .col(uuid("target_id"))
+                // A deletion that arrives before its creation leaves the edge deleted.
+                .col(boolean("deleted"))
+                .col(big_integer("version"))
+                .take(),
+        )
+        .await?;
+        for (name, cols) in [
+            (
+                "cmdb_relationships_target",
+                ["tenant_id", "target_id", "type"],
+            ),
+            (
+                "cmdb_relationships_source",
+                ["tenant_id", "source_id", "type"],
+            ),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table("cmdb_relationships").if_not_exists();
+            for col in cols {
+                index.col(col);
+            }
+            m.create_index(index.take()).await?;
+        }
+        enforce_rls(
+            m.get_connection(),
+            &["cmdb_relationships"],
             &tenant_predicate("tenant_id"),
         )
         .await

@@ -350,3 +350,155 @@ async fn an_incident_names_a_ci_its_tenant_sees_and_never_a_retired_one() {
     .expect(200);
     incident_on(&app, &agent, &hv).await.expect(201);
 }
+
+#[tokio::test]
+async fn an_incident_lists_the_business_services_upstream_of_its_ci() {
+    let app = app!();
+    let cm = app.token("configuration-manager@globex.demo.test").await;
+    let agent = app.token("agent@globex.demo.test").await;
+    let initech = app.token("agent@initech.demo.test").await;
+    let web = s(&ci(&app, &cm, json!({"class": "virtual", "name": "aff-web"})).await["id"]);
+    let service = s(&ci(
+        &app,
+        &cm,
+        json!({"class": "application", "name": "aff-app"}),
+    )
+    .await["id"]);
+    let business = ci(
+        &app,
+        &cm,
+        json!({"class": "business_service", "name": "aff-svc"}),
+    )
+    .await;
+    for (source, rel, target) in [
+        (&service, "runs_on", &web),
+        (&s(&business["id"]), "depends_on", &service),
+    ] {
+        app.post(
+            "/api/v1/cmdb/relationships",
+            &cm,
+            json!({"source_id": source, "type": rel, "target_id": target}),
+        )
+        .await
+        .expect(201);
+    }
+    let incident = s(&incident_on(&app, &agent, &web).await.expect(201)["id"]);
+    let path = format!("/api/v1/incidents/{incident}/affected-services");
+    let mut affected = json!(null);
+    for _ in 0..100 {
+        affected = app.get(&path, &agent).await.expect(200).clone();
+        if affected["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(affected["items"][0]["ci_id"], business["id"], "{affected}");
+    assert_eq!(affected["items"][0]["depth"], 2);
+    let near = app.get(&format!("{path}?depth=1"), &agent).await;
+    assert_eq!(near.expect(200)["items"], json!([]));
+    let bad = app.get(&format!("{path}?depth=11"), &agent).await;
+    assert_eq!(bad.expect(400)["errors"][0]["pointer"], "/query/depth");
+    app.get(&path, &initech).await.expect(404);
+}
+
+/// The CIs and live relationships of `tenant` in `schema`: how many, and a digest of their ids.
+async fn projected(
+    db: &sea_orm::DatabaseConnection,
+    schema: &str,
+    tenant: &str,
+) -> (String, String) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    // Incident also holds a copy of each CI shared with the tenant: only its own are compared.
+    let (cis, own, rels) = if schema == "catalogue" {
+        ("id", "", "")
+    } else {
+        ("ci_id", "AND owner_id = tenant_id", "AND NOT deleted")
+    };
+    let sql = format!(
+        "SELECT (SELECT count(*) || ':' || md5(coalesce(string_agg({cis}::text, ',' ORDER BY {cis}), '')) \
+           FROM {schema}.cmdb_cis WHERE tenant_id = '{tenant}' {own}) AS c, \
+         (SELECT count(*) || ':' || md5(coalesce(string_agg(id::text, ',' ORDER BY id), '')) \
+           FROM {schema}.cmdb_relationships WHERE tenant_id = '{tenant}' {rels}) AS r"
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect("query")
+        .expect("row");
+    (
+        row.try_get("", "c").expect("c"),
+        row.try_get("", "r").expect("r"),
+    )
+}
+
+#[tokio::test]
+async fn incident_projects_an_imported_graph_exactly() {
+    let app = app!();
+    let cm = app.token("configuration-manager@initech.demo.test").await;
+    known(&app, &cm).await;
+    let tenant = app.tenant_id("initech").await;
+    let (cis, edges) = (1_000, 3_000);
+    let mut file = String::from("class,name\n");
+    for i in 0..cis {
+        file.push_str(&format!("application,proj-{i}\n"));
+    }
+    let import = |body: String| {
+        let (app, cm) = (&app, &cm);
+        async move {
+            let queued: serde_json::Value = app
+                .client
+                .post(format!("{}/api/v1/cmdb/imports?source=proj", app.base))
+                .bearer_auth(cm)
+                .body(body)
+                .send()
+                .await
+                .expect("upload")
+                .json()
+                .await
+                .expect("json");
+            let id = s(&queued["id"]);
+            loop {
+                let i = app
+                    .get(&format!("/api/v1/cmdb/imports/{id}"), cm)
+                    .await
+                    .expect(200)
+                    .clone();
+                if i["status"] == "completed" {
+                    return i;
+                }
+                assert_ne!(i["status"], "failed", "{i}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    import(file).await;
+    let mut rels = String::from("from,type,to\n");
+    let mut seen = std::collections::HashSet::new();
+    let mut x: u64 = 42;
+    while seen.len() < edges {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let (a, b) = ((x >> 33) % cis, (x >> 13) % cis);
+        if a != b && seen.insert((a, b)) {
+            rels.push_str(&format!(
+                "application:name=proj-{a},depends_on,application:name=proj-{b}\n"
+            ));
+        }
+    }
+    assert_eq!(import(rels).await["created"], edges);
+    let su = app.superuser().await;
+    let expected = projected(&su, "catalogue", &tenant).await;
+    let started = std::time::Instant::now();
+    while projected(&su, "incident", &tenant).await != expected {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "incident's projection never matched"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "incident's projection matched {:.1} s after the import",
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -20,9 +20,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{
-    self, check_ci, check_references, check_service, move_to, resolve_children, works_all,
-};
+use super::shared::{self, check_references, move_to, resolve_children, works_all};
 use crate::{
     IncidentService,
     domain::{
@@ -337,8 +335,8 @@ pub async fn create(
             new.assignee_id,
         )
         .await?;
-        problems.extend(check_service(&check, tenant, new.service_id).await?);
-        problems.extend(check_ci(&check, tenant, new.configuration_item_id).await?);
+        let refs = (new.service_id, new.configuration_item_id);
+        problems.extend(shared::check_portfolio(&check, tenant, refs).await?);
         if let Some(parent) = new.parent_id
             && incidents::find(&check, tenant, IncidentId(parent))
                 .await?
@@ -760,16 +758,8 @@ pub async fn update(
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
     check_if_match(&req, inc.version)?;
-    let problems: Vec<FieldError> = [
-        check_service(&txn, tenant, changes.service_id).await?,
-        check_ci(&txn, tenant, changes.configuration_item_id).await?,
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !problems.is_empty() {
-        return Err(problems.into());
-    }
+    let refs = (changes.service_id, changes.configuration_item_id);
+    shared::portfolio_ok(&txn, tenant, refs).await?;
     if changes.subcategory.is_some() && changes.category.is_none() && inc.category.is_none() {
         return Err(ApiError::field(
             "/subcategory",

@@ -2,6 +2,7 @@
 //! parse the request into domain values, authorize (the `Auth<Scope>` extractor), call the
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
+pub mod affected;
 pub mod clocks;
 pub mod comments;
 pub mod incidents;
@@ -32,6 +33,7 @@ fn sla_routes(cfg: &mut ServiceConfig) {
 /// scope whose prefix matches.
 fn incident_routes(cfg: &mut ServiceConfig) {
     incidents::routes(cfg);
+    affected::routes(cfg);
     comments::routes(cfg);
     clocks::routes(cfg);
 }

@@ -121,7 +121,7 @@ pub async fn resolve_children(
 
 /// An incident names a service of its tenant's portfolio that takes incidents (`transition` or
 /// `live`): another tenant's service and an unknown id are the same `unknown_reference`.
-pub async fn check_service(
+async fn check_service(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     service: Option<Uuid>,
@@ -146,9 +146,38 @@ pub async fn check_service(
     )
 }
 
+/// The problems with the service and the CI an incident of `tenant` names (none named: none).
+pub async fn check_portfolio(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    (service, ci): (Option<Uuid>, Option<Uuid>),
+) -> Result<Vec<FieldError>, ApiError> {
+    Ok([
+        check_service(txn, tenant, service).await?,
+        check_ci(txn, tenant, ci).await?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect())
+}
+
+/// [`check_portfolio`], refusing the request (422) if there is any problem.
+pub async fn portfolio_ok(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    refs: (Option<Uuid>, Option<Uuid>),
+) -> Result<(), ApiError> {
+    let problems = check_portfolio(txn, tenant, refs).await?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.into())
+    }
+}
+
 /// The problem with naming CI `ci` on an incident of `tenant`, if any: it must be one the
 /// tenant owns or is granted (the same answer for one of another tenant), and not retired.
-pub async fn check_ci(
+async fn check_ci(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     ci: Option<Uuid>,

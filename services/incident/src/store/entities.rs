@@ -343,6 +343,32 @@ pub mod cmdb_ci {
         /// On the owner's row: the tenants it is shared with.
         pub grantees: Json,
         pub version: i64,
+        /// The portfolio service a `business_service` CI stands for.
+        pub service_id: Option<Uuid>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A relationship between two CIs as the catalogue announced it (forward direction).
+pub mod cmdb_relationship {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cmdb_relationships")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub source_id: Uuid,
+        #[sea_orm(column_name = "type")]
+        pub rel_type: String,
+        pub target_id: Uuid,
+        pub deleted: bool,
+        pub version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
