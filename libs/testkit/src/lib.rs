@@ -482,4 +482,5 @@ macro_rules! app {
 }
 
 mod backends;
+pub mod graph;
 pub use backends::*;

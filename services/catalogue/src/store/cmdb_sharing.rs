@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use platform::tenancy::TenantId;
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition,
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelBehavior, ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
+    DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -197,29 +197,33 @@ pub async fn identified(
     tenant: TenantId,
     identities: &[Identity],
 ) -> Result<BTreeMap<Identity, Uuid>, DbErr> {
+    // One index range per class root and rule, its values as a list: a statement the
+    // planner keeps on the primary key however many values it has (an OR of triples it
+    // does not). Bounded lists keep each within every backend's parameter limit.
+    let mut groups: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for (root, key) in identities {
+        groups
+            .entry((root.as_str(), key.rule.as_str()))
+            .or_default()
+            .push(key.value.as_str());
+    }
     let mut found = BTreeMap::new();
-    // Bounded lists keep each statement within every backend's parameter limit.
-    for chunk in identities.chunks(300) {
-        let mut any = Condition::any();
-        for (root, key) in chunk {
-            any = any.add(
-                Condition::all()
-                    .add(ci_identity::Column::ClassRoot.eq(root.as_str()))
-                    .add(ci_identity::Column::Rule.eq(key.rule.as_str()))
-                    .add(ci_identity::Column::Value.eq(key.value.as_str())),
-            );
-        }
-        let rows = ci_identity::Entity::find()
-            .filter(ci_identity::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(any)
-            .all(txn)
-            .await?;
-        for r in rows {
-            let key = IdentityKey {
-                rule: r.rule,
-                value: r.value,
-            };
-            found.insert((r.class_root, key), r.ci_id);
+    for ((root, rule), values) in groups {
+        for chunk in values.chunks(1_000) {
+            let rows = ci_identity::Entity::find()
+                .filter(ci_identity::Column::TenantId.eq(tenant.as_uuid()))
+                .filter(ci_identity::Column::ClassRoot.eq(root))
+                .filter(ci_identity::Column::Rule.eq(rule))
+                .filter(ci_identity::Column::Value.is_in(chunk.iter().copied()))
+                .all(txn)
+                .await?;
+            for r in rows {
+                let key = IdentityKey {
+                    rule: r.rule,
+                    value: r.value,
+                };
+                found.insert((r.class_root, key), r.ci_id);
+            }
         }
     }
     Ok(found)

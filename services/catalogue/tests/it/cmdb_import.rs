@@ -28,7 +28,7 @@ async fn upload(app: &TestApp, token: &str, query: &str, body: Vec<u8>) -> (u16,
 }
 
 /// Imports `body` and waits until the import ends; returns it.
-async fn import(app: &TestApp, token: &str, query: &str, body: &str) -> Value {
+pub async fn import(app: &TestApp, token: &str, query: &str, body: &str) -> Value {
     let (status, queued) = upload(app, token, query, body.as_bytes().to_vec()).await;
     assert_eq!(status, 202, "{queued}");
     finished(app, token, &s(&queued["id"])).await

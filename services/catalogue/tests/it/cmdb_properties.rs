@@ -2,7 +2,7 @@
 //! equals a breadth-first walk in memory on random cyclic graphs; any row order of an import
 //! gives the same CIs; `as_of` at each history entry gives the CI as it was then.
 #![allow(clippy::expect_used)]
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -10,6 +10,7 @@ use testkit::{TestApp, app, json};
 
 use crate::{
     cmdb::{ci, known},
+    cmdb_import::import,
     portfolio::{patch, s},
 };
 
@@ -27,48 +28,7 @@ impl Rng {
 }
 
 async fn upload(app: &TestApp, token: &str, file: String) -> Value {
-    let queued: Value = app
-        .client
-        .post(format!("{}/api/v1/cmdb/imports?source=prop", app.base))
-        .bearer_auth(token)
-        .body(file)
-        .send()
-        .await
-        .expect("upload")
-        .json()
-        .await
-        .expect("json");
-    let id = s(&queued["id"]);
-    for _ in 0..600 {
-        let i = app.get(&format!("/api/v1/cmdb/imports/{id}"), token).await;
-        let i = i.expect(200).clone();
-        if i["status"] == "completed" || i["status"] == "failed" {
-            return i;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("import {id} never finished");
-}
-
-/// Depth of every CI reached from `root` within `depth` edges, following `edges` (source →
-/// target) backwards: who depends on the root.
-fn breadth_first(edges: &[(usize, usize)], root: usize, depth: u32) -> BTreeMap<usize, u32> {
-    let mut seen = BTreeMap::new();
-    let mut queue = VecDeque::from([(root, 0)]);
-    seen.insert(root, 0);
-    while let Some((at, d)) = queue.pop_front() {
-        if d == depth {
-            continue;
-        }
-        for (source, _) in edges.iter().filter(|(_, target)| *target == at) {
-            if !seen.contains_key(source) {
-                seen.insert(*source, d + 1);
-                queue.push_back((*source, d + 1));
-            }
-        }
-    }
-    seen.remove(&root);
-    seen
+    import(app, token, "source=prop", &file).await
 }
 
 #[tokio::test]
@@ -84,13 +44,7 @@ async fn impact_equals_a_breadth_first_walk_on_random_cyclic_graphs() {
             file.push_str(&format!("application,g{seed}-{i}\n"));
         }
         assert_eq!(upload(&app, &cm, file).await["created"], n);
-        let mut edges = Vec::new();
-        while edges.len() < n * 2 {
-            let (a, b) = (rng.below(n as u64) as usize, rng.below(n as u64) as usize);
-            if a != b && !edges.contains(&(a, b)) {
-                edges.push((a, b));
-            }
-        }
+        let edges = testkit::graph::random_edges(n, n * 2, seed);
         let mut rels = String::from("from,type,to\n");
         for (a, b) in &edges {
             rels.push_str(&format!(
@@ -131,7 +85,7 @@ async fn impact_equals_a_breadth_first_walk_on_random_cyclic_graphs() {
                 .collect();
             assert_eq!(
                 got,
-                breadth_first(&edges, root, depth),
+                testkit::graph::upstream(&edges, root, depth),
                 "seed {seed}, root {root}, depth {depth}"
             );
         }

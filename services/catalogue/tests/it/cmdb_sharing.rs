@@ -7,6 +7,7 @@ use testkit::{TestApp, app, json};
 
 use crate::{
     cmdb::{ci, known, pointers},
+    cmdb_import::import,
     portfolio::{patch, s},
 };
 
@@ -442,36 +443,7 @@ async fn incident_projects_an_imported_graph_exactly() {
     for i in 0..cis {
         file.push_str(&format!("application,proj-{i}\n"));
     }
-    let import = |body: String| {
-        let (app, cm) = (&app, &cm);
-        async move {
-            let queued: serde_json::Value = app
-                .client
-                .post(format!("{}/api/v1/cmdb/imports?source=proj", app.base))
-                .bearer_auth(cm)
-                .body(body)
-                .send()
-                .await
-                .expect("upload")
-                .json()
-                .await
-                .expect("json");
-            let id = s(&queued["id"]);
-            loop {
-                let i = app
-                    .get(&format!("/api/v1/cmdb/imports/{id}"), cm)
-                    .await
-                    .expect(200)
-                    .clone();
-                if i["status"] == "completed" {
-                    return i;
-                }
-                assert_ne!(i["status"], "failed", "{i}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    };
-    import(file).await;
+    import(&app, &cm, "source=proj", &file).await;
     let mut rels = String::from("from,type,to\n");
     let mut seen = std::collections::HashSet::new();
     let mut x: u64 = 42;
@@ -486,7 +458,10 @@ async fn incident_projects_an_imported_graph_exactly() {
             ));
         }
     }
-    assert_eq!(import(rels).await["created"], edges);
+    assert_eq!(
+        import(&app, &cm, "source=proj", &rels).await["created"],
+        edges
+    );
     let su = app.superuser().await;
     let expected = projected(&su, "catalogue", &tenant).await;
     let started = std::time::Instant::now();

@@ -506,4 +506,73 @@ async fn impact_walks_on_sqlite(client: &reqwest::Client, base: &str) {
         "{impact}"
     );
     assert_eq!(impact["services"][0]["name"], "Payroll");
+    // Random cyclic graphs, imported: the walk on SQLite equals the in-memory reference.
+    let import = |file: String| {
+        let token = token.clone();
+        async move {
+            let queued: serde_json::Value = match client
+                .post(format!("{base}/api/v1/cmdb/imports?source=prop"))
+                .bearer_auth(&token)
+                .body(file)
+                .send()
+                .await
+            {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(e) => panic!("{e}"),
+            };
+            let id = queued["id"].as_str().unwrap_or_default().to_string();
+            for _ in 0..300 {
+                let i = get(format!("/api/v1/cmdb/imports/{id}")).await;
+                if i["status"] == "completed" || i["status"] == "failed" {
+                    return i;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("import {id} never finished");
+        }
+    };
+    for seed in 1..=2u64 {
+        let n = 30;
+        let cis: String = (0..n)
+            .map(|i| format!("application,sq{seed}-{i}\n"))
+            .collect();
+        assert_eq!(import(format!("class,name\n{cis}")).await["created"], n);
+        let edges = testkit::graph::random_edges(n, 2 * n, seed);
+        let rels: String = edges
+            .iter()
+            .map(|(a, b)| {
+                format!("application:name=sq{seed}-{a},depends_on,application:name=sq{seed}-{b}\n")
+            })
+            .collect();
+        let related = import(format!("from,type,to\n{rels}")).await;
+        assert_eq!(related["created"], edges.len(), "{related}");
+        let listed = get("/api/v1/cmdb/cis?limit=200&class=application".into()).await;
+        let ids: std::collections::HashMap<String, usize> = listed["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| {
+                        let name = c["name"].as_str()?;
+                        let i = name.strip_prefix(&format!("sq{seed}-"))?.parse().ok()?;
+                        Some((c["id"].as_str()?.to_string(), i))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(ids.len(), n);
+        for (id, root) in &ids {
+            let depth = 1 + (*root as u32 % 4);
+            let impact = get(format!("/api/v1/cmdb/cis/{id}/impact?depth={depth}")).await;
+            let got: std::collections::BTreeMap<usize, u32> = impact["nodes"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|n| Some((ids[n["id"].as_str()?], n["depth"].as_u64()? as u32)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let want = testkit::graph::upstream(&edges, *root, depth);
+            assert_eq!(got, want, "seed {seed}, root {root}");
+        }
+    }
 }
