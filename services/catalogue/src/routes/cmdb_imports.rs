@@ -34,6 +34,19 @@ use crate::{
 #[schema(value_type = String, format = Binary)]
 pub struct CmdbFile(pub Vec<u8>);
 
+/// The tenant's CMDB as JSON: what `format=json` imports take back.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "cis": [{"id": "01a24d40-8b30-7c2f-9d3e-4f5a6b7c8d90", "class": "virtual", "name": "web-01", "status": "operational", "attributes": {"cpu_count": 2}}],
+    "relationships": [{"from": "01a24d40-8b30-7c2f-9d3e-4f5a6b7c8d90", "type": "hosted_on", "to": "01a24d40-8b30-7c2f-9d3e-4f5a6b7c8d91"}]
+}))]
+pub struct CmdbExport {
+    /// `id`, `class`, `name`, `status`, `attributes` of each of the tenant's CIs.
+    pub cis: Vec<Value>,
+    /// `from`, `type`, `to` (CI ids) of each of its relationships.
+    pub relationships: Vec<Value>,
+}
+
 /// The largest file an import takes.
 pub const MAX_BODY: usize = 50 * 1024 * 1024;
 
@@ -313,7 +326,7 @@ const EXPORT_PAGE: u64 = 1_000;
     tag = "cmdb",
     operation_id = "exportCmdb",
     params(ExportQuery),
-    responses((status = 200, description = "The file: JSON (the default) or CSV", content((inline(CmdbFile) = "application/json"), (inline(CmdbFile) = "text/csv"))), (status = 400, description = "Invalid query", body = ProblemJson, content_type = "application/problem+json")),
+    responses((status = 200, description = "The file: JSON (the default) or CSV", content((CmdbExport = "application/json"), (inline(CmdbFile) = "text/csv"))), (status = 400, description = "Invalid query", body = ProblemJson, content_type = "application/problem+json")),
     security(("bearer" = ["cmdb:read"]))
 )]
 #[get("")]
