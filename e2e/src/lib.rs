@@ -243,3 +243,35 @@ pub async fn load_with(
     run.elapsed = start.elapsed();
     run
 }
+
+/// `pgbench` running `script` against `url` with `clients` clients for `secs`: transactions
+/// per second.
+pub fn pgbench(
+    url: &str,
+    script: &std::path::Path,
+    clients: usize,
+    secs: u64,
+) -> anyhow::Result<f64> {
+    let out = Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &secs.to_string(),
+            "-f",
+        ])
+        .arg(script)
+        .arg(url)
+        .stderr(Stdio::null())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "pgbench failed: {text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+}

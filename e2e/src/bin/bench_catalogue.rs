@@ -261,29 +261,8 @@ async fn small_provider(
 }
 
 /// `pgbench` running `script` with [`CONCURRENCY`] clients for `secs`: transactions per second.
-fn pgbench(db_url: &str, script: &std::path::Path, secs: u64) -> anyhow::Result<f64> {
-    let out = std::process::Command::new("pgbench")
-        .args([
-            "-n",
-            "-c",
-            &CONCURRENCY.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &secs.to_string(),
-            "-f",
-        ])
-        .arg(script)
-        .arg(db_url)
-        .stderr(std::process::Stdio::null())
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    anyhow::ensure!(out.status.success(), "pgbench failed: {text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix("tps = "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
+fn pgbench(url: &str, script: &std::path::Path, secs: u64) -> anyhow::Result<f64> {
+    e2e::pgbench(url, script, CONCURRENCY, secs)
 }
 
 async fn scalar(su: &DatabaseConnection, sql: &str) -> anyhow::Result<String> {

@@ -81,7 +81,6 @@ impl Context {
             .map(sharing::as_recon_rule)
             .collect();
         let rel_rules = sharing::all_rel_rules(txn, &lineage).await?;
-        scope_to(txn, &[tenant]).await?;
         let forms = tree
             .all()
             .into_iter()
@@ -644,13 +643,19 @@ pub async fn run(
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     let atomic = Mode::parse(&i.mode) == Some(Mode::Atomic);
     let chunk = if atomic { rows.len().max(1) } else { CHUNK };
+    // Classes, rules and compiled forms as the import starts: read once, not per chunk.
+    let ctx = {
+        let txn = scoped(db, tenant).await?;
+        let ctx = Context::load(&txn, &i).await?;
+        txn.commit().await?;
+        ctx
+    };
     let mut counts = Counts::default();
     let mut i = i;
     for part in rows.chunks(chunk) {
         let mut attempt = 0;
         loop {
             let txn = scoped(db, tenant).await?;
-            let ctx = Context::load(&txn, &i).await?;
             let outcome = take(&txn, &ctx, part).await;
             match outcome {
                 Ok(Outcome::Done(_, errors)) if atomic && !errors.is_empty() => {
