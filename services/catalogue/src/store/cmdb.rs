@@ -520,8 +520,9 @@ pub struct Step {
     pub from_ci: Uuid,
 }
 
-/// Every way to reach a CI from `root` within `depth` edges of `types` (all when empty) in
-/// `direction`, among `tenants`' relationships: one recursive query. Upstream follows an edge
+/// Each CI reached from `root` within `depth` edges of `types` (all when empty) in
+/// `direction`, among `tenants`' relationships, with every edge that reached it at its
+/// shortest depth: one recursive query. Upstream follows an edge
 /// from its target to its source (who needs the CI); `connected_to` is followed both ways.
 pub async fn walk(
     txn: &DatabaseTransaction,
@@ -556,18 +557,28 @@ pub async fn walk(
     } else {
         format!(" AND r.type IN ({})", type_ps.join(", "))
     };
+    let tenants = tenant_ps.join(", ");
+    // The recursion carries CIs and depths only, so many paths to one CI are one row per
+    // level rather than one per path (a hub's neighbours would otherwise multiply at each
+    // level); the edges that reached each CI at its shortest depth are found afterwards.
     let sql = format!(
-        "WITH RECURSIVE walk(ci, depth, via, rel_type, from_ci) AS ( \
-           SELECT {root_p}, 0, {root_p}, CAST('' AS TEXT), {root_p} \
+        "WITH RECURSIVE walk(ci, depth) AS ( \
+           SELECT {root_p}, 0 \
            UNION \
-           SELECT CASE WHEN r.{near} = w.ci THEN r.{far} ELSE r.{near} END, w.depth + 1, r.id, \
-             CAST(r.type AS TEXT), w.ci \
+           SELECT CASE WHEN r.{near} = w.ci THEN r.{far} ELSE r.{near} END, w.depth + 1 \
            FROM walk w JOIN cmdb_relationships r \
              ON (r.{near} = w.ci OR (r.type = 'connected_to' AND r.{far} = w.ci)) \
            WHERE w.depth < {depth_p} AND r.tenant_id IN ({tenants}){type_filter} \
-         ) \
-         SELECT ci, depth, via, rel_type, from_ci FROM walk WHERE depth > 0",
-        tenants = tenant_ps.join(", "),
+         ), \
+         best(ci, depth) AS (SELECT ci, MIN(depth) FROM walk GROUP BY ci) \
+         SELECT b.ci, b.depth, r.id AS via, CAST(r.type AS TEXT) AS rel_type, p.ci AS from_ci \
+         FROM best b \
+         JOIN cmdb_relationships r \
+           ON (r.{far} = b.ci OR (r.type = 'connected_to' AND r.{near} = b.ci)) \
+         JOIN best p \
+           ON p.ci = CASE WHEN r.{far} = b.ci THEN r.{near} ELSE r.{far} END \
+          AND p.depth = b.depth - 1 \
+         WHERE b.depth > 0 AND r.tenant_id IN ({tenants}){type_filter}",
     );
     Step::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
