@@ -330,11 +330,21 @@ async fn each_service_as_its_own_process_survives_a_kill() {
         &backends,
         &[
             amqp_url_file("catalogue"),
+            ("ITSM_AUTH_JWKS_URL", jwks.clone()),
+            shared_key.clone(),
+        ],
+    );
+    catalogue.start(false).await;
+    let mut change = Service::new(
+        "change",
+        &backends,
+        &[
+            amqp_url_file("change"),
             ("ITSM_AUTH_JWKS_URL", jwks),
             shared_key,
         ],
     );
-    catalogue.start(false).await;
+    change.start(false).await;
     let api = Api {
         client: reqwest::Client::new(),
     };
@@ -372,7 +382,7 @@ async fn each_service_as_its_own_process_survives_a_kill() {
     let platform_admin = api
         .login(&identity, "platform-admin@demo.test", PASSWORD)
         .await;
-    for service in [&identity, &incident, &catalogue] {
+    for service in [&identity, &incident, &catalogue, &change] {
         let status_url = format!("{}/api/v1/bus/status", service.base());
         let (status, body) = api.call(Method::GET, status_url.clone(), None, None).await;
         assert_eq!(status, 401, "{status_url} without a token: {body}");
@@ -424,6 +434,35 @@ async fn each_service_as_its_own_process_survives_a_kill() {
         .call(
             Method::GET,
             format!("{}/api/v1/services", incident.base()),
+            Some(&hooli_admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Hooli's admin requests a change in the change process, which learned Hooli from events
+    // too; the incident process does not serve the change routes.
+    let changes = format!("{}/api/v1/changes", change.base());
+    let mut requested = (StatusCode::NOT_FOUND, Value::Null);
+    for _ in 0..100 {
+        requested = api
+            .post(
+                changes.clone(),
+                Some(&hooli_admin),
+                json!({"type": "normal", "title": "Move payroll to the new cluster"}),
+            )
+            .await;
+        if requested.0 == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(requested.0, 201, "{}", requested.1);
+    assert_eq!(requested.1["number"], "CHG0001001");
+    let (status, _) = api
+        .call(
+            Method::GET,
+            format!("{}/api/v1/changes", incident.base()),
             Some(&hooli_admin),
             None,
         )

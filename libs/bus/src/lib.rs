@@ -7,6 +7,7 @@
 //! consumer applies only what the service owning the event's type sent (`provenance`).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cmdb;
 pub mod consumer;
 pub mod directory;
 pub mod entities;

@@ -133,6 +133,7 @@ pub async fn create_people(m: &SchemaManager<'_>) -> Result<(), DbErr> {
             .col(uuid("tenant_id"))
             .col(string_len("display_name", 200))
             .col(string_len("status", 16))
+            .col(uuid_null("manager_id"))
             .col(big_integer("version"))
             .take(),
     )
@@ -158,8 +159,12 @@ pub async fn create_people(m: &SchemaManager<'_>) -> Result<(), DbErr> {
 }
 
 /// Adds each user's line manager to the people projection (`directory_users.manager_id`), from
-/// identity's `user.manager_changed` events.
+/// identity's `user.manager_changed` events, where [`create_people`] made the table before it
+/// had the column.
 pub async fn add_user_manager(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    if m.has_column("directory_users", "manager_id").await? {
+        return Ok(());
+    }
     m.alter_table(
         Table::alter()
             .table("directory_users")
@@ -212,4 +217,63 @@ impl MigratorTrait for DirectoryMigrator {
             Box::new(M0002DeadLetterSender),
         ]
     }
+}
+
+/// The CMDB projection (`cmdb`): the catalogue's CIs, one row per tenant that sees each
+/// (its owner and every grantee), and its relationships, walked from either end.
+pub async fn create_cmdb_projection(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table("cmdb_cis")
+            .if_not_exists()
+            .col(uuid("ci_id"))
+            .col(uuid("tenant_id"))
+            .col(uuid("owner_id"))
+            .col(string_len("name", 200))
+            .col(string_len("class_path", 512))
+            .col(string_len("status", 16))
+            .col(json("grantees"))
+            .col(big_integer("version"))
+            .col(uuid_null("service_id"))
+            .primary_key(Index::create().col("ci_id").col("tenant_id"))
+            .take(),
+    )
+    .await?;
+    m.create_table(
+        Table::create()
+            .table("cmdb_relationships")
+            .if_not_exists()
+            .col(pk_uuid("id"))
+            .col(uuid("tenant_id"))
+            .col(uuid("source_id"))
+            .col(string_len("type", 24))
+            .col(uuid("target_id"))
+            // A deletion that arrives before its creation leaves the edge deleted.
+            .col(boolean("deleted"))
+            .col(big_integer("version"))
+            .take(),
+    )
+    .await?;
+    for (name, end) in [
+        ("cmdb_relationships_target", "target_id"),
+        ("cmdb_relationships_source", "source_id"),
+    ] {
+        m.create_index(
+            Index::create()
+                .name(name)
+                .table("cmdb_relationships")
+                .if_not_exists()
+                .col("tenant_id")
+                .col(end)
+                .col("type")
+                .take(),
+        )
+        .await?;
+    }
+    enforce_rls(
+        m.get_connection(),
+        &["cmdb_cis", "cmdb_relationships"],
+        &tenant_predicate("tenant_id"),
+    )
+    .await
 }

@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod catalogue;
+pub mod change;
 pub mod identity;
 pub mod incident;
 

@@ -244,7 +244,9 @@ impl<'a> TestAppBuilder<'a> {
             listen: "127.0.0.1:0".into(),
             database_url: Some(platform::settings::Secret::new(app_url.clone())),
             migration_database_url: Some(platform::settings::Secret::new(owner_url)),
-            database_max_connections: 5,
+            // The catalogue alone runs a relay, a consumer, two import workers and three
+            // approval jobs, each holding a connection at times, besides requests.
+            database_max_connections: 8,
             http_workers: 2,
             auth_issuer: Some("http://itsm.test".into()),
             key_encryption_key: Some(platform::settings::Secret::new(

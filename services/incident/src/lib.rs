@@ -92,25 +92,17 @@ impl Handler for CatalogueEvents {
         vec![
             "catalogue.service.*".into(),
             "catalogue.request_item.state_changed".into(),
-            "catalogue.ci.*".into(),
-            "catalogue.ci_grant.changed".into(),
-            "catalogue.ci_relationship.*".into(),
         ]
+        .into_iter()
+        .chain(bus::cmdb::BINDINGS.iter().map(|b| b.to_string()))
+        .collect()
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        use ::events::{
-            Event,
-            catalogue::{CiGrantChanged, RequestItemStateChanged},
-        };
+        use ::events::{Event, catalogue::RequestItemStateChanged};
         if env.event_type == RequestItemStateChanged::event_type() {
             sla::request_items::apply(&self.0, txn, env).await
-        } else if env.event_type.starts_with("itsm.catalogue.ci.")
-            || env
-                .event_type
-                .starts_with("itsm.catalogue.ci_relationship.")
-            || env.event_type == CiGrantChanged::event_type()
-        {
-            store::cmdb::apply(txn, env).await
+        } else if bus::cmdb::handles(&env.event_type) {
+            bus::cmdb::apply(txn, env).await
         } else {
             store::portfolio::apply(txn, env).await
         }

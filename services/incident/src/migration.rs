@@ -693,34 +693,14 @@ impl MigrationName for M0013CmdbCis {
 #[async_trait::async_trait]
 impl MigrationTrait for M0013CmdbCis {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("cmdb_cis")
-                .if_not_exists()
-                .col(uuid("ci_id"))
-                .col(uuid("tenant_id"))
-                .col(uuid("owner_id"))
-                .col(string_len("name", 200))
-                .col(string_len("class_path", 512))
-                .col(string_len("status", 16))
-                .col(json("grantees"))
-                .col(big_integer("version"))
-                .primary_key(Index::create().col("ci_id").col("tenant_id"))
-                .take(),
-        )
-        .await?;
-        enforce_rls(
-            m.get_connection(),
-            &["cmdb_cis"],
-            &tenant_predicate("tenant_id"),
-        )
-        .await
+        bus::migration::create_cmdb_projection(m).await
     }
 }
 
-/// The catalogue's relationships and each business service CI's portfolio service, as
-/// projected from its events: an incident's affected services are the business services
-/// upstream of its CI.
+/// The catalogue's relationships and each business service CI's portfolio service: an
+/// incident's affected services are the business services upstream of its CI. The shared
+/// projection (`bus::cmdb`) now creates both tables whole; a database migrated when this
+/// step added them gets what it lacks.
 struct M0014CmdbGraph;
 
 impl MigrationName for M0014CmdbGraph {
@@ -732,50 +712,15 @@ impl MigrationName for M0014CmdbGraph {
 #[async_trait::async_trait]
 impl MigrationTrait for M0014CmdbGraph {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table("cmdb_cis")
-                .add_column_if_not_exists(uuid_null("service_id"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("cmdb_relationships")
-                .if_not_exists()
-                .col(pk_uuid("id"))
-                .col(uuid("tenant_id"))
-                .col(uuid("source_id"))
-                .col(string_len("type", 24))
-                .col(uuid("target_id"))
-                // A deletion that arrives before its creation leaves the edge deleted.
-                .col(boolean("deleted"))
-                .col(big_integer("version"))
-                .take(),
-        )
-        .await?;
-        for (name, cols) in [
-            (
-                "cmdb_relationships_target",
-                ["tenant_id", "target_id", "type"],
-            ),
-            (
-                "cmdb_relationships_source",
-                ["tenant_id", "source_id", "type"],
-            ),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table("cmdb_relationships").if_not_exists();
-            for col in cols {
-                index.col(col);
-            }
-            m.create_index(index.take()).await?;
+        if !m.has_column("cmdb_cis", "service_id").await? {
+            m.alter_table(
+                Table::alter()
+                    .table("cmdb_cis")
+                    .add_column(uuid_null("service_id"))
+                    .take(),
+            )
+            .await?;
         }
-        enforce_rls(
-            m.get_connection(),
-            &["cmdb_relationships"],
-            &tenant_predicate("tenant_id"),
-        )
-        .await
+        bus::migration::create_cmdb_projection(m).await
     }
 }

@@ -4,8 +4,12 @@
 
 /// Identity first: it issues the tokens the others verify and seeds the tenants and people
 /// their demo data belongs to.
-pub const SERVICES: &[&dyn host::Service] =
-    &[identity::SERVICE, incident::SERVICE, catalogue::SERVICE];
+pub const SERVICES: &[&dyn host::Service] = &[
+    identity::SERVICE,
+    incident::SERVICE,
+    catalogue::SERVICE,
+    change::SERVICE,
+];
 
 #[cfg(test)]
 mod tests {
@@ -47,12 +51,14 @@ mod tests {
                 ("identity", "amqp://itsm-identity:a@mq/%2f"),
                 ("incident", "amqp://itsm-incident:b@mq/%2f"),
                 ("catalogue", "amqp://itsm-catalogue:c@mq/%2f"),
+                ("change", "amqp://itsm-change:d@mq/%2f"),
             ],
         );
         assert_eq!(
             urls(&settings, None),
             Ok(vec![
                 ("catalogue", "amqp://itsm-catalogue:c@mq/%2f".to_string()),
+                ("change", "amqp://itsm-change:d@mq/%2f".to_string()),
                 ("identity", "amqp://itsm-identity:a@mq/%2f".to_string()),
                 ("incident", "amqp://itsm-incident:b@mq/%2f".to_string()),
             ])
@@ -86,7 +92,7 @@ mod tests {
             urls(&unknown, None),
             Err(
                 "ITSM_AMQP_URLS names unknown service \"billing\"; known: identity, incident, \
-                 catalogue"
+                 catalogue, change"
                     .into()
             )
         );
@@ -114,6 +120,60 @@ mod chart {
             .filter(|k| !k.starts_with([' ', '#']))
             .map(str::to_string)
             .collect()
+    }
+
+    /// Each service's ingress paths in the chart's `services:` map.
+    fn chart_paths() -> Vec<(String, String)> {
+        let values = include_str!("../../../charts/itsm/values.yaml");
+        let mut service = String::new();
+        let mut paths = Vec::new();
+        for line in values
+            .lines()
+            .skip_while(|l| *l != "services:")
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
+        {
+            if let Some(key) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) {
+                if !key.starts_with([' ', '#']) {
+                    service = key.to_string();
+                }
+            } else if let Some(path) = line.trim().strip_prefix("- path: ") {
+                paths.push((service.clone(), path.to_string()));
+            }
+        }
+        paths
+    }
+
+    /// An Ingress sends a request to the service with the longest matching path prefix (by
+    /// whole segments): every route a service documents must reach that service.
+    #[test]
+    fn the_chart_routes_every_documented_path_to_its_service() {
+        let paths = chart_paths();
+        let mut misrouted = Vec::new();
+        for &service in SERVICES {
+            let register: platform::http::Register =
+                std::sync::Arc::new(move |cfg| service.api(cfg));
+            let doc = platform::http::openapi_of(service.title(), &register);
+            for route in doc.paths.paths.keys() {
+                let owner = paths
+                    .iter()
+                    .filter(|(_, prefix)| {
+                        route == prefix
+                            || route
+                                .strip_prefix(prefix.as_str())
+                                .is_some_and(|rest| rest.starts_with('/'))
+                    })
+                    .max_by_key(|(_, prefix)| prefix.len())
+                    .map(|(owner, _)| owner.as_str());
+                if owner != Some(service.name()) {
+                    misrouted.push(format!("{route} ({} → {owner:?})", service.name()));
+                }
+            }
+        }
+        assert!(
+            misrouted.is_empty(),
+            "charts/itsm/values.yaml routes these elsewhere: {misrouted:#?}"
+        );
     }
 
     #[test]

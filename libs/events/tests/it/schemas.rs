@@ -2,7 +2,7 @@
 //! snapshot in `schemas/<type>.json`; a change to a published shape must come as a new version
 //! (a new type), never as an edit. `UPDATE_EVENT_SCHEMAS=1` writes snapshots for *new* types
 //! only.
-use events::{Event, catalogue::*, identity::*, incident::*, schema_of};
+use events::{Event, catalogue::*, change::*, identity::*, incident::*, schema_of};
 
 fn check<E: Event>(failures: &mut Vec<String>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
@@ -31,6 +31,9 @@ fn check<E: Event>(failures: &mut Vec<String>) {
 #[test]
 fn published_payloads_match_their_versioned_schemas() {
     let mut failures = Vec::new();
+    check::<ChangeCreated>(&mut failures);
+    check::<ChangeStateChanged>(&mut failures);
+    check::<ChangeClosed>(&mut failures);
     check::<TenantCreated>(&mut failures);
     check::<TenantStatusChanged>(&mut failures);
     check::<TenantSettingsChanged>(&mut failures);

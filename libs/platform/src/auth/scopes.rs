@@ -54,6 +54,7 @@ declare_scopes!(
     ChangeRead = "change:read",
     ChangeWrite = "change:write",
     ChangeApprove = "change:approve",
+    ChangeManage = "change:manage",
     CmdbRead = "cmdb:read",
     CmdbWrite = "cmdb:write",
     CmdbImport = "cmdb:import",

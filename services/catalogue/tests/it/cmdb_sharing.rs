@@ -409,7 +409,7 @@ async fn projected(
     tenant: &str,
 ) -> (String, String) {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    // Incident also holds a copy of each CI shared with the tenant: only its own are compared.
+    // Incident and change hold a copy of each CI shared with the tenant: only its own are compared.
     let (cis, own, rels) = if schema == "catalogue" {
         ("id", "", "")
     } else {
@@ -433,7 +433,7 @@ async fn projected(
 }
 
 #[tokio::test]
-async fn incident_projects_an_imported_graph_exactly() {
+async fn incident_and_change_project_an_imported_graph_exactly() {
     let app = app!();
     let cm = app.token("configuration-manager@initech.demo.test").await;
     known(&app, &cm).await;
@@ -465,15 +465,17 @@ async fn incident_projects_an_imported_graph_exactly() {
     let su = app.superuser().await;
     let expected = projected(&su, "catalogue", &tenant).await;
     let started = std::time::Instant::now();
-    while projected(&su, "incident", &tenant).await != expected {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "incident's projection never matched"
+    for schema in ["incident", "change"] {
+        while projected(&su, schema, &tenant).await != expected {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{schema}'s projection never matched"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        eprintln!(
+            "{schema}'s projection matched {:.1} s after the import",
+            started.elapsed().as_secs_f64()
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    eprintln!(
-        "incident's projection matched {:.1} s after the import",
-        started.elapsed().as_secs_f64()
-    );
 }

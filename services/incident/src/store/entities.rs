@@ -323,60 +323,6 @@ pub mod portfolio_service {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// A configuration item as the catalogue announced it, once per tenant that sees it (its owner
-/// and each tenant it is shared with).
-pub mod cmdb_ci {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "cmdb_cis")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub ci_id: Uuid,
-        /// The tenant this row is for.
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub tenant_id: Uuid,
-        pub owner_id: Uuid,
-        pub name: String,
-        pub class_path: String,
-        pub status: String,
-        /// On the owner's row: the tenants it is shared with.
-        pub grantees: Json,
-        pub version: i64,
-        /// The portfolio service a `business_service` CI stands for.
-        pub service_id: Option<Uuid>,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// A relationship between two CIs as the catalogue announced it (forward direction).
-pub mod cmdb_relationship {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "cmdb_relationships")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub tenant_id: Uuid,
-        pub source_id: Uuid,
-        #[sea_orm(column_name = "type")]
-        pub rel_type: String,
-        pub target_id: Uuid,
-        pub deleted: bool,
-        pub version: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
 /// The catalogue's request items as their SLA clocks need them: the state each was last seen
 /// in (a clock moves on the change from it) and the version of that event.
 pub mod sla_request_item {

@@ -1,0 +1,4 @@
+//! What a change is and may do, free of I/O.
+pub mod change;
+pub mod impact;
+pub mod lifecycle;

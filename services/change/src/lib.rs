@@ -1,0 +1,85 @@
+//! Change enablement: changes of three types moving through their lifecycles, checked on
+//! every write, and their impact on the CMDB graph the catalogue announces.
+//!
+//! `domain` holds the lifecycle and the checks (no I/O); `routes` the thin HTTP handlers;
+//! `store` the tables; `events` what the service publishes. Identity's tenant tree, users and
+//! groups and the catalogue's CIs and relationships arrive as events (`bus::people`,
+//! `bus::cmdb`), so a change names only CIs its tenant sees without calling the catalogue.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod domain;
+pub mod events;
+pub mod migration;
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use bus::{ConsumerRunner, Envelope, Handler, HandlerError, people::IdentityProjection};
+use platform::{
+    auth::{AuthContext, KeySource},
+    db::{self, DbSetupError, Target},
+    numbers::Numbers,
+    settings::Settings,
+};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+
+pub use service::SERVICE;
+
+pub const SCHEMA: &str = "change";
+/// The queue (RabbitMQ) / consumer name of this service.
+pub const CONSUMER: &str = "change";
+
+pub struct ChangeService {
+    pub db: DatabaseConnection,
+    pub auth: AuthContext,
+    pub identity: IdentityProjection,
+    pub numbers: Arc<Numbers>,
+}
+
+impl ChangeService {
+    /// Connects as the application role; verifies tokens with `keys` (identity's JWKS).
+    pub async fn connect(
+        settings: &Settings,
+        keys: Arc<dyn KeySource>,
+    ) -> Result<Self, DbSetupError> {
+        let target = Target::from_settings(settings, SCHEMA)?;
+        let db = db::connect_app(&target, SCHEMA, settings.database_max_connections).await?;
+        db::assert_app_role_is_confined(&db).await?;
+        let identity = IdentityProjection::new(db.clone(), CONSUMER);
+        let auth = AuthContext::from_settings(settings, keys, identity.directory.clone())
+            .map_err(DbSetupError::Config)?;
+        Ok(Self {
+            numbers: Arc::default(),
+            db,
+            auth,
+            identity,
+        })
+    }
+
+    /// This service's consumer: identity's events and the catalogue's CMDB.
+    pub fn consumer(&self) -> Arc<ConsumerRunner> {
+        self.identity.consumer_with(Some(Arc::new(CmdbEvents)))
+    }
+}
+
+/// The catalogue's CIs, grants and relationships: the graph changes are checked against.
+struct CmdbEvents;
+
+#[async_trait::async_trait]
+impl Handler for CmdbEvents {
+    fn consumer(&self) -> &'static str {
+        CONSUMER
+    }
+    fn bindings(&self) -> Vec<String> {
+        bus::cmdb::BINDINGS.iter().map(|b| b.to_string()).collect()
+    }
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        if bus::cmdb::handles(&env.event_type) {
+            bus::cmdb::apply(txn, env).await
+        } else {
+            Err(HandlerError::UnknownType(env.event_type.clone()))
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! HTTP routes, one module per resource, each listing its handlers in `routes()`. Handlers
+//! parse the request into domain values, authorize (the `Auth<Scope>` extractor), call the
+//! store inside a tenant-scoped transaction, publish through `events` in that same
+//! transaction, and map the result.
+pub mod changes;
+pub mod impact;
+
+use actix_web::web;
+use platform::resources::{self, Routes};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::ChangeService;
+
+/// Each resource's path prefix and its routes.
+const RESOURCES: &[(&str, Routes)] = &[("/api/v1/changes", change_routes)];
+
+/// Everything under `/api/v1/changes`: one scope, as actix routes a request into the first
+/// scope whose prefix matches.
+fn change_routes(cfg: &mut ServiceConfig) {
+    changes::routes(cfg);
+    impact::routes(cfg);
+}
+
+/// Change's routes (without state: enough to generate the OpenAPI document).
+pub fn api(cfg: &mut ServiceConfig) {
+    resources::mount(cfg, RESOURCES);
+}
+
+/// Change's routes with its state.
+pub fn configure(state: web::Data<ChangeService>) -> platform::http::Register {
+    let auth = state.auth.clone();
+    resources::mount_with(RESOURCES, state, auth)
+}

@@ -1,0 +1,45 @@
+//! Change as the process runs it: the service descriptor (docs/adding-a-service.md).
+use actix_web::web;
+use anyhow::Context as _;
+use async_trait::async_trait;
+use host::{Context, Started};
+use platform::settings::Settings;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::{ChangeService, SCHEMA, routes};
+
+/// Change's descriptor.
+pub const SERVICE: &dyn host::Service = &Change;
+
+struct Change;
+
+#[async_trait]
+impl host::Service for Change {
+    fn name(&self) -> &'static str {
+        SCHEMA
+    }
+    fn title(&self) -> &'static str {
+        "ITSM change API"
+    }
+    fn api(&self, cfg: &mut ServiceConfig) {
+        routes::api(cfg);
+    }
+    async fn migrate(&self, settings: &Settings) -> anyhow::Result<()> {
+        host::migrate_schema::<crate::migration::Migrator>(settings, SCHEMA).await
+    }
+    async fn start(&self, ctx: &Context) -> anyhow::Result<Started> {
+        let keys = ctx.verification_keys(SCHEMA)?;
+        let change = web::Data::new(
+            ChangeService::connect(&ctx.settings, keys)
+                .await
+                .context("connecting change")?,
+        );
+        let mut started = Started::new(
+            change.db.clone(),
+            change.auth.clone(),
+            routes::configure(change.clone()),
+        );
+        started.consumers.push(change.consumer());
+        Ok(started)
+    }
+}

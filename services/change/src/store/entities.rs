@@ -1,0 +1,66 @@
+//! The change service's tables.
+
+/// A change: what it does, when, to which CIs (`change_ci`), and where it is in its lifecycle.
+pub mod change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        /// Per-tenant number, e.g. `CHG0001001`.
+        pub number: String,
+        /// `standard`, `normal` or `emergency` (`domain::lifecycle::ChangeType`).
+        #[sea_orm(column_name = "type")]
+        pub change_type: String,
+        /// `domain::lifecycle::State`, by name.
+        pub state: String,
+        pub title: String,
+        pub description: String,
+        pub planned_start: Option<DateTimeUtc>,
+        pub planned_end: Option<DateTimeUtc>,
+        pub implementation_plan: String,
+        pub backout_plan: String,
+        pub test_plan: String,
+        pub assignee_id: Option<Uuid>,
+        pub requested_by: Uuid,
+        /// `low`, `moderate`, `high` or `very_high`.
+        pub risk: String,
+        /// Starts at 1; each rejection starts another.
+        pub approval_round: i32,
+        pub rejection_reason: Option<String>,
+        pub close_code: Option<String>,
+        /// How often its window moved once it was set (an ICS event's `SEQUENCE`).
+        pub reschedules: i32,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// One CI a change affects.
+pub mod change_ci {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_cis")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ci_id: Uuid,
+        pub tenant_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,6 @@
+//! Persistence. Every function takes a transaction already scoped to the tenant and filters by
+//! tenant itself too.
+pub mod changes;
+pub mod entities;
+
+pub use platform::record::now;

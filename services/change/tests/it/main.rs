@@ -1,0 +1,2 @@
+//! change's integration tests: one binary, one module per area.
+mod changes;
