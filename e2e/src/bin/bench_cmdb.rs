@@ -96,16 +96,23 @@ fn walk_script(tenant: &str, depth: u32) -> String {
         "\\set r random(0, {last})\n\
          BEGIN;\n\
          SELECT set_config('app.tenant_ids', '{tenant}', true);\n\
-         WITH RECURSIVE walk(ci, depth, via, rel_type, from_ci) AS ( \
-           SELECT {root}, 0, {root}, CAST('' AS TEXT), {root} \
+         WITH RECURSIVE walk(ci, depth) AS ( \
+           SELECT {root}, 0 \
            UNION \
-           SELECT CASE WHEN r.target_id = w.ci THEN r.source_id ELSE r.target_id END, w.depth + 1, r.id, \
-             CAST(r.type AS TEXT), w.ci \
+           SELECT CASE WHEN r.target_id = w.ci THEN r.source_id ELSE r.target_id END, w.depth + 1 \
            FROM walk w JOIN catalogue.cmdb_relationships r \
              ON (r.target_id = w.ci OR (r.type = 'connected_to' AND r.source_id = w.ci)) \
            WHERE w.depth < {walk} AND r.tenant_id IN ('{tenant}') \
-         ) \
-         SELECT ci, depth, via, rel_type, from_ci FROM walk WHERE depth > 0;\n\
+         ), \
+         best(ci, depth) AS (SELECT ci, MIN(depth) FROM walk GROUP BY ci) \
+         SELECT b.ci, b.depth, r.id AS via, CAST(r.type AS TEXT) AS rel_type, p.ci AS from_ci \
+         FROM best b \
+         JOIN catalogue.cmdb_relationships r \
+           ON (r.source_id = b.ci OR (r.type = 'connected_to' AND r.target_id = b.ci)) \
+         JOIN best p \
+           ON p.ci = CASE WHEN r.source_id = b.ci THEN r.target_id ELSE r.source_id END \
+          AND p.depth = b.depth - 1 \
+         WHERE b.depth > 0 AND r.tenant_id IN ('{tenant}');\n\
          COMMIT;\n",
         last = ROOTS - 1,
         walk = depth + 1,

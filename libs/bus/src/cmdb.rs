@@ -323,3 +323,63 @@ pub async fn upstream(
 pub fn is_business_service(class_path: &str) -> bool {
     class_path == "business_service" || class_path.starts_with("business_service/")
 }
+
+/// Each CI within `depth` relationships of one of `roots`, either direction, in `tenant`'s
+/// relationships: the root it is nearest and how far (roots at 0). One recursive query.
+pub async fn around(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    roots: &[Uuid],
+    depth: u32,
+) -> Result<std::collections::HashMap<Uuid, (Uuid, u32)>, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+    #[derive(FromQueryResult)]
+    struct Near {
+        root: Uuid,
+        ci: Uuid,
+        depth: i32,
+    }
+    let mut out = std::collections::HashMap::new();
+    if roots.is_empty() {
+        return Ok(out);
+    }
+    let backend = txn.get_database_backend();
+    let mut values: Vec<Value> = vec![i64::from(depth).into(), tenant.as_uuid().into()];
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    };
+    let mut root_ps = Vec::with_capacity(roots.len());
+    for r in roots {
+        values.push((*r).into());
+        root_ps.push(format!("({})", p(values.len())));
+    }
+    let sql = format!(
+        "WITH RECURSIVE roots(ci) AS (VALUES {roots}), \
+         near(root, ci, depth) AS ( \
+           SELECT ci, ci, 0 FROM roots \
+           UNION \
+           SELECT n.root, CASE WHEN r.source_id = n.ci THEN r.target_id ELSE r.source_id END, \
+             n.depth + 1 \
+           FROM near n JOIN cmdb_relationships r ON (r.source_id = n.ci OR r.target_id = n.ci) \
+           WHERE n.depth < {depth} AND r.tenant_id = {tenant} AND NOT r.deleted \
+         ) \
+         SELECT root, ci, CAST(MIN(depth) AS INTEGER) AS depth FROM near GROUP BY root, ci",
+        roots = root_ps.join(", "),
+        depth = p(1),
+        tenant = p(2),
+    );
+    let rows = Near::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(txn)
+        .await?;
+    for n in rows {
+        let d = u32::try_from(n.depth).unwrap_or(u32::MAX);
+        let better = out
+            .get(&n.ci)
+            .is_none_or(|(root, best): &(Uuid, u32)| (d, n.root) < (*best, *root));
+        if better {
+            out.insert(n.ci, (n.root, d));
+        }
+    }
+    Ok(out)
+}

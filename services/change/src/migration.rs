@@ -7,7 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Changes)]
+        vec![Box::new(M0001Changes), Box::new(M0002Windows)]
     }
 }
 
@@ -102,6 +102,55 @@ impl MigrationTrait for M0001Changes {
         enforce_rls(
             m.get_connection(),
             &["changes", "change_counters", "change_cis"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// Blackout and maintenance windows; changes found by their planned windows.
+struct M0002Windows;
+
+impl MigrationName for M0002Windows {
+    fn name(&self) -> &str {
+        "m20261207_000002_windows"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Windows {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("change_windows")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("kind", 16))
+                .col(string_len("name", 200))
+                .col(timestamp_with_time_zone("starts_at"))
+                .col(timestamp_with_time_zone("ends_at"))
+                .col(string_len("time_zone", 64))
+                .col(text_null("rrule"))
+                .col(json("ci_ids"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("change_windows_tenant")
+                .table("change_windows")
+                .if_not_exists()
+                .col("tenant_id")
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["change_windows"],
             &tenant_predicate("tenant_id"),
         )
         .await

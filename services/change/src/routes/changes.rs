@@ -24,6 +24,7 @@ use crate::{
     ChangeService,
     domain::{
         change::{self, NewChange, Plans, Window, readiness},
+        conflict::Planned,
         lifecycle::{self, ChangeType, CloseCode, Move, Refusal, State},
     },
     events,
@@ -509,6 +510,8 @@ pub struct TransitionIn {
     pub reason: Option<String>,
     /// Required to close.
     pub close_code: Option<CloseCode>,
+    /// Lets an emergency change into a blackout; recorded with the move.
+    pub override_reason: Option<String>,
 }
 
 /// Move a change in its lifecycle.
@@ -541,6 +544,13 @@ pub async fn transition(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let tenant = auth.tenant_id();
+    // Scheduling (or an emergency's start of work) is checked against blackouts.
+    let gated = matches!(body.to, State::Scheduled | State::Implement);
+    let windows = if gated {
+        super::conflicts::windows_of(&state.db, auth.tenant.lineage()).await?
+    } else {
+        Vec::new()
+    };
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let (c, cis) = load(&txn, tenant, *id, true).await?;
     let from = c.lifecycle_state();
@@ -583,7 +593,24 @@ pub async fn transition(
             "a change is approved or rejected by someone other than its requester",
         ));
     }
-    let reason = moved.rejection_reason.clone().or(request.reason);
+    let mut reason = moved.rejection_reason.clone().or(request.reason);
+    let scheduling =
+        moved.to == State::Scheduled || (moved.to == State::Implement && from == State::Authorize);
+    if let (true, Some(window)) = (scheduling, c.window()) {
+        let planned = Planned {
+            id: Some(c.id),
+            window,
+            cis: cis.clone(),
+            assignee: c.assignee_id,
+        };
+        let found = super::conflicts::conflicts_of(&txn, tenant, &planned, &windows).await?;
+        let emergency = c.kind() == ChangeType::Emergency;
+        if let Some(note) =
+            super::conflicts::blackout_gate(&found, emergency, body.override_reason.as_deref())?
+        {
+            reason = Some(note);
+        }
+    }
     let c = changes::moved(&txn, c, &moved).await?;
     events::moved(&txn, from, &c, reason).await?;
     txn.commit().await?;

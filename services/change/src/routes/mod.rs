@@ -3,7 +3,9 @@
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
 pub mod changes;
+pub mod conflicts;
 pub mod impact;
+pub mod windows;
 
 use actix_web::web;
 use platform::resources::{self, Routes};
@@ -12,11 +14,16 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::ChangeService;
 
 /// Each resource's path prefix and its routes.
-const RESOURCES: &[(&str, Routes)] = &[("/api/v1/changes", change_routes)];
+const RESOURCES: &[(&str, Routes)] = &[
+    ("/api/v1/change-windows", windows::routes),
+    ("/api/v1/changes", change_routes),
+];
 
 /// Everything under `/api/v1/changes`: one scope, as actix routes a request into the first
 /// scope whose prefix matches.
 fn change_routes(cfg: &mut ServiceConfig) {
+    // Before `/{id}`, which would take `next-slot` for an id.
+    conflicts::routes(cfg);
     changes::routes(cfg);
     impact::routes(cfg);
 }

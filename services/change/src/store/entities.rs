@@ -64,3 +64,35 @@ pub mod change_ci {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A blackout or maintenance window of a tenant (its customers inherit a provider's).
+pub mod change_window {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_windows")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        /// `blackout` or `maintenance`.
+        pub kind: String,
+        pub name: String,
+        /// The first occurrence.
+        pub starts_at: DateTimeUtc,
+        pub ends_at: DateTimeUtc,
+        /// IANA zone its repetitions keep their wall-clock times in.
+        pub time_zone: String,
+        pub rrule: Option<String>,
+        /// The CIs it applies to; empty: every CI.
+        pub ci_ids: Json,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}

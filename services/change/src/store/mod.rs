@@ -2,5 +2,6 @@
 //! tenant itself too.
 pub mod changes;
 pub mod entities;
+pub mod windows;
 
 pub use platform::record::now;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use testkit::reqwest::Method;
 use testkit::{Res, TestApp, app, json};
 
-fn s(v: &serde_json::Value) -> String {
+pub fn s(v: &serde_json::Value) -> String {
     v.as_str().expect("a string").to_string()
 }
 
-fn pointers(body: &serde_json::Value) -> Vec<String> {
+pub fn pointers(body: &serde_json::Value) -> Vec<String> {
     body["errors"]
         .as_array()
         .map(|a| a.iter().map(|e| s(&e["pointer"])).collect())
@@ -24,7 +24,7 @@ async fn patch(app: &TestApp, path: &str, token: &str, body: serde_json::Value) 
 }
 
 /// A CI made through the catalogue, once the catalogue knows the tenant.
-async fn ci(app: &TestApp, token: &str, class: &str, name: &str) -> String {
+pub async fn ci(app: &TestApp, token: &str, class: &str, name: &str) -> String {
     for _ in 0..100 {
         let res = app
             .post(
@@ -41,7 +41,7 @@ async fn ci(app: &TestApp, token: &str, class: &str, name: &str) -> String {
     panic!("the catalogue never learned the tenant");
 }
 
-async fn relate(app: &TestApp, token: &str, source: &str, rel: &str, target: &str) {
+pub async fn relate(app: &TestApp, token: &str, source: &str, rel: &str, target: &str) {
     let body = json!({"source_id": source, "type": rel, "target_id": target});
     app.post("/api/v1/cmdb/relationships", token, body)
         .await
@@ -64,7 +64,7 @@ async fn known(app: &TestApp, token: &str) {
 }
 
 /// Creates `body` as a change once the change service has projected its CIs.
-async fn create(app: &TestApp, token: &str, body: serde_json::Value) -> serde_json::Value {
+pub async fn create(app: &TestApp, token: &str, body: serde_json::Value) -> serde_json::Value {
     known(app, token).await;
     for _ in 0..100 {
         let res = app.post("/api/v1/changes", token, body.clone()).await;
@@ -77,7 +77,7 @@ async fn create(app: &TestApp, token: &str, body: serde_json::Value) -> serde_js
     panic!("the change service never learned the CIs");
 }
 
-async fn to(app: &TestApp, id: &str, token: &str, body: serde_json::Value) -> Res {
+pub async fn to(app: &TestApp, id: &str, token: &str, body: serde_json::Value) -> Res {
     app.post(&format!("/api/v1/changes/{id}/transitions"), token, body)
         .await
 }
