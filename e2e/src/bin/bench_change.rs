@@ -73,8 +73,8 @@ async fn fill(
          INSERT INTO change.cmdb_relationships (id, tenant_id, source_id, type, target_id, deleted, version) \
          SELECT gen_random_uuid(), '{tenant}', a.ci_id, 'depends_on', b.ci_id, false, 1 \
          FROM generate_series(1, {edges}) g \
-         JOIN bench_ids a ON a.n = 1 + (g * 7919) % {cis} \
-         JOIN bench_ids b ON b.n = 1 + (g * 104729 + g / {cis}) % {cis} WHERE a.ci_id <> b.ci_id; \
+         JOIN bench_ids a ON a.n = 1 + (g::bigint * 7919) % {cis} \
+         JOIN bench_ids b ON b.n = 1 + (g::bigint * 104729 + g / {cis}) % {cis} WHERE a.ci_id <> b.ci_id; \
          INSERT INTO change.changes (id, tenant_id, number, type, state, title, description, planned_start, planned_end, \
            implementation_plan, backout_plan, test_plan, assignee_id, requested_by, risk, approval_round, rejection_reason, \
            close_code, reschedules, version, created_at, updated_at) \
@@ -82,7 +82,7 @@ async fn fill(
            t, t + interval '2 hours', 'p', 'b', 't', NULL, gen_random_uuid(), 'moderate', 1, NULL, NULL, 0, 1, now(), now() \
          FROM (SELECT g, timestamptz '2027-01-01' + (g * 7877 % 8760) * interval '1 hour' AS t FROM generate_series(1, {changes}) g) s; \
          INSERT INTO change.change_cis (change_id, ci_id, tenant_id) \
-         SELECT DISTINCT c.id, b.ci_id, '{tenant}' FROM \
+         SELECT DISTINCT c.id, b.ci_id, '{tenant}'::uuid FROM \
            (SELECT id, row_number() OVER (ORDER BY id) AS n FROM change.changes WHERE tenant_id = '{tenant}' AND number LIKE 'BCH%') c \
            CROSS JOIN generate_series(0, 4) k JOIN bench_ids b ON b.n = 1 + (c.n * 31 + k * 9973) % {cis}; \
          DROP TABLE bench_ids; ANALYZE change.cmdb_cis, change.cmdb_relationships, change.changes, change.change_cis;"
@@ -218,13 +218,13 @@ fn pair_script(tenant: &str, ci: &str) -> String {
            close_code, reschedules, version, created_at, updated_at) \
          VALUES (gen_random_uuid(), '{tenant}', 'PGB', 'standard', 'new', 'Restart', '', now(), now() + interval '1 hour', \
            'Restart.', 'None.', 'Ping.', NULL, gen_random_uuid(), 'low', 1, NULL, NULL, 0, 1, now(), now()) RETURNING id \\gset\n\
-         INSERT INTO change.change_cis (change_id, ci_id, tenant_id) VALUES (:'id', '{ci}', '{tenant}');\n\
+         INSERT INTO change.change_cis (change_id, ci_id, tenant_id) VALUES (':id', '{ci}', '{tenant}');\n\
          INSERT INTO change.outbox (id, tenant_id, routing_key, envelope, created_at, sent_at) \
            VALUES (gen_random_uuid(), '{tenant}', 'change.change.created', repeat('x', 600), now(), now());\n\
          COMMIT;\n\
          BEGIN;\n\
          SELECT set_config('app.tenant_ids', '{tenant}', true);\n\
-         UPDATE change.changes SET state = 'scheduled', version = version + 1, updated_at = now() WHERE id = :'id';\n\
+         UPDATE change.changes SET state = 'scheduled', version = version + 1, updated_at = now() WHERE id = ':id';\n\
          INSERT INTO change.outbox (id, tenant_id, routing_key, envelope, created_at, sent_at) \
            VALUES (gen_random_uuid(), '{tenant}', 'change.change.state_changed', repeat('x', 400), now(), now());\n\
          COMMIT;\n"

@@ -7,7 +7,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Changes), Box::new(M0002Windows)]
+        vec![
+            Box::new(M0001Changes),
+            Box::new(M0002Windows),
+            Box::new(M0003ChangeTimes),
+        ]
     }
 }
 
@@ -152,6 +156,31 @@ impl MigrationTrait for M0002Windows {
             m.get_connection(),
             &["change_windows"],
             &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// Changes found by when they end: a conflict check reads the changes overlapping a window.
+struct M0003ChangeTimes;
+
+impl MigrationName for M0003ChangeTimes {
+    fn name(&self) -> &str {
+        "m20261207_000003_change_times"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003ChangeTimes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(
+            Index::create()
+                .name("changes_tenant_end")
+                .table("changes")
+                .if_not_exists()
+                .col("tenant_id")
+                .col("planned_end")
+                .take(),
         )
         .await
     }

@@ -213,3 +213,38 @@ impl MigrationTrait for M0010CmdbSharing {
         Ok(())
     }
 }
+
+/// A CI's identities by the CI alone. Led by the tenant, the index served a lookup's tenant
+/// condition too, and while an import grows the table faster than its statistics follow, the
+/// planner took it over the primary key for identity lookups and filtered every identity of
+/// the tenant for each value (6 s per list of 1,000 at 10,000 CIs).
+pub struct M0011IdentitiesByCi;
+
+impl MigrationName for M0011IdentitiesByCi {
+    fn name(&self) -> &str {
+        "m20261207_000011_identities_by_ci"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0011IdentitiesByCi {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("cmdb_ci_identities_ci")
+                .table("cmdb_ci_identities")
+                .if_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("cmdb_ci_identities_by_ci")
+                .table("cmdb_ci_identities")
+                .if_not_exists()
+                .col("ci_id")
+                .take(),
+        )
+        .await
+    }
+}

@@ -42,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(request_item_sla::M0008RequestItemSla),
             Box::new(cmdb::M0009Cmdb),
             Box::new(cmdb_sharing::M0010CmdbSharing),
+            Box::new(cmdb_sharing::M0011IdentitiesByCi),
         ]
     }
 }

@@ -258,14 +258,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewChange::try_from(body.0)?;
     let tenant = auth.tenant_id();
-    let txn = begin_scoped(&state.db, &[tenant]).await?;
-    check_references(&txn, tenant, &new.ci_ids, new.assignee_id).await?;
-    txn.commit().await?;
+    // Numbers are unique, not gapless (ADR 13): one refused below leaves a gap, and the
+    // checks and the insert share one transaction.
     let number = state
         .numbers
         .next(&state.db, "change_counters", "CHG", tenant)
         .await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
+    check_references(&txn, tenant, &new.ci_ids, new.assignee_id).await?;
     let (c, cis) = changes::insert(&txn, tenant, number, auth.principal.subject, new).await?;
     events::created(&txn, &c, &cis).await?;
     txn.commit().await?;

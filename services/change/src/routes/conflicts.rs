@@ -47,9 +47,8 @@ pub async fn conflicts_of(
     planned: &Planned,
     windows: &[ChangeWindow],
 ) -> Result<Vec<Conflict>, ApiError> {
+    let others = windows::others(txn, tenant, planned.window).await?;
     let near = bus::cmdb::around(txn, tenant, &planned.cis, RELATED_DEPTH).await?;
-    let cis: Vec<Uuid> = near.keys().copied().collect();
-    let others = windows::others(txn, tenant, planned.window, &cis, planned.assignee).await?;
     Ok(conflict::conflicts(planned, &near, &others, windows))
 }
 
@@ -238,12 +237,11 @@ pub async fn next_slot(
     let windows = windows_of(&state.db, auth.tenant.lineage()).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let near = bus::cmdb::around(&txn, tenant, &cis, RELATED_DEPTH).await?;
-    let around: Vec<Uuid> = near.keys().copied().collect();
     let span = Window {
         start: after,
         end: after + horizon + duration,
     };
-    let others = windows::others(&txn, tenant, span, &around, None).await?;
+    let others = windows::others(&txn, tenant, span).await?;
     txn.commit().await?;
     let want = conflict::SlotRequest {
         cis: &cis,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     changes,
-    entities::{change, change_ci, change_window},
+    entities::{change, change_window},
 };
 use crate::domain::{
     change::Window,
@@ -100,42 +100,20 @@ pub fn as_window(row: &WindowRow) -> ChangeWindow {
     }
 }
 
-/// The tenant's open changes (not closed or canceled) overlapping `w` that touch one of
-/// `cis` or are assigned to `assignee`, with their CIs.
+/// The tenant's open changes (not closed or canceled) whose windows overlap `w`, with their
+/// CIs. Found by time first: few changes overlap a window, however many the tenant has or
+/// how many CIs lie near the planned ones (`changes_tenant_end` bounds the scan to changes
+/// that end after `w` starts).
 pub async fn others(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     w: Window,
-    cis: &[Uuid],
-    assignee: Option<Uuid>,
 ) -> Result<Vec<Other>, DbErr> {
-    let mut ids: Vec<Uuid> = Vec::new();
-    for chunk in cis.chunks(1_000) {
-        let rows = change_ci::Entity::find()
-            .filter(change_ci::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(change_ci::Column::CiId.is_in(chunk.to_vec()))
-            .all(txn)
-            .await?;
-        ids.extend(rows.into_iter().map(|r| r.change_id));
-    }
-    ids.sort();
-    ids.dedup();
-    let mut touching = sea_orm::Condition::any();
-    for chunk in ids.chunks(1_000) {
-        touching = touching.add(change::Column::Id.is_in(chunk.to_vec()));
-    }
-    if let Some(a) = assignee {
-        touching = touching.add(change::Column::AssigneeId.eq(a));
-    }
-    if ids.is_empty() && assignee.is_none() {
-        return Ok(Vec::new());
-    }
     let rows = change::Entity::find()
         .filter(change::Column::TenantId.eq(tenant.as_uuid()))
-        .filter(change::Column::PlannedStart.lt(w.end))
         .filter(change::Column::PlannedEnd.gt(w.start))
+        .filter(change::Column::PlannedStart.lt(w.end))
         .filter(change::Column::State.is_not_in([State::Closed.as_str(), State::Canceled.as_str()]))
-        .filter(touching)
         .all(txn)
         .await?;
     let found: Vec<Uuid> = rows.iter().map(|c| c.id).collect();
