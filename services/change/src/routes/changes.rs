@@ -547,7 +547,7 @@ pub async fn transition(
     // Scheduling (or an emergency's start of work) is checked against blackouts.
     let gated = matches!(body.to, State::Scheduled | State::Implement);
     let windows = if gated {
-        super::conflicts::windows_of(&state.db, auth.tenant.lineage()).await?
+        super::checks::windows_of(&state.db, auth.tenant.lineage()).await?
     } else {
         Vec::new()
     };
@@ -603,10 +603,10 @@ pub async fn transition(
             cis: cis.clone(),
             assignee: c.assignee_id,
         };
-        let found = super::conflicts::conflicts_of(&txn, tenant, &planned, &windows).await?;
+        let found = super::checks::conflicts_of(&txn, tenant, &planned, &windows).await?;
         let emergency = c.kind() == ChangeType::Emergency;
         if let Some(note) =
-            super::conflicts::blackout_gate(&found, emergency, body.override_reason.as_deref())?
+            super::checks::blackout_gate(&found, emergency, body.override_reason.as_deref())?
         {
             reason = Some(note);
         }

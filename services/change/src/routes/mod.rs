@@ -3,6 +3,7 @@
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
 pub mod changes;
+pub mod checks;
 pub mod conflicts;
 pub mod impact;
 pub mod windows;
