@@ -275,3 +275,24 @@ pub fn pgbench(
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))
 }
+
+/// Runs `sql` (one or more statements) on `db`, as the benchmarks' set-up does.
+pub async fn exec(db: &sea_orm::DatabaseConnection, sql: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(sql).await?;
+    Ok(())
+}
+
+/// The text column `v` of each row `sql` returns.
+pub async fn strings(db: &sea_orm::DatabaseConnection, sql: &str) -> anyhow::Result<Vec<String>> {
+    use sea_orm::ConnectionTrait;
+    Ok(db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            sql,
+        ))
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "v").ok())
+        .collect())
+}

@@ -20,10 +20,7 @@ const PASSWORD: &str = "bench-catalogue-password-1";
 const CONCURRENCY: usize = 8;
 const ROUND: Duration = Duration::from_secs(10);
 
-async fn exec(db: &DatabaseConnection, sql: &str) -> anyhow::Result<()> {
-    db.execute_unprepared(sql).await?;
-    Ok(())
-}
+use e2e::exec;
 
 async fn call(
     client: &reqwest::Client,

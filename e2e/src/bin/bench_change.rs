@@ -20,26 +20,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{Database, DatabaseConnection};
 
 const PASSWORD: &str = "bench-change-password-1";
 const CONCURRENCY: usize = 8;
 const ROUND: Duration = Duration::from_secs(10);
 const CHECK_CIS: usize = 50;
 
-async fn exec(db: &DatabaseConnection, sql: &str) -> anyhow::Result<()> {
-    db.execute_unprepared(sql).await?;
-    Ok(())
-}
-
-async fn strings(db: &DatabaseConnection, sql: &str) -> anyhow::Result<Vec<String>> {
-    Ok(db
-        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<String>("", "v").ok())
-        .collect())
-}
+use e2e::{exec, strings};
 
 async fn tenant_id(su: &DatabaseConnection, slug: &str) -> anyhow::Result<String> {
     strings(

@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{Database, DatabaseConnection};
 use serde_json::Value;
 
 const PASSWORD: &str = "bench-cmdb-password-1";
@@ -27,19 +27,7 @@ const CONCURRENCY: usize = 8;
 const ROUND: Duration = Duration::from_secs(10);
 const ROOTS: usize = 200;
 
-async fn exec(db: &DatabaseConnection, sql: &str) -> anyhow::Result<()> {
-    db.execute_unprepared(sql).await?;
-    Ok(())
-}
-
-async fn strings(db: &DatabaseConnection, sql: &str) -> anyhow::Result<Vec<String>> {
-    Ok(db
-        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<String>("", "v").ok())
-        .collect())
-}
+use e2e::{exec, strings};
 
 async fn one(db: &DatabaseConnection, sql: &str) -> anyhow::Result<String> {
     strings(db, sql)

@@ -21,10 +21,7 @@ const TENANTS: usize = 1_000;
 const PER_TENANT: usize = 100;
 const TARGET: i64 = 8 * 3600;
 
-async fn exec(db: &DatabaseConnection, sql: &str) -> anyhow::Result<()> {
-    db.execute_unprepared(sql).await?;
-    Ok(())
-}
+use e2e::exec;
 
 /// 100,000 running clocks on an around-the-clock calendar, pinned per tenant.
 async fn fill(su: &DatabaseConnection, now: DateTime<Utc>) -> anyhow::Result<()> {
