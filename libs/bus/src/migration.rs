@@ -254,26 +254,47 @@ pub async fn create_cmdb_projection(m: &SchemaManager<'_>) -> Result<(), DbErr> 
             .take(),
     )
     .await?;
-    for (name, end) in [
-        ("cmdb_relationships_target", "target_id"),
-        ("cmdb_relationships_source", "source_id"),
-    ] {
-        m.create_index(
-            Index::create()
-                .name(name)
-                .table("cmdb_relationships")
-                .if_not_exists()
-                .col("tenant_id")
-                .col(end)
-                .col("type")
-                .take(),
-        )
-        .await?;
-    }
+    create_indexes(
+        m,
+        &[
+            (
+                "cmdb_relationships_target",
+                "cmdb_relationships",
+                &["tenant_id", "target_id", "type"],
+                false,
+            ),
+            (
+                "cmdb_relationships_source",
+                "cmdb_relationships",
+                &["tenant_id", "source_id", "type"],
+                false,
+            ),
+        ],
+    )
+    .await?;
     enforce_rls(
         m.get_connection(),
         &["cmdb_cis", "cmdb_relationships"],
         &tenant_predicate("tenant_id"),
     )
     .await
+}
+
+/// Creates each `(name, table, columns, unique)` index unless it exists.
+pub async fn create_indexes(
+    m: &SchemaManager<'_>,
+    indexes: &[(&'static str, &'static str, &'static [&'static str], bool)],
+) -> Result<(), DbErr> {
+    for (name, table, cols, unique) in indexes {
+        let mut index = Index::create();
+        index.name(*name).table(*table).if_not_exists();
+        if *unique {
+            index.unique();
+        }
+        for col in *cols {
+            index.col(*col);
+        }
+        m.create_index(index.take()).await?;
+    }
+    Ok(())
 }

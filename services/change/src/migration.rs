@@ -83,26 +83,30 @@ impl MigrationTrait for M0001Changes {
                 .take(),
         )
         .await?;
-        for (name, table, cols) in [
-            (
-                "changes_tenant_number",
-                "changes",
-                &["tenant_id", "number"][..],
-            ),
-            (
-                "changes_tenant_created",
-                "changes",
-                &["tenant_id", "created_at", "id"][..],
-            ),
-            ("change_cis_ci", "change_cis", &["tenant_id", "ci_id"][..]),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table(table).if_not_exists();
-            for col in cols {
-                index.col(*col);
-            }
-            m.create_index(index.take()).await?;
-        }
+        bus::migration::create_indexes(
+            m,
+            &[
+                (
+                    "changes_tenant_number",
+                    "changes",
+                    &["tenant_id", "number"],
+                    false,
+                ),
+                (
+                    "changes_tenant_created",
+                    "changes",
+                    &["tenant_id", "created_at", "id"],
+                    false,
+                ),
+                (
+                    "change_cis_ci",
+                    "change_cis",
+                    &["tenant_id", "ci_id"],
+                    false,
+                ),
+            ],
+        )
+        .await?;
         enforce_rls(
             m.get_connection(),
             &["changes", "change_counters", "change_cis"],

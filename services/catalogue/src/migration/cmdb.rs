@@ -87,7 +87,7 @@ impl MigrationTrait for M0009Cmdb {
                 .take(),
         )
         .await?;
-        super::create_indexes(
+        bus::migration::create_indexes(
             m,
             &[
                 (

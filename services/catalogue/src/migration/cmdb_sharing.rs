@@ -123,7 +123,7 @@ impl MigrationTrait for M0010CmdbSharing {
                 .take(),
         )
         .await?;
-        super::create_indexes(
+        bus::migration::create_indexes(
             m,
             &[
                 (

@@ -115,7 +115,7 @@ impl MigrationTrait for M0007Knowledge {
                 .take(),
         )
         .await?;
-        super::create_indexes(
+        bus::migration::create_indexes(
             m,
             &[
                 (

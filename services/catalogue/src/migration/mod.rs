@@ -9,25 +9,6 @@ mod request_item_sla;
 
 pub struct Migrator;
 
-/// Creates each `(name, table, columns, unique)` index unless it exists.
-async fn create_indexes(
-    m: &SchemaManager<'_>,
-    indexes: &[(&'static str, &'static str, &'static [&'static str], bool)],
-) -> Result<(), DbErr> {
-    for (name, table, cols, unique) in indexes {
-        let mut index = Index::create();
-        index.name(*name).table(*table).if_not_exists();
-        if *unique {
-            index.unique();
-        }
-        for col in *cols {
-            index.col(*col);
-        }
-        m.create_index(index.take()).await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
