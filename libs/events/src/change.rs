@@ -60,3 +60,33 @@ pub struct ChangeClosed {
     pub caused_incident_count: u32,
 }
 event!(ChangeClosed, "change", "closed", 1);
+
+/// A CAB member voted on a change (an append to the change's approval record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeVoteCast {
+    pub change_id: Uuid,
+    pub round: u32,
+    /// The stage's name.
+    pub stage: String,
+    pub voter_id: Uuid,
+    /// The approver a delegate voted for.
+    pub on_behalf_of: Option<Uuid>,
+    /// `approve`, `reject` or `abstain`.
+    pub decision: String,
+    pub reason: String,
+}
+event!(ChangeVoteCast, "approval", "vote_cast", 1);
+
+/// A change's approval round was decided by its votes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeApprovalDecided {
+    pub change_id: Uuid,
+    pub round: u32,
+    pub policy_id: Uuid,
+    pub policy_name: String,
+    /// `approved` or `rejected`.
+    pub decision: String,
+}
+event!(ChangeApprovalDecided, "approval", "decided", 1);

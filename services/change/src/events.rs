@@ -1,12 +1,20 @@
 //! What change publishes, appended to the outbox in the same transaction as the change.
 use events::{
     Event,
-    change::{ChangeClosed, ChangeCreated, ChangeStateChanged},
+    change::{
+        ChangeApprovalDecided, ChangeClosed, ChangeCreated, ChangeStateChanged, ChangeVoteCast,
+    },
 };
 use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
 
-use crate::{domain::lifecycle::State, store::changes::Change};
+use crate::{
+    domain::lifecycle::State,
+    store::{
+        cab::{Round, Vote},
+        changes::Change,
+    },
+};
 
 async fn publish<E: Event>(
     txn: &DatabaseTransaction,
@@ -66,4 +74,40 @@ pub async fn moved(
         publish(txn, c, &closed).await?;
     }
     Ok(())
+}
+
+fn round_number(r: &Round) -> u32 {
+    u32::try_from(r.round).unwrap_or(0)
+}
+
+/// A vote, as appended.
+pub async fn vote_cast(
+    txn: &DatabaseTransaction,
+    c: &Change,
+    r: &Round,
+    stage: &str,
+    v: &Vote,
+) -> Result<(), ApiError> {
+    let cast = ChangeVoteCast {
+        change_id: c.id,
+        round: round_number(r),
+        stage: stage.into(),
+        voter_id: v.voter_id,
+        on_behalf_of: v.on_behalf_of,
+        decision: v.decision.clone(),
+        reason: v.reason.clone(),
+    };
+    publish(txn, c, &cast).await
+}
+
+/// A round decided by its votes.
+pub async fn decided(txn: &DatabaseTransaction, c: &Change, r: &Round) -> Result<(), ApiError> {
+    let decided = ChangeApprovalDecided {
+        change_id: c.id,
+        round: round_number(r),
+        policy_id: r.policy_id,
+        policy_name: r.policy_name.clone(),
+        decision: r.state.clone(),
+    };
+    publish(txn, c, &decided).await
 }

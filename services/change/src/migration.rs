@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Changes),
             Box::new(M0002Windows),
             Box::new(M0003ChangeTimes),
+            Box::new(M0004RiskAndCab),
         ]
     }
 }
@@ -185,6 +186,142 @@ impl MigrationTrait for M0003ChangeTimes {
                 .col("tenant_id")
                 .col("planned_end")
                 .take(),
+        )
+        .await
+    }
+}
+
+/// Risk settings, approval policies, approval rounds and their votes; a change's answers to
+/// the risk questionnaire.
+struct M0004RiskAndCab;
+
+impl MigrationName for M0004RiskAndCab {
+    fn name(&self) -> &str {
+        "m20261207_000004_risk_and_cab"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004RiskAndCab {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("changes")
+                .add_column(json_null("risk_answers"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_risk_settings")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(json_null("rules"))
+                .col(json_null("questionnaire"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_approval_policies")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("name", 200))
+                .col(json("change_types"))
+                .col(json("risks"))
+                .col(integer("priority"))
+                .col(json("stages"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_approval_rounds")
+                .if_not_exists()
+                .col(uuid("change_id"))
+                .col(integer("round"))
+                .col(uuid("tenant_id"))
+                .col(uuid("policy_id"))
+                .col(string_len("policy_name", 200))
+                .col(json("stages"))
+                .col(string_len("state", 16))
+                .col(timestamp_with_time_zone("started_at"))
+                .col(timestamp_with_time_zone_null("decided_at"))
+                .primary_key(Index::create().col("change_id").col("round"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_votes")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("change_id"))
+                .col(integer("round"))
+                .col(integer("stage"))
+                .col(uuid("voter_id"))
+                .col(uuid_null("on_behalf_of"))
+                .col(string_len("decision", 16))
+                .col(text("reason"))
+                .col(timestamp_with_time_zone("cast_at"))
+                .take(),
+        )
+        .await?;
+        bus::migration::create_indexes(
+            m,
+            &[
+                (
+                    "change_risk_settings_tenant",
+                    "change_risk_settings",
+                    &["tenant_id"],
+                    true,
+                ),
+                (
+                    "change_approval_policies_tenant",
+                    "change_approval_policies",
+                    &["tenant_id"],
+                    false,
+                ),
+                (
+                    "change_approval_rounds_pending",
+                    "change_approval_rounds",
+                    &["tenant_id", "state", "started_at"],
+                    false,
+                ),
+                // One vote per voter, stage and round, whatever races.
+                (
+                    "change_votes_once",
+                    "change_votes",
+                    &["change_id", "round", "stage", "voter_id"],
+                    true,
+                ),
+                (
+                    "change_votes_voter",
+                    "change_votes",
+                    &["tenant_id", "voter_id", "change_id"],
+                    false,
+                ),
+            ],
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &[
+                "change_risk_settings",
+                "change_approval_policies",
+                "change_approval_rounds",
+                "change_votes",
+            ],
+            &tenant_predicate("tenant_id"),
         )
         .await
     }

@@ -34,6 +34,8 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<ChangeCreated>(&mut failures);
     check::<ChangeStateChanged>(&mut failures);
     check::<ChangeClosed>(&mut failures);
+    check::<ChangeVoteCast>(&mut failures);
+    check::<ChangeApprovalDecided>(&mut failures);
     check::<TenantCreated>(&mut failures);
     check::<TenantStatusChanged>(&mut failures);
     check::<TenantSettingsChanged>(&mut failures);

@@ -126,15 +126,6 @@ pub fn readiness(window: Option<Window>, ci_count: usize, plans: &Plans) -> Read
     }
 }
 
-/// The baseline risk of a type until the risk rules weigh a change (ADR 36).
-pub fn baseline_risk(t: ChangeType) -> &'static str {
-    match t {
-        ChangeType::Standard => "low",
-        ChangeType::Normal => "moderate",
-        ChangeType::Emergency => "high",
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {

@@ -133,12 +133,7 @@ pub fn conflicts(
             });
         }
     }
-    let mut maintenance = windows
-        .iter()
-        .filter(|x| x.kind == WindowKind::Maintenance && x.covers_any(&planned.cis))
-        .peekable();
-    let has_maintenance = maintenance.peek().is_some();
-    if has_maintenance && !maintenance.any(|x| x.schedule.contains(w)) {
+    if outside_maintenance(w, &planned.cis, windows) {
         out.push(Conflict {
             kind: ConflictKind::OutsideMaintenanceWindow,
             ci_id: None,
@@ -168,6 +163,15 @@ pub fn conflicts(
     }
     out.sort();
     out
+}
+
+/// Whether maintenance windows apply to `cis` and `w` lies within none of them.
+pub fn outside_maintenance(w: Window, cis: &[Uuid], windows: &[ChangeWindow]) -> bool {
+    let mut maintenance = windows
+        .iter()
+        .filter(|x| x.kind == WindowKind::Maintenance && x.covers_any(cis))
+        .peekable();
+    maintenance.peek().is_some() && !maintenance.any(|x| x.schedule.contains(w))
 }
 
 /// What free slots are wanted for: work of `duration` on `cis`, from `after` to `horizon`

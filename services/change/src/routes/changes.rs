@@ -20,15 +20,19 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use super::basis::Basis;
 use crate::{
     ChangeService,
     domain::{
         change::{self, NewChange, Plans, Window, readiness},
         conflict::Planned,
-        lifecycle::{self, ChangeType, CloseCode, Move, Refusal, State},
+        lifecycle::{self, ChangeType, CloseCode, Move, Moved, Refusal, State},
     },
     events,
-    store::changes::{self, Change, Edit, Filter},
+    store::{
+        cab,
+        changes::{self, Change, Edit, Filter},
+    },
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -99,7 +103,7 @@ pub struct ChangeOut {
 
 platform::page_schema!(ChangePage, ChangeOut);
 
-fn out(c: &Change, cis: Vec<Uuid>) -> ChangeOut {
+pub fn out(c: &Change, cis: Vec<Uuid>) -> ChangeOut {
     ChangeOut {
         id: c.id,
         tenant_id: c.tenant_id,
@@ -258,6 +262,16 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewChange::try_from(body.0)?;
     let tenant = auth.tenant_id();
+    let basis = Basis::load(&state.db, auth.tenant.lineage()).await?;
+    let risk = basis
+        .assess(
+            new.change_type,
+            new.window,
+            &new.ci_ids,
+            None,
+            platform::record::now(),
+        )
+        .risk;
     // Numbers are unique, not gapless (ADR 13): one refused below leaves a gap, and the
     // checks and the insert share one transaction.
     let number = state
@@ -266,7 +280,7 @@ pub async fn create(
         .await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     check_references(&txn, tenant, &new.ci_ids, new.assignee_id).await?;
-    let (c, cis) = changes::insert(&txn, tenant, number, auth.principal.subject, new).await?;
+    let (c, cis) = changes::insert(&txn, tenant, number, auth.principal.subject, new, risk).await?;
     events::created(&txn, &c, &cis).await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
@@ -463,15 +477,11 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let (edit, new_cis) = edit_of(body.0)?;
     let tenant = auth.tenant_id();
+    let basis = Basis::load(&state.db, auth.tenant.lineage()).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let (c, cis) = load(&txn, tenant, *id, true).await?;
     let from = c.lifecycle_state();
-    if from.is_terminal() {
-        return Err(ApiError::conflict(
-            "change_closed",
-            format!("{} is {}: it no longer changes", c.number, from.as_str()),
-        ));
-    }
+    editable(&c)?;
     check_references(
         &txn,
         tenant,
@@ -485,20 +495,101 @@ pub async fn update(
     let reopen =
         (from.is_approved() && c.kind() != ChangeType::Standard && (moved_window || moved_cis))
             .then_some(State::Authorize);
-    let c = changes::update(&txn, c, edit, reopen).await?;
-    let cis = match new_cis {
-        Some(n) => {
-            changes::set_cis(&txn, &c, &n).await?;
-            n
-        }
-        None => cis,
-    };
+    let window = edit.window.unwrap_or(c.window());
+    let cis = new_cis.unwrap_or(cis);
+    let answers = c.answers();
+    let risk = basis
+        .assess(
+            c.kind(),
+            window,
+            &cis,
+            answers.as_ref(),
+            platform::record::now(),
+        )
+        .risk;
+    let c = changes::update(&txn, c, edit, reopen, risk).await?;
+    if moved_cis {
+        changes::set_cis(&txn, &c, &cis).await?;
+    }
     if reopen.is_some() {
+        start_round(&txn, &basis, &c).await?;
         let reason = Some("rescheduled after approval".to_string());
         events::moved(&txn, from, &c, reason).await?;
     }
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&c, cis)))
+}
+
+/// A closed or canceled change no longer changes (409 `change_closed`).
+pub fn editable(c: &Change) -> Result<(), ApiError> {
+    let state = c.lifecycle_state();
+    if state.is_terminal() {
+        return Err(ApiError::conflict(
+            "change_closed",
+            format!("{} is {}: it no longer changes", c.number, state.as_str()),
+        ));
+    }
+    Ok(())
+}
+
+/// Sends `c`, entering `authorize`, to the votes of the policy for its type and risk, if
+/// one applies (otherwise an approver decides it by a transition).
+async fn start_round(txn: &DatabaseTransaction, basis: &Basis, c: &Change) -> Result<(), ApiError> {
+    let risk = crate::domain::risk::Risk::parse(&c.risk).unwrap_or(crate::domain::risk::Risk::High);
+    if let Some(policy) = basis.policy(c.kind(), risk) {
+        cab::start_round(txn, TenantId(c.tenant_id), c.id, c.approval_round, policy).await?;
+    }
+    Ok(())
+}
+
+/// Moves `c` where a decision took it: into its work (checked against blackouts; an
+/// emergency change passes one with `override_reason`) or back to `new`, rejected.
+pub async fn decided_move(
+    txn: &DatabaseTransaction,
+    basis: &Basis,
+    c: Change,
+    cis: &[Uuid],
+    to: State,
+    rejection_reason: Option<String>,
+    override_reason: Option<&str>,
+) -> Result<Change, ApiError> {
+    let from = c.lifecycle_state();
+    let reason = gate(txn, basis, &c, cis, from, to, override_reason).await?;
+    let moved = Moved {
+        to,
+        rejection_reason: rejection_reason.clone(),
+        close_code: None,
+    };
+    let c = changes::moved(txn, c, &moved).await?;
+    events::moved(txn, from, &c, rejection_reason.or(reason)).await?;
+    Ok(c)
+}
+
+/// Scheduling (or an emergency's start of work) is checked against blackouts: 409, or the
+/// override to record.
+async fn gate(
+    txn: &DatabaseTransaction,
+    basis: &Basis,
+    c: &Change,
+    cis: &[Uuid],
+    from: State,
+    to: State,
+    override_reason: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let scheduling = to == State::Scheduled || (to == State::Implement && from == State::Authorize);
+    let Some(window) = c.window().filter(|_| scheduling) else {
+        return Ok(None);
+    };
+    let planned = Planned {
+        id: Some(c.id),
+        window,
+        cis: cis.to_vec(),
+        assignee: c.assignee_id,
+    };
+    let found =
+        super::checks::conflicts_of(txn, TenantId(c.tenant_id), &planned, &basis.windows).await?;
+    let emergency = c.kind() == ChangeType::Emergency;
+    super::checks::blackout_gate(&found, emergency, override_reason)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -544,13 +635,7 @@ pub async fn transition(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let tenant = auth.tenant_id();
-    // Scheduling (or an emergency's start of work) is checked against blackouts.
-    let gated = matches!(body.to, State::Scheduled | State::Implement);
-    let windows = if gated {
-        super::checks::windows_of(&state.db, auth.tenant.lineage()).await?
-    } else {
-        Vec::new()
-    };
+    let basis = Basis::load(&state.db, auth.tenant.lineage()).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     let (c, cis) = load(&txn, tenant, *id, true).await?;
     let from = c.lifecycle_state();
@@ -593,25 +678,47 @@ pub async fn transition(
             "a change is approved or rejected by someone other than its requester",
         ));
     }
-    let mut reason = moved.rejection_reason.clone().or(request.reason);
-    let scheduling =
-        moved.to == State::Scheduled || (moved.to == State::Implement && from == State::Authorize);
-    if let (true, Some(window)) = (scheduling, c.window()) {
-        let planned = Planned {
-            id: Some(c.id),
-            window,
-            cis: cis.clone(),
-            assignee: c.assignee_id,
-        };
-        let found = super::checks::conflicts_of(&txn, tenant, &planned, &windows).await?;
-        let emergency = c.kind() == ChangeType::Emergency;
-        if let Some(note) =
-            super::checks::blackout_gate(&found, emergency, body.override_reason.as_deref())?
-        {
-            reason = Some(note);
-        }
+    if decides
+        && cab::round(&txn, tenant, c.id, c.approval_round)
+            .await?
+            .is_some_and(|r| r.state == crate::domain::cab::Outcome::Pending.as_str())
+    {
+        return Err(ApiError::conflict(
+            "decided_by_votes",
+            "an approval policy applies: the CAB decides this change by its votes",
+        ));
     }
-    let c = changes::moved(&txn, c, &moved).await?;
+    let mut reason = moved.rejection_reason.clone().or(request.reason);
+    if let Some(note) = gate(
+        &txn,
+        &basis,
+        &c,
+        &cis,
+        from,
+        moved.to,
+        body.override_reason.as_deref(),
+    )
+    .await?
+    {
+        reason = Some(note);
+    }
+    let mut c = changes::moved(&txn, c, &moved).await?;
+    // Entering assessment or authorization weighs the change again; a CAB round starts.
+    if matches!(moved.to, State::Assess | State::Authorize) {
+        let risk = basis
+            .assess(
+                c.kind(),
+                c.window(),
+                &cis,
+                c.answers().as_ref(),
+                platform::record::now(),
+            )
+            .risk;
+        c = changes::set_risk(&txn, c, risk, None).await?;
+    }
+    if moved.to == State::Authorize {
+        start_round(&txn, &basis, &c).await?;
+    }
     events::moved(&txn, from, &c, reason).await?;
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&c, cis)))

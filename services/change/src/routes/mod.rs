@@ -2,10 +2,14 @@
 //! parse the request into domain values, authorize (the `Auth<Scope>` extractor), call the
 //! store inside a tenant-scoped transaction, publish through `events` in that same
 //! transaction, and map the result.
+pub mod approvals;
+pub mod basis;
 pub mod changes;
 pub mod checks;
 pub mod conflicts;
 pub mod impact;
+pub mod policies;
+pub mod risk;
 pub mod windows;
 
 use actix_web::web;
@@ -17,6 +21,8 @@ use crate::ChangeService;
 /// Each resource's path prefix and its routes.
 const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/change-windows", windows::routes),
+    ("/api/v1/change-approval-policies", policies::routes),
+    ("/api/v1/change-risk", risk::routes),
     ("/api/v1/changes", change_routes),
 ];
 
@@ -25,7 +31,9 @@ const RESOURCES: &[(&str, Routes)] = &[
 fn change_routes(cfg: &mut ServiceConfig) {
     // Before `/{id}`, which would take `next-slot` for an id.
     conflicts::routes(cfg);
+    approvals::routes(cfg);
     changes::routes(cfg);
+    risk::change_routes(cfg);
     impact::routes(cfg);
 }
 

@@ -8,8 +8,9 @@ use uuid::Uuid;
 
 use super::entities::{change, change_ci};
 use crate::domain::{
-    change::{NewChange, Plans, Window, baseline_risk},
+    change::{NewChange, Plans, Window},
     lifecycle::{ChangeType, Moved, State},
+    risk::{Answers, Risk},
 };
 
 pub use change::Model as Change;
@@ -30,6 +31,12 @@ impl Change {
         }
     }
 
+    pub fn answers(&self) -> Option<Answers> {
+        self.risk_answers
+            .clone()
+            .and_then(|a| serde_json::from_value(a).ok())
+    }
+
     pub fn plans(&self) -> Plans {
         Plans {
             implementation_plan: self.implementation_plan.clone(),
@@ -45,6 +52,7 @@ pub async fn insert(
     number: String,
     by: Uuid,
     new: NewChange,
+    risk: Risk,
 ) -> Result<(Change, Vec<Uuid>), DbErr> {
     let mut am = change::ActiveModel::new();
     am.tenant_id = Set(tenant.as_uuid());
@@ -60,7 +68,8 @@ pub async fn insert(
     am.test_plan = Set(new.plans.test_plan);
     am.assignee_id = Set(new.assignee_id);
     am.requested_by = Set(by);
-    am.risk = Set(baseline_risk(new.change_type).into());
+    am.risk = Set(risk.as_str().into());
+    am.risk_answers = Set(None);
     am.approval_round = Set(1);
     am.rejection_reason = Set(None);
     am.close_code = Set(None);
@@ -179,15 +188,18 @@ pub struct Edit {
     pub assignee_id: Option<Option<Uuid>>,
 }
 
-/// Writes `edit` to `c`; `reopen` sends an approved change back to `authorize`.
+/// Writes `edit` to `c` at `risk`; `reopen` sends an approved change back to `authorize`
+/// for another approval round.
 pub async fn update(
     txn: &DatabaseTransaction,
     c: Change,
     edit: Edit,
     reopen: Option<State>,
+    risk: Risk,
 ) -> Result<Change, DbErr> {
     let rescheduled = matches!(edit.window, Some(w) if c.window().is_some() && w != c.window());
     let reschedules = c.reschedules + i32::from(rescheduled);
+    let round = c.approval_round;
     let mut am: change::ActiveModel = c.into();
     if let Some(v) = edit.title {
         am.title = Set(v);
@@ -213,7 +225,9 @@ pub async fn update(
     }
     if let Some(state) = reopen {
         am.state = Set(state.as_str().into());
+        am.approval_round = Set(round + 1);
     }
+    am.risk = Set(risk.as_str().into());
     am.reschedules = Set(reschedules);
     am.update(txn).await
 }
@@ -232,4 +246,35 @@ pub async fn moved(txn: &DatabaseTransaction, c: Change, m: &Moved) -> Result<Ch
         am.close_code = Set(Some(code.as_str().into()));
     }
     am.update(txn).await
+}
+
+/// Records `c`'s risk, and its answers when given.
+pub async fn set_risk(
+    txn: &DatabaseTransaction,
+    c: Change,
+    risk: Risk,
+    answers: Option<&Answers>,
+) -> Result<Change, DbErr> {
+    if c.risk == risk.as_str() && answers.is_none() {
+        return Ok(c);
+    }
+    let mut am: change::ActiveModel = c.into();
+    am.risk = Set(risk.as_str().into());
+    if let Some(a) = answers {
+        am.risk_answers = Set(Some(serde_json::json!(a)));
+    }
+    am.update(txn).await
+}
+
+/// The tenant's changes among `ids`.
+pub async fn find_many(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<Change>, DbErr> {
+    change::Entity::find()
+        .filter(change::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(change::Column::Id.is_in(ids.iter().copied()))
+        .all(txn)
+        .await
 }

@@ -34,6 +34,8 @@ pub mod change {
         pub close_code: Option<String>,
         /// How often its window moved once it was set (an ICS event's `SEQUENCE`).
         pub reschedules: i32,
+        /// Answers to the risk questionnaire, by question key.
+        pub risk_answers: Option<Json>,
         pub version: i64,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
@@ -95,4 +97,118 @@ pub mod change_window {
     pub enum Relation {}
 
     platform::versioned_record!();
+}
+
+/// A tenant's risk rules and questionnaire; a customer without its own inherits its nearest
+/// provider's.
+pub mod risk_settings {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_risk_settings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// One row per tenant.
+        pub tenant_id: Uuid,
+        /// `[domain::risk::Rule]`, by order, if the tenant set its own (an empty list opts
+        /// out of a provider's).
+        pub rules: Option<Json>,
+        /// `domain::risk::Questionnaire`, if the tenant has one.
+        pub questionnaire: Option<Json>,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// Which changes a CAB decides, and its stages.
+pub mod approval_policy {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_approval_policies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub name: String,
+        /// The change types it applies to.
+        pub change_types: Json,
+        /// The risks it applies to; empty: every risk.
+        pub risks: Json,
+        /// Lower first, when several apply.
+        pub priority: i32,
+        /// `[domain::cab::Stage]`.
+        pub stages: Json,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// One approval round of a change: the policy's stages as they were when it began.
+pub mod approval_round {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_approval_rounds")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub round: i32,
+        pub tenant_id: Uuid,
+        pub policy_id: Uuid,
+        pub policy_name: String,
+        /// `[domain::cab::Stage]`, copied from the policy.
+        pub stages: Json,
+        /// `pending`, `approved` or `rejected`.
+        pub state: String,
+        pub started_at: DateTimeUtc,
+        pub decided_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One vote: never updated or deleted.
+pub mod vote {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_votes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub change_id: Uuid,
+        pub round: i32,
+        /// The stage's index in the round's stages.
+        pub stage: i32,
+        pub voter_id: Uuid,
+        pub on_behalf_of: Option<Uuid>,
+        /// `approve`, `reject` or `abstain`.
+        pub decision: String,
+        pub reason: String,
+        pub cast_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }

@@ -50,7 +50,7 @@ pub async fn relate(app: &TestApp, token: &str, source: &str, rel: &str, target:
 
 /// Waits until the change service knows `token`'s tenant (identity's events arrive
 /// asynchronously).
-async fn known(app: &TestApp, token: &str) {
+pub async fn known(app: &TestApp, token: &str) {
     let mut last = None;
     for _ in 0..100 {
         let res = app.get("/api/v1/changes", token).await;

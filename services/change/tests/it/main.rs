@@ -1,3 +1,4 @@
 //! change's integration tests: one binary, one module per area.
+mod cab;
 mod changes;
 mod conflicts;
