@@ -25,6 +25,7 @@ pub mod request_id;
 pub mod resources;
 pub mod schema;
 pub mod scoped_write;
+pub mod secret;
 pub mod settings;
 pub mod telemetry;
 pub mod tenancy;

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Windows),
             Box::new(M0003ChangeTimes),
             Box::new(M0004RiskAndCab),
+            Box::new(M0005CalendarFeeds),
         ]
     }
 }
@@ -324,5 +325,59 @@ impl MigrationTrait for M0004RiskAndCab {
             &tenant_predicate("tenant_id"),
         )
         .await
+    }
+}
+
+/// Calendar feeds, found by their token's hash before anyone is signed in.
+struct M0005CalendarFeeds;
+
+impl MigrationName for M0005CalendarFeeds {
+    fn name(&self) -> &str {
+        "m20261207_000005_calendar_feeds"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005CalendarFeeds {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("change_calendar_feeds")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("name", 200))
+                .col(string_len("token_hash", 64))
+                .col(uuid("created_by"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone_null("revoked_at"))
+                .take(),
+        )
+        .await?;
+        bus::migration::create_indexes(
+            m,
+            &[
+                (
+                    "change_calendar_feeds_token",
+                    "change_calendar_feeds",
+                    &["token_hash"],
+                    true,
+                ),
+                (
+                    "change_calendar_feeds_tenant",
+                    "change_calendar_feeds",
+                    &["tenant_id", "created_by"],
+                    false,
+                ),
+            ],
+        )
+        .await?;
+        // A feed is read by its token alone (a calendar client holds no session): a
+        // `LookupKey::TokenHash` transaction sees the one row with that hash.
+        let predicate = format!(
+            "{} OR token_hash = current_setting('app.lookup_token_hash', true)",
+            tenant_predicate("tenant_id")
+        );
+        enforce_rls(m.get_connection(), &["change_calendar_feeds"], &predicate).await
     }
 }

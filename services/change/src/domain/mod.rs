@@ -2,6 +2,7 @@
 pub mod cab;
 pub mod change;
 pub mod conflict;
+pub mod ics;
 pub mod impact;
 pub mod lifecycle;
 pub mod risk;

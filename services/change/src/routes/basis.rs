@@ -77,11 +77,13 @@ impl Basis {
             .iter()
             .filter(|p| p.applies(t, risk))
             .min_by_key(|p| {
-                (
-                    self.lineage.iter().position(|x| x.as_uuid() == p.tenant_id),
-                    p.priority,
-                    p.id,
-                )
+                // The lineage runs from the root down: the nearest tenant is the last.
+                let distance = self
+                    .lineage
+                    .iter()
+                    .rev()
+                    .position(|x| x.as_uuid() == p.tenant_id);
+                (distance, p.priority, p.id)
             })
     }
 }

@@ -4,6 +4,7 @@
 //! transaction, and map the result.
 pub mod approvals;
 pub mod basis;
+pub mod calendar;
 pub mod changes;
 pub mod checks;
 pub mod conflicts;
@@ -23,6 +24,7 @@ const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/change-windows", windows::routes),
     ("/api/v1/change-approval-policies", policies::routes),
     ("/api/v1/change-risk", risk::routes),
+    ("/api/v1/change-calendar", calendar::routes),
     ("/api/v1/changes", change_routes),
 ];
 

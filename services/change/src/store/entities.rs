@@ -212,3 +212,27 @@ pub mod vote {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A calendar subscription: its token, shown once, is kept only as a hash.
+pub mod calendar_feed {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_calendar_feeds")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub name: String,
+        /// SHA-256 of the token, hex.
+        pub token_hash: String,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -3,6 +3,7 @@
 pub mod cab;
 pub mod changes;
 pub mod entities;
+pub mod feeds;
 pub mod risk;
 pub mod windows;
 

@@ -35,7 +35,13 @@ pub async fn of_lineage(
         .filter(risk_settings::Column::TenantId.is_in(lineage.iter().map(|t| t.as_uuid())))
         .all(txn)
         .await?;
-    rows.sort_by_key(|r| lineage.iter().position(|t| t.as_uuid() == r.tenant_id));
+    // The lineage runs from the root down: the tenant itself is last, and comes first here.
+    rows.sort_by_key(|r| {
+        lineage
+            .iter()
+            .rev()
+            .position(|t| t.as_uuid() == r.tenant_id)
+    });
     Ok(rows)
 }
 

@@ -1,4 +1,5 @@
 //! change's integration tests: one binary, one module per area.
 mod cab;
+mod calendar;
 mod changes;
 mod conflicts;
