@@ -90,3 +90,53 @@ pub struct ChangeApprovalDecided {
     pub decision: String,
 }
 event!(ChangeApprovalDecided, "approval", "decided", 1);
+
+/// An incident was found to have been caused by a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeIncidentLinked {
+    pub change_id: Uuid,
+    pub incident_id: Uuid,
+    /// Incidents the change caused so far, this one included.
+    pub caused_incident_count: u32,
+}
+event!(ChangeIncidentLinked, "change", "incident_linked", 1);
+
+/// A closed change turned out to have failed (its first caused incident after closing). A
+/// change counts as failed once, however many incidents it caused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeOutcomeRevised {
+    pub change_id: Uuid,
+    /// As it closed.
+    pub close_code: String,
+    pub caused_incident_count: u32,
+    pub failed: bool,
+}
+event!(ChangeOutcomeRevised, "change", "outcome_revised", 1);
+
+/// A template was suspended because a change made from it failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeTemplateSuspended {
+    pub template_id: Uuid,
+    pub slug: String,
+    pub template_version: u32,
+    /// The change that failed.
+    pub change_id: Uuid,
+    pub reason: String,
+}
+event!(ChangeTemplateSuspended, "template", "suspended", 1);
+
+/// A post-implementation review recorded an improvement (for the improvement register).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePirFindingRecorded {
+    pub change_id: Uuid,
+    /// The change's number, e.g. `CHG0001001`.
+    pub number: String,
+    /// `improvement`.
+    pub kind: String,
+    pub text: String,
+}
+event!(ChangePirFindingRecorded, "pir", "finding_recorded", 1);

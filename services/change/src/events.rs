@@ -2,17 +2,21 @@
 use events::{
     Event,
     change::{
-        ChangeApprovalDecided, ChangeClosed, ChangeCreated, ChangeStateChanged, ChangeVoteCast,
+        ChangeApprovalDecided, ChangeClosed, ChangeCreated, ChangeIncidentLinked,
+        ChangeOutcomeRevised, ChangePirFindingRecorded, ChangeStateChanged,
+        ChangeTemplateSuspended, ChangeVoteCast,
     },
 };
 use platform::{ApiError, tenancy::TenantId};
 use sea_orm::DatabaseTransaction;
 
 use crate::{
-    domain::lifecycle::State,
+    domain::{lifecycle::State, template::Finding},
     store::{
         cab::{Round, Vote},
         changes::Change,
+        incidents,
+        templates::Template,
     },
 };
 
@@ -69,7 +73,8 @@ pub async fn moved(
             change_id: c.id,
             close_code: code.clone(),
             risk: c.risk.clone(),
-            caused_incident_count: 0,
+            caused_incident_count: incidents::caused_count(txn, TenantId(c.tenant_id), c.id)
+                .await?,
         };
         publish(txn, c, &closed).await?;
     }
@@ -110,4 +115,67 @@ pub async fn decided(txn: &DatabaseTransaction, c: &Change, r: &Round) -> Result
         decision: r.state.clone(),
     };
     publish(txn, c, &decided).await
+}
+
+/// An incident the change caused; `count` with it.
+pub async fn incident_linked(
+    txn: &DatabaseTransaction,
+    c: &Change,
+    incident: uuid::Uuid,
+    count: u32,
+) -> Result<(), ApiError> {
+    let linked = ChangeIncidentLinked {
+        change_id: c.id,
+        incident_id: incident,
+        caused_incident_count: count,
+    };
+    publish(txn, c, &linked).await
+}
+
+/// A closed change turned out to have failed.
+pub async fn outcome_revised(
+    txn: &DatabaseTransaction,
+    c: &Change,
+    count: u32,
+) -> Result<(), ApiError> {
+    let revised = ChangeOutcomeRevised {
+        change_id: c.id,
+        close_code: c.close_code.clone().unwrap_or_default(),
+        caused_incident_count: count,
+        failed: true,
+    };
+    publish(txn, c, &revised).await
+}
+
+/// The template `c` came from was suspended because `c` failed.
+pub async fn template_suspended(
+    txn: &DatabaseTransaction,
+    c: &Change,
+    t: &Template,
+    reason: String,
+) -> Result<(), ApiError> {
+    let suspended = ChangeTemplateSuspended {
+        template_id: t.id,
+        slug: t.slug.clone(),
+        template_version: u32::try_from(t.template_version).unwrap_or(0),
+        change_id: c.id,
+        reason,
+    };
+    bus::outbox::append(txn, TenantId(t.tenant_id), t.id, t.version, &suspended).await?;
+    Ok(())
+}
+
+/// An improvement a review recorded.
+pub async fn finding_recorded(
+    txn: &DatabaseTransaction,
+    c: &Change,
+    f: &Finding,
+) -> Result<(), ApiError> {
+    let recorded = ChangePirFindingRecorded {
+        change_id: c.id,
+        number: c.number.clone(),
+        kind: "improvement".into(),
+        text: f.text.clone(),
+    };
+    publish(txn, c, &recorded).await
 }

@@ -16,6 +16,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+use ::events::{Event as _, incident::IncidentCreated};
 use bus::{ConsumerRunner, Envelope, Handler, HandlerError, people::IdentityProjection};
 use platform::{
     auth::{AuthContext, KeySource},
@@ -60,24 +61,34 @@ impl ChangeService {
 
     /// This service's consumer: identity's events and the catalogue's CMDB.
     pub fn consumer(&self) -> Arc<ConsumerRunner> {
-        self.identity.consumer_with(Some(Arc::new(CmdbEvents)))
+        self.identity.consumer_with(Some(Arc::new(Upstream)))
     }
 }
 
-/// The catalogue's CIs, grants and relationships: the graph changes are checked against.
-struct CmdbEvents;
+/// What other services announce that changes are checked against: the catalogue's CIs,
+/// grants and relationships (the graph), and the incident service's incidents (which a change
+/// may be found to have caused).
+struct Upstream;
 
 #[async_trait::async_trait]
-impl Handler for CmdbEvents {
+impl Handler for Upstream {
     fn consumer(&self) -> &'static str {
         CONSUMER
     }
     fn bindings(&self) -> Vec<String> {
-        bus::cmdb::BINDINGS.iter().map(|b| b.to_string()).collect()
+        let mut bindings: Vec<String> = bus::cmdb::BINDINGS.iter().map(|b| b.to_string()).collect();
+        bindings.push("incident.incident.created".into());
+        bindings
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
         if bus::cmdb::handles(&env.event_type) {
             bus::cmdb::apply(txn, env).await
+        } else if env.event_type == IncidentCreated::event_type() {
+            let created: IncidentCreated = env.payload()?;
+            let tenant = platform::tenancy::TenantId(env.tenantid);
+            store::incidents::know_incident(txn, tenant, created.incident_id, &created.number)
+                .await?;
+            Ok(())
         } else {
             Err(HandlerError::UnknownType(env.event_type.clone()))
         }

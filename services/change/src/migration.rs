@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003ChangeTimes),
             Box::new(M0004RiskAndCab),
             Box::new(M0005CalendarFeeds),
+            Box::new(M0006TemplatesAndReviews),
         ]
     }
 }
@@ -379,5 +380,103 @@ impl MigrationTrait for M0005CalendarFeeds {
             tenant_predicate("tenant_id")
         );
         enforce_rls(m.get_connection(), &["change_calendar_feeds"], &predicate).await
+    }
+}
+
+/// Templates, post-implementation reviews, caused incidents and the incidents they name.
+struct M0006TemplatesAndReviews;
+
+impl MigrationName for M0006TemplatesAndReviews {
+    fn name(&self) -> &str {
+        "m20261207_000006_templates_and_reviews"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006TemplatesAndReviews {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per statement.
+        for column in [
+            uuid_null("template_id"),
+            integer_null("template_version"),
+            json_null("review"),
+        ] {
+            m.alter_table(Table::alter().table("changes").add_column(column).take())
+                .await?;
+        }
+        m.create_table(
+            Table::create()
+                .table("change_templates")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("slug", 64))
+                .col(integer("template_version"))
+                .col(string_len("state", 16))
+                .col(string_len("type", 16))
+                .col(string_len("title", 200))
+                .col(text("description"))
+                .col(json("affected_ci_ids"))
+                .col(text("implementation_plan"))
+                .col(text("backout_plan"))
+                .col(text("test_plan"))
+                .col(text_null("suspended_reason"))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_caused_incidents")
+                .if_not_exists()
+                .col(uuid("change_id"))
+                .col(uuid("incident_id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("linked_by"))
+                .col(timestamp_with_time_zone("linked_at"))
+                .primary_key(Index::create().col("change_id").col("incident_id"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_known_incidents")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("number", 16))
+                .take(),
+        )
+        .await?;
+        bus::migration::create_indexes(
+            m,
+            &[
+                (
+                    "change_templates_slug_version",
+                    "change_templates",
+                    &["tenant_id", "slug", "template_version"],
+                    true,
+                ),
+                (
+                    "change_known_incidents_tenant",
+                    "change_known_incidents",
+                    &["tenant_id", "id"],
+                    false,
+                ),
+            ],
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &[
+                "change_templates",
+                "change_caused_incidents",
+                "change_known_incidents",
+            ],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
     }
 }

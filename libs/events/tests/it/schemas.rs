@@ -36,6 +36,10 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<ChangeClosed>(&mut failures);
     check::<ChangeVoteCast>(&mut failures);
     check::<ChangeApprovalDecided>(&mut failures);
+    check::<ChangeIncidentLinked>(&mut failures);
+    check::<ChangeOutcomeRevised>(&mut failures);
+    check::<ChangeTemplateSuspended>(&mut failures);
+    check::<ChangePirFindingRecorded>(&mut failures);
     check::<TenantCreated>(&mut failures);
     check::<TenantStatusChanged>(&mut failures);
     check::<TenantSettingsChanged>(&mut failures);

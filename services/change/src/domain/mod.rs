@@ -6,4 +6,5 @@ pub mod ics;
 pub mod impact;
 pub mod lifecycle;
 pub mod risk;
+pub mod template;
 pub mod window;

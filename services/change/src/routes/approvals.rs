@@ -24,7 +24,8 @@ use uuid::Uuid;
 
 use super::{
     basis::Basis,
-    changes::{ChangePage, decided_move, load, out},
+    changes::{ChangePage, out},
+    checks::{decided_move, load},
 };
 use crate::{
     ChangeService,

@@ -4,29 +4,32 @@ use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{
-        Auth, UserId,
+        Auth,
         scopes::{ChangeRead, ChangeWrite},
     },
     error::Problem,
     json::Json,
     pagination::{Page, PageQuery},
-    tenancy::{TenantId, begin_scoped},
+    tenancy::begin_scoped,
     validate::Validator,
 };
-use sea_orm::DatabaseTransaction;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::basis::Basis;
+use super::{
+    basis::Basis,
+    change_in::ChangeIn,
+    checks::{check_references, editable, gate, load, start_round},
+};
 use crate::{
     ChangeService,
     domain::{
-        change::{self, NewChange, Plans, Window, readiness},
-        conflict::Planned,
-        lifecycle::{self, ChangeType, CloseCode, Move, Moved, Refusal, State},
+        change::{self, NewChange, Window, readiness},
+        lifecycle::{self, ChangeType, CloseCode, Move, Refusal, State},
+        template::review_required,
     },
     events,
     store::{
@@ -94,6 +97,9 @@ pub struct ChangeOut {
     pub approval_round: i32,
     pub rejection_reason: Option<String>,
     pub close_code: Option<CloseCode>,
+    /// The template version it was made from.
+    pub template_id: Option<Uuid>,
+    pub template_version: Option<i32>,
     /// The states `POST …/transitions` may move it to now.
     pub allowed_transitions: Vec<State>,
     pub version: i64,
@@ -124,118 +130,12 @@ pub fn out(c: &Change, cis: Vec<Uuid>) -> ChangeOut {
         approval_round: c.approval_round,
         rejection_reason: c.rejection_reason.clone(),
         close_code: c.close_code.as_deref().and_then(CloseCode::parse),
+        template_id: c.template_id,
+        template_version: c.template_version,
         allowed_transitions: lifecycle::next(c.kind(), c.lifecycle_state()),
         version: c.version,
         created_at: c.created_at,
         updated_at: c.updated_at,
-    }
-}
-
-#[derive(Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "type": "normal",
-    "title": "Patch db-01",
-    "affected_ci_ids": ["01a24a41-5f7e-7d2c-9d61-0b0f3f1c2a11"],
-    "planned_start": "2026-12-12T20:00:00Z",
-    "planned_end": "2026-12-12T22:00:00Z",
-    "implementation_plan": "Apply the patch set.",
-    "backout_plan": "Restore the snapshot.",
-    "test_plan": "Run the payroll smoke test."
-}))]
-pub struct ChangeIn {
-    #[serde(rename = "type")]
-    pub change_type: ChangeType,
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    /// CIs of the acting tenant (its own or shared with it), not retired.
-    #[serde(default)]
-    pub affected_ci_ids: Vec<Uuid>,
-    pub planned_start: Option<DateTime<Utc>>,
-    /// After `planned_start`; the window is half-open.
-    pub planned_end: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub implementation_plan: String,
-    #[serde(default)]
-    pub backout_plan: String,
-    #[serde(default)]
-    pub test_plan: String,
-    /// An active user of the acting tenant.
-    pub assignee_id: Option<Uuid>,
-}
-
-impl TryFrom<ChangeIn> for NewChange {
-    type Error = Vec<FieldError>;
-
-    fn try_from(input: ChangeIn) -> Result<Self, Self::Error> {
-        let mut v = Validator::new();
-        let title = change::title(&mut v, &input.title);
-        let description = change::long_text(&mut v, "/description", &input.description);
-        let window = Window::parse(&mut v, input.planned_start, input.planned_end);
-        let implementation_plan =
-            change::long_text(&mut v, "/implementation_plan", &input.implementation_plan);
-        let backout_plan = change::long_text(&mut v, "/backout_plan", &input.backout_plan);
-        let test_plan = change::long_text(&mut v, "/test_plan", &input.test_plan);
-        let ci_ids = change::ci_ids(&mut v, input.affected_ci_ids);
-        let parsed = (|| {
-            Some(NewChange {
-                change_type: input.change_type,
-                title: title?,
-                description: description?,
-                window: window?,
-                plans: Plans {
-                    implementation_plan: implementation_plan?,
-                    backout_plan: backout_plan?,
-                    test_plan: test_plan?,
-                },
-                assignee_id: input.assignee_id,
-                ci_ids: ci_ids?,
-            })
-        })();
-        v.finish_with(parsed)
-    }
-}
-
-/// The CIs and assignee a change names, against the tenant's projected CMDB and people: an
-/// unknown CI and another tenant's are the same `unknown_reference`.
-async fn check_references(
-    txn: &DatabaseTransaction,
-    tenant: TenantId,
-    cis: &[Uuid],
-    assignee: Option<Uuid>,
-) -> Result<(), ApiError> {
-    let seen = bus::cmdb::cis(txn, tenant, cis).await?;
-    let mut errors = Vec::new();
-    for (i, id) in cis.iter().enumerate() {
-        let pointer = format!("/affected_ci_ids/{i}");
-        match seen.get(id) {
-            None => errors.push(FieldError::new(
-                pointer,
-                "unknown_reference",
-                "no such configuration item in this tenant",
-            )),
-            Some(ci) if ci.status == "retired" => errors.push(FieldError::new(
-                pointer,
-                "ci_retired",
-                "this configuration item is retired",
-            )),
-            Some(_) => {}
-        }
-    }
-    if let Some(a) = assignee
-        && !bus::people::active_user(txn, tenant, UserId(a)).await?
-    {
-        errors.push(FieldError::new(
-            "/assignee_id",
-            "unknown_reference",
-            "no active user with this id in this tenant",
-        ));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
     }
 }
 
@@ -260,8 +160,13 @@ pub async fn create(
     auth: Auth<ChangeWrite>,
     body: Json<ChangeIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewChange::try_from(body.0)?;
+    let mut input = body.0;
     let tenant = auth.tenant_id();
+    let template = match input.template_id {
+        Some(id) => Some(super::templates::apply(&state.db, tenant, id, &mut input).await?),
+        None => None,
+    };
+    let new = NewChange::try_from(input)?;
     let basis = Basis::load(&state.db, auth.tenant.lineage()).await?;
     let risk = basis
         .assess(
@@ -280,7 +185,16 @@ pub async fn create(
         .await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     check_references(&txn, tenant, &new.ci_ids, new.assignee_id).await?;
-    let (c, cis) = changes::insert(&txn, tenant, number, auth.principal.subject, new, risk).await?;
+    let (c, cis) = changes::insert(
+        &txn,
+        tenant,
+        number,
+        auth.principal.subject,
+        new,
+        risk,
+        template,
+    )
+    .await?;
     events::created(&txn, &c, &cis).await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
@@ -349,25 +263,6 @@ pub async fn list(
     Ok(Page::from_rows(rows, page.limit, |c| c.id)
         .map(|c| out(&c, cis.remove(&c.id).unwrap_or_default()))
         .respond(&req))
-}
-
-pub async fn load(
-    txn: &DatabaseTransaction,
-    tenant: TenantId,
-    id: Uuid,
-    lock: bool,
-) -> Result<(Change, Vec<Uuid>), ApiError> {
-    let c = if lock {
-        changes::find_for_update(txn, tenant, id).await?
-    } else {
-        changes::find(txn, tenant, id).await?
-    };
-    let c = c.ok_or_else(|| ApiError::not_found("change"))?;
-    let cis = changes::cis_of(txn, tenant, &[c.id])
-        .await?
-        .remove(&c.id)
-        .unwrap_or_default();
-    Ok((c, cis))
 }
 
 /// Read a change.
@@ -482,6 +377,7 @@ pub async fn update(
     let (c, cis) = load(&txn, tenant, *id, true).await?;
     let from = c.lifecycle_state();
     editable(&c)?;
+    super::templates::keeps_its_fields(&c, &edit, new_cis.as_deref(), &cis)?;
     check_references(
         &txn,
         tenant,
@@ -518,78 +414,6 @@ pub async fn update(
     }
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&c, cis)))
-}
-
-/// A closed or canceled change no longer changes (409 `change_closed`).
-pub fn editable(c: &Change) -> Result<(), ApiError> {
-    let state = c.lifecycle_state();
-    if state.is_terminal() {
-        return Err(ApiError::conflict(
-            "change_closed",
-            format!("{} is {}: it no longer changes", c.number, state.as_str()),
-        ));
-    }
-    Ok(())
-}
-
-/// Sends `c`, entering `authorize`, to the votes of the policy for its type and risk, if
-/// one applies (otherwise an approver decides it by a transition).
-async fn start_round(txn: &DatabaseTransaction, basis: &Basis, c: &Change) -> Result<(), ApiError> {
-    let risk = crate::domain::risk::Risk::parse(&c.risk).unwrap_or(crate::domain::risk::Risk::High);
-    if let Some(policy) = basis.policy(c.kind(), risk) {
-        cab::start_round(txn, TenantId(c.tenant_id), c.id, c.approval_round, policy).await?;
-    }
-    Ok(())
-}
-
-/// Moves `c` where a decision took it: into its work (checked against blackouts; an
-/// emergency change passes one with `override_reason`) or back to `new`, rejected.
-pub async fn decided_move(
-    txn: &DatabaseTransaction,
-    basis: &Basis,
-    c: Change,
-    cis: &[Uuid],
-    to: State,
-    rejection_reason: Option<String>,
-    override_reason: Option<&str>,
-) -> Result<Change, ApiError> {
-    let from = c.lifecycle_state();
-    let reason = gate(txn, basis, &c, cis, from, to, override_reason).await?;
-    let moved = Moved {
-        to,
-        rejection_reason: rejection_reason.clone(),
-        close_code: None,
-    };
-    let c = changes::moved(txn, c, &moved).await?;
-    events::moved(txn, from, &c, rejection_reason.or(reason)).await?;
-    Ok(c)
-}
-
-/// Scheduling (or an emergency's start of work) is checked against blackouts: 409, or the
-/// override to record.
-async fn gate(
-    txn: &DatabaseTransaction,
-    basis: &Basis,
-    c: &Change,
-    cis: &[Uuid],
-    from: State,
-    to: State,
-    override_reason: Option<&str>,
-) -> Result<Option<String>, ApiError> {
-    let scheduling = to == State::Scheduled || (to == State::Implement && from == State::Authorize);
-    let Some(window) = c.window().filter(|_| scheduling) else {
-        return Ok(None);
-    };
-    let planned = Planned {
-        id: Some(c.id),
-        window,
-        cis: cis.to_vec(),
-        assignee: c.assignee_id,
-    };
-    let found =
-        super::checks::conflicts_of(txn, TenantId(c.tenant_id), &planned, &basis.windows).await?;
-    let emergency = c.kind() == ChangeType::Emergency;
-    super::checks::blackout_gate(&found, emergency, override_reason)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -688,6 +512,17 @@ pub async fn transition(
             "an approval policy applies: the CAB decides this change by its votes",
         ));
     }
+    // An emergency change, or any that failed, is reviewed before it closes.
+    if moved.to == State::Closed
+        && review_required(c.kind(), moved.close_code)
+        && c.review.is_none()
+    {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "/pir",
+            "review_required",
+            "write the post-implementation review (PUT …/pir) before closing this change",
+        )]));
+    }
     let mut reason = moved.rejection_reason.clone().or(request.reason);
     if let Some(note) = gate(
         &txn,
@@ -720,6 +555,10 @@ pub async fn transition(
         start_round(&txn, &basis, &c).await?;
     }
     events::moved(&txn, from, &c, reason).await?;
+    if moved.close_code == Some(CloseCode::Unsuccessful) {
+        let why = format!("{} closed unsuccessful", c.number);
+        super::checks::suspend_template(&txn, &c, why).await?;
+    }
     txn.commit().await?;
     Ok(HttpResponse::Ok().json(out(&c, cis)))
 }

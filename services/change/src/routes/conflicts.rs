@@ -73,7 +73,7 @@ pub async fn of_change(
     let tenant = auth.tenant_id();
     let windows = windows_of(&state.db, auth.tenant.lineage()).await?;
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let (c, cis) = super::changes::load(&txn, tenant, *id, false).await?;
+    let (c, cis) = super::checks::load(&txn, tenant, *id, false).await?;
     let found = match c.window() {
         Some(window) => {
             let planned = Planned {

@@ -107,7 +107,7 @@ pub async fn impact(
     }
     let tenant = auth.tenant_id();
     let txn = begin_scoped(&state.db, &[tenant]).await?;
-    let (_, roots) = super::changes::load(&txn, tenant, *id, false).await?;
+    let (_, roots) = super::checks::load(&txn, tenant, *id, false).await?;
     let steps: Vec<Step> = bus::cmdb::upstream(&txn, tenant, &roots, depth)
         .await?
         .into_iter()

@@ -5,12 +5,15 @@
 pub mod approvals;
 pub mod basis;
 pub mod calendar;
+pub mod change_in;
 pub mod changes;
 pub mod checks;
 pub mod conflicts;
 pub mod impact;
 pub mod policies;
+pub mod review;
 pub mod risk;
+pub mod templates;
 pub mod windows;
 
 use actix_web::web;
@@ -25,6 +28,7 @@ const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/change-approval-policies", policies::routes),
     ("/api/v1/change-risk", risk::routes),
     ("/api/v1/change-calendar", calendar::routes),
+    ("/api/v1/change-templates", templates::routes),
     ("/api/v1/changes", change_routes),
 ];
 
@@ -36,6 +40,7 @@ fn change_routes(cfg: &mut ServiceConfig) {
     approvals::routes(cfg);
     changes::routes(cfg);
     risk::change_routes(cfg);
+    review::routes(cfg);
     impact::routes(cfg);
 }
 

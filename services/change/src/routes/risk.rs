@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::{basis::Basis, changes::load};
+use super::{basis::Basis, checks::load};
 use crate::{
     ChangeService,
     domain::risk::{self, Answers, Assessment, Questionnaire, Reason, Risk, Rule},
@@ -140,8 +140,9 @@ pub async fn put_rules(
     "inherited_from": null
 }))]
 pub struct QuestionnaireOut {
-    #[serde(flatten)]
-    pub questionnaire: Questionnaire,
+    pub questions: Vec<crate::domain::risk::Question>,
+    /// Every score from 0 to `max_score` in exactly one band.
+    pub thresholds: Vec<crate::domain::risk::Threshold>,
     /// The highest score the answers can add up to.
     pub max_score: u32,
     pub inherited_from: Option<Uuid>,
@@ -150,7 +151,8 @@ pub struct QuestionnaireOut {
 fn questionnaire_out(q: Questionnaire, from: Option<Uuid>, tenant: TenantId) -> QuestionnaireOut {
     QuestionnaireOut {
         max_score: q.max_score(),
-        questionnaire: q,
+        questions: q.questions,
+        thresholds: q.thresholds,
         inherited_from: inherited(from, tenant),
     }
 }
@@ -328,7 +330,7 @@ pub async fn put_assessment(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    super::changes::editable(&c)?;
+    super::checks::editable(&c)?;
     let a = basis.assess(
         c.kind(),
         c.window(),

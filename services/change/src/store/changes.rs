@@ -11,6 +11,7 @@ use crate::domain::{
     change::{NewChange, Plans, Window},
     lifecycle::{ChangeType, Moved, State},
     risk::{Answers, Risk},
+    template::Review,
 };
 
 pub use change::Model as Change;
@@ -37,6 +38,12 @@ impl Change {
             .and_then(|a| serde_json::from_value(a).ok())
     }
 
+    pub fn review(&self) -> Option<Review> {
+        self.review
+            .clone()
+            .and_then(|r| serde_json::from_value(r).ok())
+    }
+
     pub fn plans(&self) -> Plans {
         Plans {
             implementation_plan: self.implementation_plan.clone(),
@@ -53,6 +60,7 @@ pub async fn insert(
     by: Uuid,
     new: NewChange,
     risk: Risk,
+    template: Option<(Uuid, i32)>,
 ) -> Result<(Change, Vec<Uuid>), DbErr> {
     let mut am = change::ActiveModel::new();
     am.tenant_id = Set(tenant.as_uuid());
@@ -70,6 +78,9 @@ pub async fn insert(
     am.requested_by = Set(by);
     am.risk = Set(risk.as_str().into());
     am.risk_answers = Set(None);
+    am.template_id = Set(template.map(|t| t.0));
+    am.template_version = Set(template.map(|t| t.1));
+    am.review = Set(None);
     am.approval_round = Set(1);
     am.rejection_reason = Set(None);
     am.close_code = Set(None);
@@ -277,4 +288,15 @@ pub async fn find_many(
         .filter(change::Column::Id.is_in(ids.iter().copied()))
         .all(txn)
         .await
+}
+
+/// Records `c`'s post-implementation review.
+pub async fn set_review(
+    txn: &DatabaseTransaction,
+    c: Change,
+    review: &Review,
+) -> Result<Change, DbErr> {
+    let mut am: change::ActiveModel = c.into();
+    am.review = Set(Some(serde_json::json!(review)));
+    am.update(txn).await
 }

@@ -36,6 +36,11 @@ pub mod change {
         pub reschedules: i32,
         /// Answers to the risk questionnaire, by question key.
         pub risk_answers: Option<Json>,
+        /// The template version it was made from.
+        pub template_id: Option<Uuid>,
+        pub template_version: Option<i32>,
+        /// `domain::template::Review`, once written.
+        pub review: Option<Json>,
         pub version: i64,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
@@ -229,6 +234,85 @@ pub mod calendar_feed {
         pub created_by: Uuid,
         pub created_at: DateTimeUtc,
         pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One version of a change template.
+pub mod change_template {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_templates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub slug: String,
+        /// 1, 2, …: publishing the slug again makes the next.
+        pub template_version: i32,
+        /// `domain::template::TemplateState`, by name.
+        pub state: String,
+        /// `standard`, `normal` or `emergency`.
+        #[sea_orm(column_name = "type")]
+        pub change_type: String,
+        pub title: String,
+        pub description: String,
+        pub affected_ci_ids: Json,
+        pub implementation_plan: String,
+        pub backout_plan: String,
+        pub test_plan: String,
+        /// Why it was last suspended.
+        pub suspended_reason: Option<String>,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    platform::versioned_record!();
+}
+
+/// An incident a change caused.
+pub mod caused_incident {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_caused_incidents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub incident_id: Uuid,
+        pub tenant_id: Uuid,
+        pub linked_by: Uuid,
+        pub linked_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The incidents the incident service announced (projected from its events), so a change
+/// names only incidents of its tenant.
+pub mod known_incident {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_known_incidents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub number: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,7 +4,9 @@ pub mod cab;
 pub mod changes;
 pub mod entities;
 pub mod feeds;
+pub mod incidents;
 pub mod risk;
+pub mod templates;
 pub mod windows;
 
 pub use platform::record::now;

@@ -3,3 +3,4 @@ mod cab;
 mod calendar;
 mod changes;
 mod conflicts;
+mod templates;
