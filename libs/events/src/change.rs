@@ -140,3 +140,31 @@ pub struct ChangePirFindingRecorded {
     pub text: String,
 }
 event!(ChangePirFindingRecorded, "pir", "finding_recorded", 1);
+
+/// A change's conflicts differ from when they were last checked (the refresh worker re-checks
+/// after writes, window changes and graph events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeConflictsChanged {
+    pub change_id: Uuid,
+    pub conflict_count: u32,
+    /// The kinds present now, each once.
+    pub kinds: Vec<String>,
+    /// The other changes it conflicts with now.
+    pub other_change_ids: Vec<Uuid>,
+    /// RFC 3339.
+    pub checked_at: String,
+}
+event!(ChangeConflictsChanged, "change", "conflicts_changed", 1);
+
+/// A change's planned end passed while it was scheduled or being implemented.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeOverdue {
+    pub change_id: Uuid,
+    pub number: String,
+    pub state: String,
+    /// RFC 3339.
+    pub planned_end: String,
+}
+event!(ChangeOverdue, "change", "overdue", 1);

@@ -2,9 +2,9 @@
 use events::{
     Event,
     change::{
-        ChangeApprovalDecided, ChangeClosed, ChangeCreated, ChangeIncidentLinked,
-        ChangeOutcomeRevised, ChangePirFindingRecorded, ChangeStateChanged,
-        ChangeTemplateSuspended, ChangeVoteCast,
+        ChangeApprovalDecided, ChangeClosed, ChangeConflictsChanged, ChangeCreated,
+        ChangeIncidentLinked, ChangeOutcomeRevised, ChangeOverdue, ChangePirFindingRecorded,
+        ChangeStateChanged, ChangeTemplateSuspended, ChangeVoteCast,
     },
 };
 use platform::{ApiError, tenancy::TenantId};
@@ -178,4 +178,41 @@ pub async fn finding_recorded(
         text: f.text.clone(),
     };
     publish(txn, c, &recorded).await
+}
+
+/// The conflicts of `c`, changed since last checked.
+pub async fn conflicts_changed(
+    txn: &DatabaseTransaction,
+    c: &Change,
+    found: &[crate::domain::conflict::Conflict],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let mut kinds: Vec<String> = found
+        .iter()
+        .filter_map(|x| serde_json::to_value(x.kind).ok())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    kinds.dedup();
+    let mut others: Vec<uuid::Uuid> = found.iter().filter_map(|x| x.other_change_id).collect();
+    others.sort();
+    others.dedup();
+    let changed = ChangeConflictsChanged {
+        change_id: c.id,
+        conflict_count: u32::try_from(found.len()).unwrap_or(u32::MAX),
+        kinds,
+        other_change_ids: others,
+        checked_at: at.to_rfc3339(),
+    };
+    publish(txn, c, &changed).await
+}
+
+/// `c` is overdue.
+pub async fn overdue(txn: &DatabaseTransaction, c: &Change) -> Result<(), ApiError> {
+    let overdue = ChangeOverdue {
+        change_id: c.id,
+        number: c.number.clone(),
+        state: c.state.clone(),
+        planned_end: c.planned_end.map(|t| t.to_rfc3339()).unwrap_or_default(),
+    };
+    publish(txn, c, &overdue).await
 }

@@ -11,8 +11,10 @@ pub mod domain;
 pub mod events;
 pub mod migration;
 pub mod routes;
+pub mod seed;
 pub mod service;
 pub mod store;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -82,7 +84,7 @@ impl Handler for Upstream {
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
         if bus::cmdb::handles(&env.event_type) {
-            bus::cmdb::apply(txn, env).await
+            graph_event(txn, env).await
         } else if env.event_type == IncidentCreated::event_type() {
             let created: IncidentCreated = env.payload()?;
             let tenant = platform::tenancy::TenantId(env.tenantid);
@@ -93,4 +95,37 @@ impl Handler for Upstream {
             Err(HandlerError::UnknownType(env.event_type.clone()))
         }
     }
+}
+
+/// Applies a CMDB event, and has the changes it may bring within reach of each other (or take
+/// out of it) re-checked: those naming a CI within two relationships of a relationship's ends,
+/// found before a deletion and after a creation.
+async fn graph_event(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+    use ::events::catalogue::{CiRelationshipCreated, CiRelationshipDeleted};
+    let tenant = platform::tenancy::TenantId(env.tenantid);
+    let deleted = env.event_type == CiRelationshipDeleted::event_type();
+    let ends = if deleted {
+        let d: CiRelationshipDeleted = env.payload()?;
+        Some([d.source_id, d.target_id])
+    } else if env.event_type == CiRelationshipCreated::event_type() {
+        let c: CiRelationshipCreated = env.payload()?;
+        Some([c.source_id, c.target_id])
+    } else {
+        None
+    };
+    let depth = domain::conflict::RELATED_DEPTH;
+    let before = match ends {
+        Some(ends) if deleted => bus::cmdb::around(txn, tenant, &ends, depth).await?,
+        _ => Default::default(),
+    };
+    bus::cmdb::apply(txn, env).await?;
+    let near: Vec<uuid::Uuid> = match ends {
+        Some(_) if deleted => before.into_keys().collect(),
+        Some(ends) => bus::cmdb::around(txn, tenant, &ends, depth)
+            .await?
+            .into_keys()
+            .collect(),
+        None => return Ok(()),
+    };
+    Ok(workers::graph_changed(txn, tenant, &near).await?)
 }

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004RiskAndCab),
             Box::new(M0005CalendarFeeds),
             Box::new(M0006TemplatesAndReviews),
+            Box::new(M0007Timers),
         ]
     }
 }
@@ -475,6 +476,75 @@ impl MigrationTrait for M0006TemplatesAndReviews {
                 "change_caused_incidents",
                 "change_known_incidents",
             ],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// Timers for the conflict-refresh and overdue workers, and the conflicts last announced.
+struct M0007Timers;
+
+impl MigrationName for M0007Timers {
+    fn name(&self) -> &str {
+        "m20261207_000007_timers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007Timers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("changes")
+                .add_column(timestamp_with_time_zone_null("overdue_at"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_timers")
+                .if_not_exists()
+                .col(uuid("change_id"))
+                .col(string_len("kind", 16))
+                .col(uuid("tenant_id"))
+                .col(timestamp_with_time_zone("due_at"))
+                .primary_key(Index::create().col("change_id").col("kind"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("change_conflict_sets")
+                .if_not_exists()
+                .col(pk_uuid("change_id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("fingerprint", 64))
+                .col(integer("conflict_count"))
+                .col(timestamp_with_time_zone("checked_at"))
+                .take(),
+        )
+        .await?;
+        bus::migration::create_indexes(
+            m,
+            &[(
+                "change_timers_due",
+                "change_timers",
+                &["kind", "due_at"],
+                false,
+            )],
+        )
+        .await?;
+        // The workers claim due timers across tenants by declaring `app.change_workers`
+        // (nothing else does); everything else is scoped to its tenant.
+        let predicate = format!(
+            "{} OR current_setting('app.change_workers', true) = 'on'",
+            tenant_predicate("tenant_id")
+        );
+        enforce_rls(m.get_connection(), &["change_timers"], &predicate).await?;
+        enforce_rls(
+            m.get_connection(),
+            &["change_conflict_sets"],
             &tenant_predicate("tenant_id"),
         )
         .await

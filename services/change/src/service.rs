@@ -40,6 +40,31 @@ impl host::Service for Change {
             routes::configure(change.clone()),
         );
         started.consumers.push(change.consumer());
+        started.demo = Some(std::sync::Arc::new(ChangeDemo(change.clone())));
+        let workers = std::sync::Arc::new(crate::workers::Workers::new(
+            change.db.clone(),
+            change.auth.directory.clone(),
+        ));
+        started
+            .schedulers
+            .push(Box::new(move |stop| Box::pin(workers.clone().run(stop))));
         Ok(started)
+    }
+}
+
+/// Change's part of the demo data set.
+struct ChangeDemo(web::Data<ChangeService>);
+
+#[async_trait]
+impl host::demo::DemoSeed for ChangeDemo {
+    async fn seed_demo(&self, demo: &mut host::demo::Demo) -> anyhow::Result<()> {
+        let s = crate::seed::seed_demo(&self.0, &demo.customers)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the change demo data: {e}"))?;
+        demo.summaries.push(format!(
+            "{} maintenance windows, {} change templates, {} approval policies, {} changes (new)",
+            s.windows, s.templates, s.policies, s.changes
+        ));
+        Ok(())
     }
 }

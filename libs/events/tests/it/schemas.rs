@@ -40,6 +40,8 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<ChangeOutcomeRevised>(&mut failures);
     check::<ChangeTemplateSuspended>(&mut failures);
     check::<ChangePirFindingRecorded>(&mut failures);
+    check::<ChangeConflictsChanged>(&mut failures);
+    check::<ChangeOverdue>(&mut failures);
     check::<TenantCreated>(&mut failures);
     check::<TenantStatusChanged>(&mut failures);
     check::<TenantSettingsChanged>(&mut failures);

@@ -196,6 +196,7 @@ pub async fn create(
     )
     .await?;
     events::created(&txn, &c, &cis).await?;
+    crate::workers::touched(&txn, &c, None).await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/changes/{}", c.id)))
@@ -403,10 +404,12 @@ pub async fn update(
             platform::record::now(),
         )
         .risk;
+    let before = c.window();
     let c = changes::update(&txn, c, edit, reopen, risk).await?;
     if moved_cis {
         changes::set_cis(&txn, &c, &cis).await?;
     }
+    crate::workers::touched(&txn, &c, before).await?;
     if reopen.is_some() {
         start_round(&txn, &basis, &c).await?;
         let reason = Some("rescheduled after approval".to_string());
@@ -555,6 +558,7 @@ pub async fn transition(
         start_round(&txn, &basis, &c).await?;
     }
     events::moved(&txn, from, &c, reason).await?;
+    crate::workers::touched(&txn, &c, None).await?;
     if moved.close_code == Some(CloseCode::Unsuccessful) {
         let why = format!("{} closed unsuccessful", c.number);
         super::checks::suspend_template(&txn, &c, why).await?;

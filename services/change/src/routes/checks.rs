@@ -123,6 +123,7 @@ pub async fn decided_move(
         close_code: None,
     };
     let c = changes::moved(txn, c, &moved).await?;
+    crate::workers::touched(txn, &c, None).await?;
     events::moved(txn, from, &c, rejection_reason.or(reason)).await?;
     Ok(c)
 }

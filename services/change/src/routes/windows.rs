@@ -198,6 +198,7 @@ pub async fn create(
         return Err(ApiError::validation(unknown));
     }
     let w = windows::insert(&txn, tenant, new).await?;
+    crate::workers::window_changed(&txn, tenant).await?;
     txn.commit().await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/change-windows/{}", w.id)))
@@ -287,6 +288,7 @@ pub async fn remove(
         ));
     }
     windows::delete(&txn, w).await?;
+    crate::workers::window_changed(&txn, tenant).await?;
     txn.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

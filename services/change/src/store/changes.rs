@@ -81,6 +81,7 @@ pub async fn insert(
     am.template_id = Set(template.map(|t| t.0));
     am.template_version = Set(template.map(|t| t.1));
     am.review = Set(None);
+    am.overdue_at = Set(None);
     am.approval_round = Set(1);
     am.rejection_reason = Set(None);
     am.close_code = Set(None);
@@ -298,5 +299,16 @@ pub async fn set_review(
 ) -> Result<Change, DbErr> {
     let mut am: change::ActiveModel = c.into();
     am.review = Set(Some(serde_json::json!(review)));
+    am.update(txn).await
+}
+
+/// Records that `c` was announced overdue.
+pub async fn mark_overdue(
+    txn: &DatabaseTransaction,
+    c: Change,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Change, DbErr> {
+    let mut am: change::ActiveModel = c.into();
+    am.overdue_at = Set(Some(at));
     am.update(txn).await
 }

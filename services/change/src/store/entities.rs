@@ -41,6 +41,8 @@ pub mod change {
         pub template_version: Option<i32>,
         /// `domain::template::Review`, once written.
         pub review: Option<Json>,
+        /// When it was announced overdue (once).
+        pub overdue_at: Option<DateTimeUtc>,
         pub version: i64,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
@@ -313,6 +315,50 @@ pub mod known_incident {
         pub id: Uuid,
         pub tenant_id: Uuid,
         pub number: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Work a change's workers owe it: re-checking its conflicts, announcing it overdue.
+pub mod change_timer {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_timers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_id: Uuid,
+        /// `conflicts` or `overdue`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        pub tenant_id: Uuid,
+        pub due_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The conflicts a change had when last checked, to announce only when they change.
+pub mod conflict_set {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_conflict_sets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub change_id: Uuid,
+        pub tenant_id: Uuid,
+        /// SHA-256 of the conflicts' JSON, sorted.
+        pub fingerprint: String,
+        pub conflict_count: i32,
+        pub checked_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

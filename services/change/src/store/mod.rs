@@ -7,6 +7,7 @@ pub mod feeds;
 pub mod incidents;
 pub mod risk;
 pub mod templates;
+pub mod timers;
 pub mod windows;
 
 pub use platform::record::now;

@@ -47,7 +47,7 @@ async fn authorizing(app: &TestApp, requester: &str, config: &str, name: &str) -
     id
 }
 
-async fn outbox_count(app: &TestApp, event: &str, change: &str) -> i64 {
+pub async fn outbox_count(app: &TestApp, event: &str, change: &str) -> i64 {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let row = app
         .superuser()

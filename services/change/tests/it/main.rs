@@ -3,4 +3,5 @@ mod cab;
 mod calendar;
 mod changes;
 mod conflicts;
+mod refresh;
 mod templates;
