@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use testkit::reqwest::Method;
 use testkit::{TestApp, app, json};
 
-use crate::changes::{ci, create, pointers, relate, s, to};
+use crate::changes::{ci, create, known, pointers, relate, s, to};
 
 fn planned(ci: &str, start: &str, end: &str) -> serde_json::Value {
     json!({"type": "normal", "title": format!("Work on {ci}"), "affected_ci_ids": [ci],
@@ -150,6 +150,8 @@ async fn a_providers_blackout_blocks_scheduling_and_its_maintenance_window_flags
     let agent = app.token("agent@globex.demo.test").await;
     let config = app.token("configuration-manager@globex.demo.test").await;
     let web = ci(&app, &config, "server", "bo-web").await;
+    // The provider's token works here once the change service has learned its tenant.
+    known(&app, &msp).await;
     let windows = "/api/v1/change-windows";
     for (body, pointer) in [
         (

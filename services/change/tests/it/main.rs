@@ -3,5 +3,6 @@ mod cab;
 mod calendar;
 mod changes;
 mod conflicts;
+mod isolation;
 mod refresh;
 mod templates;

@@ -51,7 +51,7 @@ async fn link(app: &TestApp, id: &str, token: &str, incident: &str) -> testkit::
 }
 
 /// Publishes `body` once the change service has projected its CIs.
-async fn publish(app: &TestApp, token: &str, body: serde_json::Value) -> serde_json::Value {
+pub async fn publish(app: &TestApp, token: &str, body: serde_json::Value) -> serde_json::Value {
     for _ in 0..100 {
         let res = app
             .post("/api/v1/change-templates", token, body.clone())
