@@ -47,6 +47,7 @@ async fn authorizing(app: &TestApp, requester: &str, config: &str, name: &str) -
     id
 }
 
+/// How many `event`s change published about `change` (about any change when empty).
 pub async fn outbox_count(app: &TestApp, event: &str, change: &str) -> i64 {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let row = app

@@ -6,26 +6,14 @@ use std::time::Duration;
 
 use testkit::{TestApp, app, json, reqwest::Method};
 
-use crate::changes::{ci, create, known, pointers, s, to};
+use crate::{
+    cab::outbox_count,
+    changes::{ci, create, known, pointers, s, to},
+};
 
 async fn put(app: &TestApp, path: &str, token: &str, body: serde_json::Value) -> testkit::Res {
     app.call(Method::PUT, path, Some(token), Some(body), &[])
         .await
-}
-
-async fn outbox_count(app: &TestApp, event: &str) -> i64 {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let row = app
-        .superuser()
-        .await
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("SELECT count(*) AS n FROM change.outbox WHERE routing_key LIKE '%{event}%'"),
-        ))
-        .await
-        .expect("query")
-        .expect("a row");
-    row.try_get::<i64>("", "n").expect("n")
 }
 
 /// Runs `id` from `scheduled` to `review`.
@@ -144,7 +132,7 @@ async fn templates_pin_their_fields_and_failed_changes_suspend_them() {
     let path = format!("/api/v1/changes/{id}/pir");
     put(&app, &path, &cm, review.clone()).await.expect(200);
     put(&app, &path, &cm, review).await.expect(200);
-    assert_eq!(outbox_count(&app, "pir.finding_recorded").await, 1);
+    assert_eq!(outbox_count(&app, "pir.finding_recorded", "").await, 1);
     to(&app, &id, &cm, close).await.expect(200);
     let suspended = app
         .get(&format!("/api/v1/change-templates/{tid}"), &cm)
@@ -192,9 +180,9 @@ async fn templates_pin_their_fields_and_failed_changes_suspend_them() {
             assert_eq!(link(&app, &id2, &cm, &inc).await.status.as_u16(), 200);
         }
     }
-    assert_eq!(outbox_count(&app, "change.incident_linked").await, 3);
-    assert_eq!(outbox_count(&app, "change.outcome_revised").await, 1);
-    assert_eq!(outbox_count(&app, "template.suspended").await, 2);
+    assert_eq!(outbox_count(&app, "change.incident_linked", "").await, 3);
+    assert_eq!(outbox_count(&app, "change.outcome_revised", "").await, 1);
+    assert_eq!(outbox_count(&app, "template.suspended", "").await, 2);
 
     // Other tenants: their ids are not there, and ours are not theirs.
     let initech = app.token("change-manager@initech.demo.test").await;
