@@ -199,6 +199,40 @@ pub struct ApprovalExpired {
 }
 event!(ApprovalExpired, "approval", "expired", 1);
 
+/// An approver let someone decide for them between `starts_at` and `ends_at` (one level: the
+/// delegate's own delegations do not pass on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalDelegationCreated {
+    pub delegation_id: Uuid,
+    pub delegator_id: Uuid,
+    pub delegate_id: Uuid,
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+event!(
+    ApprovalDelegationCreated,
+    "approval_delegation",
+    "created",
+    1
+);
+
+/// An approver withdrew a delegation; it is no longer in force from `ends_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalDelegationRevoked {
+    pub delegation_id: Uuid,
+    pub delegator_id: Uuid,
+    pub delegate_id: Uuid,
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+event!(
+    ApprovalDelegationRevoked,
+    "approval_delegation",
+    "revoked",
+    1
+);
+
 /// A fulfilment task was opened for a stage of a request item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -425,6 +425,28 @@ impl TestApp {
             .await
     }
 
+    /// The id of the user `email`, as identity lists them to `token`'s bearer.
+    pub async fn user_id(&self, token: &str, email: &str) -> String {
+        self.id_in("/api/v1/users?limit=200", token, "email", email)
+            .await
+    }
+
+    /// The id of the group `name`, as identity lists it to `token`'s bearer.
+    pub async fn group_id(&self, token: &str, name: &str) -> String {
+        self.id_in("/api/v1/groups?limit=200", token, "name", name)
+            .await
+    }
+
+    async fn id_in(&self, list: &str, token: &str, field: &str, value: &str) -> String {
+        let found = self.get(list, token).await;
+        found.expect(200)["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i[field] == value))
+            .and_then(|i| i["id"].as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("{value} in {list}"))
+    }
+
     /// Posts a form to `/oauth/token`.
     pub async fn token_endpoint(&self, form: &[(&str, &str)]) -> Res {
         self.send_token_form(self.client.post(format!("{}/oauth/token", self.base)), form)

@@ -2,12 +2,13 @@
 use events::{
     Event,
     catalogue::{
-        ApprovalDecided, ApprovalExpired, ApprovalReminderDue, ApprovalRequested, ArticlePublished,
-        ArticleRetired, CategoryCreated, CategoryUpdated, CiCreated, CiGrantChanged,
-        CiImportCompleted, CiRelationshipCreated, CiRelationshipDeleted, CiRetired, CiUpdated,
-        FulfilmentTaskCreated, FulfilmentTaskStateChanged, ItemPublished, ItemRetired,
-        OfferingCreated, OfferingUpdated, RequestClosed, RequestItemStateChanged, RequestSubmitted,
-        ServiceCreated, ServiceStageChanged, ServiceUpdated, SuggestionDeflected,
+        ApprovalDecided, ApprovalDelegationCreated, ApprovalDelegationRevoked, ApprovalExpired,
+        ApprovalReminderDue, ApprovalRequested, ArticlePublished, ArticleRetired, CategoryCreated,
+        CategoryUpdated, CiCreated, CiGrantChanged, CiImportCompleted, CiRelationshipCreated,
+        CiRelationshipDeleted, CiRetired, CiUpdated, FulfilmentTaskCreated,
+        FulfilmentTaskStateChanged, ItemPublished, ItemRetired, OfferingCreated, OfferingUpdated,
+        RequestClosed, RequestItemStateChanged, RequestSubmitted, ServiceCreated,
+        ServiceStageChanged, ServiceUpdated, SuggestionDeflected,
     },
 };
 use platform::{ApiError, tenancy::TenantId};
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::{deflection::Decision, item::ItemState, request::VoteState};
 use crate::store::{
-    approvals::Approval,
+    approvals::{Approval, Delegation},
     articles::Article,
     categories::Category,
     cmdb::{Ci, Relationship},
@@ -210,6 +211,35 @@ pub async fn approval_requested(txn: &DatabaseTransaction, a: &Approval) -> Resu
         expires_at: a.expires_at,
     };
     bus::outbox::append(txn, TenantId(a.tenant_id), a.id, a.version, &event).await?;
+    Ok(())
+}
+
+/// A delegation given (`revoked: false`) or withdrawn, so the change service's CAB can honour
+/// it too.
+pub async fn delegation_changed(
+    txn: &DatabaseTransaction,
+    d: &Delegation,
+    revoked: bool,
+) -> Result<(), ApiError> {
+    let tenant = TenantId(d.tenant_id);
+    if revoked {
+        let event = ApprovalDelegationRevoked {
+            delegation_id: d.id,
+            delegator_id: d.delegator_id,
+            delegate_id: d.delegate_id,
+            ends_at: d.ends_at,
+        };
+        bus::outbox::append(txn, tenant, d.id, d.version, &event).await?;
+    } else {
+        let event = ApprovalDelegationCreated {
+            delegation_id: d.id,
+            delegator_id: d.delegator_id,
+            delegate_id: d.delegate_id,
+            starts_at: d.starts_at,
+            ends_at: d.ends_at,
+        };
+        bus::outbox::append(txn, tenant, d.id, d.version, &event).await?;
+    }
     Ok(())
 }
 

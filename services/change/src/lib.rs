@@ -18,7 +18,11 @@ pub mod workers;
 
 use std::sync::Arc;
 
-use ::events::{Event as _, incident::IncidentCreated};
+use ::events::{
+    Event as _,
+    catalogue::{ApprovalDelegationCreated, ApprovalDelegationRevoked},
+    incident::IncidentCreated,
+};
 use bus::{ConsumerRunner, Envelope, Handler, HandlerError, people::IdentityProjection};
 use platform::{
     auth::{AuthContext, KeySource},
@@ -69,7 +73,7 @@ impl ChangeService {
 
 /// What other services announce that changes are checked against: the catalogue's CIs,
 /// grants and relationships (the graph), and the incident service's incidents (which a change
-/// may be found to have caused).
+/// may be found to have caused), and approvers' delegations.
 struct Upstream;
 
 #[async_trait::async_trait]
@@ -80,6 +84,7 @@ impl Handler for Upstream {
     fn bindings(&self) -> Vec<String> {
         let mut bindings: Vec<String> = bus::cmdb::BINDINGS.iter().map(|b| b.to_string()).collect();
         bindings.push("incident.incident.created".into());
+        bindings.push("catalogue.approval_delegation.*".into());
         bindings
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
@@ -91,6 +96,14 @@ impl Handler for Upstream {
             store::incidents::know_incident(txn, tenant, created.incident_id, &created.number)
                 .await?;
             Ok(())
+        } else if env.event_type == ApprovalDelegationCreated::event_type() {
+            let d: ApprovalDelegationCreated = env.payload()?;
+            let tenant = platform::tenancy::TenantId(env.tenantid);
+            Ok(store::cab::delegation_given(txn, tenant, &d).await?)
+        } else if env.event_type == ApprovalDelegationRevoked::event_type() {
+            let d: ApprovalDelegationRevoked = env.payload()?;
+            let tenant = platform::tenancy::TenantId(env.tenantid);
+            Ok(store::cab::delegation_revoked(txn, tenant, &d).await?)
         } else {
             Err(HandlerError::UnknownType(env.event_type.clone()))
         }

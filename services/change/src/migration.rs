@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005CalendarFeeds),
             Box::new(M0006TemplatesAndReviews),
             Box::new(M0007Timers),
+            Box::new(M0008Delegations),
         ]
     }
 }
@@ -545,6 +546,60 @@ impl MigrationTrait for M0007Timers {
         enforce_rls(
             m.get_connection(),
             &["change_conflict_sets"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// The catalogue's approval delegations (projected from its events), and one vote per stage,
+/// round and *represented* approver: a delegate's vote fills their principal's place.
+struct M0008Delegations;
+
+impl MigrationName for M0008Delegations {
+    fn name(&self) -> &str {
+        "m20261207_000008_delegations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0008Delegations {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("change_delegations")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(uuid("delegator_id"))
+                .col(uuid("delegate_id"))
+                .col(timestamp_with_time_zone("starts_at"))
+                .col(timestamp_with_time_zone("ends_at"))
+                .take(),
+        )
+        .await?;
+        bus::migration::create_indexes(
+            m,
+            &[(
+                "change_delegations_delegate",
+                "change_delegations",
+                &["delegate_id", "delegator_id", "ends_at"],
+                false,
+            )],
+        )
+        .await?;
+        // The same statements on SQLite and PostgreSQL: an expression index on both.
+        let db = m.get_connection();
+        db.execute_unprepared(
+            "CREATE UNIQUE INDEX IF NOT EXISTS change_votes_represented_once \
+             ON change_votes (change_id, round, stage, COALESCE(on_behalf_of, voter_id))",
+        )
+        .await?;
+        db.execute_unprepared("DROP INDEX IF EXISTS change_votes_once")
+            .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["change_delegations"],
             &tenant_predicate("tenant_id"),
         )
         .await

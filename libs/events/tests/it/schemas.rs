@@ -71,6 +71,8 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<ApprovalDecided>(&mut failures);
     check::<ApprovalReminderDue>(&mut failures);
     check::<ApprovalExpired>(&mut failures);
+    check::<ApprovalDelegationCreated>(&mut failures);
+    check::<ApprovalDelegationRevoked>(&mut failures);
     check::<FulfilmentTaskCreated>(&mut failures);
     check::<FulfilmentTaskStateChanged>(&mut failures);
     check::<IncidentStateChanged>(&mut failures);

@@ -1,6 +1,6 @@
 //! `/api/v1/approvals` (an approver's queue and their decisions) and
 //! `/api/v1/approval-delegations` (a stand-in while away).
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
@@ -33,7 +33,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 pub fn delegation_routes(cfg: &mut ServiceConfig) {
-    cfg.service(delegate);
+    cfg.service(delegations).service(delegate).service(revoke);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -356,12 +356,80 @@ pub async fn delegate(
         body.ends_at,
     )
     .await?;
+    events::delegation_changed(&txn, &d, false).await?;
     txn.commit().await?;
-    Ok(HttpResponse::Created().json(DelegationOut {
+    Ok(HttpResponse::Created().json(delegation_out(d)))
+}
+
+fn delegation_out(d: store::Delegation) -> DelegationOut {
+    DelegationOut {
         id: d.id,
         delegator_id: d.delegator_id,
         delegate_id: d.delegate_id,
         starts_at: d.starts_at,
         ends_at: d.ends_at,
-    }))
+    }
+}
+
+/// The caller's delegations, given and received, that have not ended; soonest first.
+#[utoipa::path(
+    tag = "approvals",
+    operation_id = "listApprovalDelegations",
+    responses((status = 200, description = "OK", body = Vec<DelegationOut>)),
+    security(("bearer" = ["approval:decide"]))
+)]
+#[get("")]
+pub async fn delegations(
+    state: web::Data<CatalogueService>,
+    auth: Auth<ApprovalDecide>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let found = store::delegations_of(
+        &txn,
+        tenant,
+        auth.principal.subject,
+        platform::record::now(),
+    )
+    .await?;
+    txn.commit().await?;
+    let items: Vec<DelegationOut> = found.into_iter().map(delegation_out).collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// Withdraw a delegation the caller gave.
+///
+/// It ends now (one not yet begun never comes into force); decisions the delegate already
+/// made stand. 404 for anyone else's delegation.
+#[utoipa::path(
+    tag = "approvals",
+    operation_id = "revokeApprovalDelegation",
+    params(("id" = Uuid, Path, description = "The delegation's id.")),
+    responses(
+        (status = 200, description = "Ended", body = DelegationOut),
+        (status = 404, description = "No such delegation of the caller's", body = ProblemJson, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["approval:decide"]))
+)]
+#[delete("/{id}")]
+pub async fn revoke(
+    state: web::Data<CatalogueService>,
+    auth: Auth<ApprovalDecide>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = auth.tenant_id();
+    let now = platform::record::now();
+    let txn = begin_scoped(&state.db, &[tenant]).await?;
+    let d = store::own_delegation(&txn, tenant, auth.principal.subject, *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delegation"))?;
+    let d = if d.ends_at > now {
+        let d = store::end_delegation(&txn, d, now).await?;
+        events::delegation_changed(&txn, &d, true).await?;
+        d
+    } else {
+        d
+    };
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(delegation_out(d)))
 }

@@ -195,3 +195,52 @@ pub async fn delegate(
     .insert(txn)
     .await
 }
+
+/// The delegations `user` gave or received that have not ended by `now`, soonest first.
+pub async fn delegations_of(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Delegation>, DbErr> {
+    delegation::Entity::find()
+        .filter(delegation::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(delegation::Column::DelegatorId.eq(user))
+                .add(delegation::Column::DelegateId.eq(user)),
+        )
+        .filter(delegation::Column::EndsAt.gt(now))
+        .order_by_asc(delegation::Column::StartsAt)
+        .order_by_asc(delegation::Column::Id)
+        .limit(200)
+        .all(txn)
+        .await
+}
+
+/// The delegation `id` that `delegator` gave, locked for a revocation.
+pub async fn own_delegation(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    delegator: Uuid,
+    id: Uuid,
+) -> Result<Option<Delegation>, DbErr> {
+    delegation::Entity::find_by_id(id)
+        .filter(delegation::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(delegation::Column::DelegatorId.eq(delegator))
+        .lock_exclusive()
+        .one(txn)
+        .await
+}
+
+/// Ends `d` at `at` (a delegation not yet begun ends as it would have started).
+pub async fn end_delegation(
+    txn: &DatabaseTransaction,
+    d: Delegation,
+    at: DateTime<Utc>,
+) -> Result<Delegation, DbErr> {
+    let ends = at.max(d.starts_at);
+    let mut am: delegation::ActiveModel = d.into();
+    am.ends_at = Set(ends);
+    am.update(txn).await
+}

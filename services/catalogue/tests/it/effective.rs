@@ -7,7 +7,7 @@ use testkit::{Res, TestApp, app, json, reqwest::Method};
 
 use crate::{
     items::laptop_form,
-    portfolio::{create_when_known, group_id, s, user_id},
+    portfolio::{create_when_known, s},
 };
 
 const PASSWORD: &str = "Correct-Horse-Battery-42";
@@ -110,7 +110,7 @@ async fn put_override(
 async fn a_providers_items_reach_its_customers_as_their_overrides_leave_them() {
     let app = app!();
     let msp = app.token("msp-admin@demo.test").await;
-    let msp_owner = user_id(&app, &msp, "msp-admin@demo.test").await;
+    let msp_owner = app.user_id(&msp, "msp-admin@demo.test").await;
     let fulfilment = app
         .post("/api/v1/groups", &msp, json!({"name": "Fulfilment"}))
         .await;
@@ -136,8 +136,8 @@ async fn a_providers_items_reach_its_customers_as_their_overrides_leave_them() {
     .expect(200);
 
     let globex = app.token("admin@globex.demo.test").await;
-    let globex_owner = user_id(&app, &globex, "service-owner@globex.demo.test").await;
-    let globex_desk = group_id(&app, &globex, "Service Desk").await;
+    let globex_owner = app.user_id(&globex, "service-owner@globex.demo.test").await;
+    let globex_desk = app.group_id(&globex, "Service Desk").await;
     let own = live_items(
         &app,
         &globex,

@@ -5,7 +5,7 @@
 
 use testkit::{TestApp, app, json, reqwest::Method};
 
-use crate::portfolio::{create_when_known, group_id, patch, s, user_id};
+use crate::portfolio::{create_when_known, patch, s};
 
 /// The demo `new-laptop` form.
 pub fn laptop_form() -> serde_json::Value {
@@ -63,9 +63,9 @@ async fn transition(app: &TestApp, token: &str, id: &str, to: &str, version: i64
 async fn an_item_is_drafted_published_and_opens_the_live_gate() {
     let app = app!();
     let admin = app.token("admin@globex.demo.test").await;
-    let owner = user_id(&app, &admin, "service-owner@globex.demo.test").await;
-    let approver = user_id(&app, &admin, "approver@globex.demo.test").await;
-    let desk = group_id(&app, &admin, "Service Desk").await;
+    let owner = app.user_id(&admin, "service-owner@globex.demo.test").await;
+    let approver = app.user_id(&admin, "approver@globex.demo.test").await;
+    let desk = app.group_id(&admin, "Service Desk").await;
     let service = service_in_transition(&app, &admin, &owner, &desk).await;
 
     let body = json!({
@@ -176,11 +176,11 @@ async fn an_item_is_drafted_published_and_opens_the_live_gate() {
 async fn a_bad_item_is_refused_with_every_field_that_is_wrong() {
     let app = app!();
     let admin = app.token("admin@globex.demo.test").await;
-    let owner = user_id(&app, &admin, "service-owner@globex.demo.test").await;
-    let desk = group_id(&app, &admin, "Service Desk").await;
+    let owner = app.user_id(&admin, "service-owner@globex.demo.test").await;
+    let desk = app.group_id(&admin, "Service Desk").await;
     let service = service_in_transition(&app, &admin, &owner, &desk).await;
     let initech = app.token("admin@initech.demo.test").await;
-    let foreign_group = group_id(&app, &initech, "Service Desk").await;
+    let foreign_group = app.group_id(&initech, "Service Desk").await;
 
     let bad = app
         .post(
@@ -299,7 +299,7 @@ async fn a_bad_item_is_refused_with_every_field_that_is_wrong() {
 async fn a_providers_cost_is_shown_to_its_staff_only() {
     let app = app!();
     let msp = app.token("msp-admin@demo.test").await;
-    let owner = user_id(&app, &msp, "msp-admin@demo.test").await;
+    let owner = app.user_id(&msp, "msp-admin@demo.test").await;
     let created = app
         .post("/api/v1/groups", &msp, json!({"name": "Fulfilment"}))
         .await;

@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use testkit::{TestApp, app, json, reqwest::Method};
 
-use crate::portfolio::{known, patch, s, user_id};
+use crate::portfolio::{known, patch, s};
 
 const ARTICLES: &str = "/api/v1/knowledge/articles";
 
@@ -354,7 +354,7 @@ async fn suggestions_deflect_when_solved_or_quiet_and_not_when_a_ticket_follows(
         .await;
     assert_eq!(viewed.expect(200)["outcome"], "pending");
     assert!(viewed.body["decides_at"].is_string());
-    let requester_id = user_id(&app, &admin, "requester@globex.demo.test").await;
+    let requester_id = app.user_id(&admin, "requester@globex.demo.test").await;
     let incident = json!({"title": "VPN keeps dropping", "impact": 3, "urgency": 3, "caller_id": requester_id});
     let mut created = false;
     for _ in 0..100 {

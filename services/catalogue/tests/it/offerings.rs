@@ -2,14 +2,14 @@
 //! references, scopes and isolation.
 use testkit::{app, json, reqwest::Method};
 
-use crate::portfolio::{create_when_known, group_id, patch, s, user_id};
+use crate::portfolio::{create_when_known, patch, s};
 
 #[tokio::test]
 async fn an_offering_opens_the_transition_gate() {
     let app = app!();
     let admin = app.token("admin@globex.demo.test").await;
-    let owner = user_id(&app, &admin, "service-owner@globex.demo.test").await;
-    let desk = group_id(&app, &admin, "Service Desk").await;
+    let owner = app.user_id(&admin, "service-owner@globex.demo.test").await;
+    let desk = app.group_id(&admin, "Service Desk").await;
     let payroll = create_when_known(
         &app,
         &admin,

@@ -11,25 +11,6 @@ pub fn s(v: &serde_json::Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
-/// The id of the user `email` (read from identity as `token`'s tenant admin).
-pub async fn user_id(app: &TestApp, token: &str, email: &str) -> String {
-    let users = app.get("/api/v1/users?limit=200", token).await;
-    users.expect(200)["items"]
-        .as_array()
-        .and_then(|a| a.iter().find(|u| u["email"] == email))
-        .map(|u| s(&u["id"]))
-        .expect("the demo user")
-}
-
-pub async fn group_id(app: &TestApp, token: &str, name: &str) -> String {
-    let groups = app.get("/api/v1/groups?limit=200", token).await;
-    groups.expect(200)["items"]
-        .as_array()
-        .and_then(|a| a.iter().find(|g| g["name"] == name))
-        .map(|g| s(&g["id"]))
-        .expect("the demo group")
-}
-
 /// Creates a service once the catalogue has learned the tenant and its people from identity's
 /// events (a reference it does not know yet is a 422 until then).
 pub async fn create_when_known(
@@ -75,8 +56,8 @@ pub async fn patch(
 async fn services_move_one_stage_at_a_time_through_their_gates() {
     let app = app!();
     let admin = app.token("admin@globex.demo.test").await;
-    let owner = user_id(&app, &admin, "service-owner@globex.demo.test").await;
-    let desk = group_id(&app, &admin, "Service Desk").await;
+    let owner = app.user_id(&admin, "service-owner@globex.demo.test").await;
+    let desk = app.group_id(&admin, "Service Desk").await;
     let payroll = create_when_known(
         &app,
         &admin,
@@ -120,7 +101,7 @@ async fn services_move_one_stage_at_a_time_through_their_gates() {
     assert_eq!(history[0]["rationale"], "Approved in the portfolio review.");
     assert_eq!(
         history[0]["actor_id"],
-        user_id(&app, &admin, "admin@globex.demo.test").await
+        app.user_id(&admin, "admin@globex.demo.test").await
     );
 
     // Transition needs an offering: none yet.
@@ -227,7 +208,9 @@ async fn bad_input_names_the_field_and_writes_nothing() {
     let app = app!();
     let admin = app.token("admin@globex.demo.test").await;
     let theirs = app.token("admin@initech.demo.test").await;
-    let their_owner = user_id(&app, &theirs, "service-owner@initech.demo.test").await;
+    let their_owner = app
+        .user_id(&theirs, "service-owner@initech.demo.test")
+        .await;
     create_when_known(&app, &admin, json!({"name": "Email"})).await;
 
     let empty = app

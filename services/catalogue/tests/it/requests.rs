@@ -7,13 +7,14 @@ use testkit::{Res, TestApp, app, json, reqwest::Method};
 
 use crate::{
     items::laptop_form,
-    portfolio::{create_when_known, group_id, s, user_id},
+    knowledge::outbox_count,
+    portfolio::{create_when_known, s},
 };
 
 /// Globex's live "Workplace" service with a published `new-laptop`: the item's and service's ids.
 pub async fn laptop(app: &TestApp, admin: &str) -> (String, String) {
-    let owner = user_id(app, admin, "service-owner@globex.demo.test").await;
-    let desk = group_id(app, admin, "Service Desk").await;
+    let owner = app.user_id(admin, "service-owner@globex.demo.test").await;
+    let desk = app.group_id(admin, "Service Desk").await;
     let service = create_when_known(
         app,
         admin,
@@ -278,8 +279,8 @@ async fn a_delegate_decides_for_the_approver_and_rejection_closes_the_request() 
     let (item, _) = laptop(&app, &admin).await;
     let requester = app.token("requester@globex.demo.test").await;
     let approver = app.token("approver@globex.demo.test").await;
-    let stand_in = user_id(&app, &admin, "admin@globex.demo.test").await;
-    let me = user_id(&app, &admin, "approver@globex.demo.test").await;
+    let stand_in = app.user_id(&admin, "admin@globex.demo.test").await;
+    let me = app.user_id(&admin, "approver@globex.demo.test").await;
 
     let now = chrono::Utc::now();
     let period = |from: i64, to: i64| json!({"delegate_id": stand_in, "starts_at": now + chrono::Duration::hours(from), "ends_at": now + chrono::Duration::hours(to)});
@@ -334,5 +335,28 @@ async fn a_delegate_decides_for_the_approver_and_rejection_closes_the_request() 
     assert_eq!(closed["state"], "closed");
     assert_eq!(closed["items"][0]["state"], "rejected");
     assert_eq!(closed["items"][0]["close_reason"], "rejected");
-    let _ = Method::GET;
+
+    // Both ends list the delegation; only the approver withdraws it, and says so on the bus.
+    let given = app.get("/api/v1/approval-delegations", &approver).await;
+    let given = given.expect(200).clone();
+    assert_eq!(given.as_array().map(Vec::len), Some(1));
+    let received = app.get("/api/v1/approval-delegations", &admin).await;
+    assert_eq!(received.expect(200)[0]["delegator_id"], me.as_str());
+    let revoke = format!("/api/v1/approval-delegations/{}", s(&given[0]["id"]));
+    for other in [&admin, &app.token("approver@initech.demo.test").await] {
+        app.call(Method::DELETE, &revoke, Some(other), None, &[])
+            .await
+            .expect(404);
+    }
+    let ended = app
+        .call(Method::DELETE, &revoke, Some(&approver), None, &[])
+        .await;
+    let ends_at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(ended.expect(200)["ends_at"].clone()).expect("ends_at");
+    assert!(ends_at <= chrono::Utc::now());
+    let left = app.get("/api/v1/approval-delegations", &approver).await;
+    assert_eq!(left.expect(200), &json!([]));
+    for event in ["approval_delegation.created", "approval_delegation.revoked"] {
+        assert_eq!(outbox_count(&app, event).await, 1, "{event}");
+    }
 }

@@ -9,7 +9,7 @@ use testkit::{app, json};
 
 use crate::{
     items::laptop_form,
-    portfolio::{create_when_known, group_id, s, user_id},
+    portfolio::{create_when_known, s},
 };
 
 const REQUESTS: usize = 6;
@@ -27,8 +27,8 @@ async fn count(su: &DatabaseConnection, sql: &str) -> i64 {
 async fn two_reminder_and_two_expiry_workers_fire_each_approval_once() {
     let app = app!();
     let admin = app.token("admin@globex.demo.test").await;
-    let owner = user_id(&app, &admin, "service-owner@globex.demo.test").await;
-    let desk = group_id(&app, &admin, "Service Desk").await;
+    let owner = app.user_id(&admin, "service-owner@globex.demo.test").await;
+    let desk = app.group_id(&admin, "Service Desk").await;
     let service = create_when_known(
         &app,
         &admin,

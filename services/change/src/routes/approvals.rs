@@ -236,16 +236,16 @@ pub struct RoundQuery {
     pub round: Option<i32>,
 }
 
-/// The stage `voter` votes in: the first undecided one whose group has them and in which they
-/// have not voted yet.
+/// The stage a vote in `seat`'s place goes to: the first undecided one whose group has them
+/// and in which no vote fills their place yet.
 fn stage_for(
-    voter: Uuid,
+    seat: Uuid,
     electorate: &[Vec<Uuid>],
     decided: &[(Tally, Outcome)],
     votes: &[Vote],
 ) -> Result<usize, ApiError> {
     let mine: Vec<usize> = (0..electorate.len())
-        .filter(|i| electorate[*i].contains(&voter))
+        .filter(|i| electorate[*i].contains(&seat))
         .collect();
     if mine.is_empty() {
         return Err(ApiError::forbidden(
@@ -262,7 +262,7 @@ fn stage_for(
         .find(|i| {
             !votes
                 .iter()
-                .any(|v| v.stage == *i as i32 && v.voter_id == voter)
+                .any(|v| v.stage == *i as i32 && v.on_behalf_of.unwrap_or(v.voter_id) == seat)
         })
         .ok_or_else(|| {
             if open.is_empty() {
@@ -277,8 +277,10 @@ fn stage_for(
 ///
 /// The voter is the caller (a `voter_id` in the body is 422); `reason` is required. One vote
 /// per stage and round: the vote counts in the first undecided stage whose group has the
-/// caller (409 `already_voted`). A requester never votes on their own change (403
-/// `own_change`). When every stage is approved the change moves on (`scheduled`, or
+/// caller (409 `already_voted`). With `on_behalf_of`, the vote fills the place of an approver
+/// who delegated to the caller for now (`/api/v1/approval-delegations`, one level; otherwise
+/// 422 `no_delegation`) and is recorded as the caller's on their behalf. A requester never
+/// votes on their own change, nor a delegate for them (403 `own_change`). When every stage is approved the change moves on (`scheduled`, or
 /// `implement` for an emergency); when a stage's quorum is out of reach it returns to `new`,
 /// rejected, for another round. Votes are appended, never changed, and published.
 #[utoipa::path(
@@ -290,7 +292,7 @@ fn stage_for(
         (status = 201, description = "Counted; the round as it stands", body = ApprovalsOut),
         (status = 403, description = "`own_change` or `not_an_approver`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_voted`, `stage_decided`, `not_awaiting_approval` or `blackout`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No reason, or a field the caller may not set", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "No reason, `no_delegation`, or a field the caller may not set", body = Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = ["change:approve"]))
 )]
@@ -329,21 +331,29 @@ pub async fn vote(
         c.requested_by,
     )
     .await?;
-    let voter = match body.on_behalf_of {
+    // Whose place the vote fills: the caller's, or an approver's who delegated to them.
+    let seat = match body.on_behalf_of {
         None => voter,
         Some(principal) => {
-            return Err(ApiError::validation(vec![FieldError::new(
-                "/on_behalf_of",
-                "no_delegation",
-                format!("{principal} has not delegated approvals to you"),
-            )]));
+            let txn = begin_scoped(&state.db, auth.tenant.lineage()).await?;
+            let delegated = principal != voter
+                && cab::delegated(&txn, principal, voter, platform::record::now()).await?;
+            txn.commit().await?;
+            if !delegated {
+                return Err(ApiError::validation(vec![FieldError::new(
+                    "/on_behalf_of",
+                    "no_delegation",
+                    format!("{principal} has not delegated approvals to you for now"),
+                )]));
+            }
+            principal
         }
     };
 
     let txn = begin_scoped(&state.db, &[tenant]).await?;
     // Votes on one change queue up here, so only one of them decides the round.
     let (c, cis) = load(&txn, tenant, *id, true).await?;
-    if c.requested_by == voter {
+    if c.requested_by == voter || c.requested_by == seat {
         return Err(ApiError::forbidden(
             "own_change",
             "a change is approved or rejected by someone other than its requester",
@@ -359,7 +369,7 @@ pub async fn vote(
     let stages = r.stages();
     let mut votes = cab::votes(&txn, tenant, c.id, r.round).await?;
     let stage = stage_for(
-        voter,
+        seat,
         &electorate,
         &outcomes(&stages, &electorate, &votes),
         &votes,
@@ -372,7 +382,7 @@ pub async fn vote(
             round: r.round,
             stage: stage as i32,
             voter,
-            on_behalf_of: None,
+            on_behalf_of: (seat != voter).then_some(seat),
             decision: body.decision,
             reason,
             at: platform::record::now(),

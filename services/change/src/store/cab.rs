@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::{approval_policy, approval_round, vote};
+use super::entities::{approval_policy, approval_round, delegation, vote};
 use crate::domain::{
     cab::{Decision, Outcome, Stage},
     lifecycle::ChangeType,
@@ -253,7 +253,8 @@ pub async fn pending_rounds(
         .await
 }
 
-/// The stages `voter` voted in, per (change, round) of `rounds`.
+/// The stages `voter` voted in (or had a delegate vote in for them), per (change, round) of
+/// `rounds`.
 pub async fn voted_in(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -265,7 +266,16 @@ pub async fn voted_in(
     for chunk in changes.chunks(500) {
         let rows = vote::Entity::find()
             .filter(vote::Column::TenantId.eq(tenant.as_uuid()))
-            .filter(vote::Column::VoterId.eq(voter.as_uuid()))
+            .filter(
+                // Votes in the voter's place: their own, and their delegates' for them.
+                sea_orm::Condition::any()
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(vote::Column::VoterId.eq(voter.as_uuid()))
+                            .add(vote::Column::OnBehalfOf.is_null()),
+                    )
+                    .add(vote::Column::OnBehalfOf.eq(voter.as_uuid())),
+            )
             .filter(vote::Column::ChangeId.is_in(chunk.to_vec()))
             .all(txn)
             .await?;
@@ -274,4 +284,67 @@ pub async fn voted_in(
         }
     }
     Ok(out)
+}
+
+/// Records a delegation the catalogue announced (again: nothing changes).
+pub async fn delegation_given(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    d: &::events::catalogue::ApprovalDelegationCreated,
+) -> Result<(), DbErr> {
+    let row = delegation::ActiveModel {
+        id: Set(d.delegation_id),
+        tenant_id: Set(tenant.as_uuid()),
+        delegator_id: Set(d.delegator_id),
+        delegate_id: Set(d.delegate_id),
+        starts_at: Set(d.starts_at),
+        ends_at: Set(d.ends_at),
+    };
+    delegation::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(delegation::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Ends a delegation the catalogue announced withdrawn; an earlier end stands.
+pub async fn delegation_revoked(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    d: &::events::catalogue::ApprovalDelegationRevoked,
+) -> Result<(), DbErr> {
+    delegation::Entity::update_many()
+        .col_expr(
+            delegation::Column::EndsAt,
+            sea_orm::sea_query::Expr::value(d.ends_at),
+        )
+        .filter(delegation::Column::Id.eq(d.delegation_id))
+        .filter(delegation::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(delegation::Column::EndsAt.gt(d.ends_at))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Whether `delegator` has let `delegate` decide for them at `at` (one level: a delegation to
+/// the delegator does not pass on). Read across the transaction's tenants, as a provider's
+/// CAB member may stand in for another.
+pub async fn delegated(
+    txn: &DatabaseTransaction,
+    delegator: Uuid,
+    delegate: Uuid,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(delegation::Entity::find()
+        .filter(delegation::Column::DelegatorId.eq(delegator))
+        .filter(delegation::Column::DelegateId.eq(delegate))
+        .filter(delegation::Column::StartsAt.lte(at))
+        .filter(delegation::Column::EndsAt.gt(at))
+        .one(txn)
+        .await?
+        .is_some())
 }

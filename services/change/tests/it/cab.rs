@@ -6,15 +6,6 @@ use testkit::{TestApp, app, json};
 
 use crate::changes::{ci, create, known, pointers, s, to};
 
-pub async fn group_id(app: &TestApp, token: &str, name: &str) -> String {
-    let groups = app.get("/api/v1/groups?limit=200", token).await;
-    groups.expect(200)["items"]
-        .as_array()
-        .and_then(|a| a.iter().find(|g| g["name"] == name))
-        .map(|g| s(&g["id"]))
-        .expect("the demo group")
-}
-
 async fn put(app: &TestApp, path: &str, token: &str, body: serde_json::Value) -> testkit::Res {
     app.call(
         testkit::reqwest::Method::PUT,
@@ -177,7 +168,7 @@ async fn the_cab_votes_a_change_through_and_never_on_its_own() {
     let cm = app.token("change-manager@globex.demo.test").await;
     let approver = app.token("approver@globex.demo.test").await;
     let config = app.token("configuration-manager@globex.demo.test").await;
-    let cab = group_id(&app, &cm, "CAB").await;
+    let cab = app.group_id(&cm, "CAB").await;
     known(&app, &cm).await;
 
     // `required` above the group's members is refused.
@@ -305,7 +296,7 @@ async fn concurrent_votes_decide_a_round_once() {
     let approver = app.token("approver@globex.demo.test").await;
     let agent = app.token("agent@globex.demo.test").await;
     let config = app.token("configuration-manager@globex.demo.test").await;
-    let cab = group_id(&app, &cm, "CAB").await;
+    let cab = app.group_id(&cm, "CAB").await;
     known(&app, &cm).await;
     app.post(
         "/api/v1/change-approval-policies",
@@ -330,4 +321,146 @@ async fn concurrent_votes_decide_a_round_once() {
         let c = app.get(&format!("/api/v1/changes/{id}"), &cm).await;
         assert_eq!(c.expect(200)["state"], "scheduled");
     }
+}
+
+/// Posts `body` to `votes` until the change service knows the delegation it names (or its
+/// end): the catalogue announces delegations on the bus.
+async fn vote_when_projected(
+    app: &TestApp,
+    votes: &str,
+    token: &str,
+    body: serde_json::Value,
+    expect: u16,
+) -> serde_json::Value {
+    for _ in 0..100 {
+        let r = app.post(votes, token, body.clone()).await;
+        if r.status.as_u16() == expect {
+            return r.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{votes} never answered {expect}");
+}
+
+#[tokio::test]
+async fn a_delegate_fills_their_principals_place_once_and_one_level_deep() {
+    let app = app!();
+    let cm = app.token("change-manager@globex.demo.test").await;
+    let approver = app.token("approver@globex.demo.test").await;
+    let admin = app.token("admin@globex.demo.test").await;
+    let agent = app.token("agent@globex.demo.test").await;
+    let config = app.token("configuration-manager@globex.demo.test").await;
+    let cab = app.group_id(&cm, "CAB").await;
+    let approver_id = app.user_id(&admin, "approver@globex.demo.test").await;
+    let cm_id = app.user_id(&admin, "change-manager@globex.demo.test").await;
+    let admin_id = app.user_id(&admin, "admin@globex.demo.test").await;
+    known(&app, &cm).await;
+    app.post(
+        "/api/v1/change-approval-policies",
+        &cm,
+        json!({"name": "normal", "change_types": ["normal"],
+               "stages": [{"name": "CAB", "group_id": cab, "rule": "all"}]}),
+    )
+    .await
+    .expect(201);
+    let id = authorizing(&app, &agent, &config, "delegated-db").await;
+    let votes = format!("/api/v1/changes/{id}/votes");
+    let for_approver =
+        json!({"decision": "approve", "reason": "Covering.", "on_behalf_of": approver_id});
+
+    // No delegation yet: refused at the field; the admin is no CAB member of their own.
+    let none = app.post(&votes, &admin, for_approver.clone()).await;
+    let none = none.expect(422);
+    assert_eq!(none["errors"][0]["code"], "no_delegation");
+    assert_eq!(pointers(none), ["/on_behalf_of"]);
+    let alone = app
+        .post(
+            &votes,
+            &admin,
+            json!({"decision": "approve", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(alone.expect(403)["code"], "not_an_approver");
+
+    // The approver delegates to the admin, the change manager to the approver.
+    let now = chrono::Utc::now();
+    let period = |to: &str| json!({"delegate_id": to, "starts_at": now - chrono::Duration::hours(1), "ends_at": now + chrono::Duration::days(2)});
+    let given = app
+        .post("/api/v1/approval-delegations", &approver, period(&admin_id))
+        .await;
+    let delegation = s(&given.expect(201)["id"]);
+    app.post("/api/v1/approval-delegations", &cm, period(&approver_id))
+        .await
+        .expect(201);
+
+    let counted = vote_when_projected(&app, &votes, &admin, for_approver.clone(), 201).await;
+    let vote = &counted["stages"][0]["votes"][0];
+    assert_eq!(vote["voter_id"], admin_id.as_str());
+    assert_eq!(vote["on_behalf_of"], approver_id.as_str());
+    assert_eq!(
+        counted["state"], "pending",
+        "`all` still waits for the change manager"
+    );
+    // The approver's place is filled, by them or by their delegate.
+    let twice = app.post(&votes, &admin, for_approver.clone()).await;
+    assert_eq!(twice.expect(409)["code"], "already_voted");
+    let own = app
+        .post(
+            &votes,
+            &approver,
+            json!({"decision": "approve", "reason": "me too"}),
+        )
+        .await;
+    assert_eq!(own.expect(409)["code"], "already_voted");
+    // One level: the change manager's delegate (the approver) does not pass it on to the admin.
+    let for_cm = json!({"decision": "approve", "reason": "Chain.", "on_behalf_of": cm_id});
+    let chain = app.post(&votes, &admin, for_cm).await;
+    assert_eq!(chain.expect(422)["errors"][0]["code"], "no_delegation");
+    let decided = vote_when_projected(
+        &app,
+        &votes,
+        &approver,
+        json!({"decision": "approve", "reason": "For the change manager.", "on_behalf_of": cm_id}),
+        201,
+    )
+    .await;
+    assert_eq!(decided["state"], "approved");
+    let c = app.get(&format!("/api/v1/changes/{id}"), &cm).await;
+    assert_eq!(c.expect(200)["state"], "scheduled");
+
+    // A delegate never votes for the requester of the change.
+    let mine = authorizing(&app, &cm, &config, "delegated-own").await;
+    let own_change = app
+        .post(
+            &format!("/api/v1/changes/{mine}/votes"),
+            &approver,
+            json!({"decision": "approve", "reason": "x", "on_behalf_of": cm_id}),
+        )
+        .await;
+    assert_eq!(own_change.expect(403)["code"], "own_change");
+
+    // Withdrawn, the delegation no longer lets the admin vote for the approver.
+    app.call(
+        testkit::reqwest::Method::DELETE,
+        &format!("/api/v1/approval-delegations/{delegation}"),
+        Some(&approver),
+        None,
+        &[],
+    )
+    .await
+    .expect(200);
+    let next = authorizing(&app, &agent, &config, "delegated-revoked").await;
+    let next_votes = format!("/api/v1/changes/{next}/votes");
+    let refused = vote_when_projected(&app, &next_votes, &admin, for_approver, 422).await;
+    assert_eq!(refused["errors"][0]["code"], "no_delegation");
+    let awaiting = app.get("/api/v1/changes/awaiting-my-vote", &approver).await;
+    let awaiting = awaiting.expect(200)["items"].clone();
+    assert!(
+        awaiting
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|c| c["id"] == next.as_str()),
+        "the approver's own place is still open: {awaiting}"
+    );
 }

@@ -4,7 +4,6 @@
 use testkit::{app, json, reqwest::Method};
 
 use crate::{
-    cab::group_id,
     changes::{ci, create, known, s, to},
     templates::publish,
 };
@@ -15,7 +14,7 @@ async fn another_tenants_ids_are_not_found_on_every_change_resource() {
     let cm = app.token("change-manager@globex.demo.test").await;
     let config = app.token("configuration-manager@globex.demo.test").await;
     known(&app, &cm).await;
-    let cab = group_id(&app, &cm, "CAB").await;
+    let cab = app.group_id(&cm, "CAB").await;
     let policy = app
         .post(
             "/api/v1/change-approval-policies",

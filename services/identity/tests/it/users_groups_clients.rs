@@ -574,23 +574,13 @@ async fn api_client_scopes_cannot_exceed_the_creator() {
     .expect(403);
 }
 
-/// The id of `email`, read as `token`'s tenant admin.
-async fn user_id(app: &testkit::TestApp, token: &str, email: &str) -> String {
-    let users = app.get("/api/v1/users?limit=200", token).await;
-    users.expect(200)["items"]
-        .as_array()
-        .and_then(|a| a.iter().find(|u| u["email"] == email))
-        .map(|u| s(&u["id"]))
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_users_manager_is_an_active_colleague_and_never_closes_a_loop() {
     let app = app!();
     let admin = app.token("admin@globex.demo.test").await;
-    let requester = user_id(&app, &admin, "requester@globex.demo.test").await;
-    let approver = user_id(&app, &admin, "approver@globex.demo.test").await;
-    let agent = user_id(&app, &admin, "agent@globex.demo.test").await;
+    let requester = app.user_id(&admin, "requester@globex.demo.test").await;
+    let approver = app.user_id(&admin, "approver@globex.demo.test").await;
+    let agent = app.user_id(&admin, "agent@globex.demo.test").await;
     // The demo data makes the approver the requester's manager.
     let read = app.get(&format!("/api/v1/users/{requester}"), &admin).await;
     assert_eq!(read.expect(200)["manager_id"], approver.as_str());
@@ -617,7 +607,7 @@ async fn a_users_manager_is_an_active_colleague_and_never_closes_a_loop() {
     let own = put(agent.clone(), json!(agent)).await;
     assert_eq!(own.expect(422)["errors"][0]["code"], "self_manager");
     let initech = app.token("admin@initech.demo.test").await;
-    let foreign = user_id(&app, &initech, "approver@initech.demo.test").await;
+    let foreign = app.user_id(&initech, "approver@initech.demo.test").await;
     let other = put(agent.clone(), json!(foreign)).await;
     assert_eq!(other.expect(422)["errors"][0]["pointer"], "/manager_id");
     // Another tenant's admin cannot touch globex's users.
