@@ -262,7 +262,8 @@ pub struct Reached {
 
 /// What depends on `roots` within `depth` of `tenant`'s relationships (a shared CI is walked
 /// through the tenant's own): each CI once per CI one step nearer at its shortest depth. One
-/// recursive query; the recursion carries CIs and depths only, so paths do not multiply.
+/// recursive query; the recursion carries CIs and depths only, so paths do not multiply (and
+/// the last step is a depth filter, not a join on depth: see the catalogue's `walk`).
 pub async fn upstream(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -305,8 +306,7 @@ pub async fn upstream(
            ON (r.source_id = b.ci OR (r.type = 'connected_to' AND r.target_id = b.ci)) \
          JOIN best p \
            ON p.ci = CASE WHEN r.source_id = b.ci THEN r.target_id ELSE r.source_id END \
-          AND p.depth = b.depth - 1 \
-         WHERE b.depth > 0 AND {live}",
+         WHERE b.depth > 0 AND b.depth - p.depth = 1 AND {live}",
         roots = root_ps.join(", "),
         uuid = if backend == DbBackend::Postgres {
             "uuid"

@@ -248,3 +248,26 @@ impl MigrationTrait for M0011IdentitiesByCi {
         .await
     }
 }
+
+/// CIs found by name case-folded (an import's `<class>:name=<value>` references): without it
+/// each lookup read every CI of the tenant.
+pub struct M0012CiNamesFolded;
+
+impl MigrationName for M0012CiNamesFolded {
+    fn name(&self) -> &str {
+        "m20261207_000012_ci_names_folded"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0012CiNamesFolded {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // An expression index, the same statement on SQLite and PostgreSQL.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS cmdb_cis_name_folded ON cmdb_cis (tenant_id, lower(name))",
+            )
+            .await?;
+        Ok(())
+    }
+}

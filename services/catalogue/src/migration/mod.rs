@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(cmdb::M0009Cmdb),
             Box::new(cmdb_sharing::M0010CmdbSharing),
             Box::new(cmdb_sharing::M0011IdentitiesByCi),
+            Box::new(cmdb_sharing::M0012CiNamesFolded),
         ]
     }
 }

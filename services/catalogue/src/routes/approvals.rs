@@ -371,7 +371,10 @@ fn delegation_out(d: store::Delegation) -> DelegationOut {
     }
 }
 
-/// The caller's delegations, given and received, that have not ended; soonest first.
+/// The caller's approval delegations.
+///
+/// Those given and those received that have not ended, soonest first (at most 200): a
+/// delegate sees whom they stand in for, an approver whom they asked to.
 #[utoipa::path(
     tag = "approvals",
     operation_id = "listApprovalDelegations",

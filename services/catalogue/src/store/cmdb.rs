@@ -561,6 +561,10 @@ pub async fn walk(
     // The recursion carries CIs and depths only, so many paths to one CI are one row per
     // level rather than one per path (a hub's neighbours would otherwise multiply at each
     // level); the edges that reached each CI at its shortest depth are found afterwards.
+    // `b.depth - p.depth = 1` is written so that it cannot join `best` to itself on depth:
+    // PostgreSQL, misjudging the CTE's size, would pair every CI with every CI one level
+    // nearer and probe the edges once per pair (quadratic: 10 s for a hub); as a filter, the
+    // join goes CI → its edges → the CI at their other end.
     let sql = format!(
         "WITH RECURSIVE walk(ci, depth) AS ( \
            SELECT {root_p}, 0 \
@@ -577,8 +581,8 @@ pub async fn walk(
            ON (r.{far} = b.ci OR (r.type = 'connected_to' AND r.{near} = b.ci)) \
          JOIN best p \
            ON p.ci = CASE WHEN r.{far} = b.ci THEN r.{near} ELSE r.{far} END \
-          AND p.depth = b.depth - 1 \
-         WHERE b.depth > 0 AND r.tenant_id IN ({tenants}){type_filter}",
+         WHERE b.depth > 0 AND b.depth - p.depth = 1 \
+           AND r.tenant_id IN ({tenants}){type_filter}",
     );
     Step::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
