@@ -93,13 +93,12 @@ fn walk_script(tenant: &str, depth: u32) -> String {
            WHERE w.depth < {walk} AND r.tenant_id IN ('{tenant}') \
          ), \
          best(ci, depth) AS (SELECT ci, MIN(depth) FROM walk GROUP BY ci) \
-         SELECT b.ci, b.depth, r.id AS via, CAST(r.type AS TEXT) AS rel_type, p.ci AS from_ci \
+         SELECT b.ci, b.depth, r.id AS via, CAST(r.type AS TEXT) AS rel_type, \
+                CASE WHEN r.source_id = b.ci THEN r.target_id ELSE r.source_id END AS from_ci \
          FROM best b \
          JOIN catalogue.cmdb_relationships r \
            ON (r.source_id = b.ci OR (r.type = 'connected_to' AND r.target_id = b.ci)) \
-         JOIN best p \
-           ON p.ci = CASE WHEN r.source_id = b.ci THEN r.target_id ELSE r.source_id END \
-         WHERE b.depth > 0 AND b.depth - p.depth = 1 AND r.tenant_id IN ('{tenant}');\n\
+         WHERE b.depth > 0 AND r.tenant_id IN ('{tenant}');\n\
          COMMIT;\n",
         last = ROOTS - 1,
         walk = depth + 1,
@@ -448,14 +447,11 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. CI create latency, on a settled bus: incident and change have taken every CI event
     // the imports published, so the figure is the create's, not the consumers' backlog's.
+    // (The seeded graph is written in bulk, without events; the imported CIs are `imp-…`.)
     let count = |schema: &str| {
-        let own = if schema == "catalogue" {
-            ""
-        } else {
-            "AND owner_id = tenant_id"
-        };
         format!(
-            "SELECT count(*)::text AS v FROM {schema}.cmdb_cis WHERE tenant_id = '{globex_id}' {own}"
+            "SELECT count(*)::text AS v FROM {schema}.cmdb_cis \
+             WHERE tenant_id = '{globex_id}' AND name LIKE 'imp-%'"
         )
     };
     let want = one(&su, &count("catalogue")).await?;
@@ -479,7 +475,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
     println!(
-        "Incident and change held all {want} CIs {:.0} s after the second import ended.\n",
+        "Incident and change held all {want} imported CIs {:.0} s after the second import ended.\n",
         settling.elapsed().as_secs_f64()
     );
     let next = Arc::new(AtomicUsize::new(0));

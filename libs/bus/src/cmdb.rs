@@ -262,8 +262,7 @@ pub struct Reached {
 
 /// What depends on `roots` within `depth` of `tenant`'s relationships (a shared CI is walked
 /// through the tenant's own): each CI once per CI one step nearer at its shortest depth. One
-/// recursive query; the recursion carries CIs and depths only, so paths do not multiply (and
-/// the last step is a depth filter, not a join on depth: see the catalogue's `walk`).
+/// recursive query; the recursion carries CIs and depths only, so paths do not multiply.
 pub async fn upstream(
     txn: &DatabaseTransaction,
     tenant: TenantId,
@@ -301,12 +300,12 @@ pub async fn upstream(
          SELECT b.ci, CAST(b.depth AS INTEGER) AS depth, CAST(NULL AS {uuid}) AS from_ci \
            FROM best b WHERE b.depth = 0 \
          UNION ALL \
-         SELECT b.ci, CAST(b.depth AS INTEGER) AS depth, p.ci AS from_ci FROM best b \
+         SELECT b.ci, CAST(b.depth AS INTEGER) AS depth, \
+                CASE WHEN r.source_id = b.ci THEN r.target_id ELSE r.source_id END AS from_ci \
+         FROM best b \
          JOIN cmdb_relationships r \
            ON (r.source_id = b.ci OR (r.type = 'connected_to' AND r.target_id = b.ci)) \
-         JOIN best p \
-           ON p.ci = CASE WHEN r.source_id = b.ci THEN r.target_id ELSE r.source_id END \
-         WHERE b.depth > 0 AND b.depth - p.depth = 1 AND {live}",
+         WHERE b.depth > 0 AND {live}",
         roots = root_ps.join(", "),
         uuid = if backend == DbBackend::Postgres {
             "uuid"
@@ -314,9 +313,19 @@ pub async fn upstream(
             "BLOB"
         },
     );
-    Reached::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+    let reached = Reached::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
-        .await
+        .await?;
+    // Only the edges from a CI one step nearer (kept here: see the catalogue's `walk`).
+    let depth_of: std::collections::HashMap<Uuid, i32> =
+        reached.iter().map(|r| (r.ci, r.depth)).collect();
+    Ok(reached
+        .into_iter()
+        .filter(|r| match r.from_ci {
+            None => true,
+            Some(from) => depth_of.get(&from) == Some(&(r.depth - 1)),
+        })
+        .collect())
 }
 
 /// Whether a CI of `class_path` is a business service (or a subclass of one).

@@ -560,11 +560,10 @@ pub async fn walk(
     let tenants = tenant_ps.join(", ");
     // The recursion carries CIs and depths only, so many paths to one CI are one row per
     // level rather than one per path (a hub's neighbours would otherwise multiply at each
-    // level); the edges that reached each CI at its shortest depth are found afterwards.
-    // `b.depth - p.depth = 1` is written so that it cannot join `best` to itself on depth:
-    // PostgreSQL, misjudging the CTE's size, would pair every CI with every CI one level
-    // nearer and probe the edges once per pair (quadratic: 10 s for a hub); as a filter, the
-    // join goes CI → its edges → the CI at their other end.
+    // level). The last step lists each reached CI's edges towards the root with the CI at
+    // their other end, and the edges from a CI one level nearer are kept here, not in SQL: a
+    // second reference to `best` there let PostgreSQL, which misjudges a CTE's size under
+    // row-level security, pair every CI with every other and probe the edges once per pair.
     let sql = format!(
         "WITH RECURSIVE walk(ci, depth) AS ( \
            SELECT {root_p}, 0 \
@@ -575,18 +574,23 @@ pub async fn walk(
            WHERE w.depth < {depth_p} AND r.tenant_id IN ({tenants}){type_filter} \
          ), \
          best(ci, depth) AS (SELECT ci, MIN(depth) FROM walk GROUP BY ci) \
-         SELECT b.ci, b.depth, r.id AS via, CAST(r.type AS TEXT) AS rel_type, p.ci AS from_ci \
+         SELECT b.ci, b.depth, r.id AS via, CAST(r.type AS TEXT) AS rel_type, \
+                CASE WHEN r.{far} = b.ci THEN r.{near} ELSE r.{far} END AS from_ci \
          FROM best b \
          JOIN cmdb_relationships r \
            ON (r.{far} = b.ci OR (r.type = 'connected_to' AND r.{near} = b.ci)) \
-         JOIN best p \
-           ON p.ci = CASE WHEN r.{far} = b.ci THEN r.{near} ELSE r.{far} END \
-         WHERE b.depth > 0 AND b.depth - p.depth = 1 \
-           AND r.tenant_id IN ({tenants}){type_filter}",
+         WHERE b.depth > 0 AND r.tenant_id IN ({tenants}){type_filter}",
     );
-    Step::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+    let steps = Step::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
-        .await
+        .await?;
+    let mut depth_of: std::collections::HashMap<Uuid, i32> =
+        steps.iter().map(|s| (s.ci, s.depth)).collect();
+    depth_of.insert(root, 0);
+    Ok(steps
+        .into_iter()
+        .filter(|s| depth_of.get(&s.from_ci) == Some(&(s.depth - 1)))
+        .collect())
 }
 
 /// The CIs with `ids` that `tenants` may read.
