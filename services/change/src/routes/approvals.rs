@@ -280,9 +280,10 @@ fn stage_for(
 /// caller (409 `already_voted`). With `on_behalf_of`, the vote fills the place of an approver
 /// who delegated to the caller for now (`/api/v1/approval-delegations`, one level; otherwise
 /// 422 `no_delegation`) and is recorded as the caller's on their behalf. A requester never
-/// votes on their own change, nor a delegate for them (403 `own_change`). When every stage is approved the change moves on (`scheduled`, or
-/// `implement` for an emergency); when a stage's quorum is out of reach it returns to `new`,
-/// rejected, for another round. Votes are appended, never changed, and published.
+/// votes on their own change, nor a delegate for them (403 `own_change`). When every stage
+/// is approved the change moves on (`scheduled`, or `implement` for an emergency); when a
+/// stage's quorum is out of reach it returns to `new`, rejected, for another round. Votes
+/// are appended, never changed, and published.
 #[utoipa::path(
     tag = "changes",
     operation_id = "voteOnChange",
