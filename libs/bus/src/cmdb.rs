@@ -316,16 +316,37 @@ pub async fn upstream(
     let reached = Reached::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
         .await?;
-    // Only the edges from a CI one step nearer (kept here: see the catalogue's `walk`).
-    let depth_of: std::collections::HashMap<Uuid, i32> =
-        reached.iter().map(|r| (r.ci, r.depth)).collect();
-    Ok(reached
-        .into_iter()
-        .filter(|r| match r.from_ci {
-            None => true,
-            Some(from) => depth_of.get(&from) == Some(&(r.depth - 1)),
+    Ok(from_one_level_nearer(reached, roots, |r| {
+        (r.ci, r.depth, r.from_ci)
+    }))
+}
+
+/// Of the edges a walk's last step found into each reached CI, those from a CI reached one
+/// level nearer (`roots` at 0): the ways each CI was reached at its shortest depth. `step`
+/// gives a row's CI, depth and the CI its edge comes from (`None` for a root's own row).
+///
+/// Kept in code, not SQL: joining the walk to itself on depth let PostgreSQL, which under
+/// row-level security estimates a recursive CTE at a handful of rows, pair every reached CI
+/// with every other and probe the relationships once per pair (quadratic in the CIs reached).
+pub fn from_one_level_nearer<T>(
+    rows: Vec<T>,
+    roots: &[Uuid],
+    step: impl Fn(&T) -> (Uuid, i32, Option<Uuid>),
+) -> Vec<T> {
+    let mut depth_of: std::collections::HashMap<Uuid, i32> = rows
+        .iter()
+        .map(|r| {
+            let (ci, depth, _) = step(r);
+            (ci, depth)
         })
-        .collect())
+        .collect();
+    depth_of.extend(roots.iter().map(|r| (*r, 0)));
+    rows.into_iter()
+        .filter(|r| {
+            let (_, depth, from) = step(r);
+            from.is_none_or(|f| depth_of.get(&f) == Some(&(depth - 1)))
+        })
+        .collect()
 }
 
 /// Whether a CI of `class_path` is a business service (or a subclass of one).

@@ -88,21 +88,19 @@ impl Handler for Upstream {
         bindings
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        let tenant = platform::tenancy::TenantId(env.tenantid);
         if bus::cmdb::handles(&env.event_type) {
             graph_event(txn, env).await
         } else if env.event_type == IncidentCreated::event_type() {
             let created: IncidentCreated = env.payload()?;
-            let tenant = platform::tenancy::TenantId(env.tenantid);
             store::incidents::know_incident(txn, tenant, created.incident_id, &created.number)
                 .await?;
             Ok(())
         } else if env.event_type == ApprovalDelegationCreated::event_type() {
             let d: ApprovalDelegationCreated = env.payload()?;
-            let tenant = platform::tenancy::TenantId(env.tenantid);
             Ok(store::cab::delegation_given(txn, tenant, &d).await?)
         } else if env.event_type == ApprovalDelegationRevoked::event_type() {
             let d: ApprovalDelegationRevoked = env.payload()?;
-            let tenant = platform::tenancy::TenantId(env.tenantid);
             Ok(store::cab::delegation_revoked(txn, tenant, &d).await?)
         } else {
             Err(HandlerError::UnknownType(env.event_type.clone()))

@@ -561,9 +561,7 @@ pub async fn walk(
     // The recursion carries CIs and depths only, so many paths to one CI are one row per
     // level rather than one per path (a hub's neighbours would otherwise multiply at each
     // level). The last step lists each reached CI's edges towards the root with the CI at
-    // their other end, and the edges from a CI one level nearer are kept here, not in SQL: a
-    // second reference to `best` there let PostgreSQL, which misjudges a CTE's size under
-    // row-level security, pair every CI with every other and probe the edges once per pair.
+    // their other end; `from_one_level_nearer` keeps those from a CI one level nearer.
     let sql = format!(
         "WITH RECURSIVE walk(ci, depth) AS ( \
            SELECT {root_p}, 0 \
@@ -584,13 +582,9 @@ pub async fn walk(
     let steps = Step::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
         .await?;
-    let mut depth_of: std::collections::HashMap<Uuid, i32> =
-        steps.iter().map(|s| (s.ci, s.depth)).collect();
-    depth_of.insert(root, 0);
-    Ok(steps
-        .into_iter()
-        .filter(|s| depth_of.get(&s.from_ci) == Some(&(s.depth - 1)))
-        .collect())
+    Ok(bus::cmdb::from_one_level_nearer(steps, &[root], |s| {
+        (s.ci, s.depth, Some(s.from_ci))
+    }))
 }
 
 /// The CIs with `ids` that `tenants` may read.
