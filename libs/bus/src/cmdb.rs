@@ -12,8 +12,8 @@ use events::{
 };
 use platform::tenancy::{TenantId, scope_to};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -251,6 +251,114 @@ pub async fn cis(
     Ok(out)
 }
 
+/// One way a walk steps along a relationship: from the CI in column `at` to the one in `to`
+/// (`source_id` / `target_id`), for every type or for `connected_to` only (followed both ways).
+#[derive(Debug, Clone, Copy)]
+pub struct Arm {
+    pub at: &'static str,
+    pub to: &'static str,
+    pub connected_to_only: bool,
+}
+
+impl Arm {
+    pub const fn new(at: &'static str, to: &'static str, connected_to_only: bool) -> Self {
+        Self {
+            at,
+            to,
+            connected_to_only,
+        }
+    }
+
+    /// The same edges walked the other way: back to the CI a step came from.
+    pub const fn reversed(self) -> Self {
+        Self::new(self.to, self.at, self.connected_to_only)
+    }
+}
+
+/// A walk's step from each row's CI (`ci`, e.g. `w.ci`) along `arms` of the relationships
+/// `filter` (on `r`) keeps: the FROM-clause fragment to append after the walk's table, and the
+/// expressions for the CI reached, the relationship's id and its type.
+pub struct StepSql {
+    pub join: String,
+    pub other: String,
+    pub id: String,
+    pub rel_type: String,
+}
+
+/// The SQL of a walk's step ([`StepSql`]), at most two arms.
+///
+/// On PostgreSQL each arm is its own index lookup in a `LATERAL` union: a join on
+/// `a = ci OR b = ci` cannot use the `(tenant_id, source_id|target_id)` indexes per CI, and when
+/// the statistics lag a tenant's growth (a bulk import) the planner scanned all the tenant's
+/// relationships once per level instead (64 ms for a depth-2 walk of 10,000 relationships,
+/// 0.6 ms as lookups). SQLite has no `LATERAL` and plans the `OR` as two index lookups itself.
+pub fn step(backend: DbBackend, ci: &str, arms: &[Arm], filter: &str) -> StepSql {
+    let only = |a: &Arm| {
+        if a.connected_to_only {
+            " AND r.type = 'connected_to'"
+        } else {
+            ""
+        }
+    };
+    if backend == DbBackend::Postgres {
+        let lookups: Vec<String> = arms
+            .iter()
+            .map(|a| {
+                format!(
+                    "SELECT r.{to} AS other, r.id AS id, CAST(r.type AS TEXT) AS rel_type \
+                     FROM cmdb_relationships r WHERE r.{at} = {ci} AND {filter}{only}",
+                    to = a.to,
+                    at = a.at,
+                    only = only(a),
+                )
+            })
+            .collect();
+        return StepSql {
+            join: format!(" CROSS JOIN LATERAL ({}) e", lookups.join(" UNION ALL ")),
+            other: "e.other".into(),
+            id: "e.id".into(),
+            rel_type: "e.rel_type".into(),
+        };
+    }
+    let matches: Vec<String> = arms
+        .iter()
+        .map(|a| format!("(r.{} = {ci}{})", a.at, only(a)))
+        .collect();
+    let other = match arms {
+        [a, b] => format!(
+            "CASE WHEN r.{} = {ci} THEN r.{} ELSE r.{} END",
+            a.at, a.to, b.to
+        ),
+        [a] => format!("r.{}", a.to),
+        _ => "NULL".into(),
+    };
+    StepSql {
+        join: format!(
+            " JOIN cmdb_relationships r ON ({}) AND {filter}",
+            matches.join(" OR ")
+        ),
+        other,
+        id: "r.id".into(),
+        rel_type: "CAST(r.type AS TEXT)".into(),
+    }
+}
+
+/// Upstream (who needs a CI): from an edge's target to its source, `connected_to` both ways.
+pub const UPSTREAM: [Arm; 2] = [
+    Arm::new("target_id", "source_id", false),
+    Arm::new("source_id", "target_id", true),
+];
+/// Downstream (what a CI needs): from an edge's source to its target, `connected_to` both ways.
+pub const DOWNSTREAM: [Arm; 2] = [
+    Arm::new("source_id", "target_id", false),
+    Arm::new("target_id", "source_id", true),
+];
+/// Either way along every type.
+const EITHER: [Arm; 2] = [
+    Arm::new("source_id", "target_id", false),
+    Arm::new("target_id", "source_id", false),
+];
+
 /// A CI reached walking upstream: at its shortest `depth` from the nearest root, and one
 /// CI one step nearer (`None` for a root).
 #[derive(Debug, Clone, PartialEq, Eq, sea_orm::FromQueryResult)]
@@ -269,7 +377,7 @@ pub async fn upstream(
     roots: &[Uuid],
     depth: u32,
 ) -> Result<Vec<Reached>, DbErr> {
-    use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+    use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
     if roots.is_empty() {
         return Ok(Vec::new());
     }
@@ -286,27 +394,26 @@ pub async fn upstream(
     }
     let (depth_p, tenant_p) = (p(1), p(2));
     let live = format!("r.tenant_id = {tenant_p} AND NOT r.deleted");
+    let out = step(backend, "u.ci", &UPSTREAM, &live);
+    let back = step(backend, "b.ci", &UPSTREAM.map(Arm::reversed), &live);
     let sql = format!(
         "WITH RECURSIVE roots(ci) AS (VALUES {roots}), \
          up(ci, depth) AS ( \
            SELECT ci, 0 FROM roots \
            UNION \
-           SELECT CASE WHEN r.target_id = u.ci THEN r.source_id ELSE r.target_id END, u.depth + 1 \
-           FROM up u JOIN cmdb_relationships r \
-             ON (r.target_id = u.ci OR (r.type = 'connected_to' AND r.source_id = u.ci)) \
-           WHERE u.depth < {depth_p} AND {live} \
+           SELECT {out_other}, u.depth + 1 FROM up u{out_join} WHERE u.depth < {depth_p} \
          ), \
          best(ci, depth) AS (SELECT ci, MIN(depth) FROM up GROUP BY ci) \
          SELECT b.ci, CAST(b.depth AS INTEGER) AS depth, CAST(NULL AS {uuid}) AS from_ci \
            FROM best b WHERE b.depth = 0 \
          UNION ALL \
-         SELECT b.ci, CAST(b.depth AS INTEGER) AS depth, \
-                CASE WHEN r.source_id = b.ci THEN r.target_id ELSE r.source_id END AS from_ci \
-         FROM best b \
-         JOIN cmdb_relationships r \
-           ON (r.source_id = b.ci OR (r.type = 'connected_to' AND r.target_id = b.ci)) \
-         WHERE b.depth > 0 AND {live}",
+         SELECT b.ci, CAST(b.depth AS INTEGER) AS depth, {back_other} AS from_ci \
+         FROM best b{back_join} WHERE b.depth > 0",
         roots = root_ps.join(", "),
+        out_other = out.other,
+        out_join = out.join,
+        back_other = back.other,
+        back_join = back.join,
         uuid = if backend == DbBackend::Postgres {
             "uuid"
         } else {
@@ -322,8 +429,10 @@ pub async fn upstream(
 }
 
 /// Of the edges a walk's last step found into each reached CI, those from a CI reached one
-/// level nearer (`roots` at 0): the ways each CI was reached at its shortest depth. `step`
-/// gives a row's CI, depth and the CI its edge comes from (`None` for a root's own row).
+/// level nearer (`roots` at 0): the ways each CI was reached at its shortest depth. `parts`
+/// gives a row's CI, depth and the CI its edge comes from (`None` for a root's own row). A CI
+/// listed at several depths (a look one level past the walk finds CIs reached before) is at
+/// its least.
 ///
 /// Kept in code, not SQL: joining the walk to itself on depth let PostgreSQL, which under
 /// row-level security estimates a recursive CTE at a handful of rows, pair every reached CI
@@ -331,19 +440,20 @@ pub async fn upstream(
 pub fn from_one_level_nearer<T>(
     rows: Vec<T>,
     roots: &[Uuid],
-    step: impl Fn(&T) -> (Uuid, i32, Option<Uuid>),
+    parts: impl Fn(&T) -> (Uuid, i32, Option<Uuid>),
 ) -> Vec<T> {
-    let mut depth_of: std::collections::HashMap<Uuid, i32> = rows
-        .iter()
-        .map(|r| {
-            let (ci, depth, _) = step(r);
-            (ci, depth)
-        })
-        .collect();
-    depth_of.extend(roots.iter().map(|r| (*r, 0)));
+    let mut depth_of: std::collections::HashMap<Uuid, i32> =
+        roots.iter().map(|r| (*r, 0)).collect();
+    for r in &rows {
+        let (ci, depth, _) = parts(r);
+        depth_of
+            .entry(ci)
+            .and_modify(|d| *d = (*d).min(depth))
+            .or_insert(depth);
+    }
     rows.into_iter()
         .filter(|r| {
-            let (_, depth, from) = step(r);
+            let (_, depth, from) = parts(r);
             from.is_none_or(|f| depth_of.get(&f) == Some(&(depth - 1)))
         })
         .collect()
@@ -362,7 +472,7 @@ pub async fn around(
     roots: &[Uuid],
     depth: u32,
 ) -> Result<std::collections::HashMap<Uuid, (Uuid, u32)>, DbErr> {
-    use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+    use sea_orm::{ConnectionTrait, FromQueryResult, Statement, Value};
     #[derive(FromQueryResult)]
     struct Near {
         root: Uuid,
@@ -384,20 +494,20 @@ pub async fn around(
         values.push((*r).into());
         root_ps.push(format!("({})", p(values.len())));
     }
+    let live = format!("r.tenant_id = {} AND NOT r.deleted", p(2));
+    let either = step(backend, "n.ci", &EITHER, &live);
     let sql = format!(
         "WITH RECURSIVE roots(ci) AS (VALUES {roots}), \
          near(root, ci, depth) AS ( \
            SELECT ci, ci, 0 FROM roots \
            UNION \
-           SELECT n.root, CASE WHEN r.source_id = n.ci THEN r.target_id ELSE r.source_id END, \
-             n.depth + 1 \
-           FROM near n JOIN cmdb_relationships r ON (r.source_id = n.ci OR r.target_id = n.ci) \
-           WHERE n.depth < {depth} AND r.tenant_id = {tenant} AND NOT r.deleted \
+           SELECT n.root, {other}, n.depth + 1 FROM near n{join} WHERE n.depth < {depth} \
          ) \
          SELECT root, ci, CAST(MIN(depth) AS INTEGER) AS depth FROM near GROUP BY root, ci",
         roots = root_ps.join(", "),
+        other = either.other,
+        join = either.join,
         depth = p(1),
-        tenant = p(2),
     );
     let rows = Near::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)

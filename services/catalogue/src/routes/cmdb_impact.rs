@@ -148,13 +148,14 @@ pub async fn impact(
     store::find_visible_ci(&txn, &tenants, *id)
         .await?
         .ok_or_else(|| ApiError::not_found("ci"))?;
-    // One level deeper than asked: what appears only there shows the depth cut something.
+    // The walk also looks one edge past `depth`: what appears only there shows the depth cut
+    // something.
     let steps = store::walk(
         &txn,
         &tenants,
         *id,
         direction == Direction::Upstream,
-        depth + 1,
+        depth,
         &types,
     )
     .await?

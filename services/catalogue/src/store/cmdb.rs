@@ -522,8 +522,9 @@ pub struct Step {
 
 /// Each CI reached from `root` within `depth` edges of `types` (all when empty) in
 /// `direction`, among `tenants`' relationships, with every edge that reached it at its
-/// shortest depth: one recursive query. Upstream follows an edge
-/// from its target to its source (who needs the CI); `connected_to` is followed both ways.
+/// shortest depth, and the CIs one edge past `depth` (at `depth + 1`; some may have been
+/// reached nearer): one recursive query. Upstream follows an edge from its target to its
+/// source (who needs the CI); `connected_to` is followed both ways.
 pub async fn walk(
     txn: &DatabaseTransaction,
     tenants: &[TenantId],
@@ -547,37 +548,48 @@ pub async fn walk(
     let depth_p = param(i64::from(depth).into());
     let tenant_ps: Vec<String> = tenants.iter().map(|t| param(t.as_uuid().into())).collect();
     let type_ps: Vec<String> = types.iter().map(|t| param(t.as_str().into())).collect();
-    let (near, far) = if upstream {
-        ("target_id", "source_id")
+    let mut live = format!("r.tenant_id IN ({})", tenant_ps.join(", "));
+    if !type_ps.is_empty() {
+        live.push_str(&format!(" AND r.type IN ({})", type_ps.join(", ")));
+    }
+    let arms = if upstream {
+        bus::cmdb::UPSTREAM
     } else {
-        ("source_id", "target_id")
+        bus::cmdb::DOWNSTREAM
     };
-    let type_filter = if type_ps.is_empty() {
-        String::new()
-    } else {
-        format!(" AND r.type IN ({})", type_ps.join(", "))
-    };
-    let tenants = tenant_ps.join(", ");
+    let (out, past) = (
+        bus::cmdb::step(backend, "w.ci", &arms, &live),
+        bus::cmdb::step(backend, "b.ci", &arms, &live),
+    );
+    let back = bus::cmdb::step(backend, "b.ci", &arms.map(bus::cmdb::Arm::reversed), &live);
     // The recursion carries CIs and depths only, so many paths to one CI are one row per
     // level rather than one per path (a hub's neighbours would otherwise multiply at each
-    // level). The last step lists each reached CI's edges towards the root with the CI at
-    // their other end; `from_one_level_nearer` keeps those from a CI one level nearer.
+    // level). Then each reached CI's edges back towards the root, with the CI at their other
+    // end (`from_one_level_nearer` keeps those from a CI one level nearer), and one look past
+    // the last level: a CI found only there was cut by the depth. (Walking one level deeper
+    // instead reached several times the CIs and read all of their edges.)
     let sql = format!(
         "WITH RECURSIVE walk(ci, depth) AS ( \
            SELECT {root_p}, 0 \
            UNION \
-           SELECT CASE WHEN r.{near} = w.ci THEN r.{far} ELSE r.{near} END, w.depth + 1 \
-           FROM walk w JOIN cmdb_relationships r \
-             ON (r.{near} = w.ci OR (r.type = 'connected_to' AND r.{far} = w.ci)) \
-           WHERE w.depth < {depth_p} AND r.tenant_id IN ({tenants}){type_filter} \
+           SELECT {out_other}, w.depth + 1 FROM walk w{out_join} WHERE w.depth < {depth_p} \
          ), \
          best(ci, depth) AS (SELECT ci, MIN(depth) FROM walk GROUP BY ci) \
-         SELECT b.ci, b.depth, r.id AS via, CAST(r.type AS TEXT) AS rel_type, \
-                CASE WHEN r.{far} = b.ci THEN r.{near} ELSE r.{far} END AS from_ci \
-         FROM best b \
-         JOIN cmdb_relationships r \
-           ON (r.{far} = b.ci OR (r.type = 'connected_to' AND r.{near} = b.ci)) \
-         WHERE b.depth > 0 AND r.tenant_id IN ({tenants}){type_filter}",
+         SELECT b.ci, b.depth, {back_id} AS via, {back_type} AS rel_type, {back_other} AS from_ci \
+         FROM best b{back_join} WHERE b.depth > 0 \
+         UNION ALL \
+         SELECT {past_other}, b.depth + 1, {past_id}, {past_type}, b.ci \
+         FROM best b{past_join} WHERE b.depth = {depth_p}",
+        out_other = out.other,
+        out_join = out.join,
+        back_id = back.id,
+        back_type = back.rel_type,
+        back_other = back.other,
+        back_join = back.join,
+        past_other = past.other,
+        past_id = past.id,
+        past_type = past.rel_type,
+        past_join = past.join,
     );
     let steps = Step::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
         .all(txn)
