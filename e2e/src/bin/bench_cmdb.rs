@@ -78,11 +78,29 @@ fn pgbench(url: &str, script: &std::path::Path, secs: u64) -> anyhow::Result<f64
     e2e::pgbench(url, script, CONCURRENCY, secs)
 }
 
-/// The walk the service runs for upstream impact at `depth` (one level deeper than asked, as
-/// the service does to see a cut), for the root in `bench_roots` row `:r`.
+/// The walk the service runs for upstream impact at `depth` with `max_nodes` 1,000 (one look
+/// past the last level, an early stop; each step a lookup per direction), for the root in
+/// `bench_roots` row `:r`.
 fn walk_script(tenant: &str, depth: u32) -> String {
     let root = "(SELECT id FROM public.bench_roots WHERE tenant_id = '{tenant}' ORDER BY id OFFSET :r LIMIT 1)"
         .replace("{tenant}", tenant);
+    let live = format!("r.tenant_id IN ('{tenant}')");
+    let step = |ci: &str, back: bool| {
+        let (a, b) = if back {
+            ("source_id", "target_id")
+        } else {
+            ("target_id", "source_id")
+        };
+        format!(
+            "CROSS JOIN LATERAL (\
+               SELECT r.{b} AS other, r.id AS id, CAST(r.type AS TEXT) AS rel_type \
+               FROM catalogue.cmdb_relationships r WHERE r.{a} = {ci} AND {live} \
+               UNION ALL \
+               SELECT r.{a}, r.id, CAST(r.type AS TEXT) \
+               FROM catalogue.cmdb_relationships r \
+               WHERE r.{b} = {ci} AND {live} AND r.type = 'connected_to') e"
+        )
+    };
     format!(
         "\\set r random(0, {last})\n\
          BEGIN;\n\
@@ -90,21 +108,21 @@ fn walk_script(tenant: &str, depth: u32) -> String {
          WITH RECURSIVE walk(ci, depth) AS ( \
            SELECT {root}, 0 \
            UNION \
-           SELECT CASE WHEN r.target_id = w.ci THEN r.source_id ELSE r.target_id END, w.depth + 1 \
-           FROM walk w JOIN catalogue.cmdb_relationships r \
-             ON (r.target_id = w.ci OR (r.type = 'connected_to' AND r.source_id = w.ci)) \
-           WHERE w.depth < {walk} AND r.tenant_id IN ('{tenant}') \
+           SELECT e.other, w.depth + 1 FROM walk w {out} WHERE w.depth < {depth} \
          ), \
-         best(ci, depth) AS (SELECT ci, MIN(depth) FROM walk GROUP BY ci) \
-         SELECT b.ci, b.depth, r.id AS via, CAST(r.type AS TEXT) AS rel_type, \
-                CASE WHEN r.source_id = b.ci THEN r.target_id ELSE r.source_id END AS from_ci \
-         FROM best b \
-         JOIN catalogue.cmdb_relationships r \
-           ON (r.source_id = b.ci OR (r.type = 'connected_to' AND r.target_id = b.ci)) \
-         WHERE b.depth > 0 AND r.tenant_id IN ('{tenant}');\n\
+         cut(ci, depth) AS (SELECT ci, depth FROM walk LIMIT {cap}), \
+         best(ci, depth) AS (SELECT ci, MIN(depth) FROM cut GROUP BY ci) \
+         SELECT b.ci, b.depth, e.id AS via, e.rel_type, e.other AS from_ci \
+         FROM best b {back} WHERE b.depth > 0 \
+         UNION ALL \
+         SELECT e.other, b.depth + 1, e.id, e.rel_type, b.ci \
+         FROM best b {past} WHERE b.depth = {depth};\n\
          COMMIT;\n",
         last = ROOTS - 1,
-        walk = depth + 1,
+        out = step("w.ci", false),
+        back = step("b.ci", true),
+        past = step("b.ci", false),
+        cap = (1_000 + 2) * (depth + 1),
     )
 }
 

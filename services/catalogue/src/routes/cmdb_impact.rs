@@ -155,7 +155,7 @@ pub async fn impact(
         &tenants,
         *id,
         direction == Direction::Upstream,
-        depth,
+        (depth, max_nodes),
         &types,
     )
     .await?

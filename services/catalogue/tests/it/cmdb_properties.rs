@@ -83,11 +83,25 @@ async fn impact_equals_a_breadth_first_walk_on_random_cyclic_graphs() {
                     )
                 })
                 .collect();
-            assert_eq!(
-                got,
-                testkit::graph::upstream(&edges, root, depth),
-                "seed {seed}, root {root}, depth {depth}"
-            );
+            let want = testkit::graph::upstream(&edges, root, depth);
+            assert_eq!(got, want, "seed {seed}, root {root}, depth {depth}");
+            // Cut by size: the walk stops early, yet what it lists is at its shortest depth.
+            let max_nodes = 1 + rng.below(6) as usize;
+            let cut = app.get(&format!("{url}&max_nodes={max_nodes}"), &cm).await;
+            let cut = cut.expect(200);
+            let nodes = cut["nodes"].as_array().expect("nodes");
+            assert_eq!(nodes.len(), want.len().min(max_nodes), "seed {seed}: {cut}");
+            if want.len() > max_nodes {
+                assert_eq!(cut["truncated"], true, "seed {seed}: {cut}");
+            }
+            for node in nodes {
+                let i = ids[&s(&node["id"])];
+                assert_eq!(
+                    node["depth"].as_u64().map(|d| d as u32),
+                    want.get(&i).copied(),
+                    "seed {seed}, root {root}, max_nodes {max_nodes}: {cut}"
+                );
+            }
         }
     }
 }
