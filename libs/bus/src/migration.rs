@@ -280,6 +280,51 @@ pub async fn create_cmdb_projection(m: &SchemaManager<'_>) -> Result<(), DbErr> 
     .await
 }
 
+/// Indexes `cmdb_relationships` by CI first: `(source_id, tenant_id, type[, target_id])`
+/// (unique with `target_id` where `unique_edges`) and `(target_id, tenant_id, type)`, then
+/// drops the indexes named in `replaced`.
+///
+/// A walk looks a CI's edges up by `source_id = ci` or `target_id = ci` within the tenant.
+/// With indexes led by `tenant_id`, statistics that lag a bulk import (the tenant "has one
+/// row") made the planner's costs tie, and it took the other direction's index for the
+/// tenant alone, filtering all the tenant's relationships per CI (100-300 ms per walk of
+/// 30,000 relationships). Led by the CI, only the right index fits a lookup.
+pub async fn index_cmdb_relationships_by_ci(
+    m: &SchemaManager<'_>,
+    unique_edges: bool,
+    replaced: &[&str],
+) -> Result<(), DbErr> {
+    let by_source: &'static [&'static str] = if unique_edges {
+        &["source_id", "tenant_id", "type", "target_id"]
+    } else {
+        &["source_id", "tenant_id", "type"]
+    };
+    create_indexes(
+        m,
+        &[
+            (
+                "cmdb_relationships_by_source",
+                "cmdb_relationships",
+                by_source,
+                unique_edges,
+            ),
+            (
+                "cmdb_relationships_by_target",
+                "cmdb_relationships",
+                &["target_id", "tenant_id", "type"],
+                false,
+            ),
+        ],
+    )
+    .await?;
+    for name in replaced {
+        m.get_connection()
+            .execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
+            .await?;
+    }
+    Ok(())
+}
+
 /// Creates each `(name, table, columns, unique)` index unless it exists.
 pub async fn create_indexes(
     m: &SchemaManager<'_>,

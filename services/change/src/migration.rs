@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006TemplatesAndReviews),
             Box::new(M0007Timers),
             Box::new(M0008Delegations),
+            Box::new(M0009CmdbEdgesByCi),
         ]
     }
 }
@@ -601,6 +602,27 @@ impl MigrationTrait for M0008Delegations {
             m.get_connection(),
             &["change_delegations"],
             &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// The CMDB projection's relationships indexed by CI first (`bus::migration`).
+struct M0009CmdbEdgesByCi;
+
+impl MigrationName for M0009CmdbEdgesByCi {
+    fn name(&self) -> &str {
+        "m20261207_000009_cmdb_edges_by_ci"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0009CmdbEdgesByCi {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::index_cmdb_relationships_by_ci(
+            m,
+            false,
+            &["cmdb_relationships_source", "cmdb_relationships_target"],
         )
         .await
     }

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0012RequestItemSla),
             Box::new(M0013CmdbCis),
             Box::new(M0014CmdbGraph),
+            Box::new(M0015CmdbEdgesByCi),
         ]
     }
 }
@@ -722,5 +723,26 @@ impl MigrationTrait for M0014CmdbGraph {
             .await?;
         }
         bus::migration::create_cmdb_projection(m).await
+    }
+}
+
+/// The CMDB projection's relationships indexed by CI first (`bus::migration`).
+struct M0015CmdbEdgesByCi;
+
+impl MigrationName for M0015CmdbEdgesByCi {
+    fn name(&self) -> &str {
+        "m20261207_000015_cmdb_edges_by_ci"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0015CmdbEdgesByCi {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::index_cmdb_relationships_by_ci(
+            m,
+            false,
+            &["cmdb_relationships_source", "cmdb_relationships_target"],
+        )
+        .await
     }
 }

@@ -271,3 +271,25 @@ impl MigrationTrait for M0012CiNamesFolded {
         Ok(())
     }
 }
+
+/// Relationships indexed by CI first, the edge's uniqueness kept (`bus::migration`): impact
+/// walks look edges up by CI.
+pub struct M0013EdgesByCi;
+
+impl MigrationName for M0013EdgesByCi {
+    fn name(&self) -> &str {
+        "m20261207_000013_edges_by_ci"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0013EdgesByCi {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::index_cmdb_relationships_by_ci(
+            m,
+            true,
+            &["cmdb_relationships_edge", "cmdb_relationships_target"],
+        )
+        .await
+    }
+}

@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(cmdb_sharing::M0010CmdbSharing),
             Box::new(cmdb_sharing::M0011IdentitiesByCi),
             Box::new(cmdb_sharing::M0012CiNamesFolded),
+            Box::new(cmdb_sharing::M0013EdgesByCi),
         ]
     }
 }
