@@ -340,11 +340,21 @@ async fn each_service_as_its_own_process_survives_a_kill() {
         &backends,
         &[
             amqp_url_file("change"),
+            ("ITSM_AUTH_JWKS_URL", jwks.clone()),
+            shared_key.clone(),
+        ],
+    );
+    change.start(false).await;
+    let mut analytics = Service::new(
+        "analytics",
+        &backends,
+        &[
+            amqp_url_file("analytics"),
             ("ITSM_AUTH_JWKS_URL", jwks),
             shared_key,
         ],
     );
-    change.start(false).await;
+    analytics.start(false).await;
     let api = Api {
         client: reqwest::Client::new(),
     };
@@ -382,7 +392,7 @@ async fn each_service_as_its_own_process_survives_a_kill() {
     let platform_admin = api
         .login(&identity, "platform-admin@demo.test", PASSWORD)
         .await;
-    for service in [&identity, &incident, &catalogue, &change] {
+    for service in [&identity, &incident, &catalogue, &change, &analytics] {
         let status_url = format!("{}/api/v1/bus/status", service.base());
         let (status, body) = api.call(Method::GET, status_url.clone(), None, None).await;
         assert_eq!(status, 401, "{status_url} without a token: {body}");
@@ -489,6 +499,26 @@ async fn each_service_as_its_own_process_survives_a_kill() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+
+    // The analytics process keeps every event it is sent over RabbitMQ: Hooli's figures are
+    // fresh once the incident's events arrive.
+    let freshness = format!("{}/api/v1/analytics/freshness", analytics.base());
+    let mut fresh = (StatusCode::NOT_FOUND, Value::Null);
+    for _ in 0..100 {
+        fresh = api
+            .call(Method::GET, freshness.clone(), Some(&agent), None)
+            .await;
+        if fresh.0 == 200 && fresh.1["items"][0]["last_event_time"].is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(fresh.0, 200, "{}", fresh.1);
+    assert!(
+        fresh.1["items"][0]["last_event_time"].is_string(),
+        "{}",
+        fresh.1
+    );
 
     // The incident process dies. Identity keeps serving; a tenant onboarded meanwhile waits
     // in incident's queue.

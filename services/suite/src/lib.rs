@@ -9,6 +9,7 @@ pub const SERVICES: &[&dyn host::Service] = &[
     incident::SERVICE,
     catalogue::SERVICE,
     change::SERVICE,
+    analytics::SERVICE,
 ];
 
 #[cfg(test)]
@@ -52,11 +53,13 @@ mod tests {
                 ("incident", "amqp://itsm-incident:b@mq/%2f"),
                 ("catalogue", "amqp://itsm-catalogue:c@mq/%2f"),
                 ("change", "amqp://itsm-change:d@mq/%2f"),
+                ("analytics", "amqp://itsm-analytics:e@mq/%2f"),
             ],
         );
         assert_eq!(
             urls(&settings, None),
             Ok(vec![
+                ("analytics", "amqp://itsm-analytics:e@mq/%2f".to_string()),
                 ("catalogue", "amqp://itsm-catalogue:c@mq/%2f".to_string()),
                 ("change", "amqp://itsm-change:d@mq/%2f".to_string()),
                 ("identity", "amqp://itsm-identity:a@mq/%2f".to_string()),
@@ -92,7 +95,7 @@ mod tests {
             urls(&unknown, None),
             Err(
                 "ITSM_AMQP_URLS names unknown service \"billing\"; known: identity, incident, \
-                 catalogue, change"
+                 catalogue, change, analytics"
                     .into()
             )
         );

@@ -125,6 +125,7 @@ impl Role {
                 "cmdb:read",
                 "knowledge:read",
                 "knowledge:write",
+                "analytics:read",
             ],
             Role::ServiceOwner => vec![
                 "tenant:read",
@@ -155,6 +156,7 @@ impl Role {
                 "cmdb:import",
                 "cmdb:admin",
                 "catalogue:read",
+                "analytics:read",
             ],
             Role::ChangeManager => vec![
                 "tenant:read",
@@ -169,6 +171,7 @@ impl Role {
                 "approval:decide",
                 "cmdb:read",
                 "catalogue:read",
+                "analytics:read",
             ],
             Role::Approver => vec![
                 "tenant:read",
@@ -179,6 +182,7 @@ impl Role {
                 "request:approve",
                 "approval:decide",
                 "catalogue:read",
+                "analytics:read",
             ],
             // Requesters reach the incidents they raised, never the tenant's queue.
             Role::Requester => vec![

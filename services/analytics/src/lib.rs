@@ -1,0 +1,104 @@
+//! Analytics: figures built from events only. Every event the other services publish is kept,
+//! once, in an append-only store (`analytics_events`, in arrival order), so projections can be
+//! rebuilt from it; `GET /api/v1/analytics/freshness` says how far behind the store is.
+//!
+//! `routes` holds the thin HTTP handlers; `store` the tables; `domain` what is computed from
+//! them (no I/O).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod domain;
+pub mod migration;
+pub mod routes;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use bus::{ConsumerRunner, Envelope, Handler, HandlerError, people::IdentityProjection};
+use platform::{
+    auth::{AuthContext, KeySource},
+    db::{self, DbSetupError, Target},
+    settings::Settings,
+};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+
+pub use service::SERVICE;
+
+pub const SCHEMA: &str = "analytics";
+/// The queue (RabbitMQ) / consumer name of this service.
+pub const CONSUMER: &str = "analytics";
+
+pub struct AnalyticsService {
+    pub db: DatabaseConnection,
+    pub auth: AuthContext,
+    pub identity: IdentityProjection,
+}
+
+impl AnalyticsService {
+    /// Connects as the application role; verifies tokens with `keys` (identity's JWKS).
+    pub async fn connect(
+        settings: &Settings,
+        keys: Arc<dyn KeySource>,
+    ) -> Result<Self, DbSetupError> {
+        let target = Target::from_settings(settings, SCHEMA)?;
+        let db = db::connect_app(&target, SCHEMA, settings.database_max_connections).await?;
+        db::assert_app_role_is_confined(&db).await?;
+        let identity = IdentityProjection::new(db.clone(), CONSUMER);
+        let auth = AuthContext::from_settings(settings, keys, identity.directory.clone())
+            .map_err(DbSetupError::Config)?;
+        Ok(Self { db, auth, identity })
+    }
+
+    /// This service's consumer.
+    pub fn consumer(&self) -> Arc<ConsumerRunner> {
+        consumer(&self.db, &self.identity)
+    }
+}
+
+/// Analytics' consumer on `db`: every event of every service into the store; identity's tenant
+/// tree, users and groups also into `identity`, the projection tokens are checked against.
+pub fn consumer(db: &DatabaseConnection, identity: &IdentityProjection) -> Arc<ConsumerRunner> {
+    let identity = identity.consumer().handler.clone();
+    Arc::new(ConsumerRunner::new(
+        db.clone(),
+        Arc::new(EventStore { identity }),
+    ))
+}
+
+/// Keeps each event once; hands identity's directory events on to the identity projection.
+struct EventStore {
+    identity: Arc<dyn Handler>,
+}
+
+/// Identity's events the identity projection applies (`bus::people`).
+const DIRECTORY_EVENTS: [&str; 3] = [
+    "itsm.identity.tenant.",
+    "itsm.identity.user.",
+    "itsm.identity.group.",
+];
+
+#[async_trait::async_trait]
+impl Handler for EventStore {
+    fn consumer(&self) -> &'static str {
+        self.identity.consumer()
+    }
+    fn bindings(&self) -> Vec<String> {
+        vec!["#".into()]
+    }
+    async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
+        store::events::append(txn, env, chrono::Utc::now()).await?;
+        if DIRECTORY_EVENTS
+            .iter()
+            .any(|p| env.event_type.starts_with(p))
+        {
+            self.identity.handle(txn, env).await?;
+        }
+        Ok(())
+    }
+    fn committed(&self, env: &Envelope) {
+        self.identity.committed(env);
+        let lag = (chrono::Utc::now() - env.time).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("itsm_analytics_projection_lag_seconds", "projection" => "events")
+            .record(lag);
+    }
+}

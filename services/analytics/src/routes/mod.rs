@@ -1,0 +1,22 @@
+//! HTTP routes, one module per resource, each listing its handlers in `routes()`.
+pub mod freshness;
+
+use actix_web::web;
+use platform::resources::{self, Routes};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::AnalyticsService;
+
+/// Each resource's path prefix and its routes.
+const RESOURCES: &[(&str, Routes)] = &[("/api/v1/analytics", freshness::routes)];
+
+/// Analytics' routes (without state: enough to generate the OpenAPI document).
+pub fn api(cfg: &mut ServiceConfig) {
+    resources::mount(cfg, RESOURCES);
+}
+
+/// Analytics' routes with its state.
+pub fn configure(state: web::Data<AnalyticsService>) -> platform::http::Register {
+    let auth = state.auth.clone();
+    resources::mount_with(RESOURCES, state, auth)
+}

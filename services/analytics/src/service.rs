@@ -1,0 +1,45 @@
+//! Analytics as the process runs it: the service descriptor (docs/adding-a-service.md).
+use actix_web::web;
+use anyhow::Context as _;
+use async_trait::async_trait;
+use host::{Context, Started};
+use platform::settings::Settings;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::{AnalyticsService, SCHEMA, routes};
+
+/// Analytics' descriptor.
+pub const SERVICE: &dyn host::Service = &Analytics;
+
+struct Analytics;
+
+#[async_trait]
+impl host::Service for Analytics {
+    fn name(&self) -> &'static str {
+        SCHEMA
+    }
+    fn title(&self) -> &'static str {
+        "ITSM analytics API"
+    }
+    fn api(&self, cfg: &mut ServiceConfig) {
+        routes::api(cfg);
+    }
+    async fn migrate(&self, settings: &Settings) -> anyhow::Result<()> {
+        host::migrate_schema::<crate::migration::Migrator>(settings, SCHEMA).await
+    }
+    async fn start(&self, ctx: &Context) -> anyhow::Result<Started> {
+        let keys = ctx.verification_keys(SCHEMA)?;
+        let analytics = web::Data::new(
+            AnalyticsService::connect(&ctx.settings, keys)
+                .await
+                .context("connecting analytics")?,
+        );
+        let mut started = Started::new(
+            analytics.db.clone(),
+            analytics.auth.clone(),
+            routes::configure(analytics.clone()),
+        );
+        started.consumers.push(analytics.consumer());
+        Ok(started)
+    }
+}

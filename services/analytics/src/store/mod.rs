@@ -1,0 +1,2 @@
+//! The analytics tables.
+pub mod events;

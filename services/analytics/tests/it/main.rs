@@ -1,0 +1,2 @@
+//! analytics' integration tests: one binary, one module per area.
+mod store;
