@@ -11,7 +11,8 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// The bus tables, identity's projection, and the event store.
+/// The bus tables (the outbox for the improvement and capacity events to come), identity's
+/// projection, and the event store.
 struct M0001EventStore;
 
 impl MigrationName for M0001EventStore {
@@ -23,6 +24,7 @@ impl MigrationName for M0001EventStore {
 #[async_trait::async_trait]
 impl MigrationTrait for M0001EventStore {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::create_outbox(m).await?;
         bus::migration::create_inbox(m).await?;
         bus::migration::add_dead_letter_sender(m).await?;
         bus::migration::create_tenant_directory(m).await?;

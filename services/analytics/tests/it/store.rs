@@ -22,6 +22,23 @@ async fn count(app: &TestApp, rows: &str) -> i64 {
     row.try_get("", "n").expect("a count")
 }
 
+/// Waits until analytics knows the token's tenant: identity's events reach each consumer
+/// after the test app starts.
+async fn known(app: &TestApp, token: &str) {
+    for _ in 0..200 {
+        if app
+            .get("/api/v1/analytics/freshness", token)
+            .await
+            .status
+            .is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("analytics never learned the token's tenant");
+}
+
 async fn freshness(app: &TestApp, token: &str, query: &str) -> Value {
     let res = app
         .get(&format!("/api/v1/analytics/freshness{query}"), token)
@@ -33,6 +50,7 @@ async fn freshness(app: &TestApp, token: &str, query: &str) -> Value {
 async fn every_event_is_kept_once_and_freshness_is_per_tenant() {
     let app = app!();
     let agent = app.token("agent@globex.demo.test").await;
+    known(&app, &agent).await;
     let created = app
         .post(
             "/api/v1/incidents",
@@ -103,14 +121,13 @@ async fn freshness_is_for_analysts_within_their_reach() {
     assert_eq!(res.status.as_u16(), 403, "{:?}", res.body);
     assert_eq!(res.content_type(), "application/problem+json");
     let agent = app.token("agent@globex.demo.test").await;
+    known(&app, &agent).await;
     let other = app
         .get("/api/v1/analytics/freshness?tenant=initech", &agent)
         .await;
-    assert_eq!(
-        other.expect(400)["errors"][0]["pointer"],
-        "/query/tenant"
-    );
+    assert_eq!(other.expect(400)["errors"][0]["pointer"], "/query/tenant");
     let msp = app.token("msp-agent@demo.test").await;
+    known(&app, &msp).await;
     let all = freshness(&app, &msp, "?tenant=*").await;
     assert!(all["last_event_time"].is_string(), "{all}");
 }
