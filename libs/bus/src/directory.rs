@@ -8,7 +8,9 @@ use events::{
 use platform::{
     ApiError,
     ratelimit::TENANT_LIMIT_SETTING,
-    tenancy::{TenantDirectory, TenantId, TenantInfo, TenantKind, begin_scoped, inherited_limit},
+    tenancy::{
+        TenantDirectory, TenantId, TenantInfo, TenantKind, begin_scoped, inherited_limit, scope_to,
+    },
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -76,6 +78,31 @@ pub async fn path_in(
         .one(txn)
         .await?
         .map(|m| info(&m).path))
+}
+
+/// The value of setting `key` for `tenant` as projected: its own override, else the nearest
+/// ancestor's (settings are inherited down the tree); `None` when no tenant on its path set it
+/// or the tenant is not projected yet. `txn` must be scoped to `tenant`; it is widened to the
+/// path for the read and left scoped to `tenant` again.
+pub async fn inherited_setting(
+    txn: &DatabaseTransaction,
+    tenant: Uuid,
+    key: &str,
+) -> Result<Option<serde_json::Value>, DbErr> {
+    let Some(path) = path_in(txn, tenant).await? else {
+        return Ok(None);
+    };
+    scope_to(txn, &path).await?;
+    let rows = Entity::find()
+        .filter(Column::Id.is_in(path.iter().map(|t| t.as_uuid())))
+        .all(txn)
+        .await;
+    scope_to(txn, &[TenantId(tenant)]).await?;
+    let rows = rows?;
+    Ok(path.iter().rev().find_map(|t| {
+        let row = rows.iter().find(|r| r.id == t.as_uuid())?;
+        row.settings.get(key).filter(|v| !v.is_null()).cloned()
+    }))
 }
 
 /// The envelope must be about the tenant its payload names.

@@ -8,6 +8,7 @@
 
 pub mod domain;
 pub mod migration;
+pub mod projection;
 pub mod routes;
 pub mod service;
 pub mod store;
@@ -15,12 +16,15 @@ pub mod store;
 use std::sync::Arc;
 
 use bus::{ConsumerRunner, Envelope, Handler, HandlerError, people::IdentityProjection};
+use chrono_tz::Tz;
 use platform::{
     auth::{AuthContext, KeySource},
     db::{self, DbSetupError, Target},
     settings::Settings,
+    tenancy::{TenantId, begin_scoped},
 };
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use store::zones::Zones;
 
 pub use service::SERVICE;
 
@@ -32,6 +36,8 @@ pub struct AnalyticsService {
     pub db: DatabaseConnection,
     pub auth: AuthContext,
     pub identity: IdentityProjection,
+    /// Tenants' time zones, shared with the consumer (which forgets them on tenant events).
+    pub zones: Arc<Zones>,
 }
 
 impl AnalyticsService {
@@ -46,29 +52,55 @@ impl AnalyticsService {
         let identity = IdentityProjection::new(db.clone(), CONSUMER);
         let auth = AuthContext::from_settings(settings, keys, identity.directory.clone())
             .map_err(DbSetupError::Config)?;
-        Ok(Self { db, auth, identity })
+        Ok(Self {
+            db,
+            auth,
+            identity,
+            zones: Arc::default(),
+        })
     }
 
     /// This service's consumer.
     pub fn consumer(&self) -> Arc<ConsumerRunner> {
-        consumer(&self.db, &self.identity)
+        consumer_with(&self.db, &self.identity, self.zones.clone())
+    }
+
+    /// `tenant`'s time zone (UTC until the tenant is in the directory).
+    pub async fn zone_of(&self, tenant: TenantId) -> Result<Tz, DbErr> {
+        let txn = begin_scoped(&self.db, &[tenant]).await?;
+        let zone = self.zones.of(&txn, tenant.as_uuid()).await?;
+        txn.commit().await?;
+        Ok(zone.unwrap_or(Tz::UTC))
     }
 }
 
 /// Analytics' consumer on `db`: every event of every service into the store; identity's tenant
 /// tree, users and groups also into `identity`, the projection tokens are checked against.
 pub fn consumer(db: &DatabaseConnection, identity: &IdentityProjection) -> Arc<ConsumerRunner> {
+    consumer_with(db, identity, Arc::default())
+}
+
+fn consumer_with(
+    db: &DatabaseConnection,
+    identity: &IdentityProjection,
+    zones: Arc<Zones>,
+) -> Arc<ConsumerRunner> {
     let identity = identity.consumer().handler.clone();
     Arc::new(ConsumerRunner::new(
         db.clone(),
-        Arc::new(EventStore { identity }),
+        Arc::new(EventStore { identity, zones }),
     ))
 }
 
-/// Keeps each event once; hands identity's directory events on to the identity projection.
+/// Keeps each event once and folds it into the figures; hands identity's directory events on
+/// to the identity projection.
 struct EventStore {
     identity: Arc<dyn Handler>,
+    zones: Arc<Zones>,
 }
+
+/// The projections kept, all updated in the transaction that keeps an event.
+pub const PROJECTIONS: [&str; 2] = ["events", "figures"];
 
 /// Identity's events the identity projection applies (`bus::people`).
 const DIRECTORY_EVENTS: [&str; 3] = [
@@ -86,19 +118,26 @@ impl Handler for EventStore {
         vec!["#".into()]
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        store::events::append(txn, env, chrono::Utc::now()).await?;
         if DIRECTORY_EVENTS
             .iter()
             .any(|p| env.event_type.starts_with(p))
         {
             self.identity.handle(txn, env).await?;
+            // A tenant's zone may have changed with it.
+            self.zones.forget();
+        }
+        if store::events::append(txn, env, chrono::Utc::now()).await? {
+            projection::project(txn, &self.zones, env).await?;
         }
         Ok(())
     }
     fn committed(&self, env: &Envelope) {
         self.identity.committed(env);
         let lag = (chrono::Utc::now() - env.time).num_milliseconds().max(0) as f64 / 1000.0;
-        metrics::histogram!("itsm_analytics_projection_lag_seconds", "projection" => "events")
-            .record(lag);
+        // The event store and the figures are written in one transaction.
+        for projection in PROJECTIONS {
+            metrics::histogram!("itsm_analytics_projection_lag_seconds", "projection" => projection)
+                .record(lag);
+        }
     }
 }

@@ -7,7 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001EventStore)]
+        vec![Box::new(M0001EventStore), Box::new(M0002Figures)]
     }
 }
 
@@ -60,6 +60,86 @@ impl MigrationTrait for M0001EventStore {
         enforce_rls(
             m.get_connection(),
             &["analytics_events"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// The figures: each ticket's facts, per-day counts and histograms, open incidents by hour.
+/// Every key leads with the tenant, and every query names its tenants.
+struct M0002Figures;
+
+impl MigrationName for M0002Figures {
+    fn name(&self) -> &str {
+        "m20261207_000002_figures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Figures {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("analytics_tickets")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(big_integer("version"))
+                .col(json("facts"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("analytics_daily")
+                .if_not_exists()
+                .col(uuid("tenant_id"))
+                .col(string_len("metric", 60))
+                .col(date("day"))
+                .col(big_integer("value"))
+                .primary_key(Index::create().col("tenant_id").col("metric").col("day"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("analytics_histograms")
+                .if_not_exists()
+                .col(uuid("tenant_id"))
+                .col(string_len("metric", 60))
+                .col(date("day"))
+                .col(integer("bucket"))
+                .col(big_integer("count"))
+                .primary_key(
+                    Index::create()
+                        .col("tenant_id")
+                        .col("metric")
+                        .col("day")
+                        .col("bucket"),
+                )
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("analytics_open")
+                .if_not_exists()
+                .col(uuid("tenant_id"))
+                .col(timestamp_with_time_zone("hour"))
+                .col(big_integer("open"))
+                .primary_key(Index::create().col("tenant_id").col("hour"))
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &[
+                "analytics_tickets",
+                "analytics_daily",
+                "analytics_histograms",
+                "analytics_open",
+            ],
             &tenant_predicate("tenant_id"),
         )
         .await

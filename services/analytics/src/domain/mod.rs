@@ -1,2 +1,7 @@
-//! What analytics computes from what it keeps (no I/O).
+pub mod backlog;
+pub mod definitions;
+pub mod figures;
 pub mod freshness;
+pub mod period;
+pub mod sketch;
+pub mod summary;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::{AnalyticsService, domain::freshness, store::events};
+use crate::{AnalyticsService, PROJECTIONS, domain::freshness, store::events};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(get_freshness);
@@ -29,7 +29,8 @@ pub struct FreshnessQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct ProjectionFreshness {
-    /// `events`: the event store every figure is built from.
+    /// `events`: the event store every figure is built from; `figures`: the per-day counts
+    /// and histograms.
     pub projection: String,
     /// The time of the newest event held (`null`: none yet).
     pub last_event_time: Option<DateTime<Utc>>,
@@ -42,7 +43,7 @@ pub struct ProjectionFreshness {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"items": [{"projection": "events", "last_event_time": "2026-12-07T10:00:00Z", "lag_p99_seconds": 0.05, "pending": null}]}))]
+#[schema(example = json!({"items": [{"projection": "events", "last_event_time": "2026-12-07T10:00:00Z", "lag_p99_seconds": 0.05, "pending": null}, {"projection": "figures", "last_event_time": "2026-12-07T10:00:00Z", "lag_p99_seconds": 0.05, "pending": null}]}))]
 pub struct FreshnessList {
     pub items: Vec<ProjectionFreshness>,
 }
@@ -70,12 +71,17 @@ pub async fn get_freshness(
     let kept = events::latest(&txn, &tenants, SAMPLE).await?;
     txn.commit().await?;
     let f = freshness::of(&kept);
+    // Every projection is written in the transaction that keeps the event, so all are as
+    // fresh as the store.
     Ok(HttpResponse::Ok().json(FreshnessList {
-        items: vec![ProjectionFreshness {
-            projection: "events".into(),
-            last_event_time: f.last_event_time,
-            lag_p99_seconds: f.lag_p99_seconds,
-            pending: None,
-        }],
+        items: PROJECTIONS
+            .iter()
+            .map(|p| ProjectionFreshness {
+                projection: (*p).into(),
+                last_event_time: f.last_event_time,
+                lag_p99_seconds: f.lag_p99_seconds,
+                pending: None,
+            })
+            .collect(),
     }))
 }

@@ -1,4 +1,5 @@
 //! HTTP routes, one module per resource, each listing its handlers in `routes()`.
+pub mod figures;
 pub mod freshness;
 
 use actix_web::web;
@@ -8,7 +9,14 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::AnalyticsService;
 
 /// Each resource's path prefix and its routes.
-const RESOURCES: &[(&str, Routes)] = &[("/api/v1/analytics", freshness::routes)];
+const RESOURCES: &[(&str, Routes)] = &[("/api/v1/analytics", analytics)];
+
+/// Everything under `/api/v1/analytics` (one scope: a second with the same prefix would never
+/// be reached).
+fn analytics(cfg: &mut ServiceConfig) {
+    freshness::routes(cfg);
+    figures::routes(cfg);
+}
 
 /// Analytics' routes (without state: enough to generate the OpenAPI document).
 pub fn api(cfg: &mut ServiceConfig) {

@@ -1,2 +1,3 @@
-//! The analytics tables.
 pub mod events;
+pub mod figures;
+pub mod zones;

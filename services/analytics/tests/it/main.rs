@@ -1,2 +1,3 @@
 //! analytics' integration tests: one binary, one module per area.
+mod figures;
 mod store;

@@ -24,7 +24,7 @@ async fn count(app: &TestApp, rows: &str) -> i64 {
 
 /// Waits until analytics knows the token's tenant: identity's events reach each consumer
 /// after the test app starts.
-async fn known(app: &TestApp, token: &str) {
+pub async fn known(app: &TestApp, token: &str) {
     for _ in 0..200 {
         if app
             .get("/api/v1/analytics/freshness", token)

@@ -1,0 +1,453 @@
+//! What each event adds to the figures. A ticket's facts (what the figures need of its history:
+//! when it was created, acknowledged, put on hold, resolved) are folded event by event, and
+//! each event yields the changes it makes to per-day counts and duration histograms. Days are
+//! the tenant's local days (its IANA zone), taken per timestamp, so a DST day is 23 or 25 hours.
+//!
+//! A ticket's resolution keeps the list of changes it made, so a reopen withdraws exactly
+//! them and the final resolution is the one that counts.
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use events::{Event, catalogue, change, incident};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use super::sketch::bucket_of;
+
+/// A figure kept per day: a count, or a duration histogram (`*_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// On the day created.
+    IncidentsCreated,
+    /// On the day created: left `new`.
+    IncidentsAcknowledged,
+    /// On the day of the final resolution.
+    IncidentsResolved,
+    IncidentsResolvedFirstContact,
+    IncidentsResolvedAfterReopen,
+    IncidentsResponseMet,
+    IncidentsResolutionMet,
+    /// Histogram, on the day created.
+    MttaSeconds,
+    /// Histograms, on the day of the final resolution.
+    MttrSeconds,
+    MttrExcludingHoldSeconds,
+    /// Request items, on the day submitted.
+    RequestsSubmitted,
+    /// On the day fulfilled, with its histogram.
+    RequestsFulfilled,
+    FulfilmentSeconds,
+    /// On the day created.
+    ChangesCreated,
+    ChangesEmergency,
+    /// On the day closed.
+    ChangesClosed,
+    ChangesSuccessful,
+    /// On the day the deflection was recorded.
+    KnowledgeDeflected,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 18] = [
+        Metric::IncidentsCreated,
+        Metric::IncidentsAcknowledged,
+        Metric::IncidentsResolved,
+        Metric::IncidentsResolvedFirstContact,
+        Metric::IncidentsResolvedAfterReopen,
+        Metric::IncidentsResponseMet,
+        Metric::IncidentsResolutionMet,
+        Metric::MttaSeconds,
+        Metric::MttrSeconds,
+        Metric::MttrExcludingHoldSeconds,
+        Metric::RequestsSubmitted,
+        Metric::RequestsFulfilled,
+        Metric::FulfilmentSeconds,
+        Metric::ChangesCreated,
+        Metric::ChangesEmergency,
+        Metric::ChangesClosed,
+        Metric::ChangesSuccessful,
+        Metric::KnowledgeDeflected,
+    ];
+
+    /// The name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::IncidentsCreated => "incidents_created",
+            Metric::IncidentsAcknowledged => "incidents_acknowledged",
+            Metric::IncidentsResolved => "incidents_resolved",
+            Metric::IncidentsResolvedFirstContact => "incidents_resolved_first_contact",
+            Metric::IncidentsResolvedAfterReopen => "incidents_resolved_after_reopen",
+            Metric::IncidentsResponseMet => "incidents_response_met",
+            Metric::IncidentsResolutionMet => "incidents_resolution_met",
+            Metric::MttaSeconds => "mtta_seconds",
+            Metric::MttrSeconds => "mttr_seconds",
+            Metric::MttrExcludingHoldSeconds => "mttr_excluding_hold_seconds",
+            Metric::RequestsSubmitted => "requests_submitted",
+            Metric::RequestsFulfilled => "requests_fulfilled",
+            Metric::FulfilmentSeconds => "fulfilment_seconds",
+            Metric::ChangesCreated => "changes_created",
+            Metric::ChangesEmergency => "changes_emergency",
+            Metric::ChangesClosed => "changes_closed",
+            Metric::ChangesSuccessful => "changes_successful",
+            Metric::KnowledgeDeflected => "knowledge_deflected",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.as_str() == raw)
+    }
+}
+
+/// One change an event makes to the figures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Delta {
+    /// A count on a local day.
+    Count {
+        metric: Metric,
+        day: NaiveDate,
+        by: i64,
+    },
+    /// A duration in a histogram's bucket on a local day.
+    Sample {
+        metric: Metric,
+        day: NaiveDate,
+        bucket: i32,
+        by: i64,
+    },
+    /// An incident opened (or closed: -1) in the UTC hour it was created: the backlog by age.
+    Open { hour: DateTime<Utc>, by: i64 },
+}
+
+impl Delta {
+    fn negated(self) -> Delta {
+        match self {
+            Delta::Count { metric, day, by } => Delta::Count {
+                metric,
+                day,
+                by: -by,
+            },
+            Delta::Sample {
+                metric,
+                day,
+                bucket,
+                by,
+            } => Delta::Sample {
+                metric,
+                day,
+                bucket,
+                by: -by,
+            },
+            Delta::Open { hour, by } => Delta::Open { hour, by: -by },
+        }
+    }
+}
+
+/// What the figures need of one incident's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentFacts {
+    pub created_at: DateTime<Utc>,
+    pub created_day: NaiveDate,
+    pub acknowledged: bool,
+    pub hold_since: Option<DateTime<Utc>>,
+    pub hold_seconds: f64,
+    pub group: Option<Uuid>,
+    /// Moves from one assignment group to another (the first assignment is not a move).
+    pub group_changes: u32,
+    pub reopens: u32,
+    pub response_breached: bool,
+    pub resolution_breached: bool,
+    /// What the standing resolution added to the figures; empty while unresolved.
+    pub resolution: Vec<Delta>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestItemFacts {
+    pub submitted_at: DateTime<Utc>,
+    pub fulfilled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeFacts {
+    /// The day it closed and whether it counted as successful there.
+    pub closed: Option<(NaiveDate, bool)>,
+}
+
+/// A ticket's facts, kept between its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Ticket {
+    Incident(IncidentFacts),
+    RequestItem(RequestItemFacts),
+    Change(ChangeFacts),
+}
+
+/// An event as kept: enough to fold it, live or in a replay.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    pub event_type: &'a str,
+    pub time: DateTime<Utc>,
+    pub data: &'a serde_json::Value,
+}
+
+impl Observed<'_> {
+    fn is<E: Event>(&self) -> bool {
+        self.event_type == E::event_type()
+    }
+
+    fn payload<E: Event + DeserializeOwned>(&self) -> Result<E, FigureError> {
+        serde_json::from_value(self.data.clone())
+            .map_err(|e| FigureError(format!("{}: {e}", self.event_type)))
+    }
+}
+
+/// An event whose payload does not have its type's shape.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("payload does not match its type: {0}")]
+pub struct FigureError(pub String);
+
+/// The ticket an event is about, for the events that change a ticket's figures.
+pub fn ticket_of(ev: &Observed) -> Result<Option<Uuid>, FigureError> {
+    Ok(Some(if ev.is::<incident::IncidentCreated>() {
+        ev.payload::<incident::IncidentCreated>()?.incident_id
+    } else if ev.is::<incident::IncidentStateChanged>() {
+        ev.payload::<incident::IncidentStateChanged>()?.incident_id
+    } else if ev.is::<incident::IncidentAssigned>() {
+        ev.payload::<incident::IncidentAssigned>()?.incident_id
+    } else if ev.is::<incident::SlaBreached>() {
+        ev.payload::<incident::SlaBreached>()?.incident_id
+    } else if ev.is::<catalogue::RequestItemStateChanged>() {
+        ev.payload::<catalogue::RequestItemStateChanged>()?
+            .request_item_id
+    } else if ev.is::<change::ChangeCreated>() {
+        ev.payload::<change::ChangeCreated>()?.change_id
+    } else if ev.is::<change::ChangeClosed>() {
+        ev.payload::<change::ChangeClosed>()?.change_id
+    } else if ev.is::<change::ChangeOutcomeRevised>() {
+        ev.payload::<change::ChangeOutcomeRevised>()?.change_id
+    } else {
+        return Ok(None);
+    }))
+}
+
+/// What `ev` does: the ticket's facts after it (`None`: no ticket to keep) and the changes to
+/// the figures. `prior` is the ticket's facts before it (`None`: not seen yet). An event about
+/// a ticket never seen created (kept before analytics existed) changes nothing.
+pub fn fold(
+    prior: Option<Ticket>,
+    ev: &Observed,
+    zone: Tz,
+) -> Result<(Option<Ticket>, Vec<Delta>), FigureError> {
+    let day = |t: DateTime<Utc>| t.with_timezone(&zone).date_naive();
+    let at = ev.time;
+    let count = |metric, day| Delta::Count { metric, day, by: 1 };
+    let sample = |metric, day, seconds: f64| Delta::Sample {
+        metric,
+        day,
+        bucket: bucket_of(seconds),
+        by: 1,
+    };
+    let mut deltas = Vec::new();
+    let ticket = match prior {
+        None if ev.is::<incident::IncidentCreated>() => {
+            deltas.push(count(Metric::IncidentsCreated, day(at)));
+            deltas.push(Delta::Open {
+                hour: hour_of(at),
+                by: 1,
+            });
+            Some(Ticket::Incident(IncidentFacts {
+                created_at: at,
+                created_day: day(at),
+                acknowledged: false,
+                hold_since: None,
+                hold_seconds: 0.0,
+                group: None,
+                group_changes: 0,
+                reopens: 0,
+                response_breached: false,
+                resolution_breached: false,
+                resolution: Vec::new(),
+            }))
+        }
+        None if ev.is::<catalogue::RequestItemStateChanged>() => {
+            let p = ev.payload::<catalogue::RequestItemStateChanged>()?;
+            if p.from.is_some() {
+                None
+            } else {
+                deltas.push(count(Metric::RequestsSubmitted, day(at)));
+                Some(Ticket::RequestItem(RequestItemFacts {
+                    submitted_at: at,
+                    fulfilled: false,
+                }))
+            }
+        }
+        None if ev.is::<change::ChangeCreated>() => {
+            let p = ev.payload::<change::ChangeCreated>()?;
+            deltas.push(count(Metric::ChangesCreated, day(at)));
+            if p.change_type == "emergency" {
+                deltas.push(count(Metric::ChangesEmergency, day(at)));
+            }
+            Some(Ticket::Change(ChangeFacts { closed: None }))
+        }
+        None => {
+            if ev.is::<catalogue::SuggestionDeflected>() {
+                deltas.push(count(Metric::KnowledgeDeflected, day(at)));
+            }
+            None
+        }
+        Some(Ticket::Incident(mut f)) => {
+            if ev.is::<incident::IncidentStateChanged>() {
+                let p = ev.payload::<incident::IncidentStateChanged>()?;
+                incident_moved(&mut f, &p.from, &p.to, at, day(at), &mut deltas);
+            } else if ev.is::<incident::IncidentAssigned>() {
+                let p = ev.payload::<incident::IncidentAssigned>()?;
+                if let Some(group) = p.assignment_group_id.filter(|g| Some(*g) != f.group) {
+                    if f.group.is_some() {
+                        f.group_changes += 1;
+                    }
+                    f.group = Some(group);
+                }
+            } else if ev.is::<incident::SlaBreached>() {
+                let p = ev.payload::<incident::SlaBreached>()?;
+                let (flag, met) = match p.kind.as_str() {
+                    "response" => (&mut f.response_breached, Metric::IncidentsResponseMet),
+                    _ => (&mut f.resolution_breached, Metric::IncidentsResolutionMet),
+                };
+                *flag = true;
+                // A breach noticed after the resolution takes back its "met".
+                f.resolution.retain(|d| match d {
+                    Delta::Count { metric, .. } if *metric == met => {
+                        deltas.push(d.negated());
+                        false
+                    }
+                    _ => true,
+                });
+            }
+            Some(Ticket::Incident(f))
+        }
+        Some(Ticket::RequestItem(mut f)) => {
+            if ev.is::<catalogue::RequestItemStateChanged>() {
+                let p = ev.payload::<catalogue::RequestItemStateChanged>()?;
+                if p.to == "fulfilled" && !f.fulfilled {
+                    f.fulfilled = true;
+                    deltas.push(count(Metric::RequestsFulfilled, day(at)));
+                    deltas.push(sample(
+                        Metric::FulfilmentSeconds,
+                        day(at),
+                        seconds(f.submitted_at, at),
+                    ));
+                }
+            }
+            Some(Ticket::RequestItem(f))
+        }
+        Some(Ticket::Change(mut f)) => {
+            if ev.is::<change::ChangeClosed>() && f.closed.is_none() {
+                let p = ev.payload::<change::ChangeClosed>()?;
+                let successful = p.close_code == "successful";
+                deltas.push(count(Metric::ChangesClosed, day(at)));
+                if successful {
+                    deltas.push(count(Metric::ChangesSuccessful, day(at)));
+                }
+                f.closed = Some((day(at), successful));
+            } else if ev.is::<change::ChangeOutcomeRevised>() {
+                let p = ev.payload::<change::ChangeOutcomeRevised>()?;
+                if let Some((closed_day, true)) = f.closed.filter(|_| p.failed) {
+                    deltas.push(Delta::Count {
+                        metric: Metric::ChangesSuccessful,
+                        day: closed_day,
+                        by: -1,
+                    });
+                    f.closed = Some((closed_day, false));
+                }
+            }
+            Some(Ticket::Change(f))
+        }
+    };
+    Ok((ticket, deltas))
+}
+
+/// An incident's move from `from` to `to` at `at` (local day `day`).
+fn incident_moved(
+    f: &mut IncidentFacts,
+    from: &str,
+    to: &str,
+    at: DateTime<Utc>,
+    day: NaiveDate,
+    deltas: &mut Vec<Delta>,
+) {
+    if from == "new" && !f.acknowledged {
+        f.acknowledged = true;
+        deltas.push(Delta::Count {
+            metric: Metric::IncidentsAcknowledged,
+            day: f.created_day,
+            by: 1,
+        });
+        deltas.push(Delta::Sample {
+            metric: Metric::MttaSeconds,
+            day: f.created_day,
+            bucket: bucket_of(seconds(f.created_at, at)),
+            by: 1,
+        });
+    }
+    if let Some(since) = f.hold_since.take() {
+        f.hold_seconds += seconds(since, at);
+    }
+    let open = Delta::Open {
+        hour: hour_of(f.created_at),
+        by: -1,
+    };
+    match (from, to) {
+        (_, "on_hold") => f.hold_since = Some(at),
+        (_, "resolved") => {
+            let count = |metric| Delta::Count { metric, day, by: 1 };
+            let sample = |metric, seconds| Delta::Sample {
+                metric,
+                day,
+                bucket: bucket_of(seconds),
+                by: 1,
+            };
+            let elapsed = seconds(f.created_at, at);
+            let mut r = vec![
+                count(Metric::IncidentsResolved),
+                sample(Metric::MttrSeconds, elapsed),
+                sample(Metric::MttrExcludingHoldSeconds, elapsed - f.hold_seconds),
+                open,
+            ];
+            if f.reopens == 0 && f.group_changes == 0 {
+                r.push(count(Metric::IncidentsResolvedFirstContact));
+            }
+            if f.reopens > 0 {
+                r.push(count(Metric::IncidentsResolvedAfterReopen));
+            }
+            if !f.response_breached {
+                r.push(count(Metric::IncidentsResponseMet));
+            }
+            if !f.resolution_breached {
+                r.push(count(Metric::IncidentsResolutionMet));
+            }
+            deltas.extend(r.iter().copied());
+            f.resolution = r;
+        }
+        ("resolved", "closed") => {}
+        ("resolved", _) => {
+            // A reopen withdraws the resolution's samples and counts.
+            deltas.extend(f.resolution.drain(..).map(Delta::negated));
+            f.reopens += 1;
+        }
+        (_, "canceled") => deltas.push(open),
+        _ => {}
+    }
+}
+
+fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds() as f64 / 1000.0
+}
+
+/// The start of the UTC hour `t` is in.
+pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    let s = t.timestamp();
+    DateTime::from_timestamp(s - s.rem_euclid(3600), 0).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,448 @@
+//! The figures: `summary`, `timeseries`, `backlog` and `definitions` under
+//! `/api/v1/analytics`, read from the per-day tables only.
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, get, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use platform::{
+    ApiError,
+    auth::{Auth, RequiredScope, scopes::AnalyticsRead},
+    error::Problem as ProblemJson,
+    tenancy::{TenantId, begin_scoped},
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::{
+    AnalyticsService,
+    domain::{
+        backlog::Buckets,
+        definitions::{self, DEFINITIONS, Definition},
+        period::{Interval, Period, QueryError},
+        summary::{Figures, Totals},
+    },
+    store::figures::{self as tables, Grouping},
+};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(get_summary)
+        .service(get_timeseries)
+        .service(get_backlog)
+        .service(get_definitions);
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        ApiError::bad_query(e.name, e.code, e.detail)
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FiguresQuery {
+    /// First local day (`YYYY-MM-DD`, inclusive); default: 29 days before `to`.
+    pub from: Option<String>,
+    /// Last local day (inclusive); default: today in the tenant's time zone.
+    pub to: Option<String>,
+    /// `*`: also the rollup of the acting tenant and its customers, and each tenant's figures
+    /// (MSP roles); a slug or id: that tenant.
+    pub tenant: Option<String>,
+}
+
+/// Who the figures are for and over which days.
+struct Reach {
+    tenants: Vec<TenantId>,
+    /// The tenant the top-level figures are of.
+    own: TenantId,
+    zone: Tz,
+    period: Period,
+    rollup: bool,
+}
+
+impl Reach {
+    async fn of<S: RequiredScope>(
+        state: &AnalyticsService,
+        auth: &Auth<S>,
+        q: &FiguresQuery,
+    ) -> Result<Reach, ApiError> {
+        Self::from_parts(
+            state,
+            auth,
+            q.tenant.as_deref(),
+            q.from.as_deref(),
+            q.to.as_deref(),
+        )
+        .await
+    }
+
+    async fn from_parts<S: RequiredScope>(
+        state: &AnalyticsService,
+        auth: &Auth<S>,
+        tenant: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Reach, ApiError> {
+        let tenants = auth.list_scope(tenant).await?;
+        let rollup = tenant == Some("*");
+        let own = match tenants.as_slice() {
+            [one] => *one,
+            _ => auth.tenant_id(),
+        };
+        let zone = state.zone_of(own).await?;
+        let today = Utc::now().with_timezone(&zone).date_naive();
+        let period = Period::parse(from, to, today)?;
+        Ok(Reach {
+            tenants,
+            own,
+            zone,
+            period,
+            rollup,
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantFigures {
+    pub tenant_id: Uuid,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// The IANA zone whose local days `from` and `to` are.
+    pub time_zone: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub as_of: DateTime<Utc>,
+    /// `?tenant=*`: the acting tenant and its customers together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<Figures>,
+    /// `?tenant=*`: each tenant's figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_tenant: Option<Vec<TenantFigures>>,
+}
+
+/// The figures of a period.
+///
+/// Incidents (MTTA, MTTR with and without hold, SLA, first-contact and reopen ratios),
+/// request fulfilment, change success and knowledge deflection over the local days
+/// `from`..`to`, built from events only; see `definitions` for what each counts. An empty
+/// tenant gets zeros and `null` ratios.
+#[utoipa::path(
+    tag = "analytics",
+    operation_id = "getAnalyticsSummary",
+    params(FiguresQuery),
+    responses((status = 200, description = "OK", body = Summary), (status = 400, description = "Invalid query", body = ProblemJson, content_type = "application/problem+json"), (status = 403, description = "Missing scope", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["analytics:read"]))
+)]
+#[get("/summary")]
+pub async fn get_summary(
+    state: web::Data<AnalyticsService>,
+    auth: Auth<AnalyticsRead>,
+    query: web::Query<FiguresQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let reach = Reach::of(&state, &auth, &query).await?;
+    let txn = begin_scoped(&state.db, &reach.tenants).await?;
+    let per_tenant: BTreeMap<Uuid, Totals> = tables::totals(
+        &txn,
+        &reach.tenants,
+        reach.period.from,
+        reach.period.to,
+        Grouping::Tenant,
+    )
+    .await?;
+    txn.commit().await?;
+    let figures_of =
+        |t: TenantId| Figures::of(&per_tenant.get(&t.as_uuid()).cloned().unwrap_or_default());
+    let (rollup, by_tenant) = if reach.rollup {
+        let mut all = Totals::default();
+        per_tenant.values().for_each(|t| all.merge(t));
+        let each = reach
+            .tenants
+            .iter()
+            .map(|t| TenantFigures {
+                tenant_id: t.as_uuid(),
+                figures: figures_of(*t),
+            })
+            .collect();
+        (Some(Figures::of(&all)), Some(each))
+    } else {
+        (None, None)
+    };
+    Ok(HttpResponse::Ok().json(Summary {
+        figures: figures_of(reach.own),
+        time_zone: reach.zone.name().into(),
+        from: reach.period.from,
+        to: reach.period.to,
+        as_of: Utc::now(),
+        rollup,
+        by_tenant,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TimeseriesQuery {
+    /// A figure from `definitions`, e.g. `incidents.mttr_seconds`.
+    pub metric: Option<String>,
+    /// `day` (default) or `week` (ISO weeks, from Monday).
+    pub interval: Option<String>,
+    /// First local day (`YYYY-MM-DD`, inclusive); default: 29 days before `to`.
+    pub from: Option<String>,
+    /// Last local day (inclusive); default: today in the tenant's time zone.
+    pub to: Option<String>,
+    /// `*`: the rollup of the acting tenant and its customers (MSP roles); a slug or id: that
+    /// tenant.
+    pub tenant: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Point {
+    /// The first local day of the interval (a week's Monday).
+    pub period_start: NaiveDate,
+    /// The count or ratio; for `*_seconds` the median. `null`: nothing to measure.
+    pub value: Option<f64>,
+    /// `*_seconds` only: the 90th percentile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p90: Option<f64>,
+    /// `*_seconds` only: how many durations were measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Timeseries {
+    pub metric: String,
+    pub interval: String,
+    pub time_zone: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub items: Vec<Point>,
+}
+
+/// A figure over time.
+///
+/// One point per local day or ISO week of the period (an interval with no events still has
+/// its point). With `?tenant=*`, the rollup of the acting tenant and its customers.
+#[utoipa::path(
+    tag = "analytics",
+    operation_id = "getAnalyticsTimeseries",
+    params(TimeseriesQuery),
+    responses((status = 200, description = "OK", body = Timeseries), (status = 400, description = "Invalid query (unknown metric or interval, bad period)", body = ProblemJson, content_type = "application/problem+json"), (status = 403, description = "Missing scope", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["analytics:read"]))
+)]
+#[get("/timeseries")]
+pub async fn get_timeseries(
+    state: web::Data<AnalyticsService>,
+    auth: Auth<AnalyticsRead>,
+    query: web::Query<TimeseriesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let metric = query.metric.as_deref().unwrap_or_default();
+    let Some(def) = definitions::find(metric) else {
+        return Err(ApiError::bad_query(
+            "metric",
+            "unknown_metric",
+            format!("{metric:?} is not a figure; see /api/v1/analytics/definitions"),
+        ));
+    };
+    let interval = match query.interval.as_deref().unwrap_or("day") {
+        "day" => Interval::Day,
+        "week" => Interval::Week,
+        other => {
+            return Err(ApiError::bad_query(
+                "interval",
+                "unknown_interval",
+                format!("{other:?} is not day or week"),
+            ));
+        }
+    };
+    let q = &query;
+    let reach = Reach::from_parts(
+        &state,
+        &auth,
+        q.tenant.as_deref(),
+        q.from.as_deref(),
+        q.to.as_deref(),
+    )
+    .await?;
+    let txn = begin_scoped(&state.db, &reach.tenants).await?;
+    let per_day: BTreeMap<NaiveDate, Totals> = tables::totals(
+        &txn,
+        &reach.tenants,
+        reach.period.from,
+        reach.period.to,
+        Grouping::Day,
+    )
+    .await?;
+    txn.commit().await?;
+    let mut per_interval: BTreeMap<NaiveDate, Totals> = reach
+        .period
+        .intervals(interval)
+        .into_iter()
+        .map(|start| (start, Totals::default()))
+        .collect();
+    for (day, totals) in &per_day {
+        if let Some(t) = per_interval.get_mut(&Period::start_of(*day, interval)) {
+            t.merge(totals);
+        }
+    }
+    let items = per_interval
+        .iter()
+        .map(|(start, totals)| point(*start, def, &Figures::of(totals)))
+        .collect();
+    Ok(HttpResponse::Ok().json(Timeseries {
+        metric: def.metric.into(),
+        interval: query.interval.clone().unwrap_or_else(|| "day".into()),
+        time_zone: reach.zone.name().into(),
+        from: reach.period.from,
+        to: reach.period.to,
+        items,
+    }))
+}
+
+/// The figure `def` names, picked out of `figures` by its path.
+fn point(period_start: NaiveDate, def: &Definition, figures: &Figures) -> Point {
+    let json = serde_json::to_value(figures).unwrap_or_default();
+    let at = json
+        .pointer(&format!("/{}", def.metric.replace('.', "/")))
+        .cloned()
+        .unwrap_or_default();
+    if def.unit == "seconds" {
+        Point {
+            period_start,
+            value: at["p50"].as_f64(),
+            p90: at["p90"].as_f64(),
+            n: at["n"].as_i64(),
+        }
+    } else {
+        Point {
+            period_start,
+            value: at.as_f64(),
+            p90: None,
+            n: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BacklogFigures {
+    /// Open incidents (`new`, `in_progress`, `on_hold`).
+    pub total: i64,
+    /// By age, from the hour each was created.
+    pub buckets: Buckets,
+}
+
+impl BacklogFigures {
+    fn of(buckets: Buckets) -> Self {
+        BacklogFigures {
+            total: buckets.total(),
+            buckets,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantBacklog {
+    pub tenant_id: Uuid,
+    #[serde(flatten)]
+    pub backlog: BacklogFigures,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Backlog {
+    #[serde(flatten)]
+    pub backlog: BacklogFigures,
+    pub as_of: DateTime<Utc>,
+    /// `?tenant=*`: the acting tenant and its customers together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<BacklogFigures>,
+    /// `?tenant=*`: each tenant's backlog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_tenant: Option<Vec<TenantBacklog>>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BacklogQuery {
+    /// `*`: also the rollup and each tenant's backlog (MSP roles); a slug or id: that tenant.
+    pub tenant: Option<String>,
+}
+
+/// Open incidents by age.
+///
+/// The incidents open now, in buckets by how long ago they were created (`under_1d`,
+/// `1d_to_3d`, `3d_to_7d`, `7d_to_30d`, `over_30d`).
+#[utoipa::path(
+    tag = "analytics",
+    operation_id = "getAnalyticsBacklog",
+    params(BacklogQuery),
+    responses((status = 200, description = "OK", body = Backlog), (status = 400, description = "Invalid query", body = ProblemJson, content_type = "application/problem+json"), (status = 403, description = "Missing scope", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["analytics:read"]))
+)]
+#[get("/backlog")]
+pub async fn get_backlog(
+    state: web::Data<AnalyticsService>,
+    auth: Auth<AnalyticsRead>,
+    query: web::Query<BacklogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenants = auth.list_scope(query.tenant.as_deref()).await?;
+    let own = match tenants.as_slice() {
+        [one] => *one,
+        _ => auth.tenant_id(),
+    };
+    let txn = begin_scoped(&state.db, &tenants).await?;
+    let rows = tables::open_by_hour(&txn, &tenants).await?;
+    txn.commit().await?;
+    let now = Utc::now();
+    let mut per_tenant: BTreeMap<Uuid, Buckets> = BTreeMap::new();
+    let mut all = Buckets::default();
+    for (tenant, hour, open) in rows {
+        per_tenant.entry(tenant).or_default().add(hour, open, now);
+        all.add(hour, open, now);
+    }
+    let backlog_of =
+        |tenant: Uuid| BacklogFigures::of(per_tenant.get(&tenant).cloned().unwrap_or_default());
+    let rollup = query.tenant.as_deref() == Some("*");
+    Ok(HttpResponse::Ok().json(Backlog {
+        backlog: backlog_of(own.as_uuid()),
+        as_of: now,
+        by_tenant: rollup.then(|| {
+            tenants
+                .iter()
+                .map(|t| TenantBacklog {
+                    tenant_id: t.as_uuid(),
+                    backlog: backlog_of(t.as_uuid()),
+                })
+                .collect()
+        }),
+        rollup: rollup.then(|| BacklogFigures::of(all)),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionList {
+    pub items: Vec<Definition>,
+}
+
+/// What each figure means.
+///
+/// Every figure `summary` returns and `timeseries` takes: its unit, the local day an event
+/// counts on, and exactly what is counted.
+#[utoipa::path(
+    tag = "analytics",
+    operation_id = "listAnalyticsDefinitions",
+    responses((status = 200, description = "OK", body = DefinitionList), (status = 403, description = "Missing scope", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["analytics:read"]))
+)]
+#[get("/definitions")]
+pub async fn get_definitions(_auth: Auth<AnalyticsRead>) -> HttpResponse {
+    HttpResponse::Ok().json(DefinitionList {
+        items: DEFINITIONS.to_vec(),
+    })
+}
