@@ -297,7 +297,13 @@ impl<'a> TestAppBuilder<'a> {
             base: format!("http://127.0.0.1:{port}"),
             admin_url: self.admin_url,
             identity_db,
-            client: reqwest::Client::new(),
+            // The server closes a connection idle for its keep-alive (5 s); one idle nearly that
+            // long and then reused can be closed under the request (`IncompleteMessage`), so
+            // the client lets idle connections go well before.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("an HTTP client"),
             db_name,
             app_url,
             settings: Arc::new(settings),

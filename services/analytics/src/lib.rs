@@ -9,6 +9,7 @@
 pub mod domain;
 pub mod migration;
 pub mod projection;
+pub mod rebuild;
 pub mod routes;
 pub mod service;
 pub mod store;

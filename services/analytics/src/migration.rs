@@ -7,7 +7,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001EventStore), Box::new(M0002Figures)]
+        vec![
+            Box::new(M0001EventStore),
+            Box::new(M0002Figures),
+            Box::new(M0003ShadowFigures),
+        ]
     }
 }
 
@@ -79,69 +83,89 @@ impl MigrationName for M0002Figures {
 #[async_trait::async_trait]
 impl MigrationTrait for M0002Figures {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("analytics_tickets")
-                .if_not_exists()
-                .col(pk_uuid("id"))
-                .col(uuid("tenant_id"))
-                .col(big_integer("version"))
-                .col(json("facts"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("analytics_daily")
-                .if_not_exists()
-                .col(uuid("tenant_id"))
-                .col(string_len("metric", 60))
-                .col(date("day"))
-                .col(big_integer("value"))
-                .primary_key(Index::create().col("tenant_id").col("metric").col("day"))
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("analytics_histograms")
-                .if_not_exists()
-                .col(uuid("tenant_id"))
-                .col(string_len("metric", 60))
-                .col(date("day"))
-                .col(integer("bucket"))
-                .col(big_integer("count"))
-                .primary_key(
-                    Index::create()
-                        .col("tenant_id")
-                        .col("metric")
-                        .col("day")
-                        .col("bucket"),
-                )
-                .take(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
-                .table("analytics_open")
-                .if_not_exists()
-                .col(uuid("tenant_id"))
-                .col(timestamp_with_time_zone("hour"))
-                .col(big_integer("open"))
-                .primary_key(Index::create().col("tenant_id").col("hour"))
-                .take(),
-        )
-        .await?;
-        enforce_rls(
-            m.get_connection(),
-            &[
-                "analytics_tickets",
-                "analytics_daily",
-                "analytics_histograms",
-                "analytics_open",
-            ],
-            &tenant_predicate("tenant_id"),
-        )
-        .await
+        create_figure_tables(m, "").await
     }
+}
+
+/// The shadow figure tables a rebuild replays into beside the live ones (`*_shadow`, the same
+/// columns, keys and RLS).
+struct M0003ShadowFigures;
+
+impl MigrationName for M0003ShadowFigures {
+    fn name(&self) -> &str {
+        "m20261207_000003_shadow_figures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003ShadowFigures {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        create_figure_tables(m, "_shadow").await
+    }
+}
+
+/// The figure tables, their names ending in `suffix`.
+async fn create_figure_tables(m: &SchemaManager<'_>, suffix: &str) -> Result<(), DbErr> {
+    let name = |table: &str| format!("{table}{suffix}");
+    m.create_table(
+        Table::create()
+            .table(name("analytics_tickets"))
+            .if_not_exists()
+            .col(pk_uuid("id"))
+            .col(uuid("tenant_id"))
+            .col(big_integer("version"))
+            .col(json("facts"))
+            .take(),
+    )
+    .await?;
+    m.create_table(
+        Table::create()
+            .table(name("analytics_daily"))
+            .if_not_exists()
+            .col(uuid("tenant_id"))
+            .col(string_len("metric", 60))
+            .col(date("day"))
+            .col(big_integer("value"))
+            .primary_key(Index::create().col("tenant_id").col("metric").col("day"))
+            .take(),
+    )
+    .await?;
+    m.create_table(
+        Table::create()
+            .table(name("analytics_histograms"))
+            .if_not_exists()
+            .col(uuid("tenant_id"))
+            .col(string_len("metric", 60))
+            .col(date("day"))
+            .col(integer("bucket"))
+            .col(big_integer("count"))
+            .primary_key(
+                Index::create()
+                    .col("tenant_id")
+                    .col("metric")
+                    .col("day")
+                    .col("bucket"),
+            )
+            .take(),
+    )
+    .await?;
+    m.create_table(
+        Table::create()
+            .table(name("analytics_open"))
+            .if_not_exists()
+            .col(uuid("tenant_id"))
+            .col(timestamp_with_time_zone("hour"))
+            .col(big_integer("open"))
+            .primary_key(Index::create().col("tenant_id").col("hour"))
+            .take(),
+    )
+    .await?;
+    let tables = [
+        name("analytics_tickets"),
+        name("analytics_daily"),
+        name("analytics_histograms"),
+        name("analytics_open"),
+    ];
+    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
+    enforce_rls(m.get_connection(), &tables, &tenant_predicate("tenant_id")).await
 }

@@ -66,10 +66,30 @@ enum Command {
         #[command(subcommand)]
         command: CmdbCommand,
     },
+    /// Analytics from the command line.
+    Analytics {
+        #[command(subcommand)]
+        command: AnalyticsCommand,
+    },
     /// Write the OpenAPI documents (one per service and the merged itsm.json).
     Openapi {
         #[arg(long, default_value = "openapi")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AnalyticsCommand {
+    /// Replay the event store into shadow tables beside live consumption and swap them in, in
+    /// one transaction, showing progress; exits non-zero if an event could not be replayed or
+    /// (with --verify) the live figures differed from the replay.
+    Rebuild {
+        /// The projection to rebuild (`figures`, the only one built from the store).
+        #[arg(long)]
+        projection: Option<String>,
+        /// Compare the SHA-256 of the live rows with the replay's before swapping.
+        #[arg(long)]
+        verify: bool,
     },
 }
 
@@ -97,22 +117,26 @@ enum CmdbCommand {
     },
 }
 
-/// Starts the services this process needs for a command-line tool; returns identity's and
-/// the catalogue's databases.
-async fn tool_databases(
+/// Starts the services for a command-line tool (migrating the embedded databases first);
+/// returns the databases of the services named, in that order.
+async fn tool_databases<const N: usize>(
     settings: &Settings,
-) -> anyhow::Result<(sea_orm::DatabaseConnection, sea_orm::DatabaseConnection)> {
+    names: [&str; N],
+) -> anyhow::Result<[sea_orm::DatabaseConnection; N]> {
     if settings.database_url.is_none() || settings.migration_database_url.is_some() {
         host::migrate(SERVICES, settings).await?;
     }
     let services = host::start(SERVICES, Arc::new(settings.clone()), None).await?;
-    let db = |name: &str| {
-        services
+    let mut dbs = Vec::with_capacity(N);
+    for name in names {
+        let db = services
             .iter()
             .find_map(|(n, s)| (*n == name).then(|| s.db.clone()))
-            .ok_or_else(|| anyhow::anyhow!("{name} did not start"))
-    };
-    Ok((db(identity::SCHEMA)?, db(catalogue::SCHEMA)?))
+            .ok_or_else(|| anyhow::anyhow!("{name} did not start"))?;
+        dbs.push(db);
+    }
+    dbs.try_into()
+        .map_err(|_| anyhow::anyhow!("a service did not start"))
 }
 
 async fn tenant_id(
@@ -312,7 +336,8 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
-            let (identity_db, catalogue_db) = tool_databases(&settings).await?;
+            let [identity_db, catalogue_db] =
+                tool_databases(&settings, [identity::SCHEMA, catalogue::SCHEMA]).await?;
             let tenant = tenant_id(&identity_db, &tenant).await?;
             let args = itsm::cmdb::ImportArgs {
                 file: &file,
@@ -341,6 +366,14 @@ async fn main() -> anyhow::Result<()> {
             if done.status != "completed" {
                 anyhow::bail!("the import failed");
             }
+        }
+        Command::Analytics {
+            command: AnalyticsCommand::Rebuild { projection, verify },
+        } => {
+            platform::telemetry::init("itsm", &settings.log_filter, &settings.log_format);
+            let [analytics_db] = tool_databases(&settings, [analytics::SCHEMA]).await?;
+            let root = identity::seed::root_id();
+            itsm::analytics::rebuild(&analytics_db, root, projection.as_deref(), verify).await?;
         }
         Command::Openapi { out } => {
             for path in host::write_openapi(SERVICES, &out)? {

@@ -5,6 +5,8 @@
 //!
 //! A ticket's resolution keeps the list of changes it made, so a reopen withdraws exactly
 //! them and the final resolution is the one that counts.
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use events::{Event, catalogue, change, incident};
@@ -447,6 +449,92 @@ fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     let s = t.timestamp();
     DateTime::from_timestamp(s - s.rem_euclid(3600), 0).unwrap_or(t)
+}
+
+/// Figure changes summed per row, as the tables hold them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    pub counts: BTreeMap<(Metric, NaiveDate), i64>,
+    pub samples: BTreeMap<(Metric, NaiveDate, i32), i64>,
+    pub opened: BTreeMap<DateTime<Utc>, i64>,
+}
+
+impl Rows {
+    pub fn of(deltas: &[Delta]) -> Rows {
+        let mut rows = Rows::default();
+        rows.add_all(deltas);
+        rows
+    }
+
+    pub fn add_all(&mut self, deltas: &[Delta]) {
+        for d in deltas {
+            match *d {
+                Delta::Count { metric, day, by } => {
+                    *self.counts.entry((metric, day)).or_default() += by
+                }
+                Delta::Sample {
+                    metric,
+                    day,
+                    bucket,
+                    by,
+                } => *self.samples.entry((metric, day, bucket)).or_default() += by,
+                Delta::Open { hour, by } => *self.opened.entry(hour).or_default() += by,
+            }
+        }
+    }
+
+    /// Without the rows that sum to nothing (a statement may not touch a row twice, and a
+    /// rebuild writes no empty rows).
+    pub fn without_zeros(mut self) -> Rows {
+        self.counts.retain(|_, by| *by != 0);
+        self.samples.retain(|_, by| *by != 0);
+        self.opened.retain(|_, by| *by != 0);
+        self
+    }
+}
+
+/// What one kept event does to its ticket: its facts after it, at the version they are at
+/// (`None`: no ticket to keep), and the changes to the figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub ticket: Option<(i64, Ticket)>,
+    pub deltas: Vec<Delta>,
+}
+
+/// Whether an event about ticket `id` (`None`: about none) counts for any figure.
+pub fn counts(ev: &Observed, id: Option<Uuid>) -> bool {
+    id.is_some() || ev.is::<catalogue::SuggestionDeflected>()
+}
+
+/// Folds the kept event `ev`, about aggregate `subject` at `version`, into ticket `id` whose
+/// stored facts (and their version) are `stored`. `None`: nothing changes, because the event
+/// counts for no figure or is of the ticket's own aggregate and not newer than the last one
+/// folded (stale or replayed). Live consumption and rebuilds both fold through here.
+pub fn advance(
+    stored: Option<(i64, Ticket)>,
+    id: Option<Uuid>,
+    ev: &Observed,
+    subject: &str,
+    version: i64,
+    zone: Tz,
+) -> Result<Option<Step>, FigureError> {
+    if !counts(ev, id) {
+        return Ok(None);
+    }
+    let own = id.is_some_and(|id| subject == id.to_string());
+    let (seen, prior) = match stored {
+        Some((seen, facts)) => (Some(seen), Some(facts)),
+        None => (None, None),
+    };
+    if own && seen.is_some_and(|seen| version <= seen) {
+        return Ok(None);
+    }
+    let (facts, deltas) = fold(prior, ev, zone)?;
+    let version = if own { version } else { seen.unwrap_or(0) };
+    Ok(Some(Step {
+        ticket: facts.map(|f| (version, f)),
+        deltas,
+    }))
 }
 
 #[cfg(test)]

@@ -112,6 +112,7 @@ pub struct TenantFigures {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"incidents": {"created": 48, "resolved": 41, "unacknowledged": 2, "mtta_seconds": {"p50": 540.0, "p90": 3600.0, "n": 46}, "mttr_seconds": {"p50": 5400.0, "p90": 86400.0, "n": 41}, "mttr_excluding_hold_seconds": {"p50": 4800.0, "p90": 43200.0, "n": 41}, "sla_response_met_ratio": 0.95, "sla_resolution_met_ratio": 0.9, "first_contact_resolution_ratio": 0.61, "reopen_ratio": 0.05}, "requests": {"submitted": 20, "fulfilled": 18, "fulfilment_seconds": {"p50": 172800.0, "p90": 432000.0, "n": 18}}, "changes": {"created": 6, "closed": 5, "success_ratio": 0.8, "emergency_ratio": null}, "knowledge": {"deflected": 7, "deflection_ratio": 0.09}, "time_zone": "Europe/Berlin", "from": "2026-11-08", "to": "2026-12-07", "as_of": "2026-12-07T10:00:00Z"}))]
 pub struct Summary {
     #[serde(flatten)]
     pub figures: Figures,
@@ -217,6 +218,7 @@ pub struct Point {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"metric": "incidents.mttr_seconds", "interval": "week", "time_zone": "Europe/Berlin", "from": "2026-11-30", "to": "2026-12-13", "items": [{"period_start": "2026-11-30", "value": 5400.0, "p90": 86400.0, "n": 12}, {"period_start": "2026-12-07", "value": null, "p90": null, "n": 0}]}))]
 pub struct Timeseries {
     pub metric: String,
     pub interval: String,
@@ -355,6 +357,7 @@ pub struct TenantBacklog {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"total": 9, "buckets": {"under_1d": 3, "1d_to_3d": 2, "3d_to_7d": 2, "7d_to_30d": 1, "over_30d": 1}, "as_of": "2026-12-07T10:00:00Z"}))]
 pub struct Backlog {
     #[serde(flatten)]
     pub backlog: BacklogFigures,
@@ -426,6 +429,7 @@ pub async fn get_backlog(
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"items": [{"metric": "incidents.mtta_seconds", "unit": "seconds", "counted_on": "created", "description": "Created to the first move out of `new` (any move, cancelling included)."}]}))]
 pub struct DefinitionList {
     pub items: Vec<Definition>,
 }

@@ -1,19 +1,20 @@
 //! The figures' tables: each ticket's facts (`analytics_tickets`), per-day counts
 //! (`analytics_daily`), per-day duration histograms (`analytics_histograms`) and open incidents
 //! by the hour they were created (`analytics_open`). Queries read these, never the tickets.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use platform::tenancy::TenantId;
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, TryGetable,
-    sea_query::{Expr, OnConflict},
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QuerySelect, Statement, TryGetable,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
 };
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::{
-    figures::{Delta, Metric, Ticket},
+    figures::{Metric, Rows, Ticket},
     summary::Totals,
 };
 
@@ -99,128 +100,281 @@ pub mod open {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// A ticket's facts and the version of the last event of its own that was folded in.
-pub async fn ticket(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-) -> Result<Option<(i64, serde_json::Value)>, DbErr> {
-    Ok(tickets::Entity::find_by_id(id)
-        .one(txn)
-        .await?
-        .map(|m| (m.version, m.facts)))
+/// A set of figure tables: the live ones, or the shadow ones a rebuild replays into.
+#[derive(Debug, Clone, Copy)]
+pub struct Tables {
+    pub tickets: &'static str,
+    pub daily: &'static str,
+    pub histograms: &'static str,
+    pub open: &'static str,
 }
 
-pub async fn save_ticket(
+impl Tables {
+    pub fn all(&self) -> [&'static str; 4] {
+        [self.tickets, self.daily, self.histograms, self.open]
+    }
+}
+
+pub const LIVE: Tables = Tables {
+    tickets: "analytics_tickets",
+    daily: "analytics_daily",
+    histograms: "analytics_histograms",
+    open: "analytics_open",
+};
+
+pub const SHADOW: Tables = Tables {
+    tickets: "analytics_tickets_shadow",
+    daily: "analytics_daily_shadow",
+    histograms: "analytics_histograms_shadow",
+    open: "analytics_open_shadow",
+};
+
+/// Rows written per statement.
+const CHUNK: usize = 1_000;
+
+/// A ticket's facts and the version of the last event of its own that was folded in, locked
+/// until the transaction ends (a rebuild's swap waits for it, and it for the swap).
+pub async fn ticket(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<(i64, Ticket)>, DbErr> {
+    let Some(row) = tickets::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let facts = serde_json::from_value(row.facts)
+        .map_err(|e| DbErr::Json(format!("ticket {id}'s facts: {e}")))?;
+    Ok(Some((row.version, facts)))
+}
+
+/// Writes tickets' facts (each with its version) to `tables`.
+pub async fn save_tickets(
     txn: &DatabaseTransaction,
-    tenant: Uuid,
-    id: Uuid,
-    version: i64,
-    facts: &Ticket,
+    tables: Tables,
+    tenant: TenantId,
+    tickets: &HashMap<Uuid, (i64, Ticket)>,
 ) -> Result<(), DbErr> {
-    let facts = serde_json::to_value(facts).map_err(|e| DbErr::Json(e.to_string()))?;
-    tickets::Entity::insert(tickets::ActiveModel {
-        id: Set(id),
-        tenant_id: Set(tenant),
-        version: Set(version),
-        facts: Set(facts),
-    })
-    .on_conflict(
-        OnConflict::column(tickets::Column::Id)
-            .update_columns([tickets::Column::Version, tickets::Column::Facts])
-            .to_owned(),
+    let mut values = Vec::with_capacity(tickets.len());
+    for (id, (version, facts)) in tickets {
+        let facts = serde_json::to_value(facts).map_err(|e| DbErr::Json(e.to_string()))?;
+        values.push(vec![
+            Expr::val(*id),
+            Expr::val(tenant.as_uuid()),
+            Expr::val(*version),
+            Expr::val(facts),
+        ]);
+    }
+    let set = OnConflict::column(Alias::new("id"))
+        .update_columns([Alias::new("version"), Alias::new("facts")])
+        .to_owned();
+    insert(
+        txn,
+        tables.tickets,
+        &["id", "tenant_id", "version", "facts"],
+        values,
+        set,
     )
-    .exec_without_returning(txn)
+    .await
+}
+
+/// Adds `rows` to `tenant`'s figures in `tables`: one upsert per table (per thousand rows),
+/// adding to what is there.
+pub async fn write(
+    txn: &DatabaseTransaction,
+    tables: Tables,
+    tenant: Uuid,
+    rows: Rows,
+) -> Result<(), DbErr> {
+    let rows = rows.without_zeros();
+    let adding = |table: &str, key: &[&str], column: &str| {
+        OnConflict::columns(key.iter().map(|c| Alias::new(*c)))
+            .value(
+                Alias::new(column),
+                Expr::cust(format!("{table}.{column} + excluded.{column}")),
+            )
+            .to_owned()
+    };
+    let counts = rows
+        .counts
+        .into_iter()
+        .map(|((metric, day), by)| {
+            vec![
+                Expr::val(tenant),
+                Expr::val(metric.as_str()),
+                Expr::val(day),
+                Expr::val(by),
+            ]
+        })
+        .collect();
+    insert(
+        txn,
+        tables.daily,
+        &["tenant_id", "metric", "day", "value"],
+        counts,
+        adding(tables.daily, &["tenant_id", "metric", "day"], "value"),
+    )
     .await?;
+    let samples = rows
+        .samples
+        .into_iter()
+        .map(|((metric, day, bucket), by)| {
+            vec![
+                Expr::val(tenant),
+                Expr::val(metric.as_str()),
+                Expr::val(day),
+                Expr::val(bucket),
+                Expr::val(by),
+            ]
+        })
+        .collect();
+    insert(
+        txn,
+        tables.histograms,
+        &["tenant_id", "metric", "day", "bucket", "count"],
+        samples,
+        adding(
+            tables.histograms,
+            &["tenant_id", "metric", "day", "bucket"],
+            "count",
+        ),
+    )
+    .await?;
+    let opened = rows
+        .opened
+        .into_iter()
+        .map(|(hour, by)| vec![Expr::val(tenant), Expr::val(hour), Expr::val(by)])
+        .collect();
+    insert(
+        txn,
+        tables.open,
+        &["tenant_id", "hour", "open"],
+        opened,
+        adding(tables.open, &["tenant_id", "hour"], "open"),
+    )
+    .await
+}
+
+/// `INSERT … ON CONFLICT` of `rows` into `table`, a thousand at a time.
+async fn insert(
+    txn: &DatabaseTransaction,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Expr>>,
+    on_conflict: OnConflict,
+) -> Result<(), DbErr> {
+    for chunk in rows.chunks(CHUNK) {
+        let mut q = Query::insert();
+        q.into_table(Alias::new(table))
+            .columns(columns.iter().map(|c| Alias::new(*c)))
+            .on_conflict(on_conflict.clone());
+        for row in chunk {
+            q.values(row.clone())
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        txn.execute_raw(txn.get_database_backend().build(&q))
+            .await?;
+    }
     Ok(())
 }
 
-/// Adds `deltas` to `tenant`'s figures: one upsert per table, with deltas to the same row
-/// summed first (a statement may not touch a row twice).
-pub async fn apply(txn: &DatabaseTransaction, tenant: Uuid, deltas: &[Delta]) -> Result<(), DbErr> {
-    let mut counts: BTreeMap<(Metric, NaiveDate), i64> = BTreeMap::new();
-    let mut samples: BTreeMap<(Metric, NaiveDate, i32), i64> = BTreeMap::new();
-    let mut opened: BTreeMap<DateTime<Utc>, i64> = BTreeMap::new();
-    for d in deltas {
-        match *d {
-            Delta::Count { metric, day, by } => *counts.entry((metric, day)).or_default() += by,
-            Delta::Sample {
-                metric,
-                day,
-                bucket,
-                by,
-            } => *samples.entry((metric, day, bucket)).or_default() += by,
-            Delta::Open { hour, by } => *opened.entry(hour).or_default() += by,
-        }
+/// Deletes `tenant`'s rows from `tables` (`txn` is scoped to it).
+pub async fn clear(
+    txn: &DatabaseTransaction,
+    tables: Tables,
+    tenant: TenantId,
+) -> Result<(), DbErr> {
+    for table in tables.all() {
+        let q = Query::delete()
+            .from_table(Alias::new(table))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_uuid()))
+            .to_owned();
+        txn.execute_raw(txn.get_database_backend().build(&q))
+            .await?;
     }
-    counts.retain(|_, by| *by != 0);
-    samples.retain(|_, by| *by != 0);
-    opened.retain(|_, by| *by != 0);
-    if !counts.is_empty() {
-        daily::Entity::insert_many(counts.into_iter().map(|((metric, day), by)| {
-            daily::ActiveModel {
-                tenant_id: Set(tenant),
-                metric: Set(metric.as_str().into()),
-                day: Set(day),
-                value: Set(by),
-            }
-        }))
-        .on_conflict(
-            OnConflict::columns([
-                daily::Column::TenantId,
-                daily::Column::Metric,
-                daily::Column::Day,
-            ])
-            .value(
-                daily::Column::Value,
-                Expr::cust("analytics_daily.value + excluded.value"),
-            )
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
+    Ok(())
+}
+
+/// Replaces `tenant`'s live rows by its shadow rows, and empties those.
+pub async fn swap_in(txn: &DatabaseTransaction, tenant: TenantId) -> Result<(), DbErr> {
+    clear(txn, LIVE, tenant).await?;
+    for (live, shadow) in LIVE.all().into_iter().zip(SHADOW.all()) {
+        txn.execute_raw(Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            format!(
+                "INSERT INTO {live} SELECT * FROM {shadow} WHERE tenant_id = {}",
+                placeholder(txn)
+            ),
+            [tenant.as_uuid().into()],
+        ))
         .await?;
     }
-    if !samples.is_empty() {
-        histograms::Entity::insert_many(samples.into_iter().map(|((metric, day, bucket), by)| {
-            histograms::ActiveModel {
-                tenant_id: Set(tenant),
-                metric: Set(metric.as_str().into()),
-                day: Set(day),
-                bucket: Set(bucket),
-                count: Set(by),
-            }
-        }))
-        .on_conflict(
-            OnConflict::columns([
-                histograms::Column::TenantId,
-                histograms::Column::Metric,
-                histograms::Column::Day,
-                histograms::Column::Bucket,
-            ])
-            .value(
-                histograms::Column::Count,
-                Expr::cust("analytics_histograms.count + excluded.count"),
-            )
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
+    clear(txn, SHADOW, tenant).await
+}
+
+fn placeholder(txn: &DatabaseTransaction) -> &'static str {
+    match txn.get_database_backend() {
+        DbBackend::Postgres => "$1",
+        _ => "?",
     }
-    if !opened.is_empty() {
-        open::Entity::insert_many(opened.into_iter().map(|(hour, by)| open::ActiveModel {
-            tenant_id: Set(tenant),
-            hour: Set(hour),
-            open: Set(by),
-        }))
-        .on_conflict(
-            OnConflict::columns([open::Column::TenantId, open::Column::Hour])
-                .value(
-                    open::Column::Open,
-                    Expr::cust("analytics_open.open + excluded.open"),
-                )
-                .to_owned(),
+}
+
+/// Feeds `tenant`'s rows in `tables`, in key order, into `digest`: one line per row.
+pub async fn digest(
+    txn: &DatabaseTransaction,
+    tables: Tables,
+    tenant: TenantId,
+    digest: &mut Sha256,
+) -> Result<(), DbErr> {
+    // Rows summing to nothing (a reopened incident's old resolution) are as good as absent.
+    let rows = |table: &str, nonzero: &str, order: &str| {
+        Statement::from_sql_and_values(
+            txn.get_database_backend(),
+            format!(
+                "SELECT * FROM {table} WHERE tenant_id = {} AND {nonzero} <> 0 ORDER BY {order}",
+                placeholder(txn)
+            ),
+            [tenant.as_uuid().into()],
         )
-        .exec_without_returning(txn)
-        .await?;
+    };
+    for t in tickets::Model::find_by_statement(rows(tables.tickets, "1", "id"))
+        .all(txn)
+        .await?
+    {
+        let facts: serde_json::Value = t.facts;
+        digest.update(format!("t {} {} {}\n", t.id, t.version, facts));
+    }
+    for d in daily::Model::find_by_statement(rows(tables.daily, "value", "metric, day"))
+        .all(txn)
+        .await?
+    {
+        digest.update(format!(
+            "d {} {} {} {}\n",
+            d.tenant_id, d.metric, d.day, d.value
+        ));
+    }
+    for h in histograms::Model::find_by_statement(rows(
+        tables.histograms,
+        "count",
+        "metric, day, bucket",
+    ))
+    .all(txn)
+    .await?
+    {
+        digest.update(format!(
+            "h {} {} {} {} {}\n",
+            h.tenant_id, h.metric, h.day, h.bucket, h.count
+        ));
+    }
+    for o in open::Model::find_by_statement(rows(tables.open, "open", "hour"))
+        .all(txn)
+        .await?
+    {
+        digest.update(format!(
+            "o {} {} {}\n",
+            o.tenant_id,
+            o.hour.to_rfc3339(),
+            o.open
+        ));
     }
     Ok(())
 }

@@ -1,3 +1,4 @@
 //! analytics' integration tests: one binary, one module per area.
 mod figures;
+mod rebuild;
 mod store;
