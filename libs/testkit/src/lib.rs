@@ -145,9 +145,15 @@ pub struct Res {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+    /// The body as received (CSV, calendars).
+    pub raw: Vec<u8>,
 }
 
 impl Res {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.raw).into_owned()
+    }
     /// The problem+json `code`, if this is an error.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
@@ -419,6 +425,7 @@ impl TestApp {
             status,
             headers,
             body,
+            raw: bytes.to_vec(),
         }
     }
 
@@ -473,11 +480,13 @@ impl TestApp {
         let res = req.form(form).send().await.expect("request");
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.json().await.unwrap_or(Value::Null);
+        let raw = res.bytes().await.expect("body").to_vec();
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
         Res {
             status,
             headers,
             body,
+            raw,
         }
     }
 

@@ -106,6 +106,7 @@ impl Role {
                 "knowledge:write",
                 "knowledge:publish",
                 "analytics:read",
+                "analytics:export",
             ],
             Role::MspAgent | Role::Agent => vec![
                 "tenant:read",
@@ -144,6 +145,7 @@ impl Role {
                 "knowledge:write",
                 "knowledge:publish",
                 "analytics:read",
+                "analytics:export",
             ],
             Role::ConfigurationManager => vec![
                 "tenant:read",
@@ -207,6 +209,7 @@ impl Role {
                 "cmdb:read",
                 "knowledge:read",
                 "analytics:read",
+                "analytics:export",
             ],
         }
     }

@@ -63,6 +63,7 @@ declare_scopes!(
     KnowledgeWrite = "knowledge:write",
     KnowledgePublish = "knowledge:publish",
     AnalyticsRead = "analytics:read",
+    AnalyticsExport = "analytics:export",
     BusAdmin = "bus:admin",
 );
 

@@ -1,4 +1,5 @@
 pub mod backlog;
+pub mod csv;
 pub mod definitions;
 pub mod figures;
 pub mod freshness;

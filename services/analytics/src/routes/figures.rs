@@ -112,8 +112,10 @@ pub struct TenantFigures {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"incidents": {"created": 48, "resolved": 41, "unacknowledged": 2, "mtta_seconds": {"p50": 540.0, "p90": 3600.0, "n": 46}, "mttr_seconds": {"p50": 5400.0, "p90": 86400.0, "n": 41}, "mttr_excluding_hold_seconds": {"p50": 4800.0, "p90": 43200.0, "n": 41}, "sla_response_met_ratio": 0.95, "sla_resolution_met_ratio": 0.9, "first_contact_resolution_ratio": 0.61, "reopen_ratio": 0.05}, "requests": {"submitted": 20, "fulfilled": 18, "fulfilment_seconds": {"p50": 172800.0, "p90": 432000.0, "n": 18}}, "changes": {"created": 6, "closed": 5, "success_ratio": 0.8, "emergency_ratio": null}, "knowledge": {"deflected": 7, "deflection_ratio": 0.09}, "time_zone": "Europe/Berlin", "from": "2026-11-08", "to": "2026-12-07", "as_of": "2026-12-07T10:00:00Z"}))]
+#[schema(example = json!({"tenant_id": "01a24233-c456-7186-af34-ba4716863c54", "incidents": {"created": 48, "resolved": 41, "unacknowledged": 2, "mtta_seconds": {"p50": 540.0, "p90": 3600.0, "n": 46}, "mttr_seconds": {"p50": 5400.0, "p90": 86400.0, "n": 41}, "mttr_excluding_hold_seconds": {"p50": 4800.0, "p90": 43200.0, "n": 41}, "sla_response_met_ratio": 0.95, "sla_resolution_met_ratio": 0.9, "first_contact_resolution_ratio": 0.61, "reopen_ratio": 0.05}, "requests": {"submitted": 20, "fulfilled": 18, "fulfilment_seconds": {"p50": 172800.0, "p90": 432000.0, "n": 18}}, "changes": {"created": 6, "closed": 5, "success_ratio": 0.8, "emergency_ratio": null}, "knowledge": {"deflected": 7, "deflection_ratio": 0.09}, "time_zone": "Europe/Berlin", "from": "2026-11-08", "to": "2026-12-07", "as_of": "2026-12-07T10:00:00Z"}))]
 pub struct Summary {
+    /// The tenant the top-level figures are of.
+    pub tenant_id: Uuid,
     #[serde(flatten)]
     pub figures: Figures,
     /// The IANA zone whose local days `from` and `to` are.
@@ -148,43 +150,7 @@ pub async fn get_summary(
     auth: Auth<AnalyticsRead>,
     query: web::Query<FiguresQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let reach = Reach::of(&state, &auth, &query).await?;
-    let txn = begin_scoped(&state.db, &reach.tenants).await?;
-    let per_tenant: BTreeMap<Uuid, Totals> = tables::totals(
-        &txn,
-        &reach.tenants,
-        reach.period.from,
-        reach.period.to,
-        Grouping::Tenant,
-    )
-    .await?;
-    txn.commit().await?;
-    let figures_of =
-        |t: TenantId| Figures::of(&per_tenant.get(&t.as_uuid()).cloned().unwrap_or_default());
-    let (rollup, by_tenant) = if reach.rollup {
-        let mut all = Totals::default();
-        per_tenant.values().for_each(|t| all.merge(t));
-        let each = reach
-            .tenants
-            .iter()
-            .map(|t| TenantFigures {
-                tenant_id: t.as_uuid(),
-                figures: figures_of(*t),
-            })
-            .collect();
-        (Some(Figures::of(&all)), Some(each))
-    } else {
-        (None, None)
-    };
-    Ok(HttpResponse::Ok().json(Summary {
-        figures: figures_of(reach.own),
-        time_zone: reach.zone.name().into(),
-        from: reach.period.from,
-        to: reach.period.to,
-        as_of: Utc::now(),
-        rollup,
-        by_tenant,
-    }))
+    Ok(HttpResponse::Ok().json(summary(&state, &auth, &query).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -245,90 +211,45 @@ pub async fn get_timeseries(
     auth: Auth<AnalyticsRead>,
     query: web::Query<TimeseriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let metric = query.metric.as_deref().unwrap_or_default();
-    let Some(def) = definitions::find(metric) else {
-        return Err(ApiError::bad_query(
-            "metric",
-            "unknown_metric",
-            format!("{metric:?} is not a figure; see /api/v1/analytics/definitions"),
-        ));
-    };
-    let interval = match query.interval.as_deref().unwrap_or("day") {
-        "day" => Interval::Day,
-        "week" => Interval::Week,
-        other => {
-            return Err(ApiError::bad_query(
-                "interval",
-                "unknown_interval",
-                format!("{other:?} is not day or week"),
-            ));
-        }
-    };
-    let q = &query;
-    let reach = Reach::from_parts(
-        &state,
-        &auth,
-        q.tenant.as_deref(),
-        q.from.as_deref(),
-        q.to.as_deref(),
-    )
-    .await?;
-    let txn = begin_scoped(&state.db, &reach.tenants).await?;
-    let per_day: BTreeMap<NaiveDate, Totals> = tables::totals(
-        &txn,
-        &reach.tenants,
-        reach.period.from,
-        reach.period.to,
-        Grouping::Day,
-    )
-    .await?;
-    txn.commit().await?;
-    let mut per_interval: BTreeMap<NaiveDate, Totals> = reach
-        .period
-        .intervals(interval)
-        .into_iter()
-        .map(|start| (start, Totals::default()))
-        .collect();
-    for (day, totals) in &per_day {
-        if let Some(t) = per_interval.get_mut(&Period::start_of(*day, interval)) {
-            t.merge(totals);
-        }
-    }
-    let items = per_interval
-        .iter()
-        .map(|(start, totals)| point(*start, def, &Figures::of(totals)))
-        .collect();
-    Ok(HttpResponse::Ok().json(Timeseries {
-        metric: def.metric.into(),
-        interval: query.interval.clone().unwrap_or_else(|| "day".into()),
-        time_zone: reach.zone.name().into(),
-        from: reach.period.from,
-        to: reach.period.to,
-        items,
-    }))
+    Ok(HttpResponse::Ok().json(timeseries(&state, &auth, &query).await?))
+}
+
+/// A figure's value: the count or ratio, or for durations the median with p90 and n.
+pub(crate) struct Measure {
+    pub value: Option<f64>,
+    pub p90: Option<f64>,
+    pub n: Option<i64>,
 }
 
 /// The figure `def` names, picked out of `figures` by its path.
-fn point(period_start: NaiveDate, def: &Definition, figures: &Figures) -> Point {
+pub(crate) fn measure(def: &Definition, figures: &Figures) -> Measure {
     let json = serde_json::to_value(figures).unwrap_or_default();
     let at = json
         .pointer(&format!("/{}", def.metric.replace('.', "/")))
         .cloned()
         .unwrap_or_default();
     if def.unit == "seconds" {
-        Point {
-            period_start,
+        Measure {
             value: at["p50"].as_f64(),
             p90: at["p90"].as_f64(),
             n: at["n"].as_i64(),
         }
     } else {
-        Point {
-            period_start,
+        Measure {
             value: at.as_f64(),
             p90: None,
             n: None,
         }
+    }
+}
+
+fn point(period_start: NaiveDate, def: &Definition, figures: &Figures) -> Point {
+    let Measure { value, p90, n } = measure(def, figures);
+    Point {
+        period_start,
+        value,
+        p90,
+        n,
     }
 }
 
@@ -357,8 +278,10 @@ pub struct TenantBacklog {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"total": 9, "buckets": {"under_1d": 3, "1d_to_3d": 2, "3d_to_7d": 2, "7d_to_30d": 1, "over_30d": 1}, "as_of": "2026-12-07T10:00:00Z"}))]
+#[schema(example = json!({"tenant_id": "01a24233-c456-7186-af34-ba4716863c54", "total": 9, "buckets": {"under_1d": 3, "1d_to_3d": 2, "3d_to_7d": 2, "7d_to_30d": 1, "over_30d": 1}, "as_of": "2026-12-07T10:00:00Z"}))]
 pub struct Backlog {
+    /// The tenant the top-level backlog is of.
+    pub tenant_id: Uuid,
     #[serde(flatten)]
     pub backlog: BacklogFigures,
     pub as_of: DateTime<Utc>,
@@ -394,38 +317,7 @@ pub async fn get_backlog(
     auth: Auth<AnalyticsRead>,
     query: web::Query<BacklogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenants = auth.list_scope(query.tenant.as_deref()).await?;
-    let own = match tenants.as_slice() {
-        [one] => *one,
-        _ => auth.tenant_id(),
-    };
-    let txn = begin_scoped(&state.db, &tenants).await?;
-    let rows = tables::open_by_hour(&txn, &tenants).await?;
-    txn.commit().await?;
-    let now = Utc::now();
-    let mut per_tenant: BTreeMap<Uuid, Buckets> = BTreeMap::new();
-    let mut all = Buckets::default();
-    for (tenant, hour, open) in rows {
-        per_tenant.entry(tenant).or_default().add(hour, open, now);
-        all.add(hour, open, now);
-    }
-    let backlog_of =
-        |tenant: Uuid| BacklogFigures::of(per_tenant.get(&tenant).cloned().unwrap_or_default());
-    let rollup = query.tenant.as_deref() == Some("*");
-    Ok(HttpResponse::Ok().json(Backlog {
-        backlog: backlog_of(own.as_uuid()),
-        as_of: now,
-        by_tenant: rollup.then(|| {
-            tenants
-                .iter()
-                .map(|t| TenantBacklog {
-                    tenant_id: t.as_uuid(),
-                    backlog: backlog_of(t.as_uuid()),
-                })
-                .collect()
-        }),
-        rollup: rollup.then(|| BacklogFigures::of(all)),
-    }))
+    Ok(HttpResponse::Ok().json(backlog(&state, &auth, query.tenant.as_deref()).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -448,5 +340,161 @@ pub struct DefinitionList {
 pub async fn get_definitions(_auth: Auth<AnalyticsRead>) -> HttpResponse {
     HttpResponse::Ok().json(DefinitionList {
         items: DEFINITIONS.to_vec(),
+    })
+}
+
+/// The summary for `auth`'s reach (also what `export.csv?report=summary` writes).
+pub(crate) async fn summary<S: RequiredScope>(
+    state: &AnalyticsService,
+    auth: &Auth<S>,
+    query: &FiguresQuery,
+) -> Result<Summary, ApiError> {
+    let reach = Reach::of(state, auth, query).await?;
+    let txn = begin_scoped(&state.db, &reach.tenants).await?;
+    let per_tenant: BTreeMap<Uuid, Totals> = tables::totals(
+        &txn,
+        &reach.tenants,
+        reach.period.from,
+        reach.period.to,
+        Grouping::Tenant,
+    )
+    .await?;
+    txn.commit().await?;
+    let figures_of =
+        |t: TenantId| Figures::of(&per_tenant.get(&t.as_uuid()).cloned().unwrap_or_default());
+    let (rollup, by_tenant) = if reach.rollup {
+        let mut all = Totals::default();
+        per_tenant.values().for_each(|t| all.merge(t));
+        let each = reach
+            .tenants
+            .iter()
+            .map(|t| TenantFigures {
+                tenant_id: t.as_uuid(),
+                figures: figures_of(*t),
+            })
+            .collect();
+        (Some(Figures::of(&all)), Some(each))
+    } else {
+        (None, None)
+    };
+    Ok(Summary {
+        tenant_id: reach.own.as_uuid(),
+        figures: figures_of(reach.own),
+        time_zone: reach.zone.name().into(),
+        from: reach.period.from,
+        to: reach.period.to,
+        as_of: Utc::now(),
+        rollup,
+        by_tenant,
+    })
+}
+
+/// The time series asked for (also what `export.csv?report=timeseries` writes).
+pub(crate) async fn timeseries<S: RequiredScope>(
+    state: &AnalyticsService,
+    auth: &Auth<S>,
+    query: &TimeseriesQuery,
+) -> Result<Timeseries, ApiError> {
+    let metric = query.metric.as_deref().unwrap_or_default();
+    let Some(def) = definitions::find(metric) else {
+        return Err(ApiError::bad_query(
+            "metric",
+            "unknown_metric",
+            format!("{metric:?} is not a figure; see /api/v1/analytics/definitions"),
+        ));
+    };
+    let interval = match query.interval.as_deref().unwrap_or("day") {
+        "day" => Interval::Day,
+        "week" => Interval::Week,
+        other => {
+            return Err(ApiError::bad_query(
+                "interval",
+                "unknown_interval",
+                format!("{other:?} is not day or week"),
+            ));
+        }
+    };
+    let q = &query;
+    let reach = Reach::from_parts(
+        state,
+        auth,
+        q.tenant.as_deref(),
+        q.from.as_deref(),
+        q.to.as_deref(),
+    )
+    .await?;
+    let txn = begin_scoped(&state.db, &reach.tenants).await?;
+    let per_day: BTreeMap<NaiveDate, Totals> = tables::totals(
+        &txn,
+        &reach.tenants,
+        reach.period.from,
+        reach.period.to,
+        Grouping::Day,
+    )
+    .await?;
+    txn.commit().await?;
+    let mut per_interval: BTreeMap<NaiveDate, Totals> = reach
+        .period
+        .intervals(interval)
+        .into_iter()
+        .map(|start| (start, Totals::default()))
+        .collect();
+    for (day, totals) in &per_day {
+        if let Some(t) = per_interval.get_mut(&Period::start_of(*day, interval)) {
+            t.merge(totals);
+        }
+    }
+    let items = per_interval
+        .iter()
+        .map(|(start, totals)| point(*start, def, &Figures::of(totals)))
+        .collect();
+    Ok(Timeseries {
+        metric: def.metric.into(),
+        interval: query.interval.clone().unwrap_or_else(|| "day".into()),
+        time_zone: reach.zone.name().into(),
+        from: reach.period.from,
+        to: reach.period.to,
+        items,
+    })
+}
+
+/// The backlog for `auth`'s reach (also what `export.csv?report=backlog` writes).
+pub(crate) async fn backlog<S: RequiredScope>(
+    state: &AnalyticsService,
+    auth: &Auth<S>,
+    tenant: Option<&str>,
+) -> Result<Backlog, ApiError> {
+    let tenants = auth.list_scope(tenant).await?;
+    let own = match tenants.as_slice() {
+        [one] => *one,
+        _ => auth.tenant_id(),
+    };
+    let txn = begin_scoped(&state.db, &tenants).await?;
+    let rows = tables::open_by_hour(&txn, &tenants).await?;
+    txn.commit().await?;
+    let now = Utc::now();
+    let mut per_tenant: BTreeMap<Uuid, Buckets> = BTreeMap::new();
+    let mut all = Buckets::default();
+    for (tenant, hour, open) in rows {
+        per_tenant.entry(tenant).or_default().add(hour, open, now);
+        all.add(hour, open, now);
+    }
+    let backlog_of =
+        |tenant: Uuid| BacklogFigures::of(per_tenant.get(&tenant).cloned().unwrap_or_default());
+    let rollup = tenant == Some("*");
+    Ok(Backlog {
+        tenant_id: own.as_uuid(),
+        backlog: backlog_of(own.as_uuid()),
+        as_of: now,
+        by_tenant: rollup.then(|| {
+            tenants
+                .iter()
+                .map(|t| TenantBacklog {
+                    tenant_id: t.as_uuid(),
+                    backlog: backlog_of(t.as_uuid()),
+                })
+                .collect()
+        }),
+        rollup: rollup.then(|| BacklogFigures::of(all)),
     })
 }

@@ -1,4 +1,5 @@
 //! HTTP routes, one module per resource, each listing its handlers in `routes()`.
+pub mod export;
 pub mod figures;
 pub mod freshness;
 
@@ -16,6 +17,7 @@ const RESOURCES: &[(&str, Routes)] = &[("/api/v1/analytics", analytics)];
 fn analytics(cfg: &mut ServiceConfig) {
     freshness::routes(cfg);
     figures::routes(cfg);
+    export::routes(cfg);
 }
 
 /// Analytics' routes (without state: enough to generate the OpenAPI document).

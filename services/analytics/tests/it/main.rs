@@ -1,4 +1,5 @@
 //! analytics' integration tests: one binary, one module per area.
+mod export;
 mod figures;
 mod rebuild;
 mod store;
