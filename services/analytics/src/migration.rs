@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001EventStore),
             Box::new(M0002Figures),
             Box::new(M0003ShadowFigures),
+            Box::new(M0004TicketsByTenant),
         ]
     }
 }
@@ -101,6 +102,35 @@ impl MigrationName for M0003ShadowFigures {
 impl MigrationTrait for M0003ShadowFigures {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         create_figure_tables(m, "_shadow").await
+    }
+}
+
+/// Tickets by tenant (live and shadow): a rebuild clears, copies and digests them tenant by
+/// tenant, which by the primary key alone reads every tenant's tickets each time.
+struct M0004TicketsByTenant;
+
+impl MigrationName for M0004TicketsByTenant {
+    fn name(&self) -> &str {
+        "m20261207_000004_tickets_by_tenant"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004TicketsByTenant {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["analytics_tickets", "analytics_tickets_shadow"] {
+            m.create_index(
+                Index::create()
+                    .name(format!("{table}_tenant_id"))
+                    .table(table)
+                    .col("tenant_id")
+                    .col("id")
+                    .if_not_exists()
+                    .take(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 
