@@ -52,6 +52,14 @@ pub struct FiguresQuery {
     pub tenant: Option<String>,
 }
 
+/// The tenant the top-level figures are of: the one asked for, else the acting tenant.
+fn own_of<S: RequiredScope>(tenants: &[TenantId], auth: &Auth<S>) -> TenantId {
+    match tenants {
+        [one] => *one,
+        _ => auth.tenant_id(),
+    }
+}
+
 /// Who the figures are for and over which days.
 struct Reach {
     tenants: Vec<TenantId>,
@@ -87,10 +95,7 @@ impl Reach {
     ) -> Result<Reach, ApiError> {
         let tenants = auth.list_scope(tenant).await?;
         let rollup = tenant == Some("*");
-        let own = match tenants.as_slice() {
-            [one] => *one,
-            _ => auth.tenant_id(),
-        };
+        let own = own_of(&tenants, auth);
         let zone = state.zone_of(own).await?;
         let today = Utc::now().with_timezone(&zone).date_naive();
         let period = Period::parse(from, to, today)?;
@@ -465,10 +470,7 @@ pub(crate) async fn backlog<S: RequiredScope>(
     tenant: Option<&str>,
 ) -> Result<Backlog, ApiError> {
     let tenants = auth.list_scope(tenant).await?;
-    let own = match tenants.as_slice() {
-        [one] => *one,
-        _ => auth.tenant_id(),
-    };
+    let own = own_of(&tenants, auth);
     let txn = begin_scoped(&state.db, &tenants).await?;
     let rows = tables::open_by_hour(&txn, &tenants).await?;
     txn.commit().await?;

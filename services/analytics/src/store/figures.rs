@@ -340,8 +340,7 @@ pub async fn digest(
         .all(txn)
         .await?
     {
-        let facts: serde_json::Value = t.facts;
-        digest.update(format!("t {} {} {}\n", t.id, t.version, facts));
+        digest.update(format!("t {} {} {}\n", t.id, t.version, t.facts));
     }
     for d in daily::Model::find_by_statement(rows(tables.daily, "value", "metric, day"))
         .all(txn)
