@@ -13,7 +13,10 @@ use events::{Event, catalogue, change, incident};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-use super::sketch::bucket_of;
+use super::{
+    sketch::bucket_of,
+    streams::{StepClock, Stream},
+};
 
 /// A figure kept per day: a count, or a duration histogram (`*_seconds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -47,10 +50,30 @@ pub enum Metric {
     ChangesSuccessful,
     /// On the day the deflection was recorded.
     KnowledgeDeflected,
+    /// Value streams (`super::streams`), on the day a ticket completed its stream: how many
+    /// did, their lead times and each step's time, in milliseconds.
+    RequestFlowCompleted,
+    RequestFlowLeadMs,
+    RequestFlowApprovalMs,
+    RequestFlowQueueMs,
+    RequestFlowFulfilmentMs,
+    IncidentFlowCompleted,
+    IncidentFlowLeadMs,
+    IncidentFlowQueueMs,
+    IncidentFlowAcknowledgeMs,
+    IncidentFlowWorkMs,
+    IncidentFlowOnHoldMs,
+    ChangeFlowCompleted,
+    ChangeFlowLeadMs,
+    ChangeFlowAssessMs,
+    ChangeFlowAuthorizeMs,
+    ChangeFlowWaitForWindowMs,
+    ChangeFlowImplementMs,
+    ChangeFlowReviewMs,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 18] = [
+    pub const ALL: [Metric; 36] = [
         Metric::IncidentsCreated,
         Metric::IncidentsAcknowledged,
         Metric::IncidentsResolved,
@@ -69,6 +92,24 @@ impl Metric {
         Metric::ChangesClosed,
         Metric::ChangesSuccessful,
         Metric::KnowledgeDeflected,
+        Metric::RequestFlowCompleted,
+        Metric::RequestFlowLeadMs,
+        Metric::RequestFlowApprovalMs,
+        Metric::RequestFlowQueueMs,
+        Metric::RequestFlowFulfilmentMs,
+        Metric::IncidentFlowCompleted,
+        Metric::IncidentFlowLeadMs,
+        Metric::IncidentFlowQueueMs,
+        Metric::IncidentFlowAcknowledgeMs,
+        Metric::IncidentFlowWorkMs,
+        Metric::IncidentFlowOnHoldMs,
+        Metric::ChangeFlowCompleted,
+        Metric::ChangeFlowLeadMs,
+        Metric::ChangeFlowAssessMs,
+        Metric::ChangeFlowAuthorizeMs,
+        Metric::ChangeFlowWaitForWindowMs,
+        Metric::ChangeFlowImplementMs,
+        Metric::ChangeFlowReviewMs,
     ];
 
     /// The name stored.
@@ -92,6 +133,24 @@ impl Metric {
             Metric::ChangesClosed => "changes_closed",
             Metric::ChangesSuccessful => "changes_successful",
             Metric::KnowledgeDeflected => "knowledge_deflected",
+            Metric::RequestFlowCompleted => "vs_request_to_fulfilled_completed",
+            Metric::RequestFlowLeadMs => "vs_request_to_fulfilled_lead_ms",
+            Metric::RequestFlowApprovalMs => "vs_request_to_fulfilled_approval_ms",
+            Metric::RequestFlowQueueMs => "vs_request_to_fulfilled_queue_ms",
+            Metric::RequestFlowFulfilmentMs => "vs_request_to_fulfilled_fulfilment_ms",
+            Metric::IncidentFlowCompleted => "vs_incident_to_resolved_completed",
+            Metric::IncidentFlowLeadMs => "vs_incident_to_resolved_lead_ms",
+            Metric::IncidentFlowQueueMs => "vs_incident_to_resolved_queue_ms",
+            Metric::IncidentFlowAcknowledgeMs => "vs_incident_to_resolved_acknowledge_ms",
+            Metric::IncidentFlowWorkMs => "vs_incident_to_resolved_work_ms",
+            Metric::IncidentFlowOnHoldMs => "vs_incident_to_resolved_on_hold_ms",
+            Metric::ChangeFlowCompleted => "vs_change_to_live_completed",
+            Metric::ChangeFlowLeadMs => "vs_change_to_live_lead_ms",
+            Metric::ChangeFlowAssessMs => "vs_change_to_live_assess_ms",
+            Metric::ChangeFlowAuthorizeMs => "vs_change_to_live_authorize_ms",
+            Metric::ChangeFlowWaitForWindowMs => "vs_change_to_live_wait_for_window_ms",
+            Metric::ChangeFlowImplementMs => "vs_change_to_live_implement_ms",
+            Metric::ChangeFlowReviewMs => "vs_change_to_live_review_ms",
         }
     }
 
@@ -161,18 +220,31 @@ pub struct IncidentFacts {
     pub resolution_breached: bool,
     /// What the standing resolution added to the figures; empty while unresolved.
     pub resolution: Vec<Delta>,
+    /// Whether it has an assignee.
+    #[serde(default)]
+    pub assigned: bool,
+    /// Its time per step of `incident_to_resolved` (`None` for facts kept before streams).
+    #[serde(default)]
+    pub flow: Option<StepClock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestItemFacts {
     pub submitted_at: DateTime<Utc>,
     pub fulfilled: bool,
+    /// Whether any of its fulfilment tasks was started.
+    #[serde(default)]
+    pub task_started: bool,
+    #[serde(default)]
+    pub flow: Option<StepClock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeFacts {
     /// The day it closed and whether it counted as successful there.
     pub closed: Option<(NaiveDate, bool)>,
+    #[serde(default)]
+    pub flow: Option<StepClock>,
 }
 
 /// A ticket's facts, kept between its events.
@@ -221,8 +293,13 @@ pub fn ticket_of(ev: &Observed) -> Result<Option<Uuid>, FigureError> {
     } else if ev.is::<catalogue::RequestItemStateChanged>() {
         ev.payload::<catalogue::RequestItemStateChanged>()?
             .request_item_id
+    } else if ev.is::<catalogue::FulfilmentTaskStateChanged>() {
+        ev.payload::<catalogue::FulfilmentTaskStateChanged>()?
+            .request_item_id
     } else if ev.is::<change::ChangeCreated>() {
         ev.payload::<change::ChangeCreated>()?.change_id
+    } else if ev.is::<change::ChangeStateChanged>() {
+        ev.payload::<change::ChangeStateChanged>()?.change_id
     } else if ev.is::<change::ChangeClosed>() {
         ev.payload::<change::ChangeClosed>()?.change_id
     } else if ev.is::<change::ChangeOutcomeRevised>() {
@@ -252,6 +329,8 @@ pub fn fold(
     let mut deltas = Vec::new();
     let ticket = match prior {
         None if ev.is::<incident::IncidentCreated>() => {
+            let p = ev.payload::<incident::IncidentCreated>()?;
+            let flow = Stream::IncidentToResolved;
             deltas.push(count(Metric::IncidentsCreated, day(at)));
             deltas.push(Delta::Open {
                 hour: hour_of(at),
@@ -269,6 +348,8 @@ pub fn fold(
                 response_breached: false,
                 resolution_breached: false,
                 resolution: Vec::new(),
+                assigned: false,
+                flow: Some(StepClock::start(flow, flow.step_of(&p.state, false), at)),
             }))
         }
         None if ev.is::<catalogue::RequestItemStateChanged>() => {
@@ -277,9 +358,12 @@ pub fn fold(
                 None
             } else {
                 deltas.push(count(Metric::RequestsSubmitted, day(at)));
+                let flow = Stream::RequestToFulfilled;
                 Some(Ticket::RequestItem(RequestItemFacts {
                     submitted_at: at,
                     fulfilled: false,
+                    task_started: false,
+                    flow: Some(StepClock::start(flow, flow.step_of(&p.to, false), at)),
                 }))
             }
         }
@@ -289,7 +373,11 @@ pub fn fold(
             if p.change_type == "emergency" {
                 deltas.push(count(Metric::ChangesEmergency, day(at)));
             }
-            Some(Ticket::Change(ChangeFacts { closed: None }))
+            let flow = Stream::ChangeToLive;
+            Some(Ticket::Change(ChangeFacts {
+                closed: None,
+                flow: Some(StepClock::start(flow, flow.step_of(&p.state, false), at)),
+            }))
         }
         None => {
             if ev.is::<catalogue::SuggestionDeflected>() {
@@ -308,6 +396,13 @@ pub fn fold(
                         f.group_changes += 1;
                     }
                     f.group = Some(group);
+                }
+                f.assigned = p.assignee_id.is_some();
+                // In `new`, an assignee moves it from the queue to acknowledging.
+                let flow = Stream::IncidentToResolved;
+                let new = [flow.step_of("new", false), flow.step_of("new", true)];
+                if let Some(clock) = f.flow.as_mut().filter(|c| new.contains(&c.step())) {
+                    clock.enter(flow.step_of("new", f.assigned), at);
                 }
             } else if ev.is::<incident::SlaBreached>() {
                 let p = ev.payload::<incident::SlaBreached>()?;
@@ -330,6 +425,7 @@ pub fn fold(
         Some(Ticket::RequestItem(mut f)) => {
             if ev.is::<catalogue::RequestItemStateChanged>() {
                 let p = ev.payload::<catalogue::RequestItemStateChanged>()?;
+                let flow = Stream::RequestToFulfilled;
                 if p.to == "fulfilled" && !f.fulfilled {
                     f.fulfilled = true;
                     deltas.push(count(Metric::RequestsFulfilled, day(at)));
@@ -338,6 +434,25 @@ pub fn fold(
                         day(at),
                         seconds(f.submitted_at, at),
                     ));
+                    if let Some(clock) = &mut f.flow {
+                        deltas.extend(clock.complete(flow, at, day(at)));
+                    }
+                } else if let Some(clock) = &mut f.flow {
+                    clock.enter(flow.step_of(&p.to, f.task_started), at);
+                }
+            } else if ev.is::<catalogue::FulfilmentTaskStateChanged>() {
+                let p = ev.payload::<catalogue::FulfilmentTaskStateChanged>()?;
+                let flow = Stream::RequestToFulfilled;
+                if p.to == "in_progress" && !f.task_started {
+                    f.task_started = true;
+                    // Work started: the item leaves the queue.
+                    if let Some(clock) = f
+                        .flow
+                        .as_mut()
+                        .filter(|c| c.step() == flow.step_of("in_fulfilment", false))
+                    {
+                        clock.enter(flow.step_of("in_fulfilment", true), at);
+                    }
                 }
             }
             Some(Ticket::RequestItem(f))
@@ -351,6 +466,15 @@ pub fn fold(
                     deltas.push(count(Metric::ChangesSuccessful, day(at)));
                 }
                 f.closed = Some((day(at), successful));
+                if let Some(clock) = &mut f.flow {
+                    deltas.extend(clock.complete(Stream::ChangeToLive, at, day(at)));
+                }
+            } else if ev.is::<change::ChangeStateChanged>() {
+                let p = ev.payload::<change::ChangeStateChanged>()?;
+                let flow = Stream::ChangeToLive;
+                if let Some(clock) = f.flow.as_mut().filter(|_| f.closed.is_none()) {
+                    clock.enter(flow.step_of(&p.to, false), at);
+                }
             } else if ev.is::<change::ChangeOutcomeRevised>() {
                 let p = ev.payload::<change::ChangeOutcomeRevised>()?;
                 if let Some((closed_day, true)) = f.closed.filter(|_| p.failed) {
@@ -394,6 +518,10 @@ fn incident_moved(
     if let Some(since) = f.hold_since.take() {
         f.hold_seconds += seconds(since, at);
     }
+    let flow = Stream::IncidentToResolved;
+    if let Some(clock) = &mut f.flow {
+        clock.enter(flow.step_of(to, f.assigned), at);
+    }
     let open = Delta::Open {
         hour: hour_of(f.created_at),
         by: -1,
@@ -426,6 +554,9 @@ fn incident_moved(
             }
             if !f.resolution_breached {
                 r.push(count(Metric::IncidentsResolutionMet));
+            }
+            if let Some(clock) = &mut f.flow {
+                r.extend(clock.complete(flow, at, day));
             }
             deltas.extend(r.iter().copied());
             f.resolution = r;

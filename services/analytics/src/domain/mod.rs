@@ -5,4 +5,5 @@ pub mod figures;
 pub mod freshness;
 pub mod period;
 pub mod sketch;
+pub mod streams;
 pub mod summary;

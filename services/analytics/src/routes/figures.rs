@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use platform::{
-    ApiError,
+    ApiError, FieldError,
     auth::{Auth, RequiredScope, scopes::AnalyticsRead},
     error::Problem as ProblemJson,
     tenancy::{TenantId, begin_scoped},
@@ -22,6 +22,7 @@ use crate::{
         backlog::Buckets,
         definitions::{self, DEFINITIONS, Definition},
         period::{Interval, Period, QueryError},
+        streams::{Stream, StreamFigures},
         summary::{Figures, Totals},
     },
     store::figures::{self as tables, Grouping},
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(get_summary)
         .service(get_timeseries)
         .service(get_backlog)
+        .service(get_value_stream)
         .service(get_definitions);
 }
 
@@ -68,6 +70,55 @@ struct Reach {
     zone: Tz,
     period: Period,
     rollup: bool,
+}
+
+impl Reach {
+    /// Each tenant's counts and histograms over the period.
+    async fn totals(&self, state: &AnalyticsService) -> Result<BTreeMap<Uuid, Totals>, ApiError> {
+        let txn = begin_scoped(&state.db, &self.tenants).await?;
+        let per_tenant = tables::totals(
+            &txn,
+            &self.tenants,
+            self.period.from,
+            self.period.to,
+            Grouping::Tenant,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(per_tenant)
+    }
+
+    /// The figures of the tenant at the top (`own`), and with `?tenant=*` the rollup and each
+    /// tenant's, made by `figures_of` from their totals.
+    fn split<F>(
+        &self,
+        per_tenant: &BTreeMap<Uuid, Totals>,
+        figures_of: impl Fn(&Totals) -> F,
+    ) -> Split<F> {
+        let of =
+            |t: TenantId| figures_of(per_tenant.get(&t.as_uuid()).unwrap_or(&Totals::default()));
+        if !self.rollup {
+            return Split {
+                own: of(self.own),
+                rollup: None,
+                by_tenant: None,
+            };
+        }
+        let mut all = Totals::default();
+        per_tenant.values().for_each(|t| all.merge(t));
+        Split {
+            own: of(self.own),
+            rollup: Some(figures_of(&all)),
+            by_tenant: Some(self.tenants.iter().map(|t| (t.as_uuid(), of(*t))).collect()),
+        }
+    }
+}
+
+/// Figures of the tenant at the top, and with `?tenant=*` the rollup and each tenant's.
+struct Split<F> {
+    own: F,
+    rollup: Option<F>,
+    by_tenant: Option<Vec<(Uuid, F)>>,
 }
 
 impl Reach {
@@ -355,42 +406,25 @@ pub(crate) async fn summary<S: RequiredScope>(
     query: &FiguresQuery,
 ) -> Result<Summary, ApiError> {
     let reach = Reach::of(state, auth, query).await?;
-    let txn = begin_scoped(&state.db, &reach.tenants).await?;
-    let per_tenant: BTreeMap<Uuid, Totals> = tables::totals(
-        &txn,
-        &reach.tenants,
-        reach.period.from,
-        reach.period.to,
-        Grouping::Tenant,
-    )
-    .await?;
-    txn.commit().await?;
-    let figures_of =
-        |t: TenantId| Figures::of(&per_tenant.get(&t.as_uuid()).cloned().unwrap_or_default());
-    let (rollup, by_tenant) = if reach.rollup {
-        let mut all = Totals::default();
-        per_tenant.values().for_each(|t| all.merge(t));
-        let each = reach
-            .tenants
-            .iter()
-            .map(|t| TenantFigures {
-                tenant_id: t.as_uuid(),
-                figures: figures_of(*t),
-            })
-            .collect();
-        (Some(Figures::of(&all)), Some(each))
-    } else {
-        (None, None)
-    };
+    let per_tenant = reach.totals(state).await?;
+    let Split {
+        own: figures,
+        rollup,
+        by_tenant,
+    } = reach.split(&per_tenant, Figures::of);
     Ok(Summary {
         tenant_id: reach.own.as_uuid(),
-        figures: figures_of(reach.own),
+        figures,
         time_zone: reach.zone.name().into(),
         from: reach.period.from,
         to: reach.period.to,
         as_of: Utc::now(),
         rollup,
-        by_tenant,
+        by_tenant: by_tenant.map(|each| {
+            each.into_iter()
+                .map(|(tenant_id, figures)| TenantFigures { tenant_id, figures })
+                .collect()
+        }),
     })
 }
 
@@ -498,5 +532,97 @@ pub(crate) async fn backlog<S: RequiredScope>(
                 .collect()
         }),
         rollup: rollup.then(|| BacklogFigures::of(all)),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantStream {
+    pub tenant_id: Uuid,
+    #[serde(flatten)]
+    pub figures: StreamFigures,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"tenant_id": "01a24233-c456-7186-af34-ba4716863c54", "stream": "incident_to_resolved", "completed": 41, "lead_time_seconds": 20160.0, "steps": [{"step": "queue", "total_seconds": 73800.0, "share_of_lead_time": 0.09}, {"step": "acknowledge", "total_seconds": 24600.0, "share_of_lead_time": 0.03}, {"step": "work", "total_seconds": 410000.0, "share_of_lead_time": 0.5}, {"step": "on_hold", "total_seconds": 318000.0, "share_of_lead_time": 0.38}], "bottleneck": {"step": "work"}, "time_zone": "Europe/Berlin", "from": "2026-11-08", "to": "2026-12-07", "as_of": "2026-12-07T10:00:00Z"}))]
+pub struct ValueStream {
+    /// The tenant the top-level figures are of.
+    pub tenant_id: Uuid,
+    #[serde(flatten)]
+    pub figures: StreamFigures,
+    pub time_zone: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub as_of: DateTime<Utc>,
+    /// `?tenant=*`: the acting tenant and its customers together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<StreamFigures>,
+    /// `?tenant=*`: each tenant's stream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_tenant: Option<Vec<TenantStream>>,
+}
+
+/// Where a value stream's lead time goes.
+///
+/// For the tickets that completed the stream in the period (`request_to_fulfilled`:
+/// `approval`, `queue`, `fulfilment`; `incident_to_resolved`: `queue`, `acknowledge`, `work`,
+/// `on_hold`; `change_to_live`: `assess`, `authorize`, `wait_for_window`, `implement`,
+/// `review`): the mean lead time, each step's total time (every stay in a step counts) and
+/// share of the lead time, and the bottleneck, the step with the largest total (a tie goes to
+/// the earlier step).
+#[utoipa::path(
+    tag = "analytics",
+    operation_id = "getAnalyticsValueStream",
+    params(("stream" = String, Path, description = "`request_to_fulfilled`, `incident_to_resolved` or `change_to_live`"), FiguresQuery),
+    responses((status = 200, description = "OK", body = ValueStream), (status = 400, description = "Invalid query", body = ProblemJson, content_type = "application/problem+json"), (status = 403, description = "Missing scope", body = ProblemJson, content_type = "application/problem+json"), (status = 404, description = "No such value stream", body = ProblemJson, content_type = "application/problem+json")),
+    security(("bearer" = ["analytics:read"]))
+)]
+#[get("/value-streams/{stream}")]
+pub async fn get_value_stream(
+    state: web::Data<AnalyticsService>,
+    auth: Auth<AnalyticsRead>,
+    stream: web::Path<String>,
+    query: web::Query<FiguresQuery>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(value_stream(&state, &auth, &stream, &query).await?))
+}
+
+/// The value stream named `stream` for `auth`'s reach.
+pub(crate) async fn value_stream<S: RequiredScope>(
+    state: &AnalyticsService,
+    auth: &Auth<S>,
+    stream: &str,
+    query: &FiguresQuery,
+) -> Result<ValueStream, ApiError> {
+    let Some(stream) = Stream::parse(stream) else {
+        let mut e = ApiError::not_found("value stream");
+        e.errors = vec![FieldError::new(
+            "/path/stream",
+            "unknown_stream",
+            format!(
+                "{stream:?} is not request_to_fulfilled, incident_to_resolved or change_to_live"
+            ),
+        )];
+        return Err(e);
+    };
+    let reach = Reach::of(state, auth, query).await?;
+    let per_tenant = reach.totals(state).await?;
+    let Split {
+        own: figures,
+        rollup,
+        by_tenant,
+    } = reach.split(&per_tenant, |t| StreamFigures::of(stream, t));
+    Ok(ValueStream {
+        tenant_id: reach.own.as_uuid(),
+        figures,
+        time_zone: reach.zone.name().into(),
+        from: reach.period.from,
+        to: reach.period.to,
+        as_of: Utc::now(),
+        rollup,
+        by_tenant: by_tenant.map(|each| {
+            each.into_iter()
+                .map(|(tenant_id, figures)| TenantStream { tenant_id, figures })
+                .collect()
+        }),
     })
 }

@@ -58,6 +58,8 @@ async fn an_incidents_life_reaches_the_summary_series_and_backlog() {
         .await
         .expect(200)
         .clone();
+    let stream = "/api/v1/analytics/value-streams/incident_to_resolved";
+    let stream_before = app.get(stream, &agent).await.expect(200).clone();
 
     let created = app
         .post(
@@ -95,6 +97,23 @@ async fn an_incidents_life_reaches_the_summary_series_and_backlog() {
             >= 0.0
     );
     assert!(after.get("rollup").is_none());
+
+    // Its value stream: completed once (the reopen withdrew the first), every step listed.
+    let flow = app.get(stream, &agent).await.expect(200).clone();
+    assert_eq!(
+        n(&flow["completed"]),
+        n(&stream_before["completed"]) + 1,
+        "{flow}"
+    );
+    let steps: Vec<&str> = flow["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["step"].as_str())
+        .collect();
+    assert_eq!(steps, ["queue", "acknowledge", "work", "on_hold"]);
+    assert!(flow["bottleneck"]["step"].is_string(), "{flow}");
+    assert!(flow["lead_time_seconds"].as_f64() >= Some(0.0), "{flow}");
 
     // The series: today's point holds the incident created.
     let series = app
@@ -159,6 +178,8 @@ async fn an_incidents_life_reaches_the_summary_series_and_backlog() {
         .get("/api/v1/analytics/backlog?tenant=globex", &initech)
         .await;
     assert_eq!(backlog_peek.status.as_u16(), 400);
+    let stream_peek = app.get(&format!("{stream}?tenant=globex"), &initech).await;
+    assert_eq!(stream_peek.status.as_u16(), 400);
 
     // The MSP sees its customers one by one and together.
     let msp = app.token("msp-agent@demo.test").await;
@@ -183,6 +204,18 @@ async fn an_incidents_life_reaches_the_summary_series_and_backlog() {
         .map(|t| n(&t["total"]))
         .sum();
     assert_eq!(n(&backlog_all["rollup"]["total"]), open);
+    let flow_all = app
+        .get(&format!("{stream}?tenant=*"), &msp)
+        .await
+        .expect(200)
+        .clone();
+    let completed: i64 = flow_all["by_tenant"]
+        .as_array()
+        .expect("by_tenant")
+        .iter()
+        .map(|t| n(&t["completed"]))
+        .sum();
+    assert_eq!(n(&flow_all["rollup"]["completed"]), completed);
 }
 
 #[tokio::test]
@@ -212,10 +245,29 @@ async fn bad_queries_name_the_parameter_and_requesters_are_refused() {
             "timeseries?metric=incidents.created&from=2026-12-08&to=2026-12-01",
             "/query/from",
         ),
+        ("value-streams/change_to_live?to=tomorrow", "/query/to"),
     ] {
         let res = app.get(&format!("/api/v1/analytics/{query}"), &agent).await;
         assert_eq!(pointer(res), field, "{query}");
     }
+    let unknown = app
+        .get("/api/v1/analytics/value-streams/order_to_cash", &agent)
+        .await;
+    assert_eq!(
+        unknown.expect(404)["errors"][0]["pointer"],
+        "/path/stream",
+        "an unknown stream is named"
+    );
+    let idle = app
+        .get(
+            "/api/v1/analytics/value-streams/change_to_live?from=2001-01-01&to=2001-01-01",
+            &agent,
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(idle["completed"], 0);
+    assert_eq!(idle["bottleneck"], Value::Null);
     // An empty period of one day is a 200 with zeros and null ratios.
     let empty = summary(&app, &agent, "?from=2001-01-01&to=2001-01-01").await;
     assert_eq!(empty["incidents"]["created"], 0);
@@ -242,6 +294,7 @@ async fn bad_queries_name_the_parameter_and_requesters_are_refused() {
         "timeseries?metric=incidents.created",
         "backlog",
         "definitions",
+        "value-streams/request_to_fulfilled",
     ] {
         let res = app
             .get(&format!("/api/v1/analytics/{route}"), &requester)

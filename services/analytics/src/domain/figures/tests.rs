@@ -8,7 +8,10 @@ use events::{Event, catalogue, change, incident};
 use uuid::Uuid;
 
 use super::*;
-use crate::domain::summary::{Figures, Totals};
+use crate::domain::{
+    streams::{Stream, StreamFigures},
+    summary::{Figures, Totals},
+};
 
 /// The figures' tables, in memory.
 struct Replay {
@@ -73,12 +76,23 @@ impl Replay {
         }
     }
 
-    fn figures(&self, from: &str, to: &str) -> Figures {
+    fn totals(&self, from: &str, to: &str) -> Totals {
         let mut totals = Totals::default();
         for (_, day) in self.days.range(d(from)..=d(to)) {
             totals.merge(day);
         }
-        Figures::of(&totals)
+        totals
+    }
+
+    fn figures(&self, from: &str, to: &str) -> Figures {
+        Figures::of(&self.totals(from, to))
+    }
+
+    /// Each step's total seconds in `stream`, over November 2026.
+    fn steps(&self, stream: Stream) -> (i64, Vec<(&'static str, f64)>) {
+        let f = StreamFigures::of(stream, &self.totals("2026-11-01", "2026-11-30"));
+        let steps = f.steps.iter().map(|s| (s.step, s.total_seconds)).collect();
+        (f.completed, steps)
     }
 
     fn open(&self) -> i64 {
@@ -115,12 +129,16 @@ impl Replay {
     }
 
     fn assigned(&mut self, id: Uuid, at: &str, group: Uuid) {
+        self.assigned_to(id, at, group, None);
+    }
+
+    fn assigned_to(&mut self, id: Uuid, at: &str, group: Uuid, assignee: Option<Uuid>) {
         self.send(
             at,
             incident::IncidentAssigned {
                 incident_id: id,
                 assignment_group_id: Some(group),
-                assignee_id: None,
+                assignee_id: assignee,
             },
         );
     }
@@ -384,4 +402,157 @@ fn requests_changes_and_deflections() {
     assert_eq!(f.knowledge.deflected, 1);
     // One deflection against one incident and one request item raised.
     assert_eq!(f.knowledge.deflection_ratio, Some(1.0 / 3.0));
+}
+
+#[test]
+fn value_streams_add_every_stay_in_a_step_and_a_reopen_withdraws_the_first_completion() {
+    let mut r = Replay::new(Tz::UTC);
+    let id = Uuid::now_v7();
+    let group = Uuid::now_v7();
+    r.created(id, "2026-11-02T08:00:00Z");
+    r.assigned(id, "2026-11-02T08:05:00Z", group);
+    r.assigned_to(id, "2026-11-02T08:10:00Z", group, Some(Uuid::now_v7()));
+    r.moved(id, "2026-11-02T08:30:00Z", "new", "in_progress");
+    r.moved(id, "2026-11-02T09:00:00Z", "in_progress", "on_hold");
+    r.moved(id, "2026-11-02T10:00:00Z", "on_hold", "in_progress");
+    r.moved(id, "2026-11-02T10:30:00Z", "in_progress", "resolved");
+    let stream = Stream::IncidentToResolved;
+    let queue_ack_work_hold = |work: f64| {
+        vec![
+            ("queue", 600.0),
+            ("acknowledge", 1200.0),
+            ("work", work),
+            ("on_hold", 3600.0),
+        ]
+    };
+    assert_eq!(r.steps(stream), (1, queue_ack_work_hold(3600.0)));
+
+    // Reopened a day later and worked for another hour: one completion, the time resolved
+    // in no step, so the shares add up to less than 1.
+    r.moved(id, "2026-11-03T10:30:00Z", "resolved", "in_progress");
+    let (completed, steps) = r.steps(stream);
+    assert_eq!(completed, 0);
+    assert!(
+        steps.iter().all(|(_, seconds)| *seconds == 0.0),
+        "{steps:?}"
+    );
+    r.moved(id, "2026-11-03T11:30:00Z", "in_progress", "resolved");
+    assert_eq!(r.steps(stream), (1, queue_ack_work_hold(7200.0)));
+    let f = StreamFigures::of(stream, &r.totals("2026-11-01", "2026-11-30"));
+    assert_eq!(f.lead_time_seconds, Some(27.5 * 3600.0));
+    assert_eq!(f.bottleneck.map(|b| b.step), Some("work"));
+}
+
+#[test]
+fn request_and_change_streams() {
+    let mut r = Replay::new(Tz::UTC);
+    let item = Uuid::now_v7();
+    let moved = |from: Option<&str>, to: &str| catalogue::RequestItemStateChanged {
+        request_item_id: item,
+        request_id: Uuid::nil(),
+        number: "RITM0001001".into(),
+        item_id: Uuid::nil(),
+        from: from.map(Into::into),
+        to: to.into(),
+        approval_state: "approved".into(),
+        close_reason: None,
+    };
+    let task = |from: &str, to: &str| catalogue::FulfilmentTaskStateChanged {
+        task_id: Uuid::nil(),
+        request_item_id: item,
+        from: from.into(),
+        to: to.into(),
+    };
+    r.send("2026-11-02T08:00:00Z", moved(None, "pending_approval"));
+    r.send(
+        "2026-11-02T10:00:00Z",
+        moved(Some("pending_approval"), "in_fulfilment"),
+    );
+    r.send("2026-11-02T11:00:00Z", task("open", "in_progress"));
+    r.send(
+        "2026-11-02T12:00:00Z",
+        moved(Some("in_fulfilment"), "awaiting_requester"),
+    );
+    r.send(
+        "2026-11-02T13:00:00Z",
+        moved(Some("awaiting_requester"), "in_fulfilment"),
+    );
+    r.send(
+        "2026-11-02T14:00:00Z",
+        moved(Some("in_fulfilment"), "fulfilled"),
+    );
+    assert_eq!(
+        r.steps(Stream::RequestToFulfilled),
+        (
+            1,
+            vec![
+                ("approval", 7200.0),
+                ("queue", 3600.0),
+                ("fulfilment", 3.0 * 3600.0)
+            ]
+        )
+    );
+
+    let change = Uuid::now_v7();
+    r.send(
+        "2026-11-02T08:00:00Z",
+        change::ChangeCreated {
+            change_id: change,
+            number: "CHG0001001".into(),
+            change_type: "normal".into(),
+            title: "Patch".into(),
+            state: "new".into(),
+            risk: "low".into(),
+            requested_by: Uuid::nil(),
+            affected_ci_ids: vec![],
+            planned_start: None,
+            planned_end: None,
+        },
+    );
+    let states = [
+        ("2026-11-02T09:00:00Z", "new", "assess"),
+        ("2026-11-02T10:00:00Z", "assess", "authorize"),
+        ("2026-11-02T12:00:00Z", "authorize", "scheduled"),
+        ("2026-11-03T12:00:00Z", "scheduled", "implement"),
+        ("2026-11-03T13:00:00Z", "implement", "review"),
+        ("2026-11-04T13:00:00Z", "review", "closed"),
+    ];
+    for (at, from, to) in states {
+        r.send(
+            at,
+            change::ChangeStateChanged {
+                change_id: change,
+                from: from.into(),
+                to: to.into(),
+                approval_round: 1,
+                reason: None,
+            },
+        );
+    }
+    r.send(
+        "2026-11-04T13:00:00Z",
+        change::ChangeClosed {
+            change_id: change,
+            close_code: "successful".into(),
+            risk: "low".into(),
+            caused_incident_count: 0,
+        },
+    );
+    let hours = |h: f64| h * 3600.0;
+    assert_eq!(
+        r.steps(Stream::ChangeToLive),
+        (
+            1,
+            vec![
+                ("assess", hours(2.0)),
+                ("authorize", hours(2.0)),
+                ("wait_for_window", hours(24.0)),
+                ("implement", hours(1.0)),
+                ("review", hours(24.0))
+            ]
+        )
+    );
+    let f = StreamFigures::of(Stream::ChangeToLive, &r.totals("2026-11-01", "2026-11-30"));
+    // review and wait_for_window tie: the earlier step is the bottleneck.
+    assert_eq!(f.bottleneck.map(|b| b.step), Some("wait_for_window"));
 }
