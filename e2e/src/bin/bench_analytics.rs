@@ -1,6 +1,7 @@
 //! Analytics benchmark on real PostgreSQL: the figures of 1,000 tenants built from 1,000,000
 //! events by `rebuild` against a raw `SELECT … ORDER BY seq` of the same rows, and the summary's
-//! queries (one tenant's 30 days; the rollup of all) at 10,000 and at 1,000,000 events.
+//! queries (one tenant's 30 days; the rollup of all) at 10,000 and at 1,000,000 events, and
+//! a chart (one tenant's 30-day MTTR trend: the per-day query, the figures, the SVG).
 //!
 //! Each tenant gets 250 incidents spread over the last 90 days, each with four events
 //! (created, acknowledged, resolved, closed), written straight into the event store.
@@ -8,7 +9,10 @@
 //! `cargo build --release -p e2e && cargo run --release -p e2e --bin bench_analytics`
 use std::{process::Command, time::Instant};
 
-use analytics::store::figures::{self as tables, Grouping};
+use analytics::{
+    domain::{charts, summary::Figures},
+    store::figures::{self as tables, Grouping},
+};
 use chrono::{Days, Utc};
 use e2e::exec;
 use platform::tenancy::{TenantId, begin_scoped};
@@ -131,6 +135,36 @@ async fn summary_ms(db: &DatabaseConnection, tenants: &[Uuid]) -> anyhow::Result
     Ok((p95(one), p95(rollup)))
 }
 
+/// p95 of one tenant's `mttr_trend` chart: its per-day totals, figures and SVG, as the route
+/// makes them.
+async fn chart_ms(db: &DatabaseConnection, tenants: &[Uuid]) -> anyhow::Result<f64> {
+    let to = Utc::now().date_naive();
+    let from = to - Days::new(29);
+    let mut ms = Vec::with_capacity(SAMPLES);
+    for i in 0..SAMPLES {
+        let t = [TenantId(tenants[(i * 7919) % tenants.len()])];
+        let started = Instant::now();
+        let txn = begin_scoped(db, &t).await?;
+        let per_day: std::collections::BTreeMap<chrono::NaiveDate, _> =
+            tables::totals(&txn, &t, from, to, Grouping::Day).await?;
+        txn.commit().await?;
+        let days: Vec<_> = from
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .map(|d| {
+                (
+                    d,
+                    Figures::of(&per_day.get(&d).cloned().unwrap_or_default()),
+                )
+            })
+            .collect();
+        let svg = charts::mttr_trend(&days).svg()?;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(svg.contains("<title"), "a chart without its title");
+    }
+    Ok(p95(ms))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let app = testkit::TestApp::builder()
@@ -147,9 +181,9 @@ async fn main() -> anyhow::Result<()> {
     let url = url.to_string();
 
     println!(
-        "| events | tenants | rebuild (s) | events/s | raw SELECT (s) | SELECT / rebuild | summary p95, one tenant (ms) | rollup p95 (ms) |"
+        "| events | tenants | rebuild (s) | events/s | raw SELECT (s) | SELECT / rebuild | summary p95, one tenant (ms) | rollup p95 (ms) | chart p95 (ms) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut tenants = Vec::new();
     for scale in [10, 1_000] {
         eprintln!("writing the events of {} tenants…", scale - tenants.len());
@@ -168,8 +202,9 @@ async fn main() -> anyhow::Result<()> {
             &report.errors[..3.min(report.errors.len())]
         );
         let (one, rollup) = summary_ms(&db, &tenants).await?;
+        let chart = chart_ms(&db, &tenants).await?;
         println!(
-            "| {events} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {one:.2} | {rollup:.1} |",
+            "| {events} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {one:.2} | {rollup:.1} | {chart:.2} |",
             tenants.len(),
             report.seconds,
             report.events as f64 / report.seconds,

@@ -5,6 +5,7 @@
 //! with the snapshot in `schemas/`, so changing a published shape without a new version fails.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod analytics;
 pub mod catalogue;
 pub mod change;
 pub mod identity;

@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod domain;
+pub mod feeder;
 pub mod migration;
 pub mod projection;
 pub mod rebuild;
@@ -21,6 +22,7 @@ use chrono_tz::Tz;
 use platform::{
     auth::{AuthContext, KeySource},
     db::{self, DbSetupError, Target},
+    numbers::Numbers,
     settings::Settings,
     tenancy::{TenantId, begin_scoped},
 };
@@ -39,6 +41,8 @@ pub struct AnalyticsService {
     pub identity: IdentityProjection,
     /// Tenants' time zones, shared with the consumer (which forgets them on tenant events).
     pub zones: Arc<Zones>,
+    /// Improvement numbers, shared with the consumer's feeder.
+    pub numbers: Arc<Numbers>,
 }
 
 impl AnalyticsService {
@@ -58,12 +62,18 @@ impl AnalyticsService {
             auth,
             identity,
             zones: Arc::default(),
+            numbers: Arc::default(),
         })
     }
 
     /// This service's consumer.
     pub fn consumer(&self) -> Arc<ConsumerRunner> {
-        consumer_with(&self.db, &self.identity, self.zones.clone())
+        consumer_with(
+            &self.db,
+            &self.identity,
+            self.zones.clone(),
+            self.numbers.clone(),
+        )
     }
 
     /// `tenant`'s time zone (UTC until the tenant is in the directory).
@@ -78,26 +88,35 @@ impl AnalyticsService {
 /// Analytics' consumer on `db`: every event of every service into the store; identity's tenant
 /// tree, users and groups also into `identity`, the projection tokens are checked against.
 pub fn consumer(db: &DatabaseConnection, identity: &IdentityProjection) -> Arc<ConsumerRunner> {
-    consumer_with(db, identity, Arc::default())
+    consumer_with(db, identity, Arc::default(), Arc::default())
 }
 
 fn consumer_with(
     db: &DatabaseConnection,
     identity: &IdentityProjection,
     zones: Arc<Zones>,
+    numbers: Arc<Numbers>,
 ) -> Arc<ConsumerRunner> {
     let identity = identity.consumer().handler.clone();
     Arc::new(ConsumerRunner::new(
         db.clone(),
-        Arc::new(EventStore { identity, zones }),
+        Arc::new(EventStore {
+            identity,
+            zones,
+            db: db.clone(),
+            numbers,
+        }),
     ))
 }
 
-/// Keeps each event once and folds it into the figures; hands identity's directory events on
-/// to the identity projection.
+/// Keeps each event once, folds it into the figures and feeds the improvement register; hands
+/// identity's directory events on to the identity projection.
 struct EventStore {
     identity: Arc<dyn Handler>,
     zones: Arc<Zones>,
+    /// For improvement numbers, reserved in their own short transactions.
+    db: DatabaseConnection,
+    numbers: Arc<Numbers>,
 }
 
 /// The projections kept, all updated in the transaction that keeps an event.
@@ -127,8 +146,10 @@ impl Handler for EventStore {
             // A tenant's zone may have changed with it.
             self.zones.forget();
         }
+        let ticket = projection::lock_ticket(txn, env).await?;
         if store::events::append(txn, env, chrono::Utc::now()).await? {
-            projection::project(txn, &self.zones, env).await?;
+            projection::project(txn, &self.zones, env, ticket).await?;
+            feeder::on_event(txn, &self.db, &self.numbers, env).await?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002Figures),
             Box::new(M0003ShadowFigures),
             Box::new(M0004TicketsByTenant),
+            Box::new(M0005Improvements),
         ]
     }
 }
@@ -198,4 +199,80 @@ async fn create_figure_tables(m: &SchemaManager<'_>, suffix: &str) -> Result<(),
     ];
     let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
     enforce_rls(m.get_connection(), &tables, &tenant_predicate("tenant_id")).await
+}
+
+/// The continual improvement register (ADR 42): one row per item, numbered per tenant; at most
+/// one open item per signal (`source`, `source_ref`), which is how two feeders racing on one
+/// signal open one item.
+struct M0005Improvements;
+
+impl MigrationName for M0005Improvements {
+    fn name(&self) -> &str {
+        "m20261207_000005_improvements"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005Improvements {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("improvement_counters")
+                .if_not_exists()
+                .col(pk_uuid("tenant_id"))
+                .col(big_integer("next"))
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("improvements")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("number", 16))
+                .col(string_len("title", 200))
+                .col(text("description"))
+                .col(string_len("source", 32))
+                .col(string_len_null("source_ref", 120))
+                .col(small_integer("value"))
+                .col(small_integer("effort"))
+                .col(uuid_null("owner_id"))
+                .col(integer("occurrences"))
+                .col(string_len_null("target_metric", 80))
+                .col(double_null("target_value"))
+                .col(double_null("measured"))
+                .col(string_len("status", 16))
+                .col(string_len("step", 16))
+                .col(big_integer("version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("improvements_tenant_number")
+                .table("improvements")
+                .col("tenant_id")
+                .col("number")
+                .unique()
+                .take(),
+        )
+        .await?;
+        // Partial unique index: PostgreSQL and SQLite both take this text.
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX IF NOT EXISTS improvements_open_signal ON improvements \
+                 (tenant_id, source, source_ref) WHERE source_ref IS NOT NULL \
+                 AND status NOT IN ('closed', 'rejected')",
+            )
+            .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["improvements", "improvement_counters"],
+            &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
 }

@@ -2,7 +2,7 @@
 //! snapshot in `schemas/<type>.json`; a change to a published shape must come as a new version
 //! (a new type), never as an edit. `UPDATE_EVENT_SCHEMAS=1` writes snapshots for *new* types
 //! only.
-use events::{Event, catalogue::*, change::*, identity::*, incident::*, schema_of};
+use events::{Event, analytics::*, catalogue::*, change::*, identity::*, incident::*, schema_of};
 
 fn check<E: Event>(failures: &mut Vec<String>) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
@@ -95,5 +95,7 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<CiGrantChanged>(&mut failures);
     check::<CiImportCompleted>(&mut failures);
     check::<CiRelationshipDeleted>(&mut failures);
+    check::<ImprovementCreated>(&mut failures);
+    check::<ImprovementStateChanged>(&mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

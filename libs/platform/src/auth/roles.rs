@@ -106,7 +106,9 @@ impl Role {
                 "knowledge:write",
                 "knowledge:publish",
                 "analytics:read",
+                "improvement:read",
                 "analytics:export",
+                "improvement:write",
             ],
             Role::MspAgent | Role::Agent => vec![
                 "tenant:read",
@@ -127,6 +129,7 @@ impl Role {
                 "knowledge:read",
                 "knowledge:write",
                 "analytics:read",
+                "improvement:read",
             ],
             Role::ServiceOwner => vec![
                 "tenant:read",
@@ -145,7 +148,9 @@ impl Role {
                 "knowledge:write",
                 "knowledge:publish",
                 "analytics:read",
+                "improvement:read",
                 "analytics:export",
+                "improvement:write",
             ],
             Role::ConfigurationManager => vec![
                 "tenant:read",
@@ -159,6 +164,7 @@ impl Role {
                 "cmdb:admin",
                 "catalogue:read",
                 "analytics:read",
+                "improvement:read",
             ],
             Role::ChangeManager => vec![
                 "tenant:read",
@@ -174,6 +180,7 @@ impl Role {
                 "cmdb:read",
                 "catalogue:read",
                 "analytics:read",
+                "improvement:read",
             ],
             Role::Approver => vec![
                 "tenant:read",
@@ -185,6 +192,7 @@ impl Role {
                 "approval:decide",
                 "catalogue:read",
                 "analytics:read",
+                "improvement:read",
             ],
             // Requesters reach the incidents they raised, never the tenant's queue.
             Role::Requester => vec![
@@ -209,7 +217,9 @@ impl Role {
                 "cmdb:read",
                 "knowledge:read",
                 "analytics:read",
+                "improvement:read",
                 "analytics:export",
+                "improvement:write",
             ],
         }
     }

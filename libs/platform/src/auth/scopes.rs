@@ -64,6 +64,8 @@ declare_scopes!(
     KnowledgePublish = "knowledge:publish",
     AnalyticsRead = "analytics:read",
     AnalyticsExport = "analytics:export",
+    ImprovementRead = "improvement:read",
+    ImprovementWrite = "improvement:write",
     BusAdmin = "bus:admin",
 );
 

@@ -29,6 +29,17 @@ impl Buckets {
         *bucket += open;
     }
 
+    /// Each bucket's name (as serialized) and count, youngest first.
+    pub fn as_pairs(&self) -> [(&'static str, i64); 5] {
+        [
+            ("under_1d", self.under_1d),
+            ("1d_to_3d", self.d1_to_3d),
+            ("3d_to_7d", self.d3_to_7d),
+            ("7d_to_30d", self.d7_to_30d),
+            ("over_30d", self.over_30d),
+        ]
+    }
+
     pub fn total(&self) -> i64 {
         self.under_1d + self.d1_to_3d + self.d3_to_7d + self.d7_to_30d + self.over_30d
     }

@@ -1,8 +1,11 @@
 pub mod backlog;
+pub mod charts;
 pub mod csv;
 pub mod definitions;
 pub mod figures;
 pub mod freshness;
+pub mod improvement;
+pub mod metrics;
 pub mod period;
 pub mod sketch;
 pub mod streams;

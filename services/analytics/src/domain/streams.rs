@@ -7,7 +7,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{figures::Delta, figures::Metric, summary::Totals};
+use super::{
+    metrics::{Delta, Metric},
+    summary::Totals,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{figures::Metric, sketch::Sketch};
+use super::{metrics::Metric, sketch::Sketch};
 
 /// A period's counts and histograms, summed over its days (and tenants, for a rollup).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -121,16 +121,9 @@ pub async fn export_csv(
         "backlog" => {
             let b = figures::backlog(&state, &auth, period.tenant.as_deref()).await?;
             let row = |tenant: &str, f: &figures::BacklogFigures| {
-                let k = &f.buckets;
-                vec![
-                    Cell::from(tenant),
-                    Cell::from(f.total),
-                    Cell::from(k.under_1d),
-                    Cell::from(k.d1_to_3d),
-                    Cell::from(k.d3_to_7d),
-                    Cell::from(k.d7_to_30d),
-                    Cell::from(k.over_30d),
-                ]
+                let mut cells = vec![Cell::from(tenant), Cell::from(f.total)];
+                cells.extend(f.buckets.as_pairs().map(|(_, n)| Cell::from(n)));
+                cells
             };
             let mut rows = match &b.by_tenant {
                 Some(each) => each

@@ -63,18 +63,21 @@ fn own_of<S: RequiredScope>(tenants: &[TenantId], auth: &Auth<S>) -> TenantId {
 }
 
 /// Who the figures are for and over which days.
-struct Reach {
-    tenants: Vec<TenantId>,
+pub(crate) struct Reach {
+    pub tenants: Vec<TenantId>,
     /// The tenant the top-level figures are of.
-    own: TenantId,
-    zone: Tz,
-    period: Period,
-    rollup: bool,
+    pub own: TenantId,
+    pub zone: Tz,
+    pub period: Period,
+    pub rollup: bool,
 }
 
 impl Reach {
     /// Each tenant's counts and histograms over the period.
-    async fn totals(&self, state: &AnalyticsService) -> Result<BTreeMap<Uuid, Totals>, ApiError> {
+    pub(crate) async fn totals(
+        &self,
+        state: &AnalyticsService,
+    ) -> Result<BTreeMap<Uuid, Totals>, ApiError> {
         let txn = begin_scoped(&state.db, &self.tenants).await?;
         let per_tenant = tables::totals(
             &txn,
@@ -114,6 +117,52 @@ impl Reach {
     }
 }
 
+impl Reach {
+    /// The counts and histograms of all its tenants together, per interval of the period
+    /// (every interval present, empty ones too).
+    pub(crate) async fn per_interval(
+        &self,
+        state: &AnalyticsService,
+        interval: Interval,
+    ) -> Result<BTreeMap<NaiveDate, Totals>, ApiError> {
+        let txn = begin_scoped(&state.db, &self.tenants).await?;
+        let per_day: BTreeMap<NaiveDate, Totals> = tables::totals(
+            &txn,
+            &self.tenants,
+            self.period.from,
+            self.period.to,
+            Grouping::Day,
+        )
+        .await?;
+        txn.commit().await?;
+        let mut per_interval: BTreeMap<NaiveDate, Totals> = self
+            .period
+            .intervals(interval)
+            .into_iter()
+            .map(|start| (start, Totals::default()))
+            .collect();
+        for (day, totals) in &per_day {
+            if let Some(t) = per_interval.get_mut(&Period::start_of(*day, interval)) {
+                t.merge(totals);
+            }
+        }
+        Ok(per_interval)
+    }
+}
+
+/// `day` (the default) or `week`.
+pub(crate) fn interval_of(raw: Option<&str>) -> Result<Interval, ApiError> {
+    match raw.unwrap_or("day") {
+        "day" => Ok(Interval::Day),
+        "week" => Ok(Interval::Week),
+        other => Err(ApiError::bad_query(
+            "interval",
+            "unknown_interval",
+            format!("{other:?} is not day or week"),
+        )),
+    }
+}
+
 /// Figures of the tenant at the top, and with `?tenant=*` the rollup and each tenant's.
 struct Split<F> {
     own: F,
@@ -137,7 +186,7 @@ impl Reach {
         .await
     }
 
-    async fn from_parts<S: RequiredScope>(
+    pub(crate) async fn from_parts<S: RequiredScope>(
         state: &AnalyticsService,
         auth: &Auth<S>,
         tenant: Option<&str>,
@@ -442,17 +491,7 @@ pub(crate) async fn timeseries<S: RequiredScope>(
             format!("{metric:?} is not a figure; see /api/v1/analytics/definitions"),
         ));
     };
-    let interval = match query.interval.as_deref().unwrap_or("day") {
-        "day" => Interval::Day,
-        "week" => Interval::Week,
-        other => {
-            return Err(ApiError::bad_query(
-                "interval",
-                "unknown_interval",
-                format!("{other:?} is not day or week"),
-            ));
-        }
-    };
+    let interval = interval_of(query.interval.as_deref())?;
     let q = &query;
     let reach = Reach::from_parts(
         state,
@@ -462,30 +501,11 @@ pub(crate) async fn timeseries<S: RequiredScope>(
         q.to.as_deref(),
     )
     .await?;
-    let txn = begin_scoped(&state.db, &reach.tenants).await?;
-    let per_day: BTreeMap<NaiveDate, Totals> = tables::totals(
-        &txn,
-        &reach.tenants,
-        reach.period.from,
-        reach.period.to,
-        Grouping::Day,
-    )
-    .await?;
-    txn.commit().await?;
-    let mut per_interval: BTreeMap<NaiveDate, Totals> = reach
-        .period
-        .intervals(interval)
+    let items = reach
+        .per_interval(state, interval)
+        .await?
         .into_iter()
-        .map(|start| (start, Totals::default()))
-        .collect();
-    for (day, totals) in &per_day {
-        if let Some(t) = per_interval.get_mut(&Period::start_of(*day, interval)) {
-            t.merge(totals);
-        }
-    }
-    let items = per_interval
-        .iter()
-        .map(|(start, totals)| point(*start, def, &Figures::of(totals)))
+        .map(|(start, totals)| point(start, def, &Figures::of(&totals)))
         .collect();
     Ok(Timeseries {
         metric: def.metric.into(),

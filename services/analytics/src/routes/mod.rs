@@ -1,7 +1,9 @@
 //! HTTP routes, one module per resource, each listing its handlers in `routes()`.
+pub mod charts;
 pub mod export;
 pub mod figures;
 pub mod freshness;
+pub mod improvements;
 
 use actix_web::web;
 use platform::resources::{self, Routes};
@@ -10,7 +12,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::AnalyticsService;
 
 /// Each resource's path prefix and its routes.
-const RESOURCES: &[(&str, Routes)] = &[("/api/v1/analytics", analytics)];
+const RESOURCES: &[(&str, Routes)] = &[
+    ("/api/v1/analytics", analytics),
+    ("/api/v1/improvements", improvements::routes),
+];
 
 /// Everything under `/api/v1/analytics` (one scope: a second with the same prefix would never
 /// be reached).
@@ -18,6 +23,7 @@ fn analytics(cfg: &mut ServiceConfig) {
     freshness::routes(cfg);
     figures::routes(cfg);
     export::routes(cfg);
+    charts::routes(cfg);
 }
 
 /// Analytics' routes (without state: enough to generate the OpenAPI document).

@@ -1,5 +1,7 @@
 //! analytics' integration tests: one binary, one module per area.
+mod charts;
 mod export;
 mod figures;
+mod improvements;
 mod rebuild;
 mod store;

@@ -556,3 +556,26 @@ fn request_and_change_streams() {
     // review and wait_for_window tie: the earlier step is the bottleneck.
     assert_eq!(f.bottleneck.map(|b| b.step), Some("wait_for_window"));
 }
+
+#[test]
+fn event_types_are_matched_exactly() {
+    let data = serde_json::Value::Null;
+    let of = |event_type| Observed {
+        event_type,
+        time: t("2026-11-02T08:00:00Z"),
+        data: &data,
+    };
+    let created = incident::IncidentCreated::event_type();
+    assert!(of(&created).is::<incident::IncidentCreated>());
+    for other in [
+        "itsm.incident.incident.created.v10",
+        "itsm.incident.incident.created.v01",
+        "itsm.incident.incident.created.v1x",
+        "itsm.incident.incident.created",
+        "itsm.incident.incident.state_changed.v1",
+        "xitsm.incident.incident.created.v1",
+        "itsm.change.incident.created.v1",
+    ] {
+        assert!(!of(other).is::<incident::IncidentCreated>(), "{other}");
+    }
+}

@@ -1,0 +1,226 @@
+//! The improvement register over HTTP on PostgreSQL: an item's life through every status and
+//! step, refused moves listing what is allowed, bad fields named, other tenants' items absent,
+//! and the feeder opening one item per signal (a known-error problem), counting repeats.
+#![allow(clippy::expect_used)]
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::{TestApp, app, reqwest::Method};
+
+use crate::store::known;
+
+const ITEMS: &str = "/api/v1/improvements";
+
+async fn patch(app: &TestApp, token: &str, path: &str, body: Value) -> testkit::Res {
+    app.call(Method::PATCH, path, Some(token), Some(body), &[])
+        .await
+}
+
+#[tokio::test]
+async fn an_item_goes_through_its_steps_and_statuses_and_refused_moves_say_what_is_allowed() {
+    let app = app!();
+    let analyst = app.token("analyst@globex.demo.test").await;
+    known(&app, &analyst).await;
+    let created = app
+        .post(
+            ITEMS,
+            &analyst,
+            json!({"title": "Halve MTTR for mail", "description": "Mail incidents wait too long.",
+                   "value": 4, "effort": 2, "target": {"metric": "incidents.mttr_seconds", "value": 3600.0}}),
+        )
+        .await;
+    let item = created.expect(201).clone();
+    assert!(
+        item["number"].as_str().expect("number").starts_with("IMP"),
+        "{item}"
+    );
+    assert_eq!(item["status"], "proposed");
+    assert_eq!(item["step"], "vision");
+    assert_eq!(item["source"], "manual");
+    let path = format!("{ITEMS}/{}", item["id"].as_str().expect("id"));
+    let moves = format!("{path}/transitions");
+
+    // Review before evaluate: refused, naming the moves that are allowed.
+    for to in ["accepted", "in_progress"] {
+        app.post(&moves, &analyst, json!({"to": to}))
+            .await
+            .expect(200);
+    }
+    let early = app.post(&moves, &analyst, json!({"to": "review"})).await;
+    let early = early.expect(409).clone();
+    assert_eq!(early["code"], "step_not_reached", "{early}");
+    assert_eq!(early["extra"]["allowed"], json!(["on_hold"]));
+    let illegal = app.post(&moves, &analyst, json!({"to": "closed"})).await;
+    assert_eq!(illegal.expect(409)["code"], "illegal_transition");
+
+    // Steps in order only; a skipped one lists the next.
+    let skipped = patch(&app, &analyst, &path, json!({"step": "plan"})).await;
+    let skipped = skipped.expect(409).clone();
+    assert_eq!(
+        skipped["extra"]["allowed"],
+        json!(["current_state"]),
+        "{skipped}"
+    );
+    for step in ["current_state", "target_state", "plan", "act", "evaluate"] {
+        let res = patch(&app, &analyst, &path, json!({"step": step})).await;
+        assert_eq!(res.expect(200)["step"], step);
+    }
+    // At evaluate, the target's figure was measured (no resolutions: no median yet).
+    let evaluated = app.get(&path, &analyst).await.expect(200).clone();
+    assert!(evaluated.get("measured").is_some(), "{evaluated}");
+    for to in ["on_hold", "in_progress", "review", "closed"] {
+        let res = app.post(&moves, &analyst, json!({"to": to})).await;
+        assert_eq!(res.expect(200)["status"], to);
+    }
+    let closed = app
+        .post(&moves, &analyst, json!({"to": "in_progress"}))
+        .await;
+    assert_eq!(closed.expect(409)["extra"]["allowed"], json!([]));
+
+    // Listed, filtered by status and source.
+    let list = app
+        .get(&format!("{ITEMS}?status=closed&source=manual"), &analyst)
+        .await
+        .expect(200)
+        .clone();
+    assert!(
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|i| i["id"] == item["id"])
+    );
+
+    // Another customer: its analyst cannot see, change or move the item.
+    let initech = app.token("analyst@initech.demo.test").await;
+    known(&app, &initech).await;
+    assert_eq!(app.get(&path, &initech).await.status.as_u16(), 404);
+    let theirs = app.get(ITEMS, &initech).await.expect(200).clone();
+    assert!(
+        !theirs["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|i| i["id"] == item["id"])
+    );
+    let moved = app
+        .post(&moves, &initech, json!({"to": "in_progress"}))
+        .await;
+    assert_eq!(moved.status.as_u16(), 404);
+    let changed = patch(&app, &initech, &path, json!({"title": "Mine now"})).await;
+    assert_eq!(changed.status.as_u16(), 404);
+}
+
+#[tokio::test]
+async fn bad_fields_are_named_and_scopes_are_enforced() {
+    let app = app!();
+    let analyst = app.token("analyst@globex.demo.test").await;
+    known(&app, &analyst).await;
+    for (body, pointer) in [
+        (json!({"title": "", "value": 3, "effort": 3}), "/title"),
+        (json!({"title": "x", "value": 0, "effort": 3}), "/value"),
+        (json!({"title": "x", "value": 3, "effort": 6}), "/effort"),
+        (
+            json!({"title": "x", "value": 3, "effort": 3, "target": {"metric": "nope", "value": 1.0}}),
+            "/target/metric",
+        ),
+        (
+            json!({"title": "x", "value": 3, "effort": 3, "owner_id": "01a24233-c456-7186-af34-ba4716863c54"}),
+            "/owner_id",
+        ),
+    ] {
+        let res = app.post(ITEMS, &analyst, body.clone()).await;
+        assert_eq!(res.status.as_u16(), 422, "{body}");
+        assert_eq!(res.body["errors"][0]["pointer"], pointer, "{body}");
+    }
+    let unknown = app
+        .post(
+            ITEMS,
+            &analyst,
+            json!({"title": "x", "value": 3, "effort": 3, "colour": "red"}),
+        )
+        .await;
+    assert_eq!(unknown.status.as_u16(), 422);
+    for query in ["status=done", "source=gut_feeling", "limit=0"] {
+        let res = app.get(&format!("{ITEMS}?{query}"), &analyst).await;
+        assert_eq!(res.status.as_u16(), 400, "{query}");
+    }
+    let missing = app
+        .get(
+            &format!("{ITEMS}/01a24233-c456-7186-af34-ba4716863c54"),
+            &analyst,
+        )
+        .await;
+    assert_eq!(missing.status.as_u16(), 404);
+
+    // Agents read the register but do not write it; requesters do neither.
+    let agent = app.token("agent@globex.demo.test").await;
+    app.get(ITEMS, &agent).await.expect(200);
+    let write = app
+        .post(
+            ITEMS,
+            &agent,
+            json!({"title": "x", "value": 3, "effort": 3}),
+        )
+        .await;
+    assert_eq!(write.status.as_u16(), 403);
+    let requester = app.token("requester@globex.demo.test").await;
+    assert_eq!(app.get(ITEMS, &requester).await.status.as_u16(), 403);
+}
+
+/// The open items raised for `source_ref`.
+async fn raised(app: &TestApp, token: &str, source_ref: &str) -> Vec<Value> {
+    let list = app
+        .get(&format!("{ITEMS}?source=problem&limit=200"), token)
+        .await
+        .expect(200)
+        .clone();
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["source_ref"] == source_ref)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_known_error_opens_one_item_and_each_repeat_counts_an_occurrence() {
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    known(&app, &agent).await;
+    let problem = app
+        .post(
+            "/api/v1/problems",
+            &agent,
+            json!({"title": "VPN drops hourly", "description": "Tunnel resets", "root_cause": "", "workaround": "Reconnect"}),
+        )
+        .await;
+    let id = problem.expect(201)["id"].as_str().expect("id").to_string();
+    let path = format!("/api/v1/problems/{id}");
+    patch(&app, &agent, &path, json!({"known_error": true}))
+        .await
+        .expect(200);
+    patch(
+        &app,
+        &agent,
+        &path,
+        json!({"description": "Tunnel resets at the hour"}),
+    )
+    .await
+    .expect(200);
+    let mut items = Vec::new();
+    for _ in 0..150 {
+        items = raised(&app, &agent, &id).await;
+        if items.first().and_then(|i| i["occurrences"].as_i64()) == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["occurrences"], 2, "{items:?}");
+    assert_eq!(items[0]["status"], "proposed");
+    let initech = app.token("agent@initech.demo.test").await;
+    known(&app, &initech).await;
+    assert!(raised(&app, &initech, &id).await.is_empty());
+}
