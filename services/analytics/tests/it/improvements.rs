@@ -224,3 +224,44 @@ async fn a_known_error_opens_one_item_and_each_repeat_counts_an_occurrence() {
     known(&app, &initech).await;
     assert!(raised(&app, &initech, &id).await.is_empty());
 }
+
+#[tokio::test]
+async fn two_feeders_raising_one_signal_at_once_open_exactly_one_item() {
+    use analytics::{domain::improvement::Signal, feeder};
+    use platform::{
+        numbers::Numbers,
+        tenancy::{TenantId, begin_scoped},
+    };
+
+    let app = app!();
+    let agent = app.token("agent@globex.demo.test").await;
+    known(&app, &agent).await;
+    let tenant = TenantId(app.tenant_id("globex").await.parse().expect("a tenant id"));
+    let db = app
+        .service_schema::<analytics::migration::Migrator>("analytics")
+        .await;
+    let source_ref = uuid::Uuid::now_v7().to_string();
+    let signal = Signal {
+        source: "problem",
+        source_ref: source_ref.clone(),
+        title: "Remove the cause of a problem that is a known error".into(),
+        description: "Raised twice at once.".into(),
+    };
+    // Two feeders (two processes: each its own number blocks), each holding its transaction
+    // open a while after raising, so the second raises while the first has not committed.
+    let feed = |numbers: Numbers| {
+        let (db, signal) = (db.clone(), signal.clone());
+        async move {
+            let txn = begin_scoped(&db, &[tenant]).await.expect("txn");
+            feeder::raise(&txn, &db, &numbers, tenant, signal)
+                .await
+                .expect("raised");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            txn.commit().await.expect("commit");
+        }
+    };
+    tokio::join!(feed(Numbers::default()), feed(Numbers::default()));
+    let items = raised(&app, &agent, &source_ref).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["occurrences"], 2, "{items:?}");
+}
