@@ -10,10 +10,7 @@ use platform::{
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::{
-    domain::{
-        figures::Observed,
-        improvement::{self, NewImprovement, Signal},
-    },
+    domain::improvement::{self, NewImprovement, Signal},
     store::improvements::{self, Improvement},
 };
 
@@ -86,12 +83,8 @@ pub async fn on_event(
     numbers: &Numbers,
     env: &Envelope,
 ) -> Result<(), HandlerError> {
-    let ev = Observed {
-        event_type: &env.event_type,
-        time: env.time,
-        data: &env.data,
-    };
-    let signal = improvement::signal_of(&ev).map_err(|e| HandlerError::Refused(e.to_string()))?;
+    let signal = improvement::signal_of(&crate::projection::observed(env))
+        .map_err(|e| HandlerError::Refused(e.to_string()))?;
     if let Some(signal) = signal {
         raise(txn, db, numbers, TenantId(env.tenantid), signal)
             .await

@@ -13,7 +13,7 @@ use crate::{
     },
 };
 
-fn observed(env: &Envelope) -> Observed<'_> {
+pub(crate) fn observed(env: &Envelope) -> Observed<'_> {
     // As the store keeps it (microseconds), so a replay folds exactly the same times.
     Observed {
         event_type: &env.event_type,

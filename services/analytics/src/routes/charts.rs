@@ -16,7 +16,7 @@ use crate::{
     domain::{
         charts::{self, CHARTS, Chart},
         streams::{Stream, StreamFigures},
-        summary::{Figures, Totals},
+        summary::Figures,
     },
 };
 
@@ -127,13 +127,11 @@ async fn chart_of(
                 ),
             ));
         };
-        let mut all = Totals::default();
-        reach
-            .totals(state)
-            .await?
-            .values()
-            .for_each(|t| all.merge(t));
-        return Ok(charts::value_stream(&StreamFigures::of(stream, &all)));
+        // The rollup with `?tenant=*`, else the one tenant's stream.
+        let split = reach.split(&reach.totals(state).await?, |t| {
+            StreamFigures::of(stream, t)
+        });
+        return Ok(charts::value_stream(&split.rollup.unwrap_or(split.own)));
     }
     let interval = interval_of(q.interval.as_deref())?;
     let per_interval: Vec<_> = reach

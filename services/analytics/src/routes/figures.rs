@@ -93,7 +93,7 @@ impl Reach {
 
     /// The figures of the tenant at the top (`own`), and with `?tenant=*` the rollup and each
     /// tenant's, made by `figures_of` from their totals.
-    fn split<F>(
+    pub(crate) fn split<F>(
         &self,
         per_tenant: &BTreeMap<Uuid, Totals>,
         figures_of: impl Fn(&Totals) -> F,
@@ -164,10 +164,10 @@ pub(crate) fn interval_of(raw: Option<&str>) -> Result<Interval, ApiError> {
 }
 
 /// Figures of the tenant at the top, and with `?tenant=*` the rollup and each tenant's.
-struct Split<F> {
-    own: F,
-    rollup: Option<F>,
-    by_tenant: Option<Vec<(Uuid, F)>>,
+pub(crate) struct Split<F> {
+    pub own: F,
+    pub rollup: Option<F>,
+    pub by_tenant: Option<Vec<(Uuid, F)>>,
 }
 
 impl Reach {

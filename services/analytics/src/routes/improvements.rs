@@ -83,14 +83,15 @@ pub struct ImprovementOut {
 platform::page_schema!(ImprovementPage, ImprovementOut);
 
 fn out(i: Improvement) -> ImprovementOut {
+    let (status, step) = (i.lifecycle_status(), i.model_step());
     let target = match (i.target_metric, i.target_value) {
         (Some(metric), Some(value)) => Some(Target { metric, value }),
         _ => None,
     };
     ImprovementOut {
         id: i.id,
-        status: Status::parse(&i.status).unwrap_or(Status::Proposed),
-        step: Step::parse(&i.step).unwrap_or(Step::Vision),
+        status,
+        step,
         number: i.number,
         title: i.title,
         description: i.description,

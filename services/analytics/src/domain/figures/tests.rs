@@ -159,6 +159,43 @@ impl Replay {
     }
 }
 
+fn item_moved(item: Uuid, from: Option<&str>, to: &str) -> catalogue::RequestItemStateChanged {
+    catalogue::RequestItemStateChanged {
+        request_item_id: item,
+        request_id: Uuid::nil(),
+        number: "RITM0001001".into(),
+        item_id: Uuid::nil(),
+        from: from.map(Into::into),
+        to: to.into(),
+        approval_state: "approved".into(),
+        close_reason: None,
+    }
+}
+
+fn change_created(id: Uuid, kind: &str) -> change::ChangeCreated {
+    change::ChangeCreated {
+        change_id: id,
+        number: "CHG0001001".into(),
+        change_type: kind.into(),
+        title: "Patch".into(),
+        state: "new".into(),
+        risk: "low".into(),
+        requested_by: Uuid::nil(),
+        affected_ci_ids: vec![],
+        planned_start: None,
+        planned_end: None,
+    }
+}
+
+fn change_closed(id: Uuid, code: &str) -> change::ChangeClosed {
+    change::ChangeClosed {
+        change_id: id,
+        close_code: code.into(),
+        risk: "low".into(),
+        caused_incident_count: 0,
+    }
+}
+
 /// Within the sketches' 1 %.
 fn near(got: Option<f64>, want: f64) -> bool {
     got.is_some_and(|g| (g - want).abs() <= 0.01 * want)
@@ -314,16 +351,7 @@ fn a_move_between_groups_is_not_a_first_contact_resolution() {
 fn requests_changes_and_deflections() {
     let mut r = Replay::new(Tz::UTC);
     let item = Uuid::now_v7();
-    let moved = |from: Option<&str>, to: &str| catalogue::RequestItemStateChanged {
-        request_item_id: item,
-        request_id: Uuid::nil(),
-        number: "RITM0001001".into(),
-        item_id: Uuid::nil(),
-        from: from.map(Into::into),
-        to: to.into(),
-        approval_state: "approved".into(),
-        close_reason: None,
-    };
+    let moved = |from: Option<&str>, to: &str| item_moved(item, from, to);
     r.send("2026-11-02T08:00:00Z", moved(None, "waiting_for_approval"));
     r.send(
         "2026-11-02T09:00:00Z",
@@ -338,24 +366,8 @@ fn requests_changes_and_deflections() {
         moved(Some("fulfilment"), "fulfilled"),
     );
 
-    let created = |id, kind: &str| change::ChangeCreated {
-        change_id: id,
-        number: "CHG0001001".into(),
-        change_type: kind.into(),
-        title: "Patch".into(),
-        state: "new".into(),
-        risk: "low".into(),
-        requested_by: Uuid::nil(),
-        affected_ci_ids: vec![],
-        planned_start: None,
-        planned_end: None,
-    };
-    let closed = |id, code: &str| change::ChangeClosed {
-        change_id: id,
-        close_code: code.into(),
-        risk: "low".into(),
-        caused_incident_count: 0,
-    };
+    let created = change_created;
+    let closed = change_closed;
     let (c1, c2, c3, c4) = (
         Uuid::now_v7(),
         Uuid::now_v7(),
@@ -447,16 +459,7 @@ fn value_streams_add_every_stay_in_a_step_and_a_reopen_withdraws_the_first_compl
 fn request_and_change_streams() {
     let mut r = Replay::new(Tz::UTC);
     let item = Uuid::now_v7();
-    let moved = |from: Option<&str>, to: &str| catalogue::RequestItemStateChanged {
-        request_item_id: item,
-        request_id: Uuid::nil(),
-        number: "RITM0001001".into(),
-        item_id: Uuid::nil(),
-        from: from.map(Into::into),
-        to: to.into(),
-        approval_state: "approved".into(),
-        close_reason: None,
-    };
+    let moved = |from: Option<&str>, to: &str| item_moved(item, from, to);
     let task = |from: &str, to: &str| catalogue::FulfilmentTaskStateChanged {
         task_id: Uuid::nil(),
         request_item_id: item,
@@ -494,21 +497,7 @@ fn request_and_change_streams() {
     );
 
     let change = Uuid::now_v7();
-    r.send(
-        "2026-11-02T08:00:00Z",
-        change::ChangeCreated {
-            change_id: change,
-            number: "CHG0001001".into(),
-            change_type: "normal".into(),
-            title: "Patch".into(),
-            state: "new".into(),
-            risk: "low".into(),
-            requested_by: Uuid::nil(),
-            affected_ci_ids: vec![],
-            planned_start: None,
-            planned_end: None,
-        },
-    );
+    r.send("2026-11-02T08:00:00Z", change_created(change, "normal"));
     let states = [
         ("2026-11-02T09:00:00Z", "new", "assess"),
         ("2026-11-02T10:00:00Z", "assess", "authorize"),
@@ -529,15 +518,7 @@ fn request_and_change_streams() {
             },
         );
     }
-    r.send(
-        "2026-11-04T13:00:00Z",
-        change::ChangeClosed {
-            change_id: change,
-            close_code: "successful".into(),
-            risk: "low".into(),
-            caused_incident_count: 0,
-        },
-    );
+    r.send("2026-11-04T13:00:00Z", change_closed(change, "successful"));
     let hours = |h: f64| h * 3600.0;
     assert_eq!(
         r.steps(Stream::ChangeToLive),
