@@ -186,3 +186,25 @@ pub mod cmdb_relationship {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A portfolio service as the catalogue announced it: its name and lifecycle stage.
+pub mod portfolio_service {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "portfolio_services")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub tenant_id: Uuid,
+        pub name: String,
+        /// The catalogue's stage name (`strategy` … `retired`).
+        pub stage: String,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -16,6 +16,7 @@ pub mod migration;
 pub mod ops;
 pub mod outbox;
 pub mod people;
+pub mod portfolio;
 pub mod provenance;
 pub mod rabbit;
 pub mod relay;

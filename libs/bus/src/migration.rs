@@ -343,3 +343,25 @@ pub async fn create_indexes(
     }
     Ok(())
 }
+
+/// The portfolio projection (`portfolio`): the catalogue's services, per tenant.
+pub async fn create_portfolio_projection(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table("portfolio_services")
+            .if_not_exists()
+            .col(pk_uuid("id"))
+            .col(uuid("tenant_id"))
+            .col(string_len("name", 200))
+            .col(string_len("stage", 16))
+            .col(big_integer("version"))
+            .take(),
+    )
+    .await?;
+    enforce_rls(
+        m.get_connection(),
+        &["portfolio_services"],
+        &tenant_predicate("tenant_id"),
+    )
+    .await
+}

@@ -45,3 +45,51 @@ pub struct ImprovementStateChanged {
     pub measured: Option<f64>,
 }
 event!(ImprovementStateChanged, "improvement", "state_changed", 1);
+
+/// A capacity forecast found its threshold breached, or breaching within its horizon, and the
+/// threshold's action is `incident`: incident opens one incident per threshold for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityBreachPredicted {
+    pub threshold_id: Uuid,
+    /// `service` or `ci`.
+    pub target_type: String,
+    pub target_id: Uuid,
+    /// E.g. `disk_used_percent`.
+    pub metric: String,
+    pub limit: f64,
+    /// `above` or `below`: the side of `limit` that is a breach.
+    pub direction: String,
+    /// `breach_predicted` or `breached`.
+    pub status: String,
+    /// When the fitted line crosses `limit` (`null` once breached and not trending back).
+    pub breach_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub slope_per_day: f64,
+    /// The newest sample's value.
+    pub last_value: f64,
+}
+event!(CapacityBreachPredicted, "capacity", "breach_predicted", 1);
+
+/// A capacity threshold was created, changed or deleted (its fields after the change; on
+/// `deleted`, before it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityThresholdChanged {
+    pub threshold_id: Uuid,
+    /// `created`, `updated` or `deleted`.
+    pub change: String,
+    /// `service` or `ci`.
+    pub target_type: String,
+    pub target_id: Uuid,
+    pub metric: String,
+    pub limit: f64,
+    /// `above` or `below`.
+    pub direction: String,
+    pub lookback_days: i32,
+    pub horizon_days: i32,
+    /// `improvement` or `incident`.
+    pub action: String,
+    /// Who changed it.
+    pub actor_id: Option<Uuid>,
+}
+event!(CapacityThresholdChanged, "capacity", "threshold_changed", 1);

@@ -24,33 +24,72 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let json_content = req
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                let mime = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            })
-            .unwrap_or(false);
+        let json_content = is_json(req);
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !json_content {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "send the body as application/json",
-                ));
+                return Err(not_json());
             }
             let body = bytes.await.map_err(payload_error)?;
             parse(&body).map(Json)
         })
     }
+}
+
+/// Whether the request says its body is JSON (`application/json` or `…+json`).
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+        .unwrap_or(false)
+}
+
+fn not_json() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body as application/json",
+    )
+}
+
+/// Reads a body of at most `max` bytes, refusing more (413) without reading it all: for the
+/// few routes that take more than the configured limit (bulk imports and ingests).
+pub async fn read_limited(mut payload: web::Payload, max: usize) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt as _;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
+        if bytes.len() + chunk.len() > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("this route takes at most {max} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// A JSON body of at most `max` bytes, parsed as [`Json`] parses it.
+pub async fn parse_limited<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    max: usize,
+) -> Result<T, ApiError> {
+    if !is_json(req) {
+        return Err(not_json());
+    }
+    parse(&read_limited(payload, max).await?)
 }
 
 /// Parses a JSON document into `T`, classifying failures as 400 (syntax) or 422 (shape).

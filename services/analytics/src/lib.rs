@@ -8,10 +8,12 @@
 
 pub mod domain;
 pub mod feeder;
+pub mod forecaster;
 pub mod migration;
 pub mod projection;
 pub mod rebuild;
 pub mod routes;
+pub mod seed;
 pub mod service;
 pub mod store;
 
@@ -19,6 +21,7 @@ use std::sync::Arc;
 
 use bus::{ConsumerRunner, Envelope, Handler, HandlerError, people::IdentityProjection};
 use chrono_tz::Tz;
+use forecaster::Forecaster;
 use platform::{
     auth::{AuthContext, KeySource},
     db::{self, DbSetupError, Target},
@@ -41,8 +44,9 @@ pub struct AnalyticsService {
     pub identity: IdentityProjection,
     /// Tenants' time zones, shared with the consumer (which forgets them on tenant events).
     pub zones: Arc<Zones>,
-    /// Improvement numbers, shared with the consumer's feeder.
+    /// Improvement numbers, shared with the consumer's feeder and the forecaster.
     pub numbers: Arc<Numbers>,
+    pub forecaster: Arc<Forecaster>,
 }
 
 impl AnalyticsService {
@@ -57,12 +61,14 @@ impl AnalyticsService {
         let identity = IdentityProjection::new(db.clone(), CONSUMER);
         let auth = AuthContext::from_settings(settings, keys, identity.directory.clone())
             .map_err(DbSetupError::Config)?;
+        let numbers = Arc::<Numbers>::default();
         Ok(Self {
+            forecaster: Arc::new(Forecaster::new(db.clone(), numbers.clone())),
             db,
             auth,
             identity,
             zones: Arc::default(),
-            numbers: Arc::default(),
+            numbers,
         })
     }
 
@@ -110,7 +116,8 @@ fn consumer_with(
 }
 
 /// Keeps each event once, folds it into the figures and feeds the improvement register; hands
-/// identity's directory events on to the identity projection.
+/// identity's directory events on to the identity projection and the catalogue's CI and
+/// service events to the CMDB and portfolio projections (what capacity samples may be about).
 struct EventStore {
     identity: Arc<dyn Handler>,
     zones: Arc<Zones>,
@@ -150,6 +157,11 @@ impl Handler for EventStore {
         if store::events::append(txn, env, chrono::Utc::now()).await? {
             projection::project(txn, &self.zones, env, ticket).await?;
             feeder::on_event(txn, &self.db, &self.numbers, env).await?;
+            if bus::cmdb::handles(&env.event_type) {
+                bus::cmdb::apply(txn, env).await?;
+            } else if bus::portfolio::handles(&env.event_type) {
+                bus::portfolio::apply(txn, env).await?;
+            }
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003ShadowFigures),
             Box::new(M0004TicketsByTenant),
             Box::new(M0005Improvements),
+            Box::new(M0006Capacity),
         ]
     }
 }
@@ -272,6 +273,110 @@ impl MigrationTrait for M0005Improvements {
             m.get_connection(),
             &["improvements", "improvement_counters"],
             &tenant_predicate("tenant_id"),
+        )
+        .await
+    }
+}
+
+/// Capacity (ADR 43): samples, thresholds with their latest forecast, and the catalogue's CMDB
+/// and portfolio as projected here (what a sample or threshold may be about). The forecaster
+/// claims due thresholds across tenants by declaring `app.capacity_forecaster`.
+struct M0006Capacity;
+
+impl MigrationName for M0006Capacity {
+    fn name(&self) -> &str {
+        "m20261208_000006_capacity"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006Capacity {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        bus::migration::create_cmdb_projection(m).await?;
+        bus::migration::create_portfolio_projection(m).await?;
+        m.create_table(
+            Table::create()
+                .table("capacity_samples")
+                .if_not_exists()
+                .col(uuid("tenant_id"))
+                .col(string_len("target_type", 8))
+                .col(uuid("target_id"))
+                .col(string_len("metric", 64))
+                .col(timestamp_with_time_zone("observed_at"))
+                .col(double("value"))
+                // One sample per target, metric and instant: a resent batch is a duplicate.
+                .primary_key(
+                    Index::create()
+                        .col("tenant_id")
+                        .col("target_type")
+                        .col("target_id")
+                        .col("metric")
+                        .col("observed_at"),
+                )
+                .take(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("capacity_thresholds")
+                .if_not_exists()
+                .col(pk_uuid("id"))
+                .col(uuid("tenant_id"))
+                .col(string_len("target_type", 8))
+                .col(uuid("target_id"))
+                .col(string_len("metric", 64))
+                .col(double("limit_value"))
+                .col(string_len("direction", 8))
+                .col(integer("lookback_days"))
+                .col(integer("horizon_days"))
+                .col(string_len("action", 16))
+                .col(big_integer("version"))
+                // The version of the latest event about the threshold (edits and breaches).
+                .col(big_integer("event_version"))
+                .col(timestamp_with_time_zone("created_at"))
+                .col(timestamp_with_time_zone("updated_at"))
+                // When the forecaster next computes it (new samples make it due at once).
+                .col(timestamp_with_time_zone("due_at"))
+                .col(string_len("status", 24))
+                .col(double_null("slope_per_day"))
+                .col(timestamp_with_time_zone_null("breach_at"))
+                .col(integer("samples"))
+                .col(double_null("last_value"))
+                .col(timestamp_with_time_zone_null("forecast_at"))
+                .take(),
+        )
+        .await?;
+        for (name, cols, unique) in [
+            (
+                "capacity_thresholds_target",
+                &[
+                    "tenant_id",
+                    "target_type",
+                    "target_id",
+                    "metric",
+                    "direction",
+                ][..],
+                true,
+            ),
+            ("capacity_thresholds_due", &["due_at"][..], false),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table("capacity_thresholds");
+            for col in cols {
+                index.col(*col);
+            }
+            if unique {
+                index.unique();
+            }
+            m.create_index(index.take()).await?;
+        }
+        enforce_rls(
+            m.get_connection(),
+            &["capacity_samples", "capacity_thresholds"],
+            &format!(
+                "{} OR current_setting('app.capacity_forecaster', true) = 'on'",
+                tenant_predicate("tenant_id")
+            ),
         )
         .await
     }

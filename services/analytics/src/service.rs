@@ -40,6 +40,26 @@ impl host::Service for Analytics {
             routes::configure(analytics.clone()),
         );
         started.consumers.push(analytics.consumer());
+        let forecaster = analytics.forecaster.clone();
+        started
+            .schedulers
+            .push(Box::new(move |stop| Box::pin(forecaster.run(stop))));
+        started.demo = Some(std::sync::Arc::new(AnalyticsDemo(analytics)));
         Ok(started)
+    }
+}
+
+/// Analytics' part of the demo data set: capacity thresholds.
+struct AnalyticsDemo(web::Data<AnalyticsService>);
+
+#[async_trait]
+impl host::demo::DemoSeed for AnalyticsDemo {
+    async fn seed_demo(&self, demo: &mut host::demo::Demo) -> anyhow::Result<()> {
+        let made = crate::seed::seed_demo(&self.0, &demo.customers)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the analytics demo data: {e}"))?;
+        demo.summaries
+            .push(format!("{made} capacity thresholds (new)"));
+        Ok(())
     }
 }

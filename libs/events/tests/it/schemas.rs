@@ -97,5 +97,7 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<CiRelationshipDeleted>(&mut failures);
     check::<ImprovementCreated>(&mut failures);
     check::<ImprovementStateChanged>(&mut failures);
+    check::<CapacityBreachPredicted>(&mut failures);
+    check::<CapacityThresholdChanged>(&mut failures);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -24,10 +24,11 @@ pub enum Role {
     Approver,
     Requester,
     Analyst,
+    CapacityManager,
 }
 
 impl Role {
-    pub const ALL: [Role; 11] = [
+    pub const ALL: [Role; 12] = [
         Role::PlatformAdmin,
         Role::MspAdmin,
         Role::MspAgent,
@@ -39,6 +40,7 @@ impl Role {
         Role::Approver,
         Role::Requester,
         Role::Analyst,
+        Role::CapacityManager,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Requester => "requester",
             Role::Analyst => "analyst",
+            Role::CapacityManager => "capacity_manager",
         }
     }
 
@@ -109,6 +112,9 @@ impl Role {
                 "improvement:read",
                 "analytics:export",
                 "improvement:write",
+                "capacity:read",
+                "capacity:write",
+                "capacity:ingest",
             ],
             Role::MspAgent | Role::Agent => vec![
                 "tenant:read",
@@ -220,6 +226,22 @@ impl Role {
                 "improvement:read",
                 "analytics:export",
                 "improvement:write",
+            ],
+            // Capacity management: thresholds, the samples that feed them, their forecasts.
+            Role::CapacityManager => vec![
+                "tenant:read",
+                "user:read",
+                "group:read",
+                "incident:read",
+                "problem:read",
+                "change:read",
+                "cmdb:read",
+                "catalogue:read",
+                "analytics:read",
+                "improvement:read",
+                "capacity:read",
+                "capacity:write",
+                "capacity:ingest",
             ],
         }
     }

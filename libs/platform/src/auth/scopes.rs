@@ -66,6 +66,9 @@ declare_scopes!(
     AnalyticsExport = "analytics:export",
     ImprovementRead = "improvement:read",
     ImprovementWrite = "improvement:write",
+    CapacityRead = "capacity:read",
+    CapacityWrite = "capacity:write",
+    CapacityIngest = "capacity:ingest",
     BusAdmin = "bus:admin",
 );
 

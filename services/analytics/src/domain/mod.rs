@@ -1,4 +1,5 @@
 pub mod backlog;
+pub mod capacity;
 pub mod charts;
 pub mod csv;
 pub mod definitions;

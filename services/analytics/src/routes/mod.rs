@@ -1,4 +1,5 @@
 //! HTTP routes, one module per resource, each listing its handlers in `routes()`.
+pub mod capacity;
 pub mod charts;
 pub mod export;
 pub mod figures;
@@ -15,6 +16,7 @@ use crate::AnalyticsService;
 const RESOURCES: &[(&str, Routes)] = &[
     ("/api/v1/analytics", analytics),
     ("/api/v1/improvements", improvements::routes),
+    ("/api/v1/capacity", capacity::routes),
 ];
 
 /// Everything under `/api/v1/analytics` (one scope: a second with the same prefix would never

@@ -1,3 +1,4 @@
+pub mod capacity;
 pub mod events;
 pub mod figures;
 pub mod improvements;

@@ -1,4 +1,5 @@
 //! analytics' integration tests: one binary, one module per area.
+mod capacity;
 mod charts;
 mod export;
 mod figures;

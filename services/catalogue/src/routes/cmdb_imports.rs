@@ -3,7 +3,6 @@
 //! (the tenant's CMDB in either format, streamed page by page).
 use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, post, web};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use platform::{
     ApiError,
     auth::{
@@ -143,23 +142,6 @@ fn option<T>(
     }
 }
 
-/// Reads the body, refusing more than `MAX_BODY` bytes (413) without reading them all.
-async fn body(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("unreadable_body", e.to_string()))?;
-        if bytes.len() + chunk.len() > MAX_BODY {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("an import file is at most {MAX_BODY} bytes"),
-            ));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
-}
-
 /// Import CIs or relationships.
 ///
 /// The body is the file (≤ 50 MiB, else 413): CSV with the columns `class`, `name`,
@@ -206,7 +188,7 @@ pub async fn create(
             EmptyValues::parse,
         )?,
     };
-    let bytes = body(payload).await?;
+    let bytes = platform::json::read_limited(payload, MAX_BODY).await?;
     let rows = read(options.format, &bytes)?;
     let payload = String::from_utf8(bytes)
         .map_err(|_| ApiError::bad_request("not_utf8", "the file is not UTF-8 text"))?;

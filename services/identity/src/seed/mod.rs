@@ -51,7 +51,7 @@ pub const DEMO_PROVIDERS: [DemoProvider; 2] = [
 /// The first demo MSP, which load-test customers join.
 pub const DEMO_MSP: &str = DEMO_PROVIDERS[0].slug;
 /// Login prefix → role, for each demo customer (`<prefix>@<slug>.demo.test`).
-pub const CUSTOMER_LOGINS: [(&str, Role); 8] = [
+pub const CUSTOMER_LOGINS: [(&str, Role); 9] = [
     ("admin", Role::TenantAdmin),
     ("agent", Role::Agent),
     ("change-manager", Role::ChangeManager),
@@ -60,6 +60,7 @@ pub const CUSTOMER_LOGINS: [(&str, Role); 8] = [
     ("analyst", Role::Analyst),
     ("configuration-manager", Role::ConfigurationManager),
     ("service-owner", Role::ServiceOwner),
+    ("capacity-manager", Role::CapacityManager),
 ];
 /// Each demo customer's groups: name, description and the login prefixes of its members.
 pub const CUSTOMER_GROUPS: [(&str, &str, &[&str]); 3] = [
