@@ -4,13 +4,16 @@
 //! code (`domain`); `routes` holds thin HTTP handlers, one module per resource, over `store`
 //! and `events`; `sla::scheduler` fires due SLA thresholds. Identity's tenant tree, users and groups arrive as
 //! events (`bus::people`: the tenant directory, users and groups), so `X-Tenant`,
-//! suspension and assignment checks work without calling identity.
+//! suspension and assignment checks work without calling identity. Analytics' capacity
+//! forecasts open incidents (`capacity`), one per threshold at a time.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod capacity;
 pub mod domain;
 pub mod events;
 pub mod idempotency;
 pub mod migration;
+pub mod opening;
 pub mod routes;
 pub mod seed;
 pub mod service;
@@ -71,36 +74,86 @@ impl IncidentService {
         ))
     }
 
-    /// This service's consumer: identity's events (the tenant tree, users and groups) and the
-    /// catalogue's (the portfolio, and request items for their SLA clocks).
+    /// This service's consumer: identity's events (the tenant tree, users and groups), the
+    /// catalogue's (the portfolio, and request items for their SLA clocks) and analytics'
+    /// capacity forecasts (which open incidents).
     pub fn consumer(&self) -> Arc<ConsumerRunner> {
-        self.identity
-            .consumer_with(Some(Arc::new(CatalogueEvents(self.sla.clone()))))
+        consumer_with(
+            &self.db,
+            &self.identity,
+            self.sla.clone(),
+            self.numbers.clone(),
+        )
     }
 }
 
-/// The catalogue's events: its services and CIs, which incidents may name, and its request
-/// items' state changes, which move their SLA clocks.
-struct CatalogueEvents(Arc<sla::Sla>);
+/// Incident's consumer on `db` (a replica's, say), with an SLA engine and number blocks of
+/// its own; identity's events also go into `identity`.
+pub fn consumer(db: &DatabaseConnection, identity: &IdentityProjection) -> Arc<ConsumerRunner> {
+    consumer_with(
+        db,
+        identity,
+        Arc::new(sla::Sla::new(db.clone())),
+        Arc::default(),
+    )
+}
+
+fn consumer_with(
+    db: &DatabaseConnection,
+    identity: &IdentityProjection,
+    sla: Arc<sla::Sla>,
+    numbers: Arc<store::incidents::Numbers>,
+) -> Arc<ConsumerRunner> {
+    identity.consumer_with(Some(Arc::new(OtherServices {
+        db: db.clone(),
+        sla,
+        numbers,
+    })))
+}
+
+/// The other services' events incident acts on: the catalogue's services and CIs, which
+/// incidents may name, and its request items' state changes, which move their SLA clocks;
+/// analytics' capacity forecasts, each of which opens an incident unless its threshold has
+/// one open.
+struct OtherServices {
+    db: DatabaseConnection,
+    sla: Arc<sla::Sla>,
+    numbers: Arc<store::incidents::Numbers>,
+}
 
 #[async_trait::async_trait]
-impl Handler for CatalogueEvents {
+impl Handler for OtherServices {
     fn consumer(&self) -> &'static str {
         CONSUMER
     }
     fn bindings(&self) -> Vec<String> {
+        use ::events::{Event, analytics::CapacityBreachPredicted};
         vec![
-            "catalogue.service.*".into(),
             "catalogue.request_item.state_changed".into(),
+            CapacityBreachPredicted::routing_key(),
         ]
         .into_iter()
-        .chain(bus::cmdb::BINDINGS.iter().map(|b| b.to_string()))
+        .chain(
+            bus::cmdb::BINDINGS
+                .iter()
+                .chain(&bus::portfolio::BINDINGS)
+                .map(|b| b.to_string()),
+        )
         .collect()
     }
     async fn handle(&self, txn: &DatabaseTransaction, env: &Envelope) -> Result<(), HandlerError> {
-        use ::events::{Event, catalogue::RequestItemStateChanged};
+        use ::events::{
+            Event, analytics::CapacityBreachPredicted, catalogue::RequestItemStateChanged,
+        };
         if env.event_type == RequestItemStateChanged::event_type() {
-            sla::request_items::apply(&self.0, txn, env).await
+            sla::request_items::apply(&self.sla, txn, env).await
+        } else if env.event_type == CapacityBreachPredicted::event_type() {
+            let opener = capacity::Opener {
+                db: &self.db,
+                numbers: &self.numbers,
+                sla: &self.sla,
+            };
+            capacity::apply(&opener, txn, env).await
         } else if bus::cmdb::handles(&env.event_type) {
             bus::cmdb::apply(txn, env).await
         } else {

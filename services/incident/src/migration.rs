@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0013CmdbCis),
             Box::new(M0014CmdbGraph),
             Box::new(M0015CmdbEdgesByCi),
+            Box::new(M0016CapacityIncidents),
         ]
     }
 }
@@ -589,24 +590,7 @@ impl MigrationName for M0010Portfolio {
 #[async_trait::async_trait]
 impl MigrationTrait for M0010Portfolio {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("portfolio_services")
-                .if_not_exists()
-                .col(pk_uuid("id"))
-                .col(uuid("tenant_id"))
-                .col(string_len("name", 200))
-                .col(string_len("stage", 16))
-                .col(big_integer("version"))
-                .take(),
-        )
-        .await?;
-        enforce_rls(
-            m.get_connection(),
-            &["portfolio_services"],
-            &tenant_predicate("tenant_id"),
-        )
-        .await
+        bus::migration::create_portfolio_projection(m).await
     }
 }
 
@@ -742,6 +726,46 @@ impl MigrationTrait for M0015CmdbEdgesByCi {
             m,
             false,
             &["cmdb_relationships_source", "cmdb_relationships_target"],
+        )
+        .await
+    }
+}
+
+/// The incidents opened for analytics' capacity thresholds, by threshold: a threshold gets a
+/// new incident only while none of its incidents is open. A link table rather than a column
+/// under a unique index over open incidents: such an index would refuse reopening an old
+/// incident once a newer one is open.
+struct M0016CapacityIncidents;
+
+impl MigrationName for M0016CapacityIncidents {
+    fn name(&self) -> &str {
+        "m20261208_000016_capacity_incidents"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0016CapacityIncidents {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("capacity_incidents")
+                .if_not_exists()
+                .col(uuid("tenant_id"))
+                .col(uuid("threshold_id"))
+                .col(uuid("incident_id"))
+                .primary_key(
+                    Index::create()
+                        .col("tenant_id")
+                        .col("threshold_id")
+                        .col("incident_id"),
+                )
+                .take(),
+        )
+        .await?;
+        enforce_rls(
+            m.get_connection(),
+            &["capacity_incidents"],
+            &tenant_predicate("tenant_id"),
         )
         .await
     }

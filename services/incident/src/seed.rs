@@ -102,15 +102,9 @@ pub async fn seed_demo(
         let config = service.sla.config(&tenant).await?;
         let mut incidents = Vec::with_capacity(INCIDENTS);
         for story in plan(now) {
-            let number = service
-                .numbers
-                .next(
-                    &service.db,
-                    "incident_counters",
-                    "INC",
-                    TenantId(customer.id),
-                )
-                .await?;
+            let number =
+                crate::opening::next_number(&service.db, &service.numbers, TenantId(customer.id))
+                    .await?;
             let txn = begin_scoped(&service.db, &[TenantId(customer.id)]).await?;
             let inc = replay(&txn, service, &config, customer, number, &story, now).await?;
             txn.commit().await?;

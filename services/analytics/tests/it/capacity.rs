@@ -252,6 +252,85 @@ async fn samples_forecast_a_breach_that_opens_one_improvement_and_other_tenants_
 }
 
 #[tokio::test]
+async fn an_incident_threshold_breach_opens_one_incident_through_the_bus() {
+    let app = app!();
+    let manager = app.token("capacity-manager@globex.demo.test").await;
+    known(&app, &manager).await;
+    let ci = projected_ci(&app, "globex", "cap-mem").await;
+    let created = threshold(
+        &app,
+        &manager,
+        json!({"target_type": "ci", "target_id": ci, "metric": "memory_used_percent",
+               "limit": 80.0, "direction": "above", "action": "incident"}),
+    )
+    .await;
+    let id = created["id"].as_str().expect("id").to_string();
+    // Already past the limit: breached.
+    let (batch, _) = rising(&ci, "memory_used_percent", 30, 60.0, 1.0);
+    app.call(Method::POST, SAMPLES, Some(&manager), Some(batch), &[])
+        .await
+        .expect(202);
+    forecast_when(&app, &manager, &id, |f| f["status"] == "breached").await;
+    let agent = app.token("agent@globex.demo.test").await;
+    let capacity_incidents = |list: &Value| -> Vec<Value> {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|i| i["category"] == "capacity")
+            .cloned()
+            .collect()
+    };
+    let mut opened = Vec::new();
+    for _ in 0..150 {
+        let list = app
+            .get("/api/v1/incidents?limit=200", &agent)
+            .await
+            .expect(200)
+            .clone();
+        opened = capacity_incidents(&list);
+        if !opened.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(
+        opened[0]["configuration_item_id"],
+        ci.as_str(),
+        "{opened:?}"
+    );
+    assert!(
+        opened[0]["title"]
+            .as_str()
+            .expect("title")
+            .contains("memory_used_percent"),
+        "{opened:?}"
+    );
+    // More samples: the breach goes on, and no second incident opens.
+    let newer = json!({"samples": [{"target_type": "ci", "target_id": ci,
+        "metric": "memory_used_percent", "value": 91.0, "observed_at": Utc::now().to_rfc3339()}]});
+    app.call(Method::POST, SAMPLES, Some(&manager), Some(newer), &[])
+        .await
+        .expect(202);
+    forecast_when(&app, &manager, &id, |f| f["samples"] == 31).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let list = app
+        .get("/api/v1/incidents?limit=200", &agent)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(capacity_incidents(&list).len(), 1);
+    let initech = app.token("agent@initech.demo.test").await;
+    let theirs = app
+        .get("/api/v1/incidents?limit=200", &initech)
+        .await
+        .expect(200)
+        .clone();
+    assert!(capacity_incidents(&theirs).is_empty());
+}
+
+#[tokio::test]
 async fn bad_samples_and_thresholds_are_named_nothing_is_stored_and_scopes_hold() {
     let app = app!();
     let manager = app.token("capacity-manager@globex.demo.test").await;

@@ -8,6 +8,9 @@ use utoipa::ToSchema;
 pub struct Level(u8);
 
 impl Level {
+    /// The middle of the scale: where an incident no person has triaged yet starts.
+    pub const MEDIUM: Level = Level(2);
+
     pub fn new(v: u8) -> Option<Self> {
         (1..=3).contains(&v).then_some(Self(v))
     }

@@ -31,6 +31,7 @@ use crate::{
     },
     events,
     idempotency::{self, Claim},
+    opening::{self, Opening},
     store::incidents::{self, Filter, Queued},
 };
 
@@ -353,17 +354,13 @@ pub async fn create(
             return Err(problems.into());
         }
     }
-    let number = state
-        .numbers
-        .next(&state.db, "incident_counters", "INC", tenant)
-        .await?;
+    let number = opening::next_number(&state.db, &state.numbers, tenant).await?;
     new.caller_id = new.caller_id.or((!p.is_client).then_some(p.subject));
-    let matrix_priority = new.matrix_priority().get();
-    let mut inc = incidents::draft(tenant, number, p.subject, new);
-    let outbox = events::incident_created(&inc, matrix_priority)?;
-    // The clocks start first, so the row is written once, with its queue key.
-    let started = sla.start(&inc, crate::sla::now())?;
-    inc.sla_due_at = started.due;
+    let Opening {
+        incident: inc,
+        events: outbox,
+        clocks: started,
+    } = opening::prepare(tenant, number, p.subject, new, &sla)?;
     let location = format!("/api/v1/incidents/{}", inc.id);
     // Without an `Idempotency-Key` a create is one statement (on PostgreSQL): the row, its
     // events and clocks, read back as a queue row. With one, the key is claimed first and the

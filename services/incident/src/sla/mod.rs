@@ -12,9 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bus::BusError;
+use bus::{BusError, HandlerError};
 use chrono::{DateTime, Utc};
-use platform::tenancy::{TenantInfo, begin_scoped};
+use platform::tenancy::{TenantInfo, begin_scoped, scope_to};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
@@ -244,6 +244,35 @@ impl Sla {
             config: self.config(tenant).await?,
         })
     }
+
+    /// [`tracking`](Self::tracking) for a consumer: the configuration is read in the event's
+    /// own transaction (a consumer has no request's tenant at hand, only the event's).
+    pub async fn tracking_in(
+        &self,
+        txn: &DatabaseTransaction,
+        tenant: TenantId,
+    ) -> Result<Tracking<'_>, HandlerError> {
+        Ok(Tracking {
+            sla: self,
+            config: Arc::new(config_in(txn, tenant).await?),
+        })
+    }
+}
+
+/// The SLA set-up of `tenant` (its own definitions and its ancestors'), read in `txn`: a
+/// consumer's transaction, which widens its scope to the tenant's path for the reading only.
+pub(crate) async fn config_in(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+) -> Result<Config, HandlerError> {
+    let path = bus::directory::path_in(txn, tenant.as_uuid())
+        .await?
+        .ok_or_else(|| HandlerError::Failed(format!("tenant {tenant:?} is not projected yet")))?;
+    scope_to(txn, &path).await?;
+    let calendars = sla_store::calendars(txn, &path).await?;
+    let definitions = sla_store::definitions(txn, &path).await?;
+    scope_to(txn, &[tenant]).await?;
+    Ok(Config::resolve(&path, &calendars, &definitions)?)
 }
 
 impl Tracking<'_> {

@@ -6,12 +6,12 @@
 use bus::{Envelope, HandlerError};
 use chrono::{DateTime, Utc};
 use events::{catalogue::RequestItemStateChanged, incident::RequestItemSlaChanged};
-use platform::tenancy::{TenantId, scope_to};
+use platform::tenancy::TenantId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
 };
 
-use super::{Config, Sla, Target, move_clocks, now};
+use super::{Sla, Target, config_in, move_clocks, now};
 use crate::{
     domain::sla::{Facts, Subject, name_of, standing},
     store::{
@@ -61,7 +61,7 @@ pub async fn apply(
             e.from.as_deref().map(Facts::request_item)
         }
     };
-    let config = config_of(txn, tenant).await?;
+    let config = config_in(txn, tenant).await?;
     let target = Target {
         subject: Subject::RequestItem,
         tenant,
@@ -94,19 +94,6 @@ fn failed(e: bus::BusError) -> HandlerError {
 fn whole_seconds(at: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::SubsecRound;
     at.trunc_subsecs(0)
-}
-
-/// The SLA set-up of `tenant` (its own definitions and its ancestors'), read in `txn`: a
-/// consumer's transaction, which widens its scope to the tenant's path for the reading only.
-async fn config_of(txn: &DatabaseTransaction, tenant: TenantId) -> Result<Config, HandlerError> {
-    let path = bus::directory::path_in(txn, tenant.as_uuid())
-        .await?
-        .ok_or_else(|| HandlerError::Failed(format!("tenant {tenant:?} is not projected yet")))?;
-    scope_to(txn, &path).await?;
-    let calendars = sla_store::calendars(txn, &path).await?;
-    let definitions = sla_store::definitions(txn, &path).await?;
-    scope_to(txn, &[tenant]).await?;
-    Ok(Config::resolve(&path, &calendars, &definitions)?)
 }
 
 /// Announces where `target` stands now that its clocks are `clocks` (nothing without clocks).

@@ -63,8 +63,21 @@ pub async fn retired(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<bool>, DbErr> {
-    Ok(cmdb_ci::Entity::find_by_id((id, tenant.as_uuid()))
+    Ok(find(txn, tenant, id).await?.map(|c| is_retired(&c)))
+}
+
+/// CI `id` as `tenant` sees it (one it owns or is granted), if it does.
+pub async fn find(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<cmdb_ci::Model>, DbErr> {
+    cmdb_ci::Entity::find_by_id((id, tenant.as_uuid()))
         .one(txn)
-        .await?
-        .map(|c| c.status == "retired"))
+        .await
+}
+
+/// A retired CI may not be named on an incident.
+pub fn is_retired(ci: &cmdb_ci::Model) -> bool {
+    ci.status == "retired"
 }

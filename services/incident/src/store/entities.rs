@@ -145,6 +145,28 @@ pub mod problem_incident {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Which incidents were opened for which capacity threshold (analytics' forecasts): a
+/// threshold gets a new incident only while none of its incidents is open.
+pub mod capacity_incident {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "capacity_incidents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub threshold_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub incident_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod sla_calendar {
     use sea_orm::entity::prelude::*;
 
@@ -293,28 +315,6 @@ pub mod idempotency_key {
         pub body: String,
         pub location: Option<String>,
         pub created_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// A service of the catalogue's portfolio as projected from its events.
-pub mod portfolio_service {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "portfolio_services")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub tenant_id: Uuid,
-        pub name: String,
-        /// The catalogue's stage name (`strategy` … `retired`).
-        pub stage: String,
-        pub version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

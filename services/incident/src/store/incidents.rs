@@ -31,6 +31,10 @@ pub use incident::Model as Incident;
 
 pub use platform::numbers::Numbers;
 
+/// The table incident numbers are counted in, and their prefix (`INC0001001`).
+pub const COUNTERS: &str = "incident_counters";
+pub const PREFIX: &str = "INC";
+
 pub async fn insert(txn: &DatabaseTransaction, inc: Incident) -> Result<Incident, DbErr> {
     incident::ActiveModel::from(inc)
         .reset_all()

@@ -1,5 +1,6 @@
 //! Persistence. Every function takes a transaction already scoped to the tenant and filters by
 //! tenant itself too.
+pub mod capacity;
 pub mod cmdb;
 pub mod entities;
 pub mod incidents;

@@ -1,5 +1,6 @@
 //! incident's integration tests: one binary, one module per area.
 mod api;
+mod capacity;
 mod common;
 mod idempotency;
 mod lifecycle_properties;

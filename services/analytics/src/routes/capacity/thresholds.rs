@@ -266,6 +266,8 @@ async fn load(
 }
 
 /// Read a capacity threshold.
+///
+/// Its fields; its forecast is at `GET /api/v1/capacity/forecasts?threshold_id=`.
 #[utoipa::path(
     tag = "capacity",
     operation_id = "getCapacityThreshold",
