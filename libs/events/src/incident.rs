@@ -32,6 +32,22 @@ pub struct IncidentCreated {
 }
 event!(IncidentCreated, "incident", "created", 1);
 
+/// What an incident is about and how it came in: published with `incident.created` and again
+/// whenever an update changes its category, subcategory, service or CI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentClassified {
+    pub incident_id: Uuid,
+    pub category: Option<String>,
+    pub subcategory: Option<String>,
+    pub service_id: Option<Uuid>,
+    pub configuration_item_id: Option<Uuid>,
+    /// `portal`, `email`, `phone`, `chat`, `walk_in`, `api` or `monitoring` (`null` for
+    /// incidents older than channels).
+    pub channel: Option<String>,
+}
+event!(IncidentClassified, "incident", "classified", 1);
+
 /// An incident moved in its lifecycle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004TicketsByTenant),
             Box::new(M0005Improvements),
             Box::new(M0006Capacity),
+            Box::new(M0007Volumes),
         ]
     }
 }
@@ -377,6 +378,49 @@ impl MigrationTrait for M0006Capacity {
                 "{} OR current_setting('app.capacity_forecaster', true) = 'on'",
                 tenant_predicate("tenant_id")
             ),
+        )
+        .await
+    }
+}
+
+/// Incident volumes by category, service and channel (ADR 44), per tenant, dimension, key
+/// (`''` for none) and local day of creation; live and shadow, like the other figure tables.
+struct M0007Volumes;
+
+impl MigrationName for M0007Volumes {
+    fn name(&self) -> &str {
+        "m20261208_000007_volumes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007Volumes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["analytics_volumes", "analytics_volumes_shadow"] {
+            m.create_table(
+                Table::create()
+                    .table(table)
+                    .if_not_exists()
+                    .col(uuid("tenant_id"))
+                    .col(string_len("dimension", 16))
+                    .col(string_len("key", 80))
+                    .col(date("day"))
+                    .col(big_integer("count"))
+                    .primary_key(
+                        Index::create()
+                            .col("tenant_id")
+                            .col("dimension")
+                            .col("key")
+                            .col("day"),
+                    )
+                    .take(),
+            )
+            .await?;
+        }
+        enforce_rls(
+            m.get_connection(),
+            &["analytics_volumes", "analytics_volumes_shadow"],
+            &tenant_predicate("tenant_id"),
         )
         .await
     }

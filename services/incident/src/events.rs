@@ -41,6 +41,12 @@ pub fn incident_created(inc: &Incident, matrix_priority: u8) -> Result<Batch, Ap
         state: inc.state.as_str().to_string(),
     };
     batch.push(TenantId(inc.tenant_id), inc.id, inc.version, &created)?;
+    batch.push(
+        TenantId(inc.tenant_id),
+        inc.id,
+        inc.version,
+        &classified(inc),
+    )?;
     if inc.priority_overridden {
         let overridden = IncidentPriorityOverridden {
             incident_id: inc.id,
@@ -114,17 +120,43 @@ pub async fn incident_assigned(txn: &DatabaseTransaction, inc: &Incident) -> Res
     publish(txn, TenantId(inc.tenant_id), inc.id, inc.version, &payload).await
 }
 
+/// What the incident is about and how it came in (ADR 44).
+fn classified(inc: &Incident) -> IncidentClassified {
+    IncidentClassified {
+        incident_id: inc.id,
+        category: inc.category.clone(),
+        subcategory: inc.subcategory.clone(),
+        service_id: inc.service_id,
+        configuration_item_id: inc.configuration_item_id,
+        channel: inc.channel.map(|c| c.as_str().to_string()),
+    }
+}
+
+/// The fields whose change is also announced as `incident.classified`.
+const CLASSIFICATION: [&str; 4] = [
+    "category",
+    "subcategory",
+    "service_id",
+    "configuration_item_id",
+];
+
 pub async fn incident_updated(
     txn: &DatabaseTransaction,
     inc: &Incident,
     changed: Vec<String>,
 ) -> Result<(), ApiError> {
+    let (tenant, id, version) = (TenantId(inc.tenant_id), inc.id, inc.version);
+    let reclassified = changed.iter().any(|c| CLASSIFICATION.contains(&c.as_str()));
     let payload = IncidentUpdated {
-        incident_id: inc.id,
+        incident_id: id,
         changed,
         priority: inc.priority as u8,
     };
-    publish(txn, TenantId(inc.tenant_id), inc.id, inc.version, &payload).await
+    publish(txn, tenant, id, version, &payload).await?;
+    if reclassified {
+        publish(txn, tenant, id, version, &classified(inc)).await?;
+    }
+    Ok(())
 }
 
 pub async fn problem_created(txn: &DatabaseTransaction, p: &Problem) -> Result<(), ApiError> {

@@ -399,6 +399,8 @@ async fn replay(
         configuration_item_id: Set(None),
         major: Set(false),
         priority_overridden: Set(false),
+        // Raised by the requester.
+        channel: Set(Some(crate::domain::incident::Channel::Portal)),
         version: Set(1),
         created_at: Set(at),
         updated_at: Set(at),

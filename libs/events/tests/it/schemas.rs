@@ -76,6 +76,7 @@ fn published_payloads_match_their_versioned_schemas() {
     check::<FulfilmentTaskCreated>(&mut failures);
     check::<FulfilmentTaskStateChanged>(&mut failures);
     check::<IncidentStateChanged>(&mut failures);
+    check::<IncidentClassified>(&mut failures);
     check::<IncidentCommented>(&mut failures);
     check::<IncidentAssigned>(&mut failures);
     check::<IncidentPriorityOverridden>(&mut failures);

@@ -13,7 +13,7 @@ use events::{Event, catalogue, change, incident};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
-pub use super::metrics::{Delta, Metric};
+pub use super::metrics::{Delta, Dimension, Metric};
 use super::{
     sketch::bucket_of,
     streams::{StepClock, Stream},
@@ -41,6 +41,29 @@ pub struct IncidentFacts {
     /// Its time per step of `incident_to_resolved` (`None` for facts kept before streams).
     #[serde(default)]
     pub flow: Option<StepClock>,
+    /// What its volumes count it under (`None` for facts kept before volumes: not counted).
+    #[serde(default)]
+    pub classes: Option<Classes>,
+}
+
+/// What an incident is counted under in the volumes (ADR 44), and the version of the
+/// classification that said so (`0`: none yet, counted under `None` everywhere).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Classes {
+    pub category: Option<String>,
+    pub service: Option<Uuid>,
+    pub channel: Option<String>,
+    pub version: i64,
+}
+
+impl Classes {
+    pub fn key(&self, dimension: Dimension) -> Option<String> {
+        match dimension {
+            Dimension::Category => self.category.clone(),
+            Dimension::Service => self.service.map(|s| s.to_string()),
+            Dimension::Channel => self.channel.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +133,8 @@ pub struct FigureError(pub String);
 pub fn ticket_of(ev: &Observed) -> Result<Option<Uuid>, FigureError> {
     Ok(Some(if ev.is::<incident::IncidentCreated>() {
         ev.payload::<incident::IncidentCreated>()?.incident_id
+    } else if ev.is::<incident::IncidentClassified>() {
+        ev.payload::<incident::IncidentClassified>()?.incident_id
     } else if ev.is::<incident::IncidentStateChanged>() {
         ev.payload::<incident::IncidentStateChanged>()?.incident_id
     } else if ev.is::<incident::IncidentAssigned>() {
@@ -162,6 +187,13 @@ pub fn fold(
                 hour: hour_of(at),
                 by: 1,
             });
+            // Unclassified until its classification arrives (with it, or later).
+            deltas.extend(Dimension::ALL.map(|dimension| Delta::Volume {
+                dimension,
+                key: None,
+                day: day(at),
+                by: 1,
+            }));
             Some(Ticket::Incident(IncidentFacts {
                 created_at: at,
                 created_day: day(at),
@@ -176,6 +208,7 @@ pub fn fold(
                 resolution: Vec::new(),
                 assigned: false,
                 flow: Some(StepClock::start(flow, flow.step_of(&p.state, false), at)),
+                classes: Some(Classes::default()),
             }))
         }
         None if ev.is::<catalogue::RequestItemStateChanged>() => {
@@ -240,7 +273,7 @@ pub fn fold(
                 // A breach noticed after the resolution takes back its "met".
                 f.resolution.retain(|d| match d {
                     Delta::Count { metric, .. } if *metric == met => {
-                        deltas.push(d.negated());
+                        deltas.push(d.clone().negated());
                         false
                     }
                     _ => true,
@@ -384,7 +417,7 @@ fn incident_moved(
             if let Some(clock) = &mut f.flow {
                 r.extend(clock.complete(flow, at, day));
             }
-            deltas.extend(r.iter().copied());
+            deltas.extend(r.iter().cloned());
             f.resolution = r;
         }
         ("resolved", "closed") => {}
@@ -414,6 +447,8 @@ pub struct Rows {
     pub counts: BTreeMap<(Metric, NaiveDate), i64>,
     pub samples: BTreeMap<(Metric, NaiveDate, i32), i64>,
     pub opened: BTreeMap<DateTime<Utc>, i64>,
+    /// Keyed by dimension, key (`""` for none) and day.
+    pub volumes: BTreeMap<(Dimension, String, NaiveDate), i64>,
 }
 
 impl Rows {
@@ -425,17 +460,26 @@ impl Rows {
 
     pub fn add_all(&mut self, deltas: &[Delta]) {
         for d in deltas {
-            match *d {
+            match d {
                 Delta::Count { metric, day, by } => {
-                    *self.counts.entry((metric, day)).or_default() += by
+                    *self.counts.entry((*metric, *day)).or_default() += by
                 }
                 Delta::Sample {
                     metric,
                     day,
                     bucket,
                     by,
-                } => *self.samples.entry((metric, day, bucket)).or_default() += by,
-                Delta::Open { hour, by } => *self.opened.entry(hour).or_default() += by,
+                } => *self.samples.entry((*metric, *day, *bucket)).or_default() += by,
+                Delta::Open { hour, by } => *self.opened.entry(*hour).or_default() += by,
+                Delta::Volume {
+                    dimension,
+                    key,
+                    day,
+                    by,
+                } => {
+                    let key = key.clone().unwrap_or_default();
+                    *self.volumes.entry((*dimension, key, *day)).or_default() += by
+                }
             }
         }
     }
@@ -446,6 +490,7 @@ impl Rows {
         self.counts.retain(|_, by| *by != 0);
         self.samples.retain(|_, by| *by != 0);
         self.opened.retain(|_, by| *by != 0);
+        self.volumes.retain(|_, by| *by != 0);
         self
     }
 }
@@ -478,6 +523,9 @@ pub fn advance(
     if !counts(ev, id) {
         return Ok(None);
     }
+    if ev.is::<incident::IncidentClassified>() {
+        return classify(stored, ev, version);
+    }
     let own = id.is_some_and(|id| subject == id.to_string());
     let (seen, prior) = match stored {
         Some((seen, facts)) => (Some(seen), Some(facts)),
@@ -490,6 +538,56 @@ pub fn advance(
     let version = if own { version } else { seen.unwrap_or(0) };
     Ok(Some(Step {
         ticket: facts.map(|f| (version, f)),
+        deltas,
+    }))
+}
+
+/// Folds `incident.classified` at `version` into the incident's stored facts: it moves from
+/// the keys it was counted under to the new ones, on its local day of creation. A
+/// classification shares its version with the event it comes with (created, updated), so
+/// classifications are ordered among themselves, by the version kept in `Classes`.
+fn classify(
+    stored: Option<(i64, Ticket)>,
+    ev: &Observed,
+    version: i64,
+) -> Result<Option<Step>, FigureError> {
+    let Some((seen, Ticket::Incident(mut f))) = stored else {
+        return Ok(None);
+    };
+    if f.classes.as_ref().is_some_and(|c| version <= c.version) {
+        return Ok(None);
+    }
+    let p = ev.payload::<incident::IncidentClassified>()?;
+    let next = Classes {
+        category: p.category,
+        service: p.service_id,
+        channel: p.channel,
+        version,
+    };
+    let mut deltas = Vec::new();
+    for dimension in Dimension::ALL {
+        let volume = |key, by| Delta::Volume {
+            dimension,
+            key,
+            day: f.created_day,
+            by,
+        };
+        let (was, now) = (
+            f.classes.as_ref().map(|c| c.key(dimension)),
+            next.key(dimension),
+        );
+        if was.as_ref() == Some(&now) {
+            continue;
+        }
+        // Facts kept before volumes were never counted: they are only added.
+        if let Some(was) = was {
+            deltas.push(volume(was, -1));
+        }
+        deltas.push(volume(now, 1));
+    }
+    f.classes = Some(next);
+    Ok(Some(Step {
+        ticket: Some((seen, Ticket::Incident(f))),
         deltas,
     }))
 }

@@ -143,8 +143,33 @@ impl Metric {
     }
 }
 
+/// What incident volumes are counted by (ADR 44).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Category,
+    Service,
+    Channel,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 3] = [Dimension::Category, Dimension::Service, Dimension::Channel];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Category => "category",
+            Dimension::Service => "service",
+            Dimension::Channel => "channel",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.as_str() == raw)
+    }
+}
+
 /// One change an event makes to the figures.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Delta {
     /// A count on a local day.
@@ -162,6 +187,14 @@ pub enum Delta {
     },
     /// An incident opened (or closed: -1) in the UTC hour it was created: the backlog by age.
     Open { hour: DateTime<Utc>, by: i64 },
+    /// An incident counted (or no longer: -1) under `key` of `dimension` (`None`: none) on its
+    /// local day of creation.
+    Volume {
+        dimension: Dimension,
+        key: Option<String>,
+        day: NaiveDate,
+        by: i64,
+    },
 }
 
 impl Delta {
@@ -184,6 +217,17 @@ impl Delta {
                 by: -by,
             },
             Delta::Open { hour, by } => Delta::Open { hour, by: -by },
+            Delta::Volume {
+                dimension,
+                key,
+                day,
+                by,
+            } => Delta::Volume {
+                dimension,
+                key,
+                day,
+                by: -by,
+            },
         }
     }
 }

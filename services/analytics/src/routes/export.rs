@@ -10,7 +10,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::figures::{self, FiguresQuery, TimeseriesQuery};
+use super::{
+    figures::{self, FiguresQuery, TimeseriesQuery},
+    volumes::{self, Volume, VolumesQuery},
+};
 use crate::{
     AnalyticsService,
     domain::{
@@ -25,14 +28,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The reports there are.
-const REPORTS: [&str; 3] = ["summary", "timeseries", "backlog"];
+const REPORTS: [&str; 4] = ["summary", "timeseries", "backlog", "volumes"];
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// `summary` (one row per figure), `timeseries` (one row per interval of `metric`) or
-    /// `backlog` (one row per tenant).
+    /// `summary` (one row per figure), `timeseries` (one row per interval of `metric`),
+    /// `backlog` (one row per tenant) or `volumes` (one row per key of `by`).
     pub report: Option<String>,
+    /// `volumes`: `category`, `service` or `channel`.
+    pub by: Option<String>,
     /// `timeseries`: a figure from `definitions`.
     pub metric: Option<String>,
     /// `timeseries`: `day` (default) or `week`.
@@ -53,7 +58,7 @@ pub struct CsvFile(pub Vec<u8>);
 
 /// Export a report as CSV.
 ///
-/// The figures of `summary`, `timeseries` or `backlog` as RFC 4180 CSV (CRLF line ends). A text
+/// The figures of `summary`, `timeseries`, `backlog` or `volumes` as RFC 4180 CSV (CRLF line ends). A text
 /// cell starting `=`, `+`, `-`, `@`, tab, CR or LF is prefixed with `'`, so no exported value
 /// runs as a spreadsheet formula.
 #[utoipa::path(
@@ -145,6 +150,44 @@ pub async fn export_csv(
                 "over_30d",
             ];
             (header, rows)
+        }
+        "volumes" => {
+            let v = volumes::volumes(
+                &state,
+                &auth,
+                &VolumesQuery {
+                    by: q.by,
+                    from: q.from,
+                    to: q.to,
+                    tenant: q.tenant,
+                },
+            )
+            .await?;
+            let rows_of = |tenant: &str, scope: &str, items: &[Volume]| -> Vec<Vec<Cell>> {
+                items
+                    .iter()
+                    .map(|i| {
+                        vec![
+                            Cell::from(tenant),
+                            Cell::from(scope),
+                            i.key.as_deref().map_or(Cell::Empty, Cell::from),
+                            i.name.as_deref().map_or(Cell::Empty, Cell::from),
+                            Cell::from(i.created),
+                        ]
+                    })
+                    .collect()
+            };
+            let mut rows = match &v.by_tenant {
+                Some(each) => each
+                    .iter()
+                    .flat_map(|t| rows_of(&t.tenant_id.to_string(), "tenant", &t.items))
+                    .collect(),
+                None => rows_of(&v.tenant_id.to_string(), "tenant", &v.items),
+            };
+            if let Some(rollup) = &v.rollup {
+                rows.extend(rows_of(&v.tenant_id.to_string(), "rollup", rollup));
+            }
+            (&["tenant_id", "scope", "key", "name", "created"], rows)
         }
         other => {
             return Err(ApiError::bad_query(

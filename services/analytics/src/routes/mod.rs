@@ -5,6 +5,7 @@ pub mod export;
 pub mod figures;
 pub mod freshness;
 pub mod improvements;
+pub mod volumes;
 
 use actix_web::web;
 use platform::resources::{self, Routes};
@@ -26,6 +27,7 @@ fn analytics(cfg: &mut ServiceConfig) {
     figures::routes(cfg);
     export::routes(cfg);
     charts::routes(cfg);
+    volumes::routes(cfg);
 }
 
 /// Analytics' routes (without state: enough to generate the OpenAPI document).

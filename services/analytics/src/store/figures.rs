@@ -1,6 +1,7 @@
 //! The figures' tables: each ticket's facts (`analytics_tickets`), per-day counts
-//! (`analytics_daily`), per-day duration histograms (`analytics_histograms`) and open incidents
-//! by the hour they were created (`analytics_open`). Queries read these, never the tickets.
+//! (`analytics_daily`), per-day duration histograms (`analytics_histograms`), open incidents
+//! by the hour they were created (`analytics_open`) and incident volumes per dimension
+//! (`analytics_volumes`). Queries read these, never the tickets.
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -14,7 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::{
-    figures::{Metric, Rows, Ticket},
+    figures::{Dimension, Metric, Rows, Ticket},
     summary::Totals,
 };
 
@@ -100,6 +101,30 @@ pub mod open {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod volumes {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "analytics_volumes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub tenant_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub dimension: String,
+        /// `""` for none.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: Date,
+        pub count: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// A set of figure tables: the live ones, or the shadow ones a rebuild replays into.
 #[derive(Debug, Clone, Copy)]
 pub struct Tables {
@@ -107,11 +132,18 @@ pub struct Tables {
     pub daily: &'static str,
     pub histograms: &'static str,
     pub open: &'static str,
+    pub volumes: &'static str,
 }
 
 impl Tables {
-    pub fn all(&self) -> [&'static str; 4] {
-        [self.tickets, self.daily, self.histograms, self.open]
+    pub fn all(&self) -> [&'static str; 5] {
+        [
+            self.tickets,
+            self.daily,
+            self.histograms,
+            self.open,
+            self.volumes,
+        ]
     }
 }
 
@@ -120,6 +152,7 @@ pub const LIVE: Tables = Tables {
     daily: "analytics_daily",
     histograms: "analytics_histograms",
     open: "analytics_open",
+    volumes: "analytics_volumes",
 };
 
 pub const SHADOW: Tables = Tables {
@@ -127,6 +160,7 @@ pub const SHADOW: Tables = Tables {
     daily: "analytics_daily_shadow",
     histograms: "analytics_histograms_shadow",
     open: "analytics_open_shadow",
+    volumes: "analytics_volumes_shadow",
 };
 
 /// Rows written per statement.
@@ -250,6 +284,31 @@ pub async fn write(
         &["tenant_id", "hour", "open"],
         opened,
         adding(tables.open, &["tenant_id", "hour"], "open"),
+    )
+    .await?;
+    let volumes = rows
+        .volumes
+        .into_iter()
+        .map(|((dimension, key, day), by)| {
+            vec![
+                Expr::val(tenant),
+                Expr::val(dimension.as_str()),
+                Expr::val(key),
+                Expr::val(day),
+                Expr::val(by),
+            ]
+        })
+        .collect();
+    insert(
+        txn,
+        tables.volumes,
+        &["tenant_id", "dimension", "key", "day", "count"],
+        volumes,
+        adding(
+            tables.volumes,
+            &["tenant_id", "dimension", "key", "day"],
+            "count",
+        ),
     )
     .await
 }
@@ -375,7 +434,45 @@ pub async fn digest(
             o.open
         ));
     }
+    for v in volumes::Model::find_by_statement(rows(tables.volumes, "count", "dimension, key, day"))
+        .all(txn)
+        .await?
+    {
+        digest.update(format!(
+            "v {} {} {} {} {}\n",
+            v.tenant_id, v.dimension, v.key, v.day, v.count
+        ));
+    }
     Ok(())
+}
+
+/// The incidents created by `tenants` on the local days `from..=to`, per tenant and key of
+/// `dimension` (`""` for none).
+pub async fn volumes_of(
+    txn: &DatabaseTransaction,
+    tenants: &[TenantId],
+    dimension: Dimension,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<BTreeMap<Uuid, BTreeMap<String, i64>>, DbErr> {
+    let rows: Vec<(Uuid, String, i64)> = volumes::Entity::find()
+        .select_only()
+        .column(volumes::Column::TenantId)
+        .column(volumes::Column::Key)
+        .column_as(Expr::cust("CAST(SUM(count) AS BIGINT)"), "count")
+        .filter(volumes::Column::TenantId.is_in(tenants.iter().map(|t| t.as_uuid())))
+        .filter(volumes::Column::Dimension.eq(dimension.as_str()))
+        .filter(volumes::Column::Day.between(from, to))
+        .group_by(volumes::Column::TenantId)
+        .group_by(volumes::Column::Key)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let mut out: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
+    for (tenant, key, count) in rows.into_iter().filter(|(_, _, c)| *c != 0) {
+        out.entry(tenant).or_default().insert(key, count);
+    }
+    Ok(out)
 }
 
 /// How the figures of `from..=to` are grouped: per tenant (a summary and its rollup) or per

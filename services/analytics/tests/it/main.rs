@@ -6,3 +6,4 @@ mod figures;
 mod improvements;
 mod rebuild;
 mod store;
+mod volumes;

@@ -6,7 +6,10 @@ use chrono::SecondsFormat;
 use events::analytics::CapacityBreachPredicted;
 use uuid::Uuid;
 
-use super::{incident::NewIncident, priority::Level};
+use super::{
+    incident::{Channel, NewIncident},
+    priority::Level,
+};
 
 /// The `created_by` of an incident no person or API client opened. The nil id is no user's,
 /// group's or client's (identity's ids are UUIDv7), so it never matches a principal; such an
@@ -54,6 +57,7 @@ pub fn new_incident(forecast: &CapacityBreachPredicted, target: Target) -> NewIn
         configuration_item_id: target.configuration_item_id,
         parent_id: None,
         major: false,
+        channel: Some(Channel::Monitoring),
     }
 }
 

@@ -71,6 +71,8 @@ pub struct NewIncident {
     pub configuration_item_id: Option<Uuid>,
     pub parent_id: Option<Uuid>,
     pub major: bool,
+    /// `None`: the creator's default (`Channel::default_for`).
+    pub channel: Option<Channel>,
 }
 
 impl NewIncident {
@@ -150,6 +152,56 @@ impl Visibility {
         match self {
             Visibility::Public => "public",
             Visibility::Internal => "internal",
+        }
+    }
+}
+
+/// How an incident reached the service desk (ServiceNow's contact type; ADR 44).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, EnumIter, DeriveActiveEnum,
+)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = IncidentChannel)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Channel {
+    #[sea_orm(string_value = "portal")]
+    Portal,
+    #[sea_orm(string_value = "email")]
+    Email,
+    #[sea_orm(string_value = "phone")]
+    Phone,
+    #[sea_orm(string_value = "chat")]
+    Chat,
+    #[sea_orm(string_value = "walk_in")]
+    WalkIn,
+    #[sea_orm(string_value = "api")]
+    Api,
+    #[sea_orm(string_value = "monitoring")]
+    Monitoring,
+}
+
+impl Channel {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Portal => "portal",
+            Channel::Email => "email",
+            Channel::Phone => "phone",
+            Channel::Chat => "chat",
+            Channel::WalkIn => "walk_in",
+            Channel::Api => "api",
+            Channel::Monitoring => "monitoring",
+        }
+    }
+
+    /// Where an incident whose creator named no channel came from: an API client's through
+    /// the API, a requester's (who may raise only their own) through the portal, an agent's by
+    /// phone (agents log calls).
+    pub fn default_for(is_client: bool, works_the_queue: bool) -> Channel {
+        match (is_client, works_the_queue) {
+            (true, _) => Channel::Api,
+            (false, false) => Channel::Portal,
+            (false, true) => Channel::Phone,
         }
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use platform::{
     ApiError, FieldError,
     auth::{
-        Auth, Principal,
+        Auth,
         scopes::{IncidentReadOwn, IncidentWrite, IncidentWriteOwn},
     },
     error::Problem,
@@ -20,11 +20,14 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::shared::{self, check_references, move_to, resolve_children, works_all};
+use super::{
+    incident_in::{IncidentIn, requester_limits},
+    shared::{self, check_references, move_to, resolve_children, works_all},
+};
 use crate::{
     IncidentService,
     domain::{
-        incident::{Fields, IncidentChanges, IncidentId, NewIncident},
+        incident::{Channel, Fields, IncidentChanges, IncidentId, NewIncident},
         lifecycle::{HoldReason, State, Transition, TransitionError},
         priority::{Level, Matrix, Priority},
         queue::{IncidentSort, NextSlaState},
@@ -68,6 +71,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     "parent_id": null,
     "major": false,
     "priority_overridden": false,
+    "channel": "phone",
     "allowed_transitions": [
         "in_progress",
         "resolved"
@@ -114,6 +118,8 @@ pub struct IncidentOut {
     pub major: bool,
     /// True when an agent set the priority instead of the matrix.
     pub priority_overridden: bool,
+    /// How it came in (`null` for incidents older than channels).
+    pub channel: Option<Channel>,
     /// The states this incident may move to next.
     pub allowed_transitions: Vec<State>,
     /// Optimistic-concurrency version (also the `ETag`).
@@ -167,6 +173,7 @@ fn out(row: &Queued) -> Result<IncidentOut, ApiError> {
         parent_id: i.parent_id,
         major: i.major,
         priority_overridden: i.priority_overridden,
+        channel: i.channel,
         allowed_transitions: status.state.next().to_vec(),
         version: i.version,
         created_at: i.created_at,
@@ -190,111 +197,6 @@ fn respond(
     Ok(res
         .insert_header(("ETag", format!("\"{}\"", row.incident.version)))
         .json(out(row)?))
-}
-
-#[derive(Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "title": "Checkout API answers 502",
-    "description": "Since 09:10 UTC, about 30 % of requests fail.",
-    "impact": 2,
-    "urgency": 2,
-    "category": "network"
-}))]
-pub struct IncidentIn {
-    #[schema(example = "Email is down for the finance team")]
-    pub title: String,
-    #[serde(default)]
-    pub description: String,
-    /// 1 (extensive) to 3 (minor).
-    pub impact: i64,
-    /// 1 (critical) to 3 (low).
-    pub urgency: i64,
-    /// The affected user (agents; defaults to whoever opens the incident).
-    pub caller_id: Option<Uuid>,
-    pub assignment_group_id: Option<Uuid>,
-    /// Must be a member of the assignment group.
-    pub assignee_id: Option<Uuid>,
-    #[schema(example = "network")]
-    pub category: Option<String>,
-    /// Needs a category.
-    pub subcategory: Option<String>,
-    /// The affected service (an id from the service catalogue).
-    pub service_id: Option<Uuid>,
-    /// The affected configuration item (an id from the CMDB).
-    pub configuration_item_id: Option<Uuid>,
-    /// An incident of the same tenant this one is a child of.
-    pub parent_id: Option<Uuid>,
-    /// A major incident (agents only).
-    #[serde(default)]
-    pub major: bool,
-    /// 1–5 instead of the matrix's value (agents only; recorded as an event).
-    pub priority: Option<i64>,
-}
-
-impl TryFrom<IncidentIn> for NewIncident {
-    type Error = Vec<FieldError>;
-
-    fn try_from(body: IncidentIn) -> Result<Self, Self::Error> {
-        let mut v = Validator::new();
-        let mut f = Fields { v: &mut v };
-        let title = f.title(&body.title);
-        let description = f.description(&body.description);
-        let impact = f.level("/impact", body.impact);
-        let urgency = f.level("/urgency", body.urgency);
-        let category = f.classification("/category", &body.category);
-        let subcategory = f.classification("/subcategory", &body.subcategory);
-        f.subcategory_needs_category(&subcategory, &category);
-        let priority_override = f.priority(body.priority);
-        let parsed = (|| {
-            Some(NewIncident {
-                title: title?,
-                description: description?,
-                impact: impact?,
-                urgency: urgency?,
-                priority_override,
-                caller_id: body.caller_id,
-                assignment_group_id: body.assignment_group_id,
-                assignee_id: body.assignee_id,
-                category,
-                subcategory,
-                service_id: body.service_id,
-                configuration_item_id: body.configuration_item_id,
-                parent_id: body.parent_id,
-                major: body.major,
-            })
-        })();
-        v.finish_with(parsed)
-    }
-}
-
-/// The fields a requester (who works only its own incidents) may not set.
-fn requester_limits(p: &Principal, body: &IncidentIn) -> Vec<FieldError> {
-    if works_all(p) {
-        return Vec::new();
-    }
-    let agents_only = [
-        ("/major", body.major),
-        ("/priority", body.priority.is_some()),
-    ]
-    .into_iter()
-    .filter(|(_, given)| *given)
-    .map(|(pointer, _)| FieldError::new(pointer, "not_allowed", "only agents set this"));
-    let for_themselves = [
-        ("/caller_id", body.caller_id.is_some_and(|c| c != p.subject)),
-        ("/assignment_group_id", body.assignment_group_id.is_some()),
-        ("/assignee_id", body.assignee_id.is_some()),
-    ]
-    .into_iter()
-    .filter(|(_, given)| *given)
-    .map(|(pointer, _)| {
-        FieldError::new(
-            pointer,
-            "not_allowed",
-            "requesters open incidents for themselves, unassigned",
-        )
-    });
-    agents_only.chain(for_themselves).collect()
 }
 
 /// Open an incident.
@@ -356,6 +258,9 @@ pub async fn create(
     }
     let number = opening::next_number(&state.db, &state.numbers, tenant).await?;
     new.caller_id = new.caller_id.or((!p.is_client).then_some(p.subject));
+    new.channel = new
+        .channel
+        .or(Some(Channel::default_for(p.is_client, works_all(p))));
     let Opening {
         incident: inc,
         events: outbox,

@@ -5,6 +5,7 @@
 pub mod affected;
 pub mod clocks;
 pub mod comments;
+mod incident_in;
 pub mod incidents;
 pub mod problems;
 pub mod shared;

@@ -1,7 +1,10 @@
-//! SeaORM entities (see `migration.rs`).
+//! SeaORM entities (see `migration/`).
 
 pub mod incident {
-    use crate::domain::lifecycle::{HoldReason, State};
+    use crate::domain::{
+        incident::Channel,
+        lifecycle::{HoldReason, State},
+    };
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -34,6 +37,8 @@ pub mod incident {
         pub configuration_item_id: Option<Uuid>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// How it came in; `None` before channels were kept.
+        pub channel: Option<Channel>,
         /// The earliest deadline of a running SLA clock (the `sla_due` queue order), or
         /// `domain::queue::no_sla_due()`.
         pub sla_due_at: DateTimeUtc,

@@ -478,6 +478,7 @@ pub fn draft(tenant: TenantId, number: String, created_by: Uuid, new: NewInciden
         service_id: new.service_id,
         configuration_item_id: new.configuration_item_id,
         major: new.major,
+        channel: new.channel,
         priority_overridden: priority != matrix,
         version: 1,
         created_at: now,

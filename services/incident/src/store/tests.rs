@@ -47,6 +47,7 @@ fn new_incident() -> NewIncident {
         configuration_item_id: None,
         parent_id: None,
         major: false,
+        channel: Some(crate::domain::incident::Channel::Phone),
     }
 }
 

@@ -82,6 +82,14 @@ async fn bad_input_names_every_field_and_writes_nothing() {
         .post(
             "/api/v1/incidents",
             &agent,
+            json!({"title": "x", "impact": 1, "urgency": 1, "channel": "pigeon"}),
+        )
+        .await;
+    assert_eq!(r.expect(422)["errors"][0]["pointer"], "/channel");
+    let r = app
+        .post(
+            "/api/v1/incidents",
+            &agent,
             json!({"title": "x", "impact": 1, "urgency": 1, "state": "closed"}),
         )
         .await;

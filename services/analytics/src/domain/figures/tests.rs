@@ -72,6 +72,8 @@ impl Replay {
                     .or_default()
                     .add_sample(metric, bucket, by),
                 Delta::Open { hour, by } => *self.open.entry(hour).or_default() += by,
+                // Volumes have their own test.
+                Delta::Volume { .. } => {}
             }
         }
     }
@@ -559,4 +561,141 @@ fn event_types_are_matched_exactly() {
     ] {
         assert!(!of(other).is::<incident::IncidentCreated>(), "{other}");
     }
+}
+
+/// Folds `payload` about incident `id` at `version` through `advance`, as the consumer does.
+fn advance_own<E: Event + serde::Serialize>(
+    stored: Option<(i64, Ticket)>,
+    id: Uuid,
+    payload: E,
+    at: &str,
+    version: i64,
+) -> Option<Step> {
+    let data = serde_json::to_value(payload).unwrap_or_default();
+    let ev = Observed {
+        event_type: &E::event_type(),
+        time: t(at),
+        data: &data,
+    };
+    advance(
+        stored,
+        Some(id),
+        &ev,
+        &id.to_string(),
+        version,
+        Tz::Europe__Berlin,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn classified(id: Uuid, category: Option<&str>, channel: &str) -> incident::IncidentClassified {
+    incident::IncidentClassified {
+        incident_id: id,
+        category: category.map(str::to_string),
+        subcategory: None,
+        service_id: None,
+        configuration_item_id: None,
+        channel: Some(channel.into()),
+    }
+}
+
+fn volumes(rows: &Rows, dimension: Dimension) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for ((dim, key, _), n) in &rows.volumes {
+        if *dim == dimension {
+            *out.entry(key.clone()).or_default() += n;
+        }
+    }
+    out.retain(|_, n| *n != 0);
+    out
+}
+
+#[test]
+#[allow(clippy::expect_used)]
+fn classifications_move_an_incident_between_volume_keys_on_its_creation_day() {
+    let id = Uuid::now_v7();
+    let created = incident::IncidentCreated {
+        incident_id: id,
+        number: "INC0001001".into(),
+        title: "Mail is slow".into(),
+        caller_id: None,
+        impact: 2,
+        urgency: 2,
+        priority: 3,
+        state: "new".into(),
+    };
+    // Created late on 1 November in Berlin (23:30 local): counted on that local day.
+    let mut rows = Rows::default();
+    let step = advance_own(None, id, created, "2026-11-01T22:30:00Z", 1).expect("created");
+    rows.add_all(&step.deltas);
+    assert_eq!(
+        volumes(&rows, Dimension::Category),
+        BTreeMap::from([(String::new(), 1)])
+    );
+    // Its classification comes with it, at the same version: counted, not stale.
+    let with = advance_own(
+        step.ticket,
+        id,
+        classified(id, None, "portal"),
+        "2026-11-01T22:30:00Z",
+        1,
+    )
+    .expect("classified");
+    rows.add_all(&with.deltas);
+    assert_eq!(
+        volumes(&rows, Dimension::Channel),
+        BTreeMap::from([("portal".into(), 1)])
+    );
+    // An agent sets the category a day later: it moves, on the day it was created.
+    let set = advance_own(
+        with.ticket,
+        id,
+        classified(id, Some("email"), "portal"),
+        "2026-11-02T09:00:00Z",
+        3,
+    )
+    .expect("reclassified");
+    let created_day = d("2026-11-01");
+    assert!(set.deltas.iter().all(|delta| matches!(
+        delta,
+        Delta::Volume { day, dimension: Dimension::Category, .. } if *day == created_day
+    )));
+    rows.add_all(&set.deltas);
+    assert_eq!(
+        volumes(&rows, Dimension::Category),
+        BTreeMap::from([("email".into(), 1)])
+    );
+    assert_eq!(
+        volumes(&rows, Dimension::Service),
+        BTreeMap::from([(String::new(), 1)])
+    );
+    // An older classification arriving late changes nothing.
+    let late = advance_own(
+        set.ticket.clone(),
+        id,
+        classified(id, Some("network"), "phone"),
+        "2026-11-02T08:00:00Z",
+        2,
+    );
+    assert_eq!(late, None);
+    // Facts kept before volumes were never counted: a classification only adds.
+    let Some((v, Ticket::Incident(mut old))) = set.ticket else {
+        panic!("an incident");
+    };
+    old.classes = None;
+    let legacy = advance_own(
+        Some((v, Ticket::Incident(old))),
+        id,
+        classified(id, Some("email"), "phone"),
+        "2026-11-03T09:00:00Z",
+        4,
+    )
+    .expect("classified");
+    assert!(
+        legacy
+            .deltas
+            .iter()
+            .all(|d| matches!(d, Delta::Volume { by: 1, .. }))
+    );
+    assert_eq!(legacy.deltas.len(), 3);
 }

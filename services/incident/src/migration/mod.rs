@@ -3,6 +3,8 @@ use platform::tenancy::{enforce_rls, tenant_predicate};
 use sea_orm::DbBackend;
 use sea_orm_migration::{prelude::*, schema::*};
 
+mod channel;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -25,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0014CmdbGraph),
             Box::new(M0015CmdbEdgesByCi),
             Box::new(M0016CapacityIncidents),
+            Box::new(channel::M0017Channel),
         ]
     }
 }
