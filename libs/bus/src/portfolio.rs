@@ -72,8 +72,8 @@ pub async fn apply(txn: &DatabaseTransaction, env: &Envelope) -> Result<(), Hand
     Ok(())
 }
 
-/// The stage of `tenant`'s service `id`, if the tenant has it.
-pub async fn stage_of(
+/// The name of `tenant`'s service `id`, if the tenant has it.
+pub async fn name_of(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     id: Uuid,
@@ -82,5 +82,5 @@ pub async fn stage_of(
         .filter(service::Column::TenantId.eq(tenant.as_uuid()))
         .one(txn)
         .await?
-        .map(|s| s.stage))
+        .map(|s| s.name))
 }

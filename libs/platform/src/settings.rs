@@ -107,6 +107,10 @@ pub struct Settings {
     pub log_format: String,
     /// Password of the demo users; generated when unset.
     pub demo_password: Option<Secret>,
+    /// A service whose 28-day ratio of incidents resolved after their resolution target is at
+    /// least this, and higher than in the 28 days before, gets an improvement
+    /// (`ITSM_IMPROVEMENT_BREACH_RATIO`, 0–1).
+    pub improvement_breach_ratio: f64,
 }
 
 impl Default for Settings {
@@ -139,6 +143,7 @@ impl Default for Settings {
             log_filter: "info,sqlx=warn,sea_orm=warn".into(),
             log_format: "json".into(),
             demo_password: None,
+            improvement_breach_ratio: 0.10,
         }
     }
 }
@@ -213,6 +218,11 @@ impl Settings {
         {
             return Err(SettingsError::Invalid(
                 "auth_jwks_shared_key must be at least 32 bytes".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.improvement_breach_ratio) {
+            return Err(SettingsError::Invalid(
+                "improvement_breach_ratio must be between 0 and 1".into(),
             ));
         }
         for proxy in &self.http_trusted_proxies {

@@ -47,6 +47,8 @@ pub struct AnalyticsService {
     /// Improvement numbers, shared with the consumer's feeder and the forecaster.
     pub numbers: Arc<Numbers>,
     pub forecaster: Arc<Forecaster>,
+    /// `improvement_breach_ratio`, for the consumer's feeder.
+    pub breach_ratio: f64,
 }
 
 impl AnalyticsService {
@@ -69,6 +71,7 @@ impl AnalyticsService {
             identity,
             zones: Arc::default(),
             numbers,
+            breach_ratio: settings.improvement_breach_ratio,
         })
     }
 
@@ -79,6 +82,7 @@ impl AnalyticsService {
             &self.identity,
             self.zones.clone(),
             self.numbers.clone(),
+            self.breach_ratio,
         )
     }
 
@@ -94,7 +98,8 @@ impl AnalyticsService {
 /// Analytics' consumer on `db`: every event of every service into the store; identity's tenant
 /// tree, users and groups also into `identity`, the projection tokens are checked against.
 pub fn consumer(db: &DatabaseConnection, identity: &IdentityProjection) -> Arc<ConsumerRunner> {
-    consumer_with(db, identity, Arc::default(), Arc::default())
+    let breach_ratio = Settings::default().improvement_breach_ratio;
+    consumer_with(db, identity, Arc::default(), Arc::default(), breach_ratio)
 }
 
 fn consumer_with(
@@ -102,6 +107,7 @@ fn consumer_with(
     identity: &IdentityProjection,
     zones: Arc<Zones>,
     numbers: Arc<Numbers>,
+    breach_ratio: f64,
 ) -> Arc<ConsumerRunner> {
     let identity = identity.consumer().handler.clone();
     Arc::new(ConsumerRunner::new(
@@ -111,6 +117,7 @@ fn consumer_with(
             zones,
             db: db.clone(),
             numbers,
+            breach_ratio,
         }),
     ))
 }
@@ -124,6 +131,7 @@ struct EventStore {
     /// For improvement numbers, reserved in their own short transactions.
     db: DatabaseConnection,
     numbers: Arc<Numbers>,
+    breach_ratio: f64,
 }
 
 /// The projections kept, all updated in the transaction that keeps an event.
@@ -156,7 +164,11 @@ impl Handler for EventStore {
         let ticket = projection::lock_ticket(txn, env).await?;
         if store::events::append(txn, env, chrono::Utc::now()).await? {
             projection::project(txn, &self.zones, env, ticket).await?;
-            feeder::on_event(txn, &self.db, &self.numbers, env).await?;
+            let trend = feeder::Trend {
+                zones: &self.zones,
+                threshold: self.breach_ratio,
+            };
+            feeder::on_event(txn, &self.db, &self.numbers, &trend, env).await?;
             if bus::cmdb::handles(&env.event_type) {
                 bus::cmdb::apply(txn, env).await?;
             } else if bus::portfolio::handles(&env.event_type) {

@@ -402,7 +402,7 @@ impl MigrationTrait for M0007Volumes {
                     .table(table)
                     .if_not_exists()
                     .col(uuid("tenant_id"))
-                    .col(string_len("dimension", 16))
+                    .col(string_len("dimension", 32))
                     .col(string_len("key", 80))
                     .col(date("day"))
                     .col(big_integer("count"))

@@ -60,7 +60,9 @@ impl Classes {
     pub fn key(&self, dimension: Dimension) -> Option<String> {
         match dimension {
             Dimension::Category => self.category.clone(),
-            Dimension::Service => self.service.map(|s| s.to_string()),
+            Dimension::Service | Dimension::ServiceResolved | Dimension::ServiceResolutionMet => {
+                self.service.map(|s| s.to_string())
+            }
             Dimension::Channel => self.channel.clone(),
         }
     }
@@ -188,7 +190,7 @@ pub fn fold(
                 by: 1,
             });
             // Unclassified until its classification arrives (with it, or later).
-            deltas.extend(Dimension::ALL.map(|dimension| Delta::Volume {
+            deltas.extend(Dimension::VOLUMES.map(|dimension| Delta::Volume {
                 dimension,
                 key: None,
                 day: day(at),
@@ -265,14 +267,24 @@ pub fn fold(
                 }
             } else if ev.is::<incident::SlaBreached>() {
                 let p = ev.payload::<incident::SlaBreached>()?;
-                let (flag, met) = match p.kind.as_str() {
-                    "response" => (&mut f.response_breached, Metric::IncidentsResponseMet),
-                    _ => (&mut f.resolution_breached, Metric::IncidentsResolutionMet),
+                let resolution = p.kind != "response";
+                let (flag, met) = if resolution {
+                    (&mut f.resolution_breached, Metric::IncidentsResolutionMet)
+                } else {
+                    (&mut f.response_breached, Metric::IncidentsResponseMet)
                 };
                 *flag = true;
-                // A breach noticed after the resolution takes back its "met".
+                // A breach noticed after the resolution takes back its "met" (the service's
+                // too, for a resolution breach).
                 f.resolution.retain(|d| match d {
                     Delta::Count { metric, .. } if *metric == met => {
+                        deltas.push(d.clone().negated());
+                        false
+                    }
+                    Delta::Volume {
+                        dimension: Dimension::ServiceResolutionMet,
+                        ..
+                    } if resolution => {
                         deltas.push(d.clone().negated());
                         false
                     }
@@ -413,6 +425,18 @@ fn incident_moved(
             }
             if !f.resolution_breached {
                 r.push(count(Metric::IncidentsResolutionMet));
+            }
+            if let Some(service) = f.classes.as_ref().and_then(|c| c.service) {
+                let per_service = |dimension| Delta::Volume {
+                    dimension,
+                    key: Some(service.to_string()),
+                    day,
+                    by: 1,
+                };
+                r.push(per_service(Dimension::ServiceResolved));
+                if !f.resolution_breached {
+                    r.push(per_service(Dimension::ServiceResolutionMet));
+                }
             }
             if let Some(clock) = &mut f.flow {
                 r.extend(clock.complete(flow, at, day));
@@ -565,7 +589,7 @@ fn classify(
         version,
     };
     let mut deltas = Vec::new();
-    for dimension in Dimension::ALL {
+    for dimension in Dimension::VOLUMES {
         let volume = |key, by| Delta::Volume {
             dimension,
             key,

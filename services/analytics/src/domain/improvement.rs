@@ -256,6 +256,59 @@ pub fn signal_of(ev: &Observed) -> Result<Option<Signal>, FigureError> {
     Ok(None)
 }
 
+/// A service's resolutions over a window: how many were final, how many within target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resolutions {
+    pub resolved: i64,
+    pub met: i64,
+}
+
+impl Resolutions {
+    /// The share resolved after the resolution target (`None`: nothing resolved).
+    pub fn breach_ratio(self) -> Option<f64> {
+        (self.resolved > 0).then(|| (self.resolved - self.met).max(0) as f64 / self.resolved as f64)
+    }
+}
+
+/// Days in each window of the breach trend.
+pub const TREND_DAYS: i64 = 28;
+/// Fewer resolutions than this in the window say nothing about a trend (one late incident of
+/// two is not 50 % of a service going wrong).
+pub const TREND_MIN_RESOLVED: i64 = 5;
+
+/// The `sla_breach_trend` signal for `service`, if its breach ratio over the last 28 days
+/// (`now`) is at least `threshold` and higher than over the 28 days before (`before`).
+pub fn breach_trend(
+    service: Uuid,
+    name: Option<&str>,
+    now: Resolutions,
+    before: Resolutions,
+    threshold: f64,
+) -> Option<Signal> {
+    let ratio = now.breach_ratio()?;
+    let rising = ratio > before.breach_ratio().unwrap_or(0.0);
+    if now.resolved < TREND_MIN_RESOLVED || ratio < threshold || !rising {
+        return None;
+    }
+    let service_name = name.map_or_else(|| format!("service {service}"), str::to_string);
+    let earlier = before.breach_ratio().map_or_else(
+        || format!("none were resolved in the {TREND_DAYS} days before"),
+        |r| format!("up from {:.0} % in the {TREND_DAYS} days before", r * 100.0),
+    );
+    Some(Signal {
+        source: "sla_breach_trend",
+        source_ref: service.to_string(),
+        title: format!("Bring {service_name}'s incidents back within their resolution target"),
+        description: format!(
+            "{} of {} incidents of {service_name} resolved in the last {TREND_DAYS} days missed \
+             their resolution target ({:.0} %); {earlier}.",
+            now.resolved - now.met,
+            now.resolved,
+            ratio * 100.0,
+        ),
+    })
+}
+
 /// Where an item comes from.
 pub const SOURCES: [&str; 5] = [
     "manual",
@@ -268,6 +321,30 @@ pub const SOURCES: [&str; 5] = [
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    #[test]
+    fn a_breach_ratio_at_or_over_the_threshold_and_rising_is_a_signal() {
+        use super::{Resolutions, breach_trend};
+        let r = |resolved, met| Resolutions { resolved, met };
+        let service = uuid::Uuid::nil();
+        // 2 of 10 late (20 %), up from 1 of 10: a signal at 10 %.
+        let rising = breach_trend(service, Some("Payroll"), r(10, 8), r(10, 9), 0.10);
+        let rising = rising.unwrap_or_else(|| panic!("a signal"));
+        assert_eq!(rising.source, "sla_breach_trend");
+        assert!(rising.title.contains("Payroll"), "{}", rising.title);
+        assert!(
+            rising.description.contains("2 of 10"),
+            "{}",
+            rising.description
+        );
+        // Exactly the threshold counts; nothing before counts as 0 %.
+        assert!(breach_trend(service, None, r(10, 9), r(0, 0), 0.10).is_some());
+        // Not rising, under the threshold, or too few resolutions: nothing.
+        assert!(breach_trend(service, None, r(10, 8), r(10, 8), 0.10).is_none());
+        assert!(breach_trend(service, None, r(20, 19), r(20, 20), 0.10).is_none());
+        assert!(breach_trend(service, None, r(4, 0), r(10, 10), 0.10).is_none());
+        assert!(breach_trend(service, None, r(0, 0), r(0, 0), 0.10).is_none());
+    }
 
     use super::*;
 

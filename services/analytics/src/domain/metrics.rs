@@ -143,28 +143,39 @@ impl Metric {
     }
 }
 
-/// What incident volumes are counted by (ADR 44).
+/// What keyed counts are kept by: incident volumes (ADR 44) on the day created, and per
+/// service on the day of the final resolution, the counts its SLA breach trend is read from
+/// (ADR 42).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Category,
     Service,
     Channel,
+    /// Incidents of the service finally resolved.
+    ServiceResolved,
+    /// … of them, within their resolution target.
+    ServiceResolutionMet,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 3] = [Dimension::Category, Dimension::Service, Dimension::Channel];
+    /// What `volumes?by=` counts.
+    pub const VOLUMES: [Dimension; 3] =
+        [Dimension::Category, Dimension::Service, Dimension::Channel];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Dimension::Category => "category",
             Dimension::Service => "service",
             Dimension::Channel => "channel",
+            Dimension::ServiceResolved => "service_resolved",
+            Dimension::ServiceResolutionMet => "service_resolution_met",
         }
     }
 
+    /// A dimension of the volumes.
     pub fn parse(raw: &str) -> Option<Dimension> {
-        Dimension::ALL.into_iter().find(|d| d.as_str() == raw)
+        Dimension::VOLUMES.into_iter().find(|d| d.as_str() == raw)
     }
 }
 

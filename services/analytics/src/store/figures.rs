@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     figures::{Dimension, Metric, Rows, Ticket},
+    improvement::Resolutions,
     summary::Totals,
 };
 
@@ -471,6 +472,41 @@ pub async fn volumes_of(
     let mut out: BTreeMap<Uuid, BTreeMap<String, i64>> = BTreeMap::new();
     for (tenant, key, count) in rows.into_iter().filter(|(_, _, c)| *c != 0) {
         out.entry(tenant).or_default().insert(key, count);
+    }
+    Ok(out)
+}
+
+/// `tenant`'s final resolutions of incidents of `service` on the local days `from..=to`, and
+/// how many of them met their resolution target.
+pub async fn service_resolutions(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    service: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Resolutions, DbErr> {
+    let rows: Vec<(String, i64)> = volumes::Entity::find()
+        .select_only()
+        .column(volumes::Column::Dimension)
+        .column_as(Expr::cust("CAST(SUM(count) AS BIGINT)"), "count")
+        .filter(volumes::Column::TenantId.eq(tenant.as_uuid()))
+        .filter(volumes::Column::Dimension.is_in([
+            Dimension::ServiceResolved.as_str(),
+            Dimension::ServiceResolutionMet.as_str(),
+        ]))
+        .filter(volumes::Column::Key.eq(service.to_string()))
+        .filter(volumes::Column::Day.between(from, to))
+        .group_by(volumes::Column::Dimension)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let mut out = Resolutions::default();
+    for (dimension, n) in rows {
+        if dimension == Dimension::ServiceResolved.as_str() {
+            out.resolved = n;
+        } else {
+            out.met = n;
+        }
     }
     Ok(out)
 }

@@ -265,3 +265,135 @@ async fn two_feeders_raising_one_signal_at_once_open_exactly_one_item() {
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0]["occurrences"], 2, "{items:?}");
 }
+
+/// Delivers incident's events about `incidents` incidents of `service` in `tenant` to
+/// analytics' consumer: each created, classified under the service and resolved, the first
+/// `late` of them after a resolution breach.
+async fn resolve_for_service(
+    runner: &bus::ConsumerRunner,
+    tenant: uuid::Uuid,
+    service: uuid::Uuid,
+    incidents: usize,
+    late: usize,
+) {
+    use events::{Envelope, Event, incident::*};
+    fn envelope<E: Event>(
+        tenant: uuid::Uuid,
+        subject: uuid::Uuid,
+        version: i64,
+        e: &E,
+    ) -> Envelope {
+        Envelope::new(tenant, subject, version, e, None).expect("envelope")
+    }
+    let sender = bus::provenance::Sender::Service(Some("incident".into()));
+    for i in 0..incidents {
+        let id = uuid::Uuid::now_v7();
+        let mut all = vec![
+            envelope(
+                tenant,
+                id,
+                1,
+                &IncidentCreated {
+                    incident_id: id,
+                    number: format!("INC{i:07}"),
+                    title: "Payroll slow".into(),
+                    caller_id: None,
+                    impact: 2,
+                    urgency: 2,
+                    priority: 3,
+                    state: "new".into(),
+                },
+            ),
+            envelope(
+                tenant,
+                id,
+                1,
+                &IncidentClassified {
+                    incident_id: id,
+                    category: None,
+                    subcategory: None,
+                    service_id: Some(service),
+                    configuration_item_id: None,
+                    channel: Some("phone".into()),
+                },
+            ),
+        ];
+        if i < late {
+            let clock = uuid::Uuid::now_v7();
+            all.push(envelope(
+                tenant,
+                clock,
+                1,
+                &SlaBreached {
+                    clock_id: clock,
+                    incident_id: id,
+                    definition_id: uuid::Uuid::now_v7(),
+                    name: "P3 resolution".into(),
+                    kind: "resolution".into(),
+                    target_seconds: 60,
+                    breached_at: chrono::Utc::now(),
+                },
+            ));
+        }
+        all.push(envelope(
+            tenant,
+            id,
+            2,
+            &IncidentStateChanged {
+                incident_id: id,
+                from: "new".into(),
+                to: "resolved".into(),
+                hold_reason: None,
+                resolution_code: Some("fixed".into()),
+            },
+        ));
+        for env in all {
+            runner.accept(&env, &sender).await.expect("applied");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_service_whose_resolution_breaches_rise_over_the_ratio_gets_one_item() {
+    let app = app!();
+    let analyst = app.token("analyst@globex.demo.test").await;
+    known(&app, &analyst).await;
+    let tenant: uuid::Uuid = app.tenant_id("globex").await.parse().expect("a tenant id");
+    let db = app
+        .service_schema::<analytics::migration::Migrator>("analytics")
+        .await;
+    let identity = bus::people::IdentityProjection::new(db.clone(), analytics::CONSUMER);
+    let runner = analytics::consumer(&db, &identity);
+    // 3 of 10 late (30 %, nothing before): over 10 % and rising. 10 of 10 on time: nothing.
+    let (late, fine) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    resolve_for_service(&runner, tenant, late, 10, 3).await;
+    resolve_for_service(&runner, tenant, fine, 10, 0).await;
+    let list = app
+        .get(
+            &format!("{ITEMS}?source=sla_breach_trend&limit=200"),
+            &analyst,
+        )
+        .await
+        .expect(200)
+        .clone();
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["source_ref"], late.to_string());
+    // Raised at the fifth resolution (3 of 5 late), then again at each of the next five.
+    assert_eq!(items[0]["occurrences"], 6, "{list}");
+    assert!(
+        items[0]["description"]
+            .as_str()
+            .expect("description")
+            .starts_with("3 of 5 incidents"),
+        "{list}"
+    );
+    let initech = app.token("analyst@initech.demo.test").await;
+    known(&app, &initech).await;
+    let theirs = app
+        .get(&format!("{ITEMS}?source=sla_breach_trend"), &initech)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(theirs["items"], json!([]));
+}
