@@ -14,7 +14,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::{
     domain::{
-        figures::{Ticket, ticket_of},
+        figures::{FigureError, Observed, Ticket, ticket_of},
         improvement::{self, NewImprovement, Signal},
     },
     store::{
@@ -96,10 +96,9 @@ pub async fn on_event(
     env: &Envelope,
 ) -> Result<(), HandlerError> {
     let ev = crate::projection::observed(env);
-    let refuse = |e: crate::domain::figures::FigureError| HandlerError::Refused(e.to_string());
     let signal = match improvement::signal_of(&ev).map_err(refuse)? {
         Some(signal) => Some(signal),
-        None => breach_trend(txn, trend, env).await?,
+        None => breach_trend(txn, trend, &ev, env).await?,
     };
     if let Some(signal) = signal {
         raise(txn, db, numbers, TenantId(env.tenantid), signal)
@@ -121,10 +120,9 @@ pub struct Trend<'a> {
 async fn breach_trend(
     txn: &DatabaseTransaction,
     trend: &Trend<'_>,
+    ev: &Observed<'_>,
     env: &Envelope,
 ) -> Result<Option<Signal>, HandlerError> {
-    let ev = crate::projection::observed(env);
-    let refuse = |e: crate::domain::figures::FigureError| HandlerError::Refused(e.to_string());
     let ends_a_resolution = if ev.is::<incident::IncidentStateChanged>() {
         ev.payload::<incident::IncidentStateChanged>()
             .map_err(refuse)?
@@ -135,10 +133,7 @@ async fn breach_trend(
     } else {
         false
     };
-    let Some(id) = ticket_of(&ev)
-        .map_err(refuse)?
-        .filter(|_| ends_a_resolution)
-    else {
+    let Some(id) = ticket_of(ev).map_err(refuse)?.filter(|_| ends_a_resolution) else {
         return Ok(None);
     };
     let Some((_, Ticket::Incident(facts))) = tables::ticket(txn, id).await? else {
@@ -164,4 +159,9 @@ async fn breach_trend(
         earlier,
         trend.threshold,
     ))
+}
+
+/// A payload that does not have its type's shape: refused, not retried.
+fn refuse(e: FigureError) -> HandlerError {
+    HandlerError::Refused(e.to_string())
 }
