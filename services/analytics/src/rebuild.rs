@@ -2,11 +2,12 @@
 //! consumption, then swaps them in, in one transaction.
 //!
 //! Figures are per tenant, so each tenant's events are replayed on their own, in `seq` order,
-//! in memory, and written to the shadow tables. Live consumption goes on meanwhile. The swap
-//! transaction then locks the live figure tables against writes (`EXCLUSIVE`: reads go on; a
-//! consumer's write waits), replays again the tenants that received events since the replay
-//! began, and copies each tenant's shadow rows over its live ones. With `--verify` it first
-//! digests (SHA-256) the live rows and the replayed rows, tenant by tenant in key order.
+//! in memory, and written to the shadow tables; a few tenants at a time. Live consumption goes
+//! on meanwhile. The swap transaction then locks the live figure tables against writes
+//! (`EXCLUSIVE`: reads go on; a consumer's write waits), replays again the tenants that
+//! received events since the replay began, and copies the shadow rows over the live ones, a
+//! hundred tenants per statement. With `--verify` it first digests (SHA-256) the live rows and
+//! the replayed rows, tenant by tenant in key order.
 use std::{collections::HashMap, time::Instant};
 
 use chrono_tz::Tz;
@@ -16,6 +17,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::{
@@ -33,6 +35,13 @@ pub const PROJECTIONS: [&str; 1] = ["figures"];
 /// Events read per round trip.
 const PAGE: u64 = 5_000;
 
+/// Tenants replayed at the same time on PostgreSQL (SQLite has one writer: one at a time).
+const AT_ONCE: usize = 4;
+
+/// Tenants cleared or swapped in per statement: enough to save round trips, few enough that
+/// row-level security's check of each row against the scope stays cheap.
+const BATCH: usize = 100;
+
 /// What a rebuild did.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -46,6 +55,21 @@ pub struct Report {
     /// `--verify`: the SHA-256 of the live rows and of the replayed rows.
     pub digests: Option<(String, String)>,
     pub seconds: f64,
+}
+
+impl Report {
+    fn absorb(&mut self, replayed: Replayed) {
+        self.events += replayed.events;
+        self.errors.extend(replayed.errors);
+    }
+}
+
+/// What the replay of one tenant did.
+#[derive(Debug, Default)]
+struct Replayed {
+    events: u64,
+    /// Every event that could not be folded, with why.
+    errors: Vec<String>,
 }
 
 /// Replays every tenant under `root` (the platform's root tenant: scoping to it shows the whole
@@ -71,20 +95,39 @@ pub async fn rebuild(
     let upto = last_seq(&txn).await?;
     txn.commit().await?;
     let total = u64::try_from(upto).unwrap_or(0);
-
-    for t in &tenants {
-        let txn = begin_scoped(db, &[*t]).await?;
-        replay(
-            &txn,
-            *t,
-            zone_of[t],
-            Some(upto),
-            &mut report,
-            &mut *progress,
-            total,
-        )
-        .await?;
+    // What an interrupted rebuild left behind.
+    for batch in tenants.chunks(BATCH) {
+        let txn = begin_scoped(db, batch).await?;
+        tables::clear(&txn, SHADOW, batch).await?;
         txn.commit().await?;
+    }
+
+    // A tenant's replay alternates between this process (decoding, folding) and the database
+    // (a dozen round trips), so tenants are replayed `AT_ONCE` at a time, each on a task of
+    // its own, to keep both busy.
+    let at_once = match db.get_database_backend() {
+        DbBackend::Postgres => AT_ONCE,
+        _ => 1,
+    };
+    let mut pending = tenants.iter().copied();
+    let mut running = JoinSet::new();
+    loop {
+        while running.len() < at_once
+            && let Some(t) = pending.next()
+        {
+            let (db, zone) = (db.clone(), zone_of[&t]);
+            running.spawn(async move {
+                let txn = begin_scoped(&db, &[t]).await?;
+                let replayed = replay(&txn, t, zone, Some(upto)).await?;
+                txn.commit().await?;
+                Ok::<_, DbErr>(replayed)
+            });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        report.absorb(done.map_err(|e| DbErr::Custom(format!("a replay task failed: {e}")))??);
+        progress(report.events, total);
     }
 
     let txn = db.begin().await?;
@@ -95,16 +138,21 @@ pub async fn rebuild(
     for t in &changed {
         scope_to(&txn, &[*t]).await?;
         let zone = zone_of.get(t).copied().unwrap_or(Tz::UTC);
-        replay(&txn, *t, zone, None, &mut report, &mut *progress, total).await?;
+        tables::clear(&txn, SHADOW, &[*t]).await?;
+        report.absorb(replay(&txn, *t, zone, None).await?);
+        progress(report.events, total);
     }
     let (mut live, mut rebuilt) = (Sha256::new(), Sha256::new());
-    for t in &tenants {
-        scope_to(&txn, &[*t]).await?;
-        if verify {
+    if verify {
+        for t in &tenants {
+            scope_to(&txn, &[*t]).await?;
             tables::digest(&txn, LIVE, *t, &mut live).await?;
             tables::digest(&txn, SHADOW, *t, &mut rebuilt).await?;
         }
-        tables::swap_in(&txn, *t).await?;
+    }
+    for batch in tenants.chunks(BATCH) {
+        scope_to(&txn, batch).await?;
+        tables::swap_in(&txn, batch).await?;
     }
     txn.commit().await?;
     if verify {
@@ -162,22 +210,20 @@ async fn tenants_since(txn: &DatabaseTransaction, seq: i64) -> Result<Vec<Tenant
 async fn lock_live(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     let sql = match txn.get_database_backend() {
         DbBackend::Postgres => format!("LOCK TABLE {} IN EXCLUSIVE MODE", LIVE.all().join(", ")),
-        _ => format!("DELETE FROM {} WHERE 1 = 0", LIVE.daily),
+        _ => format!("DELETE FROM {} WHERE 1 = 0", LIVE.days),
     };
     txn.execute_unprepared(&sql).await.map(|_| ())
 }
 
 /// Replays `tenant`'s events (up to `upto`, or all) in memory and writes the result to its
-/// shadow rows; `txn` is scoped to `tenant`.
+/// shadow rows, which are empty; `txn` is scoped to `tenant`.
 async fn replay(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     zone: Tz,
     upto: Option<i64>,
-    report: &mut Report,
-    progress: &mut (dyn FnMut(u64, u64) + Send),
-    total: u64,
-) -> Result<(), DbErr> {
+) -> Result<Replayed, DbErr> {
+    let mut report = Replayed::default();
     let mut tickets: HashMap<Uuid, (i64, Ticket)> = HashMap::new();
     let mut rows = Rows::default();
     let mut after = 0i64;
@@ -225,9 +271,8 @@ async fn replay(
             }
         }
         report.events += events.len() as u64;
-        progress(report.events, total);
     }
-    tables::clear(txn, SHADOW, tenant).await?;
     tables::save_tickets(txn, SHADOW, tenant, &tickets).await?;
-    tables::write(txn, SHADOW, tenant.as_uuid(), rows).await
+    tables::write(txn, SHADOW, tenant.as_uuid(), rows).await?;
+    Ok(report)
 }

@@ -17,6 +17,7 @@ pub use super::metrics::{Delta, Dimension, Metric};
 use super::{
     sketch::bucket_of,
     streams::{StepClock, Stream},
+    summary::Totals,
 };
 
 /// What the figures need of one incident's history.
@@ -468,8 +469,8 @@ pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
 /// Figure changes summed per row, as the tables hold them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rows {
-    pub counts: BTreeMap<(Metric, NaiveDate), i64>,
-    pub samples: BTreeMap<(Metric, NaiveDate, i32), i64>,
+    /// Counts and histogram buckets per local day.
+    pub days: BTreeMap<NaiveDate, Totals>,
     pub opened: BTreeMap<DateTime<Utc>, i64>,
     /// Keyed by dimension, key (`""` for none) and day.
     pub volumes: BTreeMap<(Dimension, String, NaiveDate), i64>,
@@ -486,14 +487,18 @@ impl Rows {
         for d in deltas {
             match d {
                 Delta::Count { metric, day, by } => {
-                    *self.counts.entry((*metric, *day)).or_default() += by
+                    self.days.entry(*day).or_default().add_count(*metric, *by)
                 }
                 Delta::Sample {
                     metric,
                     day,
                     bucket,
                     by,
-                } => *self.samples.entry((*metric, *day, *bucket)).or_default() += by,
+                } => self
+                    .days
+                    .entry(*day)
+                    .or_default()
+                    .add_sample(*metric, *bucket, *by),
                 Delta::Open { hour, by } => *self.opened.entry(*hour).or_default() += by,
                 Delta::Volume {
                     dimension,
@@ -511,8 +516,7 @@ impl Rows {
     /// Without the rows that sum to nothing (a statement may not touch a row twice, and a
     /// rebuild writes no empty rows).
     pub fn without_zeros(mut self) -> Rows {
-        self.counts.retain(|_, by| *by != 0);
-        self.samples.retain(|_, by| *by != 0);
+        self.days.retain(|_, totals| !totals.is_empty());
         self.opened.retain(|_, by| *by != 0);
         self.volumes.retain(|_, by| *by != 0);
         self

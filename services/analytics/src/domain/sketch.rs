@@ -5,6 +5,8 @@
 //! need the samples themselves.
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 /// The relative error bound; a little under the 1 % promised, to leave room for rounding.
 pub const RELATIVE_ERROR: f64 = 0.0099;
 
@@ -32,8 +34,9 @@ pub fn estimate(bucket: i32) -> f64 {
     2.0 * g.powi(bucket) / (g + 1.0)
 }
 
-/// Counts per bucket.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Counts per bucket (none zero), stored as a JSON object of bucket → count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Sketch {
     counts: BTreeMap<i32, i64>,
 }
@@ -55,6 +58,10 @@ impl Sketch {
         for (b, c) in &other.counts {
             self.add_bucket(*b, *c);
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
     }
 
     /// How many samples it holds (withdrawn ones no longer count).

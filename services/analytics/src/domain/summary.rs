@@ -1,13 +1,16 @@
 //! The figures of a period, from its per-day counts and histograms.
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{metrics::Metric, sketch::Sketch};
 
-/// A period's counts and histograms, summed over its days (and tenants, for a rollup).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A period's counts and histograms, summed over its days (and tenants, for a rollup). A day's
+/// are stored as this, in JSON. Counts that sum to nothing and empty histograms are left out, so
+/// equal figures are equal values (and equal JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Totals {
     pub counts: BTreeMap<Metric, i64>,
     pub sketches: BTreeMap<Metric, Sketch>,
@@ -19,14 +22,19 @@ impl Totals {
     }
 
     pub fn add_count(&mut self, metric: Metric, by: i64) {
-        *self.counts.entry(metric).or_default() += by;
+        let c = self.counts.entry(metric).or_default();
+        *c += by;
+        if *c == 0 {
+            self.counts.remove(&metric);
+        }
     }
 
     pub fn add_sample(&mut self, metric: Metric, bucket: i32, by: i64) {
-        self.sketches
-            .entry(metric)
-            .or_default()
-            .add_bucket(bucket, by);
+        let s = self.sketches.entry(metric).or_default();
+        s.add_bucket(bucket, by);
+        if s.is_empty() {
+            self.sketches.remove(&metric);
+        }
     }
 
     pub fn merge(&mut self, other: &Totals) {
@@ -34,8 +42,17 @@ impl Totals {
             self.add_count(*m, *c);
         }
         for (m, s) in &other.sketches {
-            self.sketches.entry(*m).or_default().merge(s);
+            let mine = self.sketches.entry(*m).or_default();
+            mine.merge(s);
+            if mine.is_empty() {
+                self.sketches.remove(m);
+            }
         }
+    }
+
+    /// Whether it holds nothing (every count and sample withdrawn again, or none made).
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.sketches.is_empty()
     }
 
     fn seconds(&self, metric: Metric) -> Seconds {

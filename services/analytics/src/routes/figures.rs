@@ -25,7 +25,7 @@ use crate::{
         streams::{Stream, StreamFigures},
         summary::{Figures, Totals},
     },
-    store::figures::{self as tables, Grouping},
+    store::figures as tables,
 };
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -79,14 +79,8 @@ impl Reach {
         state: &AnalyticsService,
     ) -> Result<BTreeMap<Uuid, Totals>, ApiError> {
         let txn = begin_scoped(&state.db, &self.tenants).await?;
-        let per_tenant = tables::totals(
-            &txn,
-            &self.tenants,
-            self.period.from,
-            self.period.to,
-            Grouping::Tenant,
-        )
-        .await?;
+        let per_tenant =
+            tables::totals(&txn, &self.tenants, self.period.from, self.period.to).await?;
         txn.commit().await?;
         Ok(per_tenant)
     }
@@ -126,14 +120,8 @@ impl Reach {
         interval: Interval,
     ) -> Result<BTreeMap<NaiveDate, Totals>, ApiError> {
         let txn = begin_scoped(&state.db, &self.tenants).await?;
-        let per_day: BTreeMap<NaiveDate, Totals> = tables::totals(
-            &txn,
-            &self.tenants,
-            self.period.from,
-            self.period.to,
-            Grouping::Day,
-        )
-        .await?;
+        let per_day: BTreeMap<NaiveDate, Totals> =
+            tables::totals(&txn, &self.tenants, self.period.from, self.period.to).await?;
         txn.commit().await?;
         let mut per_interval: BTreeMap<NaiveDate, Totals> = self
             .period

@@ -29,7 +29,7 @@ use crate::{
         summary::Figures,
     },
     store::{
-        figures::{self as tables, Grouping},
+        figures as tables,
         improvements::{self, Filter, Improvement},
     },
 };
@@ -443,7 +443,7 @@ async fn measured(
         .await?
         .unwrap_or(chrono_tz::Tz::UTC);
     let period = Period::parse(None, None, Utc::now().with_timezone(&zone).date_naive())?;
-    let totals = tables::totals::<Uuid>(txn, &[tenant], period.from, period.to, Grouping::Tenant)
+    let totals = tables::totals::<Uuid>(txn, &[tenant], period.from, period.to)
         .await?
         .remove(&tenant.as_uuid())
         .unwrap_or_default();

@@ -1,5 +1,5 @@
-//! The figures' tables: each ticket's facts (`analytics_tickets`), per-day counts
-//! (`analytics_daily`), per-day duration histograms (`analytics_histograms`), open incidents
+//! The figures' tables: each ticket's facts (`analytics_tickets`), per-day counts and duration
+//! histograms (`analytics_days`, one row per tenant and day), open incidents
 //! by the hour they were created (`analytics_open`) and incident volumes per dimension
 //! (`analytics_volumes`). Queries read these, never the tickets.
 use std::collections::{BTreeMap, HashMap};
@@ -8,14 +8,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use platform::tenancy::TenantId;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QuerySelect, Statement, TryGetable,
-    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
+    FromQueryResult, QueryFilter, QuerySelect, Statement, Value,
+    sea_query::{Alias, Asterisk, Expr, ExprTrait, LockType, Order, Query},
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::{
-    figures::{Dimension, Metric, Rows, Ticket},
+    figures::{Dimension, Rows, Ticket},
     improvement::Resolutions,
     summary::Totals,
 };
@@ -39,42 +39,20 @@ pub mod tickets {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-pub mod daily {
+pub mod days {
     use sea_orm::entity::prelude::*;
 
+    /// A tenant's counts and histograms of one local day: `figures` is its
+    /// [`Totals`](crate::domain::summary::Totals) in JSON.
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "analytics_daily")]
+    #[sea_orm(table_name = "analytics_days")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub tenant_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
-        pub metric: String,
-        #[sea_orm(primary_key, auto_increment = false)]
         pub day: Date,
-        pub value: i64,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod histograms {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "analytics_histograms")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub tenant_id: Uuid,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub metric: String,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub day: Date,
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub bucket: i32,
-        pub count: i64,
+        #[sea_orm(column_type = "Text")]
+        pub figures: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -130,36 +108,27 @@ pub mod volumes {
 #[derive(Debug, Clone, Copy)]
 pub struct Tables {
     pub tickets: &'static str,
-    pub daily: &'static str,
-    pub histograms: &'static str,
+    pub days: &'static str,
     pub open: &'static str,
     pub volumes: &'static str,
 }
 
 impl Tables {
-    pub fn all(&self) -> [&'static str; 5] {
-        [
-            self.tickets,
-            self.daily,
-            self.histograms,
-            self.open,
-            self.volumes,
-        ]
+    pub fn all(&self) -> [&'static str; 4] {
+        [self.tickets, self.days, self.open, self.volumes]
     }
 }
 
 pub const LIVE: Tables = Tables {
     tickets: "analytics_tickets",
-    daily: "analytics_daily",
-    histograms: "analytics_histograms",
+    days: "analytics_days",
     open: "analytics_open",
     volumes: "analytics_volumes",
 };
 
 pub const SHADOW: Tables = Tables {
     tickets: "analytics_tickets_shadow",
-    daily: "analytics_daily_shadow",
-    histograms: "analytics_histograms_shadow",
+    days: "analytics_days_shadow",
     open: "analytics_open_shadow",
     volumes: "analytics_volumes_shadow",
 };
@@ -189,31 +158,28 @@ pub async fn save_tickets(
     tenant: TenantId,
     tickets: &HashMap<Uuid, (i64, Ticket)>,
 ) -> Result<(), DbErr> {
-    let mut values = Vec::with_capacity(tickets.len());
+    let mut rows = Vec::with_capacity(tickets.len());
     for (id, (version, facts)) in tickets {
         let facts = serde_json::to_value(facts).map_err(|e| DbErr::Json(e.to_string()))?;
-        values.push(vec![
-            Expr::val(*id),
-            Expr::val(tenant.as_uuid()),
-            Expr::val(*version),
-            Expr::val(facts),
+        rows.push(vec![
+            (*id).into(),
+            tenant.as_uuid().into(),
+            (*version).into(),
+            facts.into(),
         ]);
     }
-    let set = OnConflict::column(Alias::new("id"))
-        .update_columns([Alias::new("version"), Alias::new("facts")])
-        .to_owned();
-    insert(
-        txn,
-        tables.tickets,
-        &["id", "tenant_id", "version", "facts"],
-        values,
-        set,
-    )
-    .await
+    let columns = [
+        ("id", "uuid"),
+        ("tenant_id", "uuid"),
+        ("version", "bigint"),
+        ("facts", "json"),
+    ];
+    let then = Then::Replace(&["version", "facts"]);
+    insert(txn, tables.tickets, &columns, &["id"], then, rows).await
 }
 
 /// Adds `rows` to `tenant`'s figures in `tables`: one upsert per table (per thousand rows),
-/// adding to what is there.
+/// adding to what is there; the day rows are read, merged and written back (`add_days`).
 pub async fn write(
     txn: &DatabaseTransaction,
     tables: Tables,
@@ -221,132 +187,210 @@ pub async fn write(
     rows: Rows,
 ) -> Result<(), DbErr> {
     let rows = rows.without_zeros();
-    let adding = |table: &str, key: &[&str], column: &str| {
-        OnConflict::columns(key.iter().map(|c| Alias::new(*c)))
-            .value(
-                Alias::new(column),
-                Expr::cust(format!("{table}.{column} + excluded.{column}")),
-            )
-            .to_owned()
-    };
-    let counts = rows
-        .counts
-        .into_iter()
-        .map(|((metric, day), by)| {
-            vec![
-                Expr::val(tenant),
-                Expr::val(metric.as_str()),
-                Expr::val(day),
-                Expr::val(by),
-            ]
-        })
-        .collect();
-    insert(
-        txn,
-        tables.daily,
-        &["tenant_id", "metric", "day", "value"],
-        counts,
-        adding(tables.daily, &["tenant_id", "metric", "day"], "value"),
-    )
-    .await?;
-    let samples = rows
-        .samples
-        .into_iter()
-        .map(|((metric, day, bucket), by)| {
-            vec![
-                Expr::val(tenant),
-                Expr::val(metric.as_str()),
-                Expr::val(day),
-                Expr::val(bucket),
-                Expr::val(by),
-            ]
-        })
-        .collect();
-    insert(
-        txn,
-        tables.histograms,
-        &["tenant_id", "metric", "day", "bucket", "count"],
-        samples,
-        adding(
-            tables.histograms,
-            &["tenant_id", "metric", "day", "bucket"],
-            "count",
-        ),
-    )
-    .await?;
+    add_days(txn, tables.days, tenant, rows.days).await?;
     let opened = rows
         .opened
         .into_iter()
-        .map(|(hour, by)| vec![Expr::val(tenant), Expr::val(hour), Expr::val(by)])
+        .map(|(hour, by)| vec![tenant.into(), hour.into(), by.into()])
         .collect();
-    insert(
-        txn,
-        tables.open,
-        &["tenant_id", "hour", "open"],
-        opened,
-        adding(tables.open, &["tenant_id", "hour"], "open"),
-    )
-    .await?;
+    let columns = [
+        ("tenant_id", "uuid"),
+        ("hour", "timestamptz"),
+        ("open", "bigint"),
+    ];
+    let key = ["tenant_id", "hour"];
+    insert(txn, tables.open, &columns, &key, Then::Add("open"), opened).await?;
     let volumes = rows
         .volumes
         .into_iter()
         .map(|((dimension, key, day), by)| {
             vec![
-                Expr::val(tenant),
-                Expr::val(dimension.as_str()),
-                Expr::val(key),
-                Expr::val(day),
-                Expr::val(by),
+                tenant.into(),
+                dimension.as_str().into(),
+                key.into(),
+                day.into(),
+                by.into(),
             ]
         })
         .collect();
+    let columns = [
+        ("tenant_id", "uuid"),
+        ("dimension", "text"),
+        ("key", "text"),
+        ("day", "date"),
+        ("count", "bigint"),
+    ];
+    let key = ["tenant_id", "dimension", "key", "day"];
     insert(
         txn,
         tables.volumes,
-        &["tenant_id", "dimension", "key", "day", "count"],
+        &columns,
+        &key,
+        Then::Add("count"),
         volumes,
-        adding(
-            tables.volumes,
-            &["tenant_id", "dimension", "key", "day"],
-            "count",
-        ),
     )
     .await
 }
 
-/// `INSERT … ON CONFLICT` of `rows` into `table`, a thousand at a time.
+/// Adds each day's totals to `tenant`'s row of that day in `table`. A day row holds every
+/// figure of the day in one JSON value, so a summary reads one row per tenant and day rather
+/// than one per metric and histogram bucket. The rows are created when missing, then locked in
+/// day order (so two transactions adding to the same days wait rather than deadlock), merged
+/// here and written back.
+async fn add_days(
+    txn: &DatabaseTransaction,
+    table: &str,
+    tenant: Uuid,
+    mut days: BTreeMap<NaiveDate, Totals>,
+) -> Result<(), DbErr> {
+    if days.is_empty() {
+        return Ok(());
+    }
+    let columns = [("tenant_id", "uuid"), ("day", "date"), ("figures", "text")];
+    let key = ["tenant_id", "day"];
+    let row = |day: NaiveDate, figures: String| vec![tenant.into(), day.into(), figures.into()];
+    let empty = days.keys().map(|d| row(*d, "{}".to_owned())).collect();
+    insert(txn, table, &columns, &key, Then::Keep, empty).await?;
+    let backend = txn.get_database_backend();
+    for chunk in days.keys().copied().collect::<Vec<_>>().chunks(CHUNK) {
+        let mut q = Query::select();
+        q.columns([Alias::new("day"), Alias::new("figures")])
+            .from(Alias::new(table))
+            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant))
+            .and_where(Expr::col(Alias::new("day")).is_in(chunk.iter().copied()))
+            .order_by(Alias::new("day"), Order::Asc);
+        if backend == DbBackend::Postgres {
+            q.lock(LockType::Update);
+        }
+        for stored in txn.query_all_raw(backend.build(&q)).await? {
+            let day: NaiveDate = stored.try_get("", "day")?;
+            let figures: String = stored.try_get("", "figures")?;
+            if let Some(adding) = days.get_mut(&day) {
+                adding.merge(&parse_day(tenant, day, &figures)?);
+            }
+        }
+    }
+    let mut merged = Vec::with_capacity(days.len());
+    for (day, totals) in days {
+        let figures = serde_json::to_string(&totals).map_err(|e| DbErr::Json(e.to_string()))?;
+        merged.push(row(day, figures));
+    }
+    insert(
+        txn,
+        table,
+        &columns,
+        &key,
+        Then::Replace(&["figures"]),
+        merged,
+    )
+    .await
+}
+
+/// A stored day row's figures.
+fn parse_day(tenant: Uuid, day: NaiveDate, figures: &str) -> Result<Totals, DbErr> {
+    serde_json::from_str(figures)
+        .map_err(|e| DbErr::Json(format!("tenant {tenant}'s figures of {day}: {e}")))
+}
+
+/// What `insert` does with a row whose key is already there.
+#[derive(Debug, Clone, Copy)]
+enum Then {
+    /// Leaves the stored row as it is.
+    Keep,
+    /// Overwrites these columns.
+    Replace(&'static [&'static str]),
+    /// Adds to this column.
+    Add(&'static str),
+}
+
+/// `INSERT … ON CONFLICT (key)` of `rows` into `table`, a thousand at a time. `columns` are
+/// each row's names and PostgreSQL types.
+///
+/// On PostgreSQL the rows travel as one JSON parameter (`json_to_recordset`): the statement's
+/// text is the same for any number of rows, so it is prepared once, where a `VALUES` list of
+/// thousands of parameters is parsed and planned anew for each length. That was most of a
+/// rebuild's time.
 async fn insert(
     txn: &DatabaseTransaction,
     table: &str,
-    columns: &[&str],
-    rows: Vec<Vec<Expr>>,
-    on_conflict: OnConflict,
+    columns: &[(&str, &str)],
+    key: &[&str],
+    then: Then,
+    rows: Vec<Vec<Value>>,
 ) -> Result<(), DbErr> {
-    for chunk in rows.chunks(CHUNK) {
-        let mut q = Query::insert();
-        q.into_table(Alias::new(table))
-            .columns(columns.iter().map(|c| Alias::new(*c)))
-            .on_conflict(on_conflict.clone());
-        for row in chunk {
-            q.values(row.clone())
-                .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let names = names.join(", ");
+    let on_conflict = match then {
+        Then::Keep => "DO NOTHING".to_owned(),
+        Then::Replace(set) => {
+            let set: Vec<String> = set.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            format!("DO UPDATE SET {}", set.join(", "))
         }
-        txn.execute_raw(txn.get_database_backend().build(&q))
-            .await?;
+        Then::Add(c) => format!("DO UPDATE SET {c} = {table}.{c} + excluded.{c}"),
+    };
+    let on_conflict = format!("ON CONFLICT ({}) {on_conflict}", key.join(", "));
+    let backend = txn.get_database_backend();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Value>> = rows.by_ref().take(CHUNK).collect();
+        let statement = if backend == DbBackend::Postgres {
+            let types: Vec<String> = columns.iter().map(|(n, t)| format!("{n} {t}")).collect();
+            let mut records = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                let mut record = serde_json::Map::new();
+                for ((name, _), value) in columns.iter().zip(row) {
+                    record.insert((*name).to_owned(), json_of(value)?);
+                }
+                records.push(serde_json::Value::Object(record));
+            }
+            Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "INSERT INTO {table} ({names}) SELECT {names} \
+                     FROM json_to_recordset($1::json) AS r({}) {on_conflict}",
+                    types.join(", ")
+                ),
+                [serde_json::Value::Array(records).into()],
+            )
+        } else {
+            let one = format!("({})", vec!["?"; columns.len()].join(", "));
+            let values = vec![one; chunk.len()].join(", ");
+            Statement::from_sql_and_values(
+                backend,
+                format!("INSERT INTO {table} ({names}) VALUES {values} {on_conflict}"),
+                chunk.into_iter().flatten(),
+            )
+        };
+        txn.execute_raw(statement).await?;
     }
     Ok(())
 }
 
-/// Deletes `tenant`'s rows from `tables` (`txn` is scoped to it).
+/// A value as `json_to_recordset` reads it into a column of its type.
+fn json_of(value: Value) -> Result<serde_json::Value, DbErr> {
+    use serde_json::Value as Json;
+    Ok(match value {
+        Value::Uuid(v) => v.map_or(Json::Null, |v| Json::String(v.to_string())),
+        Value::String(v) => v.map_or(Json::Null, Json::String),
+        Value::BigInt(v) => v.map_or(Json::Null, Json::from),
+        Value::Int(v) => v.map_or(Json::Null, Json::from),
+        Value::ChronoDate(v) => v.map_or(Json::Null, |v| Json::String(v.to_string())),
+        Value::ChronoDateTimeUtc(v) => v.map_or(Json::Null, |v| Json::String(v.to_rfc3339())),
+        Value::Json(v) => v.map_or(Json::Null, |v| *v),
+        other => return Err(DbErr::Custom(format!("no JSON form for {other:?}"))),
+    })
+}
+
+/// Deletes the rows of `tenants` from `tables` (`txn` is scoped to them).
 pub async fn clear(
     txn: &DatabaseTransaction,
     tables: Tables,
-    tenant: TenantId,
+    tenants: &[TenantId],
 ) -> Result<(), DbErr> {
     for table in tables.all() {
         let q = Query::delete()
             .from_table(Alias::new(table))
-            .and_where(Expr::col(Alias::new("tenant_id")).eq(tenant.as_uuid()))
+            .and_where(of_tenants(tenants))
             .to_owned();
         txn.execute_raw(txn.get_database_backend().build(&q))
             .await?;
@@ -354,21 +398,25 @@ pub async fn clear(
     Ok(())
 }
 
-/// Replaces `tenant`'s live rows by its shadow rows, and empties those.
-pub async fn swap_in(txn: &DatabaseTransaction, tenant: TenantId) -> Result<(), DbErr> {
-    clear(txn, LIVE, tenant).await?;
+/// Replaces the live rows of `tenants` by their shadow rows, and empties those (`txn` is
+/// scoped to them): three statements per table for all of them.
+pub async fn swap_in(txn: &DatabaseTransaction, tenants: &[TenantId]) -> Result<(), DbErr> {
+    clear(txn, LIVE, tenants).await?;
     for (live, shadow) in LIVE.all().into_iter().zip(SHADOW.all()) {
-        txn.execute_raw(Statement::from_sql_and_values(
-            txn.get_database_backend(),
-            format!(
-                "INSERT INTO {live} SELECT * FROM {shadow} WHERE tenant_id = {}",
-                placeholder(txn)
-            ),
-            [tenant.as_uuid().into()],
-        ))
-        .await?;
+        let q = Query::select()
+            .column(Asterisk)
+            .from(Alias::new(shadow))
+            .and_where(of_tenants(tenants))
+            .to_owned();
+        let mut copy = txn.get_database_backend().build(&q);
+        copy.sql = format!("INSERT INTO {live} {}", copy.sql);
+        txn.execute_raw(copy).await?;
     }
-    clear(txn, SHADOW, tenant).await
+    clear(txn, SHADOW, tenants).await
+}
+
+fn of_tenants(tenants: &[TenantId]) -> Expr {
+    Expr::col(Alias::new("tenant_id")).is_in(tenants.iter().map(|t| t.as_uuid()))
 }
 
 fn placeholder(txn: &DatabaseTransaction) -> &'static str {
@@ -402,27 +450,16 @@ pub async fn digest(
     {
         digest.update(format!("t {} {} {}\n", t.id, t.version, t.facts));
     }
-    for d in daily::Model::find_by_statement(rows(tables.daily, "value", "metric, day"))
+    for d in days::Model::find_by_statement(rows(tables.days, "1", "day"))
         .all(txn)
         .await?
     {
-        digest.update(format!(
-            "d {} {} {} {}\n",
-            d.tenant_id, d.metric, d.day, d.value
-        ));
-    }
-    for h in histograms::Model::find_by_statement(rows(
-        tables.histograms,
-        "count",
-        "metric, day, bucket",
-    ))
-    .all(txn)
-    .await?
-    {
-        digest.update(format!(
-            "h {} {} {} {} {}\n",
-            h.tenant_id, h.metric, h.day, h.bucket, h.count
-        ));
+        // Re-written from the parsed value, so the digest does not depend on key order.
+        let totals = parse_day(d.tenant_id, d.day, &d.figures)?;
+        if !totals.is_empty() {
+            let figures = serde_json::to_string(&totals).map_err(|e| DbErr::Json(e.to_string()))?;
+            digest.update(format!("d {} {} {figures}\n", d.tenant_id, d.day));
+        }
     }
     for o in open::Model::find_by_statement(rows(tables.open, "open", "hour"))
         .all(txn)
@@ -511,64 +548,47 @@ pub async fn service_resolutions(
     Ok(out)
 }
 
-/// How the figures of `from..=to` are grouped: per tenant (a summary and its rollup) or per
-/// day (a time series).
-#[derive(Debug, Clone, Copy)]
-pub enum Grouping {
-    Tenant,
-    Day,
+/// How the figures of a period are grouped: per tenant (`Uuid`: a summary and its rollup) or
+/// per day (`NaiveDate`: a time series).
+pub trait Grouping: Ord + Clone {
+    fn of(tenant: Uuid, day: NaiveDate) -> Self;
+}
+
+impl Grouping for Uuid {
+    fn of(tenant: Uuid, _: NaiveDate) -> Self {
+        tenant
+    }
+}
+
+impl Grouping for NaiveDate {
+    fn of(_: Uuid, day: NaiveDate) -> Self {
+        day
+    }
 }
 
 /// The counts and histograms of `tenants` over the local days `from..=to`, summed per group
-/// (`K` is the tenant's id or the day).
-pub async fn totals<K: TryGetable + Ord + Clone>(
+/// (`K`: per tenant or per day). One row per tenant and day is read.
+pub async fn totals<K: Grouping>(
     txn: &DatabaseTransaction,
     tenants: &[TenantId],
     from: NaiveDate,
     to: NaiveDate,
-    grouping: Grouping,
 ) -> Result<BTreeMap<K, Totals>, DbErr> {
-    let ids: Vec<Uuid> = tenants.iter().map(|t| t.as_uuid()).collect();
-    let (dkey, hkey) = match grouping {
-        Grouping::Tenant => (daily::Column::TenantId, histograms::Column::TenantId),
-        Grouping::Day => (daily::Column::Day, histograms::Column::Day),
-    };
-    let counts: Vec<(K, String, i64)> = daily::Entity::find()
+    let rows: Vec<(Uuid, NaiveDate, String)> = days::Entity::find()
         .select_only()
-        .column(dkey)
-        .column(daily::Column::Metric)
-        .column_as(Expr::cust("CAST(SUM(value) AS BIGINT)"), "value")
-        .filter(daily::Column::TenantId.is_in(ids.clone()))
-        .filter(daily::Column::Day.between(from, to))
-        .group_by(dkey)
-        .group_by(daily::Column::Metric)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let buckets: Vec<(K, String, i32, i64)> = histograms::Entity::find()
-        .select_only()
-        .column(hkey)
-        .column(histograms::Column::Metric)
-        .column(histograms::Column::Bucket)
-        .column_as(Expr::cust("CAST(SUM(count) AS BIGINT)"), "count")
-        .filter(histograms::Column::TenantId.is_in(ids))
-        .filter(histograms::Column::Day.between(from, to))
-        .group_by(hkey)
-        .group_by(histograms::Column::Metric)
-        .group_by(histograms::Column::Bucket)
+        .column(days::Column::TenantId)
+        .column(days::Column::Day)
+        .column(days::Column::Figures)
+        .filter(days::Column::TenantId.is_in(tenants.iter().map(|t| t.as_uuid())))
+        .filter(days::Column::Day.between(from, to))
         .into_tuple()
         .all(txn)
         .await?;
     let mut out: BTreeMap<K, Totals> = BTreeMap::new();
-    for (key, metric, value) in counts {
-        if let Some(m) = Metric::parse(&metric) {
-            out.entry(key).or_default().add_count(m, value);
-        }
-    }
-    for (key, metric, bucket, count) in buckets {
-        if let Some(m) = Metric::parse(&metric) {
-            out.entry(key).or_default().add_sample(m, bucket, count);
-        }
+    for (tenant, day, figures) in rows {
+        out.entry(K::of(tenant, day))
+            .or_default()
+            .merge(&parse_day(tenant, day, &figures)?);
     }
     Ok(out)
 }

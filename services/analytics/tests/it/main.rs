@@ -4,6 +4,7 @@ mod charts;
 mod export;
 mod figures;
 mod improvements;
+mod migration;
 mod rebuild;
 mod store;
 mod volumes;
