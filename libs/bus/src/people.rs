@@ -17,7 +17,7 @@ use platform::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction,
-    DbErr, EntityTrait, QueryFilter,
+    DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -175,40 +175,42 @@ async fn upsert_user(
     name: Option<String>,
     status: Option<String>,
     manager: Option<Option<Uuid>>,
-) -> Result<(), DbErr> {
-    match user::Entity::find_by_id(id)
+) -> Result<(), HandlerError> {
+    let placeholder = user::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.into()),
+        display_name: Set(String::new()),
+        status: Set("active".into()),
+        manager_id: Set(None),
+        version: Set(0),
+    };
+    user::Entity::insert(placeholder)
+        .on_conflict_do_nothing()
+        .exec(txn)
+        .await?;
+    let existing = user::Entity::find_by_id(id)
         .filter(user::Column::TenantId.eq(tenant))
+        .lock_exclusive()
         .one(txn)
         .await?
-    {
-        Some(existing) if !crate::versions::supersedes(existing.version, version) => {}
-        Some(existing) => {
-            let mut am: user::ActiveModel = existing.into();
-            if let Some(n) = name {
-                am.display_name = Set(n);
-            }
-            if let Some(s) = status {
-                am.status = Set(s);
-            }
-            if let Some(m) = manager {
-                am.manager_id = Set(m);
-            }
-            am.version = Set(version);
-            am.update(txn).await?;
-        }
-        None => {
-            user::ActiveModel {
-                id: Set(id),
-                tenant_id: Set(tenant.into()),
-                display_name: Set(name.unwrap_or_default()),
-                status: Set(status.unwrap_or_else(|| "active".into())),
-                manager_id: Set(manager.flatten()),
-                version: Set(version),
-            }
-            .insert(txn)
-            .await?;
-        }
+        .ok_or_else(|| another_tenants("user", id))?;
+    let Some(change) = Change::of(existing.version, version, &existing.display_name, &name) else {
+        return Ok(());
+    };
+    let mut am: user::ActiveModel = existing.into();
+    if let Some(n) = name {
+        am.display_name = Set(n);
     }
+    if let Some(s) = status {
+        am.status = Set(s);
+    }
+    if change == Change::Newer {
+        if let Some(m) = manager {
+            am.manager_id = Set(m);
+        }
+        am.version = Set(version);
+    }
+    am.update(txn).await?;
     Ok(())
 }
 
@@ -219,38 +221,71 @@ async fn upsert_group(
     version: i64,
     name: Option<String>,
     members: Option<Vec<Uuid>>,
-) -> Result<(), DbErr> {
-    let members = members.map(|m| serde_json::json!(m));
-    match group::Entity::find_by_id(id)
+) -> Result<(), HandlerError> {
+    let placeholder = group::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.into()),
+        name: Set(String::new()),
+        members: Set(serde_json::json!([])),
+        version: Set(0),
+    };
+    group::Entity::insert(placeholder)
+        .on_conflict_do_nothing()
+        .exec(txn)
+        .await?;
+    let existing = group::Entity::find_by_id(id)
         .filter(group::Column::TenantId.eq(tenant))
+        .lock_exclusive()
         .one(txn)
         .await?
-    {
-        Some(existing) if !crate::versions::supersedes(existing.version, version) => {}
-        Some(existing) => {
-            let mut am: group::ActiveModel = existing.into();
-            if let Some(n) = name {
-                am.name = Set(n);
-            }
-            if let Some(m) = members {
-                am.members = Set(m);
-            }
-            am.version = Set(version);
-            am.update(txn).await?;
+        .ok_or_else(|| another_tenants("group", id))?;
+    let Some(change) = Change::of(existing.version, version, &existing.name, &name) else {
+        return Ok(());
+    };
+    let mut am: group::ActiveModel = existing.into();
+    if let Some(n) = name {
+        am.name = Set(n);
+    }
+    if change == Change::Newer {
+        if let Some(m) = members {
+            am.members = Set(serde_json::json!(m));
         }
-        None => {
-            group::ActiveModel {
-                id: Set(id),
-                tenant_id: Set(tenant.into()),
-                name: Set(name.unwrap_or_default()),
-                members: Set(members.unwrap_or_else(|| serde_json::json!([]))),
-                version: Set(version),
-            }
-            .insert(txn)
-            .await?;
+        am.version = Set(version);
+    }
+    am.update(txn).await?;
+    Ok(())
+}
+
+/// What an event does to a stored user or group. Deliveries about one id run concurrently and
+/// out of order: each first makes sure the row exists (a placeholder at version 0, without a
+/// name), then reads it locked, so none inserts it twice and each sees the one before. A row
+/// made by an event that does not carry the name (roles, members) has none until an event that
+/// carries it arrives, which may be an older one: that one fills in the name (and a user's
+/// status) and leaves the rest, and the version, as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// Newer than the row: applies in full.
+    Newer,
+    /// Older, but names what the row has no name for yet.
+    FillsName,
+}
+
+impl Change {
+    fn of(stored: i64, incoming: i64, stored_name: &str, name: &Option<String>) -> Option<Change> {
+        if crate::versions::supersedes(stored, incoming) {
+            Some(Change::Newer)
+        } else if stored_name.is_empty() && name.is_some() {
+            Some(Change::FillsName)
+        } else {
+            None
         }
     }
-    Ok(())
+}
+
+/// The id is taken by a row of another tenant: the event is refused (dead-lettered at once),
+/// nothing is changed.
+fn another_tenants(what: &str, id: Uuid) -> HandlerError {
+    HandlerError::Refused(format!("{what} {id} belongs to another tenant"))
 }
 
 /// An active user of `tenant`.
@@ -323,4 +358,134 @@ pub async fn group_members_within(
         .one(txn)
         .await?
         .map(|g| serde_json::from_value(g.members).unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+    use events::Event;
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Schema, TransactionTrait};
+
+    use super::*;
+
+    async fn db() -> DatabaseConnection {
+        let db = Database::connect("sqlite::memory:").await.expect("sqlite");
+        let schema = Schema::new(db.get_database_backend());
+        for table in [
+            schema.create_table_from_entity(user::Entity),
+            schema.create_table_from_entity(group::Entity),
+        ] {
+            db.execute_raw(db.get_database_backend().build(&table))
+                .await
+                .expect("table");
+        }
+        db
+    }
+
+    async fn deliver<E: Event>(db: &DatabaseConnection, tenant: Uuid, id: Uuid, v: i64, e: &E) {
+        let env = Envelope::new(tenant, id, v, e, None).expect("envelope");
+        let txn = db.begin().await.expect("begin");
+        apply(&txn, &env).await.expect("applied");
+        txn.commit().await.expect("commit");
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp_micros()
+    }
+
+    #[tokio::test]
+    async fn a_group_created_after_its_members_changed_still_gets_its_name() {
+        let (db, tenant, id) = (db().await, Uuid::now_v7(), Uuid::now_v7());
+        let (v1, v2) = (now() - 10, now());
+        let member = Uuid::now_v7();
+        let members = GroupMembersChanged {
+            group_id: id,
+            members: vec![member],
+        };
+        deliver(&db, tenant, id, v2, &members).await;
+        let created = GroupCreated {
+            group_id: id,
+            name: "Service Desk".into(),
+        };
+        deliver(&db, tenant, id, v1, &created).await;
+        let g = group::Entity::find_by_id(id).one(&db).await.expect("read");
+        let g = g.expect("the group");
+        assert_eq!(g.name, "Service Desk");
+        assert_eq!(g.members, serde_json::json!([member]));
+        assert_eq!(g.version, v2);
+        // Replayed, the old event changes nothing more.
+        deliver(&db, tenant, id, v1, &created).await;
+        let again = group::Entity::find_by_id(id).one(&db).await.expect("read");
+        assert_eq!(again.expect("the group"), g);
+    }
+
+    #[tokio::test]
+    async fn a_user_created_late_fills_in_name_and_status_but_an_older_rename_does_not() {
+        let (db, tenant, id) = (db().await, Uuid::now_v7(), Uuid::now_v7());
+        let (v1, v2, v3) = (now() - 20, now() - 10, now());
+        let roles = UserRolesChanged {
+            user_id: id,
+            roles: vec!["agent".into()],
+        };
+        deliver(&db, tenant, id, v2, &roles).await;
+        let created = UserCreated {
+            user_id: id,
+            email: "new@example.test".into(),
+            display_name: "New Agent".into(),
+            status: "invited".into(),
+            roles: vec![],
+        };
+        deliver(&db, tenant, id, v1, &created).await;
+        let u = user::Entity::find_by_id(id).one(&db).await.expect("read");
+        let u = u.expect("the user");
+        assert_eq!(
+            (u.display_name.as_str(), u.status.as_str()),
+            ("New Agent", "invited")
+        );
+        assert_eq!(u.version, v2);
+        let updated = UserUpdated {
+            user_id: id,
+            display_name: "Renamed".into(),
+            status: "active".into(),
+        };
+        deliver(&db, tenant, id, v3, &updated).await;
+        deliver(&db, tenant, id, v1, &created).await;
+        let u = user::Entity::find_by_id(id).one(&db).await.expect("read");
+        let u = u.expect("the user");
+        assert_eq!(
+            (u.display_name.as_str(), u.status.as_str()),
+            ("Renamed", "active")
+        );
+        assert_eq!(u.version, v3);
+    }
+
+    #[tokio::test]
+    async fn another_tenants_id_is_refused_and_left_alone() {
+        let (db, mine, theirs, id) = (db().await, Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let created = GroupCreated {
+            group_id: id,
+            name: "Theirs".into(),
+        };
+        deliver(&db, theirs, id, now(), &created).await;
+        let env = Envelope::new(
+            mine,
+            id,
+            now(),
+            &GroupCreated {
+                group_id: id,
+                name: "Mine".into(),
+            },
+            None,
+        )
+        .expect("envelope");
+        let txn = db.begin().await.expect("begin");
+        let refused = apply(&txn, &env).await;
+        assert!(
+            matches!(refused, Err(HandlerError::Refused(_))),
+            "{refused:?}"
+        );
+        txn.rollback().await.expect("rollback");
+        let g = group::Entity::find_by_id(id).one(&db).await.expect("read");
+        assert_eq!(g.expect("the group").name, "Theirs");
+    }
 }

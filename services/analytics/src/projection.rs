@@ -79,6 +79,8 @@ pub async fn project(
         let one = std::iter::once((id, facts)).collect();
         tables::save_tickets(txn, LIVE, platform::tenancy::TenantId(env.tenantid), &one).await?;
     }
-    tables::write(txn, LIVE, env.tenantid, Rows::of(&step.deltas)).await?;
+    // An event adds to its ticket's part of each day (an event about no ticket, to its own).
+    let part = tables::part_of(id.unwrap_or(env.id));
+    tables::write(txn, LIVE, env.tenantid, part, Rows::of(&step.deltas)).await?;
     Ok(())
 }

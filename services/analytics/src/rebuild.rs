@@ -273,6 +273,7 @@ async fn replay(
         report.events += events.len() as u64;
     }
     tables::save_tickets(txn, SHADOW, tenant, &tickets).await?;
-    tables::write(txn, SHADOW, tenant.as_uuid(), rows).await?;
+    // A replay writes each day whole, to part 0.
+    tables::write(txn, SHADOW, tenant.as_uuid(), 0, rows).await?;
     Ok(report)
 }

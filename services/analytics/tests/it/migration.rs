@@ -1,6 +1,6 @@
-//! Migration 8 (ADR 45): the counts and histogram buckets kept one row each before it become
-//! one row per tenant and day, on PostgreSQL (as the owner, under forced row-level security)
-//! and on SQLite.
+//! Migrations 8 and 9 (ADR 45): the counts and histogram buckets kept one row each before them
+//! become one row per tenant and day (part 0 of its parts), on PostgreSQL (as the owner, under
+//! forced row-level security) and on SQLite.
 #![allow(clippy::expect_used)]
 use std::collections::BTreeMap;
 
@@ -38,7 +38,7 @@ async fn day_rows(
             db.get_database_backend(),
             format!(
                 "SELECT {tenant_text} AS tenant, CAST(day AS TEXT) AS day, figures \
-                 FROM analytics_days"
+                 FROM analytics_day_parts WHERE part = 0"
             ),
         ))
         .await
@@ -74,7 +74,12 @@ fn expected(a: Uuid, b: Uuid) -> BTreeMap<(String, String), Totals> {
 }
 
 async fn old_tables_gone(db: &DatabaseConnection) -> bool {
-    for table in ["analytics_daily", "analytics_histograms_shadow"] {
+    for table in [
+        "analytics_daily",
+        "analytics_histograms_shadow",
+        "analytics_days",
+        "analytics_days_shadow",
+    ] {
         let probe = format!("SELECT 1 FROM {table}");
         if db.execute_unprepared(&probe).await.is_ok() {
             return false;
@@ -110,7 +115,9 @@ async fn postgres_rows_become_day_rows_under_forced_row_security() {
         .expect("old rows");
     txn.commit().await.expect("commit");
 
-    Migrator::up(&owner, None).await.expect("migration 8");
+    Migrator::up(&owner, None)
+        .await
+        .expect("migrations 8 and 9");
 
     let txn = owner.begin().await.expect("begin");
     let unscoped = day_rows(&txn, "CAST(tenant_id AS TEXT)").await;
@@ -139,7 +146,7 @@ async fn sqlite_rows_become_day_rows() {
     for statement in old_rows(a, b).split("; ") {
         db.execute_unprepared(statement).await.expect("old rows");
     }
-    Migrator::up(&db, None).await.expect("migration 8");
+    Migrator::up(&db, None).await.expect("migrations 8 and 9");
     assert_eq!(day_rows(&db, "tenant_id").await, expected(a, b));
     assert!(old_tables_gone(&db).await);
 }

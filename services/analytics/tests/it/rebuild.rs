@@ -109,7 +109,7 @@ async fn a_replay_matches_the_live_figures_even_under_traffic_and_repairs_them()
     app.superuser()
         .await
         .execute_unprepared(
-            "UPDATE analytics.analytics_days \
+            "UPDATE analytics.analytics_day_parts \
              SET figures = replace(figures, '\"incidents_created\":', '\"incidents_created\":7')",
         )
         .await
