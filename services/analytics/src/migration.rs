@@ -486,32 +486,17 @@ impl MigrationTrait for M0008DayRows {
             &tenant_predicate("tenant_id"),
         )
         .await?;
-        let db = m.get_connection();
-        let convert = match db.get_database_backend() {
-            sea_orm::DbBackend::Postgres => {
-                // The policies bind the tables' owner too (FORCE). The conversion reads and
-                // writes every tenant's rows as the owner, so they are lifted for it, inside
-                // the migration's transaction; `row_security = off` makes any policy still
-                // in force an error rather than a conversion of nothing.
-                db.execute_unprepared(
-                    "ALTER TABLE analytics_daily NO FORCE ROW LEVEL SECURITY; \
-                     ALTER TABLE analytics_histograms NO FORCE ROW LEVEL SECURITY; \
-                     ALTER TABLE analytics_days NO FORCE ROW LEVEL SECURITY; \
-                     SET LOCAL row_security = off",
-                )
-                .await?;
-                CONVERT_DAYS_POSTGRES
-            }
+        let convert = match m.get_connection().get_database_backend() {
+            sea_orm::DbBackend::Postgres => CONVERT_DAYS_POSTGRES,
             _ => CONVERT_DAYS_SQLITE,
         };
-        db.execute_unprepared(convert).await?;
-        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            db.execute_unprepared(
-                "SET LOCAL row_security = on; \
-                 ALTER TABLE analytics_days FORCE ROW LEVEL SECURITY",
-            )
-            .await?;
-        }
+        convert_as_owner(
+            m,
+            &["analytics_daily", "analytics_histograms"],
+            "analytics_days",
+            convert,
+        )
+        .await?;
         // A rebuild empties the shadow tables when it swaps, so theirs are not converted.
         for table in [
             "analytics_daily",
@@ -560,33 +545,47 @@ impl MigrationTrait for M0009DayParts {
             &tenant_predicate("tenant_id"),
         )
         .await?;
-        let db = m.get_connection();
-        let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
-        if postgres {
-            // As in migration 8: the owner converts every tenant's rows with the policies
-            // lifted inside this transaction, and forced again after.
-            db.execute_unprepared(
-                "ALTER TABLE analytics_days NO FORCE ROW LEVEL SECURITY; \
-                 ALTER TABLE analytics_day_parts NO FORCE ROW LEVEL SECURITY; \
-                 SET LOCAL row_security = off",
-            )
-            .await?;
-        }
-        db.execute_unprepared(
+        convert_as_owner(
+            m,
+            &["analytics_days"],
+            "analytics_day_parts",
             "INSERT INTO analytics_day_parts (tenant_id, day, part, figures) \
              SELECT tenant_id, day, 0, figures FROM analytics_days",
         )
         .await?;
-        if postgres {
-            db.execute_unprepared(
-                "SET LOCAL row_security = on; \
-                 ALTER TABLE analytics_day_parts FORCE ROW LEVEL SECURITY",
-            )
-            .await?;
-        }
         for table in ["analytics_days", "analytics_days_shadow"] {
             m.drop_table(Table::drop().table(table).take()).await?;
         }
         Ok(())
     }
+}
+
+/// Runs `convert` (reading every tenant's rows of `from`, writing them to `to`) as the tables'
+/// owner. The policies bind the owner too (FORCE), so on PostgreSQL they are lifted for the
+/// conversion inside the migration's transaction and forced on `to` again after; with
+/// `row_security = off`, any policy still in force is an error rather than a conversion of
+/// nothing.
+async fn convert_as_owner(
+    m: &SchemaManager<'_>,
+    from: &[&str],
+    to: &str,
+    convert: &str,
+) -> Result<(), DbErr> {
+    let db = m.get_connection();
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    if postgres {
+        for table in from.iter().chain([&to]) {
+            db.execute_unprepared(&format!("ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"))
+                .await?;
+        }
+        db.execute_unprepared("SET LOCAL row_security = off")
+            .await?;
+    }
+    db.execute_unprepared(convert).await?;
+    if postgres {
+        db.execute_unprepared("SET LOCAL row_security = on").await?;
+        db.execute_unprepared(&format!("ALTER TABLE {to} FORCE ROW LEVEL SECURITY"))
+            .await?;
+    }
+    Ok(())
 }
