@@ -86,46 +86,35 @@ async fn count(su: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
         .unwrap_or(0))
 }
 
-/// Milliseconds of a raw `SELECT` of every stored event in `seq` order, read to the end by psql.
-fn raw_select_ms(url: &str) -> anyhow::Result<f64> {
+/// Milliseconds psql takes to run `sql` and read its output to the end.
+fn psql_ms(url: &str, sql: &str) -> anyhow::Result<f64> {
     let started = Instant::now();
     let out = Command::new("psql")
-        .args([
-            url,
-            "-qAt",
-            "-c",
-            "SELECT * FROM analytics.analytics_events ORDER BY seq",
-        ])
+        .args([url, "-qAt", "-c", sql])
         .stdout(std::process::Stdio::null())
         .status()?;
     anyhow::ensure!(out.success(), "psql failed");
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
+/// Milliseconds of a raw `SELECT` of every stored event in `seq` order, read to the end by psql.
+fn raw_select_ms(url: &str) -> anyhow::Result<f64> {
+    psql_ms(url, "SELECT * FROM analytics.analytics_events ORDER BY seq")
+}
+
 /// Milliseconds of writing the rebuilt figures once more, as the database alone would: psql
 /// copying the live figure tables into the empty shadow ones in one transaction, rolled back.
 /// A rebuild writes them twice (the shadow rows, then the swap), after reading the events.
 fn copy_ms(url: &str) -> anyhow::Result<f64> {
-    let copies: Vec<String> = analytics::store::figures::LIVE
+    let copies: Vec<String> = tables::LIVE
         .all()
         .into_iter()
-        .zip(analytics::store::figures::SHADOW.all())
+        .zip(tables::SHADOW.all())
         .map(|(live, shadow)| {
             format!("INSERT INTO analytics.{shadow} SELECT * FROM analytics.{live};")
         })
         .collect();
-    let started = Instant::now();
-    let out = Command::new("psql")
-        .args([
-            url,
-            "-qAt",
-            "-c",
-            &format!("BEGIN; {} ROLLBACK;", copies.join(" ")),
-        ])
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    anyhow::ensure!(out.success(), "psql failed");
-    Ok(started.elapsed().as_secs_f64() * 1000.0)
+    psql_ms(url, &format!("BEGIN; {} ROLLBACK;", copies.join(" ")))
 }
 
 fn p95(mut ms: Vec<f64>) -> f64 {
